@@ -1,0 +1,36 @@
+// Decoding images and turning them into model input, as the model file's
+// preprocessing recipe says (matching PIL + torchvision to within a grey level).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "onevit/model_info.hpp"
+
+namespace onevit {
+
+// 8-bit interleaved pixels, height × width × channels (1 = grey, 3 = RGB).
+struct Image {
+    int width = 0;
+    int height = 0;
+    int channels = 0;
+    std::vector<std::uint8_t> pixels;
+};
+
+struct DecodeLimits {
+    std::int64_t max_pixels = 100'000'000;  // refused before any pixel is decoded
+};
+
+// Decodes a JPEG or PNG file (any bit depth, palette, alpha) to 8-bit RGB
+// (channels = 3) or grey (channels = 1). Throws onevit::Error naming the file.
+Image decode_image(const std::string& path, int channels = 3, const DecodeLimits& = {});
+Image decode_image_bytes(const std::uint8_t* data, std::size_t size, int channels = 3,
+                         const DecodeLimits& = {});
+
+// Resize (+ centre crop), scale to [0,1], normalise: a C × H × W float tensor
+// of the model's input size, ready for Model::run.
+std::vector<float> preprocess(const Image& image, const Architecture& arch,
+                              const Preprocessing& recipe);
+
+}  // namespace onevit

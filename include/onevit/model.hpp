@@ -1,0 +1,53 @@
+// A loaded ViT: weights prepared once, then run any number of times, from any
+// number of threads at once.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "onevit/image.hpp"
+#include "onevit/model_info.hpp"
+
+namespace onevit {
+
+struct Options {
+    int threads = 0;  // threads in the model's task arena; 0 = all cores
+};
+
+struct Prediction {
+    int index = 0;
+    std::string label;  // empty when the model file has no labels
+    float prob = 0.f;
+};
+
+class Model {
+public:
+    // Maps and validates the file, prepares the weights. Throws onevit::Error.
+    static Model load(const std::string& path, const Options& options = {});
+
+    Model(Model&&) noexcept;
+    Model& operator=(Model&&) noexcept;
+    ~Model();
+
+    const ModelInfo& info() const;
+
+    // input: batch × C × H × W floats (the model's input size, preprocessed);
+    // returns batch × num_classes logits, row-major.
+    std::vector<float> run(const float* input, int batch) const;
+
+    // Decoded images → preprocessing → one batch → the top_k classes of each.
+    std::vector<std::vector<Prediction>> classify(const std::vector<Image>& images,
+                                                  int top_k) const;
+
+private:
+    struct Impl;
+    explicit Model(std::unique_ptr<Impl>);
+    std::unique_ptr<Impl> impl_;
+};
+
+// Softmax over one row of logits, then the top_k entries, most probable first.
+std::vector<Prediction> top_k(const float* logits, int num_classes, int k,
+                              const std::vector<std::string>& labels);
+
+}  // namespace onevit

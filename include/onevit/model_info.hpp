@@ -1,0 +1,70 @@
+// What a model file says about the network: architecture, preprocessing, labels.
+// Field meanings are those of weights/FORMAT.md.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace onevit {
+
+enum class Gelu { erf, tanh };
+enum class Pool { token, mean };
+enum class Head { linear, distilled };
+
+struct Architecture {
+    std::string family;
+    int image_height = 0;
+    int image_width = 0;
+    int channels = 0;
+    int patch_size = 0;
+    int dim = 0;
+    int depth = 0;
+    int heads = 0;
+    int head_dim = 0;
+    int mlp_dim = 0;
+    int num_classes = 0;
+    int prefix_tokens = 0;
+    float norm_eps = 0.f;
+    Gelu gelu = Gelu::erf;
+    float attn_scale = 0.f;
+    bool qkv_bias = true;
+    bool attn_proj = true;
+    bool final_norm = true;
+    Pool pool = Pool::token;
+    bool head_norm = false;
+    Head head = Head::linear;
+
+    int grid_height() const { return image_height / patch_size; }
+    int grid_width() const { return image_width / patch_size; }
+    int patch_tokens() const { return grid_height() * grid_width(); }
+    int tokens() const { return prefix_tokens + patch_tokens(); }
+    int inner_dim() const { return heads * head_dim; }
+};
+
+enum class Resize { shorter_then_crop, direct };
+enum class Interpolation { nearest, bilinear, bicubic };
+
+struct Preprocessing {
+    Resize resize = Resize::shorter_then_crop;
+    int resize_size = 0;  // shorter side target, for shorter_then_crop
+    Interpolation interpolation = Interpolation::bicubic;
+    std::vector<float> mean;  // one per channel, on pixels scaled to [0, 1]
+    std::vector<float> std;
+};
+
+struct ModelInfo {
+    Architecture arch;
+    Preprocessing preprocess;
+    std::vector<std::string> labels;  // empty, or arch.num_classes names
+    std::int64_t parameter_count = 0;
+};
+
+const char* to_string(Gelu);
+const char* to_string(Pool);
+const char* to_string(Head);
+const char* to_string(Resize);
+const char* to_string(Interpolation);
+
+}  // namespace onevit
