@@ -1,0 +1,355 @@
+#include "model_file.hpp"
+
+#include <zlib.h>
+
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "byte_reader.hpp"
+#include "onevit/error.hpp"
+
+namespace onevit {
+
+namespace {
+
+constexpr std::uint8_t kMagic[8] = {'O', 'N', 'E', 'V', 'I', 'T', 0, 1};
+constexpr std::uint32_t kVersion = 1;
+constexpr std::size_t kFixedHeaderBytes = 32;
+constexpr std::uint64_t kAlignment = 64;
+
+// Sanity bounds: far above any real ViT, low enough that no product overflows.
+constexpr std::uint32_t kMaxEntries = 4096;
+constexpr std::uint32_t kMaxKeyLength = 256;
+constexpr std::uint32_t kMaxStringLength = 4096;
+constexpr std::uint32_t kMaxLabels = 1'000'000;
+constexpr std::uint32_t kMaxWidth = 65536;
+constexpr std::uint32_t kMaxDepth = 1024;
+constexpr std::uint32_t kMaxImageSide = 16384;
+constexpr std::uint32_t kMaxTokens = 1 << 20;
+
+enum ValueType : std::uint32_t { kU32 = 0, kF32 = 1, kString = 2, kF32Array = 3, kStringArray = 4 };
+
+struct Value {
+    std::uint32_t type = kU32;
+    std::uint32_t u32 = 0;
+    float f32 = 0.f;
+    std::string string;
+    std::vector<float> f32_array;
+    std::vector<std::string> string_array;
+};
+
+bool valid_key(const std::string& key) {
+    if (key.empty()) return false;
+    for (char c : key)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
+            return false;
+    return true;
+}
+
+Value read_value(ByteReader& in, const std::string& key) {
+    Value v;
+    v.type = in.u32("metadata type");
+    const char* field = key.c_str();
+    switch (v.type) {
+        case kU32: v.u32 = in.u32(field); break;
+        case kF32: v.f32 = in.f32(field); break;
+        case kString: v.string = in.string(field, kMaxStringLength); break;
+        case kF32Array: {
+            const std::uint32_t n = in.u32(field);
+            if (n > kMaxEntries || n * 4ull > in.remaining()) in.fail(key + ": bad array length");
+            for (std::uint32_t i = 0; i < n; ++i) v.f32_array.push_back(in.f32(field));
+            break;
+        }
+        case kStringArray: {
+            const std::uint32_t n = in.u32(field);
+            if (n > kMaxLabels || n * 4ull > in.remaining()) in.fail(key + ": bad array length");
+            v.string_array.reserve(n);
+            for (std::uint32_t i = 0; i < n; ++i)
+                v.string_array.push_back(in.string(field, kMaxStringLength));
+            break;
+        }
+        default: in.fail(key + ": unknown metadata type " + std::to_string(v.type));
+    }
+    return v;
+}
+
+// Typed, range-checked access to the metadata entries.
+class Metadata {
+public:
+    Metadata(std::map<std::string, Value> entries, std::string context)
+        : entries_(std::move(entries)), context_(std::move(context)) {}
+
+    int u32(const std::string& key, std::uint32_t min, std::uint32_t max) const {
+        const std::uint32_t v = get(key, kU32).u32;
+        if (v < min || v > max)
+            fail(key + " = " + std::to_string(v) + " is outside [" + std::to_string(min) + ", " +
+                 std::to_string(max) + "]");
+        return static_cast<int>(v);
+    }
+    bool flag(const std::string& key) const { return u32(key, 0, 1) == 1; }
+    float positive_f32(const std::string& key) const {
+        const float v = get(key, kF32).f32;
+        if (!std::isfinite(v) || v <= 0.f) fail(key + " = " + std::to_string(v) + " is not a positive number");
+        return v;
+    }
+    const std::string& string(const std::string& key) const { return get(key, kString).string; }
+    const std::vector<float>& f32_array(const std::string& key) const { return get(key, kF32Array).f32_array; }
+    const std::vector<std::string>* optional_string_array(const std::string& key) const {
+        auto it = entries_.find(key);
+        if (it == entries_.end()) return nullptr;
+        return &get(key, kStringArray).string_array;
+    }
+    template <class Enum>
+    Enum choice(const std::string& key, std::initializer_list<std::pair<const char*, Enum>> options) const {
+        const std::string& s = string(key);
+        std::string allowed;
+        for (const auto& [name, value] : options) {
+            if (s == name) return value;
+            allowed += allowed.empty() ? name : std::string(", ") + name;
+        }
+        fail(key + " = \"" + s + "\" is not one of: " + allowed);
+    }
+    [[noreturn]] void fail(const std::string& message) const { throw Error(context_ + ": " + message); }
+
+private:
+    const Value& get(const std::string& key, std::uint32_t type) const {
+        auto it = entries_.find(key);
+        if (it == entries_.end()) fail("missing metadata key " + key);
+        if (it->second.type != type) fail("metadata key " + key + " has the wrong type");
+        return it->second;
+    }
+    std::map<std::string, Value> entries_;
+    std::string context_;
+};
+
+Architecture read_architecture(const Metadata& m) {
+    Architecture a;
+    a.family = m.string("arch.family");
+    a.image_height = m.u32("arch.image_height", 1, kMaxImageSide);
+    a.image_width = m.u32("arch.image_width", 1, kMaxImageSide);
+    a.channels = m.u32("arch.channels", 1, 4);
+    a.patch_size = m.u32("arch.patch_size", 1, 1024);
+    a.dim = m.u32("arch.dim", 1, kMaxWidth);
+    a.depth = m.u32("arch.depth", 1, kMaxDepth);
+    a.heads = m.u32("arch.heads", 1, 1024);
+    a.head_dim = m.u32("arch.head_dim", 1, kMaxWidth);
+    a.mlp_dim = m.u32("arch.mlp_dim", 1, 4 * kMaxWidth);
+    a.num_classes = m.u32("arch.num_classes", 1, kMaxLabels);
+    a.prefix_tokens = m.u32("arch.prefix_tokens", 1, 2);
+    a.norm_eps = m.positive_f32("arch.norm_eps");
+    a.gelu = m.choice<Gelu>("arch.gelu", {{"erf", Gelu::erf}, {"tanh", Gelu::tanh}});
+    a.attn_scale = m.positive_f32("arch.attn_scale");
+    a.qkv_bias = m.flag("arch.qkv_bias");
+    a.attn_proj = m.flag("arch.attn_proj");
+    a.final_norm = m.flag("arch.final_norm");
+    a.pool = m.choice<Pool>("arch.pool", {{"token", Pool::token}, {"mean", Pool::mean}});
+    a.head_norm = m.flag("arch.head_norm");
+    a.head = m.choice<Head>("arch.head", {{"linear", Head::linear}, {"distilled", Head::distilled}});
+
+    if (a.image_height % a.patch_size || a.image_width % a.patch_size)
+        m.fail("image " + std::to_string(a.image_height) + "x" + std::to_string(a.image_width) +
+               " is not a multiple of patch_size " + std::to_string(a.patch_size));
+    if (static_cast<std::uint64_t>(a.tokens()) > kMaxTokens) m.fail("too many tokens");
+    if (static_cast<std::uint64_t>(a.heads) * a.head_dim > kMaxWidth) m.fail("heads x head_dim too large");
+    if (!a.attn_proj && a.inner_dim() != a.dim)
+        m.fail("arch.attn_proj = 0 needs heads x head_dim == dim");
+    if (a.head == Head::distilled && a.prefix_tokens != 2)
+        m.fail("a distilled head needs 2 prefix tokens");
+    return a;
+}
+
+Preprocessing read_preprocessing(const Metadata& m, int channels) {
+    Preprocessing p;
+    p.resize = m.choice<Resize>("preprocess.resize", {{"shorter_then_crop", Resize::shorter_then_crop},
+                                                      {"direct", Resize::direct}});
+    p.resize_size = m.u32("preprocess.resize_size", 0, kMaxImageSide);
+    if (p.resize == Resize::shorter_then_crop && p.resize_size == 0) m.fail("preprocess.resize_size is 0");
+    p.interpolation = m.choice<Interpolation>("preprocess.interpolation",
+                                              {{"nearest", Interpolation::nearest},
+                                               {"bilinear", Interpolation::bilinear},
+                                               {"bicubic", Interpolation::bicubic}});
+    p.mean = m.f32_array("preprocess.mean");
+    p.std = m.f32_array("preprocess.std");
+    if (p.mean.size() != static_cast<std::size_t>(channels) || p.std.size() != p.mean.size())
+        m.fail("preprocess.mean/std need one value per channel (" + std::to_string(channels) + ")");
+    for (std::size_t c = 0; c < p.mean.size(); ++c)
+        if (!std::isfinite(p.mean[c]) || !std::isfinite(p.std[c]) || p.std[c] <= 0.f)
+            m.fail("preprocess.mean/std has a non-finite value or a std <= 0");
+    return p;
+}
+
+// The canonical tensor set of weights/FORMAT.md, with the shapes the architecture implies.
+std::map<std::string, std::vector<std::int64_t>> expected_tensors(const Architecture& a) {
+    const std::int64_t D = a.dim, I = a.inner_dim(), M = a.mlp_dim, K = a.num_classes;
+    std::map<std::string, std::vector<std::int64_t>> t;
+    t["patch_embed.weight"] = {D, a.channels, a.patch_size, a.patch_size};
+    t["patch_embed.bias"] = {D};
+    t["prefix_tokens"] = {a.prefix_tokens, D};
+    t["pos_embed"] = {a.tokens(), D};
+    for (int i = 0; i < a.depth; ++i) {
+        const std::string b = "blocks." + std::to_string(i) + ".";
+        t[b + "norm1.weight"] = t[b + "norm1.bias"] = {D};
+        t[b + "attn.qkv.weight"] = {3 * I, D};
+        if (a.qkv_bias) t[b + "attn.qkv.bias"] = {3 * I};
+        if (a.attn_proj) {
+            t[b + "attn.proj.weight"] = {D, I};
+            t[b + "attn.proj.bias"] = {D};
+        }
+        t[b + "norm2.weight"] = t[b + "norm2.bias"] = {D};
+        t[b + "mlp.fc1.weight"] = {M, D};
+        t[b + "mlp.fc1.bias"] = {M};
+        t[b + "mlp.fc2.weight"] = {D, M};
+        t[b + "mlp.fc2.bias"] = {D};
+    }
+    if (a.final_norm) t["norm.weight"] = t["norm.bias"] = {D};
+    if (a.head_norm) t["head_norm.weight"] = t["head_norm.bias"] = {D};
+    t["head.weight"] = {K, D};
+    t["head.bias"] = {K};
+    if (a.head == Head::distilled) {
+        t["head_dist.weight"] = {K, D};
+        t["head_dist.bias"] = {K};
+    }
+    return t;
+}
+
+std::string shape_string(const std::vector<std::int64_t>& dims) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+    return s + "]";
+}
+
+std::uint32_t crc32_of(const std::uint8_t* data, std::uint64_t size) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    while (size > 0) {  // zlib takes 32-bit lengths
+        const uInt chunk = static_cast<uInt>(std::min<std::uint64_t>(size, 1u << 30));
+        crc = crc32(crc, data, chunk);
+        data += chunk;
+        size -= chunk;
+    }
+    return static_cast<std::uint32_t>(crc);
+}
+
+}  // namespace
+
+std::int64_t TensorView::elements() const {
+    std::int64_t n = 1;
+    for (auto d : dims) n *= d;
+    return n;
+}
+
+ModelFile::ModelFile(std::string path, MappedFile file) : path_(std::move(path)), file_(std::move(file)) {}
+
+ModelFile ModelFile::open(const std::string& path) {
+    ModelFile mf(path, MappedFile(path));
+    const std::uint8_t* base = mf.file_.data();
+    const std::uint64_t file_size = mf.file_.size();
+
+    ByteReader fixed(base, file_size, path);
+    if (file_size < kFixedHeaderBytes || std::memcmp(base, kMagic, sizeof kMagic) != 0)
+        throw Error(path + ": not an onevit model file (bad magic)");
+    fixed.u64("magic");
+    const std::uint32_t version = fixed.u32("version");
+    if (version != kVersion)
+        throw Error(path + ": unsupported model file version " + std::to_string(version) + " (expected " +
+                    std::to_string(kVersion) + ")");
+    const std::uint32_t header_crc = fixed.u32("header_crc");
+    mf.data_offset_ = fixed.u64("data_offset");
+    mf.data_crc_ = fixed.u32("data_crc");
+    if (fixed.u32("reserved") != 0) fixed.fail("reserved field is not 0");
+    if (mf.data_offset_ < kFixedHeaderBytes || mf.data_offset_ > file_size || mf.data_offset_ % kAlignment)
+        throw Error(path + ": data_offset " + std::to_string(mf.data_offset_) +
+                    " is not a 64-byte aligned offset inside the file (size " + std::to_string(file_size) + ")");
+    const std::uint32_t actual_crc = crc32_of(base + kFixedHeaderBytes, mf.data_offset_ - kFixedHeaderBytes);
+    if (actual_crc != header_crc) throw Error(path + ": header checksum mismatch (file corrupted or truncated)");
+
+    ByteReader in(base + kFixedHeaderBytes, mf.data_offset_ - kFixedHeaderBytes, path + ": header");
+    std::map<std::string, Value> entries;
+    const std::uint32_t entry_count = in.u32("metadata count");
+    if (entry_count > kMaxEntries) in.fail("metadata count " + std::to_string(entry_count) + " is too large");
+    for (std::uint32_t i = 0; i < entry_count; ++i) {
+        std::string key = in.string("metadata key", kMaxKeyLength);
+        if (!valid_key(key)) in.fail("invalid metadata key \"" + key + "\"");
+        if (entries.count(key)) in.fail("duplicate metadata key " + key);
+        Value v = read_value(in, key);
+        entries.emplace(std::move(key), std::move(v));
+    }
+    Metadata meta(std::move(entries), path);
+    ModelInfo& info = mf.info_;
+    info.arch = read_architecture(meta);
+    info.preprocess = read_preprocessing(meta, info.arch.channels);
+    if (const auto* labels = meta.optional_string_array("labels")) {
+        if (labels->size() != static_cast<std::size_t>(info.arch.num_classes))
+            meta.fail("labels has " + std::to_string(labels->size()) + " names for " +
+                      std::to_string(info.arch.num_classes) + " classes");
+        info.labels = *labels;
+    }
+
+    const std::uint64_t data_bytes = file_size - mf.data_offset_;
+    const std::uint32_t tensor_count = in.u32("tensor count");
+    if (tensor_count > kMaxEntries) in.fail("tensor count " + std::to_string(tensor_count) + " is too large");
+    std::uint64_t next_free = 0;  // tensors are ordered and disjoint
+    for (std::uint32_t i = 0; i < tensor_count; ++i) {
+        std::string name = in.string("tensor name", kMaxKeyLength);
+        if (name.empty()) in.fail("empty tensor name");
+        if (mf.tensors_.count(name)) in.fail("duplicate tensor " + name);
+        const std::uint32_t dtype = in.u32("tensor dtype");
+        if (dtype != 0) in.fail(name + ": unsupported dtype " + std::to_string(dtype));
+        const std::uint32_t ndim = in.u32("tensor ndim");
+        if (ndim < 1 || ndim > 4) in.fail(name + ": ndim " + std::to_string(ndim) + " is not in 1..4");
+        TensorView view;
+        std::uint64_t elements = 1;
+        for (std::uint32_t d = 0; d < ndim; ++d) {
+            const std::uint64_t dim = in.u64("tensor dim");
+            if (dim < 1 || dim > (1ull << 32)) in.fail(name + ": dimension " + std::to_string(dim) + " out of range");
+            if (elements > std::numeric_limits<std::uint64_t>::max() / dim / 4) in.fail(name + ": size overflows");
+            elements *= dim;
+            view.dims.push_back(static_cast<std::int64_t>(dim));
+        }
+        const std::uint64_t offset = in.u64("tensor offset");
+        const std::uint64_t nbytes = in.u64("tensor nbytes");
+        if (nbytes != elements * 4)
+            in.fail(name + ": nbytes " + std::to_string(nbytes) + " does not match its shape (" +
+                    std::to_string(elements * 4) + ")");
+        if (offset % kAlignment) in.fail(name + ": offset " + std::to_string(offset) + " is not 64-byte aligned");
+        if (offset < next_free) in.fail(name + ": overlaps the previous tensor or is out of order");
+        if (offset > data_bytes || nbytes > data_bytes - offset)
+            in.fail(name + ": data [" + std::to_string(offset) + ", +" + std::to_string(nbytes) +
+                    ") lies outside the file's " + std::to_string(data_bytes) + " data bytes");
+        next_free = offset + nbytes;
+        view.data = reinterpret_cast<const float*>(base + mf.data_offset_ + offset);
+        mf.tensors_.emplace(std::move(name), std::move(view));
+    }
+
+    const auto expected = expected_tensors(info.arch);
+    std::string missing, unexpected;
+    for (const auto& [name, dims] : expected) {
+        auto it = mf.tensors_.find(name);
+        if (it == mf.tensors_.end()) {
+            missing += (missing.empty() ? "" : ", ") + name;
+        } else if (it->second.dims != dims) {
+            throw Error(path + ": tensor " + name + " has shape " + shape_string(it->second.dims) +
+                        ", the architecture needs " + shape_string(dims));
+        }
+    }
+    for (const auto& entry : mf.tensors_)
+        if (!expected.count(entry.first)) unexpected += (unexpected.empty() ? "" : ", ") + entry.first;
+    if (!missing.empty()) throw Error(path + ": missing tensors: " + missing);
+    if (!unexpected.empty()) throw Error(path + ": unexpected tensors: " + unexpected);
+
+    for (const auto& entry : mf.tensors_) info.parameter_count += entry.second.elements();
+    return mf;
+}
+
+const TensorView& ModelFile::tensor(const std::string& name) const {
+    auto it = tensors_.find(name);
+    if (it == tensors_.end()) throw Error(path_ + ": no tensor " + name);
+    return it->second;
+}
+
+void ModelFile::verify_data() const {
+    const std::uint32_t crc = crc32_of(file_.data() + data_offset_, file_.size() - data_offset_);
+    if (crc != data_crc_) throw Error(path_ + ": tensor data checksum mismatch (file corrupted)");
+}
+
+}  // namespace onevit

@@ -1,0 +1,18 @@
+#include "onevit/model_info.hpp"
+
+namespace onevit {
+
+const char* to_string(Gelu g) { return g == Gelu::erf ? "erf" : "tanh"; }
+const char* to_string(Pool p) { return p == Pool::token ? "token" : "mean"; }
+const char* to_string(Head h) { return h == Head::linear ? "linear" : "distilled"; }
+const char* to_string(Resize r) { return r == Resize::direct ? "direct" : "shorter_then_crop"; }
+const char* to_string(Interpolation i) {
+    switch (i) {
+        case Interpolation::nearest: return "nearest";
+        case Interpolation::bilinear: return "bilinear";
+        case Interpolation::bicubic: return "bicubic";
+    }
+    return "?";
+}
+
+}  // namespace onevit

@@ -1,0 +1,66 @@
+// A fully connected layer, y = x Wᵀ + b with a fused epilogue, as a grid of
+// single-threaded oneDNN matmuls over (row tiles × column tiles).
+//
+// LinearWeights is shared by every batch size: the columns are split into
+// tiles once, from the output width and the thread count, and each tile is
+// reordered once into the blocked layout oneDNN's matmul prefers.
+// LinearSteps binds those weights to one batch's activation buffers.
+#pragma once
+
+#include <vector>
+
+#include "executor.hpp"
+#include "model_file.hpp"
+#include "ops/step.hpp"
+
+namespace onevit {
+
+enum class Epilogue { none, gelu_erf, gelu_tanh, residual_add };
+
+class LinearWeights {
+public:
+    // weight: [out, in] (PyTorch order); bias: [out] or nullptr.
+    // typical_rows: the row count the layout is tuned for.
+    LinearWeights(Executor& executor, const TensorView& weight, const TensorView* bias, Epilogue epilogue,
+                  int typical_rows);
+
+    int in_features() const { return in_; }
+    int out_features() const { return out_; }
+
+private:
+    friend class LinearSteps;
+    struct ColumnTile {
+        Range columns;
+        dnnl::memory::desc weights_md;  // the reordered layout
+        dnnl::memory weights;
+        dnnl::memory bias;  // empty without bias
+    };
+    dnnl::primitive_attr attr() const;
+    dnnl::matmul::primitive_desc primitive_desc(const dnnl::engine& engine, int rows, Range columns,
+                                                const dnnl::memory::desc& weights_md, int src_stride,
+                                                int dst_stride) const;
+
+    int in_ = 0;
+    int out_ = 0;
+    bool has_bias_ = false;
+    Epilogue epilogue_ = Epilogue::none;
+    int threads_ = 1;
+    std::vector<ColumnTile> tiles_;
+};
+
+class LinearSteps {
+public:
+    // src: rows × in_features, row stride src_stride; dst: rows × out_features,
+    // row stride dst_stride (for residual_add, dst holds the residual already).
+    LinearSteps(const LinearWeights& weights, const dnnl::engine& engine, int rows, float* src, int src_stride,
+                float* dst, int dst_stride);
+
+    std::vector<Step>& steps() { return steps_; }
+    std::size_t scratchpad_bytes() const { return scratchpad_bytes_; }
+
+private:
+    std::vector<Step> steps_;
+    std::size_t scratchpad_bytes_ = 0;
+};
+
+}  // namespace onevit

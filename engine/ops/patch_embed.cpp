@@ -1,0 +1,83 @@
+#include "ops/patch_embed.hpp"
+
+namespace onevit {
+
+namespace {
+
+using dnnl::memory;
+
+dnnl::convolution_forward::primitive_desc conv_pd(const dnnl::engine& engine, const PatchEmbedShape& s,
+                                                  int out_channels) {
+    const memory::desc src({1, s.channels, s.image_height, s.image_width}, memory::data_type::f32,
+                           memory::format_tag::nchw);
+    const memory::desc weights({out_channels, s.channels, s.patch, s.patch}, memory::data_type::f32,
+                               memory::format_tag::any);
+    const memory::desc bias({out_channels}, memory::data_type::f32, memory::format_tag::x);
+    // nhwc: each patch's channels contiguous, patches in row-major grid order.
+    const memory::desc dst({1, out_channels, s.grid_height(), s.grid_width()}, memory::data_type::f32,
+                           memory::format_tag::nhwc);
+    const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                               dnnl::algorithm::convolution_direct, src, weights, bias, dst,
+                                               {s.patch, s.patch}, {0, 0}, {0, 0});
+    return dnnl::convolution_forward::primitive_desc(desc, user_scratchpad_attr(), engine);
+}
+
+}  // namespace
+
+PatchEmbedWeights::PatchEmbedWeights(Executor& executor, const PatchEmbedShape& shape, const TensorView& weight,
+                                     const TensorView& bias)
+    : shape_(shape) {
+    const dnnl::engine& engine = executor.engine();
+    // Tiles of output channels let a single image use every thread.
+    const int tiles = std::min(executor.threads(), std::max(1, shape.dim / 32));
+    const std::int64_t kernel_elements = std::int64_t(shape.channels) * shape.patch * shape.patch;
+    for (Range channels : split_evenly(shape.dim, tiles)) {
+        ChannelTile tile{channels, conv_pd(engine, shape, channels.size), {}, {}};
+        tile.weights = memory(tile.pd.weights_desc(), engine);
+        tile.bias = memory(tile.pd.bias_desc(), engine, const_cast<float*>(bias.data + channels.begin));
+        tiles_.push_back(std::move(tile));
+    }
+    executor.run([&] {
+        executor.parallel(static_cast<int>(tiles_.size()), [&](int t) {
+            ChannelTile& tile = tiles_[t];
+            const memory::desc oihw({tile.channels.size, shape.channels, shape.patch, shape.patch},
+                                    memory::data_type::f32, memory::format_tag::oihw);
+            memory source(oihw, engine, const_cast<float*>(weight.data + tile.channels.begin * kernel_elements));
+            dnnl::reorder(source, tile.weights).execute(executor.stream(), source, tile.weights);
+        });
+    });
+}
+
+std::vector<Range> PatchEmbedWeights::channel_tiles() const {
+    std::vector<Range> ranges;
+    for (const auto& tile : tiles_) ranges.push_back(tile.channels);
+    return ranges;
+}
+
+PatchEmbedSteps::PatchEmbedSteps(const PatchEmbedWeights& w, const dnnl::engine& engine, int batch, float* out) {
+    const PatchEmbedShape& s = w.shape_;
+    image_elements_ = std::int64_t(s.channels) * s.image_height * s.image_width;
+    for (const auto& tile : w.tiles_) {
+        scratchpad_bytes_ = std::max(scratchpad_bytes_, tile.pd.scratchpad_desc().get_size());
+        float* tile_out = out + std::int64_t(batch) * s.patches() * tile.channels.begin;
+        for (int b = 0; b < batch; ++b) {
+            Step step{dnnl::convolution_forward(tile.pd), {}};
+            const memory src(tile.pd.src_desc(), engine, nullptr);
+            step.args[DNNL_ARG_SRC] = src;
+            step.args[DNNL_ARG_WEIGHTS] = tile.weights;
+            step.args[DNNL_ARG_BIAS] = tile.bias;
+            step.args[DNNL_ARG_DST] =
+                memory(tile.pd.dst_desc(), engine, tile_out + std::int64_t(b) * s.patches() * tile.channels.size);
+            step.args[DNNL_ARG_SCRATCHPAD] = memory();
+            steps_.push_back(std::move(step));
+            inputs_.emplace_back(src, b);
+        }
+    }
+}
+
+void PatchEmbedSteps::bind_input(const float* input) {
+    for (auto& [memory, image] : inputs_)
+        memory.set_data_handle(const_cast<float*>(input) + image * image_elements_);
+}
+
+}  // namespace onevit

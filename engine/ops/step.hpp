@@ -1,0 +1,68 @@
+// One oneDNN primitive execution bound to its memory: the unit of work a TBB
+// task runs. Steps are built once per (model, batch size); running one only
+// swaps in the executing thread's scratchpad.
+#pragma once
+
+#include <unordered_map>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+namespace onevit {
+
+struct Step {
+    dnnl::primitive primitive;
+    std::unordered_map<int, dnnl::memory> args;
+
+    void execute(dnnl::stream& stream, const dnnl::memory& scratchpad) {
+        args[DNNL_ARG_SCRATCHPAD] = scratchpad;  // the key exists already: no allocation
+        primitive.execute(stream, args);
+    }
+};
+
+// A primitive descriptor's attributes: every primitive takes a user scratchpad,
+// so any thread may execute it, given that thread's own scratchpad.
+inline dnnl::primitive_attr user_scratchpad_attr() {
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return attr;
+}
+
+// A piece [begin, begin + size) of a range that is split into tiles.
+struct Range {
+    int begin = 0;
+    int size = 0;
+};
+
+// Splits total into parts ranges whose sizes differ by at most one.
+inline std::vector<Range> split_evenly(int total, int parts) {
+    std::vector<Range> ranges;
+    int begin = 0;
+    for (int p = 0; p < parts; ++p) {
+        const int size = total / parts + (p < total % parts ? 1 : 0);
+        ranges.push_back({begin, size});
+        begin += size;
+    }
+    return ranges;
+}
+
+// Splits total into tiles of `tile` (the last one shorter).
+inline std::vector<Range> split_by(int total, int tile) {
+    std::vector<Range> ranges;
+    for (int begin = 0; begin < total; begin += tile) ranges.push_back({begin, std::min(tile, total - begin)});
+    return ranges;
+}
+
+// Time of a parallel phase with `tasks` equal tiles statically spread over
+// `threads`, in units of tile work plus a fixed per-tile overhead. Used to pick
+// tile counts: enough tiles to balance the threads, no more.
+inline double phase_cost(int tasks, int threads, double tile_work, double tile_overhead) {
+    const int rounds = (tasks + threads - 1) / threads;
+    return rounds * (tile_work + tile_overhead);
+}
+
+inline dnnl::memory::desc strided_md(dnnl::memory::dims dims, dnnl::memory::dims strides) {
+    return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
+}
+
+}  // namespace onevit

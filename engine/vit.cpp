@@ -1,0 +1,209 @@
+#include "vit.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace onevit {
+
+namespace {
+
+NormWeights norm_weights(const ModelFile& file, const std::string& name) {
+    return {file.tensor(name + ".weight").data, file.tensor(name + ".bias").data};
+}
+
+const TensorView* optional_tensor(const ModelFile& file, const std::string& name) {
+    return file.has_tensor(name) ? &file.tensor(name) : nullptr;
+}
+
+LinearWeights linear(const ModelFile& file, Executor& executor, const std::string& name, Epilogue epilogue,
+                     int typical_rows) {
+    return LinearWeights(executor, file.tensor(name + ".weight"), optional_tensor(file, name + ".bias"), epilogue,
+                         typical_rows);
+}
+
+PatchEmbedShape patch_embed_shape(const Architecture& a) {
+    return {a.channels, a.image_height, a.image_width, a.patch_size, a.dim};
+}
+
+std::vector<BlockWeights> block_weights(const ModelFile& file, Executor& executor) {
+    const Architecture& a = file.info().arch;
+    const int rows = a.tokens();
+    const Epilogue gelu = a.gelu == Gelu::erf ? Epilogue::gelu_erf : Epilogue::gelu_tanh;
+    std::vector<BlockWeights> blocks;
+    for (int i = 0; i < a.depth; ++i) {
+        const std::string b = "blocks." + std::to_string(i) + ".";
+        blocks.push_back(BlockWeights{
+            norm_weights(file, b + "norm1"),
+            linear(file, executor, b + "attn.qkv", Epilogue::none, rows),
+            a.attn_proj ? std::optional(linear(file, executor, b + "attn.proj", Epilogue::residual_add, rows))
+                        : std::nullopt,
+            norm_weights(file, b + "norm2"),
+            linear(file, executor, b + "mlp.fc1", gelu, rows),
+            linear(file, executor, b + "mlp.fc2", Epilogue::residual_add, rows),
+        });
+    }
+    return blocks;
+}
+
+std::size_t rows_times(int rows, int width) { return std::size_t(rows) * std::size_t(width); }
+
+}  // namespace
+
+VitWeights::VitWeights(const ModelFile& file, Executor& executor)
+    : arch(file.info().arch),
+      patch_embed(executor, patch_embed_shape(arch), file.tensor("patch_embed.weight"),
+                  file.tensor("patch_embed.bias")),
+      prefix_tokens(file.tensor("prefix_tokens").data),
+      pos_embed(file.tensor("pos_embed").data),
+      blocks(block_weights(file, executor)),
+      norm(arch.final_norm ? std::optional(norm_weights(file, "norm")) : std::nullopt),
+      head_norm(arch.head_norm ? std::optional(norm_weights(file, "head_norm")) : std::nullopt),
+      head(linear(file, executor, "head", Epilogue::none, 1)),
+      head_dist(arch.head == Head::distilled ? std::optional(linear(file, executor, "head_dist", Epilogue::none, 1))
+                                             : std::nullopt) {}
+
+Forward::Forward(const VitWeights& w, Executor& executor, int batch)
+    : w_(w),
+      batch_(batch),
+      tokens_(w.arch.tokens()),
+      patches_(rows_times(batch * w.arch.patch_tokens(), w.arch.dim)),
+      x_(rows_times(batch * tokens_, w.arch.dim)),
+      h_(rows_times(batch * tokens_, w.arch.dim)),
+      qkv_(rows_times(batch * tokens_, 3 * w.arch.inner_dim())),
+      attn_(rows_times(batch * tokens_, w.arch.inner_dim())),
+      mlp_(rows_times(batch * tokens_, w.arch.mlp_dim)),
+      pooled_(rows_times(2 * batch, w.arch.dim)),
+      logits_(rows_times(2 * batch, w.arch.num_classes)),
+      patch_embed_(w.patch_embed, executor.engine(), batch, patches_.data()),
+      head_(w.head, executor.engine(), batch, pooled_.data(), w.arch.dim, logits_.data(), w.arch.num_classes) {
+    const Architecture& a = w.arch;
+    const dnnl::engine& engine = executor.engine();
+    const int threads = executor.threads();
+    const int rows = batch * tokens_, D = a.dim, I = a.inner_dim();
+    const AttentionShape attention{batch, tokens_, a.heads, a.head_dim, a.attn_scale};
+    for (const BlockWeights& b : w.blocks) {
+        blocks_.push_back(BlockSteps{
+            LayerNormSteps(engine, threads, rows, D, a.norm_eps, b.norm1.scale, b.norm1.shift, x_.data(), h_.data()),
+            LinearSteps(b.qkv, engine, rows, h_.data(), D, qkv_.data(), 3 * I),
+            AttentionSteps(engine, threads, attention, qkv_.data(), attn_.data()),
+            b.proj ? std::optional(LinearSteps(*b.proj, engine, rows, attn_.data(), I, x_.data(), D)) : std::nullopt,
+            LayerNormSteps(engine, threads, rows, D, a.norm_eps, b.norm2.scale, b.norm2.shift, x_.data(), h_.data()),
+            LinearSteps(b.fc1, engine, rows, h_.data(), D, mlp_.data(), a.mlp_dim),
+            LinearSteps(b.fc2, engine, rows, mlp_.data(), a.mlp_dim, x_.data(), D),
+        });
+    }
+    if (w.norm) norm_.emplace(engine, threads, rows, D, a.norm_eps, w.norm->scale, w.norm->shift, x_.data(), h_.data());
+    const int pooled_rows = w.head_dist ? 2 * batch : batch;
+    if (w.head_norm)
+        head_norm_.emplace(engine, threads, pooled_rows, D, a.norm_eps, w.head_norm->scale, w.head_norm->shift,
+                           pooled_.data(), pooled_.data());
+    if (w.head_dist)
+        head_dist_.emplace(*w.head_dist, engine, batch, pooled_.data() + std::size_t(batch) * D, D,
+                           logits_.data() + std::size_t(batch) * a.num_classes, a.num_classes);
+
+    std::size_t scratchpad = std::max(patch_embed_.scratchpad_bytes(), head_.scratchpad_bytes());
+    for (const BlockSteps& b : blocks_)
+        for (std::size_t bytes : {b.norm1.scratchpad_bytes(), b.qkv.scratchpad_bytes(), b.attention.scratchpad_bytes(),
+                                  b.proj ? b.proj->scratchpad_bytes() : 0, b.norm2.scratchpad_bytes(),
+                                  b.fc1.scratchpad_bytes(), b.fc2.scratchpad_bytes()})
+            scratchpad = std::max(scratchpad, bytes);
+    for (const auto* n : {&norm_, &head_norm_})
+        if (*n) scratchpad = std::max(scratchpad, (*n)->scratchpad_bytes());
+    if (head_dist_) scratchpad = std::max(scratchpad, head_dist_->scratchpad_bytes());
+    const dnnl::memory::desc scratchpad_md({std::int64_t(std::max<std::size_t>(scratchpad, 64))},
+                                           dnnl::memory::data_type::u8, dnnl::memory::format_tag::x);
+    for (int slot = 0; slot < threads; ++slot) scratchpads_.emplace_back(scratchpad_md, engine);
+}
+
+void Forward::run(Executor& executor, const float* input, float* logits) {
+    patch_embed_.bind_input(input);
+    run_steps(executor, patch_embed_.steps());
+    assemble_tokens(executor);
+    for (BlockSteps& b : blocks_) {
+        run_steps(executor, b.norm1.steps());  // h = LN1(x)
+        run_steps(executor, b.qkv.steps());    // qkv = h Wqkvᵀ + b
+        b.attention.run(executor, scratchpads_);
+        if (b.proj)
+            run_steps(executor, b.proj->steps());  // x += attn Wprojᵀ + b
+        else
+            add_attention_residual(executor);      // x += attn
+        run_steps(executor, b.norm2.steps());  // h = LN2(x)
+        run_steps(executor, b.fc1.steps());    // mlp = gelu(h W1ᵀ + b1)
+        run_steps(executor, b.fc2.steps());    // x += mlp W2ᵀ + b2
+    }
+    if (norm_) run_steps(executor, norm_->steps());  // h = LN(x)
+    pool(executor);
+    if (head_norm_) run_steps(executor, head_norm_->steps());
+    run_steps(executor, head_.steps());
+    if (head_dist_) {
+        run_steps(executor, head_dist_->steps());
+        average_distilled_heads(logits_.data());
+    }
+    std::memcpy(logits, logits_.data(), sizeof(float) * batch_ * w_.arch.num_classes);
+}
+
+void Forward::run_steps(Executor& executor, std::vector<Step>& steps) {
+    executor.parallel(static_cast<int>(steps.size()), [&](int i) {
+        steps[i].execute(executor.stream(), scratchpads_[Executor::slot()]);
+    });
+}
+
+// x = concat(prefix tokens, patch embeddings) + pos_embed, per image.
+void Forward::assemble_tokens(Executor& executor) {
+    const Architecture& a = w_.arch;
+    const int D = a.dim, P = a.prefix_tokens, G = a.patch_tokens();
+    const std::vector<Range> tiles = w_.patch_embed.channel_tiles();
+    executor.parallel(batch_ * tokens_, [&](int row) {
+        const int b = row / tokens_, t = row % tokens_;
+        float* dst = x_.data() + std::size_t(row) * D;
+        if (t < P) {
+            std::memcpy(dst, w_.prefix_tokens + std::size_t(t) * D, sizeof(float) * D);
+        } else {
+            const int g = t - P;
+            for (Range c : tiles) {
+                const float* src = patches_.data() + std::size_t(batch_) * G * c.begin + (std::size_t(b) * G + g) * c.size;
+                std::memcpy(dst + c.begin, src, sizeof(float) * c.size);
+            }
+        }
+        const float* pos = w_.pos_embed + std::size_t(t) * D;
+        for (int i = 0; i < D; ++i) dst[i] += pos[i];
+    });
+}
+
+void Forward::add_attention_residual(Executor& executor) {
+    const std::size_t D = w_.arch.dim;
+    executor.parallel(batch_ * tokens_, [&](int row) {
+        float* x = x_.data() + row * D;
+        const float* attn = attn_.data() + row * D;
+        for (std::size_t i = 0; i < D; ++i) x[i] += attn[i];
+    });
+}
+
+// pooled[b] = token 0 (and, distilled, pooled[batch + b] = token 1), or the
+// mean over all tokens.
+void Forward::pool(Executor& executor) {
+    const Architecture& a = w_.arch;
+    const std::size_t D = a.dim, T = tokens_;
+    const float* tokens = norm_ ? h_.data() : x_.data();
+    executor.parallel(batch_, [&](int b) {
+        const float* image = tokens + b * T * D;
+        float* dst = pooled_.data() + b * D;
+        if (a.pool == Pool::mean) {
+            std::fill(dst, dst + D, 0.f);
+            for (std::size_t t = 0; t < T; ++t)
+                for (std::size_t i = 0; i < D; ++i) dst[i] += image[t * D + i];
+            for (std::size_t i = 0; i < D; ++i) dst[i] /= float(T);
+        } else {
+            std::memcpy(dst, image, sizeof(float) * D);
+        }
+        if (head_dist_) std::memcpy(pooled_.data() + (batch_ + b) * D, image + D, sizeof(float) * D);
+    });
+}
+
+void Forward::average_distilled_heads(float* logits) {
+    const std::size_t n = std::size_t(batch_) * w_.arch.num_classes;
+    for (std::size_t i = 0; i < n; ++i) logits[i] = 0.5f * (logits[i] + logits[n + i]);
+}
+
+}  // namespace onevit

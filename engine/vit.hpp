@@ -1,0 +1,97 @@
+// The Vision Transformer as plain structs: its weights (prepared once per
+// model) and a Forward (primitives bound to activation buffers, planned once
+// per batch size), whose run() reads top to bottom as the model does.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "aligned_buffer.hpp"
+#include "executor.hpp"
+#include "model_file.hpp"
+#include "ops/attention.hpp"
+#include "ops/layer_norm.hpp"
+#include "ops/linear.hpp"
+#include "ops/patch_embed.hpp"
+
+namespace onevit {
+
+// A LayerNorm's parameters, read in place from the mapped file.
+struct NormWeights {
+    const float* scale = nullptr;  // [dim]
+    const float* shift = nullptr;  // [dim]
+};
+
+struct BlockWeights {
+    NormWeights norm1;
+    LinearWeights qkv;                  // [3·inner, dim]
+    std::optional<LinearWeights> proj;  // [dim, inner]
+    NormWeights norm2;
+    LinearWeights fc1;                  // [mlp, dim], GELU fused
+    LinearWeights fc2;                  // [dim, mlp], residual add fused
+};
+
+struct VitWeights {
+    Architecture arch;
+    PatchEmbedWeights patch_embed;      // [dim, C, P, P]
+    const float* prefix_tokens;         // [prefix, dim]
+    const float* pos_embed;             // [tokens, dim]
+    std::vector<BlockWeights> blocks;
+    std::optional<NormWeights> norm;       // final norm over every token
+    std::optional<NormWeights> head_norm;  // on the pooled vector
+    LinearWeights head;                 // [classes, dim]
+    std::optional<LinearWeights> head_dist;
+
+    VitWeights(const ModelFile& file, Executor& executor);
+};
+
+// Activation buffers and bound steps for one batch size. Not thread-safe:
+// one run at a time per Forward (Model keeps a pool of them).
+class Forward {
+public:
+    Forward(const VitWeights& weights, Executor& executor, int batch);
+    int batch() const { return batch_; }
+
+    // input: batch × C × H × W; logits: batch × classes. Call inside Executor::run.
+    void run(Executor& executor, const float* input, float* logits);
+
+private:
+    struct BlockSteps {
+        LayerNormSteps norm1;
+        LinearSteps qkv;
+        AttentionSteps attention;
+        std::optional<LinearSteps> proj;
+        LayerNormSteps norm2;
+        LinearSteps fc1;
+        LinearSteps fc2;
+    };
+    void run_steps(Executor& executor, std::vector<Step>& steps);
+    void assemble_tokens(Executor& executor);
+    void add_attention_residual(Executor& executor);
+    void pool(Executor& executor);
+    void average_distilled_heads(float* logits);
+
+    const VitWeights& w_;
+    int batch_;
+    int tokens_;
+    // Activations; rows are (image, token), row-major.
+    AlignedBuffer patches_;  // patch embedding output, per channel tile
+    AlignedBuffer x_;        // residual stream, rows × dim
+    AlignedBuffer h_;        // normalised x, rows × dim
+    AlignedBuffer qkv_;      // rows × 3·inner
+    AlignedBuffer attn_;     // rows × inner
+    AlignedBuffer mlp_;      // rows × mlp
+    AlignedBuffer pooled_;   // batch × dim (distilled: 2 × batch × dim)
+    AlignedBuffer logits_;   // batch × classes (distilled: 2 × batch × classes)
+    std::vector<dnnl::memory> scratchpads_;  // one per arena slot
+
+    PatchEmbedSteps patch_embed_;
+    std::vector<BlockSteps> blocks_;
+    std::optional<LayerNormSteps> norm_;
+    std::optional<LayerNormSteps> head_norm_;
+    LinearSteps head_;
+    std::optional<LinearSteps> head_dist_;
+};
+
+}  // namespace onevit
