@@ -76,21 +76,21 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
       pooled_(rows_times(2 * batch, w.arch.dim)),
       logits_(rows_times(2 * batch, w.arch.num_classes)),
       patch_embed_(w.patch_embed, executor.engine(), batch, patches_.data()),
-      head_(w.head, executor.engine(), batch, pooled_.data(), w.arch.dim, logits_.data(), w.arch.num_classes) {
+      head_(w.head, executor.engine(), batch, pooled_.data(), logits_.data()) {
     const Architecture& a = w.arch;
     const dnnl::engine& engine = executor.engine();
     const int threads = executor.threads();
-    const int rows = batch * tokens_, D = a.dim, I = a.inner_dim();
+    const int rows = batch * tokens_, D = a.dim;
     const AttentionShape attention{batch, tokens_, a.heads, a.head_dim, a.attn_scale};
     for (const BlockWeights& b : w.blocks) {
         blocks_.push_back(BlockSteps{
             LayerNormSteps(engine, threads, rows, D, a.norm_eps, b.norm1.scale, b.norm1.shift, x_.data(), h_.data()),
-            LinearSteps(b.qkv, engine, rows, h_.data(), D, qkv_.data(), 3 * I),
+            LinearSteps(b.qkv, engine, rows, h_.data(), qkv_.data()),
             AttentionSteps(engine, threads, attention, qkv_.data(), attn_.data()),
-            b.proj ? std::optional(LinearSteps(*b.proj, engine, rows, attn_.data(), I, x_.data(), D)) : std::nullopt,
+            b.proj ? std::optional(LinearSteps(*b.proj, engine, rows, attn_.data(), x_.data())) : std::nullopt,
             LayerNormSteps(engine, threads, rows, D, a.norm_eps, b.norm2.scale, b.norm2.shift, x_.data(), h_.data()),
-            LinearSteps(b.fc1, engine, rows, h_.data(), D, mlp_.data(), a.mlp_dim),
-            LinearSteps(b.fc2, engine, rows, mlp_.data(), a.mlp_dim, x_.data(), D),
+            LinearSteps(b.fc1, engine, rows, h_.data(), mlp_.data()),
+            LinearSteps(b.fc2, engine, rows, mlp_.data(), x_.data()),
         });
     }
     if (w.norm) norm_.emplace(engine, threads, rows, D, a.norm_eps, w.norm->scale, w.norm->shift, x_.data(), h_.data());
@@ -99,8 +99,8 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
         head_norm_.emplace(engine, threads, pooled_rows, D, a.norm_eps, w.head_norm->scale, w.head_norm->shift,
                            pooled_.data(), pooled_.data());
     if (w.head_dist)
-        head_dist_.emplace(*w.head_dist, engine, batch, pooled_.data() + std::size_t(batch) * D, D,
-                           logits_.data() + std::size_t(batch) * a.num_classes, a.num_classes);
+        head_dist_.emplace(*w.head_dist, engine, batch, pooled_.data() + std::size_t(batch) * D,
+                           logits_.data() + std::size_t(batch) * a.num_classes);
 
     std::size_t scratchpad = std::max(patch_embed_.scratchpad_bytes(), head_.scratchpad_bytes());
     for (const BlockSteps& b : blocks_)
@@ -152,19 +152,14 @@ void Forward::run_steps(Executor& executor, std::vector<Step>& steps) {
 // x = concat(prefix tokens, patch embeddings) + pos_embed, per image.
 void Forward::assemble_tokens(Executor& executor) {
     const Architecture& a = w_.arch;
-    const int D = a.dim, P = a.prefix_tokens, G = a.patch_tokens();
-    const std::vector<Range> tiles = w_.patch_embed.channel_tiles();
+    const int D = a.dim, P = a.prefix_tokens;
     executor.parallel(batch_ * tokens_, [&](int row) {
         const int b = row / tokens_, t = row % tokens_;
         float* dst = x_.data() + std::size_t(row) * D;
         if (t < P) {
             std::memcpy(dst, w_.prefix_tokens + std::size_t(t) * D, sizeof(float) * D);
         } else {
-            const int g = t - P;
-            for (Range c : tiles) {
-                const float* src = patches_.data() + std::size_t(batch_) * G * c.begin + (std::size_t(b) * G + g) * c.size;
-                std::memcpy(dst + c.begin, src, sizeof(float) * c.size);
-            }
+            patch_embed_.gather(b, t - P, dst);
         }
         const float* pos = w_.pos_embed + std::size_t(t) * D;
         for (int i = 0; i < D; ++i) dst[i] += pos[i];

@@ -59,7 +59,7 @@ LinearWeights::LinearWeights(Executor& executor, const TensorView& weight, const
         auto layout = layout_for_width.find(columns.size);
         if (layout == layout_for_width.end()) {
             const memory::desc any({in_, columns.size}, memory::data_type::f32, memory::format_tag::any);
-            auto pd = primitive_desc(engine, typical_rows, columns, any, in_, out_);
+            auto pd = primitive_desc(engine, typical_rows, columns, any);
             layout = layout_for_width.emplace(columns.size, pd.weights_desc()).first;
         }
         ColumnTile tile;
@@ -96,17 +96,17 @@ dnnl::primitive_attr LinearWeights::attr() const {
 }
 
 dnnl::matmul::primitive_desc LinearWeights::primitive_desc(const dnnl::engine& engine, int rows, Range columns,
-                                                           const memory::desc& weights_md, int src_stride,
-                                                           int dst_stride) const {
-    const memory::desc src_md = strided_md({rows, in_}, {src_stride, 1});
-    const memory::desc dst_md = strided_md({rows, columns.size}, {dst_stride, 1});
+                                                           const memory::desc& weights_md) const {
+    // Column tiles write a strided slice of dst rows; a single tile is dense (and gets brgemm).
+    const memory::desc src_md = strided_md({rows, in_}, {in_, 1});
+    const memory::desc dst_md = strided_md({rows, columns.size}, {out_, 1});
     const memory::desc bias_md = has_bias_ ? strided_md({1, columns.size}, {columns.size, 1}) : memory::desc();
     const dnnl::matmul::desc desc(src_md, weights_md, bias_md, dst_md);
     return dnnl::matmul::primitive_desc(desc, attr(), engine);
 }
 
-LinearSteps::LinearSteps(const LinearWeights& w, const dnnl::engine& engine, int rows, float* src, int src_stride,
-                         float* dst, int dst_stride) {
+LinearSteps::LinearSteps(const LinearWeights& w, const dnnl::engine& engine, int rows, const float* src,
+                         float* dst) {
     const int width = w.tiles_.front().columns.size;
     const int row_parts = choose_row_parts(rows, static_cast<int>(w.tiles_.size()), width, w.in_, w.threads_, nullptr);
     std::map<std::pair<int, int>, dnnl::matmul::primitive_desc> pds;  // by (rows, columns)
@@ -115,15 +115,14 @@ LinearSteps::LinearSteps(const LinearWeights& w, const dnnl::engine& engine, int
             const auto key = std::make_pair(r.size, tile.columns.size);
             auto pd = pds.find(key);
             if (pd == pds.end())
-                pd = pds.emplace(key, w.primitive_desc(engine, r.size, tile.columns, tile.weights_md, src_stride,
-                                                       dst_stride)).first;
+                pd = pds.emplace(key, w.primitive_desc(engine, r.size, tile.columns, tile.weights_md)).first;
             scratchpad_bytes_ = std::max(scratchpad_bytes_, pd->second.scratchpad_desc().get_size());
             Step step{dnnl::matmul(pd->second), {}};
-            step.args[DNNL_ARG_SRC] = memory(pd->second.src_desc(), engine, src + std::int64_t(r.begin) * src_stride);
+            step.args[DNNL_ARG_SRC] = memory(pd->second.src_desc(), engine, const_cast<float*>(src) + std::int64_t(r.begin) * w.in_);
             step.args[DNNL_ARG_WEIGHTS] = tile.weights;
             if (w.has_bias_) step.args[DNNL_ARG_BIAS] = tile.bias;
             step.args[DNNL_ARG_DST] = memory(pd->second.dst_desc(), engine,
-                                             dst + std::int64_t(r.begin) * dst_stride + tile.columns.begin);
+                                             dst + std::int64_t(r.begin) * w.out_ + tile.columns.begin);
             step.args[DNNL_ARG_SCRATCHPAD] = memory();
             steps_.push_back(std::move(step));
         }

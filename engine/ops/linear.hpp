@@ -37,8 +37,7 @@ private:
     };
     dnnl::primitive_attr attr() const;
     dnnl::matmul::primitive_desc primitive_desc(const dnnl::engine& engine, int rows, Range columns,
-                                                const dnnl::memory::desc& weights_md, int src_stride,
-                                                int dst_stride) const;
+                                                const dnnl::memory::desc& weights_md) const;
 
     int in_ = 0;
     int out_ = 0;
@@ -50,10 +49,10 @@ private:
 
 class LinearSteps {
 public:
-    // src: rows × in_features, row stride src_stride; dst: rows × out_features,
-    // row stride dst_stride (for residual_add, dst holds the residual already).
-    LinearSteps(const LinearWeights& weights, const dnnl::engine& engine, int rows, float* src, int src_stride,
-                float* dst, int dst_stride);
+    // src: rows × in_features; dst: rows × out_features, both dense (the
+    // weights' layout was chosen for exactly these strides). For residual_add,
+    // dst already holds the residual.
+    LinearSteps(const LinearWeights& weights, const dnnl::engine& engine, int rows, const float* src, float* dst);
 
     std::vector<Step>& steps() { return steps_; }
     std::size_t scratchpad_bytes() const { return scratchpad_bytes_; }

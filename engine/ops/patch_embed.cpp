@@ -13,9 +13,8 @@ dnnl::convolution_forward::primitive_desc conv_pd(const dnnl::engine& engine, co
     const memory::desc weights({out_channels, s.channels, s.patch, s.patch}, memory::data_type::f32,
                                memory::format_tag::any);
     const memory::desc bias({out_channels}, memory::data_type::f32, memory::format_tag::x);
-    // nhwc: each patch's channels contiguous, patches in row-major grid order.
     const memory::desc dst({1, out_channels, s.grid_height(), s.grid_width()}, memory::data_type::f32,
-                           memory::format_tag::nhwc);
+                           memory::format_tag::nchw);
     const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
                                                dnnl::algorithm::convolution_direct, src, weights, bias, dst,
                                                {s.patch, s.patch}, {0, 0}, {0, 0});
@@ -48,13 +47,9 @@ PatchEmbedWeights::PatchEmbedWeights(Executor& executor, const PatchEmbedShape& 
     });
 }
 
-std::vector<Range> PatchEmbedWeights::channel_tiles() const {
-    std::vector<Range> ranges;
-    for (const auto& tile : tiles_) ranges.push_back(tile.channels);
-    return ranges;
-}
-
-PatchEmbedSteps::PatchEmbedSteps(const PatchEmbedWeights& w, const dnnl::engine& engine, int batch, float* out) {
+// Channel tile [c0, c0 + w) of image b: w × patches floats at out + (batch·c0 + b·w)·patches.
+PatchEmbedSteps::PatchEmbedSteps(const PatchEmbedWeights& w, const dnnl::engine& engine, int batch, float* out)
+    : weights_(w), batch_(batch), out_(out) {
     const PatchEmbedShape& s = w.shape_;
     image_elements_ = std::int64_t(s.channels) * s.image_height * s.image_width;
     for (const auto& tile : w.tiles_) {
@@ -72,6 +67,15 @@ PatchEmbedSteps::PatchEmbedSteps(const PatchEmbedWeights& w, const dnnl::engine&
             steps_.push_back(std::move(step));
             inputs_.emplace_back(src, b);
         }
+    }
+}
+
+void PatchEmbedSteps::gather(int image, int patch, float* dst) const {
+    const int patches = weights_.shape_.patches();
+    for (const auto& tile : weights_.tiles_) {
+        const float* src = out_ + (std::int64_t(batch_) * tile.channels.begin + std::int64_t(image) * tile.channels.size) *
+                                      patches + patch;
+        for (int c = 0; c < tile.channels.size; ++c) dst[tile.channels.begin + c] = src[std::int64_t(c) * patches];
     }
 }
 

@@ -1,6 +1,8 @@
 // Patch embedding: a convolution with kernel = stride = patch size, split by
 // output channels into tiles (and by image), each tile a single-threaded
-// oneDNN convolution writing its channels for every patch, patch-major.
+// oneDNN convolution. NCHW in and out is the layout oneDNN 2.6 runs with a
+// jit kernel for an NCHW input (NHWC output would fall to the reference one);
+// gather() turns the channel-major output back into token rows.
 #pragma once
 
 #include <vector>
@@ -28,7 +30,6 @@ public:
     PatchEmbedWeights(Executor& executor, const PatchEmbedShape& shape, const TensorView& weight,
                       const TensorView& bias);
     const PatchEmbedShape& shape() const { return shape_; }
-    std::vector<Range> channel_tiles() const;
 
 private:
     friend class PatchEmbedSteps;
@@ -44,16 +45,20 @@ private:
 
 class PatchEmbedSteps {
 public:
-    // Output: for channel tile j covering [c0, c0 + w): batch × patches × w
-    // floats at out + batch·patches·c0.
+    // out: batch × patches × dim floats of scratch, in the steps' own layout.
     PatchEmbedSteps(const PatchEmbedWeights& weights, const dnnl::engine& engine, int batch, float* out);
 
     // Points the steps at this run's input, batch × C × H × W.
     void bind_input(const float* input);
     std::vector<Step>& steps() { return steps_; }
     std::size_t scratchpad_bytes() const { return scratchpad_bytes_; }
+    // After the steps ran: the dim channels of one patch of one image.
+    void gather(int image, int patch, float* dst) const;
 
 private:
+    const PatchEmbedWeights& weights_;
+    int batch_;
+    const float* out_;
     std::vector<Step> steps_;
     std::vector<std::pair<dnnl::memory, int>> inputs_;  // (memory, image index) per step
     std::int64_t image_elements_ = 0;
