@@ -260,7 +260,8 @@ ModelFile ModelFile::open(const std::string& path) {
     if (mf.data_offset_ < kFixedHeaderBytes || mf.data_offset_ > file_size || mf.data_offset_ % kAlignment)
         throw Error(path + ": data_offset " + std::to_string(mf.data_offset_) +
                     " is not a 64-byte aligned offset inside the file (size " + std::to_string(file_size) + ")");
-    const std::uint32_t actual_crc = crc32_of(base + kFixedHeaderBytes, mf.data_offset_ - kFixedHeaderBytes);
+    constexpr std::size_t kChecksummedFrom = 16;  // everything after header_crc itself
+    const std::uint32_t actual_crc = crc32_of(base + kChecksummedFrom, mf.data_offset_ - kChecksummedFrom);
     if (actual_crc != header_crc) throw Error(path + ": header checksum mismatch (file corrupted or truncated)");
 
     ByteReader in(base + kFixedHeaderBytes, mf.data_offset_ - kFixedHeaderBytes, path + ": header");

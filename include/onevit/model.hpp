@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "onevit/error.hpp"
 #include "onevit/image.hpp"
 #include "onevit/model_info.hpp"
 

@@ -1,0 +1,118 @@
+// Model input from a decoded image: torchvision's
+//   Resize(resize_size) + CenterCrop((H, W))   (shorter_then_crop), or
+//   Resize((H, W))                             (direct),
+// then ToTensor + Normalize(mean, std), on a PIL image.
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "onevit/error.hpp"
+#include "onevit/image.hpp"
+#include "resize.hpp"
+
+namespace onevit {
+namespace {
+
+// One axis of the centre crop, in resized-image coordinates.
+struct Span {
+    int offset;  // negative where torchvision pads
+    int length;
+};
+
+// torchvision's center_crop along one axis of `size` pixels, cropping to
+// `crop`: when the image is smaller it is zero-padded by (crop - size) // 2
+// before; otherwise the offset is int(round((size - crop) / 2.0)) with
+// Python's round-half-to-even.
+Span centre_crop(int size, int crop) {
+    if (crop > size) return {-((crop - size) / 2), crop};
+    const int d = size - crop;
+    const int half = d / 2;
+    const bool round_up = d % 2 == 1 && half % 2 == 1;
+    return {round_up ? half + 1 : half, crop};
+}
+
+// torchvision's _compute_resized_output_size for an int size: the shorter
+// side becomes `size`, the longer int(size * long / short).
+void shorter_side_size(int width, int height, int size, int& out_width, int& out_height) {
+    const bool wide = width > height;
+    const std::int64_t shorter = wide ? height : width;
+    const std::int64_t longer = wide ? width : height;
+    // Python computes size * long exactly, then one correctly rounded division.
+    const double scaled = static_cast<double>(size * longer) / static_cast<double>(shorter);
+    if (scaled > INT_MAX)
+        throw Error("preprocess: resizing the shorter side to " + std::to_string(size) +
+                    " makes the longer side too large");
+    const int new_long = static_cast<int>(scaled);
+    out_width = wide ? new_long : size;
+    out_height = wide ? size : new_long;
+}
+
+void check(const Image& image, const Architecture& arch, const Preprocessing& recipe) {
+    const std::string channels = std::to_string(arch.channels);
+    if (image.channels != arch.channels)
+        throw Error("preprocess: image has " + std::to_string(image.channels) +
+                    " channels, the model takes " + channels);
+    if (image.width <= 0 || image.height <= 0 ||
+        image.pixels.size() !=
+            static_cast<std::size_t>(image.width) * image.height * image.channels)
+        throw Error("preprocess: image size and pixel buffer disagree");
+    if (arch.image_height <= 0 || arch.image_width <= 0)
+        throw Error("preprocess: model input size is not positive");
+    if (recipe.mean.size() != static_cast<std::size_t>(arch.channels) ||
+        recipe.std.size() != static_cast<std::size_t>(arch.channels))
+        throw Error("preprocess: mean and std need " + channels + " values each");
+    for (float s : recipe.std)
+        if (s == 0.f) throw Error("preprocess: std has a zero");
+    if (recipe.resize == Resize::shorter_then_crop && recipe.resize_size <= 0)
+        throw Error("preprocess: resize_size must be positive for shorter_then_crop");
+}
+
+}  // namespace
+
+std::vector<float> preprocess(const Image& image, const Architecture& arch,
+                              const Preprocessing& recipe) {
+    check(image, arch, recipe);
+    const int out_h = arch.image_height;
+    const int out_w = arch.image_width;
+
+    int resized_w = out_w;
+    int resized_h = out_h;
+    if (recipe.resize == Resize::shorter_then_crop)
+        shorter_side_size(image.width, image.height, recipe.resize_size, resized_w, resized_h);
+    const Span cols = centre_crop(resized_w, out_w);
+    const Span rows = centre_crop(resized_h, out_h);
+
+    // Only the part of the resized image that survives the crop is computed.
+    ResizeRegion kept;
+    kept.left = std::max(cols.offset, 0);
+    kept.top = std::max(rows.offset, 0);
+    kept.width = std::min(resized_w, cols.offset + cols.length) - kept.left;
+    kept.height = std::min(resized_h, rows.offset + rows.length) - kept.top;
+    const Image resized = resize(image, resized_w, resized_h, recipe.interpolation, kept);
+    // Where the crop is larger than the image, the output starts this far in.
+    const int pad_left = kept.left - cols.offset;
+    const int pad_top = kept.top - rows.offset;
+
+    const int channels = arch.channels;
+    std::vector<float> out(static_cast<std::size_t>(channels) * out_h * out_w);
+    for (int c = 0; c < channels; ++c) {
+        // ToTensor divides by 255, Normalize subtracts and divides, all in float32.
+        float lut[256];
+        for (int v = 0; v < 256; ++v)
+            lut[v] = (static_cast<float>(v) / 255.f - recipe.mean[c]) / recipe.std[c];
+        float* plane = out.data() + static_cast<std::size_t>(c) * out_h * out_w;
+        std::fill(plane, plane + static_cast<std::size_t>(out_h) * out_w, lut[0]);
+        for (int y = 0; y < resized.height; ++y) {
+            const std::uint8_t* src =
+                resized.pixels.data() + static_cast<std::size_t>(y) * resized.width * channels;
+            float* dst = plane + static_cast<std::size_t>(y + pad_top) * out_w + pad_left;
+            for (int x = 0; x < resized.width; ++x) dst[x] = lut[src[x * channels + c]];
+        }
+    }
+    return out;
+}
+
+}  // namespace onevit

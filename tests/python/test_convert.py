@@ -1,0 +1,731 @@
+"""Tests of weights/convert.py: checkpoints of each family → .ovit (weights/FORMAT.md).
+
+Run from the repository root:
+    /usr/bin/python3 -m unittest discover -s tests/python -p 'test_convert*.py'
+
+Every checkpoint is built here from one set of random canonical tensors, written
+in each family's own layout (timm, Hugging Face, Google .npz) with the inverse of
+the documented transforms; the converted files must give back those exact tensors.
+Expected values are written out here, never produced by the converter's code.
+"""
+
+import contextlib
+import io
+import json
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+import zlib
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONVERT = os.path.join(ROOT, "weights", "convert.py")
+sys.path.insert(0, os.path.join(ROOT, "weights"))
+
+import convert as convert_cli  # noqa: E402  (weights/convert.py)
+from onevit_convert.ovit_reader import check_tensor_set, read_ovit  # noqa: E402
+
+DEIT = os.path.join(ROOT, "..", "shared", "data", "deit_tiny_patch16_224", "model.safetensors")
+IMAGENET_LABELS = os.path.join(ROOT, "..", "shared", "data", "labels", "imagenet_classes.txt")
+
+# The tiny test model: D=32, depth 2, 2 heads of 16, MLP 128, 32x32 images in 8x8 patches
+# (a 4x4 grid, 16 patch tokens), 3 channels, 10 classes.
+D, DEPTH, HEADS, HEAD_DIM, MLP, IMAGE, PATCH, C, K = 32, 2, 2, 16, 128, 32, 8, 3, 10
+GRID = (IMAGE // PATCH) ** 2
+
+
+def f32(value):
+    return float(np.float32(value))
+
+
+# ----------------------------------------------------------------------------- canonical model
+
+def canonical_order(depth=DEPTH, qkv_bias=True, final_norm=True, head_norm=False, distilled=False):
+    """FORMAT.md's tensor table, transcribed."""
+    names = ["patch_embed.weight", "patch_embed.bias", "prefix_tokens", "pos_embed"]
+    for i in range(depth):
+        block = ["norm1.weight", "norm1.bias", "attn.qkv.weight"]
+        block += ["attn.qkv.bias"] if qkv_bias else []
+        block += ["attn.proj.weight", "attn.proj.bias", "norm2.weight", "norm2.bias",
+                  "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias"]
+        names += [f"blocks.{i}.{s}" for s in block]
+    names += ["norm.weight", "norm.bias"] if final_norm else []
+    names += ["head_norm.weight", "head_norm.bias"] if head_norm else []
+    names += ["head.weight", "head.bias"]
+    names += ["head_dist.weight", "head_dist.bias"] if distilled else []
+    return names
+
+
+def make_canonical(seed=0, dim=D, depth=DEPTH, heads=HEADS, mlp=MLP, image=IMAGE, patch=PATCH,
+                   classes=K, qkv_bias=True, distilled=False):
+    rng = np.random.default_rng(seed)
+    inner = dim  # heads × head_dim = D in every model here
+    tokens = 2 if distilled else 1
+    grid = (image // patch) ** 2
+
+    def r(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    t = {"patch_embed.weight": r(dim, C, patch, patch), "patch_embed.bias": r(dim),
+         "prefix_tokens": r(tokens, dim), "pos_embed": r(tokens + grid, dim),
+         "norm.weight": r(dim), "norm.bias": r(dim),
+         "head.weight": r(classes, dim), "head.bias": r(classes)}
+    if distilled:
+        t["head_dist.weight"], t["head_dist.bias"] = r(classes, dim), r(classes)
+    for i in range(depth):
+        b = f"blocks.{i}."
+        t.update({b + "norm1.weight": r(dim), b + "norm1.bias": r(dim),
+                  b + "attn.qkv.weight": r(3 * inner, dim),
+                  b + "attn.proj.weight": r(dim, inner), b + "attn.proj.bias": r(dim),
+                  b + "norm2.weight": r(dim), b + "norm2.bias": r(dim),
+                  b + "mlp.fc1.weight": r(mlp, dim), b + "mlp.fc1.bias": r(mlp),
+                  b + "mlp.fc2.weight": r(dim, mlp), b + "mlp.fc2.bias": r(dim)})
+        if qkv_bias:
+            t[b + "attn.qkv.bias"] = r(3 * inner)
+    return t
+
+
+# ----------------------------------------------------------------------------- family layouts
+
+def timm_state(t, depth=DEPTH):
+    """timm VisionTransformer names (reference-facts 3.1)."""
+    dim = t["patch_embed.weight"].shape[0]
+    s = {"patch_embed.proj.weight": t["patch_embed.weight"], "patch_embed.proj.bias": t["patch_embed.bias"],
+         "cls_token": t["prefix_tokens"][0].reshape(1, 1, dim),
+         "pos_embed": t["pos_embed"][None], "norm.weight": t["norm.weight"], "norm.bias": t["norm.bias"],
+         "head.weight": t["head.weight"], "head.bias": t["head.bias"]}
+    if "head_dist.weight" in t:
+        s["dist_token"] = t["prefix_tokens"][1].reshape(1, 1, dim)
+        s["head_dist.weight"], s["head_dist.bias"] = t["head_dist.weight"], t["head_dist.bias"]
+    for name, value in t.items():
+        if name.startswith("blocks."):
+            s[name] = value
+    return s
+
+
+def hf_state(t, depth=DEPTH):
+    """transformers ViTForImageClassification names (reference-facts 3.2): q/k/v split."""
+    s = {"vit.embeddings.patch_embeddings.projection.weight": t["patch_embed.weight"],
+         "vit.embeddings.patch_embeddings.projection.bias": t["patch_embed.bias"],
+         "vit.embeddings.cls_token": t["prefix_tokens"][None],
+         "vit.embeddings.position_embeddings": t["pos_embed"][None],
+         "vit.layernorm.weight": t["norm.weight"], "vit.layernorm.bias": t["norm.bias"],
+         "classifier.weight": t["head.weight"], "classifier.bias": t["head.bias"]}
+    renames = {"norm1": "layernorm_before", "attn.proj": "attention.output.dense",
+               "norm2": "layernorm_after", "mlp.fc1": "intermediate.dense", "mlp.fc2": "output.dense"}
+    for i in range(depth):
+        b, h = f"blocks.{i}.", f"vit.encoder.layer.{i}."
+        for ours, theirs in renames.items():
+            for part in ("weight", "bias"):
+                s[f"{h}{theirs}.{part}"] = t[f"{b}{ours}.{part}"]
+        for part in ("weight", "bias"):
+            if f"{b}attn.qkv.{part}" in t:
+                q, k, v = np.split(t[f"{b}attn.qkv.{part}"], 3, axis=0)
+                for name, value in (("query", q), ("key", k), ("value", v)):
+                    s[f"{h}attention.attention.{name}.{part}"] = np.ascontiguousarray(value)
+    return s
+
+
+def google_state(t, depth=DEPTH, heads=HEADS, prefix=""):
+    """vit_jax .npz names (reference-facts 3.3): HWIO conv, [in, out] Dense, per-head attention."""
+    dim = t["patch_embed.weight"].shape[0]
+    head_dim = dim // heads
+    s = {"embedding/kernel": t["patch_embed.weight"].transpose(2, 3, 1, 0),  # OIHW → HWIO
+         "embedding/bias": t["patch_embed.bias"], "cls": t["prefix_tokens"][None],
+         "Transformer/posembed_input/pos_embedding": t["pos_embed"][None],
+         "Transformer/encoder_norm/scale": t["norm.weight"], "Transformer/encoder_norm/bias": t["norm.bias"],
+         "head/kernel": t["head.weight"].T, "head/bias": t["head.bias"]}
+    for i in range(depth):
+        b, g = f"blocks.{i}.", f"Transformer/encoderblock_{i}/"
+        a = g + "MultiHeadDotProductAttention_1/"
+        s[g + "LayerNorm_0/scale"], s[g + "LayerNorm_0/bias"] = t[b + "norm1.weight"], t[b + "norm1.bias"]
+        s[g + "LayerNorm_2/scale"], s[g + "LayerNorm_2/bias"] = t[b + "norm2.weight"], t[b + "norm2.bias"]
+        weights = np.split(t[b + "attn.qkv.weight"], 3, axis=0)      # each [I, D]
+        biases = np.split(t[b + "attn.qkv.bias"], 3, axis=0)
+        for name, w, bias in zip(("query", "key", "value"), weights, biases):
+            s[a + name + "/kernel"] = w.T.reshape(dim, heads, head_dim)  # [D, H, Dh]
+            s[a + name + "/bias"] = bias.reshape(heads, head_dim)
+        s[a + "out/kernel"] = t[b + "attn.proj.weight"].T.reshape(heads, head_dim, dim)  # [H, Dh, D]
+        s[a + "out/bias"] = t[b + "attn.proj.bias"]
+        s[g + "MlpBlock_3/Dense_0/kernel"] = t[b + "mlp.fc1.weight"].T
+        s[g + "MlpBlock_3/Dense_0/bias"] = t[b + "mlp.fc1.bias"]
+        s[g + "MlpBlock_3/Dense_1/kernel"] = t[b + "mlp.fc2.weight"].T
+        s[g + "MlpBlock_3/Dense_1/bias"] = t[b + "mlp.fc2.bias"]
+    return {prefix + k: np.ascontiguousarray(v) for k, v in s.items()}
+
+
+# ----------------------------------------------------------------------------- file writers
+
+def write_safetensors(path, tensors, dtypes=None):
+    """safetensors by hand: u64 header length, JSON header, byte buffer."""
+    dtypes = dtypes or {}
+    header, chunks, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, array in tensors.items():
+        kind = dtypes.get(name, "F32")
+        if kind == "BF16":  # the top 16 bits of each float32
+            raw = (np.ascontiguousarray(array, "<f4").view("<u4") >> 16).astype("<u2").tobytes()
+        else:
+            np_type = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I64": "<i8"}[kind]
+            raw = np.ascontiguousarray(array, np_type).tobytes()
+        header[name] = {"dtype": kind, "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(chunks))
+
+
+def write_pth(path, tensors, wrap=None):
+    import torch
+    state = {k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}
+    torch.save({wrap: state} if wrap else state, path)
+
+
+def hf_config(**overrides):
+    config = {"model_type": "vit", "architectures": ["ViTForImageClassification"],
+              "hidden_size": D, "num_hidden_layers": DEPTH, "num_attention_heads": HEADS,
+              "intermediate_size": MLP, "hidden_act": "gelu", "layer_norm_eps": 1e-6,
+              "image_size": IMAGE, "patch_size": PATCH, "num_channels": C, "qkv_bias": True,
+              "id2label": {str(i): f"class {i}" for i in range(K)}}
+    config.update(overrides)
+    return config
+
+
+def timm_config(architecture, **model_args):
+    return {"architecture": architecture, "num_classes": K, "global_pool": "token",
+            "model_args": model_args, "pretrained_cfg": {"num_classes": K}}
+
+
+TINY_TIMM_ARGS = {"embed_dim": D, "depth": DEPTH, "num_heads": HEADS, "mlp_ratio": MLP / D,
+                  "img_size": IMAGE, "patch_size": PATCH}
+
+
+class ConvertTestCase(unittest.TestCase):
+    def setUp(self):
+        self._dir = tempfile.TemporaryDirectory(prefix="onevit_convert_test")
+        self.dir = self._dir.name
+
+    def tearDown(self):
+        self._dir.cleanup()
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write_json(self, name, data):
+        with open(self.path(name), "w") as f:
+            json.dump(data, f)
+        return self.path(name)
+
+    def hf_config_file(self, **overrides):
+        return self.write_json("config.json", hf_config(**overrides))
+
+    def run_convert(self, *args):
+        """convert.py's main() in this process (no interpreter and torch start-up per call)."""
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = convert_cli.main(list(args))
+        return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+    def run_cli(self, *args):
+        """The real command line, as users and CMake run it."""
+        return subprocess.run([sys.executable, CONVERT, *args], capture_output=True, text=True,
+                              timeout=120)
+
+    def convert(self, checkpoint, *args, output="out.ovit"):
+        result = self.run_convert(checkpoint, *args, "-o", self.path(output))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(len(result.stdout.strip().splitlines()), 1, result.stdout)
+        ovit = read_ovit(self.path(output))   # checks both CRCs and the layout
+        check_tensor_set(ovit)
+        return ovit
+
+    def convert_fails(self, checkpoint, *args, contains=()):
+        """Asserts a one-line `convert.py: error:` on stderr, status 1, and no output file."""
+        output = self.path("failed.ovit")
+        result = self.run_convert(checkpoint, *args, "-o", output)
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        lines = [line for line in result.stderr.splitlines() if line]
+        errors = [line for line in lines if line.startswith("convert.py: error: ")]
+        self.assertEqual(len(errors), 1, result.stderr)
+        for text in contains:
+            self.assertIn(text, errors[0])
+        self.assertFalse(os.path.exists(output))
+        return errors[0]
+
+    def assertTensorsEqual(self, ovit, expected, order):
+        self.assertEqual(ovit.order, order)
+        for name in order:
+            self.assertEqual(ovit.tensors[name].dtype, np.dtype("<f4"), name)
+            self.assertTrue(np.array_equal(ovit.tensors[name], expected[name]), name)
+
+
+# ----------------------------------------------------------------------------- the tests
+
+class FamiliesAgree(ConvertTestCase):
+    """One model, five containers/layouts, one result."""
+
+    def test_every_family_gives_the_same_canonical_tensors(self):
+        t = make_canonical(seed=1)
+        config = self.hf_config_file()
+        write_safetensors(self.path("timm.safetensors"), timm_state(t))
+        write_pth(self.path("timm.pth"), timm_state(t))
+        write_safetensors(self.path("hf.safetensors"), hf_state(t))
+        np.savez(self.path("google.npz"), **google_state(t))
+        np.savez(self.path("google_opt.npz"), **google_state(t, prefix="opt/target/"))
+        cases = [("timm.safetensors", "timm"), ("timm.pth", "timm"), ("hf.safetensors", "hf"),
+                 ("google.npz", "google"), ("google_opt.npz", "google")]
+        results = []
+        for checkpoint, family in cases:
+            ovit = self.convert(self.path(checkpoint), "--config", config, output=checkpoint + ".ovit")
+            self.assertTensorsEqual(ovit, t, canonical_order())
+            self.assertEqual(ovit.metadata["arch.family"], family)
+            results.append(ovit)
+        for other in results[1:]:
+            a = {k: v for k, v in results[0].metadata.items() if k != "arch.family"}
+            b = {k: v for k, v in other.metadata.items() if k != "arch.family"}
+            self.assertEqual(a, b)
+
+    def test_metadata_from_hf_config(self):
+        t = make_canonical(seed=2)
+        write_safetensors(self.path("hf.safetensors"), hf_state(t))
+        m = self.convert(self.path("hf.safetensors"), "--config", self.hf_config_file()).metadata
+        expected = {
+            "arch.family": "hf", "arch.image_height": 32, "arch.image_width": 32, "arch.channels": 3,
+            "arch.patch_size": 8, "arch.dim": 32, "arch.depth": 2, "arch.heads": 2,
+            "arch.head_dim": 16, "arch.mlp_dim": 128, "arch.num_classes": 10,
+            "arch.prefix_tokens": 1, "arch.norm_eps": f32(1e-6), "arch.gelu": "erf",
+            "arch.attn_scale": 0.25, "arch.qkv_bias": 1, "arch.attn_proj": 1,
+            "arch.final_norm": 1, "arch.pool": "token", "arch.head_norm": 0,
+            "arch.head": "linear", "preprocess.resize": "direct", "preprocess.resize_size": 32,
+            "preprocess.interpolation": "bilinear", "preprocess.mean": [0.5, 0.5, 0.5],
+            "preprocess.std": [0.5, 0.5, 0.5], "labels": [f"class {i}" for i in range(10)]}
+        self.assertEqual(m, expected)
+
+    def test_file_layout_bytes(self):
+        """The fixed header and alignment, checked on the raw bytes."""
+        t = make_canonical(seed=3)
+        write_safetensors(self.path("timm.safetensors"), timm_state(t))
+        ovit = self.convert(self.path("timm.safetensors"), "--config", self.hf_config_file())
+        with open(self.path("out.ovit"), "rb") as f:
+            data = f.read()
+        self.assertEqual(data[:8], bytes([0x4F, 0x4E, 0x45, 0x56, 0x49, 0x54, 0x00, 0x01]))
+        version, header_crc, data_offset, data_crc, reserved = struct.unpack("<IIQII", data[8:32])
+        self.assertEqual((version, reserved), (1, 0))
+        self.assertEqual(data_offset % 64, 0)
+        self.assertEqual(header_crc, zlib.crc32(data[32:data_offset]))
+        self.assertEqual(data_crc, zlib.crc32(data[data_offset:]))
+        # The first metadata entry, decoded by hand: arch.family, a string (type 2), "timm".
+        count, key_length = struct.unpack("<II", data[32:40])
+        self.assertEqual(count, len(ovit.metadata))
+        self.assertEqual(data[40:40 + key_length], b"arch.family")
+        kind, value_length = struct.unpack("<II", data[40 + key_length:48 + key_length])
+        self.assertEqual((kind, data[48 + key_length:48 + key_length + value_length]), (2, b"timm"))
+        offsets = [ovit.offsets[n] for n in ovit.order]
+        self.assertTrue(all(o % 64 == 0 for o in offsets))
+        self.assertEqual(offsets, sorted(offsets))
+        last = ovit.order[-1]
+        self.assertEqual(len(data), data_offset + offsets[-1] + ovit.tensors[last].nbytes)
+        # A tensor's bytes sit at data_offset + offset, little-endian f32, row-major.
+        name = "blocks.1.mlp.fc1.weight"
+        start = data_offset + ovit.offsets[name]
+        self.assertEqual(data[start:start + t[name].nbytes], t[name].astype("<f4").tobytes())
+
+
+class TimmFeatures(ConvertTestCase):
+    def test_pth_wrapped_in_model_key_with_bf16_and_f16_weights(self):
+        import torch
+        t = make_canonical(seed=4)
+        state = {k: torch.from_numpy(v.copy()) for k, v in timm_state(t).items()}
+        state["head.weight"] = state["head.weight"].to(torch.bfloat16)
+        state["blocks.0.mlp.fc1.weight"] = state["blocks.0.mlp.fc1.weight"].to(torch.float16)
+        torch.save({"model": state, "epoch": 3}, self.path("ckpt.pth"))
+        expected = dict(t)
+        # bf16 keeps the top 16 bits of each float32 (round to nearest even when torch casts).
+        expected["head.weight"] = state["head.weight"].to(torch.float32).numpy()
+        fc1 = t["blocks.0.mlp.fc1.weight"]
+        expected["blocks.0.mlp.fc1.weight"] = fc1.astype(np.float16).astype(np.float32)
+        ovit = self.convert(self.path("ckpt.pth"), "--config", self.hf_config_file())
+        self.assertTensorsEqual(ovit, expected, canonical_order())
+
+    def test_safetensors_bf16_f16_f64(self):
+        t = make_canonical(seed=5)
+        write_safetensors(self.path("m.safetensors"), timm_state(t),
+                          dtypes={"head.weight": "BF16", "pos_embed": "F16", "norm.bias": "F64"})
+        expected = dict(t)
+        bits = t["head.weight"].view(np.uint32) & np.uint32(0xFFFF0000)
+        expected["head.weight"] = bits.view(np.float32)
+        expected["pos_embed"] = t["pos_embed"].astype(np.float16).astype(np.float32)
+        ovit = self.convert(self.path("m.safetensors"), "--config", self.hf_config_file())
+        self.assertTensorsEqual(ovit, expected, canonical_order())
+
+    def test_distilled_deit(self):
+        t = make_canonical(seed=6, distilled=True)
+        write_safetensors(self.path("d.safetensors"), timm_state(t))
+        config = self.write_json("config.json",
+                                 timm_config("deit_tiny_distilled_patch16_224", **TINY_TIMM_ARGS))
+        ovit = self.convert(self.path("d.safetensors"), "--config", config)
+        self.assertTensorsEqual(ovit, t, canonical_order(distilled=True))
+        m = ovit.metadata
+        self.assertEqual((m["arch.prefix_tokens"], m["arch.head"]), (2, "distilled"))
+        self.assertEqual(m["arch.heads"], 2)
+        # DeiT eval: shorter side to size / 0.875 (floor(32 / 0.875) = 36), bicubic, ImageNet stats.
+        self.assertEqual((m["preprocess.resize"], m["preprocess.resize_size"], m["preprocess.interpolation"]),
+                         ("shorter_then_crop", 36, "bicubic"))
+        self.assertEqual(m["preprocess.mean"], [f32(0.485), f32(0.456), f32(0.406)])
+        self.assertEqual(m["preprocess.std"], [f32(0.229), f32(0.224), f32(0.225)])
+
+    def test_distilled_checkpoint_with_plain_deit_arch_is_a_contradiction(self):
+        t = make_canonical(seed=6, distilled=True)
+        write_safetensors(self.path("d.safetensors"), timm_state(t))
+        config = self.write_json("config.json", timm_config("deit_tiny_patch16_224", **TINY_TIMM_ARGS))
+        self.convert_fails(self.path("d.safetensors"), "--config", config,
+                           contains=("prefix_tokens=1", "prefix_tokens=2"))
+
+    def test_layerscale_is_folded(self):
+        t = make_canonical(seed=7)
+        state = timm_state(t)
+        rng = np.random.default_rng(70)
+        expected = dict(t)
+        for i in range(DEPTH):
+            for ls, layer in (("ls1", "attn.proj"), ("ls2", "mlp.fc2")):
+                gamma = rng.uniform(0.1, 2.0, D).astype(np.float32)
+                state[f"blocks.{i}.{ls}.gamma"] = gamma
+                expected[f"blocks.{i}.{layer}.weight"] = t[f"blocks.{i}.{layer}.weight"] * gamma[:, None]
+                expected[f"blocks.{i}.{layer}.bias"] = t[f"blocks.{i}.{layer}.bias"] * gamma
+        write_safetensors(self.path("ls.safetensors"), state)
+        ovit = self.convert(self.path("ls.safetensors"), "--config", self.hf_config_file())
+        self.assertTensorsEqual(ovit, expected, canonical_order())
+
+    def test_fc_norm_with_token_pooling_becomes_head_norm(self):
+        t = make_canonical(seed=8)
+        state = timm_state(t)
+        state["fc_norm.weight"], state["fc_norm.bias"] = state.pop("norm.weight"), state.pop("norm.bias")
+        write_safetensors(self.path("fc.safetensors"), state)
+        config = self.write_json("config.json", timm_config("vit_tiny_patch16_224", **TINY_TIMM_ARGS))
+        ovit = self.convert(self.path("fc.safetensors"), "--config", config)
+        expected = dict(t)
+        expected["head_norm.weight"] = expected.pop("norm.weight")
+        expected["head_norm.bias"] = expected.pop("norm.bias")
+        self.assertTensorsEqual(ovit, expected, canonical_order(final_norm=False, head_norm=True))
+        m = ovit.metadata
+        self.assertEqual((m["arch.final_norm"], m["arch.head_norm"], m["arch.pool"]), (0, 1, "token"))
+
+    def test_fc_norm_with_average_pooling_is_refused(self):
+        # timm averages the patch tokens only; .ovit's pool=mean averages all tokens.
+        t = make_canonical(seed=8)
+        state = timm_state(t)
+        state["fc_norm.weight"], state["fc_norm.bias"] = state.pop("norm.weight"), state.pop("norm.bias")
+        write_safetensors(self.path("fc.safetensors"), state)
+        config = timm_config("vit_tiny_patch16_224", **TINY_TIMM_ARGS)
+        config["global_pool"] = "avg"
+        self.convert_fails(self.path("fc.safetensors"), "--config", self.write_json("c.json", config),
+                           contains=("fc_norm", "avg"))
+
+    def test_pos_embed_without_prefix_rows_gets_zero_rows(self):
+        t = make_canonical(seed=9)
+        state = timm_state(t)
+        state["pos_embed"] = t["pos_embed"][1:][None]  # timm no_embed_class=True
+        write_safetensors(self.path("n.safetensors"), state)
+        expected = dict(t)
+        expected["pos_embed"] = np.concatenate([np.zeros((1, D), np.float32), t["pos_embed"][1:]])
+        ovit = self.convert(self.path("n.safetensors"), "--config", self.hf_config_file())
+        self.assertTensorsEqual(ovit, expected, canonical_order())
+
+    def test_no_qkv_bias(self):
+        t = make_canonical(seed=10, qkv_bias=False)
+        write_safetensors(self.path("timm.safetensors"), timm_state(t))
+        write_safetensors(self.path("hf.safetensors"), hf_state(t))
+        config = self.hf_config_file(qkv_bias=False)
+        for checkpoint in ("timm.safetensors", "hf.safetensors"):
+            ovit = self.convert(self.path(checkpoint), "--config", config)
+            self.assertTensorsEqual(ovit, t, canonical_order(qkv_bias=False))
+            self.assertEqual(ovit.metadata["arch.qkv_bias"], 0)
+
+    def test_timm_config_384_table_entry_and_pretrained_cfg_overrides(self):
+        t = make_canonical(seed=11, image=384, patch=16)
+        write_safetensors(self.path("m.safetensors"), timm_state(t))
+        args = {"embed_dim": D, "depth": DEPTH, "num_heads": HEADS, "mlp_ratio": 4.0}
+        config = timm_config("vit_small_patch16_384.augreg_in21k_ft_in1k", **args)
+        m = self.convert(self.path("m.safetensors"), "--config", self.write_json("a.json", config)).metadata
+        self.assertEqual((m["arch.image_height"], m["arch.patch_size"], m["arch.heads"]), (384, 16, 2))
+        # 384 models: crop_pct 1.0, so the shorter side goes to 384; bicubic; mean = std = 0.5.
+        self.assertEqual((m["preprocess.resize"], m["preprocess.resize_size"], m["preprocess.interpolation"],
+                          m["preprocess.mean"], m["preprocess.std"]),
+                         ("shorter_then_crop", 384, "bicubic", [0.5] * 3, [0.5] * 3))
+        config["pretrained_cfg"].update({"crop_pct": 0.875, "interpolation": "bilinear",
+                                         "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                                         "label_names": [f"n{i}" for i in range(K)]})
+        m = self.convert(self.path("m.safetensors"), "--config", self.write_json("b.json", config)).metadata
+        self.assertEqual((m["preprocess.resize_size"], m["preprocess.interpolation"]), (438, "bilinear"))
+        self.assertEqual(m["preprocess.mean"], [f32(0.485), f32(0.456), f32(0.406)])
+        self.assertEqual(m["labels"], [f"n{i}" for i in range(K)])
+
+    def test_arch_table_vit_tiny_224(self):
+        # Real vit_tiny shapes (D 192, depth 12, 3 heads): the only way to use --arch alone.
+        t = make_canonical(seed=12, dim=192, depth=12, heads=3, mlp=768, image=224, patch=16, classes=1000)
+        write_safetensors(self.path("v.safetensors"), timm_state(t, depth=12))
+        ovit = self.convert(self.path("v.safetensors"), "--arch", "vit_tiny_patch16_224")
+        self.assertTensorsEqual(ovit, t, canonical_order(depth=12))
+        m = ovit.metadata
+        self.assertEqual((m["arch.dim"], m["arch.depth"], m["arch.heads"], m["arch.head_dim"],
+                          m["arch.mlp_dim"], m["arch.num_classes"], m["arch.norm_eps"], m["arch.gelu"],
+                          m["arch.attn_scale"]),
+                         (192, 12, 3, 64, 768, 1000, f32(1e-6), "erf", 0.125))
+        # augreg 224: crop_pct 0.9 → floor(224 / 0.9) = 248, bicubic, mean = std = 0.5.
+        self.assertEqual((m["preprocess.resize"], m["preprocess.resize_size"], m["preprocess.interpolation"],
+                          m["preprocess.mean"], m["preprocess.std"]),
+                         ("shorter_then_crop", 248, "bicubic", [0.5] * 3, [0.5] * 3))
+        self.assertNotIn("labels", m)
+
+
+class HfAndGoogleSpecifics(ConvertTestCase):
+    def test_preprocessor_config_beside_config(self):
+        t = make_canonical(seed=13)
+        write_safetensors(self.path("hf.safetensors"), hf_state(t))
+        config = self.hf_config_file(hidden_act="gelu_new")
+        self.write_json("preprocessor_config.json", {
+            "do_resize": True, "size": {"height": 32, "width": 32}, "resample": 3,
+            "do_normalize": True, "image_mean": [0.1, 0.2, 0.3], "image_std": [0.4, 0.5, 0.6]})
+        m = self.convert(self.path("hf.safetensors"), "--config", config).metadata
+        self.assertEqual(m["arch.gelu"], "tanh")
+        self.assertEqual((m["preprocess.resize"], m["preprocess.interpolation"]), ("direct", "bicubic"))
+        self.assertEqual(m["preprocess.mean"], [f32(0.1), f32(0.2), f32(0.3)])
+        self.assertEqual(m["preprocess.std"], [f32(0.4), f32(0.5), f32(0.6)])
+        # Without layer_norm_eps, HF's default 1e-12 applies.
+        without_eps = hf_config()
+        del without_eps["layer_norm_eps"]
+        m = self.convert(self.path("hf.safetensors"), "--config",
+                         self.write_json("config.json", without_eps)).metadata
+        self.assertEqual(m["arch.norm_eps"], f32(1e-12))
+
+    def test_labels_file_plain_and_synset_style(self):
+        t = make_canonical(seed=14)
+        write_safetensors(self.path("hf.safetensors"), hf_state(t))
+        with open(self.path("plain.txt"), "w") as f:
+            f.write("".join(f"  name {i}  \n" for i in range(K)) + "\n")
+        with open(self.path("synset.txt"), "w") as f:
+            f.write("".join(f"n{1440764 + i:08d} name {i}, alias\n" for i in range(K)))
+        config = self.hf_config_file()
+        m = self.convert(self.path("hf.safetensors"), "--config", config,
+                         "--labels", self.path("plain.txt")).metadata
+        self.assertEqual(m["labels"], [f"name {i}" for i in range(K)])
+        m = self.convert(self.path("hf.safetensors"), "--config", config,
+                         "--labels", self.path("synset.txt")).metadata
+        self.assertEqual(m["labels"], [f"name {i}, alias" for i in range(K)])
+
+    def test_google_with_arch_gets_google_preprocessing(self):
+        t = make_canonical(seed=15, dim=192, depth=12, heads=3, mlp=768, image=224, patch=16, classes=1000)
+        np.savez(self.path("g.npz"), **google_state(t, depth=12, heads=3))
+        ovit = self.convert(self.path("g.npz"), "--arch", "vit_tiny_patch16_224")
+        self.assertTensorsEqual(ovit, t, canonical_order(depth=12))
+        m = ovit.metadata
+        self.assertEqual((m["arch.family"], m["arch.gelu"], m["preprocess.resize"],
+                          m["preprocess.interpolation"], m["preprocess.mean"], m["preprocess.std"]),
+                         ("google", "erf", "direct", "bilinear", [0.5] * 3, [0.5] * 3))
+
+    def test_google_heads_contradiction(self):
+        t = make_canonical(seed=16)
+        np.savez(self.path("g.npz"), **google_state(t, heads=4))  # kernels say 4 heads of 8
+        self.convert_fails(self.path("g.npz"), "--config", self.hf_config_file(),
+                           contains=("heads=2", "heads=4"))
+
+
+class CommandLine(ConvertTestCase):
+    """The process contract: one summary line and status 0; one error line and status 1."""
+
+    def test_success(self):
+        write_safetensors(self.path("m.safetensors"), timm_state(make_canonical(seed=30)))
+        result = self.run_cli(self.path("m.safetensors"), "--config", self.hf_config_file(),
+                              "-o", self.path("m.ovit"))
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+        self.assertEqual(len(result.stdout.splitlines()), 1)
+        self.assertIn("timm", result.stdout)
+        self.assertIn(self.path("m.ovit"), result.stdout)
+        check_tensor_set(read_ovit(self.path("m.ovit")))
+
+    def test_errors(self):
+        for args in ([self.path("absent.safetensors"), "--arch", "vit_base_patch16_224"],
+                     [self.path("absent.safetensors")],                       # no -o
+                     [self.path("a"), "--arch", "vit_base_patch16_224", "--config", "c.json"]):
+            result = self.run_cli(*args, *(["-o", self.path("x.ovit")] if len(args) != 1 else []))
+            self.assertEqual(result.returncode, 1, result.stderr)
+            self.assertEqual(result.stdout, "")
+            lines = result.stderr.splitlines()
+            self.assertEqual(len(lines), 1, result.stderr)
+            self.assertTrue(lines[0].startswith("convert.py: error: "), lines[0])
+
+
+class Rejections(ConvertTestCase):
+    def timm_file(self, mutate=None, seed=20, **kwargs):
+        state = timm_state(make_canonical(seed=seed, **kwargs))
+        if mutate:
+            mutate(state)
+        write_safetensors(self.path("m.safetensors"), state)
+        return self.path("m.safetensors")
+
+    def test_unknown_layout_lists_what_was_expected(self):
+        write_safetensors(self.path("x.safetensors"), {"encoder.w": np.zeros(3, np.float32)})
+        self.convert_fails(self.path("x.safetensors"), "--config", self.hf_config_file(),
+                           contains=("encoder.w", "patch_embed.proj.weight", "blocks.N.",
+                                     "vit.encoder.layer.N.", "classifier", "embedding/kernel",
+                                     "Transformer/encoderblock_N/"))
+
+    def test_bare_hf_vit_model_has_no_head(self):
+        state = {k[len("vit."):]: v for k, v in hf_state(make_canonical(seed=21)).items()
+                 if k.startswith("vit.")}
+        write_safetensors(self.path("bare.safetensors"), state)
+        self.convert_fails(self.path("bare.safetensors"), "--config", self.hf_config_file(),
+                           contains=("ViTModel", "classifier"))
+
+    def test_missing_and_unexpected_keys_are_named(self):
+        def mutate(s):
+            del s["blocks.1.mlp.fc2.bias"]
+            s["blocks.0.attn.extra.weight"] = np.zeros(2, np.float32)
+        self.convert_fails(self.timm_file(mutate), "--config", self.hf_config_file(),
+                           contains=("missing 1", "blocks.1.mlp.fc2.bias",
+                                     "unexpected 1", "blocks.0.attn.extra.weight"))
+
+    def test_missing_hf_and_google_keys_are_named(self):
+        t = make_canonical(seed=22)
+        state = hf_state(t)
+        del state["vit.encoder.layer.1.attention.attention.value.bias"]
+        write_safetensors(self.path("hf.safetensors"), state)
+        self.convert_fails(self.path("hf.safetensors"), "--config", self.hf_config_file(),
+                           contains=("vit.encoder.layer.1.attention.attention.value.bias",))
+        state = google_state(t)
+        del state["Transformer/encoderblock_1/MlpBlock_3/Dense_1/bias"]
+        state["pre_logits_typo/kernel"] = np.zeros(2, np.float32)
+        np.savez(self.path("g.npz"), **state)
+        self.convert_fails(self.path("g.npz"), "--config", self.hf_config_file(),
+                           contains=("Transformer/encoderblock_1/MlpBlock_3/Dense_1/bias",
+                                     "pre_logits_typo/kernel"))
+
+    def test_nan_and_inf_are_named(self):
+        def nan(s):
+            s["blocks.0.mlp.fc1.weight"][3, 4] = np.nan
+        self.convert_fails(self.timm_file(nan), "--config", self.hf_config_file(),
+                           contains=("blocks.0.mlp.fc1.weight", "NaN"))
+        state = google_state(make_canonical(seed=23))
+        state["Transformer/encoderblock_0/MultiHeadDotProductAttention_1/key/kernel"][0, 1, 2] = np.inf
+        np.savez(self.path("g.npz"), **state)
+        self.convert_fails(self.path("g.npz"), "--config", self.hf_config_file(),
+                           contains=("Transformer/encoderblock_0/MultiHeadDotProductAttention_1/key/kernel",))
+
+    def test_integer_weights_are_refused(self):
+        state = timm_state(make_canonical(seed=24))
+        write_safetensors(self.path("i.safetensors"), state, dtypes={"head.bias": "I64"})
+        self.convert_fails(self.path("i.safetensors"), "--config", self.hf_config_file(),
+                           contains=("head.bias", "int64"))
+
+    def test_wrong_shapes_are_refused(self):
+        def fc1(s):  # one block with a different MLP width
+            s["blocks.1.mlp.fc1.weight"] = np.zeros((MLP + 8, D), np.float32)
+        self.convert_fails(self.timm_file(fc1), "--config", self.hf_config_file(),
+                           contains=("blocks.1.mlp.fc1.weight", "[136, 32]", "[128, 32]"))
+        # The config contradicts the weights: both values named.
+        self.convert_fails(self.timm_file(), "--config", self.hf_config_file(hidden_size=64),
+                           contains=("dim=64", "dim=32"))
+        self.convert_fails(self.timm_file(), "--config", self.hf_config_file(intermediate_size=64),
+                           contains=("mlp_dim=64", "mlp_dim=128"))
+        self.convert_fails(self.timm_file(), "--config", self.hf_config_file(num_hidden_layers=3),
+                           contains=("depth=3", "depth=2"))
+        self.convert_fails(self.timm_file(), "--config", self.hf_config_file(image_size=64),
+                           contains=("65 position tokens", "17"))
+        self.convert_fails(self.timm_file(), "--config", self.hf_config_file(id2label={"0": "a", "1": "b"}),
+                           contains=("num_classes=2", "num_classes=10"))
+
+    def test_label_count_must_match(self):
+        with open(self.path("labels.txt"), "w") as f:
+            f.write("a\nb\nc\n")
+        self.convert_fails(self.timm_file(), "--config", self.hf_config_file(),
+                           "--labels", self.path("labels.txt"), contains=("3 labels", "10 classes"))
+
+    def test_unsupported_timm_features(self):
+        def reg(s):
+            s["reg_token"] = np.zeros((1, 4, D), np.float32)
+        self.convert_fails(self.timm_file(reg), "--config", self.hf_config_file(), contains=("reg_token",))
+
+    def test_pre_logits_and_pooler_are_refused(self):
+        # Both add a layer (in21k pre-logits, HF pooler) that a plain ViT head does not have.
+        t = make_canonical(seed=26)
+        state = google_state(t, prefix="opt/target/")
+        state["opt/target/pre_logits/kernel"] = np.zeros((D, D), np.float32)
+        state["opt/target/pre_logits/bias"] = np.zeros(D, np.float32)
+        np.savez(self.path("g.npz"), **state)
+        self.convert_fails(self.path("g.npz"), "--config", self.hf_config_file(), contains=("pre_logits",))
+        state = hf_state(t)
+        state["vit.pooler.dense.weight"] = np.zeros((D, D), np.float32)
+        state["vit.pooler.dense.bias"] = np.zeros(D, np.float32)
+        write_safetensors(self.path("hf.safetensors"), state)
+        self.convert_fails(self.path("hf.safetensors"), "--config", self.hf_config_file(),
+                           contains=("vit.pooler.dense",))
+
+    def test_needs_arch_or_config(self):
+        self.convert_fails(self.timm_file(), contains=("--arch", "--config", "heads", "dim=32"))
+
+    def test_unknown_arch_name(self):
+        self.convert_fails(self.timm_file(), "--arch", "vit_gigantic_patch14_224",
+                           contains=("vit_gigantic_patch14_224", "vit_base_patch16_224"))
+
+    def test_pickle_with_arbitrary_globals_is_refused(self):
+        import argparse
+        import torch
+        state = {k: torch.from_numpy(v) for k, v in timm_state(make_canonical(seed=25)).items()}
+        torch.save({"model": state, "args": argparse.Namespace(lr=0.1)}, self.path("ns.pth"))
+        self.convert_fails(self.path("ns.pth"), "--config", self.hf_config_file(),
+                           contains=("refused", "argparse.Namespace"))
+        # A pickle whose loading would run code: it must not run.
+        marker = self.path("pwned")
+        with open(self.path("evil.pth"), "wb") as f:
+            pickle.dump({"x": _RunsCode(marker)}, f)
+        self.convert_fails(self.path("evil.pth"), "--config", self.hf_config_file(), contains=("refused",))
+        self.assertFalse(os.path.exists(marker))
+
+
+class _RunsCode:
+    """Unpickling this would create a file: what a malicious checkpoint could do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@unittest.skipUnless(os.path.exists(DEIT), "shared DeiT-tiny checkpoint not present")
+class RealDeitTiny(ConvertTestCase):
+    def test_convert_deit_tiny(self):
+        ovit = self.convert(DEIT, "--arch", "deit_tiny_patch16_224", "--labels", IMAGENET_LABELS)
+        m = ovit.metadata
+        self.assertEqual((m["arch.dim"], m["arch.depth"], m["arch.heads"], m["arch.num_classes"]),
+                         (192, 12, 3, 1000))
+        self.assertEqual((m["preprocess.resize"], m["preprocess.resize_size"], m["preprocess.interpolation"]),
+                         ("shorter_then_crop", 256, "bicubic"))
+        self.assertEqual((len(m["labels"]), m["labels"][0], m["labels"][999]),
+                         (1000, "tench", "toilet tissue"))
+        self.assertEqual(sum(a.size for a in ovit.tensors.values()), 5717416)
+        # Same values as the safetensors file, read here independently.
+        with open(DEIT, "rb") as f:
+            raw = f.read()
+        (n,) = struct.unpack("<Q", raw[:8])
+        header = json.loads(raw[8:8 + n])
+
+        def stored(name):
+            begin, end = header[name]["data_offsets"]
+            return np.frombuffer(raw[8 + n + begin:8 + n + end], "<f4").reshape(header[name]["shape"])
+        self.assertTrue(np.array_equal(ovit.tensors["prefix_tokens"], stored("cls_token").reshape(1, 192)))
+        self.assertTrue(np.array_equal(ovit.tensors["blocks.11.attn.qkv.weight"],
+                                       stored("blocks.11.attn.qkv.weight")))
+        self.assertTrue(np.array_equal(ovit.tensors["patch_embed.weight"], stored("patch_embed.proj.weight")))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,77 @@
+// One loaded model called from several threads at once, with mixed batch
+// sizes, gives exactly the logits of the same calls made one after another;
+// and thread counts (which change the tiling) agree within f32 rounding.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "onevit/model.hpp"
+
+namespace onevit {
+namespace {
+
+const std::string kModel = "weights/digits_vit.ovit";
+
+std::vector<float> random_input(const Architecture& a, int batch, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist;
+    std::vector<float> v(std::size_t(batch) * a.channels * a.image_height * a.image_width);
+    for (float& x : v) x = dist(rng);
+    return v;
+}
+
+TEST(Concurrency, ParallelCallsMatchSequentialCalls) {
+    const Model model = Model::load(kModel, Options{2});
+    const Architecture& a = model.info().arch;
+    constexpr int kThreads = 4, kCallsPerThread = 6;
+    std::vector<std::vector<float>> inputs, sequential;
+    std::vector<int> batches;
+    for (int i = 0; i < kThreads * kCallsPerThread; ++i) {
+        batches.push_back(1 + i % 3);
+        inputs.push_back(random_input(a, batches.back(), i));
+        sequential.push_back(model.run(inputs.back().data(), batches.back()));
+    }
+    std::vector<std::vector<float>> parallel(inputs.size());
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+        threads.emplace_back([&, t] {
+            for (int c = 0; c < kCallsPerThread; ++c) {
+                const int i = c * kThreads + t;
+                parallel[i] = model.run(inputs[i].data(), batches[i]);
+            }
+        });
+    for (auto& thread : threads) thread.join();
+    for (std::size_t i = 0; i < inputs.size(); ++i) EXPECT_EQ(parallel[i], sequential[i]) << "call " << i;
+}
+
+TEST(Concurrency, ThreadCountsAgree) {
+    const Model one = Model::load(kModel, Options{1});
+    const Architecture& a = one.info().arch;
+    const std::vector<float> input = random_input(a, 3, 99);
+    const std::vector<float> reference = one.run(input.data(), 3);
+    for (int threads : {2, 3, 5}) {
+        const Model model = Model::load(kModel, Options{threads});
+        const std::vector<float> logits = model.run(input.data(), 3);
+        ASSERT_EQ(logits.size(), reference.size());
+        float max_ref = 0, max_err = 0;
+        for (std::size_t i = 0; i < logits.size(); ++i) {
+            max_ref = std::max(max_ref, std::abs(reference[i]));
+            max_err = std::max(max_err, std::abs(logits[i] - reference[i]));
+        }
+        EXPECT_LE(max_err, 1e-4f * std::max(1.f, max_ref)) << threads << " threads";
+    }
+}
+
+TEST(Concurrency, BadArgumentsAreErrors) {
+    const Model model = Model::load(kModel);
+    const std::vector<float> input = random_input(model.info().arch, 1, 1);
+    EXPECT_THROW(model.run(input.data(), 0), Error);
+    EXPECT_THROW(model.run(nullptr, 1), Error);
+    EXPECT_THROW(Model::load(kModel, Options{-1}), Error);
+}
+
+}  // namespace
+}  // namespace onevit

@@ -1,0 +1,36 @@
+"""The final architecture written to a model file: one field per `arch.*` key of FORMAT.md."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Architecture:
+    family: str
+    image_height: int
+    image_width: int
+    channels: int
+    patch_size: int
+    dim: int
+    depth: int
+    heads: int
+    head_dim: int
+    mlp_dim: int
+    num_classes: int
+    prefix_tokens: int
+    norm_eps: float
+    gelu: str           # "erf" | "tanh"
+    attn_scale: float
+    qkv_bias: bool
+    attn_proj: bool
+    final_norm: bool
+    pool: str           # "token" | "mean"
+    head_norm: bool
+    head: str           # "linear" | "distilled"
+
+    @property
+    def inner_dim(self):
+        return self.heads * self.head_dim
+
+    @property
+    def grid_tokens(self):
+        return (self.image_height // self.patch_size) * (self.image_width // self.patch_size)

@@ -1,0 +1,208 @@
+"""Meeting of the two halves: what --arch/--config says and what the weights show.
+
+Every value both sides know is compared, and a contradiction is an error naming
+both values; only then is the final Architecture fixed and each tensor's shape
+checked against the canonical table.
+"""
+
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from .architecture import Architecture
+from .canonical import canonical_tensors
+from .errors import ConvertError
+from .preprocess import Preprocessing, google_default
+from .tensors import as_f32, name_list, shape_str
+
+
+@dataclass
+class ModelFile:
+    """Everything one .ovit file holds."""
+    arch: Architecture
+    preprocess: Preprocessing
+    labels: Optional[List[str]]
+    tensors: List[Tuple[str, np.ndarray]]   # canonical order, C-contiguous float32
+
+    @property
+    def parameter_count(self):
+        return sum(int(a.size) for _, a in self.tensors)
+
+
+@dataclass
+class _Shapes:
+    """Sizes read off the canonical tensors of a mapped checkpoint."""
+    dim: int
+    channels: int
+    patch: int
+    prefix_tokens: int
+    pos_tokens: int
+    inner: int
+    mlp: int
+    classes: int
+
+
+def _axis(mapped, name, axis):
+    array = mapped.tensors[name]
+    if array.ndim <= axis:
+        raise ConvertError(f"tensor {mapped.origin[name]} has shape {shape_str(array.shape)}; "
+                           f"expected at least {axis + 1} dimensions")
+    return int(array.shape[axis])
+
+
+def _read_shapes(mapped):
+    pe = mapped.tensors["patch_embed.weight"]
+    if pe.ndim != 4 or pe.shape[2] != pe.shape[3]:
+        raise ConvertError(f"tensor {mapped.origin['patch_embed.weight']} has shape "
+                           f"{shape_str(pe.shape)}; expected square patches [D, C, P, P]")
+    qkv_rows = _axis(mapped, "blocks.0.attn.qkv.weight", 0)
+    if qkv_rows % 3:
+        raise ConvertError(f"tensor {mapped.origin['blocks.0.attn.qkv.weight']} has {qkv_rows} rows, "
+                           f"not a multiple of 3 (q, k, v)")
+    return _Shapes(dim=int(pe.shape[0]), channels=int(pe.shape[1]), patch=int(pe.shape[2]),
+                   prefix_tokens=_axis(mapped, "prefix_tokens", 0),
+                   pos_tokens=_axis(mapped, "pos_embed", 0), inner=qkv_rows // 3,
+                   mlp=_axis(mapped, "blocks.0.mlp.fc1.weight", 0),
+                   classes=_axis(mapped, "head.weight", 0))
+
+
+def _describe(mapped, shapes):
+    heads = f", heads={mapped.heads}" if mapped.heads else ""
+    return (f"a {mapped.family} ViT with dim={shapes.dim}, depth={mapped.depth}{heads}, "
+            f"mlp_dim={shapes.mlp}, patch={shapes.patch}, channels={shapes.channels}, "
+            f"{shapes.pos_tokens} position embeddings, {shapes.classes} classes")
+
+
+def assemble(mapped, spec, labels=None):
+    """ModelFile from a MappedCheckpoint and a ModelSpec (None: neither --arch nor --config)."""
+    t, origin = mapped.tensors, mapped.origin
+    shapes = _read_shapes(mapped)
+    if spec is None:
+        raise ConvertError(
+            f"the checkpoint looks like {_describe(mapped, shapes)}, but the number of attention "
+            f"heads, the LayerNorm epsilon, the GELU form and the preprocessing cannot be read from "
+            f"the weights: pass --arch NAME or --config FILE")
+
+    def evidence(name):
+        return f"{origin[name]} → {name} {shape_str(t[name].shape)}"
+
+    def agree(what, stated, found, proof):
+        if stated != found:
+            raise ConvertError(f"{spec.source} says {what}={stated}, but the checkpoint has "
+                               f"{what}={found} ({proof})")
+
+    agree("dim", spec.dim, shapes.dim, evidence("patch_embed.weight"))
+    agree("channels", spec.channels, shapes.channels, evidence("patch_embed.weight"))
+    agree("patch_size", spec.patch_size, shapes.patch, evidence("patch_embed.weight"))
+    agree("depth", spec.depth, mapped.depth, "highest block index + 1")
+    agree("mlp_dim", spec.mlp_dim, shapes.mlp, evidence("blocks.0.mlp.fc1.weight"))
+    agree("heads×head_dim", spec.heads * spec.head_dim, shapes.inner,
+          evidence("blocks.0.attn.qkv.weight") + ", a third of its rows")
+    if mapped.heads is not None:
+        agree("heads", spec.heads, mapped.heads, "the [D, H, Dh] query kernel of block 0")
+    if spec.num_classes is not None:
+        agree("num_classes", spec.num_classes, shapes.classes, evidence("head.weight"))
+    if spec.prefix_tokens is not None:
+        agree("prefix_tokens", spec.prefix_tokens, shapes.prefix_tokens,
+              evidence("prefix_tokens") + ": class token, then a distillation token if any")
+    qkv_bias = "blocks.0.attn.qkv.bias" in t
+    if spec.qkv_bias is not None:
+        agree("qkv_bias", spec.qkv_bias, qkv_bias, "presence of the q/k/v biases")
+
+    for side, size in (("height", spec.image_height), ("width", spec.image_width)):
+        if size % spec.patch_size:
+            raise ConvertError(f"{spec.source}: image {side} {size} is not a multiple of "
+                               f"patch size {spec.patch_size}")
+    grid = (spec.image_height // spec.patch_size) * (spec.image_width // spec.patch_size)
+    tokens = shapes.prefix_tokens + grid
+    if mapped.family == "timm" and shapes.pos_tokens == grid:
+        # timm no_embed_class=True: the prefix tokens get no position embedding. Adding
+        # zero rows for them gives the canonical [T + G, D] layout with identical results.
+        t["pos_embed"] = np.concatenate(
+            [np.zeros((shapes.prefix_tokens, shapes.dim), np.float32), t["pos_embed"]], axis=0)
+        mapped.notes.append("pos_embed has no rows for the prefix tokens (timm no_embed_class); "
+                            "added zero rows")
+    elif shapes.pos_tokens != tokens:
+        raise ConvertError(
+            f"{spec.source} implies {tokens} position tokens ({shapes.prefix_tokens} prefix + a "
+            f"{spec.image_height // spec.patch_size}x{spec.image_width // spec.patch_size} patch grid "
+            f"for {spec.image_height}x{spec.image_width} images), but the checkpoint has "
+            f"{shapes.pos_tokens} ({evidence('pos_embed')})")
+
+    if mapped.fc_norm:
+        # timm applies fc_norm after global_pool='avg', its default when fc_norm is used, which
+        # averages the patch tokens only; .ovit's pool=mean averages all tokens, class token
+        # included. Only the class-token variant has the same meaning in both.
+        if spec.global_pool != "token":
+            raise ConvertError(
+                f"the checkpoint has fc_norm (a LayerNorm on the pooled vector), which timm pairs "
+                f"with global_pool='avg': a mean over the patch tokens only, which the .ovit "
+                f"arch.pool=mean (a mean over all tokens) does not reproduce; {spec.source} says "
+                f"global_pool={spec.global_pool!r}, and only 'token' can be converted")
+        pool, final_norm, head_norm = "token", False, True
+    else:
+        if spec.global_pool not in (None, "token"):
+            raise ConvertError(f"{spec.source}: global_pool={spec.global_pool!r} is not supported "
+                               f"(only class-token pooling, 'token')")
+        pool, final_norm, head_norm = "token", True, False
+
+    arch = Architecture(
+        family=mapped.family, image_height=spec.image_height, image_width=spec.image_width,
+        channels=spec.channels, patch_size=spec.patch_size, dim=spec.dim, depth=spec.depth,
+        heads=spec.heads, head_dim=spec.head_dim, mlp_dim=spec.mlp_dim,
+        num_classes=shapes.classes, prefix_tokens=shapes.prefix_tokens,
+        norm_eps=spec.norm_eps,
+        # Google weights keep the config's GELU, erf from the --arch table: timm runs them
+        # (and its models converted from them) with exact nn.GELU, although the Flax
+        # original used jax.nn.gelu's tanh form; a config with hidden_act=gelu_new picks tanh.
+        gelu=spec.gelu,
+        attn_scale=float(np.float32(spec.head_dim ** -0.5)),
+        qkv_bias=qkv_bias, attn_proj=True, final_norm=final_norm, pool=pool,
+        head_norm=head_norm, head="distilled" if "head_dist.weight" in t else "linear")
+
+    expected = canonical_tensors(arch)
+    expected_names = [name for name, _ in expected]
+    missing = [n for n in expected_names if n not in t]
+    extra = sorted(set(t) - set(expected_names))
+    if missing or extra:
+        raise ConvertError(f"canonical tensors do not match the architecture: missing "
+                           f"{name_list(missing) or 'none'}; unexpected {name_list(extra) or 'none'}")
+    ordered = []
+    for name, shape in expected:
+        if tuple(t[name].shape) != shape:
+            raise ConvertError(f"tensor {origin.get(name, name)} → {name} has shape "
+                               f"{shape_str(t[name].shape)}, expected {shape_str(shape)} for "
+                               f"dim={arch.dim}, heads×head_dim={arch.inner_dim}, "
+                               f"mlp_dim={arch.mlp_dim}, classes={arch.num_classes}")
+        # Folding and concatenation could in principle overflow; check the final values too.
+        ordered.append((name, as_f32(name, t[name])))
+
+    return ModelFile(arch, _preprocessing(mapped, spec, arch), _labels(spec, labels, arch), ordered)
+
+
+def _preprocessing(mapped, spec, arch):
+    pre = spec.preprocess
+    if mapped.family == "google" and spec.preprocess_is_default:
+        # The --arch table holds timm's recipe; Google's weights were fine-tuned and evaluated
+        # with vit_jax's direct bilinear resize and (x - 127.5) / 127.5.
+        pre = google_default(arch.image_height, arch.channels)
+    if len(pre.mean) != arch.channels or len(pre.std) != arch.channels:
+        raise ConvertError(f"{spec.source}: mean {list(pre.mean)} and std {list(pre.std)} need one "
+                           f"value per channel ({arch.channels})")
+    if not all(s > 0 for s in pre.std):
+        raise ConvertError(f"{spec.source}: std {list(pre.std)} must be positive")
+    if pre.resize == "shorter_then_crop" and pre.resize_size < max(arch.image_height, arch.image_width):
+        raise ConvertError(f"{spec.source}: resize_size {pre.resize_size} is smaller than the "
+                           f"{arch.image_height}x{arch.image_width} crop")
+    return pre
+
+
+def _labels(spec, labels, arch):
+    source = "--labels"
+    if labels is None:
+        labels, source = spec.labels, spec.source
+    if labels is not None and len(labels) != arch.num_classes:
+        raise ConvertError(f"{source} gives {len(labels)} labels, but the model has "
+                           f"{arch.num_classes} classes (head.weight)")
+    return labels

@@ -1,0 +1,32 @@
+"""The canonical tensor set of FORMAT.md: names, shapes, and the order they are written in."""
+
+
+def canonical_tensors(arch):
+    """[(name, shape)] in FORMAT.md table order, exactly the tensors `arch` calls for."""
+    d, i, m, k = arch.dim, arch.inner_dim, arch.mlp_dim, arch.num_classes
+    p = arch.patch_size
+    out = [
+        ("patch_embed.weight", (d, arch.channels, p, p)),
+        ("patch_embed.bias", (d,)),
+        ("prefix_tokens", (arch.prefix_tokens, d)),
+        ("pos_embed", (arch.prefix_tokens + arch.grid_tokens, d)),
+    ]
+    for n in range(arch.depth):
+        b = f"blocks.{n}."
+        out += [(b + "norm1.weight", (d,)), (b + "norm1.bias", (d,)),
+                (b + "attn.qkv.weight", (3 * i, d))]
+        if arch.qkv_bias:
+            out.append((b + "attn.qkv.bias", (3 * i,)))
+        if arch.attn_proj:
+            out += [(b + "attn.proj.weight", (d, i)), (b + "attn.proj.bias", (d,))]
+        out += [(b + "norm2.weight", (d,)), (b + "norm2.bias", (d,)),
+                (b + "mlp.fc1.weight", (m, d)), (b + "mlp.fc1.bias", (m,)),
+                (b + "mlp.fc2.weight", (d, m)), (b + "mlp.fc2.bias", (d,))]
+    if arch.final_norm:
+        out += [("norm.weight", (d,)), ("norm.bias", (d,))]
+    if arch.head_norm:
+        out += [("head_norm.weight", (d,)), ("head_norm.bias", (d,))]
+    out += [("head.weight", (k, d)), ("head.bias", (k,))]
+    if arch.head == "distilled":
+        out += [("head_dist.weight", (k, d)), ("head_dist.bias", (k,))]
+    return out

@@ -1,0 +1,176 @@
+"""Reading a checkpoint file into {name: numpy array}, whatever its container.
+
+Containers: safetensors (parsed here: the `safetensors` package is not
+available), PyTorch pickles (.pt/.pth/.bin, through torch's weights-only
+unpickler, so a file can never run code), and NumPy .npz (no pickles either).
+Arrays keep their stored dtype (bf16 becomes f32, which numpy lacks and which
+is exact); deciding what dtypes are acceptable is the family mapper's job,
+so that an unused integer buffer is reported as an unexpected key, by name.
+"""
+
+import json
+import os
+import pickle
+import zipfile
+
+import numpy as np
+
+from .errors import ConvertError
+
+# safetensors dtype strings (safetensors/src/tensor.rs) → numpy little-endian dtypes.
+_SAFETENSORS_DTYPES = {
+    "F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2",  # BF16 widened below
+    "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
+    "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?",
+}
+_SAFETENSORS_MAX_HEADER = 100_000_000  # the reference implementation's limit
+
+_TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+# A training checkpoint wraps the state dict; these are the usual wrapper keys.
+_WRAPPER_KEYS = ("model", "state_dict")
+
+
+def load_checkpoint(path):
+    """Returns {name: np.ndarray} for the tensors stored in `path`."""
+    if not os.path.isfile(path):
+        raise ConvertError(f"{path}: no such file")
+    kind = _container_kind(path)
+    if kind == "safetensors":
+        tensors = _load_safetensors(path)
+    elif kind == "npz":
+        tensors = _load_npz(path)
+    else:
+        tensors = _load_torch(path)
+    if not tensors:
+        raise ConvertError(f"{path}: the checkpoint holds no tensors")
+    return tensors
+
+
+def _container_kind(path):
+    lower = path.lower()
+    if lower.endswith(".safetensors"):
+        return "safetensors"
+    if lower.endswith(".npz"):
+        return "npz"
+    if lower.endswith(_TORCH_SUFFIXES):
+        return "torch"
+    # Unknown suffix: sniff. Both torch's zip format and .npz are zip files.
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+        if any(n.endswith("data.pkl") for n in names):
+            return "torch"
+        if names and all(n.endswith(".npy") for n in names):
+            return "npz"
+        raise ConvertError(f"{path}: a zip file that is neither a PyTorch checkpoint nor an .npz")
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if len(head) == 9 and head[8:9] == b"{":
+        return "safetensors"
+    if head[:1] == b"\x80":  # pickle protocol marker: legacy torch.save format
+        return "torch"
+    raise ConvertError(
+        f"{path}: unknown checkpoint format; expected .safetensors, .pt/.pth/.bin or .npz")
+
+
+def _load_safetensors(path):
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        raw_len = f.read(8)
+        if len(raw_len) != 8:
+            raise ConvertError(f"{path}: too short for a safetensors file")
+        header_len = int.from_bytes(raw_len, "little")
+        if header_len > _SAFETENSORS_MAX_HEADER or 8 + header_len > size:
+            raise ConvertError(f"{path}: safetensors header length {header_len} is impossible "
+                               f"for a {size}-byte file")
+        try:
+            header = json.loads(f.read(header_len).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ConvertError(f"{path}: safetensors header is not valid JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise ConvertError(f"{path}: safetensors header is not a JSON object")
+    header.pop("__metadata__", None)
+    base = 8 + header_len
+    buffer_len = size - base
+    data = np.memmap(path, dtype=np.uint8, mode="r") if buffer_len > 0 else None
+    tensors = {}
+    for name, info in header.items():
+        tensors[name] = _safetensors_tensor(path, name, info, data, base, buffer_len)
+    return tensors
+
+
+def _safetensors_tensor(path, name, info, data, base, buffer_len):
+    where = f"{path}: tensor {name}"
+    try:
+        dtype_name, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
+    except (TypeError, KeyError, ValueError):
+        raise ConvertError(f"{where}: header entry needs dtype, shape and data_offsets") from None
+    if dtype_name not in _SAFETENSORS_DTYPES:
+        raise ConvertError(f"{where}: unsupported safetensors dtype {dtype_name}")
+    if not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise ConvertError(f"{where}: bad shape {shape}")
+    dtype = np.dtype(_SAFETENSORS_DTYPES[dtype_name])
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if not (isinstance(begin, int) and isinstance(end, int)) or \
+            begin < 0 or end - begin != nbytes or end > buffer_len:
+        raise ConvertError(f"{where}: data_offsets [{begin}, {end}] do not hold "
+                           f"{shape} {dtype_name} inside the {buffer_len}-byte buffer")
+    if nbytes == 0:
+        array = np.zeros(shape, dtype)
+    else:
+        # Copy out of the memory map: the file may change or be closed later.
+        array = np.array(data[base + begin: base + end].view(dtype).reshape(shape))
+    if dtype_name == "BF16":
+        # bf16 is the top half of an f32: widening is exact.
+        array = (array.astype(np.uint32) << 16).view(np.float32)
+    return array
+
+
+def _load_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not hasattr(z, "files"):
+                raise ConvertError(f"{path}: an .npy array, not an .npz archive of named arrays")
+            return {name: z[name] for name in z.files}
+    except ConvertError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile) as e:
+        # Object arrays need pickle, which allow_pickle=False refuses: that lands here too.
+        raise ConvertError(f"{path}: cannot read the .npz ({e})") from None
+
+
+def _load_torch(path):
+    import torch  # imported here: slow to import, and only needed for this container
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        reason = str(e).split("WeightsUnpickler error:")[-1].strip()
+        raise ConvertError(
+            f"{path}: refused to unpickle: not a weights-only checkpoint ({reason}); objects "
+            f"beyond tensors and plain containers could run arbitrary code when unpickled, so "
+            f"they are never loaded (re-save the state dict alone, or as safetensors)"
+        ) from None
+    except Exception as e:  # a corrupt or foreign file: torch raises many different types
+        raise ConvertError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})") \
+            from None
+    if isinstance(obj, dict):
+        for key in _WRAPPER_KEYS:
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict):
+        raise ConvertError(f"{path}: expected a state dict (name → tensor), got {type(obj).__name__}")
+    # A model saved from DistributedDataParallel prefixes every name with 'module.'.
+    if obj and all(isinstance(k, str) and k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    tensors = {}
+    for name, value in obj.items():
+        if not isinstance(value, torch.Tensor):
+            raise ConvertError(f"{path}: state dict entry {name!r} is a {type(value).__name__}, "
+                               f"not a tensor")
+        value = value.detach().cpu()
+        if value.dtype in (torch.bfloat16, torch.float16):
+            value = value.to(torch.float32)  # numpy has no bf16; widening is exact
+        tensors[str(name)] = value.contiguous().numpy().copy()
+    return tensors

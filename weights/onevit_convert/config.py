@@ -1,0 +1,188 @@
+"""--config FILE: a timm hub config.json or a Hugging Face ViTConfig → ModelSpec.
+
+timm: {"architecture": <timm name>, "pretrained_cfg": {...}, optional "model_args",
+"num_classes", "num_features", "global_pool", "label_names"}; the name is resolved
+through the --arch table and the other fields override it.
+Hugging Face: a ViTConfig ({"model_type": "vit", "hidden_size", ...}), plus the
+preprocessor_config.json beside it when there is one.
+"""
+
+import json
+import math
+import os
+import re
+from dataclasses import replace
+
+from . import arch_table
+from .errors import ConvertError
+from .preprocess import hf_image_processor
+from .spec import ModelSpec
+
+# timm model_args → TimmSettings field (the ones that change tensor shapes).
+_TIMM_MODEL_ARGS = {"patch_size": "patch_size", "in_chans": "channels", "embed_dim": "dim",
+                    "depth": "depth", "num_heads": "heads", "mlp_ratio": "mlp_ratio"}
+# model_args the weights themselves show (checked there), or that only matter in training.
+_TIMM_MODEL_ARGS_IGNORED = {"qkv_bias", "init_values", "fc_norm", "no_embed_class", "num_classes",
+                            "global_pool", "drop_rate", "pos_drop_rate", "patch_drop_rate",
+                            "proj_drop_rate", "attn_drop_rate", "drop_path_rate", "weight_init"}
+
+# HF ViTConfig defaults (transformers configuration_vit.py), used for absent keys.
+_HF_DEFAULTS = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+                "intermediate_size": 3072, "hidden_act": "gelu", "layer_norm_eps": 1e-12,
+                "image_size": 224, "patch_size": 16, "num_channels": 3, "qkv_bias": True}
+# HF activation names → arch.gelu. ACT2FN "gelu" is nn.GELU() (erf); the others are the tanh form.
+_HF_GELU = {"gelu": "erf", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}
+
+
+def read_config(path):
+    data = _read_json(path)
+    if "architecture" in data:
+        return _timm_config(path, data)
+    if data.get("model_type") == "vit":
+        return _hf_config(path, data)
+    if "model_type" in data:
+        raise ConvertError(f"{path}: model_type {data['model_type']!r} is not supported "
+                           f"(only Hugging Face \"vit\")")
+    raise ConvertError(f"{path}: neither a timm config (\"architecture\", \"pretrained_cfg\") nor a "
+                       f"Hugging Face ViTConfig (\"model_type\": \"vit\", \"hidden_size\", ...)")
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ConvertError(f"{path}: cannot read ({e.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConvertError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ConvertError(f"{path}: expected a JSON object")
+    return data
+
+
+def _int(path, key, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConvertError(f"{path}: {key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _floats(path, key, value):
+    if not isinstance(value, (list, tuple)) or not value or \
+            not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise ConvertError(f"{path}: {key} must be a list of numbers, got {value!r}")
+    return tuple(float(v) for v in value)
+
+
+def _image_hw(path, key, value):
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return _int(path, key, value[0]), _int(path, key, value[1])
+    return _int(path, key, value), _int(path, key, value)
+
+
+def _labels(path, key, value):
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConvertError(f"{path}: {key} must be a list of strings")
+    return value
+
+
+def _timm_config(path, data):
+    settings = arch_table.lookup(str(data["architecture"]), path)
+
+    model_args = data.get("model_args") or {}
+    if not isinstance(model_args, dict):
+        raise ConvertError(f"{path}: model_args must be an object")
+    for key, value in model_args.items():
+        if key in _TIMM_MODEL_ARGS:
+            field = _TIMM_MODEL_ARGS[key]
+            value = float(value) if field == "mlp_ratio" else _int(path, f"model_args.{key}", value)
+            settings = replace(settings, **{field: value})
+        elif key == "img_size":
+            h, w = _image_hw(path, "model_args.img_size", value)
+            settings = replace(settings, image_height=h, image_width=w)
+        elif key == "class_token" and value is False:
+            raise ConvertError(f"{path}: model_args.class_token is false; .ovit models need a class token")
+        elif key == "reg_tokens" and value:
+            raise ConvertError(f"{path}: model_args.reg_tokens={value}; register tokens are not supported")
+        elif key == "pre_norm" and value:
+            raise ConvertError(f"{path}: model_args.pre_norm is true; "
+                               f"a norm before the blocks is not supported")
+        elif key not in _TIMM_MODEL_ARGS_IGNORED | {"class_token", "reg_tokens", "pre_norm"}:
+            known = sorted(set(_TIMM_MODEL_ARGS) | {"img_size"} | _TIMM_MODEL_ARGS_IGNORED)
+            raise ConvertError(f"{path}: model_args.{key} is not understood; known: {', '.join(known)}")
+
+    cfg = data.get("pretrained_cfg") or {}
+    if not isinstance(cfg, dict):
+        raise ConvertError(f"{path}: pretrained_cfg must be an object")
+    if cfg.get("input_size") is not None:
+        size = cfg["input_size"]
+        if not (isinstance(size, list) and len(size) == 3):
+            raise ConvertError(f"{path}: pretrained_cfg.input_size must be [C, H, W], got {size!r}")
+        c, h, w = (_int(path, "pretrained_cfg.input_size", v) for v in size)
+        settings = replace(settings, channels=c, image_height=h, image_width=w)
+    for key in ("interpolation", "crop_mode"):
+        if cfg.get(key) is not None:
+            settings = replace(settings, **{key: str(cfg[key])})
+    if cfg.get("crop_pct") is not None:
+        settings = replace(settings, crop_pct=cfg["crop_pct"])
+    for key in ("mean", "std"):
+        if cfg.get(key) is not None:
+            settings = replace(settings, **{key: _floats(path, f"pretrained_cfg.{key}", cfg[key])})
+
+    if data.get("num_features") is not None and data["num_features"] != settings.dim:
+        raise ConvertError(f"{path}: num_features={data['num_features']} contradicts "
+                           f"the embed dim {settings.dim} of {data['architecture']}")
+    # Top-level fields describe the saved model itself; pretrained_cfg may predate a fine-tune.
+    num_classes = data.get("num_classes", cfg.get("num_classes"))
+    labels = data.get("label_names", cfg.get("label_names"))
+    global_pool = data.get("global_pool", model_args.get("global_pool"))
+    return arch_table.to_spec(
+        settings, path,
+        num_classes=None if num_classes is None else _int(path, "num_classes", num_classes),
+        labels=None if labels is None else _labels(path, "label_names", labels),
+        global_pool=None if global_pool is None else str(global_pool),
+        qkv_bias=model_args.get("qkv_bias"))
+
+
+def _hf_config(path, data):
+    get = {k: data.get(k, v) for k, v in _HF_DEFAULTS.items()}
+    dim = _int(path, "hidden_size", get["hidden_size"])
+    heads = _int(path, "num_attention_heads", get["num_attention_heads"])
+    if dim % heads:
+        raise ConvertError(f"{path}: hidden_size {dim} is not a multiple of "
+                           f"num_attention_heads {heads}")
+    act = get["hidden_act"]
+    if act not in _HF_GELU:
+        raise ConvertError(f"{path}: hidden_act {act!r} is not supported "
+                           f"(supported: {', '.join(_HF_GELU)})")
+    eps = get["layer_norm_eps"]
+    if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
+        raise ConvertError(f"{path}: layer_norm_eps must be a positive number, got {eps!r}")
+    height, width = _image_hw(path, "image_size", get["image_size"])
+    channels = _int(path, "num_channels", get["num_channels"])
+
+    num_classes, labels = None, None
+    if data.get("id2label"):
+        id2label = data["id2label"]
+        try:
+            labels = [str(id2label[str(i)]) for i in range(len(id2label))]
+        except (KeyError, TypeError):
+            raise ConvertError(f"{path}: id2label keys must be 0 .. {len(id2label) - 1}") from None
+        num_classes = len(labels)
+        # transformers fills id2label with LABEL_0, LABEL_1, ... when no names were given.
+        if all(re.fullmatch(rf"LABEL_{i}", name) for i, name in enumerate(labels)):
+            labels = None
+
+    pre_path = os.path.join(os.path.dirname(os.path.abspath(path)), "preprocessor_config.json")
+    if os.path.exists(pre_path):
+        preprocess = hf_image_processor(pre_path, _read_json(pre_path), height, width, channels)
+    else:
+        preprocess = hf_image_processor(f"{path} (no preprocessor_config.json: ViTImageProcessor "
+                                        f"defaults)", None, height, width, channels)
+    return ModelSpec(source=path, image_height=height, image_width=width, channels=channels,
+                     patch_size=_int(path, "patch_size", get["patch_size"]), dim=dim,
+                     depth=_int(path, "num_hidden_layers", get["num_hidden_layers"]),
+                     heads=heads, head_dim=dim // heads,
+                     mlp_dim=_int(path, "intermediate_size", get["intermediate_size"]),
+                     norm_eps=float(eps), gelu=_HF_GELU[act], preprocess=preprocess,
+                     num_classes=num_classes, prefix_tokens=1, qkv_bias=bool(get["qkv_bias"]),
+                     global_pool="token", labels=labels)

@@ -1,0 +1,20 @@
+"""What a family mapper hands on: canonical tensors plus the structure they imply."""
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+
+
+@dataclass
+class MappedCheckpoint:
+    family: str                      # arch.family: timm, hf, google
+    tensors: Dict[str, np.ndarray]   # canonical name (FORMAT.md table) → float32 array
+    origin: Dict[str, str]           # canonical name → checkpoint name(s), for error messages
+    depth: int
+    # Heads are only visible in the weights of Google checkpoints ([D, H, Dh] kernels);
+    # elsewhere q/k/v are flat matrices and the split into heads is not recorded.
+    heads: Optional[int] = None
+    # timm `fc_norm`: LayerNorm on the pooled vector instead of a final norm on all tokens.
+    fc_norm: bool = False
+    notes: List[str] = field(default_factory=list)  # printed on stderr as `convert.py: note: ...`

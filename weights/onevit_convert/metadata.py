@@ -1,0 +1,47 @@
+"""The metadata entries of FORMAT.md: type codes, and a ModelFile → [(key, type, value)]."""
+
+U32, F32, STRING, F32_ARRAY, STRING_ARRAY = 0, 1, 2, 3, 4
+
+# arch.* key → (type, Architecture field); FORMAT.md table order.
+ARCH_KEYS = [
+    ("arch.family", STRING, "family"),
+    ("arch.image_height", U32, "image_height"),
+    ("arch.image_width", U32, "image_width"),
+    ("arch.channels", U32, "channels"),
+    ("arch.patch_size", U32, "patch_size"),
+    ("arch.dim", U32, "dim"),
+    ("arch.depth", U32, "depth"),
+    ("arch.heads", U32, "heads"),
+    ("arch.head_dim", U32, "head_dim"),
+    ("arch.mlp_dim", U32, "mlp_dim"),
+    ("arch.num_classes", U32, "num_classes"),
+    ("arch.prefix_tokens", U32, "prefix_tokens"),
+    ("arch.norm_eps", F32, "norm_eps"),
+    ("arch.gelu", STRING, "gelu"),
+    ("arch.attn_scale", F32, "attn_scale"),
+    ("arch.qkv_bias", U32, "qkv_bias"),
+    ("arch.attn_proj", U32, "attn_proj"),
+    ("arch.final_norm", U32, "final_norm"),
+    ("arch.pool", STRING, "pool"),
+    ("arch.head_norm", U32, "head_norm"),
+    ("arch.head", STRING, "head"),
+]
+PREPROCESS_KEYS = [
+    ("preprocess.resize", STRING, "resize"),
+    ("preprocess.resize_size", U32, "resize_size"),
+    ("preprocess.interpolation", STRING, "interpolation"),
+    ("preprocess.mean", F32_ARRAY, "mean"),
+    ("preprocess.std", F32_ARRAY, "std"),
+]
+
+
+def model_metadata(model):
+    """Entries for a ModelFile (assemble.py); booleans become u32 0/1."""
+    entries = []
+    for keys, obj in ((ARCH_KEYS, model.arch), (PREPROCESS_KEYS, model.preprocess)):
+        for key, kind, field in keys:
+            value = getattr(obj, field)
+            entries.append((key, kind, int(value) if kind == U32 else value))
+    if model.labels is not None:
+        entries.append(("labels", STRING_ARRAY, list(model.labels)))
+    return entries

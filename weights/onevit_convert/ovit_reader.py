@@ -1,0 +1,146 @@
+"""Reads a .ovit file back, checking everything FORMAT.md requires of it.
+
+Used by the tests and for checking converter output by hand; independent of the
+writer's code paths so that a writer bug cannot hide behind a matching reader bug.
+"""
+
+import re
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Dict, List
+
+import numpy as np
+
+from .architecture import Architecture
+from .canonical import canonical_tensors
+from .metadata import ARCH_KEYS, F32, F32_ARRAY, PREPROCESS_KEYS, STRING, STRING_ARRAY, U32
+
+_BOOL_FIELDS = {"qkv_bias", "attn_proj", "final_norm", "head_norm"}
+
+
+class FormatError(Exception):
+    """The file breaks FORMAT.md."""
+
+
+@dataclass
+class OvitFile:
+    version: int
+    data_offset: int
+    metadata: Dict[str, object]
+    metadata_types: Dict[str, int]
+    tensors: Dict[str, np.ndarray]      # in file order
+    offsets: Dict[str, int]
+    order: List[str]
+
+
+class _Cursor:
+    def __init__(self, data, position, end):
+        self.data, self.position, self.end = data, position, end
+
+    def take(self, n):
+        if self.position + n > self.end:
+            raise FormatError(f"header truncated at byte {self.position} (needs {n} more)")
+        chunk = self.data[self.position:self.position + n]
+        self.position += n
+        return chunk
+
+    def unpack(self, fmt):
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
+
+    def string(self):
+        (length,) = self.unpack("<I")
+        return self.take(length).decode("utf-8")
+
+
+def read_ovit(path, verify_data=True):
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 32 or data[:8] != b"ONEVIT\x00\x01":
+        raise FormatError("bad magic")
+    version, header_crc, data_offset, data_crc, reserved = struct.unpack("<IIQII", data[8:32])
+    if version != 1 or reserved != 0:
+        raise FormatError(f"version {version}, reserved {reserved}")
+    if data_offset % 64 or data_offset > len(data):
+        raise FormatError(f"data_offset {data_offset}")
+    if zlib.crc32(data[16:data_offset]) != header_crc:
+        raise FormatError("header CRC mismatch")
+    if verify_data and zlib.crc32(data[data_offset:]) != data_crc:
+        raise FormatError("data CRC mismatch")
+
+    cursor = _Cursor(data, 32, data_offset)
+    metadata, types = {}, {}
+    (count,) = cursor.unpack("<I")
+    for _ in range(count):
+        key = cursor.string()
+        if not re.fullmatch(r"[a-z0-9_.]{1,256}", key) or key in metadata:
+            raise FormatError(f"bad or repeated metadata key {key!r}")
+        (kind,) = cursor.unpack("<I")
+        if kind == U32:
+            value = cursor.unpack("<I")[0]
+        elif kind == F32:
+            value = cursor.unpack("<f")[0]
+        elif kind == STRING:
+            value = cursor.string()
+        elif kind == F32_ARRAY:
+            (n,) = cursor.unpack("<I")
+            value = list(cursor.unpack(f"<{n}f"))
+        elif kind == STRING_ARRAY:
+            (n,) = cursor.unpack("<I")
+            value = [cursor.string() for _ in range(n)]
+        else:
+            raise FormatError(f"unknown metadata type {kind} for {key}")
+        metadata[key], types[key] = value, kind
+
+    tensors, offsets, order = {}, {}, []
+    (count,) = cursor.unpack("<I")
+    previous_end = 0
+    for _ in range(count):
+        name = cursor.string()
+        if not 1 <= len(name.encode("utf-8")) <= 256 or name in tensors:
+            raise FormatError(f"bad or repeated tensor name {name!r}")
+        dtype, ndim = cursor.unpack("<II")
+        if dtype != 0 or not 1 <= ndim <= 4:
+            raise FormatError(f"tensor {name}: dtype {dtype}, ndim {ndim}")
+        dims = cursor.unpack(f"<{ndim}Q")
+        offset, nbytes = cursor.unpack("<QQ")
+        if any(d < 1 for d in dims) or nbytes != int(np.prod(dims)) * 4:
+            raise FormatError(f"tensor {name}: dims {dims}, nbytes {nbytes}")
+        if offset % 64 or offset < previous_end or data_offset + offset + nbytes > len(data):
+            raise FormatError(f"tensor {name}: offset {offset} misaligned, out of order or outside")
+        previous_end = offset + nbytes
+        start = data_offset + offset
+        tensors[name] = np.frombuffer(data, dtype="<f4", count=nbytes // 4, offset=start).reshape(dims)
+        offsets[name] = offset
+        order.append(name)
+    if any(data[cursor.position:data_offset]):
+        raise FormatError("non-zero bytes in the padding before data_offset")
+    return OvitFile(version, data_offset, metadata, types, tensors, offsets, order)
+
+
+def architecture(ovit):
+    """The Architecture its arch.* keys describe (all required)."""
+    fields = {}
+    for key, kind, field in ARCH_KEYS:
+        if key not in ovit.metadata:
+            raise FormatError(f"missing metadata key {key}")
+        if ovit.metadata_types[key] != kind:
+            raise FormatError(f"metadata key {key} has type {ovit.metadata_types[key]}, not {kind}")
+        value = ovit.metadata[key]
+        fields[field] = bool(value) if field in _BOOL_FIELDS else value
+    for key, kind, _ in PREPROCESS_KEYS:
+        if ovit.metadata_types.get(key) != kind:
+            raise FormatError(f"metadata key {key} missing or of the wrong type")
+    return Architecture(**fields)
+
+
+def check_tensor_set(ovit):
+    """The file's tensors are exactly FORMAT.md's table for its architecture, with its shapes."""
+    expected = canonical_tensors(architecture(ovit))
+    names = [name for name, _ in expected]
+    if sorted(names) != sorted(ovit.order):
+        raise FormatError(f"tensor set differs: missing {sorted(set(names) - set(ovit.order))}, "
+                          f"extra {sorted(set(ovit.order) - set(names))}")
+    for name, shape in expected:
+        if ovit.tensors[name].shape != shape:
+            raise FormatError(f"tensor {name} has shape {ovit.tensors[name].shape}, expected {shape}")

@@ -1,0 +1,115 @@
+"""Writes a .ovit file exactly as weights/FORMAT.md lays it out.
+
+The whole file is built in order: fixed 32-byte header, metadata, tensor table,
+zero padding to data_offset (a multiple of 64), then each tensor at a 64-aligned
+offset with zero padding in between. Both CRCs are computed before anything is
+written, and the file goes to a temporary name that is renamed at the end, so a
+failed conversion never leaves a truncated model behind.
+"""
+
+import os
+import re
+import struct
+import zlib
+
+import numpy as np
+
+from .metadata import F32, F32_ARRAY, STRING, STRING_ARRAY, U32
+
+MAGIC = b"ONEVIT\x00\x01"
+VERSION = 1
+ALIGN = 64
+DTYPE_F32 = 0
+_KEY = re.compile(r"[a-z0-9_.]{1,256}")
+
+
+def _align(n):
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def _string(text):
+    raw = text.encode("utf-8")
+    return struct.pack("<I", len(raw)) + raw
+
+
+def encode_metadata(entries):
+    out = [struct.pack("<I", len(entries))]
+    seen = set()
+    for key, kind, value in entries:
+        if not _KEY.fullmatch(key) or key in seen:
+            raise ValueError(f"metadata key {key!r} is invalid or repeated")
+        seen.add(key)
+        out.append(_string(key) + struct.pack("<I", kind))
+        if kind == U32:
+            out.append(struct.pack("<I", value))
+        elif kind == F32:
+            out.append(struct.pack("<f", value))
+        elif kind == STRING:
+            out.append(_string(value))
+        elif kind == F32_ARRAY:
+            out.append(struct.pack("<I", len(value)) + struct.pack(f"<{len(value)}f", *value))
+        elif kind == STRING_ARRAY:
+            out.append(struct.pack("<I", len(value)) + b"".join(_string(v) for v in value))
+        else:
+            raise ValueError(f"metadata type {kind} for {key!r}")
+    return b"".join(out)
+
+
+def _layout(tensors):
+    """[(name, contiguous f32 array, offset)]: offsets 64-aligned, increasing, no overlap."""
+    placed, offset = [], 0
+    for name, array in tensors:
+        array = np.ascontiguousarray(array, dtype="<f4")
+        name_bytes = name.encode("utf-8")
+        if not 1 <= len(name_bytes) <= 256 or not 1 <= array.ndim <= 4 or 0 in array.shape:
+            raise ValueError(f"tensor {name!r} {array.shape} cannot be stored")
+        placed.append((name, array, offset))
+        offset = _align(offset + array.nbytes)
+    return placed
+
+
+def encode_tensor_table(placed):
+    out = [struct.pack("<I", len(placed))]
+    for name, array, offset in placed:
+        out.append(_string(name) + struct.pack("<II", DTYPE_F32, array.ndim))
+        out.append(struct.pack(f"<{array.ndim}Q", *array.shape))
+        out.append(struct.pack("<QQ", offset, array.nbytes))
+    return b"".join(out)
+
+
+def _data_chunks(placed):
+    """The bytes of [data_offset, EOF): each tensor, then zeros up to the next one's offset."""
+    position = 0
+    for name, array, offset in placed:
+        if offset > position:
+            yield bytes(offset - position)
+        data = memoryview(array).cast("B")  # no copy of the (possibly large) weights
+        yield data
+        position = offset + len(data)
+
+
+def write_ovit(path, entries, tensors):
+    """entries: [(key, type, value)] (metadata.py); tensors: [(name, array)] in file order."""
+    placed = _layout(tensors)
+    header = encode_metadata(entries) + encode_tensor_table(placed)
+    data_offset = _align(32 + len(header))
+    header += bytes(data_offset - 32 - len(header))
+    data_crc = 0
+    for chunk in _data_chunks(placed):
+        data_crc = zlib.crc32(chunk, data_crc)
+    # The header checksum covers everything after itself up to the data: bytes [16, data_offset).
+    after_checksum = struct.pack("<QII", data_offset, data_crc, 0) + header
+    fixed = MAGIC + struct.pack("<II", VERSION, zlib.crc32(after_checksum)) + after_checksum[:16]
+
+    temporary = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(temporary, "wb") as f:
+            f.write(fixed)
+            f.write(header)
+            for chunk in _data_chunks(placed):
+                f.write(chunk)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return os.path.getsize(path)

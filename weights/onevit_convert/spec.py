@@ -1,0 +1,35 @@
+"""What the user's --arch or --config says about the model, before it meets the weights.
+
+Fields left None are not stated by that source and are taken from the checkpoint;
+every stated field is cross-checked against the tensors (assemble.py).
+"""
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+from .preprocess import Preprocessing
+
+
+@dataclass
+class ModelSpec:
+    source: str                 # how messages name it: "--arch vit_base_patch16_224", "config.json"
+    image_height: int
+    image_width: int
+    channels: int
+    patch_size: int
+    dim: int
+    depth: int
+    heads: int
+    head_dim: int
+    mlp_dim: int
+    norm_eps: float
+    gelu: str                   # "erf" | "tanh"
+    preprocess: Preprocessing
+    # The --arch table's timm recipe, not one the user gave: Google-family weights
+    # then get Google's own eval recipe instead (see assemble.py).
+    preprocess_is_default: bool = False
+    num_classes: Optional[int] = None
+    prefix_tokens: Optional[int] = None
+    qkv_bias: Optional[bool] = None
+    global_pool: Optional[str] = None   # timm's global_pool ("token", "avg", ...), if stated
+    labels: Optional[List[str]] = None
