@@ -4,6 +4,8 @@
 
 #include <oneapi/tbb/info.h>
 
+#include <stdexcept>
+
 namespace onevit {
 
 namespace {
@@ -40,5 +42,10 @@ Executor::Executor(const dnnl::engine& engine, int threads)
 Executor::~Executor() { observer_.reset(); }
 
 int Executor::slot() { return tbb::this_task_arena::current_thread_index(); }
+
+void Executor::require_inside_run() {
+    if (arena_depth == 0 || omp_get_max_threads() != 1)
+        throw std::logic_error("onevit: oneDNN primitive created outside Executor::run");
+}
 
 }  // namespace onevit

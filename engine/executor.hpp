@@ -52,6 +52,11 @@ public:
     static int slot();
     dnnl::stream& stream() { return streams_[slot()]; }
 
+    // oneDNN primitives fix their OpenMP team size when they are created, from
+    // the creating thread: they must be created inside run(), where it is 1,
+    // or every tile would start a team of its own. Throws if called elsewhere.
+    static void require_inside_run();
+
 private:
     class SingleThreadedOpenMP : public tbb::task_scheduler_observer {
     public:

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <numeric>
+#include <optional>
 
 #include "executor.hpp"
 #include "model_file.hpp"
@@ -38,7 +39,15 @@ struct Model::Impl {
     Impl(ModelFile f, const Options& options)
         : file(std::move(f)),
           executor(dnnl::engine(dnnl::engine::kind::cpu, 0), options.threads),
-          weights(file, executor) {}
+          weights(inside_arena([&] { return VitWeights(file, executor); })) {}
+
+    // Primitives must be created inside the arena (Executor::require_inside_run).
+    template <class Make>
+    auto inside_arena(Make&& make) -> decltype(make()) {
+        std::optional<decltype(make())> made;
+        executor.run([&] { made.emplace(make()); });
+        return std::move(*made);
+    }
 
     // A Forward for this batch size that no other thread is using.
     std::unique_ptr<Forward> acquire(int batch) {
@@ -51,7 +60,7 @@ struct Model::Impl {
                 return forward;
             }
         }
-        return std::make_unique<Forward>(weights, executor, batch);
+        return inside_arena([&] { return std::make_unique<Forward>(weights, executor, batch); });
     }
     void release(std::unique_ptr<Forward> forward) {
         std::lock_guard<std::mutex> lock(mutex);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -49,6 +50,14 @@ void expect_close(const std::vector<float>& actual, const std::vector<double>& e
 double gelu_erf(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
 double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }
 
+// Ops are built inside the arena, as the engine builds them (Executor::require_inside_run).
+template <class Make>
+auto inside(Executor& ex, Make&& make) -> decltype(make()) {
+    std::optional<decltype(make())> made;
+    ex.run([&] { made.emplace(make()); });
+    return std::move(*made);
+}
+
 class Ops : public ::testing::TestWithParam<int> {
 protected:
     dnnl::engine engine{dnnl::engine::kind::cpu, 0};
@@ -73,7 +82,7 @@ TEST_P(Ops, LinearMatchesNaiveForEveryEpilogue) {
     Tensor weight({out, in}, 1, 0.1f), bias({out}, 2);
     const std::vector<float> src = random_vector(rows * in, 3);
     for (Epilogue e : {Epilogue::none, Epilogue::gelu_erf, Epilogue::gelu_tanh, Epilogue::residual_add}) {
-        LinearWeights w(ex, weight.view, &bias.view, e, rows);
+        auto w = inside(ex, [&] { return LinearWeights(ex, weight.view, &bias.view, e, rows); });
         std::vector<float> s = src, dst = random_vector(rows * out, 4);
         std::vector<double> expected(dst.size());
         for (int r = 0; r < rows; ++r)
@@ -85,7 +94,7 @@ TEST_P(Ops, LinearMatchesNaiveForEveryEpilogue) {
                 if (e == Epilogue::residual_add) acc += dst[r * out + o];
                 expected[r * out + o] = acc;
             }
-        LinearSteps steps(w, engine, rows, s.data(), dst.data());
+        auto steps = inside(ex, [&] { return LinearSteps(w, engine, rows, s.data(), dst.data()); });
         auto scratch = scratchpads(ex, steps.scratchpad_bytes());
         run(ex, steps.steps(), scratch);
         expect_close(dst, expected, 1e-5);
@@ -99,8 +108,10 @@ TEST_P(Ops, LayerNormMatchesNaive) {
     Tensor scale({dim}, 8), shift({dim}, 9);
     std::vector<float> src = random_vector(rows * dim, 10, 3.f), dst(src.size());
     for (std::size_t i = 0; i < src.size(); ++i) src[i] += 5.f;  // a mean far from 0
-    LayerNormSteps steps(engine, ex.threads(), rows, dim, eps, scale.view.data, shift.view.data, src.data(),
-                         dst.data());
+    auto steps = inside(ex, [&] {
+        return LayerNormSteps(engine, ex.threads(), rows, dim, eps, scale.view.data, shift.view.data, src.data(),
+                              dst.data());
+    });
     auto scratch = scratchpads(ex, steps.scratchpad_bytes());
     run(ex, steps.steps(), scratch);
     std::vector<double> expected;
@@ -122,7 +133,7 @@ TEST_P(Ops, AttentionMatchesNaive) {
     const AttentionShape s{2, 11, 3, 8, 0.3f};
     const int I = s.inner(), rows = s.batch * s.tokens;
     std::vector<float> qkv = random_vector(rows * 3 * I, 11), out(rows * I, -1.f);
-    AttentionSteps attention(engine, ex.threads(), s, qkv.data(), out.data());
+    auto attention = inside(ex, [&] { return AttentionSteps(engine, ex.threads(), s, qkv.data(), out.data()); });
     auto scratch = scratchpads(ex, attention.scratchpad_bytes());
     ex.run([&] { attention.run(ex, scratch); });
     std::vector<double> expected(out.size());
@@ -155,10 +166,10 @@ TEST_P(Ops, PatchEmbedMatchesNaive) {
     const PatchEmbedShape s{3, 24, 16, 8, 70};
     const int batch = 2, G = s.patches(), patch = s.patch;
     Tensor weight({s.dim, s.channels, patch, patch}, 12, 0.1f), bias({s.dim}, 13);
-    PatchEmbedWeights w(ex, s, weight.view, bias.view);
+    auto w = inside(ex, [&] { return PatchEmbedWeights(ex, s, weight.view, bias.view); });
     const std::vector<float> image = random_vector(batch * s.channels * s.image_height * s.image_width, 14);
     std::vector<float> out(batch * G * s.dim);
-    PatchEmbedSteps steps(w, engine, batch, out.data());
+    auto steps = inside(ex, [&] { return PatchEmbedSteps(w, engine, batch, out.data()); });
     steps.bind_input(image.data());
     auto scratch = scratchpads(ex, steps.scratchpad_bytes());
     run(ex, steps.steps(), scratch);
@@ -181,6 +192,12 @@ TEST_P(Ops, PatchEmbedMatchesNaive) {
                     expected.push_back(acc);
                 }
     expect_close(actual, expected, 1e-5);
+}
+
+TEST_P(Ops, PrimitivesCannotBeCreatedOutsideTheArena) {
+    Executor ex(engine, GetParam());
+    Tensor weight({8, 8}, 15);
+    EXPECT_THROW(LinearWeights(ex, weight.view, nullptr, Epilogue::none, 4), std::logic_error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, Ops, ::testing::Values(1, 2, 3, 7));

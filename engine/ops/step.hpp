@@ -8,6 +8,8 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "executor.hpp"
+
 namespace onevit {
 
 struct Step {
@@ -21,8 +23,11 @@ struct Step {
 };
 
 // A primitive descriptor's attributes: every primitive takes a user scratchpad,
-// so any thread may execute it, given that thread's own scratchpad.
+// so any thread may execute it, given that thread's own scratchpad. Every
+// primitive is created through here, so here we also check that it is created
+// single-threaded (see Executor::require_inside_run).
 inline dnnl::primitive_attr user_scratchpad_attr() {
+    Executor::require_inside_run();
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     return attr;
