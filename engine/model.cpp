@@ -81,6 +81,8 @@ Model Model::load(const std::string& path, const Options& options) {
 
 const ModelInfo& Model::info() const { return impl_->file.info(); }
 
+void Model::verify() const { impl_->file.verify_data(); }
+
 std::vector<float> Model::run(const float* input, int batch) const {
     if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
     if (!input) throw Error("input is null");

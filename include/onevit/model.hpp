@@ -33,6 +33,10 @@ public:
 
     const ModelInfo& info() const;
 
+    // Checks the checksum of all tensor data (loading checks only the header's,
+    // since hashing every weight would cost more than the load itself).
+    void verify() const;
+
     // input: batch × C × H × W floats (the model's input size, preprocessed);
     // returns batch × num_classes logits, row-major.
     std::vector<float> run(const float* input, int batch) const;

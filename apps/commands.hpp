@@ -1,0 +1,34 @@
+// The subcommands of the `onevit` program. Each add_*_command registers one on
+// the top-level app; the subcommand does its work in its CLI11 callback and
+// reports failure by throwing (onevit::Error with the message to print, or
+// CLI::RuntimeError when it has already reported on stderr).
+#pragma once
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <type_traits>
+
+namespace onevit::cli {
+
+void add_info_command(CLI::App& app);
+void add_infer_command(CLI::App& app);
+void add_classify_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+
+// A lower bound for a numeric option; CLI11's own ranges print their limits
+// with six decimals, even DBL_MAX in full.
+template <typename Number>
+CLI::Validator at_least(Number minimum) {
+    const std::string bound = fmt::format("{} >= {}", std::is_integral_v<Number> ? "an integer" : "a number", minimum);
+    return CLI::Validator(
+        [minimum, bound](std::string& input) -> std::string {
+            Number value{};
+            if (CLI::detail::lexical_cast(input, value) && value >= minimum) return {};
+            return "must be " + bound + ", got " + input;
+        },
+        "");  // the message says the bound; --help stays "INT=1"
+}
+
+}  // namespace onevit::cli

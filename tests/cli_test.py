@@ -1,0 +1,353 @@
+#!/usr/bin/python3
+"""End-to-end checks of the `onevit` program: exit codes, one-line errors,
+the .npy and JSON it writes, and how `classify` copes with bad images.
+
+    /usr/bin/python3 tests/cli_test.py --onevit build/apps/onevit
+
+Uses the bundled model weights/digits_vit.ovit and the images
+weights/samples/*.png (override with --model / --samples), and temporary files.
+"""
+
+import argparse
+import json
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+SUBCOMMANDS = ["info", "infer", "classify", "bench"]
+
+
+class Skip(Exception):
+    """Raised by a test that does not apply to the model or samples in use."""
+
+
+class Context:
+    def __init__(self, onevit, model, samples, tmp):
+        self.onevit = onevit
+        self.model = model
+        self.samples = samples  # sorted .png paths
+        self.tmp = tmp
+
+    def run(self, *args):
+        return subprocess.run([self.onevit, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+    def info_value(self, name):
+        """A value from `onevit info`, e.g. info_value("channels") -> "3"."""
+        result = self.run("info", self.model)
+        expect_success(result)
+        for line in result.stdout.splitlines():
+            key, _, value = line.strip().partition("  ")
+            if key == name:
+                return value.strip()
+        raise AssertionError(f"`onevit info` has no {name!r} row:\n{result.stdout}")
+
+    def input_shape(self):
+        height, width = (int(v) for v in self.info_value("image size").split(" x "))
+        return int(self.info_value("channels")), height, width
+
+
+def describe(result):
+    return f"exit {result.returncode}\n--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
+
+
+def expect_success(result):
+    assert result.returncode == 0, describe(result)
+    assert result.stderr == "", describe(result)
+
+
+def expect_one_line_error(result, exit_code, *fragments):
+    """Failed with `exit_code` and one stderr line `onevit: error: ...` containing each fragment."""
+    assert result.returncode == exit_code, describe(result)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("onevit: error: "), describe(result)
+    for fragment in fragments:
+        assert fragment in lines[0], f"{fragment!r} not in the message\n{describe(result)}"
+
+
+def json_lines(result):
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def check_topk(record, k):
+    topk = record["topk"]
+    assert len(topk) == k, record
+    for entry in topk:
+        assert set(entry) == {"index", "label", "prob"}, entry
+        assert isinstance(entry["index"], int) and isinstance(entry["label"], str), entry
+        assert 0.0 <= entry["prob"] <= 1.0, entry
+    probs = [entry["prob"] for entry in topk]
+    assert probs == sorted(probs, reverse=True), record
+    assert sum(probs) <= 1.0 + 1e-5, record
+
+
+# --- the tests: each takes the Context and raises AssertionError on failure ---
+
+
+def test_no_arguments(ctx):
+    expect_one_line_error(ctx.run(), 2)
+
+
+def test_unknown_subcommand(ctx):
+    expect_one_line_error(ctx.run("frobnicate"), 2, "frobnicate")
+
+
+def test_help_and_version(ctx):
+    for args in [["--help"], *([name, "--help"] for name in SUBCOMMANDS)]:
+        result = ctx.run(*args)
+        expect_success(result)
+        assert "Usage:" in result.stdout, describe(result)
+    result = ctx.run("--version")
+    expect_success(result)
+    assert result.stdout.startswith("onevit "), describe(result)
+
+
+def test_info(ctx):
+    result = ctx.run("info", ctx.model)
+    expect_success(result)
+    for row in ["family", "image size", "channels", "patch size", "dim", "depth", "heads", "head dim",
+                "mlp dim", "classes", "prefix tokens", "LayerNorm eps", "GELU", "attention scale",
+                "qkv bias", "pooling", "head", "parameters", "resize", "interpolation", "mean", "std",
+                "labels"]:
+        assert ctx.info_value(row), row
+    assert "," in ctx.info_value("parameters") or int(ctx.info_value("parameters")) < 1000
+
+
+def test_missing_model_file(ctx):
+    missing = ctx.tmp / "no_such_model.ovit"
+    for args in [["info", missing],
+                 ["classify", "--model", missing, ctx.samples[0]],
+                 ["bench", "--model", missing, "--iters", "1"]]:
+        expect_one_line_error(ctx.run(*args), 1, str(missing))
+
+
+def test_garbage_model_file(ctx):
+    garbage = ctx.tmp / "garbage.ovit"
+    garbage.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    expect_one_line_error(ctx.run("info", garbage), 1, str(garbage))
+
+
+def test_infer_writes_logits(ctx):
+    shape = ctx.input_shape()
+    classes = int(ctx.info_value("classes"))
+    images = np.random.default_rng(2).standard_normal((3, *shape)).astype(np.float32)
+    np.save(ctx.tmp / "batch.npy", images)
+    np.save(ctx.tmp / "single.npy", images[1:2])
+
+    expect_success(ctx.run("infer", "--model", ctx.model, "--input", ctx.tmp / "batch.npy",
+                           "--output", ctx.tmp / "batch_logits.npy"))
+    expect_success(ctx.run("infer", "--model", ctx.model, "--input", ctx.tmp / "single.npy",
+                           "--output", ctx.tmp / "single_logits.npy"))
+    raw = (ctx.tmp / "batch_logits.npy").read_bytes()
+    assert raw[:8] == b"\x93NUMPY\x01\x00", raw[:8]
+    assert (10 + int.from_bytes(raw[8:10], "little")) % 64 == 0, "data not aligned to 64"
+    logits = np.load(ctx.tmp / "batch_logits.npy")
+    assert logits.dtype == np.float32 and logits.shape == (3, classes), (logits.dtype, logits.shape)
+    assert np.isfinite(logits).all()
+    single = np.load(ctx.tmp / "single_logits.npy")
+    np.testing.assert_allclose(single[0], logits[1], rtol=1e-3, atol=1e-3)
+
+
+def test_infer_rejects_bad_input(ctx):
+    channels, height, width = ctx.input_shape()
+    wrong_shape = ctx.tmp / "wrong_shape.npy"
+    np.save(wrong_shape, np.zeros((1, channels + 1, height, width), np.float32))
+    expect_one_line_error(ctx.run("infer", "--model", ctx.model, "--input", wrong_shape, "--output", ctx.tmp / "o.npy"),
+                          1, str(wrong_shape), f"(batch, {channels}, {height}, {width})")
+    doubles = ctx.tmp / "doubles.npy"
+    np.save(doubles, np.zeros((1, channels, height, width), np.float64))
+    expect_one_line_error(ctx.run("infer", "--model", ctx.model, "--input", doubles, "--output", ctx.tmp / "o.npy"),
+                          1, "'<f8'")
+    fortran = ctx.tmp / "fortran.npy"
+    np.save(fortran, np.asfortranarray(np.zeros((2, channels, height, width), np.float32)))
+    expect_one_line_error(ctx.run("infer", "--model", ctx.model, "--input", fortran, "--output", ctx.tmp / "o.npy"),
+                          1, "Fortran")
+    expect_one_line_error(ctx.run("infer", "--model", ctx.model, "--input", ctx.tmp / "absent.npy",
+                                  "--output", ctx.tmp / "o.npy"), 1, "absent.npy")
+    assert not (ctx.tmp / "o.npy").exists(), "a failed infer wrote its output"
+
+
+def test_classify_table(ctx):
+    result = ctx.run("classify", "--model", ctx.model, "--top", "3", ctx.samples[0])
+    expect_success(result)
+    lines = result.stdout.splitlines()
+    assert lines[0] == str(ctx.samples[0]), describe(result)
+    assert len(lines) == 2 + 3 and lines[2].split()[0] == "1" and lines[2].split()[1].endswith("%"), describe(result)
+
+
+def test_classify_json(ctx):
+    result = ctx.run("classify", "--model", ctx.model, "--json", "--top", "2", *ctx.samples)
+    expect_success(result)
+    records = json_lines(result)
+    assert [r["image"] for r in records] == [str(p) for p in ctx.samples], describe(result)
+    for record in records:
+        assert list(record) == ["image", "topk"], record
+        check_topk(record, 2)
+
+
+def test_classify_top_larger_than_classes(ctx):
+    classes = int(ctx.info_value("classes"))
+    result = ctx.run("classify", "--model", ctx.model, "--json", "--top", classes + 5, ctx.samples[0])
+    expect_success(result)
+    check_topk(json_lines(result)[0], classes)
+
+
+def test_classify_samples_correctly(ctx):
+    """The bundled samples are named digit_<label>_<n>.png and are classified correctly."""
+    labelled = [(p, int(p.name.split("_")[1])) for p in ctx.samples if p.name.startswith("digit_")]
+    if not labelled:
+        raise Skip("no digit_<label>_<n>.png samples")
+    result = ctx.run("classify", "--model", ctx.model, "--json", "--top", "1", *(p for p, _ in labelled))
+    expect_success(result)
+    for record, (path, label) in zip(json_lines(result), labelled):
+        assert record["topk"][0]["index"] == label, (path, record)
+
+
+def test_classify_agrees_with_infer(ctx):
+    """classify's probabilities are the softmax of infer's logits on the same pixels."""
+    channels, height, width = ctx.input_shape()
+    if ctx.info_value("resize") != f"direct to {height} x {width}":
+        raise Skip("preprocessing is not a direct resize")
+    try:
+        from PIL import Image
+    except ImportError:
+        raise Skip("needs PIL") from None
+
+    mode = {1: "L", 3: "RGB"}[channels]
+    images = [Image.open(p).convert(mode) for p in ctx.samples]
+    if any(image.size != (width, height) for image in images):
+        raise Skip(f"samples are not {width}x{height}, so preprocessing would resample")
+    mean = np.array([float(v) for v in ctx.info_value("mean").split(",")], np.float32).reshape(-1, 1, 1)
+    std = np.array([float(v) for v in ctx.info_value("std").split(",")], np.float32).reshape(-1, 1, 1)
+    pixels = np.stack([np.asarray(image, np.float32).reshape(height, width, channels).transpose(2, 0, 1)
+                       for image in images])
+    np.save(ctx.tmp / "samples.npy", ((pixels / 255 - mean) / std).astype(np.float32))
+    expect_success(ctx.run("infer", "--model", ctx.model, "--input", ctx.tmp / "samples.npy",
+                           "--output", ctx.tmp / "logits.npy"))
+    logits = np.load(ctx.tmp / "logits.npy").astype(np.float64)
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+
+    result = ctx.run("classify", "--model", ctx.model, "--json", "--top", "3", *ctx.samples)
+    expect_success(result)
+    for row, record in zip(probs, json_lines(result)):
+        for entry in record["topk"]:
+            assert abs(entry["prob"] - row[entry["index"]]) < 1e-4, (record, row)
+        assert record["topk"][0]["index"] == int(row.argmax()), (record, row)
+
+
+def test_classify_directory_expands(ctx):
+    directory = ctx.tmp / "album"
+    directory.mkdir()
+    for name in ["b.png", "a.png", "c.PNG"]:
+        shutil.copy(ctx.samples[0], directory / name)
+    (directory / "notes.txt").write_text("not an image")
+    (directory / "nested").mkdir()
+    shutil.copy(ctx.samples[0], directory / "nested" / "d.png")
+
+    result = ctx.run("classify", "--model", ctx.model, "--json", "--top", "1", directory)
+    expect_success(result)
+    images = [record["image"] for record in json_lines(result)]
+    assert images == [str(directory / name) for name in ["a.png", "b.png", "c.PNG"]], images
+
+
+def test_classify_empty_directory(ctx):
+    empty = ctx.tmp / "empty_album"
+    empty.mkdir()
+    expect_one_line_error(ctx.run("classify", "--model", ctx.model, empty), 1, str(empty))
+
+
+def test_classify_missing_image(ctx):
+    missing = ctx.tmp / "no_such_image.png"
+    expect_one_line_error(ctx.run("classify", "--model", ctx.model, missing), 1, str(missing))
+
+
+def test_classify_corrupt_among_good(ctx):
+    corrupt = ctx.tmp / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    truncated = ctx.tmp / "truncated.png"
+    truncated.write_bytes(ctx.samples[0].read_bytes()[:200])
+    good = ctx.samples[:2]
+    images = [good[0], corrupt, good[-1], truncated]
+
+    result = ctx.run("classify", "--model", ctx.model, "--json", *images)
+    assert result.returncode == 1, describe(result)
+    stderr_lines = result.stderr.splitlines()
+    assert len(stderr_lines) == 2 and all(line.startswith("onevit: error: ") for line in stderr_lines), describe(result)
+    records = json_lines(result)
+    assert [r["image"] for r in records] == [str(p) for p in images], describe(result)
+    default_top = min(5, int(ctx.info_value("classes")))
+    for record in records:
+        if Path(record["image"]) in good:
+            check_topk(record, default_top)
+        else:
+            assert list(record) == ["image", "error"] and record["error"], record
+
+    table = ctx.run("classify", "--model", ctx.model, *images)
+    assert table.returncode == 1 and len(table.stderr.splitlines()) == 2, describe(table)
+    assert str(good[0]) in table.stdout and str(good[-1]) in table.stdout, describe(table)
+
+
+def test_classify_rejects_bad_top(ctx):
+    for top in ["0", "-1", "three"]:
+        expect_one_line_error(ctx.run("classify", "--model", ctx.model, "--top", top, ctx.samples[0]), 2, "--top")
+
+
+def test_bench_json(ctx):
+    result = ctx.run("bench", "--model", ctx.model, "--batch", "2", "--threads", "1", "--iters", "3",
+                     "--warmup", "1", "--json")
+    expect_success(result)
+    (report,) = json_lines(result)
+    for key in ["latency_ms_median", "latency_ms_min", "latency_ms_max", "images_per_s"]:
+        assert isinstance(report[key], float) and report[key] > 0, report
+    assert report["latency_ms_min"] <= report["latency_ms_median"] <= report["latency_ms_max"], report
+    assert math.isclose(report["images_per_s"], 2 / (report["latency_ms_median"] / 1000), rel_tol=1e-6), report
+    assert report["batch"] == 2 and report["threads"] == 1 and report["model"] == str(ctx.model), report
+    assert 1 <= report["iterations"] <= 3, report
+
+
+def test_bench_rejects_bad_numbers(ctx):
+    for option, value in [("--batch", "0"), ("--threads", "-1"), ("--iters", "0"), ("--warmup", "-2")]:
+        expect_one_line_error(ctx.run("bench", "--model", ctx.model, option, value), 2, option)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--onevit", required=True, help="the onevit executable")
+    parser.add_argument("--model", default=str(REPO / "weights" / "digits_vit.ovit"))
+    parser.add_argument("--samples", default=str(REPO / "weights" / "samples"), help="folder of .png images")
+    args = parser.parse_args()
+
+    model = Path(args.model)
+    samples = sorted(Path(args.samples).glob("*.png"))
+    if not Path(args.onevit).is_file():
+        sys.exit(f"cli_test: no onevit executable at {args.onevit}")
+    if not model.is_file():
+        sys.exit(f"cli_test: the test model {model} does not exist yet (weights/train_digits.py makes it)")
+    if len(samples) < 2:
+        sys.exit(f"cli_test: need at least two .png images in {args.samples}, found {len(samples)}")
+
+    tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)]
+    failures = skipped = 0
+    for name, test in tests:
+        with tempfile.TemporaryDirectory(prefix="onevit_cli_") as tmp:
+            try:
+                test(Context(args.onevit, model, samples, Path(tmp)))
+                print(f"PASS {name}")
+            except Skip as reason:
+                skipped += 1
+                print(f"SKIP {name}: {reason}")
+            except AssertionError as error:
+                failures += 1
+                print(f"FAIL {name}\n{error}")
+    print(f"{len(tests) - failures - skipped}/{len(tests)} passed, {skipped} skipped, {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
