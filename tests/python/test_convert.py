@@ -320,7 +320,7 @@ class FamiliesAgree(ConvertTestCase):
         version, header_crc, data_offset, data_crc, reserved = struct.unpack("<IIQII", data[8:32])
         self.assertEqual((version, reserved), (1, 0))
         self.assertEqual(data_offset % 64, 0)
-        self.assertEqual(header_crc, zlib.crc32(data[32:data_offset]))
+        self.assertEqual(header_crc, zlib.crc32(data[16:data_offset]))
         self.assertEqual(data_crc, zlib.crc32(data[data_offset:]))
         # The first metadata entry, decoded by hand: arch.family, a string (type 2), "timm".
         count, key_length = struct.unpack("<II", data[32:40])

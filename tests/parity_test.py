@@ -1,0 +1,276 @@
+#!/usr/bin/python3
+"""Logit parity: onevit vs. an independent float64 PyTorch ViT, ViT-Ti/S/B at 224.
+
+For each of ViT-Ti/16, ViT-S/16 and ViT-B/16 (timm naming, fixed-seed random
+weights scaled so that attention is far from uniform, the GELU nonlinearity
+matters and the logits have realistic magnitude, |logit| ~ 10):
+
+  1. write the state dict as safetensors,
+  2. `weights/convert.py CKPT --arch vit_{tiny,small,base}_patch16_224 -o M.ovit`,
+  3. check the .ovit against the checkpoint (metadata; tensors bit-identical),
+  4. `onevit infer --model M.ovit` on random NCHW input, batch 1 and 3,
+  5. compare with tests/reference/vit_reference.py run in float64:
+     max|Δ| ≤ 1e-4 × max(1, max|reference logit|).
+
+The "erf/tanh gap" column is how far the reference moves when exact GELU is
+replaced by the tanh approximation: it shows the tolerance is tight enough to
+see a change of that size.
+
+Usage:
+    /usr/bin/python3 tests/parity_test.py --onevit build/apps/onevit
+    ONEVIT_BIN=build/apps/onevit /usr/bin/python3 tests/parity_test.py [--models tiny,small]
+Exit status: 0 pass, 1 a comparison failed, 2 a tool (converter, onevit) failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+_ENV = dict(os.environ)                      # what the tools we run get, unchanged
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # torch under a busy machine (ctest -j)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "reference"))
+import safetensors_io  # noqa: E402
+import vit_reference  # noqa: E402
+
+REL_TOL = 1e-4
+
+# name -> (timm arch, embed dim, depth, heads)
+MODELS = {
+    "tiny": ("vit_tiny_patch16_224", 192, 12, 3),
+    "small": ("vit_small_patch16_224", 384, 12, 6),
+    "base": ("vit_base_patch16_224", 768, 12, 12),
+}
+NUM_CLASSES = 1000
+SEED = 20240611
+
+
+class ToolError(RuntimeError):
+    pass
+
+
+def resolve_onevit(arg: str | None, repo: str) -> str:
+    """--onevit, else $ONEVIT_BIN, else <repo>/build/apps/onevit."""
+    given = arg or os.environ.get("ONEVIT_BIN")
+    path = os.path.abspath(given or os.path.join(repo, "build", "apps", "onevit"))
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        how = "" if given else " (pass --onevit PATH or set ONEVIT_BIN)"
+        print(f"FAIL: onevit binary not found or not executable: {path}{how}")
+        sys.exit(2)
+    return path
+
+
+def run_tool(cmd: list[str], what: str) -> str:
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=_ENV)
+    if proc.returncode != 0:
+        raise ToolError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n"
+                        f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}")
+    return proc.stdout
+
+
+def random_vit_state(dim: int, depth: int, *, mlp_dim: int, num_classes: int, channels: int = 3,
+                     patch: int = 16, grid_tokens: int = 196, prefix: int = 1,
+                     seed: int = SEED) -> dict:
+    """timm-named float32 weights with a fixed seed.
+
+    Scales (fan-in based) chosen so that a wrong detail shows: q/k weights
+    1.75/sqrt(D) give attention logits of std ~3 (peaked, not uniform), fc1
+    2/sqrt(D) drives the GELU well into its curved range, pos/cls tokens are
+    as large as the patch tokens, LayerNorm weights are 1 ± 0.1 with biases,
+    and the head gives logits of std ~3, max ~10.
+    """
+    g = torch.Generator().manual_seed(seed)
+
+    def normal(shape, std):
+        return (torch.randn(shape, generator=g, dtype=torch.float32) * std).contiguous()
+
+    def trunc_normal(shape, std):
+        return normal(shape, std).clamp_(-2 * std, 2 * std)
+
+    d, m = dim, mlp_dim
+    sd = {
+        "patch_embed.proj.weight": normal((d, channels, patch, patch), (channels * patch * patch) ** -0.5),
+        "patch_embed.proj.bias": normal((d,), 0.02),
+        "cls_token": trunc_normal((1, 1, d), 0.5),
+        "pos_embed": trunc_normal((1, prefix + grid_tokens, d), 0.5),
+    }
+    for i in range(depth):
+        p = f"blocks.{i}."
+        sd[p + "norm1.weight"] = 1 + normal((d,), 0.1)
+        sd[p + "norm1.bias"] = normal((d,), 0.05)
+        sd[p + "attn.qkv.weight"] = normal((3 * d, d), 1.75 * d ** -0.5)
+        sd[p + "attn.qkv.bias"] = normal((3 * d,), 0.05)
+        sd[p + "attn.proj.weight"] = normal((d, d), d ** -0.5)
+        sd[p + "attn.proj.bias"] = normal((d,), 0.02)
+        sd[p + "norm2.weight"] = 1 + normal((d,), 0.1)
+        sd[p + "norm2.bias"] = normal((d,), 0.05)
+        sd[p + "mlp.fc1.weight"] = normal((m, d), 2.0 * d ** -0.5)
+        sd[p + "mlp.fc1.bias"] = normal((m,), 0.05)
+        sd[p + "mlp.fc2.weight"] = normal((d, m), m ** -0.5)
+        sd[p + "mlp.fc2.bias"] = normal((d,), 0.02)
+    sd["norm.weight"] = 1 + normal((d,), 0.1)
+    sd["norm.bias"] = normal((d,), 0.05)
+    sd["head.weight"] = normal((num_classes, d), 3.0 * d ** -0.5)
+    sd["head.bias"] = normal((num_classes,), 0.1)
+    return sd
+
+
+def check_ovit(path: str, state: dict, cfg: vit_reference.ViTConfig) -> list[str]:
+    """Differences between a converted .ovit and the checkpoint it came from."""
+    problems = []
+    meta, tensors = vit_reference.read_ovit(path)
+    got_cfg, got_sd = vit_reference.timm_state_from_ovit(meta, tensors)
+    want = {"image_size": tuple(cfg.image_size), "patch_size": cfg.patch_size,
+            "in_chans": cfg.in_chans, "embed_dim": cfg.embed_dim, "depth": cfg.depth,
+            "num_heads": cfg.num_heads, "head_dim": cfg.resolved_head_dim, "mlp_dim": cfg.mlp_dim,
+            "num_classes": cfg.num_classes, "gelu": cfg.gelu, "qkv_bias": cfg.qkv_bias,
+            "distilled": cfg.distilled, "final_norm": cfg.final_norm}
+    for key, value in want.items():
+        got = getattr(got_cfg, key)
+        if (tuple(got) if isinstance(got, (list, tuple)) else got) != value:
+            problems.append(f"metadata {key}: {got!r}, expected {value!r}")
+    if abs(got_cfg.eps - cfg.eps) > 1e-3 * cfg.eps:
+        problems.append(f"metadata norm_eps: {got_cfg.eps!r}, expected {cfg.eps!r}")
+    scale = cfg.resolved_head_dim ** -0.5
+    if abs(got_cfg.attn_scale - scale) > 1e-6 * scale:
+        problems.append(f"metadata attn_scale: {got_cfg.attn_scale!r}, expected {scale!r}")
+    if set(got_sd) != set(state):
+        problems.append(f"tensor names differ: missing {sorted(set(state) - set(got_sd))}, "
+                        f"extra {sorted(set(got_sd) - set(state))}")
+    for name in sorted(set(got_sd) & set(state)):
+        a, b = got_sd[name].numpy(), np.asarray(state[name])
+        if a.shape != b.shape or not np.array_equal(a, b):
+            problems.append(f"tensor {name}: not bit-identical to the checkpoint "
+                            f"(shape {a.shape} vs {b.shape})")
+    return problems
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="onevit vs. PyTorch reference logit parity")
+    ap.add_argument("--onevit", help="path to the onevit binary (default: $ONEVIT_BIN)")
+    ap.add_argument("--repo", default=os.path.dirname(HERE), help="repository root")
+    ap.add_argument("--models", default="tiny,small,base", help="comma list of tiny,small,base")
+    ap.add_argument("--batches", default="1,3", help="comma list of batch sizes")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = ap.parse_args(argv)
+
+    repo = os.path.abspath(args.repo)
+    onevit = resolve_onevit(args.onevit, repo)
+    convert = os.path.join(repo, "weights", "convert.py")
+    if not os.path.isfile(convert):
+        print(f"FAIL: converter not found: {convert}")
+        return 2
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    for n in names:
+        if n not in MODELS:
+            ap.error(f"unknown model {n!r}; choose from {', '.join(MODELS)}")
+    batches = sorted({int(b) for b in args.batches.split(",")})
+    torch.set_num_threads(max(1, min(8, os.cpu_count() or 1)))
+
+    tmp = tempfile.mkdtemp(prefix="onevit_parity_")
+    rows, failures = [], []
+    t_start = time.time()
+    print(f"onevit: {onevit}\nconverter: {convert}\ntolerance: max|Δ| ≤ {REL_TOL:g} × max(1, max|ref|)")
+    print(f"{'model':<24}{'batch':>6}{'max|ref|':>10}{'max|Δ|':>12}{'tolerance':>12}"
+          f"{'erf/tanh gap':>14}{'onevit s':>10}  result")
+    try:
+        for n in names:
+            arch, dim, depth, heads = MODELS[n]
+            cfg = vit_reference.ViTConfig(image_size=(224, 224), patch_size=16, in_chans=3,
+                                          embed_dim=dim, depth=depth, num_heads=heads,
+                                          mlp_dim=4 * dim, num_classes=NUM_CLASSES, eps=1e-6,
+                                          gelu="erf")
+            state = random_vit_state(dim, depth, mlp_dim=4 * dim, num_classes=NUM_CLASSES)
+            ckpt = os.path.join(tmp, f"{n}.safetensors")
+            model_path = os.path.join(tmp, f"{n}.ovit")
+            safetensors_io.save_file(state, ckpt, metadata={"format": "pt"})
+            try:
+                run_tool([sys.executable, convert, ckpt, "--arch", arch, "-o", model_path],
+                         "convert.py")
+            finally:
+                os.remove(ckpt)
+            problems = check_ovit(model_path, state, cfg)
+            if problems:
+                failures.append(f"{arch}: converted file disagrees with the checkpoint:\n    "
+                                + "\n    ".join(problems[:20]))
+                print(f"{arch:<24}{'-':>6}  converter check FAILED")
+                os.remove(model_path)
+                continue
+
+            ref_model = vit_reference.from_timm_state_dict(state, cfg, dtype=torch.float64)
+            del state
+            bmax = max(batches)
+            x = torch.randn((bmax, 3, 224, 224), generator=torch.Generator().manual_seed(SEED + dim),
+                            dtype=torch.float32)
+            with torch.no_grad():
+                ref_all = ref_model(x.to(torch.float64)).numpy()
+                ref_model.cfg.gelu = "tanh"
+                gap = float(np.abs(ref_model(x[:1].to(torch.float64)).numpy() - ref_all[:1]).max())
+                ref_model.cfg.gelu = "erf"
+            del ref_model
+            for b in batches:
+                inp = os.path.join(tmp, f"{n}_b{b}_in.npy")
+                out = os.path.join(tmp, f"{n}_b{b}_out.npy")
+                np.save(inp, x[:b].numpy())   # the first b images: reference rows 0..b-1
+                t0 = time.time()
+                run_tool([onevit, "infer", "--model", model_path, "--input", inp, "--output", out],
+                         "onevit infer")
+                secs = time.time() - t0
+                got = np.load(out)
+                ref = ref_all[:b]
+                if got.shape != ref.shape:
+                    failures.append(f"{arch} batch {b}: onevit logits shape {got.shape}, "
+                                    f"expected {ref.shape}")
+                    print(f"{arch:<24}{b:>6}  shape {got.shape} != {ref.shape}  FAIL")
+                    continue
+                if not np.all(np.isfinite(got)):
+                    failures.append(f"{arch} batch {b}: onevit logits contain NaN/Inf")
+                    print(f"{arch:<24}{b:>6}  non-finite logits  FAIL")
+                    continue
+                ref_max = float(np.abs(ref).max())
+                tol = REL_TOL * max(1.0, ref_max)
+                diff = float(np.abs(got.astype(np.float64) - ref).max())
+                ok = diff <= tol
+                rows.append((arch, b, diff, tol))
+                print(f"{arch:<24}{b:>6}{ref_max:>10.3f}{diff:>12.3e}{tol:>12.3e}{gap:>14.3e}"
+                      f"{secs:>10.2f}  {'ok' if ok else 'FAIL'}", flush=True)
+                if not ok:
+                    worst = np.unravel_index(np.argmax(np.abs(got - ref)), ref.shape)
+                    failures.append(f"{arch} batch {b}: max|Δ| {diff:.3e} > tolerance {tol:.3e} "
+                                    f"(worst at image {worst[0]}, class {worst[1]}: onevit "
+                                    f"{got[worst]:.6f}, reference {ref[worst]:.6f})")
+                os.remove(inp)
+                os.remove(out)
+            os.remove(model_path)
+    except ToolError as e:
+        print(f"FAIL: {e}")
+        return 2
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    print(f"total {time.time() - t_start:.1f}s")
+    if failures:
+        print("FAIL: onevit logits disagree with the PyTorch reference:")
+        for f in failures:
+            print("  " + f)
+        return 1
+    print(f"PASS: {len(rows)} cases within tolerance")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
