@@ -23,6 +23,8 @@ struct InferOptions {
     std::string model_path;
     std::string input_path;
     std::string output_path;
+    std::string cls_path;     // optional: class token after the final norm, (batch, dim)
+    std::string tokens_path;  // optional: patch tokens after the final norm, (batch, patches, dim)
 };
 
 void check_input_shape(const npy::Array& input, const Architecture& arch, const std::string& input_path) {
@@ -43,15 +45,22 @@ void infer(const InferOptions& options) {
 
     const std::int64_t batch = input.shape[0];
     const std::size_t image_size = input.data.size() / static_cast<std::size_t>(batch);
+    const bool want_features = !options.cls_path.empty() || !options.tokens_path.empty();
     npy::Array logits{{batch, arch.num_classes}, {}};
-    logits.data.reserve(static_cast<std::size_t>(batch) * static_cast<std::size_t>(arch.num_classes));
+    npy::Array cls{{batch, arch.dim}, {}};
+    npy::Array tokens{{batch, arch.patch_tokens(), arch.dim}, {}};
     for (std::int64_t first = 0; first < batch; first += kMaxRunBatch) {
         const int count = static_cast<int>(std::min(kMaxRunBatch, batch - first));
-        const std::vector<float> chunk =
-            model.run(input.data.data() + static_cast<std::size_t>(first) * image_size, count);
+        Features features;
+        const std::vector<float> chunk = model.run(input.data.data() + static_cast<std::size_t>(first) * image_size,
+                                                   count, want_features ? &features : nullptr);
         logits.data.insert(logits.data.end(), chunk.begin(), chunk.end());
+        cls.data.insert(cls.data.end(), features.class_token.begin(), features.class_token.end());
+        tokens.data.insert(tokens.data.end(), features.patch_tokens.begin(), features.patch_tokens.end());
     }
     npy::write_float32(options.output_path, logits);
+    if (!options.cls_path.empty()) npy::write_float32(options.cls_path, cls);
+    if (!options.tokens_path.empty()) npy::write_float32(options.tokens_path, tokens);
 }
 
 }  // namespace
@@ -64,6 +73,10 @@ void add_infer_command(CLI::App& app) {
     command->add_option("--input,-i", options->input_path, "Input .npy: float32, shape (batch, C, H, W)")->required();
     command->add_option("--output,-o", options->output_path, "Output .npy: float32 logits, shape (batch, classes)")
         ->required();
+    command->add_option("--cls", options->cls_path,
+                        "Also save the class token after the final norm: float32 .npy, shape (batch, dim)");
+    command->add_option("--tokens", options->tokens_path,
+                        "Also save the patch tokens after the final norm: float32 .npy, shape (batch, patches, dim)");
     command->callback([options] { infer(*options); });
 }
 

@@ -83,13 +83,13 @@ const ModelInfo& Model::info() const { return impl_->file.info(); }
 
 void Model::verify() const { impl_->file.verify_data(); }
 
-std::vector<float> Model::run(const float* input, int batch) const {
+std::vector<float> Model::run(const float* input, int batch, Features* features) const {
     if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
     if (!input) throw Error("input is null");
     std::vector<float> logits(std::size_t(batch) * info().arch.num_classes);
     translating_dnnl_errors(impl_->file.path(), [&] {
         std::unique_ptr<Forward> forward = impl_->acquire(batch);
-        impl_->executor.run([&] { forward->run(impl_->executor, input, logits.data()); });
+        impl_->executor.run([&] { forward->run(impl_->executor, input, logits.data(), features); });
         impl_->release(std::move(forward));
     });
     return logits;

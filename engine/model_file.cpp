@@ -88,6 +88,10 @@ public:
         return static_cast<int>(v);
     }
     bool flag(const std::string& key) const { return u32(key, 0, 1) == 1; }
+    // A key added after version 1's first files: absent means `absent`.
+    int optional_u32(const std::string& key, std::uint32_t min, std::uint32_t max, int absent) const {
+        return entries_.count(key) ? u32(key, min, max) : absent;
+    }
     float positive_f32(const std::string& key) const {
         const float v = get(key, kF32).f32;
         if (!std::isfinite(v) || v <= 0.f) fail(key + " = " + std::to_string(v) + " is not a positive number");
@@ -145,7 +149,10 @@ Architecture read_architecture(const Metadata& m) {
     a.final_norm = m.flag("arch.final_norm");
     a.pool = m.choice<Pool>("arch.pool", {{"token", Pool::token}, {"mean", Pool::mean}});
     a.head_norm = m.flag("arch.head_norm");
-    a.head = m.choice<Head>("arch.head", {{"linear", Head::linear}, {"distilled", Head::distilled}});
+    a.head = m.choice<Head>("arch.head",
+                            {{"linear", Head::linear}, {"distilled", Head::distilled}, {"mlp", Head::mlp}});
+    a.head_hidden = a.head == Head::mlp ? m.u32("arch.head_hidden", 1, 4 * kMaxWidth) : 0;
+    a.patch_norm = m.optional_u32("arch.patch_norm", 0, 1, 0) == 1;
 
     if (a.image_height % a.patch_size || a.image_width % a.patch_size)
         m.fail("image " + std::to_string(a.image_height) + "x" + std::to_string(a.image_width) +
@@ -185,6 +192,10 @@ std::map<std::string, std::vector<std::int64_t>> expected_tensors(const Architec
     std::map<std::string, std::vector<std::int64_t>> t;
     t["patch_embed.weight"] = {D, a.channels, a.patch_size, a.patch_size};
     t["patch_embed.bias"] = {D};
+    if (a.patch_norm) {
+        t["patch_embed.norm_in.weight"] = t["patch_embed.norm_in.bias"] = {a.patch_dim()};
+        t["patch_embed.norm_out.weight"] = t["patch_embed.norm_out.bias"] = {D};
+    }
     t["prefix_tokens"] = {a.prefix_tokens, D};
     t["pos_embed"] = {a.tokens(), D};
     for (int i = 0; i < a.depth; ++i) {
@@ -204,7 +215,11 @@ std::map<std::string, std::vector<std::int64_t>> expected_tensors(const Architec
     }
     if (a.final_norm) t["norm.weight"] = t["norm.bias"] = {D};
     if (a.head_norm) t["head_norm.weight"] = t["head_norm.bias"] = {D};
-    t["head.weight"] = {K, D};
+    if (a.head == Head::mlp) {
+        t["head_hidden.weight"] = {a.head_hidden, D};
+        t["head_hidden.bias"] = {a.head_hidden};
+    }
+    t["head.weight"] = {K, a.head == Head::mlp ? a.head_hidden : D};
     t["head.bias"] = {K};
     if (a.head == Head::distilled) {
         t["head_dist.weight"] = {K, D};

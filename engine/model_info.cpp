@@ -4,7 +4,14 @@ namespace onevit {
 
 const char* to_string(Gelu g) { return g == Gelu::erf ? "erf" : "tanh"; }
 const char* to_string(Pool p) { return p == Pool::token ? "token" : "mean"; }
-const char* to_string(Head h) { return h == Head::linear ? "linear" : "distilled"; }
+const char* to_string(Head h) {
+    switch (h) {
+        case Head::linear: return "linear";
+        case Head::distilled: return "distilled";
+        case Head::mlp: return "mlp";
+    }
+    return "?";
+}
 const char* to_string(Resize r) { return r == Resize::direct ? "direct" : "shorter_then_crop"; }
 const char* to_string(Interpolation i) {
     switch (i) {

@@ -26,10 +26,23 @@ PatchEmbedShape patch_embed_shape(const Architecture& a) {
     return {a.channels, a.image_height, a.image_width, a.patch_size, a.dim};
 }
 
+PatchGrid patch_grid(const Architecture& a) { return {a.channels, a.image_height, a.image_width, a.patch_size}; }
+
+NormedPatchEmbedWeights normed_patch_embed(const ModelFile& file, Executor& executor) {
+    const Architecture& a = file.info().arch;
+    const TensorView& conv = file.tensor("patch_embed.weight");
+    const TensorView linear{{a.dim, a.patch_dim()}, conv.data};  // [D, C, P, P] read as [D, C·P·P]
+    return {norm_weights(file, "patch_embed.norm_in"),
+            LinearWeights(executor, linear, &file.tensor("patch_embed.bias"), Epilogue::none, a.patch_tokens()),
+            norm_weights(file, "patch_embed.norm_out")};
+}
+
+Epilogue gelu_epilogue(const Architecture& a) { return a.gelu == Gelu::erf ? Epilogue::gelu_erf : Epilogue::gelu_tanh; }
+
 std::vector<BlockWeights> block_weights(const ModelFile& file, Executor& executor) {
     const Architecture& a = file.info().arch;
     const int rows = a.tokens();
-    const Epilogue gelu = a.gelu == Gelu::erf ? Epilogue::gelu_erf : Epilogue::gelu_tanh;
+    const Epilogue gelu = gelu_epilogue(a);
     std::vector<BlockWeights> blocks;
     for (int i = 0; i < a.depth; ++i) {
         const std::string b = "blocks." + std::to_string(i) + ".";
@@ -52,13 +65,18 @@ std::size_t rows_times(int rows, int width) { return std::size_t(rows) * std::si
 
 VitWeights::VitWeights(const ModelFile& file, Executor& executor)
     : arch(file.info().arch),
-      patch_embed(executor, patch_embed_shape(arch), file.tensor("patch_embed.weight"),
-                  file.tensor("patch_embed.bias")),
+      patch_embed(arch.patch_norm ? std::nullopt
+                                  : std::optional<PatchEmbedWeights>(std::in_place, executor, patch_embed_shape(arch),
+                                                                     file.tensor("patch_embed.weight"),
+                                                                     file.tensor("patch_embed.bias"))),
+      normed_patch_embed(arch.patch_norm ? std::optional(onevit::normed_patch_embed(file, executor)) : std::nullopt),
       prefix_tokens(file.tensor("prefix_tokens").data),
       pos_embed(file.tensor("pos_embed").data),
       blocks(block_weights(file, executor)),
       norm(arch.final_norm ? std::optional(norm_weights(file, "norm")) : std::nullopt),
       head_norm(arch.head_norm ? std::optional(norm_weights(file, "head_norm")) : std::nullopt),
+      head_hidden(arch.head == Head::mlp ? std::optional(linear(file, executor, "head_hidden", gelu_epilogue(arch), 1))
+                                         : std::nullopt),
       head(linear(file, executor, "head", Epilogue::none, 1)),
       head_dist(arch.head == Head::distilled ? std::optional(linear(file, executor, "head_dist", Epilogue::none, 1))
                                              : std::nullopt) {}
@@ -67,6 +85,7 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
     : w_(w),
       batch_(batch),
       tokens_(w.arch.tokens()),
+      patch_rows_(w.arch.patch_norm ? rows_times(batch * w.arch.patch_tokens(), w.arch.patch_dim()) : 0),
       patches_(rows_times(batch * w.arch.patch_tokens(), w.arch.dim)),
       x_(rows_times(batch * tokens_, w.arch.dim)),
       h_(rows_times(batch * tokens_, w.arch.dim)),
@@ -74,14 +93,25 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
       attn_(rows_times(batch * tokens_, w.arch.inner_dim())),
       mlp_(rows_times(batch * tokens_, w.arch.mlp_dim)),
       pooled_(rows_times(2 * batch, w.arch.dim)),
+      hidden_(rows_times(batch, w.arch.head_hidden)),
       logits_(rows_times(2 * batch, w.arch.num_classes)),
-      patch_embed_(w.patch_embed, executor.engine(), batch, patches_.data()),
-      head_(w.head, executor.engine(), batch, pooled_.data(), logits_.data()) {
+      head_(w.head, executor.engine(), batch, w.head_hidden ? hidden_.data() : pooled_.data(), logits_.data()) {
     const Architecture& a = w.arch;
     const dnnl::engine& engine = executor.engine();
     const int threads = executor.threads();
     const int rows = batch * tokens_, D = a.dim;
     const AttentionShape attention{batch, tokens_, a.heads, a.head_dim, a.attn_scale};
+    if (w.patch_embed) patch_embed_.emplace(*w.patch_embed, engine, batch, patches_.data());
+    if (w.normed_patch_embed) {
+        const NormedPatchEmbedWeights& n = *w.normed_patch_embed;
+        const int patch_rows = batch * a.patch_tokens();
+        normed_patch_embed_.emplace(NormedPatchEmbedSteps{
+            LayerNormSteps(engine, threads, patch_rows, a.patch_dim(), a.norm_eps, n.norm_in.scale, n.norm_in.shift,
+                           patch_rows_.data(), patch_rows_.data()),
+            LinearSteps(n.embed, engine, patch_rows, patch_rows_.data(), patches_.data()),
+            LayerNormSteps(engine, threads, patch_rows, D, a.norm_eps, n.norm_out.scale, n.norm_out.shift,
+                           patches_.data(), patches_.data())});
+    }
     for (const BlockWeights& b : w.blocks) {
         blocks_.push_back(BlockSteps{
             LayerNormSteps(engine, threads, rows, D, a.norm_eps, b.norm1.scale, b.norm1.shift, x_.data(), h_.data()),
@@ -98,11 +128,18 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
     if (w.head_norm)
         head_norm_.emplace(engine, threads, pooled_rows, D, a.norm_eps, w.head_norm->scale, w.head_norm->shift,
                            pooled_.data(), pooled_.data());
+    if (w.head_hidden) head_hidden_.emplace(*w.head_hidden, engine, batch, pooled_.data(), hidden_.data());
     if (w.head_dist)
         head_dist_.emplace(*w.head_dist, engine, batch, pooled_.data() + std::size_t(batch) * D,
                            logits_.data() + std::size_t(batch) * a.num_classes);
 
-    std::size_t scratchpad = std::max(patch_embed_.scratchpad_bytes(), head_.scratchpad_bytes());
+    std::size_t scratchpad = head_.scratchpad_bytes();
+    if (patch_embed_) scratchpad = std::max(scratchpad, patch_embed_->scratchpad_bytes());
+    if (normed_patch_embed_)
+        for (std::size_t bytes : {normed_patch_embed_->norm_in.scratchpad_bytes(),
+                                  normed_patch_embed_->embed.scratchpad_bytes(),
+                                  normed_patch_embed_->norm_out.scratchpad_bytes()})
+            scratchpad = std::max(scratchpad, bytes);
     for (const BlockSteps& b : blocks_)
         for (std::size_t bytes : {b.norm1.scratchpad_bytes(), b.qkv.scratchpad_bytes(), b.attention.scratchpad_bytes(),
                                   b.proj ? b.proj->scratchpad_bytes() : 0, b.norm2.scratchpad_bytes(),
@@ -110,15 +147,15 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
             scratchpad = std::max(scratchpad, bytes);
     for (const auto* n : {&norm_, &head_norm_})
         if (*n) scratchpad = std::max(scratchpad, (*n)->scratchpad_bytes());
-    if (head_dist_) scratchpad = std::max(scratchpad, head_dist_->scratchpad_bytes());
+    for (const auto* l : {&head_hidden_, &head_dist_})
+        if (*l) scratchpad = std::max(scratchpad, (*l)->scratchpad_bytes());
     const dnnl::memory::desc scratchpad_md({std::int64_t(std::max<std::size_t>(scratchpad, 64))},
                                            dnnl::memory::data_type::u8, dnnl::memory::format_tag::x);
     for (int slot = 0; slot < threads; ++slot) scratchpads_.emplace_back(scratchpad_md, engine);
 }
 
-void Forward::run(Executor& executor, const float* input, float* logits) {
-    patch_embed_.bind_input(input);
-    run_steps(executor, patch_embed_.steps());
+void Forward::run(Executor& executor, const float* input, float* logits, Features* features) {
+    embed_patches(executor, input);
     assemble_tokens(executor);
     for (BlockSteps& b : blocks_) {
         run_steps(executor, b.norm1.steps());  // h = LN1(x)
@@ -134,7 +171,9 @@ void Forward::run(Executor& executor, const float* input, float* logits) {
     }
     if (norm_) run_steps(executor, norm_->steps());  // h = LN(x)
     pool(executor);
+    if (features) copy_features(*features);
     if (head_norm_) run_steps(executor, head_norm_->steps());
+    if (head_hidden_) run_steps(executor, head_hidden_->steps());  // hidden = gelu(pooled Whᵀ + bh)
     run_steps(executor, head_.steps());
     if (head_dist_) {
         run_steps(executor, head_dist_->steps());
@@ -149,6 +188,18 @@ void Forward::run_steps(Executor& executor, std::vector<Step>& steps) {
     });
 }
 
+void Forward::embed_patches(Executor& executor, const float* input) {
+    if (patch_embed_) {
+        patch_embed_->bind_input(input);
+        run_steps(executor, patch_embed_->steps());
+        return;
+    }
+    extract_patches(executor, patch_grid(w_.arch), batch_, input, patch_rows_.data());
+    run_steps(executor, normed_patch_embed_->norm_in.steps());
+    run_steps(executor, normed_patch_embed_->embed.steps());
+    run_steps(executor, normed_patch_embed_->norm_out.steps());
+}
+
 // x = concat(prefix tokens, patch embeddings) + pos_embed, per image.
 void Forward::assemble_tokens(Executor& executor) {
     const Architecture& a = w_.arch;
@@ -158,8 +209,11 @@ void Forward::assemble_tokens(Executor& executor) {
         float* dst = x_.data() + std::size_t(row) * D;
         if (t < P) {
             std::memcpy(dst, w_.prefix_tokens + std::size_t(t) * D, sizeof(float) * D);
+        } else if (patch_embed_) {
+            patch_embed_->gather(b, t - P, dst);
         } else {
-            patch_embed_.gather(b, t - P, dst);
+            const std::size_t patch_row = std::size_t(b) * a.patch_tokens() + (t - P);
+            std::memcpy(dst, patches_.data() + patch_row * D, sizeof(float) * D);
         }
         const float* pos = w_.pos_embed + std::size_t(t) * D;
         for (int i = 0; i < D; ++i) dst[i] += pos[i];
@@ -194,6 +248,19 @@ void Forward::pool(Executor& executor) {
         }
         if (head_dist_) std::memcpy(pooled_.data() + (batch_ + b) * D, image + D, sizeof(float) * D);
     });
+}
+
+void Forward::copy_features(Features& features) const {
+    const Architecture& a = w_.arch;
+    const std::size_t D = a.dim, T = tokens_, G = a.patch_tokens();
+    const float* tokens = norm_ ? h_.data() : x_.data();
+    features.class_token.resize(batch_ * D);
+    features.patch_tokens.resize(batch_ * G * D);
+    for (std::size_t b = 0; b < std::size_t(batch_); ++b) {
+        const float* image = tokens + b * T * D;
+        std::memcpy(features.class_token.data() + b * D, image, sizeof(float) * D);
+        std::memcpy(features.patch_tokens.data() + b * G * D, image + a.prefix_tokens * D, sizeof(float) * G * D);
+    }
 }
 
 void Forward::average_distilled_heads(float* logits) {

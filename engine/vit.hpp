@@ -14,6 +14,8 @@
 #include "ops/layer_norm.hpp"
 #include "ops/linear.hpp"
 #include "ops/patch_embed.hpp"
+#include "ops/patch_extract.hpp"
+#include "onevit/model.hpp"
 
 namespace onevit {
 
@@ -21,6 +23,14 @@ namespace onevit {
 struct NormWeights {
     const float* scale = nullptr;  // [dim]
     const float* shift = nullptr;  // [dim]
+};
+
+// Dual patch norm: LayerNorm over each flattened patch, the embedding as a
+// linear map, LayerNorm over each embedded patch.
+struct NormedPatchEmbedWeights {
+    NormWeights norm_in;  // [C·P·P]
+    LinearWeights embed;  // [dim, C·P·P]
+    NormWeights norm_out;  // [dim]
 };
 
 struct BlockWeights {
@@ -34,13 +44,15 @@ struct BlockWeights {
 
 struct VitWeights {
     Architecture arch;
-    PatchEmbedWeights patch_embed;      // [dim, C, P, P]
+    std::optional<PatchEmbedWeights> patch_embed;               // a convolution, [dim, C, P, P]
+    std::optional<NormedPatchEmbedWeights> normed_patch_embed;  // instead, if arch.patch_norm
     const float* prefix_tokens;         // [prefix, dim]
     const float* pos_embed;             // [tokens, dim]
     std::vector<BlockWeights> blocks;
     std::optional<NormWeights> norm;       // final norm over every token
     std::optional<NormWeights> head_norm;  // on the pooled vector
-    LinearWeights head;                 // [classes, dim]
+    std::optional<LinearWeights> head_hidden;  // [hidden, dim], GELU fused: the mlp head's first layer
+    LinearWeights head;                 // [classes, dim], or [classes, hidden] after head_hidden
     std::optional<LinearWeights> head_dist;
 
     VitWeights(const ModelFile& file, Executor& executor);
@@ -53,8 +65,9 @@ public:
     Forward(const VitWeights& weights, Executor& executor, int batch);
     int batch() const { return batch_; }
 
-    // input: batch × C × H × W; logits: batch × classes. Call inside Executor::run.
-    void run(Executor& executor, const float* input, float* logits);
+    // input: batch × C × H × W; logits: batch × classes; features: optional.
+    // Call inside Executor::run.
+    void run(Executor& executor, const float* input, float* logits, Features* features);
 
 private:
     struct BlockSteps {
@@ -66,30 +79,41 @@ private:
         LinearSteps fc1;
         LinearSteps fc2;
     };
+    struct NormedPatchEmbedSteps {
+        LayerNormSteps norm_in;
+        LinearSteps embed;
+        LayerNormSteps norm_out;
+    };
     void run_steps(Executor& executor, std::vector<Step>& steps);
+    void embed_patches(Executor& executor, const float* input);
     void assemble_tokens(Executor& executor);
     void add_attention_residual(Executor& executor);
     void pool(Executor& executor);
     void average_distilled_heads(float* logits);
+    void copy_features(Features& features) const;
 
     const VitWeights& w_;
     int batch_;
     int tokens_;
     // Activations; rows are (image, token), row-major.
-    AlignedBuffer patches_;  // patch embedding output, per channel tile
+    AlignedBuffer patch_rows_;  // patch_norm: flattened patches, (image, patch) × C·P·P
+    AlignedBuffer patches_;  // embedded patches (the convolution's own layout; dense rows after patch norm)
     AlignedBuffer x_;        // residual stream, rows × dim
     AlignedBuffer h_;        // normalised x, rows × dim
     AlignedBuffer qkv_;      // rows × 3·inner
     AlignedBuffer attn_;     // rows × inner
     AlignedBuffer mlp_;      // rows × mlp
     AlignedBuffer pooled_;   // batch × dim (distilled: 2 × batch × dim)
+    AlignedBuffer hidden_;   // batch × head_hidden (mlp head)
     AlignedBuffer logits_;   // batch × classes (distilled: 2 × batch × classes)
     std::vector<dnnl::memory> scratchpads_;  // one per arena slot
 
-    PatchEmbedSteps patch_embed_;
+    std::optional<PatchEmbedSteps> patch_embed_;
+    std::optional<NormedPatchEmbedSteps> normed_patch_embed_;
     std::vector<BlockSteps> blocks_;
     std::optional<LayerNormSteps> norm_;
     std::optional<LayerNormSteps> head_norm_;
+    std::optional<LinearSteps> head_hidden_;
     LinearSteps head_;
     std::optional<LinearSteps> head_dist_;
 };

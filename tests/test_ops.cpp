@@ -12,6 +12,7 @@
 #include "ops/layer_norm.hpp"
 #include "ops/linear.hpp"
 #include "ops/patch_embed.hpp"
+#include "ops/patch_extract.hpp"
 
 namespace onevit {
 namespace {
@@ -192,6 +193,26 @@ TEST_P(Ops, PatchEmbedMatchesNaive) {
                     expected.push_back(acc);
                 }
     expect_close(actual, expected, 1e-5);
+}
+
+TEST_P(Ops, PatchExtractionMatchesNaive) {
+    Executor ex(engine, GetParam());
+    const PatchGrid g{2, 12, 20, 4};
+    const int batch = 3;
+    const std::vector<float> images = random_vector(batch * g.channels * g.image_height * g.image_width, 16);
+    std::vector<float> rows(batch * g.patches() * g.patch_dim(), -1.f);
+    ex.run([&] { extract_patches(ex, g, batch, images.data(), rows.data()); });
+    std::vector<double> expected;
+    for (int b = 0; b < batch; ++b)
+        for (int gy = 0; gy < g.grid_height(); ++gy)
+            for (int gx = 0; gx < g.grid_width(); ++gx)
+                for (int c = 0; c < g.channels; ++c)
+                    for (int y = 0; y < g.patch; ++y)
+                        for (int x = 0; x < g.patch; ++x)
+                            expected.push_back(images[((b * g.channels + c) * g.image_height + gy * g.patch + y) *
+                                                          g.image_width +
+                                                      gx * g.patch + x]);
+    expect_close(rows, expected, 0);
 }
 
 TEST_P(Ops, PrimitivesCannotBeCreatedOutsideTheArena) {

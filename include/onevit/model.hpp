@@ -16,6 +16,13 @@ struct Options {
     int threads = 0;  // threads in the model's task arena; 0 = all cores
 };
 
+// The transformer's output tokens, after the final LayerNorm (after the last
+// block where the model has none), as seed 003's ViT returns them.
+struct Features {
+    std::vector<float> class_token;   // batch × dim: token 0
+    std::vector<float> patch_tokens;  // batch × patches × dim: the tokens after the prefix tokens
+};
+
 struct Prediction {
     int index = 0;
     std::string label;  // empty when the model file has no labels
@@ -38,8 +45,8 @@ public:
     void verify() const;
 
     // input: batch × C × H × W floats (the model's input size, preprocessed);
-    // returns batch × num_classes logits, row-major.
-    std::vector<float> run(const float* input, int batch) const;
+    // returns batch × num_classes logits, row-major; fills features if given.
+    std::vector<float> run(const float* input, int batch, Features* features = nullptr) const;
 
     // Decoded images → preprocessing → one batch → the top_k classes of each.
     std::vector<std::vector<Prediction>> classify(const std::vector<Image>& images,

@@ -11,7 +11,7 @@ namespace onevit {
 
 enum class Gelu { erf, tanh };
 enum class Pool { token, mean };
-enum class Head { linear, distilled };
+enum class Head { linear, distilled, mlp };
 
 struct Architecture {
     std::string family;
@@ -35,10 +35,13 @@ struct Architecture {
     Pool pool = Pool::token;
     bool head_norm = false;
     Head head = Head::linear;
+    int head_hidden = 0;      // hidden width of an mlp head
+    bool patch_norm = false;  // LayerNorms before and after the patch embedding
 
     int grid_height() const { return image_height / patch_size; }
     int grid_width() const { return image_width / patch_size; }
     int patch_tokens() const { return grid_height() * grid_width(); }
+    int patch_dim() const { return channels * patch_size * patch_size; }
     int tokens() const { return prefix_tokens + patch_tokens(); }
     int inner_dim() const { return heads * head_dim; }
 };
