@@ -1,17 +1,18 @@
 #include <fmt/format.h>
-#include <tbb/info.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <future>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "commands.hpp"
+#include "onevit/measure.hpp"
 #include "onevit/model.hpp"
 
 namespace onevit::cli {
@@ -22,17 +23,20 @@ struct BenchOptions {
     std::string model_path;
     int batch = 1;
     int threads = 0;
+    int streams = 0;
+    std::string hint = "latency";
     int iterations = 20;
     int warmup = 3;
     double max_seconds = 3.0;
     bool json = false;
 };
 
-struct Latencies {
-    double median_ms = 0;
+struct Measurement {
+    double median_ms = 0;  // per request, from submit to result
     double min_ms = 0;
     double max_ms = 0;
-    int iterations = 0;
+    int requests = 0;
+    double images_per_s = 0;  // all streams together, over the wall time
 };
 
 std::vector<float> random_input(const Architecture& arch, int batch) {
@@ -43,69 +47,104 @@ std::vector<float> random_input(const Architecture& arch, int batch) {
     return input;
 }
 
-Latencies measure(const Model& model, const std::vector<float>& input, const BenchOptions& options) {
+// Keeps one request in flight per stream, so every stream stays busy: with one
+// stream this is plain back-to-back latency, with several it is throughput.
+Measurement measure(const Model& model, const std::vector<float>& input, const BenchOptions& options) {
     using Clock = std::chrono::steady_clock;
-    for (int i = 0; i < options.warmup; ++i) model.run(input.data(), options.batch);
+    const int in_flight = model.streams();
+    const auto round = [&](std::vector<double>* milliseconds) {
+        std::vector<std::pair<Clock::time_point, std::future<std::vector<float>>>> requests;
+        for (int i = 0; i < in_flight; ++i) requests.emplace_back(Clock::now(), model.submit(input.data(), options.batch));
+        for (auto& [submitted, result] : requests) {
+            result.get();
+            if (milliseconds)
+                milliseconds->push_back(std::chrono::duration<double, std::milli>(Clock::now() - submitted).count());
+        }
+    };
+    for (int i = 0; i < options.warmup; ++i) round(nullptr);
 
     std::vector<double> milliseconds;
     const Clock::time_point started = Clock::now();
-    const auto time_left = [&] {
-        return std::chrono::duration<double>(Clock::now() - started).count() < options.max_seconds;
-    };
-    while (static_cast<int>(milliseconds.size()) < options.iterations && (milliseconds.empty() || time_left())) {
-        const Clock::time_point start = Clock::now();
-        model.run(input.data(), options.batch);
-        milliseconds.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    const auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - started).count(); };
+    int rounds = 0;
+    while (rounds < options.iterations && (rounds == 0 || elapsed() < options.max_seconds)) {
+        round(&milliseconds);
+        ++rounds;
     }
+    const double wall = elapsed();
 
     std::sort(milliseconds.begin(), milliseconds.end());
     const std::size_t n = milliseconds.size();
     const double median = n % 2 ? milliseconds[n / 2] : (milliseconds[n / 2 - 1] + milliseconds[n / 2]) / 2;
-    return {median, milliseconds.front(), milliseconds.back(), static_cast<int>(n)};
+    return {median, milliseconds.front(), milliseconds.back(), static_cast<int>(n),
+            double(n) * options.batch / wall};
 }
 
+Hint parse_hint(const std::string& hint) { return hint == "throughput" ? Hint::throughput : Hint::latency; }
+
 void bench(const BenchOptions& options) {
-    const Model model = Model::load(options.model_path, Options{options.threads});
-    const std::vector<float> input = random_input(model.info().arch, options.batch);
-    const Latencies latency = measure(model, input, options);
-    const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
-    const double images_per_s = options.batch / (latency.median_ms / 1000.0);
+    const Model model = Model::load(options.model_path,
+                                    Options{options.threads, options.streams, parse_hint(options.hint)});
+    const Architecture& arch = model.info().arch;
+    const std::vector<float> input = random_input(arch, options.batch);
+    const Measurement m = measure(model, input, options);
+    const double gflops = forward_flops(arch) * m.images_per_s / 1e9;
+    // Measured after the model's runs, in the same command: the ratio survives clock drift.
+    const double peak_gflops = matmul_peak_gflops(model.threads());
+    const double efficiency = gflops / peak_gflops;
 
     if (options.json) {
         const nlohmann::ordered_json report = {
             {"model", options.model_path},
             {"batch", options.batch},
-            {"threads", threads},
+            {"hint", options.hint},
+            {"streams", model.streams()},
+            {"threads", model.threads()},
             {"warmup", options.warmup},
-            {"iterations", latency.iterations},
-            {"latency_ms_median", latency.median_ms},
-            {"latency_ms_min", latency.min_ms},
-            {"latency_ms_max", latency.max_ms},
-            {"images_per_s", images_per_s},
+            {"iterations", m.requests},
+            {"latency_ms_median", m.median_ms},
+            {"latency_ms_min", m.min_ms},
+            {"latency_ms_max", m.max_ms},
+            {"images_per_s", m.images_per_s},
+            {"gflops_per_image", forward_flops(arch) / 1e9},
+            {"gflops", gflops},
+            {"peak_gflops", peak_gflops},
+            {"efficiency", efficiency},
         };
         fmt::print("{}\n", report.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
         return;
     }
     fmt::print("model          {}\n", options.model_path);
     fmt::print("batch          {}\n", options.batch);
-    fmt::print("threads        {}\n", threads);
-    fmt::print("iterations     {} timed, after {} warm-up\n", latency.iterations, options.warmup);
-    fmt::print("latency        median {:.3f} ms, min {:.3f} ms, max {:.3f} ms\n", latency.median_ms, latency.min_ms,
-               latency.max_ms);
-    fmt::print("throughput     {:.1f} images/s\n", images_per_s);
+    fmt::print("hint           {} ({} stream{} x {} threads in all)\n", options.hint, model.streams(),
+               model.streams() > 1 ? "s" : "", model.threads());
+    fmt::print("requests       {} timed, after {} warm-up round{}\n", m.requests, options.warmup,
+               options.warmup == 1 ? "" : "s");
+    fmt::print("latency        median {:.3f} ms, min {:.3f} ms, max {:.3f} ms\n", m.median_ms, m.min_ms, m.max_ms);
+    fmt::print("throughput     {:.2f} images/s\n", m.images_per_s);
+    fmt::print("compute        {:.1f} GFLOP/s ({:.2f} GFLOP per image)\n", gflops, forward_flops(arch) / 1e9);
+    fmt::print("matmul peak    {:.1f} GFLOP/s (oneDNN matmul, {} threads, measured now)\n", peak_gflops,
+               model.threads());
+    fmt::print("efficiency     {:.1f}% of the matmul peak\n", 100 * efficiency);
 }
 
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
-    CLI::App* command = app.add_subcommand("bench", "Time Model::run on random input");
+    CLI::App* command = app.add_subcommand("bench", "Time the model on random input, against this machine's matmul peak");
     auto options = std::make_shared<BenchOptions>();
     command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
     command->add_option("--batch,-b", options->batch, "Images per run")->capture_default_str()->check(at_least(1));
-    command->add_option("--threads,-t", options->threads, "Threads for the model (0 = all cores)")
+    command->add_option("--threads,-t", options->threads, "Threads in all (0 = all cores)")
         ->capture_default_str()
         ->check(at_least(0));
-    command->add_option("--iters,-n", options->iterations, "Timed runs at most")
+    command->add_option("--streams,-s", options->streams, "Streams (0 = from the hint)")
+        ->capture_default_str()
+        ->check(at_least(0));
+    command->add_option("--hint", options->hint, "latency: one stream with every thread; throughput: several streams")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"latency", "throughput"}));
+    command->add_option("--iters,-n", options->iterations, "Timed rounds at most (a round: one request per stream)")
         ->capture_default_str()
         ->check(at_least(1));
     command->add_option("--warmup,-w", options->warmup, "Untimed runs first")

@@ -8,7 +8,7 @@
 //   --benchmark_repetitions=5 for mean/median/stddev/cv rows instead of one run
 //
 // Counters: items_per_second is images/s; GFLOPS is the matrix-product work of the
-// forward pass (bench/flops.hpp) divided by wall-clock time.
+// forward pass (onevit::forward_flops) divided by wall-clock time.
 #include <benchmark/benchmark.h>
 #include <tbb/info.h>
 
@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "flops.hpp"
+#include "onevit/measure.hpp"
 #include "onevit/model.hpp"
 
 namespace {
@@ -72,7 +72,7 @@ void forward(benchmark::State& state, const std::string& path) {
         }
         state.SetItemsProcessed(state.iterations() * batch);
         state.counters["GFLOPS"] = benchmark::Counter(
-            onevit::bench::forward_flops_per_image(arch) * 1e-9 * batch * static_cast<double>(state.iterations()),
+            onevit::forward_flops(arch) * 1e-9 * batch * static_cast<double>(state.iterations()),
             benchmark::Counter::kIsRate);
     } catch (const std::exception& e) {
         state.SkipWithError(e.what());

@@ -7,7 +7,10 @@
 #include <numeric>
 #include <optional>
 
-#include "executor.hpp"
+#include <oneapi/tbb/info.h>
+
+#include "ops/step.hpp"
+#include "stream.hpp"
 #include "model_file.hpp"
 #include "onevit/error.hpp"
 #include "vit.hpp"
@@ -26,45 +29,94 @@ auto translating_dnnl_errors(const std::string& context, F&& f) -> decltype(f())
     }
 }
 
+// How many streams, of how many threads each.
+struct StreamPlan {
+    int streams;
+    std::vector<Range> threads;  // per stream
+};
+
+StreamPlan plan_streams(const Options& options) {
+    const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
+    int streams = options.streams;
+    if (streams == 0) streams = options.hint == Hint::latency ? 1 : (threads <= 4 ? threads : threads / 4);
+    if (streams > threads)
+        throw Error(std::to_string(streams) + " streams need at least as many threads, got " + std::to_string(threads));
+    return {streams, split_evenly(threads, streams)};
+}
+
 }  // namespace
 
 struct Model::Impl {
     ModelFile file;  // first: the weights below point into its mapping
-    Executor executor;
-    VitWeights weights;
+    std::vector<std::unique_ptr<Stream>> streams;
+    VitWeights weights;  // shared by every stream
 
     std::mutex mutex;
-    std::map<int, std::vector<std::unique_ptr<Forward>>> idle;  // by batch size
+    std::map<std::pair<int, int>, std::vector<std::unique_ptr<Forward>>> idle;  // by (stream, batch)
 
-    Impl(ModelFile f, const Options& options)
-        : file(std::move(f)),
-          executor(dnnl::engine(dnnl::engine::kind::cpu, 0), options.threads),
-          weights(inside_arena([&] { return VitWeights(file, executor); })) {}
+    Impl(ModelFile f, const StreamPlan& plan)
+        : file(std::move(f)), streams(make_streams(plan)), weights(build_weights()) {}
 
-    // Primitives must be created inside the arena (Executor::require_inside_run).
-    template <class Make>
-    auto inside_arena(Make&& make) -> decltype(make()) {
-        std::optional<decltype(make())> made;
-        executor.run([&] { made.emplace(make()); });
-        return std::move(*made);
+    // The streams' threads run jobs that use everything else here: stop them first.
+    ~Impl() { streams.clear(); }
+
+    static std::vector<std::unique_ptr<Stream>> make_streams(const StreamPlan& plan) {
+        const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+        std::vector<std::unique_ptr<Stream>> made;
+        for (Range threads : plan.threads) made.push_back(std::make_unique<Stream>(engine, threads.size));
+        return made;
     }
 
-    // A Forward for this batch size that no other thread is using.
-    std::unique_ptr<Forward> acquire(int batch) {
+    // Primitives must be created inside an arena (Executor::require_inside_run).
+    VitWeights build_weights() {
+        Executor& executor = streams.front()->executor();
+        std::optional<VitWeights> built;
+        executor.run([&] { built.emplace(file, executor); });
+        return std::move(*built);
+    }
+
+    int least_busy_stream() const {
+        int best = 0;
+        for (int s = 1; s < static_cast<int>(streams.size()); ++s)
+            if (streams[s]->load() < streams[best]->load()) best = s;
+        return best;
+    }
+
+    // Runs on stream s's thread, inside its arena.
+    std::vector<float> run_on(int s, const float* input, int batch, Features* features) {
+        Executor& executor = streams[s]->executor();
+        std::unique_ptr<Forward> forward = acquire(s, batch, executor);
+        std::vector<float> logits(std::size_t(batch) * file.info().arch.num_classes);
+        forward->run(executor, input, logits.data(), features);
+        std::lock_guard<std::mutex> lock(mutex);
+        idle[{s, batch}].push_back(std::move(forward));
+        return logits;
+    }
+
+    // A Forward for this stream and batch size that no other request is using.
+    std::unique_ptr<Forward> acquire(int s, int batch, Executor& executor) {
         {
             std::lock_guard<std::mutex> lock(mutex);
-            auto& pool = idle[batch];
+            auto& pool = idle[{s, batch}];
             if (!pool.empty()) {
                 auto forward = std::move(pool.back());
                 pool.pop_back();
                 return forward;
             }
         }
-        return inside_arena([&] { return std::make_unique<Forward>(weights, executor, batch); });
+        return std::make_unique<Forward>(weights, executor, batch);
     }
-    void release(std::unique_ptr<Forward> forward) {
-        std::lock_guard<std::mutex> lock(mutex);
-        idle[forward->batch()].push_back(std::move(forward));
+
+    std::future<std::vector<float>> submit(const float* input, int batch, Features* features) {
+        if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
+        if (!input) throw Error("input is null");
+        const int s = least_busy_stream();
+        auto task = std::make_shared<std::packaged_task<std::vector<float>()>>([this, s, input, batch, features] {
+            return translating_dnnl_errors(file.path(), [&] { return run_on(s, input, batch, features); });
+        });
+        std::future<std::vector<float>> result = task->get_future();
+        streams[s]->post([task] { (*task)(); });
+        return result;
     }
 };
 
@@ -75,24 +127,30 @@ Model::~Model() = default;
 
 Model Model::load(const std::string& path, const Options& options) {
     if (options.threads < 0) throw Error("threads must be >= 0 (0 = all cores), got " + std::to_string(options.threads));
+    if (options.streams < 0) throw Error("streams must be >= 0 (0 = from the hint), got " + std::to_string(options.streams));
+    const StreamPlan plan = plan_streams(options);
     ModelFile file = ModelFile::open(path);
-    return translating_dnnl_errors(path, [&] { return Model(std::make_unique<Impl>(std::move(file), options)); });
+    return translating_dnnl_errors(path, [&] { return Model(std::make_unique<Impl>(std::move(file), plan)); });
 }
 
 const ModelInfo& Model::info() const { return impl_->file.info(); }
 
 void Model::verify() const { impl_->file.verify_data(); }
 
+int Model::streams() const { return static_cast<int>(impl_->streams.size()); }
+
+int Model::threads() const {
+    int threads = 0;
+    for (const auto& stream : impl_->streams) threads += stream->executor().threads();
+    return threads;
+}
+
 std::vector<float> Model::run(const float* input, int batch, Features* features) const {
-    if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
-    if (!input) throw Error("input is null");
-    std::vector<float> logits(std::size_t(batch) * info().arch.num_classes);
-    translating_dnnl_errors(impl_->file.path(), [&] {
-        std::unique_ptr<Forward> forward = impl_->acquire(batch);
-        impl_->executor.run([&] { forward->run(impl_->executor, input, logits.data(), features); });
-        impl_->release(std::move(forward));
-    });
-    return logits;
+    return impl_->submit(input, batch, features).get();
+}
+
+std::future<std::vector<float>> Model::submit(const float* input, int batch) const {
+    return impl_->submit(input, batch, nullptr);
 }
 
 std::vector<std::vector<Prediction>> Model::classify(const std::vector<Image>& images, int k) const {

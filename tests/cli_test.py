@@ -303,16 +303,30 @@ def test_bench_json(ctx):
                      "--warmup", "1", "--json")
     expect_success(result)
     (report,) = json_lines(result)
-    for key in ["latency_ms_median", "latency_ms_min", "latency_ms_max", "images_per_s"]:
+    for key in ["latency_ms_median", "latency_ms_min", "latency_ms_max", "images_per_s", "gflops", "peak_gflops",
+                "efficiency"]:
         assert isinstance(report[key], float) and report[key] > 0, report
     assert report["latency_ms_min"] <= report["latency_ms_median"] <= report["latency_ms_max"], report
-    assert math.isclose(report["images_per_s"], 2 / (report["latency_ms_median"] / 1000), rel_tol=1e-6), report
+    # One stream runs one request at a time: no faster than its fastest request.
+    assert report["images_per_s"] <= 2 / (report["latency_ms_min"] / 1000) * 1.0001, report
+    assert math.isclose(report["efficiency"], report["gflops"] / report["peak_gflops"], rel_tol=1e-9), report
     assert report["batch"] == 2 and report["threads"] == 1 and report["model"] == str(ctx.model), report
+    assert report["hint"] == "latency" and report["streams"] == 1, report
     assert 1 <= report["iterations"] <= 3, report
 
 
+def test_bench_throughput_hint(ctx):
+    result = ctx.run("bench", "--model", ctx.model, "--threads", "2", "--hint", "throughput", "--iters", "2",
+                     "--warmup", "1", "--json")
+    expect_success(result)
+    (report,) = json_lines(result)
+    assert report["hint"] == "throughput" and report["streams"] == 2 and report["threads"] == 2, report
+    assert report["iterations"] == 2 * 2, report  # a request per stream per round
+
+
 def test_bench_rejects_bad_numbers(ctx):
-    for option, value in [("--batch", "0"), ("--threads", "-1"), ("--iters", "0"), ("--warmup", "-2")]:
+    for option, value in [("--batch", "0"), ("--threads", "-1"), ("--iters", "0"), ("--warmup", "-2"),
+                          ("--streams", "-1"), ("--hint", "fastest")]:
         expect_one_line_error(ctx.run("bench", "--model", ctx.model, option, value), 2, option)
 
 

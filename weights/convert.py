@@ -1,10 +1,51 @@
 #!/usr/bin/python3
-"""Converts a ViT checkpoint (timm, Hugging Face or Google .npz) into a .ovit model file.
+"""Converts a ViT checkpoint (timm, Hugging Face, Google .npz or a seed model) into a .ovit model file.
 
-    python3 weights/convert.py INPUT [--config FILE] [--arch NAME] [--labels FILE] -o OUTPUT
+    python3 weights/convert.py INPUT [--config FILE | --arch NAME] [--labels FILE]
+                               [--image-size H[xW] [--pos-resample MODE]] -o OUTPUT
 
 The file format is specified in weights/FORMAT.md. Errors are reported as one
 line, `convert.py: error: ...`, with exit status 1.
+"""
+
+EPILOG = """checkpoint families (detected from the tensor names):
+  timm, hf, google                  with --arch NAME or a timm / Hugging Face config.json
+  vit-pytorch                       lucidrains vit-pytorch ViT before 2023 (state dict)
+  vit-pytorch-2023                  vit-pytorch ViT after 2023 (dual patch norm, final norm)
+  mnist-vit                         the MNIST ViT (patch_to_embedding, MLP head)
+  flax-seed                         the Flax ViT, an .npz of its '/'-joined parameter tree
+
+seed-model config (--config): a JSON object of the model constructor's keyword
+arguments, named as its code names them; defaults as the code has them:
+  vit-pytorch       image_size, patch_size, num_classes, dim, depth, heads, mlp_dim,
+                    pool='cls' ('cls' | 'mean'), channels=3, dim_head=64
+  vit-pytorch-2023  the same with mlp_dim_ratio (mlp_dim = mlp_dim_ratio * dim) instead
+                    of mlp_dim; only pool='cls'
+  mnist-vit         image_size, patch_size, num_classes, dim, depth, heads, mlp_dim, channels=3
+  flax-seed         patch_size, embed_dim, hidden_dim, n_heads, num_layers, mlp_dim,
+                    num_classes, image_size (default: the square grid of the position
+                    embedding), channels (default: the conv kernel's)
+  image_size may be an integer or [height, width]; dropout rates are ignored. A config
+  that contradicts the tensors is an error naming both values. Two more keys may sit
+  beside the arguments:
+  "labels":     ["class 0", ...]
+  "preprocess": the eval recipe; these models have none of their own, so the default is
+                a direct bilinear resize to the model size with mean = std = 0.5 per
+                channel. Keys (all optional):
+                  "resize": "direct" | "shorter_then_crop" (shorter side to resize_size,
+                            then a centre crop to the model size)
+                  "resize_size": N (shorter_then_crop only, >= the model size)
+                  "interpolation": "bilinear" | "bicubic" | "nearest"
+                  "mean": [one per channel], "std": [one per channel]
+
+--image-size H[xW]: write the model for another input size (e.g. 384, or 224x320 for a
+model trained at 224). The patch-grid rows of the position embedding are resampled
+bicubically as timm's resample_abs_pos_embed does, the class/distillation token rows
+kept. --pos-resample bicubic (default) is PyTorch's F.interpolate(mode='bicubic',
+align_corners=False, antialias=False); bicubic-antialias is antialias=True, timm >= 0.9's
+default (the two differ even when upsampling). The recipe is scaled to the new size: a
+direct resize goes to the new size; a shorter-side resize keeps its crop fraction
+(resize_size x new longer side / old longer side, floored).
 """
 
 import argparse
@@ -22,6 +63,7 @@ from onevit_convert.families import map_checkpoint  # noqa: E402
 from onevit_convert.labels import read_labels  # noqa: E402
 from onevit_convert.metadata import model_metadata  # noqa: E402
 from onevit_convert.ovit_writer import write_ovit  # noqa: E402
+from onevit_convert.posembed import MODES, parse_image_size, resize_model  # noqa: E402
 
 PROG = "convert.py"
 
@@ -33,16 +75,24 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parse(argv):
-    parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0], epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", metavar="INPUT",
                         help="checkpoint: .safetensors, .pt/.pth/.bin (state dict) or .npz")
     parser.add_argument("--config", metavar="FILE",
-                        help="timm config.json or Hugging Face ViTConfig config.json "
-                             "(a preprocessor_config.json beside it is read too)")
+                        help="timm config.json, Hugging Face ViTConfig config.json (a "
+                             "preprocessor_config.json beside it is read too), or a seed model's "
+                             "constructor arguments (below)")
     parser.add_argument("--arch", metavar="NAME",
                         help="timm architecture name: " + ", ".join(sorted(TABLE)))
     parser.add_argument("--labels", metavar="FILE",
                         help="class names, one per line (synset_words.txt style accepted)")
+    parser.add_argument("--image-size", metavar="H[xW]",
+                        help="input size to write the model for, resampling the position "
+                             "embedding (below)")
+    parser.add_argument("--pos-resample", metavar="MODE", choices=MODES, default="bicubic",
+                        help="position embedding resampling for --image-size: "
+                             + " or ".join(MODES) + " (default bicubic)")
     parser.add_argument("-o", "--output", metavar="OUTPUT", required=True, help="the .ovit file to write")
     return parser.parse_args(argv)
 
@@ -52,10 +102,15 @@ def convert(argv):
     if args.arch and args.config:
         raise ConvertError("give --arch or --config, not both")
     # Cheap inputs first, so that a typo fails before a large checkpoint is read.
-    spec = read_config(args.config) if args.config else spec_from_arch(args.arch) if args.arch else None
+    config = read_config(args.config) if args.config else spec_from_arch(args.arch) if args.arch else None
     labels = read_labels(args.labels) if args.labels else None
-    mapped = map_checkpoint(load_checkpoint(args.input))
+    size = parse_image_size(args.image_size) if args.image_size is not None else None
+    mapped, spec = map_checkpoint(load_checkpoint(args.input), config)
     model = assemble(mapped, spec, labels)
+    if size is not None:
+        model, note = resize_model(model, size, args.pos_resample)
+        if note:
+            mapped.notes.append(note)
     for note in mapped.notes:
         print(f"{PROG}: note: {note}", file=sys.stderr)
     try:

@@ -2,6 +2,7 @@
 // number of threads at once.
 #pragma once
 
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,8 +13,15 @@
 
 namespace onevit {
 
+// What to optimise for. latency: one stream using every thread, for one request
+// at a time. throughput: several streams, each running whole requests, for
+// many requests at once (concurrent callers or submit()).
+enum class Hint { latency, throughput };
+
 struct Options {
-    int threads = 0;  // threads in the model's task arena; 0 = all cores
+    int threads = 0;  // threads in all; 0 = all cores
+    int streams = 0;  // 0 = from the hint (throughput: one stream per 1..4 threads)
+    Hint hint = Hint::latency;
 };
 
 // The transformer's output tokens, after the final LayerNorm (after the last
@@ -44,9 +52,16 @@ public:
     // since hashing every weight would cost more than the load itself).
     void verify() const;
 
+    int streams() const;
+    int threads() const;
+
     // input: batch × C × H × W floats (the model's input size, preprocessed);
     // returns batch × num_classes logits, row-major; fills features if given.
     std::vector<float> run(const float* input, int batch, Features* features = nullptr) const;
+
+    // Queues a run on the least busy stream and returns at once. input must stay
+    // valid until the future is ready; errors arrive through the future.
+    std::future<std::vector<float>> submit(const float* input, int batch) const;
 
     // Decoded images → preprocessing → one batch → the top_k classes of each.
     std::vector<std::vector<Prediction>> classify(const std::vector<Image>& images,

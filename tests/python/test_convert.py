@@ -690,6 +690,524 @@ class Rejections(ConvertTestCase):
         self.assertFalse(os.path.exists(marker))
 
 
+# ----------------------------------------------------------------------------- seed models
+
+def format_order(depth=DEPTH, qkv_bias=False, attn_proj=True, final_norm=False, head_norm=False,
+                 head="linear", patch_norm=False):
+    """FORMAT.md's tensor table with every optional part, transcribed."""
+    names = ["patch_embed.weight", "patch_embed.bias"]
+    if patch_norm:
+        names += ["patch_embed.norm_in.weight", "patch_embed.norm_in.bias",
+                  "patch_embed.norm_out.weight", "patch_embed.norm_out.bias"]
+    names += ["prefix_tokens", "pos_embed"]
+    for i in range(depth):
+        block = ["norm1.weight", "norm1.bias", "attn.qkv.weight"]
+        block += ["attn.qkv.bias"] if qkv_bias else []
+        block += ["attn.proj.weight", "attn.proj.bias"] if attn_proj else []
+        block += ["norm2.weight", "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias",
+                  "mlp.fc2.weight", "mlp.fc2.bias"]
+        names += [f"blocks.{i}.{s}" for s in block]
+    names += ["norm.weight", "norm.bias"] if final_norm else []
+    names += ["head_norm.weight", "head_norm.bias"] if head_norm else []
+    names += ["head_hidden.weight", "head_hidden.bias"] if head == "mlp" else []
+    names += ["head.weight", "head.bias"]
+    return names
+
+
+def make_seed_canonical(seed, dim=D, depth=DEPTH, inner=D, mlp=MLP, grid=GRID, patch=PATCH,
+                        channels=C, classes=K, hidden=0, **parts):
+    """Random canonical tensors for format_order(**parts); `hidden`: the MLP head's width."""
+    rng = np.random.default_rng(seed)
+
+    def r(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    names = format_order(depth=depth, **parts)
+    shapes = {"patch_embed.weight": (dim, channels, patch, patch), "patch_embed.bias": (dim,),
+              "patch_embed.norm_in.weight": (channels * patch * patch,),
+              "patch_embed.norm_in.bias": (channels * patch * patch,),
+              "patch_embed.norm_out.weight": (dim,), "patch_embed.norm_out.bias": (dim,),
+              "prefix_tokens": (1, dim), "pos_embed": (1 + grid, dim),
+              "norm.weight": (dim,), "norm.bias": (dim,), "head_norm.weight": (dim,),
+              "head_norm.bias": (dim,), "head_hidden.weight": (hidden, dim),
+              "head_hidden.bias": (hidden,), "head.weight": (classes, hidden or dim),
+              "head.bias": (classes,)}
+    block = {"norm1.weight": (dim,), "norm1.bias": (dim,), "attn.qkv.weight": (3 * inner, dim),
+             "attn.qkv.bias": (3 * inner,), "attn.proj.weight": (dim, inner),
+             "attn.proj.bias": (dim,), "norm2.weight": (dim,), "norm2.bias": (dim,),
+             "mlp.fc1.weight": (mlp, dim), "mlp.fc1.bias": (mlp,), "mlp.fc2.weight": (dim, mlp),
+             "mlp.fc2.bias": (dim,)}
+    for i in range(depth):
+        shapes.update({f"blocks.{i}.{k}": v for k, v in block.items()})
+    return {n: r(*shapes[n]) for n in names}
+
+
+def linear_patch(conv):
+    """Conv weight [D, C, P, P] → vit-pytorch's Linear [D, P·P·C], inputs in (p1 p2 c) order."""
+    return np.ascontiguousarray(conv.transpose(0, 2, 3, 1).reshape(conv.shape[0], -1))
+
+
+def pxc_vector(v, channels=C, patch=PATCH):
+    """A (c, y, x)-ordered patch vector → (p1 p2 c) order."""
+    return np.ascontiguousarray(v.reshape(channels, patch, patch).transpose(1, 2, 0).reshape(-1))
+
+
+def vitpytorch_state(t, depth=DEPTH, token_shapes="seed"):
+    """lucidrains vit-pytorch ViT (seeds 001/002) names."""
+    dim = t["patch_embed.weight"].shape[0]
+    s = {"to_patch_embedding.1.weight": linear_patch(t["patch_embed.weight"]),
+         "to_patch_embedding.1.bias": t["patch_embed.bias"],
+         "cls_token": t["prefix_tokens"].reshape(1, 1, dim),
+         "pos_embedding": t["pos_embed"][None],
+         "mlp_head.0.weight": t["head_norm.weight"], "mlp_head.0.bias": t["head_norm.bias"],
+         "mlp_head.1.weight": t["head.weight"], "mlp_head.1.bias": t["head.bias"]}
+    for i in range(depth):
+        a, f, b = f"transformer.layers.{i}.0.", f"transformer.layers.{i}.1.", f"blocks.{i}."
+        for part in ("weight", "bias"):
+            s[f"{a}norm.{part}"] = t[f"{b}norm1.{part}"]
+            if f"{b}attn.proj.{part}" in t:
+                s[f"{a}fn.to_out.0.{part}"] = t[f"{b}attn.proj.{part}"]
+            s[f"{f}norm.{part}"] = t[f"{b}norm2.{part}"]
+            s[f"{f}fn.net.0.{part}"] = t[f"{b}mlp.fc1.{part}"]
+            s[f"{f}fn.net.3.{part}"] = t[f"{b}mlp.fc2.{part}"]
+        s[f"{a}fn.to_qkv.weight"] = t[f"{b}attn.qkv.weight"]
+    return s
+
+
+def vitpytorch2023_state(t, depth=DEPTH, flat_tokens=False):
+    """seed 003 names; flat_tokens: cls_token [D] and pos_embedding [n + 1, D]."""
+    dim = t["patch_embed.weight"].shape[0]
+    s = {"to_patch_embedding.1.weight": pxc_vector(t["patch_embed.norm_in.weight"]),
+         "to_patch_embedding.1.bias": pxc_vector(t["patch_embed.norm_in.bias"]),
+         "to_patch_embedding.2.weight": linear_patch(t["patch_embed.weight"]),
+         "to_patch_embedding.2.bias": t["patch_embed.bias"],
+         "to_patch_embedding.3.weight": t["patch_embed.norm_out.weight"],
+         "to_patch_embedding.3.bias": t["patch_embed.norm_out.bias"],
+         "cls_token": t["prefix_tokens"].reshape(dim) if flat_tokens else t["prefix_tokens"][None],
+         "pos_embedding": t["pos_embed"] if flat_tokens else t["pos_embed"][None],
+         "transformer.norm.weight": t["norm.weight"], "transformer.norm.bias": t["norm.bias"],
+         "mlp_head.weight": t["head.weight"], "mlp_head.bias": t["head.bias"]}
+    for i in range(depth):
+        a, f, b = f"transformer.layers.{i}.0.", f"transformer.layers.{i}.1.", f"blocks.{i}."
+        for part in ("weight", "bias"):
+            s[f"{a}norm.{part}"] = t[f"{b}norm1.{part}"]
+            if f"{b}attn.proj.{part}" in t:
+                s[f"{a}to_out.0.{part}"] = t[f"{b}attn.proj.{part}"]
+            s[f"{f}net.0.{part}"] = t[f"{b}norm2.{part}"]
+            s[f"{f}net.1.{part}"] = t[f"{b}mlp.fc1.{part}"]
+            s[f"{f}net.4.{part}"] = t[f"{b}mlp.fc2.{part}"]
+        s[f"{a}to_qkv.weight"] = t[f"{b}attn.qkv.weight"]
+    return s
+
+
+def mnist_state(t, depth=DEPTH):
+    """seed 004 names: Residual(PreNorm(...)) blocks, MLP head."""
+    s = {"patch_to_embedding.weight": linear_patch(t["patch_embed.weight"]),
+         "patch_to_embedding.bias": t["patch_embed.bias"],
+         "cls_token": t["prefix_tokens"][None], "pos_embedding": t["pos_embed"][None],
+         "mlp_head.0.weight": t["head_hidden.weight"], "mlp_head.0.bias": t["head_hidden.bias"],
+         "mlp_head.2.weight": t["head.weight"], "mlp_head.2.bias": t["head.bias"]}
+    for i in range(depth):
+        a, f, b = f"transformer.layers.{i}.0.fn.", f"transformer.layers.{i}.1.fn.", f"blocks.{i}."
+        for part in ("weight", "bias"):
+            s[f"{a}norm.{part}"] = t[f"{b}norm1.{part}"]
+            s[f"{a}fn.to_out.{part}"] = t[f"{b}attn.proj.{part}"]
+            s[f"{f}norm.{part}"] = t[f"{b}norm2.{part}"]
+            s[f"{f}fn.net.0.{part}"] = t[f"{b}mlp.fc1.{part}"]
+            s[f"{f}fn.net.2.{part}"] = t[f"{b}mlp.fc2.{part}"]
+        s[f"{a}fn.to_qkv.weight"] = t[f"{b}attn.qkv.weight"]
+    return s
+
+
+def flax_params(seed, embed=24, hidden=D, mlp=MLP, depth=DEPTH, classes=K, grid=GRID):
+    """Random Flax seed parameters ('/'-joined tree), Dense kernels [in, out], conv HWIO."""
+    rng = np.random.default_rng(seed)
+
+    def r(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    p = {"patches/conv/kernel": r(PATCH, PATCH, C, embed), "patches/conv/bias": r(embed),
+         "patch_encoder/Dense_0/kernel": r(embed, hidden), "patch_encoder/Dense_0/bias": r(hidden),
+         "patch_encoder/cls_token": r(1, 1, hidden),
+         "patch_encoder/position_embedding": r(1, grid + 1, hidden),
+         "head/kernel": r(hidden, classes), "head/bias": r(classes)}
+    for i in range(depth):
+        e = f"encoder_{i}/"
+        p[e + "layer_norm/scale"], p[e + "layer_norm/bias"] = r(hidden), r(hidden)
+        for n in ("q_net", "k_net", "v_net", "proj_net"):
+            p[f"{e}mha/{n}/kernel"], p[f"{e}mha/{n}/bias"] = r(hidden, hidden), r(hidden)
+        p[e + "mlp/Dense_0/kernel"], p[e + "mlp/Dense_0/bias"] = r(hidden, mlp), r(mlp)
+        p[e + "mlp/Dense_1/kernel"], p[e + "mlp/Dense_1/bias"] = r(mlp, hidden), r(hidden)
+    return p
+
+
+VP_CONFIG = {"image_size": IMAGE, "patch_size": PATCH, "num_classes": K, "dim": D, "depth": DEPTH,
+             "heads": HEADS, "mlp_dim": MLP, "dim_head": HEAD_DIM}
+VP2023_CONFIG = {"image_size": IMAGE, "patch_size": PATCH, "num_classes": K, "dim": D,
+                 "depth": DEPTH, "heads": HEADS, "mlp_dim_ratio": MLP // D, "dim_head": HEAD_DIM}
+MNIST_CONFIG = {"image_size": 28, "patch_size": 7, "num_classes": K, "dim": D, "depth": DEPTH,
+                "heads": 4, "mlp_dim": 48, "channels": 1}
+FLAX_CONFIG = {"patch_size": PATCH, "embed_dim": 24, "hidden_dim": D, "n_heads": HEADS,
+               "num_layers": DEPTH, "mlp_dim": MLP, "num_classes": K, "image_size": IMAGE,
+               "channels": C, "drop_p": 0.1}
+
+
+class SeedFamilies(ConvertTestCase):
+    """The seed models: each layout's tensors come back exactly after the documented transforms."""
+
+    def seed_file(self, state, name="seed.pt"):
+        write_pth(self.path(name), state)
+        return self.path(name)
+
+    def config(self, base, **changes):
+        data = dict(base)
+        for key, value in changes.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+        return self.write_json("config.json", data)
+
+    def test_vit_pytorch_cls(self):
+        parts = dict(head_norm=True)
+        t = make_seed_canonical(40, **parts)
+        ovit = self.convert(self.seed_file(vitpytorch_state(t)), "--config", self.config(VP_CONFIG))
+        self.assertTensorsEqual(ovit, t, format_order(**parts))
+        expected = {
+            "arch.family": "vit-pytorch", "arch.image_height": 32, "arch.image_width": 32,
+            "arch.channels": 3, "arch.patch_size": 8, "arch.dim": 32, "arch.depth": 2,
+            "arch.heads": 2, "arch.head_dim": 16, "arch.mlp_dim": 128, "arch.num_classes": 10,
+            "arch.prefix_tokens": 1, "arch.norm_eps": f32(1e-5), "arch.gelu": "erf",
+            "arch.attn_scale": 0.25, "arch.qkv_bias": 0, "arch.attn_proj": 1,
+            "arch.final_norm": 0, "arch.pool": "token", "arch.head_norm": 1,
+            "arch.head": "linear", "preprocess.resize": "direct", "preprocess.resize_size": 32,
+            "preprocess.interpolation": "bilinear", "preprocess.mean": [0.5] * 3,
+            "preprocess.std": [0.5] * 3}
+        self.assertEqual(ovit.metadata, expected)   # no patch_norm / head_hidden keys either
+
+    def test_vit_pytorch_patch_order_by_hand(self):
+        # Linear input feature (y·P + x)·C + c  ←→  conv weight [d, c, y, x].
+        t = make_seed_canonical(41, head_norm=True)
+        state = vitpytorch_state(t)
+        ovit = self.convert(self.seed_file(state), "--config", self.config(VP_CONFIG))
+        d, c, y, x = 5, 2, 3, 6
+        self.assertEqual(ovit.tensors["patch_embed.weight"][d, c, y, x],
+                         state["to_patch_embedding.1.weight"][d, (y * PATCH + x) * C + c])
+
+    def test_vit_pytorch_mean_pool_inner_dim_non_square(self):
+        # heads·dim_head = 3·24 = 72 ≠ dim 32; 32x48 images: a 4x6 grid.
+        parts = dict(head_norm=True)
+        t = make_seed_canonical(42, inner=72, grid=24, **parts)
+        config = self.config(VP_CONFIG, image_size=[32, 48], heads=3, dim_head=24, pool="mean")
+        ovit = self.convert(self.seed_file(vitpytorch_state(t)), "--config", config)
+        self.assertTensorsEqual(ovit, t, format_order(**parts))
+        m = ovit.metadata
+        self.assertEqual((m["arch.pool"], m["arch.heads"], m["arch.head_dim"], m["arch.image_height"],
+                          m["arch.image_width"], m["arch.attn_scale"]),
+                         ("mean", 3, 24, 32, 48, f32(24 ** -0.5)))
+
+    def test_vit_pytorch_without_to_out(self):
+        parts = dict(head_norm=True, attn_proj=False)
+        t = make_seed_canonical(43, **parts)
+        no_proj = self.config(VP_CONFIG, heads=1, dim_head=D)
+        ovit = self.convert(self.seed_file(vitpytorch_state(t)), "--config", no_proj)
+        self.assertTensorsEqual(ovit, t, format_order(**parts))
+        self.assertEqual((ovit.metadata["arch.attn_proj"], ovit.metadata["arch.heads"]), (0, 1))
+        # The config and the weights disagree about to_out, both ways.
+        self.convert_fails(self.seed_file(vitpytorch_state(t)), "--config", self.config(VP_CONFIG),
+                           contains=("heads=2", "lacks", "to_out.0.weight"))
+        with_proj = make_seed_canonical(44, head_norm=True)
+        no_proj = self.config(VP_CONFIG, heads=1, dim_head=D)    # config.json was rewritten
+        self.convert_fails(self.seed_file(vitpytorch_state(with_proj)), "--config", no_proj,
+                           contains=("heads=1", "dim_head=32", "has transformer.layers.0.0.fn.to_out"))
+
+    def test_vit_pytorch_defaults_and_contradictions(self):
+        t = make_seed_canonical(45, head_norm=True)
+        ckpt = self.seed_file(vitpytorch_state(t))
+        # dim_head defaults to 64, as in the constructor: 2 × 64 = 128 ≠ the 32 of to_qkv.
+        self.convert_fails(ckpt, "--config", self.config(VP_CONFIG, dim_head=None),
+                           contains=("heads×head_dim=128", "heads×head_dim=32", "to_qkv"))
+        self.convert_fails(ckpt, "--config", self.config(VP_CONFIG, depth=3),
+                           contains=("depth=3", "depth=2"))
+        self.convert_fails(ckpt, "--config", self.config(VP_CONFIG, num_classes=7),
+                           contains=("num_classes=7", "num_classes=10", "mlp_head.1.weight"))
+        self.convert_fails(ckpt, "--config", self.config(VP_CONFIG, channels=1),
+                           contains=("channels=1", "to_patch_embedding.1.weight", "patch_dim=192"))
+        self.convert_fails(ckpt, "--config", self.config(VP_CONFIG, image_size=64),
+                           contains=("65 position tokens", "17"))
+        self.convert_fails(ckpt, "--config", self.config(VP_CONFIG, pool="max"),
+                           contains=("pool", "'max'"))
+        self.convert_fails(ckpt, "--config", self.config(VP_CONFIG, heads=None),
+                           contains=("needs heads",))
+        # An argument of another seed's constructor: named, with the family it belongs to.
+        self.convert_fails(ckpt, "--config", self.config(VP_CONFIG, mlp_dim=None, mlp_dim_ratio=4),
+                           contains=("mlp_dim_ratio", "vit-pytorch-2023", "vit-pytorch model"))
+        # Dropout rates are training-only: accepted.
+        self.convert(ckpt, "--config", self.config(VP_CONFIG, dropout=0.1, emb_dropout=0.1))
+
+    def test_vit_pytorch_2023(self):
+        parts = dict(patch_norm=True, final_norm=True)
+        t = make_seed_canonical(46, **parts)
+        ovit = self.convert(self.seed_file(vitpytorch2023_state(t)), "--config",
+                            self.config(VP2023_CONFIG))
+        self.assertTensorsEqual(ovit, t, format_order(**parts))
+        m = ovit.metadata
+        self.assertEqual((m["arch.family"], m["arch.patch_norm"], m["arch.final_norm"],
+                          m["arch.head_norm"], m["arch.mlp_dim"], m["arch.norm_eps"]),
+                         ("vit-pytorch-2023", 1, 1, 0, 128, f32(1e-5)))
+        # Class token [D] and position embedding [n + 1, D] are accepted too.
+        ovit = self.convert(self.seed_file(vitpytorch2023_state(t, flat_tokens=True)), "--config",
+                            self.config(VP2023_CONFIG))
+        self.assertTensorsEqual(ovit, t, format_order(**parts))
+
+    def test_vit_pytorch_2023_refusals(self):
+        parts = dict(patch_norm=True, final_norm=True)
+        t = make_seed_canonical(47, **parts)
+        ckpt = self.seed_file(vitpytorch2023_state(t))
+        self.convert_fails(ckpt, "--config", self.config(VP2023_CONFIG, pool="mean"),
+                           contains=("pool='mean'", "feature_map.mean", "class token"))
+        self.convert_fails(ckpt, "--config", self.config(VP2023_CONFIG, mlp_dim_ratio=2),
+                           contains=("mlp_dim=64", "mlp_dim=128"))
+        self.convert_fails(ckpt, "--config", self.config(VP2023_CONFIG, mlp_dim_ratio=None,
+                                                         mlp_dim=128),
+                           contains=("mlp_dim", "vit-pytorch-2023 model", "mnist-vit / vit-pytorch"))
+        state = vitpytorch2023_state(t)
+        del state["transformer.norm.bias"]
+        state["transformer.layers.1.1.net.7.weight"] = np.zeros(3, np.float32)
+        self.convert_fails(self.seed_file(state), "--config", self.config(VP2023_CONFIG),
+                           contains=("missing 1", "transformer.norm.bias", "unexpected 1",
+                                     "transformer.layers.1.1.net.7.weight"))
+
+    def test_mnist(self):
+        parts = dict(head="mlp")
+        t = make_seed_canonical(48, inner=D, mlp=48, grid=16, patch=7, channels=1, hidden=48, **parts)
+        ovit = self.convert(self.seed_file(mnist_state(t)), "--config", self.config(MNIST_CONFIG))
+        self.assertTensorsEqual(ovit, t, format_order(**parts))
+        m = ovit.metadata
+        self.assertEqual((m["arch.family"], m["arch.head"], m["arch.head_hidden"], m["arch.channels"],
+                          m["arch.heads"], m["arch.head_dim"], m["arch.final_norm"],
+                          m["arch.head_norm"], m["arch.qkv_bias"], m["preprocess.mean"]),
+                         ("mnist-vit", "mlp", 48, 1, 4, 8, 0, 0, 0, [0.5]))
+        # Scores scaled by dim ** -0.5 (the model width), not head_dim ** -0.5.
+        self.assertEqual(m["arch.attn_scale"], f32(D ** -0.5))
+        self.assertNotIn("arch.patch_norm", m)
+        state = mnist_state(t)
+        del state["mlp_head.2.bias"]
+        self.convert_fails(self.seed_file(state), "--config", self.config(MNIST_CONFIG),
+                           contains=("mnist-vit", "mlp_head.2.bias"))
+        self.convert_fails(self.seed_file(mnist_state(t)), "--config",
+                           self.config(MNIST_CONFIG, dim_head=8), contains=("dim_head", "mnist-vit"))
+        self.convert_fails(self.seed_file(mnist_state(t)), "--config",
+                           self.config(MNIST_CONFIG, heads=5), contains=("multiple of heads",))
+
+    def flax_expected(self, p, prefix=""):
+        """The canonical tensors the Flax parameters map to, computed here in float64."""
+        f64 = {k: v.astype(np.float64) for k, v in p.items()}
+        conv = f64["patches/conv/kernel"]                    # [P, P, C, E]
+        dense = f64["patch_encoder/Dense_0/kernel"]          # [E, Hd]
+        # out_h = Σ_e dense[e, h] (Σ_{y,x,c} img[c, y, x] conv[y, x, c, e] + b_e) + db_h
+        weight = np.tensordot(conv, dense, axes=([3], [0])).transpose(3, 2, 0, 1)   # [Hd, C, P, P]
+        t = {"patch_embed.weight": weight.astype(np.float32),
+             "patch_embed.bias": (f64["patches/conv/bias"] @ dense +
+                                  f64["patch_encoder/Dense_0/bias"]).astype(np.float32),
+             "prefix_tokens": p["patch_encoder/cls_token"][0],
+             "pos_embed": p["patch_encoder/position_embedding"][0],
+             "head.weight": p["head/kernel"].T, "head.bias": p["head/bias"]}
+        for i in range(DEPTH):
+            e, b = f"encoder_{i}/", f"blocks.{i}."
+            t[b + "norm1.weight"] = t[b + "norm2.weight"] = p[e + "layer_norm/scale"]
+            t[b + "norm1.bias"] = t[b + "norm2.bias"] = p[e + "layer_norm/bias"]
+            t[b + "attn.qkv.weight"] = np.concatenate(
+                [p[f"{e}mha/{n}/kernel"].T for n in ("q_net", "k_net", "v_net")])
+            t[b + "attn.qkv.bias"] = np.concatenate(
+                [p[f"{e}mha/{n}/bias"] for n in ("q_net", "k_net", "v_net")])
+            t[b + "attn.proj.weight"] = p[e + "mha/proj_net/kernel"].T
+            t[b + "attn.proj.bias"] = p[e + "mha/proj_net/bias"]
+            t[b + "mlp.fc1.weight"] = p[e + "mlp/Dense_0/kernel"].T
+            t[b + "mlp.fc1.bias"] = p[e + "mlp/Dense_0/bias"]
+            t[b + "mlp.fc2.weight"] = p[e + "mlp/Dense_1/kernel"].T
+            t[b + "mlp.fc2.bias"] = p[e + "mlp/Dense_1/bias"]
+        return t
+
+    def assertFlaxTensors(self, ovit, p):
+        expected = self.flax_expected(p)
+        self.assertEqual(ovit.order, format_order(qkv_bias=True))
+        for name in ovit.order:
+            if name.startswith("patch_embed."):   # folded: float64 sums in another order
+                np.testing.assert_allclose(ovit.tensors[name], expected[name], rtol=1e-6,
+                                           atol=1e-5, err_msg=name)
+            else:
+                self.assertTrue(np.array_equal(ovit.tensors[name], expected[name]), name)
+
+    def test_flax_seed(self):
+        p = flax_params(49)
+        np.savez(self.path("flax.npz"), **p)
+        ovit = self.convert(self.path("flax.npz"), "--config", self.config(FLAX_CONFIG))
+        self.assertFlaxTensors(ovit, p)
+        m = ovit.metadata
+        self.assertEqual((m["arch.family"], m["arch.dim"], m["arch.heads"], m["arch.head_dim"],
+                          m["arch.gelu"], m["arch.norm_eps"], m["arch.final_norm"],
+                          m["arch.qkv_bias"], m["arch.attn_proj"], m["arch.attn_scale"]),
+                         ("flax-seed", D, HEADS, HEAD_DIM, "tanh", f32(1e-6), 0, 1, 1, 0.25))
+        # A 'params/' root, and image_size / channels read off the weights when not given.
+        np.savez(self.path("flax_params.npz"), **{"params/" + k: v for k, v in p.items()})
+        ovit = self.convert(self.path("flax_params.npz"), "--config",
+                            self.config(FLAX_CONFIG, image_size=None, channels=None))
+        self.assertFlaxTensors(ovit, p)
+        self.assertEqual((ovit.metadata["arch.image_height"], ovit.metadata["arch.channels"]), (32, 3))
+
+    def test_flax_seed_refusals(self):
+        p = flax_params(50)
+        np.savez(self.path("flax.npz"), **p)
+        ckpt = self.path("flax.npz")
+        self.convert_fails(ckpt, "--config", self.config(FLAX_CONFIG, embed_dim=32),
+                           contains=("embed_dim=32", "embed_dim=24", "patches/conv/kernel"))
+        self.convert_fails(ckpt, "--config", self.config(FLAX_CONFIG, n_heads=3),
+                           contains=("hidden_dim 32", "n_heads 3"))
+        self.convert_fails(ckpt, "--config", self.config(FLAX_CONFIG, hidden_dim=64),
+                           contains=("dim=64", "dim=32"))
+        self.convert_fails(ckpt, "--config", self.config(FLAX_CONFIG, num_layers=None),
+                           contains=("needs num_layers",))
+        broken = dict(p)
+        del broken["encoder_1/mha/v_net/bias"]
+        np.savez(self.path("broken.npz"), **broken)
+        self.convert_fails(self.path("broken.npz"), "--config", self.config(FLAX_CONFIG),
+                           contains=("flax-seed", "encoder_1/mha/v_net/bias"))
+
+    def test_config_family_mismatches(self):
+        t = make_seed_canonical(51, head_norm=True)
+        ckpt = self.seed_file(vitpytorch_state(t))
+        # A seed checkpoint needs the constructor arguments.
+        self.convert_fails(ckpt, contains=("vit-pytorch", "--config", "dim_head=64"))
+        self.convert_fails(ckpt, "--arch", "vit_tiny_patch16_224",
+                           contains=("vit-pytorch", "--arch vit_tiny_patch16_224"))
+        self.convert_fails(ckpt, "--config", self.hf_config_file(), contains=("vit-pytorch",))
+        # Constructor arguments with a timm checkpoint.
+        write_safetensors(self.path("timm.safetensors"), timm_state(make_canonical(seed=52)))
+        self.convert_fails(self.path("timm.safetensors"), "--config", self.config(VP_CONFIG),
+                           contains=("constructor arguments", "timm"))
+        # The Flax constructor's arguments with a vit-pytorch checkpoint.
+        self.convert_fails(ckpt, "--config", self.config(FLAX_CONFIG),
+                           contains=("embed_dim", "flax-seed"))
+
+    def test_preprocess_and_labels_in_config(self):
+        t = make_seed_canonical(53, head_norm=True)
+        ckpt = self.seed_file(vitpytorch_state(t))
+        labels = [f"digit {i}" for i in range(K)]
+        config = self.config(VP_CONFIG, labels=labels, preprocess={
+            "resize": "shorter_then_crop", "resize_size": 36, "interpolation": "bicubic",
+            "mean": [0.1, 0.2, 0.3], "std": [0.4, 0.5, 0.6]})
+        m = self.convert(ckpt, "--config", config).metadata
+        self.assertEqual((m["preprocess.resize"], m["preprocess.resize_size"],
+                          m["preprocess.interpolation"], m["labels"]),
+                         ("shorter_then_crop", 36, "bicubic", labels))
+        self.assertEqual(m["preprocess.std"], [f32(0.4), f32(0.5), f32(0.6)])
+        for bad, text in (({"resize": "squash"}, "preprocess.resize"),
+                          ({"mean": [0.5]}, "preprocess.mean"),
+                          ({"resize": "shorter_then_crop"}, "resize_size"),
+                          ({"resize": "shorter_then_crop", "resize_size": 16}, "smaller than"),
+                          ({"crop_pct": 0.9}, "preprocess.crop_pct")):
+            self.convert_fails(ckpt, "--config", self.config(VP_CONFIG, preprocess=bad),
+                               contains=(text,))
+        self.convert_fails(ckpt, "--config", self.config(VP_CONFIG, labels=["a", "b"]),
+                           contains=("2 labels", "10 classes"))
+
+
+class ImageSize(ConvertTestCase):
+    """--image-size: the position grid resampled as PyTorch's bicubic F.interpolate does."""
+
+    def test_resampling_matrices_match_torch(self):
+        import torch
+        import torch.nn.functional as F
+        from onevit_convert.posembed import resample_grid
+        rng = np.random.default_rng(60)
+        for (gh, gw), (nh, nw) in (((14, 14), (24, 24)), ((14, 14), (14, 20)), ((4, 4), (9, 6)),
+                                   ((24, 24), (14, 14)), ((7, 5), (3, 11)), ((2, 2), (2, 2))):
+            grid = rng.standard_normal((gh, gw, 5))
+            x = torch.from_numpy(grid.transpose(2, 0, 1)[None].copy())
+            for mode, antialias in (("bicubic", False), ("bicubic-antialias", True)):
+                want = F.interpolate(x, size=(nh, nw), mode="bicubic", align_corners=False,
+                                     antialias=antialias)[0].numpy().transpose(1, 2, 0)
+                got = resample_grid(grid, (nh, nw), mode)
+                np.testing.assert_allclose(got, want, rtol=0, atol=1e-12,
+                                           err_msg=f"{mode} {gh}x{gw} -> {nh}x{nw}")
+
+    def timm_file(self, seed=61, distilled=False):
+        t = make_canonical(seed=seed, distilled=distilled)
+        write_safetensors(self.path("m.safetensors"), timm_state(t))
+        return t, self.path("m.safetensors")
+
+    def test_pos_embed_resampled_and_recipe_scaled(self):
+        import torch
+        import torch.nn.functional as F
+        t, ckpt = self.timm_file(distilled=True)
+        config = self.write_json("config.json",
+                                 timm_config("deit_tiny_distilled_patch16_224", **TINY_TIMM_ARGS))
+        ovit = self.convert(ckpt, "--config", config, "--image-size", "48x64")
+        m = ovit.metadata
+        self.assertEqual((m["arch.image_height"], m["arch.image_width"]), (48, 64))
+        pos = ovit.tensors["pos_embed"]
+        self.assertEqual(pos.shape, (2 + 6 * 8, D))
+        self.assertTrue(np.array_equal(pos[:2], t["pos_embed"][:2]))    # prefix rows kept
+        grid = torch.from_numpy(t["pos_embed"][2:].astype(np.float64)).reshape(1, 4, 4, D)
+        want = F.interpolate(grid.permute(0, 3, 1, 2), size=(6, 8), mode="bicubic",
+                             align_corners=False)[0].permute(1, 2, 0).reshape(48, D).numpy()
+        np.testing.assert_allclose(pos[2:], want, rtol=1e-6, atol=1e-6)
+        # Everything else is untouched.
+        for name in ovit.order:
+            if name != "pos_embed":
+                self.assertTrue(np.array_equal(ovit.tensors[name], t[name]), name)
+        # DeiT at 32: shorter side to 36 (= floor(32 / 0.875)), crop 32. At 48x64 the crop
+        # fraction is kept on the longer side: floor(64 · 36 / 32) = 72.
+        self.assertEqual((m["preprocess.resize"], m["preprocess.resize_size"]), ("shorter_then_crop", 72))
+
+    def test_direct_recipe_and_identity(self):
+        t, ckpt = self.timm_file()
+        m = self.convert(ckpt, "--config", self.hf_config_file(), "--image-size", "40").metadata
+        self.assertEqual((m["arch.image_height"], m["arch.image_width"], m["preprocess.resize"],
+                          m["preprocess.resize_size"]), (40, 40, "direct", 40))
+        ovit = self.convert(ckpt, "--config", self.hf_config_file(), "--image-size", "32x32")
+        self.assertTensorsEqual(ovit, t, canonical_order())
+
+    def test_seed_model_resized(self):
+        parts = dict(patch_norm=True, final_norm=True)
+        t = make_seed_canonical(62, **parts)
+        write_pth(self.path("s.pt"), vitpytorch2023_state(t))
+        ovit = self.convert(self.path("s.pt"), "--config", self.write_json("config.json", VP2023_CONFIG),
+                            "--image-size", "48x64", "--pos-resample", "bicubic-antialias")
+        self.assertEqual(ovit.tensors["pos_embed"].shape, (1 + 48, D))
+        self.assertEqual(ovit.metadata["arch.patch_norm"], 1)
+
+    def test_errors(self):
+        _, ckpt = self.timm_file()
+        config = self.hf_config_file()
+        self.convert_fails(ckpt, "--config", config, "--image-size", "36", contains=("36x36", "patch size 8"))
+        self.convert_fails(ckpt, "--config", config, "--image-size", "big", contains=("HxW",))
+        self.convert_fails(ckpt, "--config", config, "--image-size", "48", "--pos-resample", "lanczos",
+                           contains=("lanczos",))
+
+
+class OptionalKeys(unittest.TestCase):
+    def test_reader_defaults_and_requirements(self):
+        from onevit_convert.ovit_reader import FormatError, OvitFile, architecture
+        from onevit_convert.metadata import ARCH_KEYS, PREPROCESS_KEYS
+        meta, types = {}, {}
+        values = {"family": "x", "gelu": "erf", "pool": "token", "head": "linear"}
+        for key, kind, field in ARCH_KEYS + PREPROCESS_KEYS:
+            meta[key] = values.get(field, "direct" if kind == 2 else [0.5] if kind == 3 else 1)
+            types[key] = kind
+        ovit = OvitFile(1, 64, meta, types, {}, {}, [])
+        arch = architecture(ovit)
+        self.assertEqual((arch.patch_norm, arch.head_hidden), (False, 0))
+        meta["arch.head"] = "mlp"
+        with self.assertRaises(FormatError):
+            architecture(ovit)             # mlp head without arch.head_hidden
+        meta["arch.head_hidden"], types["arch.head_hidden"] = 7, 0
+        meta["arch.patch_norm"], types["arch.patch_norm"] = 1, 0
+        arch = architecture(ovit)
+        self.assertEqual((arch.head, arch.head_hidden, arch.patch_norm), ("mlp", 7, True))
+
+
 class _RunsCode:
     """Unpickling this would create a file: what a malicious checkpoint could do."""
 

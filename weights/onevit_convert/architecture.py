@@ -25,11 +25,18 @@ class Architecture:
     final_norm: bool
     pool: str           # "token" | "mean"
     head_norm: bool
-    head: str           # "linear" | "distilled"
+    head: str           # "linear" | "distilled" | "mlp"
+    # Optional keys (FORMAT.md): written only when they differ from their default.
+    patch_norm: bool = False    # dual patch norm: patch_embed.norm_in / norm_out
+    head_hidden: int = 0        # width of head_hidden when head is "mlp"
 
     @property
     def inner_dim(self):
         return self.heads * self.head_dim
+
+    @property
+    def patch_dim(self):
+        return self.channels * self.patch_size * self.patch_size
 
     @property
     def grid_tokens(self):

@@ -109,6 +109,15 @@ def assemble(mapped, spec, labels=None):
     qkv_bias = "blocks.0.attn.qkv.bias" in t
     if spec.qkv_bias is not None:
         agree("qkv_bias", spec.qkv_bias, qkv_bias, "presence of the q/k/v biases")
+    attn_proj = "blocks.0.attn.proj.weight" in t
+    if spec.attn_proj is not None:
+        agree("attention output projection", spec.attn_proj, attn_proj,
+              "presence of " + origin.get("blocks.0.attn.proj.weight", "the block-0 output projection"))
+    head = "distilled" if "head_dist.weight" in t else "mlp" if "head_hidden.weight" in t else "linear"
+    head_hidden = _axis(mapped, "head_hidden.weight", 0) if head == "mlp" else 0
+    if spec.head_hidden is not None:
+        agree("head hidden width", spec.head_hidden, head_hidden,
+              evidence("head_hidden.weight") if head == "mlp" else "no hidden head layer")
 
     for side, size in (("height", spec.image_height), ("width", spec.image_width)):
         if size % spec.patch_size:
@@ -130,7 +139,11 @@ def assemble(mapped, spec, labels=None):
             f"for {spec.image_height}x{spec.image_width} images), but the checkpoint has "
             f"{shapes.pos_tokens} ({evidence('pos_embed')})")
 
-    if mapped.fc_norm:
+    if spec.family is not None:
+        # A seed model's config fixes the pooling; the norms are whatever its tensors hold
+        # (its mapper has checked them against the seed's module structure).
+        pool, final_norm, head_norm = spec.pool or "token", "norm.weight" in t, "head_norm.weight" in t
+    elif mapped.fc_norm:
         # timm applies fc_norm after global_pool='avg', its default when fc_norm is used, which
         # averages the patch tokens only; .ovit's pool=mean averages all tokens, class token
         # included. Only the class-token variant has the same meaning in both.
@@ -157,9 +170,13 @@ def assemble(mapped, spec, labels=None):
         # (and its models converted from them) with exact nn.GELU, although the Flax
         # original used jax.nn.gelu's tanh form; a config with hidden_act=gelu_new picks tanh.
         gelu=spec.gelu,
-        attn_scale=float(np.float32(spec.head_dim ** -0.5)),
-        qkv_bias=qkv_bias, attn_proj=True, final_norm=final_norm, pool=pool,
-        head_norm=head_norm, head="distilled" if "head_dist.weight" in t else "linear")
+        attn_scale=float(np.float32(spec.head_dim ** -0.5 if spec.attn_scale is None else spec.attn_scale)),
+        qkv_bias=qkv_bias, attn_proj=attn_proj, final_norm=final_norm, pool=pool,
+        head_norm=head_norm, head=head, patch_norm="patch_embed.norm_in.weight" in t,
+        head_hidden=head_hidden)
+    if not attn_proj and arch.inner_dim != arch.dim:
+        raise ConvertError(f"attention has no output projection, so heads×head_dim="
+                           f"{arch.inner_dim} must equal dim={arch.dim}")
 
     expected = canonical_tensors(arch)
     expected_names = [name for name, _ in expected]

@@ -8,6 +8,12 @@ def canonical_tensors(arch):
     out = [
         ("patch_embed.weight", (d, arch.channels, p, p)),
         ("patch_embed.bias", (d,)),
+    ]
+    if arch.patch_norm:
+        out += [("patch_embed.norm_in.weight", (arch.patch_dim,)),
+                ("patch_embed.norm_in.bias", (arch.patch_dim,)),
+                ("patch_embed.norm_out.weight", (d,)), ("patch_embed.norm_out.bias", (d,))]
+    out += [
         ("prefix_tokens", (arch.prefix_tokens, d)),
         ("pos_embed", (arch.prefix_tokens + arch.grid_tokens, d)),
     ]
@@ -26,7 +32,11 @@ def canonical_tensors(arch):
         out += [("norm.weight", (d,)), ("norm.bias", (d,))]
     if arch.head_norm:
         out += [("head_norm.weight", (d,)), ("head_norm.bias", (d,))]
-    out += [("head.weight", (k, d)), ("head.bias", (k,))]
+    if arch.head == "mlp":
+        out += [("head_hidden.weight", (arch.head_hidden, d)), ("head_hidden.bias", (arch.head_hidden,))]
+        out += [("head.weight", (k, arch.head_hidden)), ("head.bias", (k,))]
+    else:
+        out += [("head.weight", (k, d)), ("head.bias", (k,))]
     if arch.head == "distilled":
         out += [("head_dist.weight", (k, d)), ("head_dist.bias", (k,))]
     return out

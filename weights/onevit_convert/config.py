@@ -1,4 +1,5 @@
-"""--config FILE: a timm hub config.json or a Hugging Face ViTConfig → ModelSpec.
+"""--config FILE: a timm hub config.json or a Hugging Face ViTConfig → ModelSpec; a seed model's
+constructor arguments → SeedConfig (seedconfig.py).
 
 timm: {"architecture": <timm name>, "pretrained_cfg": {...}, optional "model_args",
 "num_classes", "num_features", "global_pool", "label_names"}; the name is resolved
@@ -16,6 +17,7 @@ from dataclasses import replace
 from . import arch_table
 from .errors import ConvertError
 from .preprocess import hf_image_processor
+from .seedconfig import is_seed_config, seed_config
 from .spec import ModelSpec
 
 # timm model_args → TimmSettings field (the ones that change tensor shapes).
@@ -35,7 +37,11 @@ _HF_GELU = {"gelu": "erf", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}
 
 
 def read_config(path):
+    """A ModelSpec (timm, Hugging Face) or a SeedConfig (seed-model constructor arguments, whose
+    spec is built once the checkpoint's family is known: families.py)."""
     data = _read_json(path)
+    if is_seed_config(data):
+        return seed_config(path, data)
     if "architecture" in data:
         return _timm_config(path, data)
     if data.get("model_type") == "vit":
@@ -43,8 +49,10 @@ def read_config(path):
     if "model_type" in data:
         raise ConvertError(f"{path}: model_type {data['model_type']!r} is not supported "
                            f"(only Hugging Face \"vit\")")
-    raise ConvertError(f"{path}: neither a timm config (\"architecture\", \"pretrained_cfg\") nor a "
-                       f"Hugging Face ViTConfig (\"model_type\": \"vit\", \"hidden_size\", ...)")
+    raise ConvertError(f"{path}: neither a timm config (\"architecture\", \"pretrained_cfg\"), a "
+                       f"Hugging Face ViTConfig (\"model_type\": \"vit\", \"hidden_size\", ...) nor "
+                       f"the constructor arguments of a seed model (\"dim\", \"heads\", ... or "
+                       f"\"hidden_dim\", \"n_heads\", ...)")
 
 
 def _read_json(path):

@@ -1,26 +1,53 @@
-"""Which checkpoint family a set of tensor names belongs to."""
+"""Which checkpoint family a set of tensor names belongs to, and the spec it is read with."""
 
-from . import google, hf, timm
+from . import flax_seed, google, hf, mnist, timm, vitpytorch, vitpytorch2023
 from .errors import ConvertError
+from .seedconfig import SIGNATURES, SeedConfig
 from .tensors import name_list
 
-FAMILIES = (timm, hf, google)
+FAMILIES = (timm, hf, google, vitpytorch, vitpytorch2023, mnist, flax_seed)
 
 
-def map_checkpoint(tensors):
-    """Detects the family from the tensor names and maps to canonical tensors."""
+def _signature(family):
+    required, defaults = SIGNATURES[family]
+    return ", ".join(list(required) + [k if v is None else f"{k}={v!r}" for k, v in defaults.items()])
+
+
+def map_checkpoint(tensors, config=None):
+    """Detects the family from the tensor names and maps to canonical tensors.
+
+    `config` is what --arch/--config gave: a ModelSpec, a SeedConfig (seed-model constructor
+    arguments) or None. Returns (MappedCheckpoint, ModelSpec or None): a seed model's spec
+    can only be built once its family is known.
+    """
     keys = set(tensors)
     found = [f for f in FAMILIES if f.matches(keys)]
-    if len(found) == 1:
-        return found[0].to_canonical(tensors)
     if len(found) > 1:
         raise ConvertError("checkpoint mixes the tensor names of " +
                            " and ".join(f.FAMILY for f in found) + " checkpoints")
-    if hf.is_bare_vit_model(keys):
+    if not found:
+        if hf.is_bare_vit_model(keys):
+            raise ConvertError(
+                "this is a Hugging Face ViTModel (no 'vit.' prefix, no classifier): it has no "
+                "classification head, so there is nothing to classify with; convert a "
+                "ViTForImageClassification checkpoint (classifier.weight) instead")
+        expected = "; ".join(f.DESCRIPTION for f in FAMILIES)
+        raise ConvertError(f"unrecognised checkpoint layout (its tensors: {name_list(sorted(keys))}); "
+                           f"expected one of: {expected}")
+    family = found[0]
+    if getattr(family, "NEEDS_SEED_CONFIG", False):
+        if not isinstance(config, SeedConfig):
+            given = "no --config" if config is None else f"{config.source}, which is not one"
+            raise ConvertError(
+                f"the checkpoint is a {family.FAMILY} model, whose heads, head width, pooling and "
+                f"input size its weights cannot tell: pass --config FILE holding the keyword "
+                f"arguments of its constructor ({_signature(family.FAMILY)}); got {given}")
+        spec = family.spec_from_kwargs(config, tensors)
+        return family.to_canonical(tensors, spec), spec
+    if isinstance(config, SeedConfig):
         raise ConvertError(
-            "this is a Hugging Face ViTModel (no 'vit.' prefix, no classifier): it has no "
-            "classification head, so there is nothing to classify with; convert a "
-            "ViTForImageClassification checkpoint (classifier.weight) instead")
-    expected = "; ".join(f.DESCRIPTION for f in FAMILIES)
-    raise ConvertError(f"unrecognised checkpoint layout (its tensors: {name_list(sorted(keys))}); "
-                       f"expected one of: {expected}")
+            f"{config.path} holds the constructor arguments of a seed model (vit-pytorch, "
+            f"vit-pytorch-2023, mnist-vit or flax-seed), but the checkpoint's tensor names are "
+            f"those of a {family.FAMILY} checkpoint ({family.DESCRIPTION}); give it --arch or a "
+            f"timm / Hugging Face config.json")
+    return family.to_canonical(tensors), config

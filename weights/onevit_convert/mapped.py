@@ -8,7 +8,7 @@ import numpy as np
 
 @dataclass
 class MappedCheckpoint:
-    family: str                      # arch.family: timm, hf, google
+    family: str                      # arch.family: timm, hf, google, vit-pytorch, ...
     tensors: Dict[str, np.ndarray]   # canonical name (FORMAT.md table) → float32 array
     origin: Dict[str, str]           # canonical name → checkpoint name(s), for error messages
     depth: int

@@ -26,6 +26,14 @@ ARCH_KEYS = [
     ("arch.head_norm", U32, "head_norm"),
     ("arch.head", STRING, "head"),
 ]
+# Optional arch.* keys (FORMAT.md: "absence means the stated default"): (key, type, field,
+# default). Written only when the value differs from the default, so that files of the
+# families that predate them stay byte-identical; `arch.head_hidden` is required when
+# `arch.head` is "mlp" and is written exactly then.
+OPTIONAL_ARCH_KEYS = [
+    ("arch.head_hidden", U32, "head_hidden", 0),
+    ("arch.patch_norm", U32, "patch_norm", 0),
+]
 PREPROCESS_KEYS = [
     ("preprocess.resize", STRING, "resize"),
     ("preprocess.resize_size", U32, "resize_size"),
@@ -42,6 +50,11 @@ def model_metadata(model):
         for key, kind, field in keys:
             value = getattr(obj, field)
             entries.append((key, kind, int(value) if kind == U32 else value))
+        if obj is model.arch:
+            for key, kind, field, default in OPTIONAL_ARCH_KEYS:
+                value = int(getattr(obj, field))
+                if value != default:
+                    entries.append((key, kind, value))
     if model.labels is not None:
         entries.append(("labels", STRING_ARRAY, list(model.labels)))
     return entries

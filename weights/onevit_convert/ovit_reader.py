@@ -14,9 +14,10 @@ import numpy as np
 
 from .architecture import Architecture
 from .canonical import canonical_tensors
-from .metadata import ARCH_KEYS, F32, F32_ARRAY, PREPROCESS_KEYS, STRING, STRING_ARRAY, U32
+from .metadata import ARCH_KEYS, F32, F32_ARRAY, OPTIONAL_ARCH_KEYS, PREPROCESS_KEYS, STRING, \
+    STRING_ARRAY, U32
 
-_BOOL_FIELDS = {"qkv_bias", "attn_proj", "final_norm", "head_norm"}
+_BOOL_FIELDS = {"qkv_bias", "attn_proj", "final_norm", "head_norm", "patch_norm"}
 
 
 class FormatError(Exception):
@@ -128,6 +129,15 @@ def architecture(ovit):
             raise FormatError(f"metadata key {key} has type {ovit.metadata_types[key]}, not {kind}")
         value = ovit.metadata[key]
         fields[field] = bool(value) if field in _BOOL_FIELDS else value
+    for key, kind, field, default in OPTIONAL_ARCH_KEYS:
+        value = ovit.metadata.get(key, default)
+        if key in ovit.metadata and ovit.metadata_types[key] != kind:
+            raise FormatError(f"metadata key {key} has type {ovit.metadata_types[key]}, not {kind}")
+        fields[field] = bool(value) if field in _BOOL_FIELDS else value
+    if (fields["head"] == "mlp") != ("arch.head_hidden" in ovit.metadata):
+        raise FormatError("arch.head_hidden must be present exactly when arch.head is mlp")
+    if ovit.metadata.get("arch.patch_norm", 0) > 1:
+        raise FormatError(f"arch.patch_norm is {ovit.metadata.get('arch.patch_norm')}, not 0 or 1")
     for key, kind, _ in PREPROCESS_KEYS:
         if ovit.metadata_types.get(key) != kind:
             raise FormatError(f"metadata key {key} missing or of the wrong type")

@@ -4,8 +4,8 @@ Fields left None are not stated by that source and are taken from the checkpoint
 every stated field is cross-checked against the tensors (assemble.py).
 """
 
-from dataclasses import dataclass
-from typing import List, Optional
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
 
 from .preprocess import Preprocessing
 
@@ -33,3 +33,11 @@ class ModelSpec:
     qkv_bias: Optional[bool] = None
     global_pool: Optional[str] = None   # timm's global_pool ("token", "avg", ...), if stated
     labels: Optional[List[str]] = None
+    # Set by the seed-model configs (seedconfig.py), whose constructors fix these:
+    family: Optional[str] = None        # the arch.family the config's arguments belong to
+    pool: Optional[str] = None          # arch.pool: "token" | "mean"
+    attn_scale: Optional[float] = None  # None: head_dim ** -0.5
+    attn_proj: Optional[bool] = None    # whether attention has an output projection
+    head_hidden: Optional[int] = None   # the MLP head's hidden width (mnist-vit)
+    # Other stated sizes that only the family's mapper can check (flax-seed: embed_dim).
+    stated: Dict[str, int] = field(default_factory=dict)

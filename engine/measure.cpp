@@ -1,0 +1,53 @@
+#include "onevit/measure.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+namespace onevit {
+
+double forward_flops(const Architecture& a) {
+    const double n = a.tokens(), d = a.dim, inner = a.inner_dim(), m = a.mlp_dim;
+    const double patch_embed = double(a.patch_tokens()) * d * a.patch_dim();
+    const double qkv = n * d * 3 * inner;
+    const double attention = 2 * n * n * inner;  // q kᵀ and p v, all heads
+    const double proj = a.attn_proj ? n * inner * d : 0;
+    const double mlp = 2 * n * d * m;
+    const double head = a.head == Head::mlp ? d * a.head_hidden + double(a.head_hidden) * a.num_classes
+                                            : (a.head == Head::distilled ? 2 : 1) * d * a.num_classes;
+    return 2 * (patch_embed + a.depth * (qkv + attention + proj + mlp) + head);
+}
+
+double matmul_peak_gflops(int threads) {
+    using namespace dnnl;
+    using tag = memory::format_tag;
+    constexpr memory::dim M = 1576, K = 768, N = 3072;
+    const int saved_threads = omp_get_max_threads();
+    omp_set_num_threads(threads);  // oneDNN's own OpenMP threading: the reference point
+    const engine cpu(engine::kind::cpu, 0);
+    stream s(cpu);
+    const memory::desc src({M, K}, memory::data_type::f32, tag::ab);
+    const memory::desc weights({K, N}, memory::data_type::f32, tag::any);
+    const memory::desc dst({M, N}, memory::data_type::f32, tag::ab);
+    const matmul::primitive_desc pd(matmul::desc(src, weights, dst), cpu);
+    const memory src_mem(src, cpu), weights_mem(pd.weights_desc(), cpu), dst_mem(dst, cpu);
+    const matmul product(pd);
+    const auto run = [&] {
+        product.execute(s, {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, weights_mem}, {DNNL_ARG_DST, dst_mem}});
+        s.wait();
+    };
+    run();
+    double best = 1e30;
+    for (int i = 0; i < 10; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        run();
+        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    omp_set_num_threads(saved_threads);
+    return 2.0 * M * K * N / best / 1e9;
+}
+
+}  // namespace onevit

@@ -1,0 +1,19 @@
+// Figures for benchmarks: the work of a forward pass, and the speed this
+// machine's oneDNN reaches on a plain matmul — the limit a ViT runs against.
+#pragma once
+
+#include "onevit/model_info.hpp"
+
+namespace onevit {
+
+// Floating-point operations of one image's forward pass. Only the matrix
+// products count (2 per multiply-add), as papers and timm's GMACs tables do:
+// LayerNorm, softmax, GELU and the residual adds are well under 1%.
+// ViT-B/16 at 224: 17.6 GMACs = 35.1 GFLOP.
+double forward_flops(const Architecture& arch);
+
+// GFLOP/s of oneDNN's own f32 matmul on `threads` OpenMP threads, best of a
+// few runs of a ViT-B MLP-sized product (1576 × 768 × 3072). Takes ~0.5 s.
+double matmul_peak_gflops(int threads);
+
+}  // namespace onevit

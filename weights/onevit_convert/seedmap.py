@@ -1,0 +1,68 @@
+"""Pieces the seed-model mappers share: collecting canonical tensors with their origins, the
+class token / position embedding shapes, and the (p1 p2 c) → (c, y, x) patch reordering.
+
+vit-pytorch embeds patches with `Rearrange('b c (h p1) (w p2) -> b (h w) (p1 p2 c)')` and a
+Linear: input feature (y·P + x)·C + c. The canonical convolution weight [D, C, P, P] reads
+patch pixel (c, y, x), so weight[d, c, y, x] = W[d, (y·P + x)·C + c]: a pure permutation
+(exact). A LayerNorm over the flattened patch is permutation-equivariant, so its weight and
+bias are permuted the same way into the canonical (c, y, x) order.
+"""
+
+import numpy as np
+
+from .errors import ConvertError
+from .mapped import MappedCheckpoint
+from .tensors import as_f32, expect_ndim, shape_str, squeeze_leading
+
+
+class Collector:
+    """Canonical tensors and, for messages, the checkpoint names they came from."""
+
+    def __init__(self, family, src):
+        self.family, self.src = family, src
+        self.out, self.origin = {}, {}
+
+    def get(self, name, ndim=None):
+        array = as_f32(name, self.src[name])
+        return array if ndim is None else expect_ndim(name, array, ndim)
+
+    def put(self, canonical, name, array=None, ndim=None):
+        self.out[canonical] = np.ascontiguousarray(self.get(name, ndim) if array is None else array)
+        self.origin[canonical] = name
+
+    def mapped(self, depth, notes=None):
+        return MappedCheckpoint(self.family, self.out, self.origin, depth, notes=notes or [])
+
+
+def class_token(c, name):
+    """cls_token as [1, D]: the seeds store [1, 1, D]; [1, D] and [D] are accepted too."""
+    array = c.get(name)
+    if array.ndim == 1:
+        array = array[None]
+    return squeeze_leading(name, array, 2)
+
+
+def position_embedding(c, name):
+    """pos_embedding as [n + 1, D]: stored [1, n + 1, D] (or [n + 1, D])."""
+    return squeeze_leading(name, c.get(name), 2)
+
+
+def linear_patch_weight(c, name, spec):
+    """vit-pytorch's patch Linear [D, P·P·C] in (p1 p2 c) order → conv weight [D, C, P, P]."""
+    w = c.get(name, 2)
+    p, ch = spec.patch_size, spec.channels
+    if w.shape[1] != p * p * ch:
+        raise ConvertError(f"{spec.source} says patch_size={p}, channels={ch} (patch_dim "
+                           f"{p}·{p}·{ch} = {p * p * ch}), but tensor {name} has shape "
+                           f"{shape_str(w.shape)}: patch_dim={w.shape[1]}")
+    return w.reshape(w.shape[0], p, p, ch).transpose(0, 3, 1, 2)
+
+
+def patch_vector(c, name, spec):
+    """A [P·P·C] vector in (p1 p2 c) order → the canonical (c, y, x) order."""
+    v = c.get(name, 1)
+    p, ch = spec.patch_size, spec.channels
+    if v.shape[0] != p * p * ch:
+        raise ConvertError(f"{spec.source} says patch_size={p}, channels={ch} (patch_dim "
+                           f"{p * p * ch}), but tensor {name} has shape {shape_str(v.shape)}")
+    return v.reshape(p, p, ch).transpose(2, 0, 1).reshape(-1)
