@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <future>
 #include <random>
 #include <thread>
 #include <vector>
@@ -63,6 +64,36 @@ TEST(Concurrency, ThreadCountsAgree) {
         }
         EXPECT_LE(max_err, 1e-4f * std::max(1.f, max_ref)) << threads << " threads";
     }
+}
+
+TEST(Concurrency, EightRequestsThroughTwoStreamsMatchSequential) {
+    const Model streams = Model::load(kModel, Options{2, 2, Hint::throughput});
+    ASSERT_EQ(streams.streams(), 2);
+    const Model latency = Model::load(kModel, Options{2, 0, Hint::latency});
+    ASSERT_EQ(latency.streams(), 1);
+    const Architecture& a = streams.info().arch;
+    std::vector<std::vector<float>> inputs;
+    std::vector<std::future<std::vector<float>>> submitted;
+    for (int i = 0; i < 8; ++i) {
+        inputs.push_back(random_input(a, 1 + i % 2, 100 + i));
+        submitted.push_back(streams.submit(inputs.back().data(), 1 + i % 2));
+    }
+    for (int i = 0; i < 8; ++i) {
+        const std::vector<float> concurrent = submitted[i].get();
+        // Both streams have one thread, so they tile alike: the same bits as a sequential call.
+        EXPECT_EQ(concurrent, streams.run(inputs[i].data(), 1 + i % 2)) << "request " << i;
+        // The latency model tiles for two threads: the same values within f32 rounding.
+        const std::vector<float> reference = latency.run(inputs[i].data(), 1 + i % 2);
+        ASSERT_EQ(concurrent.size(), reference.size());
+        for (std::size_t j = 0; j < reference.size(); ++j)
+            EXPECT_NEAR(concurrent[j], reference[j], 1e-4f * std::max(1.f, std::abs(reference[j]))) << i << "/" << j;
+    }
+}
+
+TEST(Concurrency, SubmitAndStreamPlanRejectBadArguments) {
+    const Model model = Model::load(kModel);
+    EXPECT_THROW(model.submit(nullptr, 1), Error);
+    EXPECT_THROW(Model::load(kModel, Options{1, 2, Hint::throughput}), Error);  // more streams than threads
 }
 
 TEST(Concurrency, BadArgumentsAreErrors) {
