@@ -53,8 +53,8 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-import make_random_models as models  # noqa: E402  (also puts tests/ and tests/reference on the path)
-from parity_test import ToolError, resolve_onevit, run_tool  # noqa: E402
+import make_random_models as models  # noqa: E402  (also puts tests/reference on the path)
+from harness import ToolError, resolve_onevit, run_tool  # noqa: E402
 import vit_reference  # noqa: E402
 
 

@@ -6,7 +6,7 @@
 One file per size, `DIR/vit_{size}_patch16_224.ovit` (default DIR: bench/models,
 git-ignored): ViT-Ti/16, S/16, B/16 by default, L/16 (1.2 GB) only when asked for
 with `--models large`. Each is a timm-named state dict of fixed-seed random normal
-weights with realistic scales (tests/parity_test.py's `random_vit_state`, so that
+weights with realistic scales (tests/reference/random_vit.py, as in the tests, so that
 attention and GELU work on non-trivial values), written as a temporary safetensors
 file and converted by `weights/convert.py --arch vit_{size}_patch16_224`.
 Existing files are kept unless `--force`. Speed does not depend on the weights'
@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "weights"))
-sys.path.insert(0, os.path.join(REPO, "tests"))
+sys.path.insert(0, os.path.join(REPO, "tests", "reference"))
 from onevit_convert.arch_table import TABLE  # noqa: E402  (dims come from the converter's table)
-from parity_test import ToolError, random_vit_state, run_tool  # noqa: E402  (also puts tests/reference on the path)
+from harness import ToolError, run_tool  # noqa: E402  (before torch: it sets OMP_WAIT_POLICY)
+from random_vit import random_vit_state  # noqa: E402
 import safetensors_io  # noqa: E402
 
 SIZES = ("tiny", "small", "base", "large")

@@ -17,9 +17,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent / "reference"))
+from harness import (TOOL_ENV, add_digits_arguments, argument_parser,  # noqa: E402
+                     digits_model_and_samples, resolve_onevit)
 
-REPO = Path(__file__).resolve().parent.parent
+import numpy as np  # noqa: E402
+
 SUBCOMMANDS = ["info", "infer", "classify", "bench"]
 
 
@@ -35,7 +38,8 @@ class Context:
         self.tmp = tmp
 
     def run(self, *args):
-        return subprocess.run([self.onevit, *map(str, args)], capture_output=True, text=True, timeout=300)
+        return subprocess.run([self.onevit, *map(str, args)], capture_output=True, text=True, timeout=300,
+                              env=TOOL_ENV)
 
     def info_value(self, name):
         """A value from `onevit info`, e.g. info_value("channels") -> "3"."""
@@ -331,27 +335,19 @@ def test_bench_rejects_bad_numbers(ctx):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--onevit", required=True, help="the onevit executable")
-    parser.add_argument("--model", default=str(REPO / "weights" / "digits_vit.ovit"))
-    parser.add_argument("--samples", default=str(REPO / "weights" / "samples"), help="folder of .png images")
+    parser = argument_parser(__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_digits_arguments(parser)
     args = parser.parse_args()
-
-    model = Path(args.model)
-    samples = sorted(Path(args.samples).glob("*.png"))
-    if not Path(args.onevit).is_file():
-        sys.exit(f"cli_test: no onevit executable at {args.onevit}")
-    if not model.is_file():
-        sys.exit(f"cli_test: the test model {model} does not exist yet (weights/train_digits.py makes it)")
-    if len(samples) < 2:
-        sys.exit(f"cli_test: need at least two .png images in {args.samples}, found {len(samples)}")
+    onevit = resolve_onevit(args.onevit, args.repo)
+    model, samples = digits_model_and_samples(args, args.repo, min_samples=2)
+    model, samples = Path(model), [Path(p) for p in samples]
 
     tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)]
     failures = skipped = 0
     for name, test in tests:
         with tempfile.TemporaryDirectory(prefix="onevit_cli_") as tmp:
             try:
-                test(Context(args.onevit, model, samples, Path(tmp)))
+                test(Context(onevit, model, samples, Path(tmp)))
                 print(f"PASS {name}")
             except Skip as reason:
                 skipped += 1

@@ -25,26 +25,21 @@ Exit status: 0 pass, 1 a comparison failed, 2 a tool failed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 
-_ENV = dict(os.environ)                      # what the tools we run get, unchanged
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # torch under a busy machine (ctest -j)
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "reference"))
+from harness import (argument_parser, exit_status, report, resolve_converter,  # noqa: E402
+                     resolve_onevit, run_tool, scratch_dir)  # before torch
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "reference"))
-sys.path.insert(0, HERE)
+from random_vit import random_vit_state  # noqa: E402
 import safetensors_io  # noqa: E402
 import vit_reference  # noqa: E402
-from parity_test import random_vit_state  # noqa: E402
 
 REL_TOL = 1e-4
 IMAGE, PATCH, CHANNELS = 32, 8, 3
@@ -52,27 +47,6 @@ DIM, DEPTH, HEADS, MLP, CLASSES = 64, 2, 4, 128, 10
 EPS = 1e-5          # neither timm's 1e-6 nor HF's 1e-12 default: it must come from the config
 BATCH = 2
 SEED = 7
-
-
-def resolve_onevit(arg: str | None, repo: str) -> str:
-    """--onevit, else $ONEVIT_BIN, else <repo>/build/apps/onevit."""
-    given = arg or os.environ.get("ONEVIT_BIN")
-    path = os.path.abspath(given or os.path.join(repo, "build", "apps", "onevit"))
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        how = "" if given else " (pass --onevit PATH or set ONEVIT_BIN)"
-        print(f"FAIL: onevit binary not found or not executable: {path}{how}")
-        sys.exit(2)
-    return path
-
-
-def run_tool(cmd: list[str], what: str) -> str:
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env=_ENV)
-    if proc.returncode != 0:
-        print(f"FAIL: {what} failed (exit {proc.returncode}): {' '.join(cmd)}\n"
-              f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}")
-        sys.exit(2)
-    return proc.stdout
 
 
 def hf_config() -> dict:
@@ -158,14 +132,10 @@ def to_google(sd: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="timm / .pth / HF / Google checkpoints agree")
-    ap.add_argument("--onevit", help="path to the onevit binary (default: $ONEVIT_BIN)")
-    ap.add_argument("--repo", default=os.path.dirname(HERE), help="repository root")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    args = ap.parse_args(argv)
+    args = argument_parser("timm / .pth / HF / Google checkpoints agree", keep=True).parse_args(argv)
     repo = os.path.abspath(args.repo)
     onevit = resolve_onevit(args.onevit, repo)
-    convert = os.path.join(repo, "weights", "convert.py")
+    convert = resolve_converter(repo)
 
     grid = (IMAGE // PATCH) ** 2
     state = random_vit_state(DIM, DEPTH, mlp_dim=MLP, num_classes=CLASSES, channels=CHANNELS,
@@ -179,9 +149,8 @@ def main(argv=None) -> int:
     ref_max = float(np.abs(ref).max())
     tol = REL_TOL * max(1.0, ref_max)
 
-    tmp = tempfile.mkdtemp(prefix="onevit_families_")
     failures = []
-    try:
+    with scratch_dir("onevit_families_", args.keep) as tmp:
         config = os.path.join(tmp, "config.json")
         with open(config, "w") as f:
             json.dump(hf_config(), f, indent=2)
@@ -251,21 +220,11 @@ def main(argv=None) -> int:
             print(f"{family:<20}{str(tuple(got.shape)):>10}{diff:>16.3e}{str(same):>20}  "
                   f"{'ok' if not problems else 'FAIL'}")
             failures += [f"{family}: {p}" for p in problems]
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
-    if failures:
-        print("FAIL: checkpoint families disagree:")
-        for f in failures:
-            print("  " + f)
-        return 1
-    print("PASS: timm safetensors, timm .pth, HF and Google .npz give bit-identical logits "
-          "matching the reference")
-    return 0
+    return report(failures, "checkpoint families disagree",
+                  "timm safetensors, timm .pth, HF and Google .npz give bit-identical logits "
+                  "matching the reference")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

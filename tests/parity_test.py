@@ -24,21 +24,19 @@ Exit status: 0 pass, 1 a comparison failed, 2 a tool (converter, onevit) failed.
 
 from __future__ import annotations
 
-import argparse
 import os
-import subprocess
 import sys
-import tempfile
 import time
 
-_ENV = dict(os.environ)                      # what the tools we run get, unchanged
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # torch under a busy machine (ctest -j)
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "reference"))
+from harness import (argument_parser, exit_status, report, resolve_converter,  # noqa: E402
+                     resolve_onevit, run_tool, scratch_dir, set_torch_threads)  # before torch
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "reference"))
+from random_vit import random_vit_state  # noqa: E402
 import safetensors_io  # noqa: E402
 import vit_reference  # noqa: E402
 
@@ -52,77 +50,6 @@ MODELS = {
 }
 NUM_CLASSES = 1000
 SEED = 20240611
-
-
-class ToolError(RuntimeError):
-    pass
-
-
-def resolve_onevit(arg: str | None, repo: str) -> str:
-    """--onevit, else $ONEVIT_BIN, else <repo>/build/apps/onevit."""
-    given = arg or os.environ.get("ONEVIT_BIN")
-    path = os.path.abspath(given or os.path.join(repo, "build", "apps", "onevit"))
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        how = "" if given else " (pass --onevit PATH or set ONEVIT_BIN)"
-        print(f"FAIL: onevit binary not found or not executable: {path}{how}")
-        sys.exit(2)
-    return path
-
-
-def run_tool(cmd: list[str], what: str) -> str:
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env=_ENV)
-    if proc.returncode != 0:
-        raise ToolError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n"
-                        f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}")
-    return proc.stdout
-
-
-def random_vit_state(dim: int, depth: int, *, mlp_dim: int, num_classes: int, channels: int = 3,
-                     patch: int = 16, grid_tokens: int = 196, prefix: int = 1,
-                     seed: int = SEED) -> dict:
-    """timm-named float32 weights with a fixed seed.
-
-    Scales (fan-in based) chosen so that a wrong detail shows: q/k weights
-    1.75/sqrt(D) give attention logits of std ~3 (peaked, not uniform), fc1
-    2/sqrt(D) drives the GELU well into its curved range, pos/cls tokens are
-    as large as the patch tokens, LayerNorm weights are 1 ± 0.1 with biases,
-    and the head gives logits of std ~3, max ~10.
-    """
-    g = torch.Generator().manual_seed(seed)
-
-    def normal(shape, std):
-        return (torch.randn(shape, generator=g, dtype=torch.float32) * std).contiguous()
-
-    def trunc_normal(shape, std):
-        return normal(shape, std).clamp_(-2 * std, 2 * std)
-
-    d, m = dim, mlp_dim
-    sd = {
-        "patch_embed.proj.weight": normal((d, channels, patch, patch), (channels * patch * patch) ** -0.5),
-        "patch_embed.proj.bias": normal((d,), 0.02),
-        "cls_token": trunc_normal((1, 1, d), 0.5),
-        "pos_embed": trunc_normal((1, prefix + grid_tokens, d), 0.5),
-    }
-    for i in range(depth):
-        p = f"blocks.{i}."
-        sd[p + "norm1.weight"] = 1 + normal((d,), 0.1)
-        sd[p + "norm1.bias"] = normal((d,), 0.05)
-        sd[p + "attn.qkv.weight"] = normal((3 * d, d), 1.75 * d ** -0.5)
-        sd[p + "attn.qkv.bias"] = normal((3 * d,), 0.05)
-        sd[p + "attn.proj.weight"] = normal((d, d), d ** -0.5)
-        sd[p + "attn.proj.bias"] = normal((d,), 0.02)
-        sd[p + "norm2.weight"] = 1 + normal((d,), 0.1)
-        sd[p + "norm2.bias"] = normal((d,), 0.05)
-        sd[p + "mlp.fc1.weight"] = normal((m, d), 2.0 * d ** -0.5)
-        sd[p + "mlp.fc1.bias"] = normal((m,), 0.05)
-        sd[p + "mlp.fc2.weight"] = normal((d, m), m ** -0.5)
-        sd[p + "mlp.fc2.bias"] = normal((d,), 0.02)
-    sd["norm.weight"] = 1 + normal((d,), 0.1)
-    sd["norm.bias"] = normal((d,), 0.05)
-    sd["head.weight"] = normal((num_classes, d), 3.0 * d ** -0.5)
-    sd["head.bias"] = normal((num_classes,), 0.1)
-    return sd
 
 
 def check_ovit(path: str, state: dict, cfg: vit_reference.ViTConfig) -> list[str]:
@@ -156,41 +83,35 @@ def check_ovit(path: str, state: dict, cfg: vit_reference.ViTConfig) -> list[str
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="onevit vs. PyTorch reference logit parity")
-    ap.add_argument("--onevit", help="path to the onevit binary (default: $ONEVIT_BIN)")
-    ap.add_argument("--repo", default=os.path.dirname(HERE), help="repository root")
+    ap = argument_parser("onevit vs. PyTorch reference logit parity", keep=True)
     ap.add_argument("--models", default="tiny,small,base", help="comma list of tiny,small,base")
     ap.add_argument("--batches", default="1,3", help="comma list of batch sizes")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args(argv)
 
     repo = os.path.abspath(args.repo)
     onevit = resolve_onevit(args.onevit, repo)
-    convert = os.path.join(repo, "weights", "convert.py")
-    if not os.path.isfile(convert):
-        print(f"FAIL: converter not found: {convert}")
-        return 2
+    convert = resolve_converter(repo)
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     for n in names:
         if n not in MODELS:
             ap.error(f"unknown model {n!r}; choose from {', '.join(MODELS)}")
     batches = sorted({int(b) for b in args.batches.split(",")})
-    torch.set_num_threads(max(1, min(8, os.cpu_count() or 1)))
+    set_torch_threads(8)
 
-    tmp = tempfile.mkdtemp(prefix="onevit_parity_")
     rows, failures = [], []
     t_start = time.time()
     print(f"onevit: {onevit}\nconverter: {convert}\ntolerance: max|Δ| ≤ {REL_TOL:g} × max(1, max|ref|)")
     print(f"{'model':<24}{'batch':>6}{'max|ref|':>10}{'max|Δ|':>12}{'tolerance':>12}"
           f"{'erf/tanh gap':>14}{'onevit s':>10}  result")
-    try:
+    with scratch_dir("onevit_parity_", args.keep) as tmp:
         for n in names:
             arch, dim, depth, heads = MODELS[n]
             cfg = vit_reference.ViTConfig(image_size=(224, 224), patch_size=16, in_chans=3,
                                           embed_dim=dim, depth=depth, num_heads=heads,
                                           mlp_dim=4 * dim, num_classes=NUM_CLASSES, eps=1e-6,
                                           gelu="erf")
-            state = random_vit_state(dim, depth, mlp_dim=4 * dim, num_classes=NUM_CLASSES)
+            state = random_vit_state(dim, depth, mlp_dim=4 * dim, num_classes=NUM_CLASSES,
+                                     seed=SEED)
             ckpt = os.path.join(tmp, f"{n}.safetensors")
             model_path = os.path.join(tmp, f"{n}.ovit")
             safetensors_io.save_file(state, ckpt, metadata={"format": "pt"})
@@ -252,25 +173,11 @@ def main(argv=None) -> int:
                 os.remove(inp)
                 os.remove(out)
             os.remove(model_path)
-    except ToolError as e:
-        print(f"FAIL: {e}")
-        return 2
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            import shutil
-            shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"total {time.time() - t_start:.1f}s")
-    if failures:
-        print("FAIL: onevit logits disagree with the PyTorch reference:")
-        for f in failures:
-            print("  " + f)
-        return 1
-    print(f"PASS: {len(rows)} cases within tolerance")
-    return 0
+    return report(failures, "onevit logits disagree with the PyTorch reference",
+                  f"{len(rows)} cases within tolerance")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

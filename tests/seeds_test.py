@@ -45,26 +45,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict
 
-_ENV = dict(os.environ)                      # what the tools we run get, unchanged
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # torch under a busy machine (ctest -j)
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "reference"))
+# harness first: it keeps the tools' environment and quiets torch's OpenMP spinning.
+from harness import ToolError, resolve_onevit, run_tool  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "reference"))
-sys.path.insert(0, HERE)
 import safetensors_io  # noqa: E402
 import seed_models  # noqa: E402
 import vit_reference  # noqa: E402
-
-try:   # shared test helpers, when they have moved there
-    from harness import ToolError, resolve_onevit, run_tool  # noqa: E402
-except ImportError:
-    from parity_test import ToolError, resolve_onevit, run_tool  # noqa: E402
-from parity_test import random_vit_state  # noqa: E402
+from random_vit import random_vit_state  # noqa: E402
 
 REL_TOL = 1e-4
 SEED = 20240917
