@@ -12,6 +12,10 @@ using dnnl::memory;
 // multiply-accumulates: a few microseconds of one core.
 constexpr double kTileOverheadMacs = 4e5;
 constexpr int kColumnBlock = 64;  // the width of brgemm's column blocks
+// Column tiles write a strided slice of each output row, which oneDNN 2.6
+// runs with gemm:jit rather than brgemm (dense rows only): measured ~1.4x
+// slower per FLOP, so column tiles must buy that much balance to be chosen.
+constexpr double kStridedOutputCost = 1.4;
 constexpr int kMaxRowParts = 64;
 
 int ceil_div(int a, int b) { return (a + b - 1) / b; }
@@ -21,7 +25,8 @@ int choose_row_parts(int rows, int column_tiles, int column_width, int in, int t
     int best = 1;
     double best_cost = 0;
     for (int parts = 1; parts <= std::min(rows, kMaxRowParts); ++parts) {
-        const double work = double(ceil_div(rows, parts)) * column_width * in;
+        const double strided = column_tiles > 1 ? kStridedOutputCost : 1.0;
+        const double work = double(ceil_div(rows, parts)) * column_width * in * strided;
         const double cost = phase_cost(column_tiles * parts, threads, work, kTileOverheadMacs);
         if (parts == 1 || cost < best_cost) best = parts, best_cost = cost;
     }
