@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <deque>
 #include <future>
 #include <memory>
 #include <random>
@@ -47,29 +48,38 @@ std::vector<float> random_input(const Architecture& arch, int batch) {
     return input;
 }
 
-// Keeps one request in flight per stream, so every stream stays busy: with one
-// stream this is plain back-to-back latency, with several it is throughput.
+// Keeps one request in flight per stream, submitting the next as soon as the
+// oldest returns, so no stream waits for another: with one stream this is plain
+// back-to-back latency, with several it is throughput.
 Measurement measure(const Model& model, const std::vector<float>& input, const BenchOptions& options) {
     using Clock = std::chrono::steady_clock;
-    const int in_flight = model.streams();
-    const auto round = [&](std::vector<double>* milliseconds) {
-        std::vector<std::pair<Clock::time_point, std::future<std::vector<float>>>> requests;
-        for (int i = 0; i < in_flight; ++i) requests.emplace_back(Clock::now(), model.submit(input.data(), options.batch));
-        for (auto& [submitted, result] : requests) {
-            result.get();
-            if (milliseconds)
-                milliseconds->push_back(std::chrono::duration<double, std::milli>(Clock::now() - submitted).count());
-        }
+    struct Request {
+        Clock::time_point submitted;
+        std::future<std::vector<float>> result;
     };
-    for (int i = 0; i < options.warmup; ++i) round(nullptr);
+    const auto submit = [&] { return Request{Clock::now(), model.submit(input.data(), options.batch)}; };
+    const int in_flight = model.streams();
 
+    std::deque<Request> requests;
+    for (int i = 0; i < in_flight * options.warmup; ++i) {
+        requests.push_back(submit());
+        if (static_cast<int>(requests.size()) == in_flight) requests.front().result.get(), requests.pop_front();
+    }
+    for (Request& request : requests) request.result.get();
+    requests.clear();
+
+    const int timed = in_flight * options.iterations;
     std::vector<double> milliseconds;
     const Clock::time_point started = Clock::now();
     const auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - started).count(); };
-    int rounds = 0;
-    while (rounds < options.iterations && (rounds == 0 || elapsed() < options.max_seconds)) {
-        round(&milliseconds);
-        ++rounds;
+    for (int i = 0; i < in_flight; ++i) requests.push_back(submit());
+    while (!requests.empty()) {
+        Request oldest = std::move(requests.front());
+        requests.pop_front();
+        oldest.result.get();
+        milliseconds.push_back(std::chrono::duration<double, std::milli>(Clock::now() - oldest.submitted).count());
+        const int issued = static_cast<int>(milliseconds.size() + requests.size());
+        if (issued < timed && elapsed() < options.max_seconds) requests.push_back(submit());
     }
     const double wall = elapsed();
 
@@ -144,7 +154,7 @@ void add_bench_command(CLI::App& app) {
     command->add_option("--hint", options->hint, "latency: one stream with every thread; throughput: several streams")
         ->capture_default_str()
         ->check(CLI::IsMember({"latency", "throughput"}));
-    command->add_option("--iters,-n", options->iterations, "Timed rounds at most (a round: one request per stream)")
+    command->add_option("--iters,-n", options->iterations, "Timed requests per stream at most")
         ->capture_default_str()
         ->check(at_least(1));
     command->add_option("--warmup,-w", options->warmup, "Untimed runs first")
