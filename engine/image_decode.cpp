@@ -9,10 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -52,7 +55,8 @@ void convert_channels(Image& image, int channels) {
 void check_size(const std::string& name, std::int64_t width, std::int64_t height,
                 const DecodeLimits& limits) {
     if (width <= 0 || height <= 0) throw Error(name + ": image has zero width or height");
-    if (width * height > limits.max_pixels)
+    // width * height can overflow: PNG sizes are read as 32-bit before libpng checks them.
+    if (width > limits.max_pixels / height)
         throw Error(name + ": image is " + std::to_string(width) + "x" + std::to_string(height) +
                     " pixels, over the limit of " + std::to_string(limits.max_pixels));
 }
@@ -286,27 +290,58 @@ Image decode(const std::uint8_t* data, std::size_t size, int channels, const Dec
     static const std::uint8_t jpeg_magic[] = {0xFF, 0xD8, 0xFF};
     static const std::uint8_t png_magic[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
     Image image;
-    if (starts_with(data, size, jpeg_magic, sizeof jpeg_magic))
-        image = decode_jpeg(data, size, name, limits);
-    else if (starts_with(data, size, png_magic, sizeof png_magic))
-        image = decode_png(data, size, name, limits);
-    else
-        throw Error(name + ": not a JPEG or PNG file");
-    convert_channels(image, channels);
+    try {
+        if (starts_with(data, size, jpeg_magic, sizeof jpeg_magic))
+            image = decode_jpeg(data, size, name, limits);
+        else if (starts_with(data, size, png_magic, sizeof png_magic))
+            image = decode_png(data, size, name, limits);
+        else
+            throw Error(name + ": not a JPEG or PNG file");
+        convert_channels(image, channels);
+    } catch (const std::bad_alloc&) {  // an image within the limits, but not within this machine's memory
+        throw Error(name + ": out of memory decoding the image");
+    }
     return image;
 }
 
-std::vector<std::uint8_t> read_file(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// No JPEG or PNG of at most max_pixels pixels is anywhere near this large (16-bit
+// RGBA stored uncompressed is 8 bytes a pixel); a larger file is refused
+// before it is read into memory.
+std::int64_t max_file_bytes(const DecodeLimits& limits) {
+    constexpr std::int64_t kMetadata = 16 << 20, kPerPixel = 16;
+    if (limits.max_pixels > (std::numeric_limits<std::int64_t>::max() - kMetadata) / kPerPixel)
+        return std::numeric_limits<std::int64_t>::max();
+    return std::max<std::int64_t>(limits.max_pixels, 0) * kPerPixel + kMetadata;
+}
+
+std::vector<std::uint8_t> read_file(const std::string& path, const DecodeLimits& limits) {
+    if (path.empty()) throw Error("cannot open an image with an empty file name");
+    // c_str() would end the name at the NUL: a different file would open.
+    if (const auto nul = path.find('\0'); nul != std::string::npos)
+        throw Error(path.substr(0, nul) + "...: file name contains a NUL byte");
+    // Only regular files are opened: opening a FIFO would wait for a writer,
+    // and opening a device can have side effects. stat first, then open
+    // non-blocking (in case the path changed in between), then check again.
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) throw Error(path + ": cannot open: " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) throw Error(path + ": not a regular file");
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
     struct Closer {
         int fd;
         ~Closer() { ::close(fd); }
     } closer{fd};
-    struct stat st {};
     if (::fstat(fd, &st) != 0) throw Error(path + ": cannot stat: " + std::strerror(errno));
     if (!S_ISREG(st.st_mode)) throw Error(path + ": not a regular file");
-    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
+    if (st.st_size > max_file_bytes(limits))
+        throw Error(path + ": file is " + std::to_string(st.st_size) + " bytes, too large for an image of at most " +
+                    std::to_string(limits.max_pixels) + " pixels");
+    std::vector<std::uint8_t> bytes;
+    try {
+        bytes.resize(static_cast<std::size_t>(st.st_size));
+    } catch (const std::bad_alloc&) {
+        throw Error(path + ": out of memory reading " + std::to_string(st.st_size) + " bytes");
+    }
     std::size_t done = 0;
     while (done < bytes.size()) {
         const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
@@ -321,7 +356,7 @@ std::vector<std::uint8_t> read_file(const std::string& path) {
 }  // namespace
 
 Image decode_image(const std::string& path, int channels, const DecodeLimits& limits) {
-    const std::vector<std::uint8_t> bytes = read_file(path);
+    const std::vector<std::uint8_t> bytes = read_file(path, limits);
     return decode(bytes.data(), bytes.size(), channels, limits, path);
 }
 

@@ -147,7 +147,8 @@ Architecture read_architecture(const Metadata& m) {
     a.qkv_bias = m.flag("arch.qkv_bias");
     a.attn_proj = m.flag("arch.attn_proj");
     a.final_norm = m.flag("arch.final_norm");
-    a.pool = m.choice<Pool>("arch.pool", {{"token", Pool::token}, {"mean", Pool::mean}});
+    a.pool = m.choice<Pool>("arch.pool",
+                            {{"token", Pool::token}, {"mean", Pool::mean}, {"mean_patches", Pool::mean_patches}});
     a.head_norm = m.flag("arch.head_norm");
     a.head = m.choice<Head>("arch.head",
                             {{"linear", Head::linear}, {"distilled", Head::distilled}, {"mlp", Head::mlp}});
@@ -298,6 +299,13 @@ ModelFile ModelFile::open(const std::string& path) {
         if (labels->size() != static_cast<std::size_t>(info.arch.num_classes))
             meta.fail("labels has " + std::to_string(labels->size()) + " names for " +
                       std::to_string(info.arch.num_classes) + " classes");
+        // Labels are printed as they are: a newline or an escape sequence in
+        // one could forge lines of output or drive the terminal.
+        for (std::size_t k = 0; k < labels->size(); ++k)
+            for (const unsigned char c : (*labels)[k])
+                if ((c < 0x20 && c != '\t') || c == 0x7f)
+                    meta.fail("labels[" + std::to_string(k) + "] contains a control character (byte " +
+                              std::to_string(c) + ")");
         info.labels = *labels;
     }
 
@@ -361,6 +369,11 @@ const TensorView& ModelFile::tensor(const std::string& name) const {
     auto it = tensors_.find(name);
     if (it == tensors_.end()) throw Error(path_ + ": no tensor " + name);
     return it->second;
+}
+
+void ModelFile::release(const std::string& name) const {
+    const TensorView& t = tensor(name);
+    file_.release(t.data, std::size_t(t.elements()) * sizeof(float));
 }
 
 void ModelFile::verify_data() const {

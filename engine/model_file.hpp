@@ -29,6 +29,9 @@ public:
     // The named tensor; its shape was already checked at open.
     const TensorView& tensor(const std::string& name) const;
     bool has_tensor(const std::string& name) const { return tensors_.count(name) != 0; }
+    // The named tensor was copied (reordered) and is not read from the file
+    // again: its pages need not stay in memory.
+    void release(const std::string& name) const;
     // Checks the CRC-32 of the tensor data; throws onevit::Error on mismatch.
     void verify_data() const;
 

@@ -3,7 +3,14 @@
 namespace onevit {
 
 const char* to_string(Gelu g) { return g == Gelu::erf ? "erf" : "tanh"; }
-const char* to_string(Pool p) { return p == Pool::token ? "token" : "mean"; }
+const char* to_string(Pool p) {
+    switch (p) {
+        case Pool::token: return "token";
+        case Pool::mean: return "mean";
+        case Pool::mean_patches: return "mean_patches";
+    }
+    return "?";
+}
 const char* to_string(Head h) {
     switch (h) {
         case Head::linear: return "linear";

@@ -16,10 +16,13 @@ const TensorView* optional_tensor(const ModelFile& file, const std::string& name
     return file.has_tensor(name) ? &file.tensor(name) : nullptr;
 }
 
+// Weights are reordered into memory of their own, so the file's copy is released.
 LinearWeights linear(const ModelFile& file, Executor& executor, const std::string& name, Epilogue epilogue,
                      int typical_rows) {
-    return LinearWeights(executor, file.tensor(name + ".weight"), optional_tensor(file, name + ".bias"), epilogue,
-                         typical_rows);
+    LinearWeights weights(executor, file.tensor(name + ".weight"), optional_tensor(file, name + ".bias"), epilogue,
+                          typical_rows);
+    file.release(name + ".weight");
+    return weights;
 }
 
 PatchEmbedShape patch_embed_shape(const Architecture& a) {
@@ -32,9 +35,19 @@ NormedPatchEmbedWeights normed_patch_embed(const ModelFile& file, Executor& exec
     const Architecture& a = file.info().arch;
     const TensorView& conv = file.tensor("patch_embed.weight");
     const TensorView linear{{a.dim, a.patch_dim()}, conv.data};  // [D, C, P, P] read as [D, C·P·P]
-    return {norm_weights(file, "patch_embed.norm_in"),
-            LinearWeights(executor, linear, &file.tensor("patch_embed.bias"), Epilogue::none, a.patch_tokens()),
-            norm_weights(file, "patch_embed.norm_out")};
+    NormedPatchEmbedWeights weights{
+        norm_weights(file, "patch_embed.norm_in"),
+        LinearWeights(executor, linear, &file.tensor("patch_embed.bias"), Epilogue::none, a.patch_tokens()),
+        norm_weights(file, "patch_embed.norm_out")};
+    file.release("patch_embed.weight");
+    return weights;
+}
+
+PatchEmbedWeights conv_patch_embed(const ModelFile& file, Executor& executor) {
+    PatchEmbedWeights weights(executor, patch_embed_shape(file.info().arch), file.tensor("patch_embed.weight"),
+                              file.tensor("patch_embed.bias"));
+    file.release("patch_embed.weight");
+    return weights;
 }
 
 Epilogue gelu_epilogue(const Architecture& a) { return a.gelu == Gelu::erf ? Epilogue::gelu_erf : Epilogue::gelu_tanh; }
@@ -65,10 +78,7 @@ std::size_t rows_times(int rows, int width) { return std::size_t(rows) * std::si
 
 VitWeights::VitWeights(const ModelFile& file, Executor& executor)
     : arch(file.info().arch),
-      patch_embed(arch.patch_norm ? std::nullopt
-                                  : std::optional<PatchEmbedWeights>(std::in_place, executor, patch_embed_shape(arch),
-                                                                     file.tensor("patch_embed.weight"),
-                                                                     file.tensor("patch_embed.bias"))),
+      patch_embed(arch.patch_norm ? std::nullopt : std::optional(conv_patch_embed(file, executor))),
       normed_patch_embed(arch.patch_norm ? std::optional(onevit::normed_patch_embed(file, executor)) : std::nullopt),
       prefix_tokens(file.tensor("prefix_tokens").data),
       pos_embed(file.tensor("pos_embed").data),
@@ -230,7 +240,7 @@ void Forward::add_attention_residual(Executor& executor) {
 }
 
 // pooled[b] = token 0 (and, distilled, pooled[batch + b] = token 1), or the
-// mean over all tokens.
+// mean over all tokens, or over the patch tokens only.
 void Forward::pool(Executor& executor) {
     const Architecture& a = w_.arch;
     const std::size_t D = a.dim, T = tokens_;
@@ -238,11 +248,12 @@ void Forward::pool(Executor& executor) {
     executor.parallel(batch_, [&](int b) {
         const float* image = tokens + b * T * D;
         float* dst = pooled_.data() + b * D;
-        if (a.pool == Pool::mean) {
+        if (a.pool != Pool::token) {
+            const std::size_t first = a.pool == Pool::mean ? 0 : a.prefix_tokens;
             std::fill(dst, dst + D, 0.f);
-            for (std::size_t t = 0; t < T; ++t)
+            for (std::size_t t = first; t < T; ++t)
                 for (std::size_t i = 0; i < D; ++i) dst[i] += image[t * D + i];
-            for (std::size_t i = 0; i < D; ++i) dst[i] /= float(T);
+            for (std::size_t i = 0; i < D; ++i) dst[i] /= float(T - first);
         } else {
             std::memcpy(dst, image, sizeof(float) * D);
         }

@@ -288,6 +288,9 @@ VARIANTS = {
         "vit-pytorch-2023", VP2023, seed=SEED + 5,
         expect={"arch.family": "vit-pytorch-2023", "arch.patch_norm": 1, "arch.final_norm": 1,
                 "arch.head_norm": 0, "arch.mlp_dim": 128}),
+    "vit-pytorch-2023 mean": seed_variant(
+        "vit-pytorch-2023", dict(VP2023, pool="mean"), seed=SEED + 12,
+        expect={"arch.pool": "mean_patches", "arch.final_norm": 1}),
     "vit-pytorch-2023 @48x64": seed_variant(
         "vit-pytorch-2023", VP2023, seed=SEED + 6, image_size_arg="48x64", run_hw=(48, 64),
         expect={"arch.image_height": 48, "arch.image_width": 64, "arch.patch_norm": 1}),

@@ -10,7 +10,7 @@
 namespace onevit {
 
 enum class Gelu { erf, tanh };
-enum class Pool { token, mean };
+enum class Pool { token, mean, mean_patches };
 enum class Head { linear, distilled, mlp };
 
 struct Architecture {

@@ -418,16 +418,27 @@ class TimmFeatures(ConvertTestCase):
         m = ovit.metadata
         self.assertEqual((m["arch.final_norm"], m["arch.head_norm"], m["arch.pool"]), (0, 1, "token"))
 
-    def test_fc_norm_with_average_pooling_is_refused(self):
-        # timm averages the patch tokens only; .ovit's pool=mean averages all tokens.
+    def test_fc_norm_with_average_pooling_pools_patch_tokens(self):
+        # timm's global_pool='avg' averages the patch tokens only, then applies fc_norm.
         t = make_canonical(seed=8)
         state = timm_state(t)
         state["fc_norm.weight"], state["fc_norm.bias"] = state.pop("norm.weight"), state.pop("norm.bias")
         write_safetensors(self.path("fc.safetensors"), state)
         config = timm_config("vit_tiny_patch16_224", **TINY_TIMM_ARGS)
         config["global_pool"] = "avg"
+        ovit = self.convert(self.path("fc.safetensors"), "--config", self.write_json("c.json", config))
+        m = ovit.metadata
+        self.assertEqual((m["arch.final_norm"], m["arch.head_norm"], m["arch.pool"]), (0, 1, "mean_patches"))
+
+    def test_fc_norm_without_stated_pooling_is_refused(self):
+        t = make_canonical(seed=8)
+        state = timm_state(t)
+        state["fc_norm.weight"], state["fc_norm.bias"] = state.pop("norm.weight"), state.pop("norm.bias")
+        write_safetensors(self.path("fc.safetensors"), state)
+        config = timm_config("vit_tiny_patch16_224", **TINY_TIMM_ARGS)
+        del config["global_pool"]
         self.convert_fails(self.path("fc.safetensors"), "--config", self.write_json("c.json", config),
-                           contains=("fc_norm", "avg"))
+                           contains=("fc_norm", "global_pool"))
 
     def test_pos_embed_without_prefix_rows_gets_zero_rows(self):
         t = make_canonical(seed=9)
@@ -964,8 +975,8 @@ class SeedFamilies(ConvertTestCase):
         parts = dict(patch_norm=True, final_norm=True)
         t = make_seed_canonical(47, **parts)
         ckpt = self.seed_file(vitpytorch2023_state(t))
-        self.convert_fails(ckpt, "--config", self.config(VP2023_CONFIG, pool="mean"),
-                           contains=("pool='mean'", "feature_map.mean", "class token"))
+        ovit = self.convert(ckpt, "--config", self.config(VP2023_CONFIG, pool="mean"))
+        self.assertEqual(ovit.metadata["arch.pool"], "mean_patches")  # feature_map.mean: no class token
         self.convert_fails(ckpt, "--config", self.config(VP2023_CONFIG, mlp_dim_ratio=2),
                            contains=("mlp_dim=64", "mlp_dim=128"))
         self.convert_fails(ckpt, "--config", self.config(VP2023_CONFIG, mlp_dim_ratio=None,

@@ -143,22 +143,18 @@ def assemble(mapped, spec, labels=None):
         # A seed model's config fixes the pooling; the norms are whatever its tensors hold
         # (its mapper has checked them against the seed's module structure).
         pool, final_norm, head_norm = spec.pool or "token", "norm.weight" in t, "head_norm.weight" in t
-    elif mapped.fc_norm:
-        # timm applies fc_norm after global_pool='avg', its default when fc_norm is used, which
-        # averages the patch tokens only; .ovit's pool=mean averages all tokens, class token
-        # included. Only the class-token variant has the same meaning in both.
-        if spec.global_pool != "token":
-            raise ConvertError(
-                f"the checkpoint has fc_norm (a LayerNorm on the pooled vector), which timm pairs "
-                f"with global_pool='avg': a mean over the patch tokens only, which the .ovit "
-                f"arch.pool=mean (a mean over all tokens) does not reproduce; {spec.source} says "
-                f"global_pool={spec.global_pool!r}, and only 'token' can be converted")
-        pool, final_norm, head_norm = "token", False, True
     else:
-        if spec.global_pool not in (None, "token"):
+        # timm's global_pool='avg' averages the patch tokens only (mean_patches); fc_norm, its
+        # default companion, is a LayerNorm on the pooled vector instead of the final norm.
+        if spec.global_pool not in (None, "token", "avg"):
             raise ConvertError(f"{spec.source}: global_pool={spec.global_pool!r} is not supported "
-                               f"(only class-token pooling, 'token')")
-        pool, final_norm, head_norm = "token", True, False
+                               f"(only 'token' and 'avg')")
+        pool = "mean_patches" if spec.global_pool == "avg" else "token"
+        if mapped.fc_norm and spec.global_pool is None:
+            raise ConvertError("the checkpoint has fc_norm (a LayerNorm on the pooled vector), which "
+                               "timm pairs with global_pool='avg' by default: give --config with "
+                               "the model's global_pool ('avg' or 'token')")
+        final_norm, head_norm = not mapped.fc_norm, mapped.fc_norm
 
     arch = Architecture(
         family=mapped.family, image_height=spec.image_height, image_width=spec.image_width,

@@ -16,7 +16,7 @@ Mapping: "dual patch norm" (arch.patch_norm = 1): to_patch_embedding.1 → patch
 patch_embed.norm_out; transformer.norm → norm (arch.final_norm = 1); mlp_head → head.
 
 pool='mean' averages the feature map only (`feature_map.mean(dim=1)`, the class token
-left out), which arch.pool = mean (all tokens) does not express: refused.
+left out): arch.pool = mean_patches.
 """
 
 import re
@@ -54,11 +54,6 @@ def spec_from_kwargs(config, src):
         raise ConvertError(f"{path}: mlp_dim_ratio must be a positive number with mlp_dim_ratio × "
                            f"dim an integer (nn.Linear(dim, mlp_dim_ratio * dim)), got {ratio!r}")
     pool = choice(path, "pool", k["pool"], ("cls", "mean"))
-    if pool == "mean":
-        raise ConvertError(f"{path}: pool='mean' in this ViT averages the patch tokens only "
-                           f"(feature_map.mean(dim=1), the class token left out), which the .ovit "
-                           f"arch.pool=mean (a mean over all tokens) does not reproduce; only "
-                           f"pool='cls' can be converted")
     return ModelSpec(
         source=path, image_height=height, image_width=width, channels=channels,
         patch_size=square_patch(path, k["patch_size"]), dim=dim,
@@ -66,7 +61,8 @@ def spec_from_kwargs(config, src):
         mlp_dim=int(ratio * dim), norm_eps=1e-5, gelu="erf",
         preprocess=seed_preprocess(config, height, width, channels),
         num_classes=pos_int(path, "num_classes", k["num_classes"]), prefix_tokens=1,
-        qkv_bias=False, labels=config.labels, family=FAMILY, pool="token",
+        qkv_bias=False, labels=config.labels, family=FAMILY,
+        pool="token" if pool == "cls" else "mean_patches",
         attn_proj=not (heads == 1 and dim_head == dim))
 
 

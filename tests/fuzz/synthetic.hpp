@@ -1,0 +1,315 @@
+// Small, fully controlled inputs for the hostile-input tests and the fuzz seed
+// corpora: .ovit model files built field by field (weights/FORMAT.md), with
+// valid or deliberately broken checksums, and tiny PNG and JPEG images.
+//
+// Header-only; users link zlib (and libpng / libjpeg for the images).
+#pragma once
+
+#include <zlib.h>
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace onevit::synthetic {
+
+using Bytes = std::vector<std::uint8_t>;
+
+inline void put_u32(Bytes& out, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+inline void put_u64(Bytes& out, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+inline void put_f32(Bytes& out, float f) {
+    std::uint32_t v;
+    std::memcpy(&v, &f, 4);
+    put_u32(out, v);
+}
+inline void put_string(Bytes& out, const std::string& s) {
+    put_u32(out, static_cast<std::uint32_t>(s.size()));
+    out.insert(out.end(), s.begin(), s.end());
+}
+inline void set_u32(Bytes& b, std::size_t at, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) b.at(at + i) = static_cast<std::uint8_t>(v >> (8 * i));
+}
+inline void set_u64(Bytes& b, std::size_t at, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) b.at(at + i) = static_cast<std::uint8_t>(v >> (8 * i));
+}
+inline std::uint64_t get_u64(const Bytes& b, std::size_t at) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= std::uint64_t{b.at(at + i)} << (8 * i);
+    return v;
+}
+
+inline std::uint32_t crc32_of(const std::uint8_t* data, std::size_t size) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    while (size > 0) {
+        const uInt chunk = static_cast<uInt>(size < (1u << 30) ? size : (1u << 30));
+        crc = crc32(crc, data, chunk);
+        data += chunk;
+        size -= chunk;
+    }
+    return static_cast<std::uint32_t>(crc);
+}
+
+// Offsets of the fixed header fields.
+constexpr std::size_t kHeaderCrcAt = 12, kDataOffsetAt = 16, kDataCrcAt = 24, kFixedHeader = 32;
+
+// Recomputes both checksums of a .ovit image whose data_offset lies inside it,
+// so that only the validation of values can object. Returns false (and leaves
+// the bytes alone) when data_offset does not allow it.
+inline bool reseal(Bytes& b) {
+    if (b.size() < kFixedHeader) return false;
+    const std::uint64_t data_offset = get_u64(b, kDataOffsetAt);
+    if (data_offset < kFixedHeader || data_offset > b.size()) return false;
+    set_u32(b, kDataCrcAt, crc32_of(b.data() + data_offset, b.size() - data_offset));
+    set_u32(b, kHeaderCrcAt, crc32_of(b.data() + 16, data_offset - 16));
+    return true;
+}
+
+// One metadata entry, already encoded after its key: u32 type, then the value.
+struct Entry {
+    std::string key;
+    Bytes value;  // type + value bytes
+};
+
+inline Entry u32_entry(std::string key, std::uint32_t v) {
+    Entry e{std::move(key), {}};
+    put_u32(e.value, 0);
+    put_u32(e.value, v);
+    return e;
+}
+inline Entry f32_entry(std::string key, float v) {
+    Entry e{std::move(key), {}};
+    put_u32(e.value, 1);
+    put_f32(e.value, v);
+    return e;
+}
+inline Entry string_entry(std::string key, const std::string& v) {
+    Entry e{std::move(key), {}};
+    put_u32(e.value, 2);
+    put_string(e.value, v);
+    return e;
+}
+inline Entry f32_array_entry(std::string key, const std::vector<float>& v) {
+    Entry e{std::move(key), {}};
+    put_u32(e.value, 3);
+    put_u32(e.value, static_cast<std::uint32_t>(v.size()));
+    for (float f : v) put_f32(e.value, f);
+    return e;
+}
+inline Entry string_array_entry(std::string key, const std::vector<std::string>& v) {
+    Entry e{std::move(key), {}};
+    put_u32(e.value, 4);
+    put_u32(e.value, static_cast<std::uint32_t>(v.size()));
+    for (const auto& s : v) put_string(e.value, s);
+    return e;
+}
+
+struct Tensor {
+    std::string name;
+    std::vector<std::uint64_t> dims;
+    std::vector<float> values;  // product(dims) floats
+    // Hostile overrides of what the tensor record says (the data stays where
+    // the layout puts it); empty means "the true value".
+    std::optional<std::uint64_t> offset;
+    std::optional<std::uint64_t> nbytes;
+    std::uint32_t dtype = 0;
+};
+
+// The architecture of a tiny ViT; the defaults make a 3-channel 4×4 model of
+// about 2 KB that the engine loads and runs in milliseconds.
+struct Spec {
+    int image = 4, channels = 3, patch = 2, dim = 4, depth = 1, heads = 2, head_dim = 2, mlp = 8;
+    int classes = 3, prefix = 1;
+    bool qkv_bias = true, attn_proj = true, final_norm = true, head_norm = false;
+    bool distilled = false, mean_pool = false, labels = true, tanh_gelu = false;
+    int mlp_head = 0;         // > 0: arch.head = mlp with this hidden width
+    bool patch_norm = false;  // writes arch.patch_norm = 1 and its tensors
+    std::string resize = "shorter_then_crop", interpolation = "bicubic";
+    int resize_size = 5;
+};
+
+// A whole file: metadata entries and tensors in order, laid out as the
+// converter lays them out (64-aligned, increasing, no gaps beyond alignment).
+struct ModelBytes {
+    std::vector<Entry> entries;
+    std::vector<Tensor> tensors;
+    std::optional<std::uint32_t> entry_count;  // what the counts say, if not the truth
+    std::optional<std::uint32_t> tensor_count;
+
+    Bytes header() const {
+        Bytes h;
+        put_u32(h, entry_count.value_or(static_cast<std::uint32_t>(entries.size())));
+        for (const Entry& e : entries) {
+            put_string(h, e.key);
+            h.insert(h.end(), e.value.begin(), e.value.end());
+        }
+        put_u32(h, tensor_count.value_or(static_cast<std::uint32_t>(tensors.size())));
+        std::uint64_t offset = 0;
+        for (const Tensor& t : tensors) {
+            put_string(h, t.name);
+            put_u32(h, t.dtype);
+            put_u32(h, static_cast<std::uint32_t>(t.dims.size()));
+            for (auto d : t.dims) put_u64(h, d);
+            put_u64(h, t.offset.value_or(offset));
+            put_u64(h, t.nbytes.value_or(t.values.size() * 4));
+            offset = (offset + t.values.size() * 4 + 63) / 64 * 64;
+        }
+        return h;
+    }
+
+    Bytes bytes() const {
+        const Bytes h = header();
+        const std::uint64_t data_offset = (kFixedHeader + h.size() + 63) / 64 * 64;
+        Bytes b;
+        b.insert(b.end(), {'O', 'N', 'E', 'V', 'I', 'T', 0, 1});
+        put_u32(b, 1);          // version
+        put_u32(b, 0);          // header_crc, below
+        put_u64(b, data_offset);
+        put_u32(b, 0);          // data_crc, below
+        put_u32(b, 0);          // reserved
+        b.insert(b.end(), h.begin(), h.end());
+        b.resize(data_offset, 0);
+        for (std::size_t i = 0; i < tensors.size(); ++i) {
+            const Tensor& t = tensors[i];
+            const std::size_t at = b.size();
+            b.resize(at + t.values.size() * 4);
+            std::memcpy(b.data() + at, t.values.data(), t.values.size() * 4);
+            if (i + 1 < tensors.size()) b.resize((b.size() - data_offset + 63) / 64 * 64 + data_offset, 0);
+        }
+        reseal(b);
+        return b;
+    }
+
+    Tensor* tensor(const std::string& name) {
+        for (Tensor& t : tensors)
+            if (t.name == name) return &t;
+        return nullptr;
+    }
+    Entry* entry(const std::string& key) {
+        for (Entry& e : entries)
+            if (e.key == key) return &e;
+        return nullptr;
+    }
+};
+
+// Deterministic small weights in [-0.5, 0.5).
+inline std::vector<float> pseudo_random(std::size_t n, std::uint32_t seed) {
+    std::vector<float> v(n);
+    std::uint32_t x = seed * 2654435761u + 12345u;
+    for (auto& f : v) {
+        x = x * 1664525u + 1013904223u;
+        f = static_cast<float>(x >> 8) / static_cast<float>(1 << 24) - 0.5f;
+    }
+    return v;
+}
+
+inline ModelBytes tiny_model(const Spec& s = {}, std::uint32_t seed = 1) {
+    ModelBytes m;
+    auto& e = m.entries;
+    e.push_back(string_entry("arch.family", "synthetic"));
+    e.push_back(u32_entry("arch.image_height", s.image));
+    e.push_back(u32_entry("arch.image_width", s.image));
+    e.push_back(u32_entry("arch.channels", s.channels));
+    e.push_back(u32_entry("arch.patch_size", s.patch));
+    e.push_back(u32_entry("arch.dim", s.dim));
+    e.push_back(u32_entry("arch.depth", s.depth));
+    e.push_back(u32_entry("arch.heads", s.heads));
+    e.push_back(u32_entry("arch.head_dim", s.head_dim));
+    e.push_back(u32_entry("arch.mlp_dim", s.mlp));
+    e.push_back(u32_entry("arch.num_classes", s.classes));
+    e.push_back(u32_entry("arch.prefix_tokens", s.distilled ? 2 : s.prefix));
+    e.push_back(f32_entry("arch.norm_eps", 1e-6f));
+    e.push_back(string_entry("arch.gelu", s.tanh_gelu ? "tanh" : "erf"));
+    e.push_back(f32_entry("arch.attn_scale", 0.7071f));
+    e.push_back(u32_entry("arch.qkv_bias", s.qkv_bias));
+    e.push_back(u32_entry("arch.attn_proj", s.attn_proj));
+    e.push_back(u32_entry("arch.final_norm", s.final_norm));
+    e.push_back(string_entry("arch.pool", s.mean_pool ? "mean" : "token"));
+    e.push_back(u32_entry("arch.head_norm", s.head_norm));
+    e.push_back(string_entry("arch.head", s.distilled ? "distilled" : s.mlp_head > 0 ? "mlp" : "linear"));
+    if (s.mlp_head > 0) e.push_back(u32_entry("arch.head_hidden", s.mlp_head));
+    if (s.patch_norm) e.push_back(u32_entry("arch.patch_norm", 1));
+    e.push_back(string_entry("preprocess.resize", s.resize));
+    e.push_back(u32_entry("preprocess.resize_size", s.resize_size));
+    e.push_back(string_entry("preprocess.interpolation", s.interpolation));
+    e.push_back(f32_array_entry("preprocess.mean", std::vector<float>(s.channels, 0.5f)));
+    e.push_back(f32_array_entry("preprocess.std", std::vector<float>(s.channels, 0.25f)));
+    if (s.labels) {
+        std::vector<std::string> names;
+        for (int k = 0; k < s.classes; ++k) names.push_back("class " + std::to_string(k));
+        e.push_back(string_array_entry("labels", names));
+    }
+
+    const std::uint64_t D = s.dim, I = std::uint64_t(s.heads) * s.head_dim, M = s.mlp, K = s.classes;
+    const std::uint64_t T = s.distilled ? 2 : s.prefix;
+    const std::uint64_t G = std::uint64_t(s.image / s.patch) * (s.image / s.patch);
+    std::uint32_t n = seed * 1000;
+    auto add = [&](const std::string& name, std::vector<std::uint64_t> dims) {
+        std::uint64_t count = 1;
+        for (auto d : dims) count *= d;
+        m.tensors.push_back({name, std::move(dims), pseudo_random(count, ++n)});
+    };
+    add("patch_embed.weight", {D, std::uint64_t(s.channels), std::uint64_t(s.patch), std::uint64_t(s.patch)});
+    add("patch_embed.bias", {D});
+    if (s.patch_norm) {
+        const std::uint64_t P = std::uint64_t(s.channels) * s.patch * s.patch;
+        add("patch_embed.norm_in.weight", {P});
+        add("patch_embed.norm_in.bias", {P});
+        add("patch_embed.norm_out.weight", {D});
+        add("patch_embed.norm_out.bias", {D});
+    }
+    add("prefix_tokens", {T, D});
+    add("pos_embed", {T + G, D});
+    for (int i = 0; i < s.depth; ++i) {
+        const std::string b = "blocks." + std::to_string(i) + ".";
+        add(b + "norm1.weight", {D});
+        add(b + "norm1.bias", {D});
+        add(b + "attn.qkv.weight", {3 * I, D});
+        if (s.qkv_bias) add(b + "attn.qkv.bias", {3 * I});
+        if (s.attn_proj) {
+            add(b + "attn.proj.weight", {D, I});
+            add(b + "attn.proj.bias", {D});
+        }
+        add(b + "norm2.weight", {D});
+        add(b + "norm2.bias", {D});
+        add(b + "mlp.fc1.weight", {M, D});
+        add(b + "mlp.fc1.bias", {M});
+        add(b + "mlp.fc2.weight", {D, M});
+        add(b + "mlp.fc2.bias", {D});
+    }
+    if (s.final_norm) {
+        add("norm.weight", {D});
+        add("norm.bias", {D});
+    }
+    if (s.head_norm) {
+        add("head_norm.weight", {D});
+        add("head_norm.bias", {D});
+    }
+    if (s.mlp_head > 0) {
+        add("head_hidden.weight", {std::uint64_t(s.mlp_head), D});
+        add("head_hidden.bias", {std::uint64_t(s.mlp_head)});
+    }
+    add("head.weight", {K, s.mlp_head > 0 ? std::uint64_t(s.mlp_head) : D});
+    add("head.bias", {K});
+    if (s.distilled) {
+        add("head_dist.weight", {K, D});
+        add("head_dist.bias", {K});
+    }
+    return m;
+}
+
+// The byte offset of `needle` in `haystack` (its first occurrence), or npos.
+inline std::size_t find(const Bytes& haystack, const std::string& needle, std::size_t from = 0) {
+    if (needle.empty() || haystack.size() < needle.size()) return std::string::npos;
+    for (std::size_t i = from; i + needle.size() <= haystack.size(); ++i)
+        if (std::memcmp(haystack.data() + i, needle.data(), needle.size()) == 0) return i;
+    return std::string::npos;
+}
+
+}  // namespace onevit::synthetic

@@ -1,0 +1,735 @@
+// Hostile input: model files and images from anywhere must never crash, hang
+// or silently mislead. Every refusal is an onevit::Error whose message names
+// the file (or, for in-memory images, "image data") and the field at fault;
+// every case finishes within kCaseSeconds.
+//
+// Model files are built field by field (tests/fuzz/synthetic.hpp) so that
+// hostile values sit behind a valid header checksum, where only validation can
+// catch them. A NaN weight behind a valid data checksum is "what the file
+// says": the engine does not scan weights (the converter refuses NaN/Inf), so
+// the NaN reaches the logits, visibly — see NanWeightIsWhatTheFileSays.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <limits>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <typeinfo>
+#include <vector>
+
+#include "fuzz/synthetic.hpp"
+#include "fuzz/synthetic_images.hpp"
+#include "model_file.hpp"
+#include "onevit/error.hpp"
+#include "onevit/image.hpp"
+#include "onevit/model.hpp"
+
+namespace onevit {
+namespace {
+
+namespace fs = std::filesystem;
+using synthetic::Bytes;
+using synthetic::ModelBytes;
+using synthetic::Spec;
+
+constexpr double kCaseSeconds = 20;  // generous: sanitizer builds on a loaded machine
+const std::string kDigits = "weights/digits_vit.ovit";  // tests run in the source root
+
+// Every temporary file made, removed when the test program ends.
+std::set<std::string>& temp_files() {
+    static std::set<std::string> files;
+    return files;
+}
+class RemoveTempFiles : public ::testing::Environment {
+    void TearDown() override {
+        for (const std::string& path : temp_files()) {
+            std::error_code ignored;
+            fs::remove(path, ignored);
+        }
+    }
+};
+const auto* const kRemoveTempFiles = ::testing::AddGlobalTestEnvironment(new RemoveTempFiles);
+
+// Unique per process and test: ctest -j runs the tests of this file in parallel.
+std::string temp_path(const std::string& name) {
+    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string path = ::testing::TempDir() + "onevit_hostile_" + std::to_string(::getpid()) + "_" +
+                       (test ? test->name() : "none") + "_" + name;
+    temp_files().insert(path);
+    return path;
+}
+
+void write_file(const std::string& path, const Bytes& bytes) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    ASSERT_TRUE(out.good()) << path;
+}
+
+Bytes read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// Runs f; returns the onevit::Error message it throws, "" if it returns.
+// Any other exception, or taking longer than kCaseSeconds, is a failure.
+template <class F>
+std::string error_of(F&& f, const std::string& context = {}) {
+    const auto start = std::chrono::steady_clock::now();
+    std::string message;
+    try {
+        f();
+    } catch (const Error& e) {
+        message = e.what();
+        EXPECT_FALSE(message.empty()) << context << ": onevit::Error with an empty message";
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << context << ": " << typeid(e).name() << " instead of onevit::Error: " << e.what();
+        message = "(not an onevit::Error)";
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_LT(seconds, kCaseSeconds) << context;
+    return message;
+}
+
+// The error that opening `bytes` as a model file must raise; it names the file.
+std::string open_error(const Bytes& bytes, const std::string& context = {}) {
+    const std::string path = temp_path("model.ovit");
+    write_file(path, bytes);
+    const std::string message = error_of([&] { ModelFile::open(path); }, context);
+    EXPECT_NE(message, "") << context << ": opened without error";
+    EXPECT_NE(message.find(path), std::string::npos) << context << ": " << message;
+    return message;
+}
+
+Bytes tiny_bytes(const Spec& spec = {}) { return synthetic::tiny_model(spec).bytes(); }
+
+std::uint64_t data_offset_of(const Bytes& b) { return synthetic::get_u64(b, synthetic::kDataOffsetAt); }
+
+// ------------------------------------------------------------ sanity
+
+TEST(HostileModel, SyntheticModelsOpenLoadAndRun) {
+    Spec distilled;
+    distilled.distilled = true;
+    distilled.head_norm = true;
+    Spec grey;
+    grey.channels = 1;
+    grey.labels = false;
+    grey.mean_pool = true;
+    for (const Spec& spec : {Spec{}, distilled, grey}) {
+        const std::string path = temp_path("sane.ovit");
+        write_file(path, tiny_bytes(spec));
+        ModelFile file = ModelFile::open(path);
+        EXPECT_NO_THROW(file.verify_data());
+        Options options;
+        options.threads = 1;
+        const Model model = Model::load(path, options);
+        const std::vector<float> input(std::size_t(spec.channels) * spec.image * spec.image, 0.5f);
+        const std::vector<float> logits = model.run(input.data(), 1);
+        ASSERT_EQ(logits.size(), std::size_t(spec.classes));
+        for (float v : logits) EXPECT_TRUE(std::isfinite(v));
+    }
+}
+
+// ------------------------------------------------------------ truncations and flips
+
+TEST(HostileModel, EveryTruncationOfSyntheticModelsIsRefused) {
+    Spec distilled;
+    distilled.distilled = true;
+    Spec no_proj;
+    no_proj.attn_proj = false;
+    no_proj.qkv_bias = false;
+    no_proj.final_norm = false;
+    for (const Spec& spec : {Spec{}, distilled, no_proj}) {
+        const Bytes whole = tiny_bytes(spec);
+        for (std::size_t length = 0; length < whole.size(); ++length) {
+            const Bytes cut(whole.begin(), whole.begin() + std::ptrdiff_t(length));
+            open_error(cut, "length " + std::to_string(length));
+            if (::testing::Test::HasFailure()) return;  // one report, not thousands
+        }
+    }
+}
+
+TEST(HostileModel, TruncationsOfTheBundledModelAreRefused) {
+    const Bytes whole = read_file(kDigits);
+    ASSERT_GT(whole.size(), 4096u) << kDigits;
+    const std::uint64_t data_offset = data_offset_of(whole);
+    std::vector<std::size_t> lengths;
+    for (std::size_t n = 0; n <= data_offset + 64; ++n) lengths.push_back(n);  // the whole header
+    std::mt19937 rng(11);
+    for (int i = 0; i < 100; ++i) lengths.push_back(data_offset + rng() % (whole.size() - data_offset));
+    lengths.push_back(whole.size() - 1);
+    for (std::size_t length : lengths) {
+        open_error(Bytes(whole.begin(), whole.begin() + std::ptrdiff_t(length)), "length " + std::to_string(length));
+        if (::testing::Test::HasFailure()) return;
+    }
+    // Through the public API too: the message names the file.
+    const std::string path = temp_path("cut.ovit");
+    write_file(path, Bytes(whole.begin(), whole.begin() + std::ptrdiff_t(whole.size() / 2)));
+    EXPECT_NE(error_of([&] { Model::load(path); }).find(path), std::string::npos);
+}
+
+TEST(HostileModel, RandomHeaderFlipsAreRefused) {
+    const Bytes whole = tiny_bytes();
+    const std::uint64_t data_offset = data_offset_of(whole);
+    std::mt19937 rng(12345);
+    for (int trial = 0; trial < 1500; ++trial) {
+        Bytes bytes = whole;
+        const int flips = 1 + int(rng() % 4);
+        for (int f = 0; f < flips; ++f) bytes[rng() % data_offset] ^= std::uint8_t(1 + rng() % 255);
+        if (bytes == whole) continue;
+        open_error(bytes, "trial " + std::to_string(trial));
+        if (::testing::Test::HasFailure()) return;
+    }
+}
+
+// With the checksums recomputed, the parser itself meets every flipped byte:
+// it must refuse or accept, never crash, and an accepted file must load.
+TEST(HostileModel, RandomResealedFlipsAreRefusedOrConsistent) {
+    const Bytes whole = tiny_bytes();
+    const std::uint64_t data_offset = data_offset_of(whole);
+    const std::string path = temp_path("flipped.ovit");
+    std::mt19937 rng(777);
+    int accepted = 0;
+    for (int trial = 0; trial < 3000; ++trial) {
+        Bytes bytes = whole;
+        const int flips = 1 + int(rng() % 3);
+        for (int f = 0; f < flips; ++f)
+            bytes[synthetic::kFixedHeader + rng() % (data_offset - synthetic::kFixedHeader)] ^=
+                std::uint8_t(1u << (rng() % 8));
+        synthetic::reseal(bytes);
+        write_file(path, bytes);
+        bool opened = false;
+        const std::string message = error_of(
+            [&] {
+                ModelFile file = ModelFile::open(path);
+                opened = true;
+                file.verify_data();
+                if (accepted++ < 50) {  // loading builds primitives: a sample is enough
+                    Options options;
+                    options.threads = 1;
+                    Model::load(path, options);
+                }
+            },
+            "trial " + std::to_string(trial));
+        if (!opened) EXPECT_NE(message.find(path), std::string::npos) << message;
+        if (::testing::Test::HasFailure()) return;
+    }
+}
+
+TEST(HostileModel, DataFlipsPassOpeningAndFailVerification) {
+    const Bytes whole = tiny_bytes();
+    const std::uint64_t data_offset = data_offset_of(whole);
+    const std::string path = temp_path("data_flip.ovit");
+    std::mt19937 rng(99);
+    for (int trial = 0; trial < 200; ++trial) {
+        Bytes bytes = whole;
+        bytes[data_offset + rng() % (whole.size() - data_offset)] ^= std::uint8_t(1 + rng() % 255);
+        write_file(path, bytes);
+        ModelFile file = ModelFile::open(path);  // loading does not hash the weights
+        const std::string message = error_of([&] { file.verify_data(); });
+        EXPECT_NE(message.find("checksum"), std::string::npos) << message;
+        EXPECT_NE(message.find(path), std::string::npos) << message;
+    }
+    Options options;
+    options.threads = 1;
+    const Model model = Model::load(path, options);
+    EXPECT_NE(error_of([&] { model.verify(); }).find("checksum"), std::string::npos);
+}
+
+// ------------------------------------------------------------ hostile fields, valid checksum
+
+struct FieldCase {
+    std::string name;
+    Bytes bytes;
+    std::vector<std::string> expected;  // each must appear in the message
+};
+
+constexpr std::uint32_t kHuge32 = 0xFFFFFFFFu;
+constexpr std::uint64_t kHuge64 = 0xFFFFFFFFFFFFFFC0ull;  // 64-aligned, so only its size is wrong
+
+// Offset of the bytes right after `key` (as stored: length, then key bytes).
+std::size_t after_key(const Bytes& b, const std::string& key) {
+    Bytes stored;
+    synthetic::put_string(stored, key);
+    for (std::size_t i = 0; i + stored.size() <= b.size(); ++i)
+        if (std::equal(stored.begin(), stored.end(), b.begin() + std::ptrdiff_t(i))) return i + stored.size();
+    ADD_FAILURE() << "no key " << key;
+    return 0;
+}
+
+Bytes patched_u32(Bytes b, std::size_t at, std::uint32_t v) {
+    synthetic::set_u32(b, at, v);
+    synthetic::reseal(b);
+    return b;
+}
+Bytes patched_u64(Bytes b, std::size_t at, std::uint64_t v) {
+    synthetic::set_u64(b, at, v);
+    synthetic::reseal(b);
+    return b;
+}
+
+std::vector<FieldCase> field_cases() {
+    std::vector<FieldCase> cases;
+    const Bytes good = tiny_bytes();
+    auto model = [](auto&& change) {
+        ModelBytes m = synthetic::tiny_model();
+        change(m);
+        return m.bytes();
+    };
+    auto add = [&](std::string name, Bytes bytes, std::vector<std::string> expected) {
+        cases.push_back({std::move(name), std::move(bytes), std::move(expected)});
+    };
+
+    // The fixed header.
+    add("version", patched_u32(good, 8, 2), {"version 2"});
+    add("reserved", patched_u32(good, 28, 1), {"reserved"});
+    add("data_offset huge", patched_u64(good, 16, kHuge64), {"data_offset"});
+    add("data_offset unaligned", patched_u64(good, 16, 96 + 1), {"data_offset"});
+    add("data_offset zero", patched_u64(good, 16, 0), {"data_offset"});
+    add("data_offset at end of file", [&] {
+        Bytes b = good;
+        b.resize((b.size() + 63) / 64 * 64, 0);
+        return patched_u64(b, 16, b.size());
+    }(), {"lies outside"});
+
+    // Counts and lengths far beyond the file.
+    add("metadata count huge", model([](ModelBytes& m) { m.entry_count = 0xFFFFFFFFu; }), {"metadata count"});
+    add("metadata count 4097", model([](ModelBytes& m) { m.entry_count = 4097; }), {"metadata count"});
+    add("metadata count one too many", model([](ModelBytes& m) { m.entry_count = std::uint32_t(m.entries.size() + 1); }),
+        {});
+    add("metadata count zero", model([](ModelBytes& m) { m.entry_count = 0; }), {"metadata key"});
+    add("key length huge", patched_u32(good, after_key(good, "arch.dim") - 8 - 4, kHuge32), {"metadata key length"});
+    add("key length 257", patched_u32(good, after_key(good, "arch.dim") - 8 - 4, 257), {"metadata key length"});
+    add("string length huge", patched_u32(good, after_key(good, "arch.family") + 4, kHuge32), {"arch.family length"});
+    add("string length past the header", patched_u32(good, after_key(good, "arch.family") + 4, 4000),
+        {"truncated", "arch.family"});
+    add("f32 array count huge", patched_u32(good, after_key(good, "preprocess.mean") + 4, kHuge32),
+        {"preprocess.mean", "array length"});
+    add("string array count huge", patched_u32(good, after_key(good, "labels") + 4, kHuge32),
+        {"labels", "array length"});
+    add("string array count under the cap", patched_u32(good, after_key(good, "labels") + 4, 999'999),
+        {"labels", "array length"});
+    add("label length huge", patched_u32(good, after_key(good, "labels") + 8, kHuge32), {"labels length"});
+    add("unknown metadata type", patched_u32(good, after_key(good, "arch.depth"), 7), {"arch.depth", "type 7"});
+    add("tensor count huge", model([](ModelBytes& m) { m.tensor_count = 0xFFFFFFFFu; }), {"tensor count"});
+    add("tensor count one too many", model([](ModelBytes& m) { m.tensor_count = std::uint32_t(m.tensors.size() + 1); }),
+        {});
+    add("tensor name length huge", patched_u32(good, after_key(good, "head.bias") - 9 - 4, kHuge32),
+        {"tensor name length"});
+
+    // Architecture values.
+    add("dim huge", patched_u32(good, after_key(good, "arch.dim") + 4, kHuge32), {"arch.dim"});
+    add("depth zero", patched_u32(good, after_key(good, "arch.depth") + 4, 0), {"arch.depth"});
+    add("too many tokens", model([](ModelBytes& m) {
+            m.entries[1] = synthetic::u32_entry("arch.image_height", 16384);
+            m.entries[2] = synthetic::u32_entry("arch.image_width", 16384);
+            m.entries[4] = synthetic::u32_entry("arch.patch_size", 1);
+        }), {"too many tokens"});
+    add("heads x head_dim", model([](ModelBytes& m) {
+            *m.entry("arch.heads") = synthetic::u32_entry("arch.heads", 1024);
+            *m.entry("arch.head_dim") = synthetic::u32_entry("arch.head_dim", 65536);
+        }), {"heads x head_dim"});
+    add("norm_eps NaN", model([](ModelBytes& m) {
+            *m.entry("arch.norm_eps") = synthetic::f32_entry("arch.norm_eps", std::nanf(""));
+        }), {"arch.norm_eps"});
+    add("attn_scale infinite", model([](ModelBytes& m) {
+            *m.entry("arch.attn_scale") = synthetic::f32_entry("arch.attn_scale", INFINITY);
+        }), {"arch.attn_scale"});
+    add("std zero", model([](ModelBytes& m) {
+            *m.entry("preprocess.std") = synthetic::f32_array_entry("preprocess.std", {0.25f, 0.f, 0.25f});
+        }), {"preprocess.mean/std"});
+    add("mean NaN", model([](ModelBytes& m) {
+            *m.entry("preprocess.mean") = synthetic::f32_array_entry("preprocess.mean", {0.5f, std::nanf(""), 0.5f});
+        }), {"preprocess.mean/std"});
+    add("wrong type", model([](ModelBytes& m) { *m.entry("arch.dim") = synthetic::f32_entry("arch.dim", 4.f); }),
+        {"arch.dim", "wrong type"});
+    add("missing key", model([](ModelBytes& m) { m.entries.erase(m.entries.begin() + 6); }), {"arch.depth"});
+    add("duplicate key", model([](ModelBytes& m) { m.entries.push_back(m.entries[5]); }), {"duplicate", "arch.dim"});
+    add("invalid key", model([](ModelBytes& m) { m.entries.push_back(synthetic::u32_entry("Arch.Dim", 1)); }),
+        {"invalid metadata key"});
+    add("unknown choice", model([](ModelBytes& m) {
+            *m.entry("arch.gelu") = synthetic::string_entry("arch.gelu", "relu");
+        }), {"arch.gelu", "relu"});
+    add("resize_size zero", model([](ModelBytes& m) {
+            *m.entry("preprocess.resize_size") = synthetic::u32_entry("preprocess.resize_size", 0);
+        }), {"resize_size"});
+    add("label count", model([](ModelBytes& m) {
+            *m.entry("labels") = synthetic::string_array_entry("labels", {"a", "b"});
+        }), {"labels has 2"});
+    add("control character in a label", model([](ModelBytes& m) {
+            *m.entry("labels") = synthetic::string_array_entry("labels", {"cat", "dog\n  1  99.00%  2  bird", "x"});
+        }), {"labels", "control character"});
+
+    // Tensor records.
+    add("ndim zero", model([](ModelBytes& m) { m.tensor("head.bias")->dims = {}; }), {"head.bias", "ndim 0"});
+    add("ndim five", model([](ModelBytes& m) { m.tensor("head.bias")->dims = {1, 1, 1, 1, 3}; }),
+        {"head.bias", "ndim 5"});
+    add("dimension zero", model([](ModelBytes& m) { m.tensor("head.bias")->dims = {0}; }), {"head.bias", "dimension 0"});
+    add("dimension huge", model([](ModelBytes& m) { m.tensor("head.bias")->dims = {1ull << 40}; }),
+        {"head.bias", "out of range"});
+    add("element count overflows", model([](ModelBytes& m) {
+            m.tensor("head.bias")->dims = {1ull << 32, 1ull << 32, 1ull << 32, 1ull << 32};
+        }), {"head.bias", "overflows"});
+    add("nbytes disagrees", model([](ModelBytes& m) { m.tensor("head.bias")->nbytes = 16; }),
+        {"head.bias", "nbytes"});
+    add("nbytes huge", model([](ModelBytes& m) { m.tensor("head.bias")->nbytes = 0xFFFFFFFFFFFFFFFFull; }),
+        {"head.bias", "nbytes"});
+    add("dtype", model([](ModelBytes& m) { m.tensor("head.bias")->dtype = 1; }), {"head.bias", "dtype 1"});
+    add("offset unaligned", model([](ModelBytes& m) { m.tensor("head.bias")->offset = 4; }),
+        {"head.bias", "64-byte aligned"});
+    add("offset outside the file", model([](ModelBytes& m) { m.tensor("head.bias")->offset = 1ull << 40; }),
+        {"head.bias", "outside"});
+    add("offset wraps around", model([](ModelBytes& m) { m.tensor("head.bias")->offset = kHuge64; }),
+        {"head.bias", "outside"});
+    add("overlapping tensors", model([](ModelBytes& m) { m.tensors[1].offset = 0; }), {"overlaps"});
+    add("tensors out of order", model([](ModelBytes& m) {
+            m.tensors[0].offset = 256;  // patch_embed.weight after patch_embed.bias
+            m.tensors[1].offset = 0;
+        }), {"out of order"});
+    add("last tensor past the end", [&] {
+        Bytes b = good;
+        b.resize(b.size() - 4);
+        synthetic::reseal(b);
+        return b;
+    }(), {"head.bias", "outside"});
+    add("duplicate tensor", model([](ModelBytes& m) {
+            m.tensors.push_back(m.tensors.back());
+        }), {"duplicate tensor head.bias"});
+    add("empty tensor name", model([](ModelBytes& m) { m.tensor("head.bias")->name = ""; }), {"empty tensor name"});
+    add("missing tensor", model([](ModelBytes& m) { m.tensors.pop_back(); }), {"missing tensors: head.bias"});
+    add("unexpected tensor", model([](ModelBytes& m) {
+            m.tensors.push_back({"head.extra", {4}, std::vector<float>(4, 0.f)});
+        }), {"unexpected tensors: head.extra"});
+    add("wrong shape", model([](ModelBytes& m) {
+            m.tensor("head.weight")->dims = {4, 3};
+        }), {"head.weight", "shape [4, 3]"});
+    return cases;
+}
+
+TEST(HostileModel, HostileFieldsBehindValidChecksumAreNamed) {
+    for (const FieldCase& c : field_cases()) {
+        const std::string message = open_error(c.bytes, c.name);
+        for (const std::string& part : c.expected)
+            EXPECT_NE(message.find(part), std::string::npos) << c.name << " → " << message;
+    }
+}
+
+// Every hostile-field file, cut at every length: still refused, still bounded.
+TEST(HostileModel, TruncatedHostileFieldsAreRefused) {
+    std::mt19937 rng(5);
+    for (const FieldCase& c : field_cases()) {
+        for (int i = 0; i < 20; ++i) {
+            const std::size_t length = rng() % c.bytes.size();
+            open_error(Bytes(c.bytes.begin(), c.bytes.begin() + std::ptrdiff_t(length)),
+                       c.name + " cut at " + std::to_string(length));
+        }
+    }
+}
+
+TEST(HostileModel, NanWeightIsWhatTheFileSays) {
+    // Documented behaviour: the engine does not scan weights for NaN/Inf at
+    // load (weights/convert.py refuses them); a file whose data checksum
+    // matches is taken at its word, and the NaN shows in the output.
+    ModelBytes m = synthetic::tiny_model();
+    m.tensor("head.bias")->values[1] = std::nanf("");
+    const std::string path = temp_path("nan.ovit");
+    write_file(path, m.bytes());
+    Options options;
+    options.threads = 1;
+    const Model model = Model::load(path, options);
+    EXPECT_NO_THROW(model.verify());
+    const std::vector<float> input(3 * 4 * 4, 0.5f);
+    const std::vector<float> logits = model.run(input.data(), 1);
+    EXPECT_TRUE(std::isfinite(logits[0]));
+    EXPECT_TRUE(std::isnan(logits[1]));
+    EXPECT_TRUE(std::isfinite(logits[2]));
+    // top_k must not crash or read out of bounds on a NaN.
+    const std::vector<Prediction> top = top_k(logits.data(), 3, 3, model.info().labels);
+    EXPECT_EQ(top.size(), 3u);
+}
+
+// ------------------------------------------------------------ paths
+
+// Opens a FIFO without a writer through f on another thread: f must refuse it
+// at once, not wait for a writer. If it does block, a writer is attached so the
+// thread (and the test) can finish.
+template <class F>
+void expect_fifo_refused(const std::string& fifo, F f) {
+    auto done = std::async(std::launch::async, [&] { return error_of(f, fifo); });
+    if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+        ADD_FAILURE() << fifo << ": blocked opening a FIFO";
+        const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+        if (fd >= 0) ::close(fd);
+    }
+    const std::string message = done.get();
+    EXPECT_NE(message.find(fifo), std::string::npos) << message;
+}
+
+TEST(HostilePaths, ModelPaths) {
+    const std::string dir = ::testing::TempDir();
+    const std::string missing = temp_path("missing/model.ovit");
+    const std::string empty = temp_path("empty.ovit");
+    write_file(empty, {});
+    const std::string loop = temp_path("loop.ovit");
+    fs::remove(loop);
+    fs::create_symlink(loop, loop);
+    for (const std::string& path : {missing, dir, empty, loop, std::string("/dev/null"), std::string("/dev/zero"),
+                                    std::string("/proc/self/status")}) {
+        const std::string message = error_of([&] { Model::load(path); }, path);
+        EXPECT_NE(message, "") << path;
+        EXPECT_NE(message.find(path), std::string::npos) << message;
+    }
+    EXPECT_NE(error_of([] { Model::load(""); }), "");
+    // A NUL inside the name would silently open a different file.
+    write_file(temp_path("real.ovit"), read_file(kDigits));
+    const std::string with_nul = temp_path("real.ovit") + std::string(1, '\0') + "suffix";
+    EXPECT_NE(error_of([&] { Model::load(with_nul); }).find("NUL"), std::string::npos);
+
+    const std::string fifo = temp_path("model.fifo");
+    fs::remove(fifo);
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    expect_fifo_refused(fifo, [&] { ModelFile::open(fifo); });
+    fs::remove(fifo);
+    fs::remove(loop);
+}
+
+TEST(HostilePaths, ImagePaths) {
+    const std::string dir = ::testing::TempDir();
+    const std::string missing = temp_path("missing/image.png");
+    const std::string empty = temp_path("empty.png");
+    write_file(empty, {});
+    for (const std::string& path : {missing, dir, empty, std::string("/dev/null"), std::string("/dev/zero"),
+                                    std::string("/proc/self/status")}) {
+        const std::string message = error_of([&] { decode_image(path); }, path);
+        EXPECT_NE(message, "") << path;
+        EXPECT_NE(message.find(path), std::string::npos) << message;
+    }
+    EXPECT_NE(error_of([] { decode_image(""); }), "");
+    const std::string with_nul = "weights/samples/digit_0_24.png" + std::string(1, '\0') + ".jpg";
+    EXPECT_NE(error_of([&] { decode_image(with_nul); }).find("NUL"), std::string::npos);
+
+    const std::string fifo = temp_path("image.fifo");
+    fs::remove(fifo);
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    expect_fifo_refused(fifo, [&] { decode_image(fifo); });
+    fs::remove(fifo);
+}
+
+TEST(HostilePaths, HugeSparseImageFileIsRefusedWithoutReadingIt) {
+    const std::string path = temp_path("sparse.png");
+    write_file(path, synthetic::png_header_only(64, 64));
+    ASSERT_EQ(::truncate(path.c_str(), off_t(1) << 40), 0);  // 1 TiB of holes
+    const std::string message = error_of([&] { decode_image(path); }, path);
+    EXPECT_NE(message.find(path), std::string::npos) << message;
+    EXPECT_NE(message.find("too large"), std::string::npos) << message;
+    fs::remove(path);
+}
+
+// ------------------------------------------------------------ images
+
+struct Sample {
+    std::string name;
+    Bytes bytes;
+};
+
+std::vector<Sample> image_samples() {
+    std::vector<Sample> samples;
+    using synthetic::JpegOptions;
+    using synthetic::PngOptions;
+    for (int color_type : {PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA, PNG_COLOR_TYPE_PALETTE}) {
+        for (bool interlace : {false, true}) {
+            PngOptions o;
+            o.width = 11;
+            o.height = 9;
+            o.color_type = color_type;
+            o.bit_depth = color_type == PNG_COLOR_TYPE_PALETTE ? 4 : 8;
+            o.interlace = interlace;
+            samples.push_back({"png type " + std::to_string(color_type) + (interlace ? " interlaced" : ""),
+                               synthetic::encode_png(o)});
+        }
+    }
+    for (int components : {1, 3, 4}) {
+        for (bool progressive : {false, true}) {
+            JpegOptions o;
+            o.components = components;
+            o.progressive = progressive;
+            samples.push_back({"jpeg " + std::to_string(components) + (progressive ? " progressive" : ""),
+                               synthetic::encode_jpeg(o)});
+        }
+    }
+    JpegOptions restarts;
+    restarts.restart_rows = 1;
+    samples.push_back({"jpeg restarts", synthetic::encode_jpeg(restarts)});
+    JpegOptions arithmetic;
+    arithmetic.arithmetic = true;
+    samples.push_back({"jpeg arithmetic", synthetic::encode_jpeg(arithmetic)});
+    return samples;
+}
+
+bool is_png(const Bytes& b) { return !b.empty() && b[0] == 0x89; }
+
+Image decode_bytes(const Bytes& b, int channels = 3) {
+    DecodeLimits limits;
+    limits.max_pixels = 1 << 20;
+    return decode_image_bytes(b.data(), b.size(), channels, limits);
+}
+
+// Cut at every length, a file is refused — or, for a PNG cut only inside its
+// final IEND chunk (which PIL does not need either), decodes to exactly the
+// pixels of the whole file. A truncation never yields different pixels.
+TEST(HostileImage, EveryTruncationIsRefusedOrExact) {
+    for (const Sample& s : image_samples()) {
+        const Image whole = decode_bytes(s.bytes);
+        std::size_t accepted = 0;
+        for (std::size_t length = 0; length < s.bytes.size(); ++length) {
+            const Bytes cut(s.bytes.begin(), s.bytes.begin() + std::ptrdiff_t(length));
+            Image image;
+            const std::string message = error_of([&] { image = decode_bytes(cut); }, s.name);
+            if (message.empty()) {
+                ++accepted;
+                EXPECT_EQ(image.pixels, whole.pixels) << s.name << " cut at " << length;
+                EXPECT_GE(length, s.bytes.size() - 12) << s.name << " cut at " << length << " was accepted";
+            } else {
+                EXPECT_NE(message.find("image data"), std::string::npos) << message;
+            }
+        }
+        if (!is_png(s.bytes)) EXPECT_EQ(accepted, 0u) << s.name;
+    }
+}
+
+TEST(HostileImage, RandomFlipsAreRefusedOrDecodeConsistently) {
+    std::mt19937 rng(2024);
+    for (const Sample& s : image_samples()) {
+        for (int trial = 0; trial < 300; ++trial) {
+            Bytes bytes = s.bytes;
+            const int flips = 1 + int(rng() % 4);
+            for (int f = 0; f < flips; ++f) bytes[rng() % bytes.size()] ^= std::uint8_t(1 + rng() % 255);
+            const int channels = trial % 2 ? 1 : 3;
+            Image image;
+            const std::string message = error_of([&] { image = decode_bytes(bytes, channels); }, s.name);
+            if (message.empty()) {
+                EXPECT_EQ(image.channels, channels);
+                EXPECT_GT(image.width, 0);
+                EXPECT_GT(image.height, 0);
+                EXPECT_EQ(image.pixels.size(), std::size_t(image.width) * image.height * channels);
+            }
+        }
+    }
+}
+
+TEST(HostileImage, GarbageAfterAValidHeaderIsRefused) {
+    std::mt19937 rng(31337);
+    auto garbage = [&](std::size_t n) {
+        Bytes g(n);
+        for (auto& b : g) b = std::uint8_t(rng());
+        if (n >= 2) g[n - 2] = 0;  // never a JPEG EOI at the very end
+        return g;
+    };
+    for (const Sample& s : image_samples()) {
+        // The header: up to the first IDAT / the start of scan.
+        const std::string marker = is_png(s.bytes) ? "IDAT" : std::string("\xFF\xDA", 2);
+        const std::size_t header = synthetic::find(s.bytes, marker);
+        ASSERT_NE(header, std::string::npos) << s.name;
+        for (int trial = 0; trial < 50; ++trial) {
+            Bytes bytes(s.bytes.begin(), s.bytes.begin() + std::ptrdiff_t(header));
+            const Bytes tail = garbage(1 + rng() % 2000);
+            bytes.insert(bytes.end(), tail.begin(), tail.end());
+            EXPECT_NE(error_of([&] { decode_bytes(bytes); }, s.name), "") << s.name << " trial " << trial;
+        }
+        // Also right after the signature.
+        Bytes bytes(s.bytes.begin(), s.bytes.begin() + (is_png(s.bytes) ? 8 : 3));
+        const Bytes tail = garbage(500);
+        bytes.insert(bytes.end(), tail.begin(), tail.end());
+        EXPECT_NE(error_of([&] { decode_bytes(bytes); }, s.name), "") << s.name;
+    }
+}
+
+// PIL ignores what follows the end of an image; so does onevit, and the
+// pixels are those of the image.
+TEST(HostileImage, GarbageAfterACompleteImageIsIgnored) {
+    for (const Sample& s : image_samples()) {
+        Bytes bytes = s.bytes;
+        const Bytes tail(100, 0xAB);
+        bytes.insert(bytes.end(), tail.begin(), tail.end());
+        EXPECT_EQ(decode_bytes(bytes).pixels, decode_bytes(s.bytes).pixels) << s.name;
+    }
+}
+
+TEST(HostileImage, OversizedHeadersAreRefusedBeforeAllocation) {
+    // Nothing follows these headers: a decoder that allocated first would
+    // need gigabytes (and the sanitizer build would abort on them).
+    for (auto [w, h] : {std::pair<std::uint32_t, std::uint32_t>{100000, 100000}, {0x7FFFFFFF, 0x7FFFFFFF},
+                        {0xFFFFFFFF, 0xFFFFFFFF}, {1, 0xFFFFFFFF}, {200000, 1000}}) {
+        const Bytes png = synthetic::png_header_only(w, h);
+        const std::string message = error_of([&] { decode_image_bytes(png.data(), png.size()); });
+        EXPECT_NE(message, "") << w << "x" << h;
+        if (w <= 0x7FFFFFFF && h <= 0x7FFFFFFF)
+            EXPECT_NE(message.find("limit"), std::string::npos) << message;
+    }
+    const Bytes jpeg = synthetic::encode_jpeg({});
+    for (auto [w, h] : {std::pair<std::uint16_t, std::uint16_t>{65500, 65500}, {60000, 20000}, {65535, 65535}}) {
+        const Bytes big = synthetic::jpeg_with_size(jpeg, w, h);
+        const std::string message = error_of([&] { decode_image_bytes(big.data(), big.size()); });
+        EXPECT_NE(message, "") << w << "x" << h;
+    }
+    // Under a small budget, a modest claim is refused the same way.
+    DecodeLimits small;
+    small.max_pixels = 100;
+    const Bytes png = synthetic::png_header_only(11, 10);
+    EXPECT_NE(error_of([&] { decode_image_bytes(png.data(), png.size(), 3, small); }).find("limit"),
+              std::string::npos);
+}
+
+TEST(HostileImage, ZeroWidthOrHeightIsRefused) {
+    for (auto [w, h] : {std::pair<std::uint32_t, std::uint32_t>{0, 10}, {10, 0}, {0, 0}}) {
+        const Bytes png = synthetic::png_header_only(w, h);
+        EXPECT_NE(error_of([&] { decode_image_bytes(png.data(), png.size()); }).find("zero"), std::string::npos);
+    }
+    const Bytes jpeg = synthetic::encode_jpeg({});
+    for (auto [w, h] : {std::pair<std::uint16_t, std::uint16_t>{0, 12}, {16, 0}}) {
+        const Bytes bad = synthetic::jpeg_with_size(jpeg, w, h);
+        EXPECT_NE(error_of([&] { decode_image_bytes(bad.data(), bad.size()); }), "");
+    }
+}
+
+TEST(HostileImage, PreprocessRefusesInconsistentImagesAndRecipes) {
+    Architecture arch;
+    arch.channels = 3;
+    arch.image_height = arch.image_width = 8;
+    Preprocessing recipe;
+    recipe.resize_size = 9;
+    recipe.mean.assign(3, 0.5f);
+    recipe.std.assign(3, 0.25f);
+    auto image = [](int w, int h, int c, std::size_t n) {
+        Image i;
+        i.width = w;
+        i.height = h;
+        i.channels = c;
+        i.pixels.assign(n, 7);
+        return i;
+    };
+    for (const Image& bad : {image(0, 4, 3, 0), image(-4, -4, 3, 48), image(4, 4, 3, 47), image(4, 4, 1, 16),
+                             image(0x7FFFFFFF, 0x7FFFFFFF, 3, 12), image(65536, 65536, 3, 0)})
+        EXPECT_NE(error_of([&] { preprocess(bad, arch, recipe); }), "");
+    // Extreme aspect ratio: the longer side would overflow an int.
+    Preprocessing huge = recipe;
+    huge.resize_size = 16384;
+    EXPECT_NE(error_of([&] { preprocess(image(200000, 1, 3, 600000), arch, huge); }).find("too large"),
+              std::string::npos);
+    Preprocessing zero_std = recipe;
+    zero_std.std[1] = 0.f;
+    EXPECT_NE(error_of([&] { preprocess(image(4, 4, 3, 48), arch, zero_std); }), "");
+}
+
+}  // namespace
+}  // namespace onevit
