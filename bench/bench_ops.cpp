@@ -210,7 +210,7 @@ public:
           images_(random_buffer(std::size_t(batch) * kChannels * kImage * kImage, 3)),
           out_(std::size_t(batch) * kPatches * s.dim),
           tokens_(std::size_t(batch) * kPatches * s.dim),
-          weights_(executor, {kChannels, kImage, kImage, kPatch, s.dim},
+          weights_(executor, PatchGrid{kChannels, kImage, kImage, kPatch},
                    TensorView{{s.dim, kChannels, kPatch, kPatch}, params_.weight.data()}, params_.bias_view),
           steps_(weights_, executor.engine(), batch, out_.data()) {
         steps_.bind_input(images_.data());

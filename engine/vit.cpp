@@ -25,10 +25,6 @@ LinearWeights linear(const ModelFile& file, Executor& executor, const std::strin
     return weights;
 }
 
-PatchEmbedShape patch_embed_shape(const Architecture& a) {
-    return {a.channels, a.image_height, a.image_width, a.patch_size, a.dim};
-}
-
 PatchGrid patch_grid(const Architecture& a) { return {a.channels, a.image_height, a.image_width, a.patch_size}; }
 
 NormedPatchEmbedWeights normed_patch_embed(const ModelFile& file, Executor& executor) {
@@ -44,7 +40,7 @@ NormedPatchEmbedWeights normed_patch_embed(const ModelFile& file, Executor& exec
 }
 
 PatchEmbedWeights conv_patch_embed(const ModelFile& file, Executor& executor) {
-    PatchEmbedWeights weights(executor, patch_embed_shape(file.info().arch), file.tensor("patch_embed.weight"),
+    PatchEmbedWeights weights(executor, patch_grid(file.info().arch), file.tensor("patch_embed.weight"),
                               file.tensor("patch_embed.bias"));
     file.release("patch_embed.weight");
     return weights;

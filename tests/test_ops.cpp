@@ -164,24 +164,24 @@ TEST_P(Ops, AttentionMatchesNaive) {
 
 TEST_P(Ops, PatchEmbedMatchesNaive) {
     Executor ex(engine, GetParam());
-    const PatchEmbedShape s{3, 24, 16, 8, 70};
-    const int batch = 2, G = s.patches(), patch = s.patch;
-    Tensor weight({s.dim, s.channels, patch, patch}, 12, 0.1f), bias({s.dim}, 13);
+    const PatchGrid s{3, 24, 16, 8};
+    const int batch = 2, G = s.patches(), patch = s.patch, dim = 70;
+    Tensor weight({dim, s.channels, patch, patch}, 12, 0.1f), bias({dim}, 13);
     auto w = inside(ex, [&] { return PatchEmbedWeights(ex, s, weight.view, bias.view); });
     const std::vector<float> image = random_vector(batch * s.channels * s.image_height * s.image_width, 14);
-    std::vector<float> out(batch * G * s.dim);
+    std::vector<float> out(batch * G * dim);
     auto steps = inside(ex, [&] { return PatchEmbedSteps(w, engine, batch, out.data()); });
     steps.bind_input(image.data());
     auto scratch = scratchpads(ex, steps.scratchpad_bytes());
     run(ex, steps.steps(), scratch);
     std::vector<float> actual(out.size());
     for (int b = 0; b < batch; ++b)
-        for (int g = 0; g < G; ++g) steps.gather(b, g, actual.data() + (b * G + g) * s.dim);
+        for (int g = 0; g < G; ++g) steps.gather(b, g, actual.data() + (b * G + g) * dim);
     std::vector<double> expected;
     for (int b = 0; b < batch; ++b)
         for (int gy = 0; gy < s.grid_height(); ++gy)
             for (int gx = 0; gx < s.grid_width(); ++gx)
-                for (int o = 0; o < s.dim; ++o) {
+                for (int o = 0; o < dim; ++o) {
                     double acc = bias.view.data[o];
                     for (int c = 0; c < s.channels; ++c)
                         for (int y = 0; y < patch; ++y)

@@ -21,14 +21,12 @@ LayerNormSteps::LayerNormSteps(const dnnl::engine& engine, int threads, int rows
             pd = pds.emplace(r.size, layer_normalization_forward::primitive_desc(desc, user_scratchpad_attr(), engine))
                      .first;
         }
-        scratchpad_bytes_ = std::max(scratchpad_bytes_, pd->second.scratchpad_desc().get_size());
         Step step{layer_normalization_forward(pd->second), {}};
         step.args[DNNL_ARG_SRC] = memory(pd->second.src_desc(), engine, src + std::int64_t(r.begin) * dim);
         step.args[DNNL_ARG_DST] = memory(pd->second.dst_desc(), engine, dst + std::int64_t(r.begin) * dim);
         step.args[DNNL_ARG_SCALE] = scale_mem;
         step.args[DNNL_ARG_SHIFT] = shift_mem;
-        step.args[DNNL_ARG_SCRATCHPAD] = memory();
-        steps_.push_back(std::move(step));
+        add(std::move(step), pd->second.scratchpad_desc());
     }
 }
 

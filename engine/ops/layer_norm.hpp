@@ -8,19 +8,12 @@
 
 namespace onevit {
 
-class LayerNormSteps {
+class LayerNormSteps : public StepList {
 public:
     // scale, shift: [dim], read-only (they live in the mapped model file).
     // src and dst are rows × dim, dense; they may be the same buffer.
     LayerNormSteps(const dnnl::engine& engine, int threads, int rows, int dim, float eps, const float* scale,
                    const float* shift, float* src, float* dst);
-
-    std::vector<Step>& steps() { return steps_; }
-    std::size_t scratchpad_bytes() const { return scratchpad_bytes_; }
-
-private:
-    std::vector<Step> steps_;
-    std::size_t scratchpad_bytes_ = 0;
 };
 
 }  // namespace onevit

@@ -121,15 +121,13 @@ LinearSteps::LinearSteps(const LinearWeights& w, const dnnl::engine& engine, int
             auto pd = pds.find(key);
             if (pd == pds.end())
                 pd = pds.emplace(key, w.primitive_desc(engine, r.size, tile.columns, tile.weights_md)).first;
-            scratchpad_bytes_ = std::max(scratchpad_bytes_, pd->second.scratchpad_desc().get_size());
             Step step{dnnl::matmul(pd->second), {}};
             step.args[DNNL_ARG_SRC] = memory(pd->second.src_desc(), engine, const_cast<float*>(src) + std::int64_t(r.begin) * w.in_);
             step.args[DNNL_ARG_WEIGHTS] = tile.weights;
             if (w.has_bias_) step.args[DNNL_ARG_BIAS] = tile.bias;
             step.args[DNNL_ARG_DST] = memory(pd->second.dst_desc(), engine,
                                              dst + std::int64_t(r.begin) * w.out_ + tile.columns.begin);
-            step.args[DNNL_ARG_SCRATCHPAD] = memory();
-            steps_.push_back(std::move(step));
+            add(std::move(step), pd->second.scratchpad_desc());
         }
     }
 }

@@ -47,19 +47,12 @@ private:
     std::vector<ColumnTile> tiles_;
 };
 
-class LinearSteps {
+class LinearSteps : public StepList {
 public:
     // src: rows × in_features; dst: rows × out_features, both dense (the
     // weights' layout was chosen for exactly these strides). For residual_add,
     // dst already holds the residual.
     LinearSteps(const LinearWeights& weights, const dnnl::engine& engine, int rows, const float* src, float* dst);
-
-    std::vector<Step>& steps() { return steps_; }
-    std::size_t scratchpad_bytes() const { return scratchpad_bytes_; }
-
-private:
-    std::vector<Step> steps_;
-    std::size_t scratchpad_bytes_ = 0;
 };
 
 }  // namespace onevit

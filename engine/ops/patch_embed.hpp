@@ -9,27 +9,15 @@
 
 #include "executor.hpp"
 #include "model_file.hpp"
+#include "ops/patch_grid.hpp"
 #include "ops/step.hpp"
 
 namespace onevit {
 
-struct PatchEmbedShape {
-    int channels = 0;
-    int image_height = 0;
-    int image_width = 0;
-    int patch = 0;
-    int dim = 0;
-    int grid_height() const { return image_height / patch; }
-    int grid_width() const { return image_width / patch; }
-    int patches() const { return grid_height() * grid_width(); }
-};
-
 class PatchEmbedWeights {
 public:
     // weight: [dim, channels, patch, patch]; bias: [dim].
-    PatchEmbedWeights(Executor& executor, const PatchEmbedShape& shape, const TensorView& weight,
-                      const TensorView& bias);
-    const PatchEmbedShape& shape() const { return shape_; }
+    PatchEmbedWeights(Executor& executor, const PatchGrid& grid, const TensorView& weight, const TensorView& bias);
 
 private:
     friend class PatchEmbedSteps;
@@ -39,19 +27,17 @@ private:
         dnnl::memory weights;
         dnnl::memory bias;
     };
-    PatchEmbedShape shape_;
+    PatchGrid grid_;
     std::vector<ChannelTile> tiles_;
 };
 
-class PatchEmbedSteps {
+class PatchEmbedSteps : public StepList {
 public:
     // out: batch × patches × dim floats of scratch, in the steps' own layout.
     PatchEmbedSteps(const PatchEmbedWeights& weights, const dnnl::engine& engine, int batch, float* out);
 
     // Points the steps at this run's input, batch × C × H × W.
     void bind_input(const float* input);
-    std::vector<Step>& steps() { return steps_; }
-    std::size_t scratchpad_bytes() const { return scratchpad_bytes_; }
     // After the steps ran: the dim channels of one patch of one image.
     void gather(int image, int patch, float* dst) const;
 
@@ -59,10 +45,8 @@ private:
     const PatchEmbedWeights& weights_;
     int batch_;
     const float* out_;
-    std::vector<Step> steps_;
     std::vector<std::pair<dnnl::memory, int>> inputs_;  // (memory, image index) per step
     std::int64_t image_elements_ = 0;
-    std::size_t scratchpad_bytes_ = 0;
 };
 
 }  // namespace onevit

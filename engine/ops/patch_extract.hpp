@@ -5,19 +5,9 @@
 #pragma once
 
 #include "executor.hpp"
+#include "ops/patch_grid.hpp"
 
 namespace onevit {
-
-struct PatchGrid {
-    int channels = 0;
-    int image_height = 0;
-    int image_width = 0;
-    int patch = 0;
-    int grid_height() const { return image_height / patch; }
-    int grid_width() const { return image_width / patch; }
-    int patches() const { return grid_height() * grid_width(); }
-    int patch_dim() const { return channels * patch * patch; }
-};
 
 // images: batch × C × H × W; rows: (batch · patches) × patch_dim. Inside Executor::run.
 void extract_patches(Executor& executor, const PatchGrid& grid, int batch, const float* images, float* rows);

@@ -3,6 +3,7 @@
 // swaps in the executing thread's scratchpad.
 #pragma once
 
+#include <algorithm>
 #include <unordered_map>
 #include <vector>
 
@@ -20,6 +21,25 @@ struct Step {
         args[DNNL_ARG_SCRATCHPAD] = scratchpad;  // the key exists already: no allocation
         primitive.execute(stream, args);
     }
+};
+
+// The steps one op runs for one batch, and the largest scratchpad among them
+// (Forward gives every arena slot a scratchpad of the largest size of all).
+class StepList {
+public:
+    std::vector<Step>& steps() { return steps_; }
+    std::size_t scratchpad_bytes() const { return scratchpad_bytes_; }
+
+protected:
+    void add(Step step, const dnnl::memory::desc& scratchpad) {
+        scratchpad_bytes_ = std::max(scratchpad_bytes_, scratchpad.get_size());
+        step.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory();  // filled in per execution
+        steps_.push_back(std::move(step));
+    }
+
+private:
+    std::vector<Step> steps_;
+    std::size_t scratchpad_bytes_ = 0;
 };
 
 // A primitive descriptor's attributes: every primitive takes a user scratchpad,
