@@ -1,4 +1,4 @@
-# Sanitizer and fuzzing builds (tests/fuzz/README.md and README's Tests section).
+# Sanitizer and fuzzing builds (tests/fuzz/README.md).
 #
 #   -DONEVIT_SANITIZE=address   AddressSanitizer + UndefinedBehaviorSanitizer
 #   -DONEVIT_SANITIZE=thread    ThreadSanitizer (suppressions: tests/tsan.supp)

@@ -18,6 +18,18 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+// TSan cannot see TBB's hand-offs between threads (TBB is not instrumented):
+// these annotations tell it where a run and each task begin and end.
+#if defined(__SANITIZE_THREAD__)
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+#define ONEVIT_HB_RELEASE(p) __tsan_release(p)
+#define ONEVIT_HB_ACQUIRE(p) __tsan_acquire(p)
+#else
+#define ONEVIT_HB_RELEASE(p) ((void)(p))
+#define ONEVIT_HB_ACQUIRE(p) ((void)(p))
+#endif
+
 namespace onevit {
 
 class Executor {
@@ -32,7 +44,14 @@ public:
     // Runs body inside the arena; blocks until it returns. Thread-safe.
     template <class Body>
     void run(Body&& body) {
-        arena_.execute(std::forward<Body>(body));
+        int token = 0;
+        ONEVIT_HB_RELEASE(&token);
+        arena_.execute([&] {
+            ONEVIT_HB_ACQUIRE(&token);
+            body();
+            ONEVIT_HB_RELEASE(&token);
+        });
+        ONEVIT_HB_ACQUIRE(&token);
     }
 
     // Inside run(): calls item(i) for i in [0, count), in contiguous chunks per
@@ -40,11 +59,16 @@ public:
     template <class Item>
     void parallel(int count, const Item& item) {
         if (count == 1) return item(0);
+        int fork = 0, join = 0;
+        ONEVIT_HB_RELEASE(&fork);
         tbb::parallel_for(tbb::blocked_range<int>(0, count),
                           [&](const tbb::blocked_range<int>& r) {
+                              ONEVIT_HB_ACQUIRE(&fork);
                               for (int i = r.begin(); i != r.end(); ++i) item(i);
+                              ONEVIT_HB_RELEASE(&join);
                           },
                           tbb::static_partitioner());
+        ONEVIT_HB_ACQUIRE(&join);
     }
 
     // Inside run(): the index of the calling thread's arena slot, in [0, threads()),

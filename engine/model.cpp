@@ -171,6 +171,10 @@ std::vector<std::vector<Prediction>> Model::classify(const std::vector<Image>& i
 std::vector<Prediction> top_k(const float* logits, int num_classes, int k, const std::vector<std::string>& labels) {
     if (k < 1) throw Error("top-k must be >= 1, got " + std::to_string(k));
     k = std::min(k, num_classes);
+    // Non-finite logits (from non-finite weights) have no ranking: say so.
+    for (int c = 0; c < num_classes; ++c)
+        if (!std::isfinite(logits[c]))
+            throw Error("logit " + std::to_string(c) + " is not finite: the model's weights or input are not finite");
     const float max_logit = *std::max_element(logits, logits + num_classes);
     std::vector<double> probs(num_classes);
     double sum = 0;

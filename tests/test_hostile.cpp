@@ -453,9 +453,8 @@ TEST(HostileModel, NanWeightIsWhatTheFileSays) {
     EXPECT_TRUE(std::isfinite(logits[0]));
     EXPECT_TRUE(std::isnan(logits[1]));
     EXPECT_TRUE(std::isfinite(logits[2]));
-    // top_k must not crash or read out of bounds on a NaN.
-    const std::vector<Prediction> top = top_k(logits.data(), 3, 3, model.info().labels);
-    EXPECT_EQ(top.size(), 3u);
+    // A NaN has no rank: top_k says so rather than sorting on an invalid order.
+    EXPECT_THROW(top_k(logits.data(), 3, 3, model.info().labels), Error);
 }
 
 // ------------------------------------------------------------ paths
@@ -528,7 +527,8 @@ TEST(HostilePaths, ImagePaths) {
 TEST(HostilePaths, HugeSparseImageFileIsRefusedWithoutReadingIt) {
     const std::string path = temp_path("sparse.png");
     write_file(path, synthetic::png_header_only(64, 64));
-    ASSERT_EQ(::truncate(path.c_str(), off_t(1) << 40), 0);  // 1 TiB of holes
+    if (::truncate(path.c_str(), off_t(1) << 36) != 0)  // 64 GiB of holes
+        GTEST_SKIP() << "this file system cannot hold a 64 GiB sparse file";
     const std::string message = error_of([&] { decode_image(path); }, path);
     EXPECT_NE(message.find(path), std::string::npos) << message;
     EXPECT_NE(message.find("too large"), std::string::npos) << message;

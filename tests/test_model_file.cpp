@@ -31,7 +31,8 @@ protected:
         original = read_all(kModel);
         ASSERT_GT(original.size(), 64u) << "cannot read " << kModel;
         std::memcpy(&data_offset, original.data() + 16, sizeof data_offset);
-        path = ::testing::TempDir() + "damaged.ovit";
+        // One file per test, so tests may run in parallel (ctest -j).
+        path = ::testing::TempDir() + ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".ovit";
     }
     void write(const std::vector<std::uint8_t>& bytes) {
         std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -59,6 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (!std::isfinite(v)) die("non-finite preprocessed value");
     } catch (const onevit::Error& e) {
         if (e.what() == nullptr || e.what()[0] == '\0') die("onevit::Error with an empty message");
+        if (std::getenv("ONEVIT_FUZZ_VERBOSE")) std::fprintf(stderr, "fuzz_image: refused: %s\n", e.what());
     }
     return 0;
 }

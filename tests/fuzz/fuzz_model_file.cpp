@@ -65,6 +65,12 @@ void check_message(const onevit::Error& e) {
 
 volatile float sink;
 
+// ONEVIT_FUZZ_VERBOSE=1: print each refusal (to see why an input is refused).
+bool verbose() {
+    static const bool on = std::getenv("ONEVIT_FUZZ_VERBOSE") != nullptr;
+    return on;
+}
+
 void exercise(const std::string& path, std::size_t size) {
     onevit::ModelFile file = onevit::ModelFile::open(path);
     const onevit::ModelInfo& info = file.info();
@@ -106,6 +112,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         exercise(path, bytes.size());
     } catch (const onevit::Error& e) {
         check_message(e);
+        if (verbose()) std::fprintf(stderr, "fuzz_model_file: refused: %s\n", e.what());
     }
     return 0;
 }

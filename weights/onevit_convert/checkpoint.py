@@ -9,6 +9,7 @@ so that an unused integer buffer is reported as an unexpected key, by name.
 """
 
 import json
+import math
 import os
 import pickle
 import zipfile
@@ -85,8 +86,8 @@ def _load_safetensors(path):
                                f"for a {size}-byte file")
         try:
             header = json.loads(f.read(header_len).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ConvertError(f"{path}: safetensors header is not valid JSON ({e})") from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            raise ConvertError(f"{path}: safetensors header is not valid JSON ({type(e).__name__})") from None
     if not isinstance(header, dict):
         raise ConvertError(f"{path}: safetensors header is not a JSON object")
     header.pop("__metadata__", None)
@@ -105,12 +106,14 @@ def _safetensors_tensor(path, name, info, data, base, buffer_len):
         dtype_name, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
     except (TypeError, KeyError, ValueError):
         raise ConvertError(f"{where}: header entry needs dtype, shape and data_offsets") from None
-    if dtype_name not in _SAFETENSORS_DTYPES:
-        raise ConvertError(f"{where}: unsupported safetensors dtype {dtype_name}")
-    if not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise ConvertError(f"{where}: bad shape {shape}")
+    if not isinstance(dtype_name, str) or dtype_name not in _SAFETENSORS_DTYPES:
+        raise ConvertError(f"{where}: unsupported safetensors dtype {dtype_name!r}")
+    # A list of plain non-negative ints; the size in Python ints, which cannot overflow.
+    if not isinstance(shape, list) or len(shape) > 8 or \
+            not all(type(d) is int and 0 <= d < 2 ** 40 for d in shape):
+        raise ConvertError(f"{where}: bad shape {str(shape)[:80]}")
     dtype = np.dtype(_SAFETENSORS_DTYPES[dtype_name])
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     if not (isinstance(begin, int) and isinstance(end, int)) or \
             begin < 0 or end - begin != nbytes or end > buffer_len:
         raise ConvertError(f"{where}: data_offsets [{begin}, {end}] do not hold "
