@@ -18,7 +18,7 @@ import re
 
 from .errors import ConvertError
 from .seedconfig import pos_int, seed_preprocess, take_kwargs
-from .seedmap import Collector, class_token, linear_patch_weight, position_embedding
+from .seedmap import Collector, block_keys, class_token, linear_patch_weight, position_embedding, put_blocks
 from .spec import ModelSpec
 from .tensors import block_count, expect_keys
 
@@ -30,6 +30,8 @@ NEEDS_SEED_CONFIG = True
 
 _QKV = re.compile(r"transformer\.layers\.\d+\.0\.fn\.fn\.to_qkv\.weight")
 _BLOCK = r"transformer\.layers\.(\d+)\."
+BLOCK_NAMES = {"norm1": "0.fn.norm", "qkv": "0.fn.fn.to_qkv", "proj": "0.fn.fn.to_out",
+               "norm2": "1.fn.norm", "fc1": "1.fn.fn.net.0", "fc2": "1.fn.fn.net.2"}
 
 
 def matches(keys):
@@ -63,12 +65,7 @@ def to_canonical(src, spec):
     depth = block_count(keys, _BLOCK, FAMILY)
     required = ["patch_to_embedding.weight", "patch_to_embedding.bias", "cls_token", "pos_embedding",
                 "mlp_head.0.weight", "mlp_head.0.bias", "mlp_head.2.weight", "mlp_head.2.bias"]
-    for i in range(depth):
-        a, f = f"transformer.layers.{i}.0.fn.", f"transformer.layers.{i}.1.fn."
-        required += [a + "norm.weight", a + "norm.bias", a + "fn.to_qkv.weight",
-                     a + "fn.to_out.weight", a + "fn.to_out.bias",
-                     f + "norm.weight", f + "norm.bias", f + "fn.net.0.weight", f + "fn.net.0.bias",
-                     f + "fn.net.2.weight", f + "fn.net.2.bias"]
+    required += block_keys(depth, BLOCK_NAMES, attn_proj=True)
     expect_keys(keys, required, [], FAMILY)
 
     c = Collector(FAMILY, src)
@@ -77,15 +74,7 @@ def to_canonical(src, spec):
     c.put("patch_embed.bias", "patch_to_embedding.bias", ndim=1)
     c.put("prefix_tokens", "cls_token", class_token(c, "cls_token"))
     c.put("pos_embed", "pos_embedding", position_embedding(c, "pos_embedding"))
-    for i in range(depth):
-        a, f, b = f"transformer.layers.{i}.0.fn.", f"transformer.layers.{i}.1.fn.", f"blocks.{i}."
-        for part in ("weight", "bias"):
-            c.put(f"{b}norm1.{part}", f"{a}norm.{part}")
-            c.put(f"{b}attn.proj.{part}", f"{a}fn.to_out.{part}")
-            c.put(f"{b}norm2.{part}", f"{f}norm.{part}")
-            c.put(f"{b}mlp.fc1.{part}", f"{f}fn.net.0.{part}")
-            c.put(f"{b}mlp.fc2.{part}", f"{f}fn.net.2.{part}")
-        c.put(f"{b}attn.qkv.weight", f"{a}fn.to_qkv.weight", ndim=2)
+    put_blocks(c, depth, BLOCK_NAMES, attn_proj=True)  # to_out is always there
     for part in ("weight", "bias"):
         c.put(f"head_hidden.{part}", f"mlp_head.0.{part}")
         c.put(f"head.{part}", f"mlp_head.2.{part}")

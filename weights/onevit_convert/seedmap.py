@@ -66,3 +66,31 @@ def patch_vector(c, name, spec):
         raise ConvertError(f"{spec.source} says patch_size={p}, channels={ch} (patch_dim "
                            f"{p * p * ch}), but tensor {name} has shape {shape_str(v.shape)}")
     return v.reshape(p, p, ch).transpose(2, 0, 1).reshape(-1)
+
+
+# A block's canonical tensors, under blocks.N.; each vit-pytorch-style family names
+# them relative to transformer.layers.N. in its BLOCK_NAMES table. qkv has no bias.
+_CANONICAL_BLOCK = {"norm1": "norm1", "qkv": "attn.qkv", "proj": "attn.proj", "norm2": "norm2",
+                    "fc1": "mlp.fc1", "fc2": "mlp.fc2"}
+
+
+def _block_layers(depth, names, attn_proj):
+    """(canonical prefix, checkpoint prefix, parts) for every layer of every block."""
+    for i in range(depth):
+        for key, source in names.items():
+            if key == "proj" and not attn_proj:
+                continue
+            parts = ("weight",) if key == "qkv" else ("weight", "bias")
+            yield f"blocks.{i}.{_CANONICAL_BLOCK[key]}", f"transformer.layers.{i}.{source}", parts
+
+
+def block_keys(depth, names, attn_proj):
+    """The checkpoint names the blocks must have."""
+    return [f"{source}.{part}" for _, source, parts in _block_layers(depth, names, attn_proj)
+            for part in parts]
+
+
+def put_blocks(c, depth, names, attn_proj):
+    for canonical, source, parts in _block_layers(depth, names, attn_proj):
+        for part in parts:
+            c.put(f"{canonical}.{part}", f"{source}.{part}", ndim=2 if canonical.endswith("qkv") else None)

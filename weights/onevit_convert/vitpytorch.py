@@ -19,7 +19,7 @@ import re
 
 from .errors import ConvertError
 from .seedconfig import choice, int_pair, pos_int, seed_preprocess, square_patch, take_kwargs
-from .seedmap import Collector, class_token, linear_patch_weight, position_embedding
+from .seedmap import Collector, block_keys, class_token, linear_patch_weight, position_embedding, put_blocks
 from .spec import ModelSpec
 from .tensors import block_count, expect_keys
 
@@ -31,6 +31,8 @@ NEEDS_SEED_CONFIG = True
 
 _QKV = re.compile(r"transformer\.layers\.\d+\.0\.fn\.to_qkv\.weight")
 _BLOCK = r"transformer\.layers\.(\d+)\."
+BLOCK_NAMES = {"norm1": "0.norm", "qkv": "0.fn.to_qkv", "proj": "0.fn.to_out.0",
+               "norm2": "1.norm", "fc1": "1.fn.net.0", "fc2": "1.fn.net.3"}
 
 
 def matches(keys):
@@ -75,13 +77,7 @@ def to_canonical(src, spec):
     required = ["to_patch_embedding.1.weight", "to_patch_embedding.1.bias", "cls_token",
                 "pos_embedding", "mlp_head.0.weight", "mlp_head.0.bias", "mlp_head.1.weight",
                 "mlp_head.1.bias"]
-    for i in range(depth):
-        a, f = f"transformer.layers.{i}.0.", f"transformer.layers.{i}.1."
-        required += [a + "norm.weight", a + "norm.bias", a + "fn.to_qkv.weight"]
-        if spec.attn_proj:
-            required += [a + "fn.to_out.0.weight", a + "fn.to_out.0.bias"]
-        required += [f + "norm.weight", f + "norm.bias", f + "fn.net.0.weight", f + "fn.net.0.bias",
-                     f + "fn.net.3.weight", f + "fn.net.3.bias"]
+    required += block_keys(depth, BLOCK_NAMES, spec.attn_proj)
     expect_keys(keys, required, [], FAMILY)
 
     c = Collector(FAMILY, src)
@@ -90,17 +86,8 @@ def to_canonical(src, spec):
     c.put("patch_embed.bias", "to_patch_embedding.1.bias", ndim=1)
     c.put("prefix_tokens", "cls_token", class_token(c, "cls_token"))
     c.put("pos_embed", "pos_embedding", position_embedding(c, "pos_embedding"))
-    for i in range(depth):
-        a, f, b = f"transformer.layers.{i}.0.", f"transformer.layers.{i}.1.", f"blocks.{i}."
-        for part in ("weight", "bias"):
-            c.put(f"{b}norm1.{part}", f"{a}norm.{part}")
-            c.put(f"{b}norm2.{part}", f"{f}norm.{part}")
-            c.put(f"{b}mlp.fc1.{part}", f"{f}fn.net.0.{part}")
-            c.put(f"{b}mlp.fc2.{part}", f"{f}fn.net.3.{part}")
-            if spec.attn_proj:
-                c.put(f"{b}attn.proj.{part}", f"{a}fn.to_out.0.{part}")
-        # to_qkv(x).chunk(3) then 'b n (h d)': rows q, k, v, each head-major, as canonical.
-        c.put(f"{b}attn.qkv.weight", f"{a}fn.to_qkv.weight", ndim=2)
+    # to_qkv(x).chunk(3) then 'b n (h d)': rows q, k, v, each head-major, as canonical.
+    put_blocks(c, depth, BLOCK_NAMES, spec.attn_proj)
     for part in ("weight", "bias"):
         c.put(f"head_norm.{part}", f"mlp_head.0.{part}")
         c.put(f"head.{part}", f"mlp_head.1.{part}")

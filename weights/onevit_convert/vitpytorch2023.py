@@ -23,7 +23,8 @@ import re
 
 from .errors import ConvertError
 from .seedconfig import choice, int_pair, pos_int, seed_preprocess, square_patch, take_kwargs
-from .seedmap import Collector, class_token, linear_patch_weight, patch_vector, position_embedding
+from .seedmap import (Collector, block_keys, class_token, linear_patch_weight, patch_vector,
+                      position_embedding, put_blocks)
 from .spec import ModelSpec
 from .tensors import block_count, expect_keys
 from .vitpytorch import check_projection
@@ -36,6 +37,8 @@ NEEDS_SEED_CONFIG = True
 
 _QKV = re.compile(r"transformer\.layers\.\d+\.0\.to_qkv\.weight")
 _BLOCK = r"transformer\.layers\.(\d+)\."
+BLOCK_NAMES = {"norm1": "0.norm", "qkv": "0.to_qkv", "proj": "0.to_out.0",
+               "norm2": "1.net.0", "fc1": "1.net.1", "fc2": "1.net.4"}
 
 
 def matches(keys):
@@ -74,12 +77,7 @@ def to_canonical(src, spec):
     required = ["cls_token", "pos_embedding", "transformer.norm.weight", "transformer.norm.bias",
                 "mlp_head.weight", "mlp_head.bias"]
     required += [f"to_patch_embedding.{i}.{part}" for i in (1, 2, 3) for part in ("weight", "bias")]
-    for i in range(depth):
-        a, f = f"transformer.layers.{i}.0.", f"transformer.layers.{i}.1."
-        required += [a + "norm.weight", a + "norm.bias", a + "to_qkv.weight"]
-        if spec.attn_proj:
-            required += [a + "to_out.0.weight", a + "to_out.0.bias"]
-        required += [f"{f}net.{n}.{part}" for n in (0, 1, 4) for part in ("weight", "bias")]
+    required += block_keys(depth, BLOCK_NAMES, spec.attn_proj)
     expect_keys(keys, required, [], FAMILY)
 
     c = Collector(FAMILY, src)
@@ -92,16 +90,7 @@ def to_canonical(src, spec):
         c.put(f"patch_embed.norm_out.{part}", f"to_patch_embedding.3.{part}")
     c.put("prefix_tokens", "cls_token", class_token(c, "cls_token"))
     c.put("pos_embed", "pos_embedding", position_embedding(c, "pos_embedding"))
-    for i in range(depth):
-        a, f, b = f"transformer.layers.{i}.0.", f"transformer.layers.{i}.1.", f"blocks.{i}."
-        for part in ("weight", "bias"):
-            c.put(f"{b}norm1.{part}", f"{a}norm.{part}")
-            c.put(f"{b}norm2.{part}", f"{f}net.0.{part}")
-            c.put(f"{b}mlp.fc1.{part}", f"{f}net.1.{part}")
-            c.put(f"{b}mlp.fc2.{part}", f"{f}net.4.{part}")
-            if spec.attn_proj:
-                c.put(f"{b}attn.proj.{part}", f"{a}to_out.0.{part}")
-        c.put(f"{b}attn.qkv.weight", f"{a}to_qkv.weight", ndim=2)
+    put_blocks(c, depth, BLOCK_NAMES, spec.attn_proj)
     for part in ("weight", "bias"):
         c.put(f"norm.{part}", f"transformer.norm.{part}")
         c.put(f"head.{part}", f"mlp_head.{part}")
