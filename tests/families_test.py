@@ -39,6 +39,7 @@ import torch  # noqa: E402
 
 from random_vit import random_vit_state  # noqa: E402
 import safetensors_io  # noqa: E402
+from hf_config import vit_config  # noqa: E402
 import vit_reference  # noqa: E402
 
 REL_TOL = 1e-4
@@ -50,22 +51,8 @@ SEED = 7
 
 
 def hf_config() -> dict:
-    return {
-        "architectures": ["ViTForImageClassification"],
-        "model_type": "vit",
-        "hidden_size": DIM,
-        "num_hidden_layers": DEPTH,
-        "num_attention_heads": HEADS,
-        "intermediate_size": MLP,
-        "image_size": IMAGE,
-        "patch_size": PATCH,
-        "num_channels": CHANNELS,
-        "layer_norm_eps": EPS,
-        "hidden_act": "gelu",
-        "qkv_bias": True,
-        "id2label": {str(i): f"class_{i}" for i in range(CLASSES)},
-        "label2id": {f"class_{i}": i for i in range(CLASSES)},
-    }
+    return vit_config(dim=DIM, depth=DEPTH, heads=HEADS, mlp_dim=MLP, image_size=IMAGE, patch_size=PATCH,
+                      channels=CHANNELS, eps=EPS, labels=[f"class_{i}" for i in range(CLASSES)])
 
 
 def to_hf(sd: dict) -> dict:

@@ -54,6 +54,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "reference"))
 import safetensors_io  # noqa: E402
+from hf_config import vit_config  # noqa: E402
 import vit_reference  # noqa: E402
 
 IMAGE, PATCH, CHANNELS = 32, 8, 1
@@ -190,22 +191,8 @@ def train(model: DigitsViT, x: torch.Tensor, y: torch.Tensor, *, epochs: int, se
 # --- export -----------------------------------------------------------------------------
 
 def hf_config() -> dict:
-    return {
-        "architectures": ["ViTForImageClassification"],
-        "model_type": "vit",
-        "hidden_size": DIM,
-        "num_hidden_layers": DEPTH,
-        "num_attention_heads": HEADS,
-        "intermediate_size": MLP,
-        "image_size": IMAGE,
-        "patch_size": PATCH,
-        "num_channels": CHANNELS,
-        "layer_norm_eps": EPS,
-        "hidden_act": "gelu",
-        "qkv_bias": True,
-        "id2label": {str(i): str(i) for i in range(CLASSES)},
-        "label2id": {str(i): i for i in range(CLASSES)},
-    }
+    return vit_config(dim=DIM, depth=DEPTH, heads=HEADS, mlp_dim=MLP, image_size=IMAGE, patch_size=PATCH,
+                      channels=CHANNELS, eps=EPS, labels=[str(i) for i in range(CLASSES)])
 
 
 def preprocessor_config() -> dict:
