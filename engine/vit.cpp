@@ -101,12 +101,14 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
       pooled_(rows_times(2 * batch, w.arch.dim)),
       hidden_(rows_times(batch, w.arch.head_hidden)),
       logits_(rows_times(2 * batch, w.arch.num_classes)),
-      head_(w.head, executor.engine(), batch, w.head_hidden ? hidden_.data() : pooled_.data(), logits_.data()) {
+      head_(w.head, executor.engine(), batch, w.head_hidden ? hidden_.data() : pooled_.data(), logits_.data()),
+      attention_(executor.engine(), executor.threads(),
+                 AttentionShape{batch, tokens_, w.arch.heads, w.arch.head_dim, w.arch.attn_scale}, qkv_.data(),
+                 attn_.data()) {
     const Architecture& a = w.arch;
     const dnnl::engine& engine = executor.engine();
     const int threads = executor.threads();
     const int rows = batch * tokens_, D = a.dim;
-    const AttentionShape attention{batch, tokens_, a.heads, a.head_dim, a.attn_scale};
     if (w.patch_embed) patch_embed_.emplace(*w.patch_embed, engine, batch, patches_.data());
     if (w.normed_patch_embed) {
         const NormedPatchEmbedWeights& n = *w.normed_patch_embed;
@@ -122,7 +124,6 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
         blocks_.push_back(BlockSteps{
             LayerNormSteps(engine, threads, rows, D, a.norm_eps, b.norm1.scale, b.norm1.shift, x_.data(), h_.data()),
             LinearSteps(b.qkv, engine, rows, h_.data(), qkv_.data()),
-            AttentionSteps(engine, threads, attention, qkv_.data(), attn_.data()),
             b.proj ? std::optional(LinearSteps(*b.proj, engine, rows, attn_.data(), x_.data())) : std::nullopt,
             LayerNormSteps(engine, threads, rows, D, a.norm_eps, b.norm2.scale, b.norm2.shift, x_.data(), h_.data()),
             LinearSteps(b.fc1, engine, rows, h_.data(), mlp_.data()),
@@ -139,7 +140,7 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
         head_dist_.emplace(*w.head_dist, engine, batch, pooled_.data() + std::size_t(batch) * D,
                            logits_.data() + std::size_t(batch) * a.num_classes);
 
-    std::size_t scratchpad = head_.scratchpad_bytes();
+    std::size_t scratchpad = std::max(head_.scratchpad_bytes(), attention_.scratchpad_bytes());
     if (patch_embed_) scratchpad = std::max(scratchpad, patch_embed_->scratchpad_bytes());
     if (normed_patch_embed_)
         for (std::size_t bytes : {normed_patch_embed_->norm_in.scratchpad_bytes(),
@@ -147,7 +148,7 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
                                   normed_patch_embed_->norm_out.scratchpad_bytes()})
             scratchpad = std::max(scratchpad, bytes);
     for (const BlockSteps& b : blocks_)
-        for (std::size_t bytes : {b.norm1.scratchpad_bytes(), b.qkv.scratchpad_bytes(), b.attention.scratchpad_bytes(),
+        for (std::size_t bytes : {b.norm1.scratchpad_bytes(), b.qkv.scratchpad_bytes(),
                                   b.proj ? b.proj->scratchpad_bytes() : 0, b.norm2.scratchpad_bytes(),
                                   b.fc1.scratchpad_bytes(), b.fc2.scratchpad_bytes()})
             scratchpad = std::max(scratchpad, bytes);
@@ -166,7 +167,7 @@ void Forward::run(Executor& executor, const float* input, float* logits, Feature
     for (BlockSteps& b : blocks_) {
         run_steps(executor, b.norm1.steps());  // h = LN1(x)
         run_steps(executor, b.qkv.steps());    // qkv = h Wqkvᵀ + b
-        b.attention.run(executor, scratchpads_);
+        attention_.run(executor, scratchpads_);
         if (b.proj)
             run_steps(executor, b.proj->steps());  // x += attn Wprojᵀ + b
         else

@@ -73,7 +73,6 @@ private:
     struct BlockSteps {
         LayerNormSteps norm1;
         LinearSteps qkv;
-        AttentionSteps attention;
         std::optional<LinearSteps> proj;
         LayerNormSteps norm2;
         LinearSteps fc1;
@@ -115,6 +114,7 @@ private:
     std::optional<LayerNormSteps> head_norm_;
     std::optional<LinearSteps> head_hidden_;
     LinearSteps head_;
+    AttentionSteps attention_;  // every block's: they share qkv_ and attn_
     std::optional<LinearSteps> head_dist_;
 };
 

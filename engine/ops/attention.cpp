@@ -1,5 +1,6 @@
 #include "ops/attention.hpp"
 
+#include <cstring>
 #include <map>
 
 namespace onevit {
@@ -23,93 +24,112 @@ int choose_query_parts(const AttentionShape& s, int threads) {
     return best;
 }
 
+void copy_rows(const float* src, std::int64_t src_stride, int rows, int width, float* dst, std::int64_t dst_stride) {
+    for (int r = 0; r < rows; ++r) std::memcpy(dst + r * dst_stride, src + r * src_stride, sizeof(float) * width);
+}
+
+struct PrimitiveDescs {
+    dnnl::matmul::primitive_desc scores;
+    dnnl::softmax_forward::primitive_desc softmax;
+    dnnl::matmul::primitive_desc mix;
+};
+
+PrimitiveDescs primitive_descs(const dnnl::engine& engine, const AttentionShape& s, int rows,
+                               std::size_t* scratchpad_bytes) {
+    const int T = s.tokens, dh = s.head_dim;
+    const memory::desc q_md = strided_md({rows, dh}, {dh, 1});
+    const memory::desc kt_md = strided_md({dh, T}, {1, dh});  // kᵀ: a view of the dense k block
+    const memory::desc v_md = strided_md({T, dh}, {dh, 1});
+    const memory::desc scores_md = strided_md({rows, T}, {T, 1});
+    const memory::desc o_md = strided_md({rows, dh}, {dh, 1});
+    dnnl::primitive_attr scaled = user_scratchpad_attr();
+    scaled.set_output_scales(0, {s.scale});
+    PrimitiveDescs pds{
+        dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, kt_md, scores_md), scaled, engine),
+        dnnl::softmax_forward::primitive_desc(
+            dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, scores_md, 1), user_scratchpad_attr(),
+            engine),
+        dnnl::matmul::primitive_desc(dnnl::matmul::desc(scores_md, v_md, o_md), user_scratchpad_attr(), engine)};
+    for (std::size_t bytes : {pds.scores.scratchpad_desc().get_size(), pds.softmax.scratchpad_desc().get_size(),
+                              pds.mix.scratchpad_desc().get_size()})
+        *scratchpad_bytes = std::max(*scratchpad_bytes, bytes);
+    return pds;
+}
+
 }  // namespace
 
-AttentionSteps::AttentionSteps(const dnnl::engine& engine, int threads, const AttentionShape& s, float* qkv,
-                               float* out) {
+AttentionSteps::AttentionSteps(const dnnl::engine& engine, int threads, const AttentionShape& s, const float* qkv,
+                               float* out)
+    : shape_(s) {
     const int T = s.tokens, dh = s.head_dim, I = s.inner();
     const std::int64_t qkv_stride = 3 * I;
     const std::vector<Range> query_parts = split_evenly(T, choose_query_parts(s, threads));
 
-    struct Primitives {
-        dnnl::matmul::primitive_desc scores;
-        dnnl::softmax_forward::primitive_desc softmax;
-        dnnl::matmul::primitive_desc mix;
-        int rows_class;
-    };
-    std::map<int, Primitives> by_rows;
+    std::map<int, int> rows_class;  // query rows → class
+    std::vector<PrimitiveDescs> pds;
     for (Range r : query_parts) {
-        if (by_rows.count(r.size)) continue;
-        const memory::desc q_md = strided_md({r.size, dh}, {qkv_stride, 1});
-        const memory::desc kt_md = strided_md({dh, T}, {1, qkv_stride});  // kᵀ: a view of k's rows
-        const memory::desc v_md = strided_md({T, dh}, {qkv_stride, 1});
-        const memory::desc scores_md = strided_md({r.size, T}, {T, 1});
-        const memory::desc out_md = strided_md({r.size, dh}, {I, 1});
-
-        dnnl::primitive_attr scaled = user_scratchpad_attr();
-        scaled.set_output_scales(0, {s.scale});
-        Primitives p{
-            dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, kt_md, scores_md), scaled, engine),
-            dnnl::softmax_forward::primitive_desc(
-                dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, scores_md, 1),
-                user_scratchpad_attr(), engine),
-            dnnl::matmul::primitive_desc(dnnl::matmul::desc(scores_md, v_md, out_md), user_scratchpad_attr(),
-                                         engine),
-            static_cast<int>(by_rows.size())};
-        for (std::size_t bytes : {p.scores.scratchpad_desc().get_size(), p.softmax.scratchpad_desc().get_size(),
-                                  p.mix.scratchpad_desc().get_size()})
-            scratchpad_bytes_ = std::max(scratchpad_bytes_, bytes);
-        by_rows.emplace(r.size, std::move(p));
+        if (rows_class.count(r.size)) continue;
+        rows_class.emplace(r.size, static_cast<int>(pds.size()));
+        pds.push_back(primitive_descs(engine, s, r.size, &scratchpad_bytes_));
     }
+    std::vector<TaskSteps> primitives;  // by rows class, not bound to memory yet
+    for (const PrimitiveDescs& p : pds)
+        primitives.push_back({{dnnl::matmul(p.scores), {}}, {dnnl::softmax_forward(p.softmax), {}},
+                              {dnnl::matmul(p.mix), {}}});
 
-    const std::int64_t block = std::int64_t(T) * T;
-    scores_storage_.resize(block * threads);
-    scores_.resize(threads);
-    for (int slot = 0; slot < threads; ++slot) {
-        scores_[slot].resize(by_rows.size());
-        for (auto& [rows, p] : by_rows)
-            scores_[slot][p.rows_class] = memory(p.scores.dst_desc(), engine, scores_storage_.data() + slot * block);
+    // Every block is sized for all T rows; each rows class views its first rows.
+    const std::size_t block = std::size_t(T) * dh;
+    workspaces_.resize(threads);
+    for (Workspace& w : workspaces_) {
+        w.q = AlignedBuffer(block), w.k = AlignedBuffer(block), w.v = AlignedBuffer(block), w.o = AlignedBuffer(block);
+        w.scores = AlignedBuffer(std::size_t(T) * T);
+        for (std::size_t c = 0; c < pds.size(); ++c) {
+            TaskSteps steps = primitives[c];
+            const memory scores(pds[c].scores.dst_desc(), engine, w.scores.data());
+            steps.scores.args = {{DNNL_ARG_SRC, memory(pds[c].scores.src_desc(), engine, w.q.data())},
+                                 {DNNL_ARG_WEIGHTS, memory(pds[c].scores.weights_desc(), engine, w.k.data())},
+                                 {DNNL_ARG_DST, scores}};
+            steps.softmax.args = {{DNNL_ARG_SRC, scores}, {DNNL_ARG_DST, scores}};
+            steps.mix.args = {{DNNL_ARG_SRC, scores},
+                              {DNNL_ARG_WEIGHTS, memory(pds[c].mix.weights_desc(), engine, w.v.data())},
+                              {DNNL_ARG_DST, memory(pds[c].mix.dst_desc(), engine, w.o.data())}};
+            for (Step* step : {&steps.scores, &steps.softmax, &steps.mix}) step->args[DNNL_ARG_SCRATCHPAD] = memory();
+            w.steps.push_back(std::move(steps));
+        }
     }
 
     for (int b = 0; b < s.batch; ++b) {
         for (int h = 0; h < s.heads; ++h) {
-            float* q = qkv + std::int64_t(b) * T * qkv_stride + h * dh;
-            float* k = q + I;
-            float* v = q + 2 * I;
-            for (Range r : query_parts) {
-                const Primitives& p = by_rows.at(r.size);
-                Task task{{dnnl::matmul(p.scores), {}}, {dnnl::softmax_forward(p.softmax), {}},
-                          {dnnl::matmul(p.mix), {}}, p.rows_class};
-                task.scores.args[DNNL_ARG_SRC] = memory(p.scores.src_desc(), engine, q + r.begin * qkv_stride);
-                task.scores.args[DNNL_ARG_WEIGHTS] = memory(p.scores.weights_desc(), engine, k);
-                task.scores.args[DNNL_ARG_DST] = memory();
-                task.softmax.args[DNNL_ARG_SRC] = memory();
-                task.softmax.args[DNNL_ARG_DST] = memory();
-                task.mix.args[DNNL_ARG_SRC] = memory();
-                task.mix.args[DNNL_ARG_WEIGHTS] = memory(p.mix.weights_desc(), engine, v);
-                task.mix.args[DNNL_ARG_DST] =
-                    memory(p.mix.dst_desc(), engine, out + (std::int64_t(b) * T + r.begin) * I + h * dh);
-                for (Step* step : {&task.scores, &task.softmax, &task.mix}) step->args[DNNL_ARG_SCRATCHPAD] = memory();
-                tasks_.push_back(std::move(task));
-            }
+            const float* q = qkv + std::int64_t(b) * T * qkv_stride + h * dh;
+            for (Range r : query_parts)
+                tasks_.push_back({b * s.heads + h, r, rows_class.at(r.size), q + r.begin * qkv_stride, q + I,
+                                  q + 2 * I, out + (std::int64_t(b) * T + r.begin) * I + h * dh});
         }
     }
 }
 
 void AttentionSteps::run(Executor& executor, std::vector<dnnl::memory>& scratchpads) {
+    for (Workspace& w : workspaces_) w.unit = -1;  // qkv holds a new layer's values
     executor.parallel(static_cast<int>(tasks_.size()), [&](int i) {
-        Task& task = tasks_[i];
         const int slot = Executor::slot();
-        const dnnl::memory& scores = scores_[slot][task.rows_class];
-        task.scores.args[DNNL_ARG_DST] = scores;
-        task.softmax.args[DNNL_ARG_SRC] = scores;
-        task.softmax.args[DNNL_ARG_DST] = scores;
-        task.mix.args[DNNL_ARG_SRC] = scores;
-        dnnl::stream& stream = executor.stream();
-        task.scores.execute(stream, scratchpads[slot]);
-        task.softmax.execute(stream, scratchpads[slot]);
-        task.mix.execute(stream, scratchpads[slot]);
+        run_task(tasks_[i], workspaces_[slot], executor.stream(), scratchpads[slot]);
     });
+}
+
+void AttentionSteps::run_task(const Task& task, Workspace& w, dnnl::stream& stream, const dnnl::memory& scratchpad) {
+    const int T = shape_.tokens, dh = shape_.head_dim, I = shape_.inner();
+    const std::int64_t qkv_stride = 3 * I;
+    if (w.unit != task.unit) {
+        copy_rows(task.k, qkv_stride, T, dh, w.k.data(), dh);
+        copy_rows(task.v, qkv_stride, T, dh, w.v.data(), dh);
+        w.unit = task.unit;
+    }
+    copy_rows(task.q, qkv_stride, task.queries.size, dh, w.q.data(), dh);
+    TaskSteps& steps = w.steps[task.rows_class];
+    steps.scores.execute(stream, scratchpad);
+    steps.softmax.execute(stream, scratchpad);
+    steps.mix.execute(stream, scratchpad);
+    copy_rows(w.o.data(), dh, task.queries.size, dh, task.out, I);
 }
 
 }  // namespace onevit

@@ -1,16 +1,20 @@
 // Multi-head self-attention core: softmax(scale · q kᵀ) v for every image and
-// head, reading q, k and v straight out of the fused qkv activation through
-// strided memory descriptors, and writing each head's output into its columns
-// of the attention output — no transposes, no copies.
+// head, reading q, k and v out of the fused qkv activation and writing each
+// head's output into its columns of the attention output.
 //
 // The work is split into tasks of (image, head, query rows); each task runs
 // three single-threaded primitives (q kᵀ matmul with the scale as output
-// scale, in-place softmax, p v matmul) on a scores buffer private to the
-// executing thread.
+// scale, in-place softmax, p v matmul) on buffers private to the executing
+// thread. q, k and v are first copied out of the qkv rows into dense blocks,
+// and the output is copied back: oneDNN 2.6 runs these matmuls with brgemm
+// only on dense operands (strided views fall back to gemm:jit, ~25 % slower
+// here), and one head's k and v are copied once for all of its tasks that a
+// thread runs in a row.
 #pragma once
 
 #include <vector>
 
+#include "aligned_buffer.hpp"
 #include "executor.hpp"
 #include "ops/step.hpp"
 
@@ -29,7 +33,8 @@ class AttentionSteps {
 public:
     // qkv: (batch·tokens) × 3·inner, rows [q | k | v], each head-major.
     // out: (batch·tokens) × inner.
-    AttentionSteps(const dnnl::engine& engine, int threads, const AttentionShape& shape, float* qkv, float* out);
+    AttentionSteps(const dnnl::engine& engine, int threads, const AttentionShape& shape, const float* qkv,
+                   float* out);
 
     // Inside Executor::run; scratchpads: one per arena slot.
     void run(Executor& executor, std::vector<dnnl::memory>& scratchpads);
@@ -37,14 +42,30 @@ public:
 
 private:
     struct Task {
+        int unit;   // image · heads + head: tasks of one unit share k and v
+        Range queries;
+        int rows_class;  // index into the primitives and buffers for queries.size
+        const float* q;  // the first query row, k and v: strided rows of qkv
+        const float* k;
+        const float* v;
+        float* out;  // the first output row, strided
+    };
+    struct TaskSteps {
         Step scores;   // q kᵀ · scale → scores
         Step softmax;  // scores → probabilities, in place
-        Step mix;      // probabilities v → out
-        int rows_class;
+        Step mix;      // probabilities v → o
     };
+    // One arena slot's dense blocks, and the steps bound to them per rows class.
+    struct Workspace {
+        AlignedBuffer q, k, v, o, scores;
+        std::vector<TaskSteps> steps;  // by rows class
+        int unit = -1;  // whose k and v the blocks hold
+    };
+    void run_task(const Task& task, Workspace& workspace, dnnl::stream& stream, const dnnl::memory& scratchpad);
+
+    AttentionShape shape_;
     std::vector<Task> tasks_;
-    std::vector<float> scores_storage_;  // one tokens × tokens block per slot
-    std::vector<std::vector<dnnl::memory>> scores_;  // [slot][rows class]
+    std::vector<Workspace> workspaces_;   // by slot
     std::size_t scratchpad_bytes_ = 0;
 };
 
