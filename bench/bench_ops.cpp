@@ -252,10 +252,10 @@ public:
           norm_(executor.engine(), executor.threads(), rows_, s.dim, kNormEps, norm_scale_.data(), norm_shift_.data(),
                 x_.data(), h_.data()),
           // Tuned for one image's rows at every batch size, as vit.cpp does.
-          first_weights_(executor, first_params_.weight_view, &first_params_.bias_view,
+          first_weights_(executor, weight_memory_, first_params_.weight_view, &first_params_.bias_view,
                          op == Op::attention ? Epilogue::none : Epilogue::gelu_erf, kTokens),
           first_(first_weights_, executor.engine(), rows_, h_.data(), first_out_.data()),
-          second_weights_(executor, second_params_.weight_view, &second_params_.bias_view, Epilogue::residual_add,
+          second_weights_(executor, weight_memory_, second_params_.weight_view, &second_params_.bias_view, Epilogue::residual_add,
                           kTokens),
           second_(second_weights_, executor.engine(), rows_, op == Op::attention ? middle_out_.data() : first_out_.data(),
                   x_.data()) {
@@ -281,6 +281,7 @@ private:
     AlignedBuffer x_, h_, first_out_, middle_out_;
     AlignedBuffer norm_scale_, norm_shift_;
     RandomLinear first_params_, second_params_;
+    WeightMemory weight_memory_;
     LayerNormSteps norm_;
     LinearWeights first_weights_;
     LinearSteps first_;

@@ -17,23 +17,23 @@ const TensorView* optional_tensor(const ModelFile& file, const std::string& name
 }
 
 // Weights are reordered into memory of their own, so the file's copy is released.
-LinearWeights linear(const ModelFile& file, Executor& executor, const std::string& name, Epilogue epilogue,
-                     int typical_rows) {
-    LinearWeights weights(executor, file.tensor(name + ".weight"), optional_tensor(file, name + ".bias"), epilogue,
-                          typical_rows);
+LinearWeights linear(const ModelFile& file, Executor& executor, WeightMemory& memory, const std::string& name,
+                     Epilogue epilogue, int typical_rows) {
+    LinearWeights weights(executor, memory, file.tensor(name + ".weight"), optional_tensor(file, name + ".bias"),
+                          epilogue, typical_rows);
     file.release(name + ".weight");
     return weights;
 }
 
 PatchGrid patch_grid(const Architecture& a) { return {a.channels, a.image_height, a.image_width, a.patch_size}; }
 
-NormedPatchEmbedWeights normed_patch_embed(const ModelFile& file, Executor& executor) {
+NormedPatchEmbedWeights normed_patch_embed(const ModelFile& file, Executor& executor, WeightMemory& memory) {
     const Architecture& a = file.info().arch;
     const TensorView& conv = file.tensor("patch_embed.weight");
     const TensorView linear{{a.dim, a.patch_dim()}, conv.data};  // [D, C, P, P] read as [D, C·P·P]
     NormedPatchEmbedWeights weights{
         norm_weights(file, "patch_embed.norm_in"),
-        LinearWeights(executor, linear, &file.tensor("patch_embed.bias"), Epilogue::none, a.patch_tokens()),
+        LinearWeights(executor, memory, linear, &file.tensor("patch_embed.bias"), Epilogue::none, a.patch_tokens()),
         norm_weights(file, "patch_embed.norm_out")};
     file.release("patch_embed.weight");
     return weights;
@@ -48,23 +48,29 @@ PatchEmbedWeights conv_patch_embed(const ModelFile& file, Executor& executor) {
 
 Epilogue gelu_epilogue(const Architecture& a) { return a.gelu == Gelu::erf ? Epilogue::gelu_erf : Epilogue::gelu_tanh; }
 
-std::vector<BlockWeights> block_weights(const ModelFile& file, Executor& executor) {
+// Blocks are built in parallel: reordering their weights is most of loading,
+// and most layers are a single tile, whose reorder takes one thread.
+std::vector<BlockWeights> block_weights(const ModelFile& file, Executor& executor, WeightMemory& memory) {
     const Architecture& a = file.info().arch;
     const int rows = a.tokens();
     const Epilogue gelu = gelu_epilogue(a);
-    std::vector<BlockWeights> blocks;
-    for (int i = 0; i < a.depth; ++i) {
+    std::vector<std::optional<BlockWeights>> built(a.depth);
+    executor.parallel(a.depth, [&](int i) {
         const std::string b = "blocks." + std::to_string(i) + ".";
-        blocks.push_back(BlockWeights{
+        const auto block_linear = [&](const std::string& name, Epilogue epilogue) {
+            return linear(file, executor, memory, b + name, epilogue, rows);
+        };
+        built[i].emplace(BlockWeights{
             norm_weights(file, b + "norm1"),
-            linear(file, executor, b + "attn.qkv", Epilogue::none, rows),
-            a.attn_proj ? std::optional(linear(file, executor, b + "attn.proj", Epilogue::residual_add, rows))
-                        : std::nullopt,
+            block_linear("attn.qkv", Epilogue::none),
+            a.attn_proj ? std::optional(block_linear("attn.proj", Epilogue::residual_add)) : std::nullopt,
             norm_weights(file, b + "norm2"),
-            linear(file, executor, b + "mlp.fc1", gelu, rows),
-            linear(file, executor, b + "mlp.fc2", Epilogue::residual_add, rows),
+            block_linear("mlp.fc1", gelu),
+            block_linear("mlp.fc2", Epilogue::residual_add),
         });
-    }
+    });
+    std::vector<BlockWeights> blocks;
+    for (auto& block : built) blocks.push_back(std::move(*block));
     return blocks;
 }
 
@@ -74,17 +80,18 @@ std::size_t rows_times(int rows, int width) { return std::size_t(rows) * std::si
 
 VitWeights::VitWeights(const ModelFile& file, Executor& executor)
     : arch(file.info().arch),
+      memory(std::make_unique<WeightMemory>()),
       patch_embed(arch.patch_norm ? std::nullopt : std::optional(conv_patch_embed(file, executor))),
-      normed_patch_embed(arch.patch_norm ? std::optional(onevit::normed_patch_embed(file, executor)) : std::nullopt),
+      normed_patch_embed(arch.patch_norm ? std::optional(onevit::normed_patch_embed(file, executor, *memory)) : std::nullopt),
       prefix_tokens(file.tensor("prefix_tokens").data),
       pos_embed(file.tensor("pos_embed").data),
-      blocks(block_weights(file, executor)),
+      blocks(block_weights(file, executor, *memory)),
       norm(arch.final_norm ? std::optional(norm_weights(file, "norm")) : std::nullopt),
       head_norm(arch.head_norm ? std::optional(norm_weights(file, "head_norm")) : std::nullopt),
-      head_hidden(arch.head == Head::mlp ? std::optional(linear(file, executor, "head_hidden", gelu_epilogue(arch), 1))
+      head_hidden(arch.head == Head::mlp ? std::optional(linear(file, executor, *memory, "head_hidden", gelu_epilogue(arch), 1))
                                          : std::nullopt),
-      head(linear(file, executor, "head", Epilogue::none, 1)),
-      head_dist(arch.head == Head::distilled ? std::optional(linear(file, executor, "head_dist", Epilogue::none, 1))
+      head(linear(file, executor, *memory, "head", Epilogue::none, 1)),
+      head_dist(arch.head == Head::distilled ? std::optional(linear(file, executor, *memory, "head_dist", Epilogue::none, 1))
                                              : std::nullopt) {}
 
 Forward::Forward(const VitWeights& w, Executor& executor, int batch)

@@ -15,6 +15,7 @@
 #include "ops/linear.hpp"
 #include "ops/patch_embed.hpp"
 #include "ops/patch_extract.hpp"
+#include "weight_memory.hpp"
 #include "onevit/model.hpp"
 
 namespace onevit {
@@ -44,6 +45,7 @@ struct BlockWeights {
 
 struct VitWeights {
     Architecture arch;
+    std::unique_ptr<WeightMemory> memory;  // the reordered linear weights live here
     std::optional<PatchEmbedWeights> patch_embed;               // a convolution, [dim, C, P, P]
     std::optional<NormedPatchEmbedWeights> normed_patch_embed;  // instead, if arch.patch_norm
     const float* prefix_tokens;         // [prefix, dim]

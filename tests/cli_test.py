@@ -308,9 +308,10 @@ def test_bench_json(ctx):
     expect_success(result)
     (report,) = json_lines(result)
     for key in ["latency_ms_median", "latency_ms_min", "latency_ms_max", "images_per_s", "gflops", "peak_gflops",
-                "efficiency"]:
+                "efficiency", "load_ms", "first_result_ms"]:
         assert isinstance(report[key], float) and report[key] > 0, report
     assert report["latency_ms_min"] <= report["latency_ms_median"] <= report["latency_ms_max"], report
+    assert report["load_ms"] < report["first_result_ms"], report
     # One stream runs one request at a time: no faster than its fastest request.
     assert report["images_per_s"] <= 2 / (report["latency_ms_min"] / 1000) * 1.0001, report
     assert math.isclose(report["efficiency"], report["gflops"] / report["peak_gflops"], rel_tol=1e-9), report

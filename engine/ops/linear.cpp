@@ -50,8 +50,8 @@ int choose_column_width(int rows, int out, int in, int threads) {
 
 }  // namespace
 
-LinearWeights::LinearWeights(Executor& executor, const TensorView& weight, const TensorView* bias,
-                             Epilogue epilogue, int typical_rows)
+LinearWeights::LinearWeights(Executor& executor, WeightMemory& weight_memory, const TensorView& weight,
+                             const TensorView* bias, Epilogue epilogue, int typical_rows)
     : in_(static_cast<int>(weight.dims[1])),
       out_(static_cast<int>(weight.dims[0])),
       has_bias_(bias != nullptr),
@@ -70,7 +70,7 @@ LinearWeights::LinearWeights(Executor& executor, const TensorView& weight, const
         ColumnTile tile;
         tile.columns = columns;
         tile.weights_md = layout->second;
-        tile.weights = memory(tile.weights_md, engine);
+        tile.weights = memory(tile.weights_md, engine, weight_memory.allocate(tile.weights_md.get_size()));
         if (bias)
             tile.bias = memory(strided_md({1, columns.size}, {columns.size, 1}), engine,
                                const_cast<float*>(bias->data + columns.begin));

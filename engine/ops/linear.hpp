@@ -12,6 +12,7 @@
 #include "executor.hpp"
 #include "model_file.hpp"
 #include "ops/step.hpp"
+#include "weight_memory.hpp"
 
 namespace onevit {
 
@@ -20,9 +21,10 @@ enum class Epilogue { none, gelu_erf, gelu_tanh, residual_add };
 class LinearWeights {
 public:
     // weight: [out, in] (PyTorch order); bias: [out] or nullptr.
-    // typical_rows: the row count the layout is tuned for.
-    LinearWeights(Executor& executor, const TensorView& weight, const TensorView* bias, Epilogue epilogue,
-                  int typical_rows);
+    // typical_rows: the row count the layout is tuned for; the reordered
+    // weights are placed in memory.
+    LinearWeights(Executor& executor, WeightMemory& memory, const TensorView& weight, const TensorView* bias,
+                  Epilogue epilogue, int typical_rows);
 
     int in_features() const { return in_; }
     int out_features() const { return out_; }
