@@ -198,35 +198,26 @@ struct RandomLinear {
           bias_view{{out}, bias.data()} {}
 };
 
-// The convolution steps, then gathering their channel-major output into token rows
-// (what Forward::assemble_tokens does, less the position embedding): the engine's
-// cost of turning images into patch embeddings.
+// The convolution steps (the NCHW input reordered to NHWC band by band, then
+// convolved into patch-token rows): the engine's cost of turning images into
+// patch embeddings.
 class PatchEmbedOp : public EngineOp {
 public:
     PatchEmbedOp(Executor& executor, const VitShape& s, int batch)
-        : batch_(batch),
-          dim_(s.dim),
-          params_(s.dim, kPatchDim, 1),
+        : params_(s.dim, kPatchDim, 1),
           images_(random_buffer(std::size_t(batch) * kChannels * kImage * kImage, 3)),
           out_(std::size_t(batch) * kPatches * s.dim),
-          tokens_(std::size_t(batch) * kPatches * s.dim),
           weights_(executor, PatchGrid{kChannels, kImage, kImage, kPatch},
                    TensorView{{s.dim, kChannels, kPatch, kPatch}, params_.weight.data()}, params_.bias_view),
-          steps_(weights_, executor.engine(), batch, out_.data()) {
-        steps_.bind_input(images_.data());
-    }
+          steps_(weights_, executor.engine(), executor.threads(), batch, out_.data()) {}
     std::size_t scratchpad_bytes() const override { return steps_.scratchpad_bytes(); }
     void run(Executor& executor, std::vector<memory>& scratchpads) override {
-        run_steps(executor, steps_.steps(), scratchpads);
-        executor.parallel(batch_ * kPatches, [&](int row) {
-            steps_.gather(row / kPatches, row % kPatches, tokens_.data() + std::size_t(row) * dim_);
-        });
+        steps_.run(executor, images_.data(), scratchpads);
     }
 
 private:
-    int batch_, dim_;
     RandomLinear params_;  // the convolution's [dim, C·P·P] weight is a linear layer's
-    AlignedBuffer images_, out_, tokens_;
+    AlignedBuffer images_, out_;
     PatchEmbedWeights weights_;
     PatchEmbedSteps steps_;  // refers to weights_
 };

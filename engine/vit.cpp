@@ -116,7 +116,7 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
     const dnnl::engine& engine = executor.engine();
     const int threads = executor.threads();
     const int rows = batch * tokens_, D = a.dim;
-    if (w.patch_embed) patch_embed_.emplace(*w.patch_embed, engine, batch, patches_.data());
+    if (w.patch_embed) patch_embed_.emplace(*w.patch_embed, engine, threads, batch, patches_.data());
     if (w.normed_patch_embed) {
         const NormedPatchEmbedWeights& n = *w.normed_patch_embed;
         const int patch_rows = batch * a.patch_tokens();
@@ -204,8 +204,7 @@ void Forward::run_steps(Executor& executor, std::vector<Step>& steps) {
 
 void Forward::embed_patches(Executor& executor, const float* input) {
     if (patch_embed_) {
-        patch_embed_->bind_input(input);
-        run_steps(executor, patch_embed_->steps());
+        patch_embed_->run(executor, input, scratchpads_);
         return;
     }
     extract_patches(executor, patch_grid(w_.arch), batch_, input, patch_rows_.data());
@@ -223,8 +222,6 @@ void Forward::assemble_tokens(Executor& executor) {
         float* dst = x_.data() + std::size_t(row) * D;
         if (t < P) {
             std::memcpy(dst, w_.prefix_tokens + std::size_t(t) * D, sizeof(float) * D);
-        } else if (patch_embed_) {
-            patch_embed_->gather(b, t - P, dst);
         } else {
             const std::size_t patch_row = std::size_t(b) * a.patch_tokens() + (t - P);
             std::memcpy(dst, patches_.data() + patch_row * D, sizeof(float) * D);

@@ -98,7 +98,7 @@ private:
     int tokens_;
     // Activations; rows are (image, token), row-major.
     AlignedBuffer patch_rows_;  // patch_norm: flattened patches, (image, patch) × C·P·P
-    AlignedBuffer patches_;  // embedded patches (the convolution's own layout; dense rows after patch norm)
+    AlignedBuffer patches_;  // embedded patches, (image, patch) × dim
     AlignedBuffer x_;        // residual stream, rows × dim
     AlignedBuffer h_;        // normalised x, rows × dim
     AlignedBuffer qkv_;      // rows × 3·inner
