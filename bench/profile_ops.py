@@ -7,9 +7,10 @@
 
 Runs `onevit bench` twice on the model: once plain, for the wall latency, and once
 with ONEDNN_VERBOSE=1, whose `onednn_verbose,exec,...` lines give every primitive
-execution's kind, implementation, problem shape and time. Reorders (weight layout
-changes at load) are dropped, as are the trailing matmul-peak probe of `onevit bench`
-(the 1576x768:768x3072 matmuls after the last forward) and the warm-up forwards;
+execution's kind, implementation, problem shape and time. The load's reorders (weight
+layouts) are dropped, as are the trailing matmul-peak probe of `onevit bench`
+(the 1576x768:768x3072 matmuls after the last forward), the first forward after
+loading and the warm-up forwards;
 what is left is grouped by (primitive, implementation, shape) and shown per timed
 forward: milliseconds, share of all primitive time, calls, and GFLOP/s for matmuls
 (MxK:KxN is 2·M·K·N FLOPs, times any batch dimensions) and convolutions.
@@ -82,17 +83,23 @@ def flops(primitive: str, shape: str) -> float | None:
 
 
 def timed_executions(execs: list[str], report: dict) -> list[tuple[str, str, str, float]]:
-    """The executions of the timed forwards: no reorders, no peak probe, no warm-up."""
+    """The executions of the timed forwards: no load-time reorders, no peak probe, no warm-up."""
     parsed = [parse_exec(line) for line in execs]
-    parsed = [p for p in parsed if p[0] != "reorder"]
     while parsed and parsed[-1][0] == "matmul" and parsed[-1][2].startswith(PROBE_SHAPE):
         parsed.pop()
-    # Forwards run one after another (a request per stream at a time), warm-up first.
+    # Loading reorders the weights; every forward then starts with the reorders of
+    # its input (NCHW to NHWC): dropping all leading reorders drops the load's and
+    # those of the first forward, which is not timed anyway.
+    first_compute = next((i for i, p in enumerate(parsed) if p[0] != "reorder"), len(parsed))
+    parsed = parsed[first_compute:]
+    # Forwards run one after another (a request per stream at a time): the first
+    # result right after loading, the warm-up, then the timed ones.
     timed = report["iterations"]
-    forwards = report["warmup"] * report["streams"] + timed
-    per_forward, ragged = divmod(len(parsed), forwards)
-    if ragged:
-        print(f"warning: {len(parsed)} executions do not split evenly into {forwards} forwards", file=sys.stderr)
+    forwards = 1 + report["warmup"] * report["streams"] + timed
+    per_forward = -(-len(parsed) // forwards)
+    leading_reorders_dropped = per_forward * forwards - len(parsed)
+    if not 0 <= leading_reorders_dropped < per_forward:
+        print(f"warning: {len(parsed)} executions do not split into {forwards} forwards", file=sys.stderr)
     return parsed[len(parsed) - per_forward * timed:]
 
 
