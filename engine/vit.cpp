@@ -171,19 +171,20 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
 void Forward::run(Executor& executor, const float* input, float* logits, Features* features) {
     embed_patches(executor, input);
     assemble_tokens(executor);
-    for (BlockSteps& b : blocks_) {
-        run_steps(executor, b.norm1.steps());  // h = LN1(x)
-        run_steps(executor, b.qkv.steps());    // qkv = h Wqkvᵀ + b
-        attention_.run(executor, scratchpads_);
-        if (b.proj)
-            run_steps(executor, b.proj->steps());  // x += attn Wprojᵀ + b
-        else
-            add_attention_residual(executor);      // x += attn
-        run_steps(executor, b.norm2.steps());  // h = LN2(x)
-        run_steps(executor, b.fc1.steps());    // mlp = gelu(h W1ᵀ + b1)
-        run_steps(executor, b.fc2.steps());    // x += mlp W2ᵀ + b2
+    // Attention is the only op that reads other rows than it writes: everything
+    // between two attentions runs as one chain of row tiles.
+    run_row_chain(executor, {&blocks_.front().norm1, &blocks_.front().qkv});
+    for (std::size_t i = 0; i < blocks_.size(); ++i) {
+        BlockSteps& b = blocks_[i];
+        attention_.run(executor, scratchpads_);  // attn = softmax(q kᵀ · scale) v, per head
+        if (!b.proj) add_attention_residual(executor);  // x += attn
+        StepList* proj = b.proj ? &*b.proj : nullptr;   // x += attn Wprojᵀ + b
+        // h = LN2(x); mlp = gelu(h W1ᵀ + b1); x += mlp W2ᵀ + b2; then the next
+        // block's h = LN1(x), qkv = h Wqkvᵀ + b, or the final h = LN(x).
+        StepList* next_norm = i + 1 < blocks_.size() ? &blocks_[i + 1].norm1 : norm_ ? &*norm_ : nullptr;
+        StepList* next_qkv = i + 1 < blocks_.size() ? &blocks_[i + 1].qkv : nullptr;
+        run_row_chain(executor, {proj, &b.norm2, &b.fc1, &b.fc2, next_norm, next_qkv});
     }
-    if (norm_) run_steps(executor, norm_->steps());  // h = LN(x)
     pool(executor);
     if (features) copy_features(*features);
     if (head_norm_) run_steps(executor, head_norm_->steps());
@@ -194,6 +195,31 @@ void Forward::run(Executor& executor, const float* input, float* logits, Feature
         average_distilled_heads(logits_.data());
     }
     std::memcpy(logits, logits_.data(), sizeof(float) * batch_ * w_.arch.num_classes);
+}
+
+// Where every op (null: none) is split into the same row tiles, each tile of an
+// op reads only rows that the same tile of the ops before it wrote: the ops run
+// as one parallel phase, each thread carrying its rows through all of them (one
+// barrier, not one per op, and the rows stay in its cache). Otherwise op by op.
+void Forward::run_row_chain(Executor& executor, std::initializer_list<StepList*> ops) {
+    const std::vector<Range>* tiles = nullptr;
+    bool aligned = true;
+    for (StepList* op : ops) {
+        if (!op) continue;
+        if (!tiles) tiles = &op->row_tiles();
+        aligned = aligned && !op->row_tiles().empty() && op->row_tiles() == *tiles;
+    }
+    if (!tiles) return;
+    if (!aligned) {
+        for (StepList* op : ops)
+            if (op) run_steps(executor, op->steps());
+        return;
+    }
+    executor.parallel(static_cast<int>(tiles->size()), [&](int t) {
+        dnnl::memory& scratchpad = scratchpads_[Executor::slot()];
+        for (StepList* op : ops)
+            if (op) op->steps()[t].execute(executor.stream(), scratchpad);
+    });
 }
 
 void Forward::run_steps(Executor& executor, std::vector<Step>& steps) {

@@ -86,6 +86,7 @@ private:
         LayerNormSteps norm_out;
     };
     void run_steps(Executor& executor, std::vector<Step>& steps);
+    void run_row_chain(Executor& executor, std::initializer_list<StepList*> ops);
     void embed_patches(Executor& executor, const float* input);
     void assemble_tokens(Executor& executor);
     void add_attention_residual(Executor& executor);

@@ -26,7 +26,7 @@ LayerNormSteps::LayerNormSteps(const dnnl::engine& engine, int threads, int rows
         step.args[DNNL_ARG_DST] = memory(pd->second.dst_desc(), engine, dst + std::int64_t(r.begin) * dim);
         step.args[DNNL_ARG_SCALE] = scale_mem;
         step.args[DNNL_ARG_SHIFT] = shift_mem;
-        add(std::move(step), pd->second.scratchpad_desc());
+        add_row_tile(std::move(step), pd->second.scratchpad_desc(), r);
     }
 }
 

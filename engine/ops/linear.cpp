@@ -127,7 +127,10 @@ LinearSteps::LinearSteps(const LinearWeights& w, const dnnl::engine& engine, int
             if (w.has_bias_) step.args[DNNL_ARG_BIAS] = tile.bias;
             step.args[DNNL_ARG_DST] = memory(pd->second.dst_desc(), engine,
                                              dst + std::int64_t(r.begin) * w.out_ + tile.columns.begin);
-            add(std::move(step), pd->second.scratchpad_desc());
+            if (w.tiles_.size() == 1)
+                add_row_tile(std::move(step), pd->second.scratchpad_desc(), r);
+            else
+                add(std::move(step), pd->second.scratchpad_desc());
         }
     }
 }

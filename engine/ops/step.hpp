@@ -23,22 +23,44 @@ struct Step {
     }
 };
 
+// A piece [begin, begin + size) of a range that is split into tiles.
+struct Range {
+    int begin = 0;
+    int size = 0;
+    bool operator==(const Range& other) const { return begin == other.begin && size == other.size; }
+};
+
 // The steps one op runs for one batch, and the largest scratchpad among them
 // (Forward gives every arena slot a scratchpad of the largest size of all).
 class StepList {
 public:
     std::vector<Step>& steps() { return steps_; }
     std::size_t scratchpad_bytes() const { return scratchpad_bytes_; }
+    // Where each step reads and writes only its own rows (of every operand):
+    // those rows, one range per step; otherwise empty.
+    const std::vector<Range>& row_tiles() const { return row_tiles_; }
 
 protected:
     void add(Step step, const dnnl::memory::desc& scratchpad) {
+        push(std::move(step), scratchpad);
+        row_tiled_ = false;
+        row_tiles_.clear();
+    }
+    void add_row_tile(Step step, const dnnl::memory::desc& scratchpad, Range rows) {
+        push(std::move(step), scratchpad);
+        if (row_tiled_) row_tiles_.push_back(rows);
+    }
+
+private:
+    void push(Step step, const dnnl::memory::desc& scratchpad) {
         scratchpad_bytes_ = std::max(scratchpad_bytes_, scratchpad.get_size());
         step.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory();  // filled in per execution
         steps_.push_back(std::move(step));
     }
 
-private:
     std::vector<Step> steps_;
+    std::vector<Range> row_tiles_;
+    bool row_tiled_ = true;
     std::size_t scratchpad_bytes_ = 0;
 };
 
@@ -52,12 +74,6 @@ inline dnnl::primitive_attr user_scratchpad_attr() {
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     return attr;
 }
-
-// A piece [begin, begin + size) of a range that is split into tiles.
-struct Range {
-    int begin = 0;
-    int size = 0;
-};
 
 // Splits total into parts ranges whose sizes differ by at most one.
 inline std::vector<Range> split_evenly(int total, int parts) {
