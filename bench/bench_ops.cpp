@@ -244,10 +244,10 @@ public:
                 x_.data(), h_.data()),
           // Tuned for one image's rows at every batch size, as vit.cpp does.
           first_weights_(executor, weight_memory_, first_params_.weight_view, &first_params_.bias_view,
-                         op == Op::attention ? Epilogue::none : Epilogue::gelu_erf, kTokens),
+                         op == Op::attention ? Epilogue::none : Epilogue::gelu_erf, {kTokens, executor.threads()}),
           first_(first_weights_, executor.engine(), rows_, h_.data(), first_out_.data()),
-          second_weights_(executor, weight_memory_, second_params_.weight_view, &second_params_.bias_view, Epilogue::residual_add,
-                          kTokens),
+          second_weights_(executor, weight_memory_, second_params_.weight_view, &second_params_.bias_view,
+                          Epilogue::residual_add, {kTokens, executor.threads()}),
           second_(second_weights_, executor.engine(), rows_, op == Op::attention ? middle_out_.data() : first_out_.data(),
                   x_.data()) {
         if (op == Op::attention)

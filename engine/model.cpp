@@ -55,7 +55,7 @@ struct Model::Impl {
     std::map<std::pair<int, int>, std::vector<std::unique_ptr<Forward>>> idle;  // by (stream, batch)
 
     Impl(ModelFile f, const StreamPlan& plan)
-        : file(std::move(f)), streams(make_streams(plan)), weights(build_weights()) {}
+        : file(std::move(f)), streams(make_streams(plan)), weights(build_weights(plan)) {}
 
     // The streams' threads run jobs that use everything else here: stop them first.
     ~Impl() { streams.clear(); }
@@ -67,11 +67,15 @@ struct Model::Impl {
         return made;
     }
 
-    // Primitives must be created inside an arena (Executor::require_inside_run).
-    VitWeights build_weights() {
-        Executor& executor = streams.front()->executor();
+    // On every thread of every stream (they are idle until the model is
+    // built), for the first stream's thread count; inside an arena, as every
+    // primitive must be created (Executor::require_inside_run).
+    VitWeights build_weights(const StreamPlan& plan) {
+        int threads = 0;
+        for (Range stream_threads : plan.threads) threads += stream_threads.size;
+        Executor loader(streams.front()->executor().engine(), threads);
         std::optional<VitWeights> built;
-        executor.run([&] { built.emplace(file, executor); });
+        loader.run([&] { built.emplace(file, loader, plan.threads.front().size); });
         return std::move(*built);
     }
 

@@ -16,33 +16,37 @@ const TensorView* optional_tensor(const ModelFile& file, const std::string& name
     return file.has_tensor(name) ? &file.tensor(name) : nullptr;
 }
 
+}  // namespace
+
 // Weights are reordered into memory of their own, so the file's copy is released.
-LinearWeights linear(const ModelFile& file, Executor& executor, WeightMemory& memory, const std::string& name,
-                     Epilogue epilogue, int typical_rows) {
-    LinearWeights weights(executor, memory, file.tensor(name + ".weight"), optional_tensor(file, name + ".bias"),
-                          epilogue, typical_rows);
+LinearWeights WeightLoader::linear(const std::string& name, Epilogue epilogue, int typical_rows) const {
+    LinearWeights weights(executor, *memory, file.tensor(name + ".weight"), optional_tensor(file, name + ".bias"),
+                          epilogue, {typical_rows, run_threads});
     file.release(name + ".weight");
     return weights;
 }
 
+namespace {
+
 PatchGrid patch_grid(const Architecture& a) { return {a.channels, a.image_height, a.image_width, a.patch_size}; }
 
-NormedPatchEmbedWeights normed_patch_embed(const ModelFile& file, Executor& executor, WeightMemory& memory) {
-    const Architecture& a = file.info().arch;
-    const TensorView& conv = file.tensor("patch_embed.weight");
+NormedPatchEmbedWeights normed_patch_embed(const WeightLoader& load) {
+    const Architecture& a = load.file.info().arch;
+    const TensorView& conv = load.file.tensor("patch_embed.weight");
     const TensorView linear{{a.dim, a.patch_dim()}, conv.data};  // [D, C, P, P] read as [D, C·P·P]
     NormedPatchEmbedWeights weights{
-        norm_weights(file, "patch_embed.norm_in"),
-        LinearWeights(executor, memory, linear, &file.tensor("patch_embed.bias"), Epilogue::none, a.patch_tokens()),
-        norm_weights(file, "patch_embed.norm_out")};
-    file.release("patch_embed.weight");
+        norm_weights(load.file, "patch_embed.norm_in"),
+        LinearWeights(load.executor, *load.memory, linear, &load.file.tensor("patch_embed.bias"), Epilogue::none,
+                      {a.patch_tokens(), load.run_threads}),
+        norm_weights(load.file, "patch_embed.norm_out")};
+    load.file.release("patch_embed.weight");
     return weights;
 }
 
-PatchEmbedWeights conv_patch_embed(const ModelFile& file, Executor& executor) {
-    PatchEmbedWeights weights(executor, patch_grid(file.info().arch), file.tensor("patch_embed.weight"),
-                              file.tensor("patch_embed.bias"));
-    file.release("patch_embed.weight");
+PatchEmbedWeights conv_patch_embed(const WeightLoader& load) {
+    PatchEmbedWeights weights(load.executor, patch_grid(load.file.info().arch), load.file.tensor("patch_embed.weight"),
+                              load.file.tensor("patch_embed.bias"));
+    load.file.release("patch_embed.weight");
     return weights;
 }
 
@@ -50,23 +54,20 @@ Epilogue gelu_epilogue(const Architecture& a) { return a.gelu == Gelu::erf ? Epi
 
 // Blocks are built in parallel: reordering their weights is most of loading,
 // and most layers are a single tile, whose reorder takes one thread.
-std::vector<BlockWeights> block_weights(const ModelFile& file, Executor& executor, WeightMemory& memory) {
-    const Architecture& a = file.info().arch;
+std::vector<BlockWeights> block_weights(const WeightLoader& load) {
+    const Architecture& a = load.file.info().arch;
     const int rows = a.tokens();
     const Epilogue gelu = gelu_epilogue(a);
     std::vector<std::optional<BlockWeights>> built(a.depth);
-    executor.parallel(a.depth, [&](int i) {
+    load.executor.parallel(a.depth, [&](int i) {
         const std::string b = "blocks." + std::to_string(i) + ".";
-        const auto block_linear = [&](const std::string& name, Epilogue epilogue) {
-            return linear(file, executor, memory, b + name, epilogue, rows);
-        };
         built[i].emplace(BlockWeights{
-            norm_weights(file, b + "norm1"),
-            block_linear("attn.qkv", Epilogue::none),
-            a.attn_proj ? std::optional(block_linear("attn.proj", Epilogue::residual_add)) : std::nullopt,
-            norm_weights(file, b + "norm2"),
-            block_linear("mlp.fc1", gelu),
-            block_linear("mlp.fc2", Epilogue::residual_add),
+            norm_weights(load.file, b + "norm1"),
+            load.linear(b + "attn.qkv", Epilogue::none, rows),
+            a.attn_proj ? std::optional(load.linear(b + "attn.proj", Epilogue::residual_add, rows)) : std::nullopt,
+            norm_weights(load.file, b + "norm2"),
+            load.linear(b + "mlp.fc1", gelu, rows),
+            load.linear(b + "mlp.fc2", Epilogue::residual_add, rows),
         });
     });
     std::vector<BlockWeights> blocks;
@@ -78,20 +79,23 @@ std::size_t rows_times(int rows, int width) { return std::size_t(rows) * std::si
 
 }  // namespace
 
-VitWeights::VitWeights(const ModelFile& file, Executor& executor)
-    : arch(file.info().arch),
-      memory(std::make_unique<WeightMemory>()),
-      patch_embed(arch.patch_norm ? std::nullopt : std::optional(conv_patch_embed(file, executor))),
-      normed_patch_embed(arch.patch_norm ? std::optional(onevit::normed_patch_embed(file, executor, *memory)) : std::nullopt),
-      prefix_tokens(file.tensor("prefix_tokens").data),
-      pos_embed(file.tensor("pos_embed").data),
-      blocks(block_weights(file, executor, *memory)),
-      norm(arch.final_norm ? std::optional(norm_weights(file, "norm")) : std::nullopt),
-      head_norm(arch.head_norm ? std::optional(norm_weights(file, "head_norm")) : std::nullopt),
-      head_hidden(arch.head == Head::mlp ? std::optional(linear(file, executor, *memory, "head_hidden", gelu_epilogue(arch), 1))
+VitWeights::VitWeights(const ModelFile& file, Executor& loader, int run_threads)
+    : VitWeights(WeightLoader{file, loader, std::make_shared<WeightMemory>(), run_threads}) {}
+
+VitWeights::VitWeights(const WeightLoader& load)
+    : arch(load.file.info().arch),
+      memory(load.memory),
+      patch_embed(arch.patch_norm ? std::nullopt : std::optional(conv_patch_embed(load))),
+      normed_patch_embed(arch.patch_norm ? std::optional(onevit::normed_patch_embed(load)) : std::nullopt),
+      prefix_tokens(load.file.tensor("prefix_tokens").data),
+      pos_embed(load.file.tensor("pos_embed").data),
+      blocks(block_weights(load)),
+      norm(arch.final_norm ? std::optional(norm_weights(load.file, "norm")) : std::nullopt),
+      head_norm(arch.head_norm ? std::optional(norm_weights(load.file, "head_norm")) : std::nullopt),
+      head_hidden(arch.head == Head::mlp ? std::optional(load.linear("head_hidden", gelu_epilogue(arch), 1))
                                          : std::nullopt),
-      head(linear(file, executor, *memory, "head", Epilogue::none, 1)),
-      head_dist(arch.head == Head::distilled ? std::optional(linear(file, executor, *memory, "head_dist", Epilogue::none, 1))
+      head(load.linear("head", Epilogue::none, 1)),
+      head_dist(arch.head == Head::distilled ? std::optional(load.linear("head_dist", Epilogue::none, 1))
                                              : std::nullopt) {}
 
 Forward::Forward(const VitWeights& w, Executor& executor, int batch)

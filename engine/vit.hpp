@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "aligned_buffer.hpp"
@@ -43,9 +44,21 @@ struct BlockWeights {
     LinearWeights fc2;                  // [dim, mlp], residual add fused
 };
 
+// What building the weights needs: the file, the executor whose threads reorder
+// them, where the reordered weights go, and the threads of each executor that
+// will run them (a stream's; loading may use more).
+struct WeightLoader {
+    const ModelFile& file;
+    Executor& executor;
+    std::shared_ptr<WeightMemory> memory;
+    int run_threads;
+
+    LinearWeights linear(const std::string& name, Epilogue epilogue, int typical_rows) const;
+};
+
 struct VitWeights {
     Architecture arch;
-    std::unique_ptr<WeightMemory> memory;  // the reordered linear weights live here
+    std::shared_ptr<WeightMemory> memory;  // the reordered linear weights live here
     std::optional<PatchEmbedWeights> patch_embed;               // a convolution, [dim, C, P, P]
     std::optional<NormedPatchEmbedWeights> normed_patch_embed;  // instead, if arch.patch_norm
     const float* prefix_tokens;         // [prefix, dim]
@@ -57,7 +70,11 @@ struct VitWeights {
     LinearWeights head;                 // [classes, dim], or [classes, hidden] after head_hidden
     std::optional<LinearWeights> head_dist;
 
-    VitWeights(const ModelFile& file, Executor& executor);
+    // Reorders the weights on loader's threads, for executors of run_threads threads.
+    VitWeights(const ModelFile& file, Executor& loader, int run_threads);
+
+private:
+    explicit VitWeights(const WeightLoader& load);
 };
 
 // Activation buffers and bound steps for one batch size. Not thread-safe:

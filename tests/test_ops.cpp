@@ -84,7 +84,7 @@ TEST_P(Ops, LinearMatchesNaiveForEveryEpilogue) {
     Tensor weight({out, in}, 1, 0.1f), bias({out}, 2);
     const std::vector<float> src = random_vector(rows * in, 3);
     for (Epilogue e : {Epilogue::none, Epilogue::gelu_erf, Epilogue::gelu_tanh, Epilogue::residual_add}) {
-        auto w = inside(ex, [&] { return LinearWeights(ex, weight_memory, weight.view, &bias.view, e, rows); });
+        auto w = inside(ex, [&] { return LinearWeights(ex, weight_memory, weight.view, &bias.view, e, {rows, ex.threads()}); });
         std::vector<float> s = src, dst = random_vector(rows * out, 4);
         std::vector<double> expected(dst.size());
         for (int r = 0; r < rows; ++r)
@@ -215,7 +215,7 @@ TEST_P(Ops, PatchExtractionMatchesNaive) {
 TEST_P(Ops, PrimitivesCannotBeCreatedOutsideTheArena) {
     Executor ex(engine, GetParam());
     Tensor weight({8, 8}, 15);
-    EXPECT_THROW(LinearWeights(ex, weight_memory, weight.view, nullptr, Epilogue::none, 4), std::logic_error);
+    EXPECT_THROW(LinearWeights(ex, weight_memory, weight.view, nullptr, Epilogue::none, {4, ex.threads()}), std::logic_error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, Ops, ::testing::Values(1, 2, 3, 7));

@@ -50,21 +50,21 @@ int choose_column_width(int rows, int out, int in, int threads) {
 
 }  // namespace
 
-LinearWeights::LinearWeights(Executor& executor, WeightMemory& weight_memory, const TensorView& weight,
-                             const TensorView* bias, Epilogue epilogue, int typical_rows)
+LinearWeights::LinearWeights(Executor& loader, WeightMemory& weight_memory, const TensorView& weight,
+                             const TensorView* bias, Epilogue epilogue, LinearTuning tuning)
     : in_(static_cast<int>(weight.dims[1])),
       out_(static_cast<int>(weight.dims[0])),
       has_bias_(bias != nullptr),
       epilogue_(epilogue),
-      threads_(executor.threads()) {
-    const dnnl::engine& engine = executor.engine();
-    const int width = choose_column_width(typical_rows, out_, in_, threads_);
+      threads_(tuning.threads) {
+    const dnnl::engine& engine = loader.engine();
+    const int width = choose_column_width(tuning.rows, out_, in_, threads_);
     std::map<int, memory::desc> layout_for_width;
     for (Range columns : split_by(out_, width)) {
         auto layout = layout_for_width.find(columns.size);
         if (layout == layout_for_width.end()) {
             const memory::desc any({in_, columns.size}, memory::data_type::f32, memory::format_tag::any);
-            auto pd = primitive_desc(engine, typical_rows, columns, any);
+            auto pd = primitive_desc(engine, tuning.rows, columns, any);
             layout = layout_for_width.emplace(columns.size, pd.weights_desc()).first;
         }
         ColumnTile tile;
@@ -77,12 +77,12 @@ LinearWeights::LinearWeights(Executor& executor, WeightMemory& weight_memory, co
         tiles_.push_back(std::move(tile));
     }
     // [out, in] row-major is the (in × out) matrix with strides {1, in}.
-    executor.run([&] {
-        executor.parallel(static_cast<int>(tiles_.size()), [&](int t) {
+    loader.run([&] {
+        loader.parallel(static_cast<int>(tiles_.size()), [&](int t) {
             ColumnTile& tile = tiles_[t];
             memory source(strided_md({in_, tile.columns.size}, {1, in_}), engine,
                           const_cast<float*>(weight.data + std::int64_t(tile.columns.begin) * in_));
-            dnnl::reorder(source, tile.weights).execute(executor.stream(), source, tile.weights);
+            dnnl::reorder(source, tile.weights).execute(loader.stream(), source, tile.weights);
         });
     });
 }

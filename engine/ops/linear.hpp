@@ -18,13 +18,19 @@ namespace onevit {
 
 enum class Epilogue { none, gelu_erf, gelu_tanh, residual_add };
 
+// What a layer's column tiles and weight layout are chosen for: the row count
+// it typically multiplies, and the threads of each executor that will run it.
+struct LinearTuning {
+    int rows = 1;
+    int threads = 1;
+};
+
 class LinearWeights {
 public:
-    // weight: [out, in] (PyTorch order); bias: [out] or nullptr.
-    // typical_rows: the row count the layout is tuned for; the reordered
-    // weights are placed in memory.
-    LinearWeights(Executor& executor, WeightMemory& memory, const TensorView& weight, const TensorView* bias,
-                  Epilogue epilogue, int typical_rows);
+    // weight: [out, in] (PyTorch order); bias: [out] or nullptr. The weights are
+    // reordered on loader's threads into memory.
+    LinearWeights(Executor& loader, WeightMemory& memory, const TensorView& weight, const TensorView* bias,
+                  Epilogue epilogue, LinearTuning tuning);
 
     int in_features() const { return in_; }
     int out_features() const { return out_; }
