@@ -763,7 +763,21 @@ def pxc_vector(v, channels=C, patch=PATCH):
     return np.ascontiguousarray(v.reshape(channels, patch, patch).transpose(1, 2, 0).reshape(-1))
 
 
-def vitpytorch_state(t, depth=DEPTH, token_shapes="seed"):
+def seed_layers(t, depth, names, qkv):
+    """t's blocks under transformer.layers.N.: names maps a canonical module to the
+    seed's (a proj that t lacks is left out); qkv is the seed's bias-free to_qkv."""
+    s = {}
+    for i in range(depth):
+        seed, b = f"transformer.layers.{i}.", f"blocks.{i}."
+        for canonical, name in names.items():
+            for part in ("weight", "bias"):
+                if f"{b}{canonical}.{part}" in t:
+                    s[f"{seed}{name}.{part}"] = t[f"{b}{canonical}.{part}"]
+        s[f"{seed}{qkv}.weight"] = t[f"{b}attn.qkv.weight"]
+    return s
+
+
+def vitpytorch_state(t, depth=DEPTH):
     """lucidrains vit-pytorch ViT (seeds 001/002) names."""
     dim = t["patch_embed.weight"].shape[0]
     s = {"to_patch_embedding.1.weight": linear_patch(t["patch_embed.weight"]),
@@ -772,16 +786,8 @@ def vitpytorch_state(t, depth=DEPTH, token_shapes="seed"):
          "pos_embedding": t["pos_embed"][None],
          "mlp_head.0.weight": t["head_norm.weight"], "mlp_head.0.bias": t["head_norm.bias"],
          "mlp_head.1.weight": t["head.weight"], "mlp_head.1.bias": t["head.bias"]}
-    for i in range(depth):
-        a, f, b = f"transformer.layers.{i}.0.", f"transformer.layers.{i}.1.", f"blocks.{i}."
-        for part in ("weight", "bias"):
-            s[f"{a}norm.{part}"] = t[f"{b}norm1.{part}"]
-            if f"{b}attn.proj.{part}" in t:
-                s[f"{a}fn.to_out.0.{part}"] = t[f"{b}attn.proj.{part}"]
-            s[f"{f}norm.{part}"] = t[f"{b}norm2.{part}"]
-            s[f"{f}fn.net.0.{part}"] = t[f"{b}mlp.fc1.{part}"]
-            s[f"{f}fn.net.3.{part}"] = t[f"{b}mlp.fc2.{part}"]
-        s[f"{a}fn.to_qkv.weight"] = t[f"{b}attn.qkv.weight"]
+    s.update(seed_layers(t, depth, {"norm1": "0.norm", "attn.proj": "0.fn.to_out.0", "norm2": "1.norm",
+                                    "mlp.fc1": "1.fn.net.0", "mlp.fc2": "1.fn.net.3"}, "0.fn.to_qkv"))
     return s
 
 
@@ -798,16 +804,8 @@ def vitpytorch2023_state(t, depth=DEPTH, flat_tokens=False):
          "pos_embedding": t["pos_embed"] if flat_tokens else t["pos_embed"][None],
          "transformer.norm.weight": t["norm.weight"], "transformer.norm.bias": t["norm.bias"],
          "mlp_head.weight": t["head.weight"], "mlp_head.bias": t["head.bias"]}
-    for i in range(depth):
-        a, f, b = f"transformer.layers.{i}.0.", f"transformer.layers.{i}.1.", f"blocks.{i}."
-        for part in ("weight", "bias"):
-            s[f"{a}norm.{part}"] = t[f"{b}norm1.{part}"]
-            if f"{b}attn.proj.{part}" in t:
-                s[f"{a}to_out.0.{part}"] = t[f"{b}attn.proj.{part}"]
-            s[f"{f}net.0.{part}"] = t[f"{b}norm2.{part}"]
-            s[f"{f}net.1.{part}"] = t[f"{b}mlp.fc1.{part}"]
-            s[f"{f}net.4.{part}"] = t[f"{b}mlp.fc2.{part}"]
-        s[f"{a}to_qkv.weight"] = t[f"{b}attn.qkv.weight"]
+    s.update(seed_layers(t, depth, {"norm1": "0.norm", "attn.proj": "0.to_out.0", "norm2": "1.net.0",
+                                    "mlp.fc1": "1.net.1", "mlp.fc2": "1.net.4"}, "0.to_qkv"))
     return s
 
 
@@ -818,15 +816,8 @@ def mnist_state(t, depth=DEPTH):
          "cls_token": t["prefix_tokens"][None], "pos_embedding": t["pos_embed"][None],
          "mlp_head.0.weight": t["head_hidden.weight"], "mlp_head.0.bias": t["head_hidden.bias"],
          "mlp_head.2.weight": t["head.weight"], "mlp_head.2.bias": t["head.bias"]}
-    for i in range(depth):
-        a, f, b = f"transformer.layers.{i}.0.fn.", f"transformer.layers.{i}.1.fn.", f"blocks.{i}."
-        for part in ("weight", "bias"):
-            s[f"{a}norm.{part}"] = t[f"{b}norm1.{part}"]
-            s[f"{a}fn.to_out.{part}"] = t[f"{b}attn.proj.{part}"]
-            s[f"{f}norm.{part}"] = t[f"{b}norm2.{part}"]
-            s[f"{f}fn.net.0.{part}"] = t[f"{b}mlp.fc1.{part}"]
-            s[f"{f}fn.net.2.{part}"] = t[f"{b}mlp.fc2.{part}"]
-        s[f"{a}fn.to_qkv.weight"] = t[f"{b}attn.qkv.weight"]
+    s.update(seed_layers(t, depth, {"norm1": "0.fn.norm", "attn.proj": "0.fn.fn.to_out", "norm2": "1.fn.norm",
+                                    "mlp.fc1": "1.fn.fn.net.0", "mlp.fc2": "1.fn.fn.net.2"}, "0.fn.fn.to_qkv"))
     return s
 
 
