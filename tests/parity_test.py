@@ -30,8 +30,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "reference"))
-from harness import (argument_parser, exit_status, report, resolve_converter,  # noqa: E402
-                     resolve_onevit, run_tool, scratch_dir, set_torch_threads)  # before torch
+from harness import (REL_TOL, argument_parser, exit_status, parity, report,  # noqa: E402
+                     resolve_converter, resolve_onevit, run_tool, scratch_dir,
+                     set_torch_threads)  # before torch
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -40,7 +41,6 @@ from random_vit import random_vit_state  # noqa: E402
 import safetensors_io  # noqa: E402
 import vit_reference  # noqa: E402
 
-REL_TOL = 1e-4
 
 # name -> (timm arch, embed dim, depth, heads)
 MODELS = {
@@ -158,18 +158,13 @@ def main(argv=None) -> int:
                     failures.append(f"{arch} batch {b}: onevit logits contain NaN/Inf")
                     print(f"{arch:<24}{b:>6}  non-finite logits  FAIL")
                     continue
-                ref_max = float(np.abs(ref).max())
-                tol = REL_TOL * max(1.0, ref_max)
-                diff = float(np.abs(got.astype(np.float64) - ref).max())
-                ok = diff <= tol
-                rows.append((arch, b, diff, tol))
-                print(f"{arch:<24}{b:>6}{ref_max:>10.3f}{diff:>12.3e}{tol:>12.3e}{gap:>14.3e}"
-                      f"{secs:>10.2f}  {'ok' if ok else 'FAIL'}", flush=True)
-                if not ok:
-                    worst = np.unravel_index(np.argmax(np.abs(got - ref)), ref.shape)
-                    failures.append(f"{arch} batch {b}: max|Δ| {diff:.3e} > tolerance {tol:.3e} "
-                                    f"(worst at image {worst[0]}, class {worst[1]}: onevit "
-                                    f"{got[worst]:.6f}, reference {ref[worst]:.6f})")
+                check = parity(got, ref)
+                rows.append((arch, b, check.diff, check.tol))
+                print(f"{arch:<24}{b:>6}{check.ref_max:>10.3f}{check.diff:>12.3e}{check.tol:>12.3e}{gap:>14.3e}"
+                      f"{secs:>10.2f}  {'ok' if check.ok else 'FAIL'}", flush=True)
+                if not check.ok:
+                    failures.append(f"{arch} batch {b}: max|Δ| {check.diff:.3e} > tolerance {check.tol:.3e} "
+                                    f"({check.worst})")
                 os.remove(inp)
                 os.remove(out)
             os.remove(model_path)

@@ -48,7 +48,7 @@ from typing import Callable, Dict
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "reference"))
 # harness first: it keeps the tools' environment and quiets torch's OpenMP spinning.
-from harness import ToolError, resolve_onevit, run_tool  # noqa: E402
+from harness import REL_TOL, ToolError, parity, resolve_onevit, run_tool  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -60,7 +60,6 @@ import seed_models  # noqa: E402
 import vit_reference  # noqa: E402
 from random_vit import random_vit_state  # noqa: E402
 
-REL_TOL = 1e-4
 SEED = 20240917
 BATCHES = (1, 3)
 OUTPUTS = ("logits", "cls", "tokens")
@@ -402,18 +401,13 @@ def main(argv=None) -> int:
                         failures.append(f"{name} batch {b} {o}: shape {got.shape}, expected {ref.shape}")
                         print(f"{name:<30}{b:>6}  {o:<8}shape {got.shape} != {ref.shape}  FAIL")
                         continue
-                    ref_max = float(np.abs(ref).max())
-                    tol = REL_TOL * max(1.0, ref_max)
-                    diff = float(np.abs(got - ref).max()) if np.all(np.isfinite(got)) else float("inf")
-                    ok = diff <= tol
+                    check = parity(got, ref)
                     rows += 1
-                    print(f"{name:<30}{b:>6}  {o:<8}{ref_max:>10.3f}{diff:>12.3e}{tol:>12.3e}  "
-                          f"{'ok' if ok else 'FAIL'}", flush=True)
-                    if not ok:
-                        worst = np.unravel_index(np.argmax(np.abs(got - ref)), ref.shape)
-                        failures.append(f"{name} batch {b} {o}: max|Δ| {diff:.3e} > {tol:.3e} "
-                                        f"(worst at {tuple(int(i) for i in worst)}: onevit "
-                                        f"{got[worst]:.6f}, reference {ref[worst]:.6f})")
+                    print(f"{name:<30}{b:>6}  {o:<8}{check.ref_max:>10.3f}{check.diff:>12.3e}{check.tol:>12.3e}  "
+                          f"{'ok' if check.ok else 'FAIL'}", flush=True)
+                    if not check.ok:
+                        failures.append(f"{name} batch {b} {o}: max|Δ| {check.diff:.3e} > {check.tol:.3e} "
+                                        f"({check.worst})")
             if not args.keep:
                 shutil.rmtree(work, ignore_errors=True)
     finally:

@@ -2,8 +2,9 @@
 
 Finding the onevit binary, running a tool (the converter, onevit) and failing
 with its output, the common command-line options, the scratch directory, the
-`classify --json` reader, the per-image top-1 check against the reference
-and the closing FAIL/PASS report.
+`classify --json` reader, the parity check of an output against the
+reference, the per-image top-1 check against the reference and the closing
+FAIL/PASS report.
 
 Importing this module has one side effect, on purpose: it records the
 environment as it was (TOOL_ENV, what the tools we run get) and then sets
@@ -23,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import typing
 
 TOOL_ENV = dict(os.environ)                  # what the tools we run get, unchanged
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -143,6 +145,32 @@ def classify_json(stdout: str, failures: list[str], images: list[str]) -> dict:
     if extra:
         failures.append(f"JSON lines for images not asked for: {sorted(extra)[:5]}")
     return results
+
+
+# The parity bound of every end-to-end check: max|onevit − reference| ≤ REL_TOL · max(1, max|reference|).
+REL_TOL = 1e-4
+
+
+class Parity(typing.NamedTuple):
+    ref_max: float  # max|reference|
+    diff: float     # max|onevit − reference|; inf where onevit's output is not finite
+    tol: float      # REL_TOL · max(1, ref_max)
+    worst: str      # where |onevit − reference| is largest, and both values there
+
+    @property
+    def ok(self) -> bool:
+        return self.diff <= self.tol
+
+
+def parity(got, ref) -> Parity:
+    """onevit's output against the reference's (same shape; ref in float64)."""
+    import numpy as np
+    ref_max = float(np.abs(ref).max())
+    error = np.abs(got.astype(np.float64) - ref)
+    diff = float(error.max()) if np.all(np.isfinite(got)) else float("inf")
+    at = np.unravel_index(np.argmax(error), ref.shape)  # the first NaN, if any
+    worst = f"worst at {tuple(int(i) for i in at)}: onevit {got[at]:.6f}, reference {ref[at]:.6f}"
+    return Parity(ref_max, diff, REL_TOL * max(1.0, ref_max), worst)
 
 
 def top1_problems(topk, ref_probs, labels: list[str], *, prob_tol: float,
