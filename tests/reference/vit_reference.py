@@ -281,7 +281,12 @@ OVIT_MAGIC = b"ONEVIT\x00\x01"
 
 
 def read_ovit(path: str, verify_data: bool = True) -> Tuple[Dict[str, object], Dict[str, np.ndarray]]:
-    """Parses an .ovit file: (metadata key -> value, tensor name -> float32 array)."""
+    """Parses an .ovit file: (metadata key -> value, tensor name -> float32 array).
+
+    Written from weights/FORMAT.md apart from the converter's own reader
+    (weights/onevit_convert/ovit_reader.py), so that the tests check the files
+    the converter writes against the format, not against itself.
+    """
     with open(path, "rb") as f:
         blob = f.read()
     if len(blob) < 32 or blob[:8] != OVIT_MAGIC:
@@ -299,23 +304,20 @@ def read_ovit(path: str, verify_data: bool = True) -> Tuple[Dict[str, object], D
         raise ValueError(f"{path}: reserved field is {reserved}, expected 0")
     pos = 32
 
-    def u32():
+    def scalar(fmt):
         nonlocal pos
-        (v,) = struct.unpack_from("<I", blob, pos)
-        pos += 4
+        (v,) = struct.unpack_from(fmt, blob, pos)
+        pos += struct.calcsize(fmt)
         return v
+
+    def u32():
+        return scalar("<I")
 
     def u64():
-        nonlocal pos
-        (v,) = struct.unpack_from("<Q", blob, pos)
-        pos += 8
-        return v
+        return scalar("<Q")
 
     def f32():
-        nonlocal pos
-        (v,) = struct.unpack_from("<f", blob, pos)
-        pos += 4
-        return v
+        return scalar("<f")
 
     def string():
         nonlocal pos
