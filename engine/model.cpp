@@ -129,7 +129,24 @@ Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
+const char* to_string(Precision p) {
+    switch (p) {
+        case Precision::f32: return "f32";
+        case Precision::bf16: return "bf16";
+        case Precision::int8: return "int8";
+    }
+    return "?";
+}
+
+Precision parse_precision(const std::string& name) {
+    for (Precision p : {Precision::f32, Precision::bf16, Precision::int8})
+        if (name == to_string(p)) return p;
+    throw Error("unknown precision '" + name + "' (expected f32, bf16 or int8)");
+}
+
 Model Model::load(const std::string& path, const Options& options) {
+    if (options.precision != Precision::f32)
+        throw Error(std::string("precision ") + to_string(options.precision) + " is not available in this build");
     if (options.threads < 0) throw Error("threads must be >= 0 (0 = all cores), got " + std::to_string(options.threads));
     if (options.streams < 0) throw Error("streams must be >= 0 (0 = from the hint), got " + std::to_string(options.streams));
     const StreamPlan plan = plan_streams(options);

@@ -18,10 +18,19 @@ namespace onevit {
 // many requests at once (concurrent callers or submit()).
 enum class Hint { latency, throughput };
 
+// The data type the model computes in. f32: as trained. bf16 and int8: the
+// precisions CPUs with AVX512_BF16 / VNNI / AMX run 2x and 4x faster, at a
+// measured cost in accuracy (README, "Precision").
+enum class Precision { f32, bf16, int8 };
+const char* to_string(Precision);
+// "f32", "bf16" or "int8"; throws onevit::Error naming the choices otherwise.
+Precision parse_precision(const std::string& name);
+
 struct Options {
     int threads = 0;  // threads in all; 0 = all cores
     int streams = 0;  // 0 = from the hint (throughput: one stream per 1..4 threads)
     Hint hint = Hint::latency;
+    Precision precision = Precision::f32;
 };
 
 // The transformer's output tokens, after the final LayerNorm (after the last
