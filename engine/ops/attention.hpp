@@ -36,6 +36,10 @@ public:
     AttentionSteps(const dnnl::engine& engine, int threads, const AttentionShape& shape, const float* qkv,
                    float* out);
 
+    // Creates and checks (ops/kernel_check.hpp) the descriptors the tasks of
+    // a threads-thread plan would run, without buffers.
+    static void plan(const dnnl::engine& engine, int threads, const AttentionShape& shape);
+
     // Inside Executor::run; scratchpads: one per arena slot.
     void run(Executor& executor, std::vector<dnnl::memory>& scratchpads);
     std::size_t scratchpad_bytes() const { return scratchpad_bytes_; }

@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "ops/kernel_check.hpp"
+
 namespace onevit {
 
 namespace {
@@ -50,14 +52,8 @@ int choose_column_width(int rows, int out, int in, int threads) {
 
 }  // namespace
 
-LinearWeights::LinearWeights(Executor& loader, WeightMemory& weight_memory, const TensorView& weight,
-                             const TensorView* bias, Epilogue epilogue, LinearTuning tuning)
-    : in_(static_cast<int>(weight.dims[1])),
-      out_(static_cast<int>(weight.dims[0])),
-      has_bias_(bias != nullptr),
-      epilogue_(epilogue),
-      threads_(tuning.threads) {
-    const dnnl::engine& engine = loader.engine();
+LinearWeights::LinearWeights(const dnnl::engine& engine, const LinearShape& shape, LinearTuning tuning)
+    : in_(shape.in), out_(shape.out), has_bias_(shape.bias), epilogue_(shape.epilogue), threads_(tuning.threads) {
     const int width = choose_column_width(tuning.rows, out_, in_, threads_);
     std::map<int, memory::desc> layout_for_width;
     for (Range columns : split_by(out_, width)) {
@@ -70,11 +66,22 @@ LinearWeights::LinearWeights(Executor& loader, WeightMemory& weight_memory, cons
         ColumnTile tile;
         tile.columns = columns;
         tile.weights_md = layout->second;
+        tiles_.push_back(std::move(tile));
+    }
+}
+
+LinearWeights::LinearWeights(Executor& loader, WeightMemory& weight_memory, const TensorView& weight,
+                             const TensorView* bias, Epilogue epilogue, LinearTuning tuning)
+    : LinearWeights(loader.engine(),
+                    LinearShape{static_cast<int>(weight.dims[1]), static_cast<int>(weight.dims[0]), bias != nullptr,
+                                epilogue},
+                    tuning) {
+    const dnnl::engine& engine = loader.engine();
+    for (ColumnTile& tile : tiles_) {
         tile.weights = memory(tile.weights_md, engine, weight_memory.allocate(tile.weights_md.get_size()));
         if (bias)
-            tile.bias = memory(strided_md({1, columns.size}, {columns.size, 1}), engine,
-                               const_cast<float*>(bias->data + columns.begin));
-        tiles_.push_back(std::move(tile));
+            tile.bias = memory(strided_md({1, tile.columns.size}, {tile.columns.size, 1}), engine,
+                               const_cast<float*>(bias->data + tile.columns.begin));
     }
     // [out, in] row-major is the (in × out) matrix with strides {1, in}.
     loader.run([&] {
@@ -82,7 +89,8 @@ LinearWeights::LinearWeights(Executor& loader, WeightMemory& weight_memory, cons
             ColumnTile& tile = tiles_[t];
             memory source(strided_md({in_, tile.columns.size}, {1, in_}), engine,
                           const_cast<float*>(weight.data + std::int64_t(tile.columns.begin) * in_));
-            dnnl::reorder(source, tile.weights).execute(loader.stream(), source, tile.weights);
+            const auto reorder = checked(dnnl::reorder::primitive_desc(source, tile.weights), "weight reorder");
+            dnnl::reorder(reorder).execute(loader.stream(), source, tile.weights);
         });
     });
 }
@@ -107,31 +115,50 @@ dnnl::matmul::primitive_desc LinearWeights::primitive_desc(const dnnl::engine& e
     const memory::desc dst_md = strided_md({rows, columns.size}, {out_, 1});
     const memory::desc bias_md = has_bias_ ? strided_md({1, columns.size}, {columns.size, 1}) : memory::desc();
     const dnnl::matmul::desc desc(src_md, weights_md, bias_md, dst_md);
-    return dnnl::matmul::primitive_desc(desc, attr(), engine);
+    return checked(dnnl::matmul::primitive_desc(desc, attr(), engine), "matmul");
+}
+
+std::vector<LinearSteps::Tile> LinearSteps::plan(const LinearWeights& w, const dnnl::engine& engine, int rows) {
+    const int column_tiles = static_cast<int>(w.tiles_.size());
+    int row_parts = choose_row_parts(rows, column_tiles, w.tiles_.front().columns.size, w.in_, w.threads_, nullptr);
+    // The cheapest row split first; should oneDNN have only its reference
+    // kernel for some tile, fewer and taller row tiles.
+    for (;; --row_parts) {
+        try {
+            std::map<std::pair<int, int>, dnnl::matmul::primitive_desc> pds;  // by (rows, columns)
+            std::vector<Tile> tiles;
+            for (int c = 0; c < column_tiles; ++c) {
+                const auto& tile = w.tiles_[c];
+                for (Range r : split_evenly(rows, row_parts)) {
+                    const auto key = std::make_pair(r.size, tile.columns.size);
+                    auto pd = pds.find(key);
+                    if (pd == pds.end())
+                        pd = pds.emplace(key, w.primitive_desc(engine, r.size, tile.columns, tile.weights_md)).first;
+                    tiles.push_back({c, r, pd->second});
+                }
+            }
+            return tiles;
+        } catch (const ReferenceKernel&) {
+            if (row_parts == 1) throw;
+            count_reference_fallback();
+        }
+    }
 }
 
 LinearSteps::LinearSteps(const LinearWeights& w, const dnnl::engine& engine, int rows, const float* src,
                          float* dst) {
-    const int width = w.tiles_.front().columns.size;
-    const int row_parts = choose_row_parts(rows, static_cast<int>(w.tiles_.size()), width, w.in_, w.threads_, nullptr);
-    std::map<std::pair<int, int>, dnnl::matmul::primitive_desc> pds;  // by (rows, columns)
-    for (const auto& tile : w.tiles_) {
-        for (Range r : split_evenly(rows, row_parts)) {
-            const auto key = std::make_pair(r.size, tile.columns.size);
-            auto pd = pds.find(key);
-            if (pd == pds.end())
-                pd = pds.emplace(key, w.primitive_desc(engine, r.size, tile.columns, tile.weights_md)).first;
-            Step step{dnnl::matmul(pd->second), {}};
-            step.args[DNNL_ARG_SRC] = memory(pd->second.src_desc(), engine, const_cast<float*>(src) + std::int64_t(r.begin) * w.in_);
-            step.args[DNNL_ARG_WEIGHTS] = tile.weights;
-            if (w.has_bias_) step.args[DNNL_ARG_BIAS] = tile.bias;
-            step.args[DNNL_ARG_DST] = memory(pd->second.dst_desc(), engine,
-                                             dst + std::int64_t(r.begin) * w.out_ + tile.columns.begin);
-            if (w.tiles_.size() == 1)
-                add_row_tile(std::move(step), pd->second.scratchpad_desc(), r);
-            else
-                add(std::move(step), pd->second.scratchpad_desc());
-        }
+    for (const Tile& t : plan(w, engine, rows)) {
+        const auto& tile = w.tiles_[t.column_tile];
+        Step step{dnnl::matmul(t.pd), {}};
+        step.args[DNNL_ARG_SRC] = memory(t.pd.src_desc(), engine, const_cast<float*>(src) + std::int64_t(t.rows.begin) * w.in_);
+        step.args[DNNL_ARG_WEIGHTS] = tile.weights;
+        if (w.has_bias_) step.args[DNNL_ARG_BIAS] = tile.bias;
+        step.args[DNNL_ARG_DST] = memory(t.pd.dst_desc(), engine,
+                                         dst + std::int64_t(t.rows.begin) * w.out_ + tile.columns.begin);
+        if (w.tiles_.size() == 1)
+            add_row_tile(std::move(step), t.pd.scratchpad_desc(), t.rows);
+        else
+            add(std::move(step), t.pd.scratchpad_desc());
     }
 }
 

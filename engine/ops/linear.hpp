@@ -25,12 +25,23 @@ struct LinearTuning {
     int threads = 1;
 };
 
+// A layer's shape without its values: enough to plan its tiles.
+struct LinearShape {
+    int in = 0;
+    int out = 0;
+    bool bias = false;
+    Epilogue epilogue = Epilogue::none;
+};
+
 class LinearWeights {
 public:
     // weight: [out, in] (PyTorch order); bias: [out] or nullptr. The weights are
     // reordered on loader's threads into memory.
     LinearWeights(Executor& loader, WeightMemory& memory, const TensorView& weight, const TensorView* bias,
                   Epilogue epilogue, LinearTuning tuning);
+    // The plan only: column tiles and their layouts, no weights. Such weights
+    // can be given to LinearSteps::plan, not to LinearSteps.
+    LinearWeights(const dnnl::engine& engine, const LinearShape& shape, LinearTuning tuning);
 
     int in_features() const { return in_; }
     int out_features() const { return out_; }
@@ -57,6 +68,16 @@ private:
 
 class LinearSteps : public StepList {
 public:
+    // One matmul of the grid: a column tile of the weights times a row range.
+    struct Tile {
+        int column_tile;
+        Range rows;
+        dnnl::matmul::primitive_desc pd;
+    };
+    // The tiles LinearSteps runs for this many rows, every descriptor checked
+    // (ops/kernel_check.hpp); needs no weights or activations.
+    static std::vector<Tile> plan(const LinearWeights& weights, const dnnl::engine& engine, int rows);
+
     // src: rows × in_features; dst: rows × out_features, both dense (the
     // weights' layout was chosen for exactly these strides). For residual_add,
     // dst already holds the residual.
