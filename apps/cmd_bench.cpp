@@ -30,6 +30,7 @@ struct BenchOptions {
     int warmup = 3;
     double max_seconds = 3.0;
     bool json = false;
+    int emulate_threads = 0;  // 0: a real run
 };
 
 struct Measurement {
@@ -164,6 +165,53 @@ void bench(const BenchOptions& options) {
                startup.first_result_ms);
 }
 
+// --emulate-threads T: the T-thread plan timed on one thread (onevit/measure.hpp),
+// against T times the one-thread matmul peak measured now.
+void bench_emulated(const BenchOptions& options) {
+    const EmulatedForward e = emulate_forward(options.model_path, options.batch, options.emulate_threads,
+                                              options.iterations);
+    const Model model = Model::load(options.model_path, Options{1});  // for the architecture only
+    const double gflops = forward_flops(model.info().arch) * options.batch / (e.latency_ms / 1e3) / 1e9;
+    const double peak_per_thread = matmul_peak_gflops(1);
+    const double efficiency = gflops / (peak_per_thread * e.threads);
+    if (options.json) {
+        nlohmann::ordered_json phases = nlohmann::ordered_json::array();
+        for (const EmulatedPhaseTime& p : e.phases)
+            phases.push_back({{"tiles", p.tiles}, {"slowest_thread_ms", p.slowest_thread_ms},
+                              {"all_tiles_ms", p.all_tiles_ms}});
+        const nlohmann::ordered_json report = {
+            {"model", options.model_path},
+            {"batch", options.batch},
+            {"emulated_threads", e.threads},
+            {"runs", e.runs},
+            {"latency_ms", e.latency_ms},
+            {"one_core_ms", e.work_ms},
+            {"gflops", gflops},
+            {"peak_gflops_per_thread", peak_per_thread},
+            {"efficiency", efficiency},
+            {"phases", phases},
+        };
+        fmt::print("{}\n", report.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+        return;
+    }
+    fmt::print("model          {}\n", options.model_path);
+    fmt::print("batch          {}\n", options.batch);
+    fmt::print("emulated       the {}-thread plan, its tiles run one after another on one thread ({} runs);\n"
+               "               leaves out memory-bandwidth contention and thread wake-ups\n",
+               e.threads, e.runs);
+    fmt::print("latency        {:.3f} ms emulated (the slowest thread's share of each phase, summed)\n", e.latency_ms);
+    fmt::print("one core       {:.3f} ms for all tiles of this plan ({:.2f}x the emulated latency)\n", e.work_ms,
+               e.work_ms / e.latency_ms);
+    fmt::print("compute        {:.1f} GFLOP/s emulated\n", gflops);
+    fmt::print("matmul peak    {:.1f} GFLOP/s per thread (oneDNN matmul, 1 thread, measured now) x {}\n",
+               peak_per_thread, e.threads);
+    fmt::print("efficiency     {:.1f}% of that peak\n", 100 * efficiency);
+    fmt::print("phases         tiles  slowest thread ms  all tiles ms\n");
+    for (std::size_t i = 0; i < e.phases.size(); ++i)
+        fmt::print("  {:>3}          {:>5}  {:>17.3f}  {:>12.3f}\n", i, e.phases[i].tiles,
+                   e.phases[i].slowest_thread_ms, e.phases[i].all_tiles_ms);
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
@@ -190,7 +238,10 @@ void add_bench_command(CLI::App& app) {
         ->capture_default_str()
         ->check(at_least(0.0));
     command->add_flag("--json", options->json, "One JSON object instead of text");
-    command->callback([options] { bench(*options); });
+    command->add_option("--emulate-threads", options->emulate_threads,
+                        "Time the plan for this many threads on one thread, phase by phase (no real run)")
+        ->check(at_least(1));
+    command->callback([options] { options->emulate_threads > 0 ? bench_emulated(*options) : bench(*options); });
 }
 
 }  // namespace onevit::cli

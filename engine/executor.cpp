@@ -46,9 +46,12 @@ void Executor::SingleThreadedOpenMP::on_scheduler_exit(bool) {
 }
 
 Executor::Executor(const dnnl::engine& engine, int threads)
-    : engine_(engine),
-      threads_(threads > 0 ? threads : tbb::info::default_concurrency()),
-      arena_(threads_) {
+    : Executor(engine, threads > 0 ? threads : tbb::info::default_concurrency(), false) {}
+
+Executor::Executor(const dnnl::engine& engine, EmulatedThreads emulated) : Executor(engine, emulated.threads, true) {}
+
+Executor::Executor(const dnnl::engine& engine, int threads, bool emulated)
+    : engine_(engine), threads_(threads), emulated_(emulated), arena_(emulated ? 1 : threads) {
     arena_.initialize();
     observer_ = std::make_unique<SingleThreadedOpenMP>(arena_);
     for (int i = 0; i < threads_; ++i) streams_.emplace_back(engine_);

@@ -13,6 +13,8 @@
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_scheduler_observer.h>
 
+#include <algorithm>
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -32,10 +34,27 @@ extern "C" void __tsan_release(void* addr);
 
 namespace onevit {
 
+// One parallel phase of an emulated run (see EmulatedThreads): its tiles, the
+// busiest thread's share of them and all of them, run one after another.
+struct EmulatedPhase {
+    int tiles = 0;
+    double slowest_thread_ms = 0;
+    double all_tiles_ms = 0;
+};
+
+// Emulation of a many-core plan on one core (onevit bench --emulate-threads):
+// the executor plans for `threads` threads — threads() says so, ops tile for
+// it — but its arena has one thread, and parallel() runs the tiles one after
+// another, timing each thread's share of the static partition.
+struct EmulatedThreads {
+    int threads;
+};
+
 class Executor {
 public:
     // threads <= 0: all cores available to the process.
     Executor(const dnnl::engine& engine, int threads);
+    explicit Executor(const dnnl::engine& engine, EmulatedThreads emulated);
     ~Executor();
 
     int threads() const { return threads_; }
@@ -58,6 +77,7 @@ public:
     // thread, so neighbouring tiles (sharing weights) stay on one core.
     template <class Item>
     void parallel(int count, const Item& item) {
+        if (emulated_) return emulate(count, item);
         if (count == 1) return item(0);
         int fork = 0, join = 0;
         ONEVIT_HB_RELEASE(&fork);
@@ -81,7 +101,31 @@ public:
     // or every tile would start a team of its own. Throws if called elsewhere.
     static void require_inside_run();
 
+    // Emulating executors: the phases run since the last call, in order.
+    std::vector<EmulatedPhase> take_emulated_phases() { return std::move(phases_); }
+
 private:
+    Executor(const dnnl::engine& engine, int threads, bool emulated);
+
+    // As tbb::static_partitioner hands a range to the arena's threads: contiguous
+    // shares whose sizes differ by at most one.
+    template <class Item>
+    void emulate(int count, const Item& item) {
+        using Clock = std::chrono::steady_clock;
+        const int shares = std::min(count, threads_);
+        EmulatedPhase phase{count, 0, 0};
+        for (int share = 0, begin = 0; share < shares; ++share) {
+            const int size = count / shares + (share < count % shares ? 1 : 0);
+            const Clock::time_point start = Clock::now();
+            for (int i = begin; i < begin + size; ++i) item(i);
+            const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+            phase.slowest_thread_ms = std::max(phase.slowest_thread_ms, ms);
+            phase.all_tiles_ms += ms;
+            begin += size;
+        }
+        phases_.push_back(phase);
+    }
+
     class SingleThreadedOpenMP : public tbb::task_scheduler_observer {
     public:
         explicit SingleThreadedOpenMP(tbb::task_arena& arena);
@@ -92,6 +136,8 @@ private:
 
     dnnl::engine engine_;
     int threads_;
+    bool emulated_ = false;
+    std::vector<EmulatedPhase> phases_;
     tbb::task_arena arena_;
     std::unique_ptr<SingleThreadedOpenMP> observer_;
     std::vector<dnnl::stream> streams_;

@@ -1,0 +1,68 @@
+// emulate_forward (onevit/measure.hpp): a T-thread plan, timed on one thread.
+#include <algorithm>
+#include <optional>
+#include <random>
+
+#include "executor.hpp"
+#include "model_file.hpp"
+#include "onevit/error.hpp"
+#include "onevit/measure.hpp"
+#include "vit.hpp"
+
+namespace onevit {
+
+namespace {
+
+double median(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    const std::size_t n = values.size();
+    return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+}  // namespace
+
+EmulatedForward emulate_forward(const std::string& model_path, int batch, int threads, int runs) {
+    if (batch < 1 || threads < 1 || runs < 1)
+        throw Error("emulation needs batch, threads and runs >= 1, got " + std::to_string(batch) + ", " +
+                    std::to_string(threads) + ", " + std::to_string(runs));
+    const ModelFile file = ModelFile::open(model_path);
+    const Architecture& a = file.info().arch;
+    try {
+        const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+        Executor loader(engine, 0);
+        std::optional<VitWeights> weights;
+        loader.run([&] { weights.emplace(file, loader, threads); });  // tuned for T threads
+
+        std::mt19937 generator(20240601);
+        std::normal_distribution<float> pixel(0.f, 1.f);
+        std::vector<float> input(std::size_t(batch) * a.channels * a.image_height * a.image_width);
+        for (float& value : input) value = pixel(generator);
+        std::vector<float> logits(std::size_t(batch) * a.num_classes);
+
+        Executor emulated(engine, EmulatedThreads{threads});
+        std::vector<std::vector<EmulatedPhase>> timed;
+        emulated.run([&] {
+            Forward forward(*weights, emulated, batch);
+            forward.run(emulated, input.data(), logits.data(), nullptr);  // warm-up
+            emulated.take_emulated_phases();
+            for (int r = 0; r < runs; ++r) {
+                forward.run(emulated, input.data(), logits.data(), nullptr);
+                timed.push_back(emulated.take_emulated_phases());
+            }
+        });
+
+        EmulatedForward result{threads, batch, runs, 0, 0, {}};
+        for (std::size_t p = 0; p < timed.front().size(); ++p) {
+            std::vector<double> slowest, all;
+            for (const auto& run : timed) slowest.push_back(run[p].slowest_thread_ms), all.push_back(run[p].all_tiles_ms);
+            result.phases.push_back({timed.front()[p].tiles, median(slowest), median(all)});
+            result.latency_ms += result.phases.back().slowest_thread_ms;
+            result.work_ms += result.phases.back().all_tiles_ms;
+        }
+        return result;
+    } catch (const dnnl::error& e) {
+        throw Error(model_path + ": oneDNN: " + e.what());
+    }
+}
+
+}  // namespace onevit
