@@ -4,6 +4,7 @@
 
 #include <oneapi/tbb/info.h>
 
+#include <ctime>
 #include <stdexcept>
 
 // LeakSanitizer, in ASan builds: oneTBB 2021.8 can leak the 40-byte proxy of a
@@ -58,6 +59,12 @@ Executor::Executor(const dnnl::engine& engine, int threads, bool emulated)
 }
 
 Executor::~Executor() { observer_.reset(); }
+
+double Executor::thread_cpu_ms() {
+    timespec now{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return now.tv_sec * 1e3 + now.tv_nsec / 1e6;
+}
 
 int Executor::slot() { return tbb::this_task_arena::current_thread_index(); }
 

@@ -14,7 +14,6 @@
 #include <oneapi/tbb/task_scheduler_observer.h>
 
 #include <algorithm>
-#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -45,7 +44,8 @@ struct EmulatedPhase {
 // Emulation of a many-core plan on one core (onevit bench --emulate-threads):
 // the executor plans for `threads` threads — threads() says so, ops tile for
 // it — but its arena has one thread, and parallel() runs the tiles one after
-// another, timing each thread's share of the static partition.
+// another, timing each thread's share of the static partition in CPU time of
+// the one thread (so other processes on a shared machine do not count).
 struct EmulatedThreads {
     int threads;
 };
@@ -106,19 +106,19 @@ public:
 
 private:
     Executor(const dnnl::engine& engine, int threads, bool emulated);
+    static double thread_cpu_ms();
 
     // As tbb::static_partitioner hands a range to the arena's threads: contiguous
     // shares whose sizes differ by at most one.
     template <class Item>
     void emulate(int count, const Item& item) {
-        using Clock = std::chrono::steady_clock;
         const int shares = std::min(count, threads_);
         EmulatedPhase phase{count, 0, 0};
         for (int share = 0, begin = 0; share < shares; ++share) {
             const int size = count / shares + (share < count % shares ? 1 : 0);
-            const Clock::time_point start = Clock::now();
+            const double start = thread_cpu_ms();
             for (int i = begin; i < begin + size; ++i) item(i);
-            const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+            const double ms = thread_cpu_ms() - start;
             phase.slowest_thread_ms = std::max(phase.slowest_thread_ms, ms);
             phase.all_tiles_ms += ms;
             begin += size;

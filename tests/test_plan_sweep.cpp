@@ -4,6 +4,7 @@
 // descriptor each would create.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -12,6 +13,7 @@
 #include "executor.hpp"
 #include "forward_plan.hpp"
 #include "ops/kernel_check.hpp"
+#include "onevit/thread_plan.hpp"
 
 namespace onevit {
 namespace {
@@ -99,6 +101,36 @@ TEST(PlanSweep, NoReferenceKernelAnywhere) {
     EXPECT_GT(checked, plans);  // every plan checked descriptors
     std::printf("plan sweep: %d plans, %ld primitive descriptors checked, %.1f s\n", plans, checked,
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+// threads = 0: the thread plan's contract, checked by brute force over the
+// cost model (onevit/thread_plan.hpp) at every machine size of the sweep.
+TEST(ThreadPlan, LatencyTakesTheFewestThreadsWithinTwoPercentOfTheBest) {
+    for (const Family& family : {Family{"ViT-Ti", 192, 12, 3}, Family{"ViT-B", 768, 12, 12}})
+        for (int batch : {1, 8})
+            for (int cores : {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64}) {
+                const Architecture a = vit(family, 16, 224);
+                double best = 1e30;
+                for (int t = 1; t <= cores; ++t) best = std::min(best, modelled_latency_ms(a, batch, t));
+                const ThreadPlan plan = choose_thread_plan(a, batch, Hint::latency, cores);
+                EXPECT_EQ(plan.streams, 1);
+                EXPECT_LE(plan.modelled_ms, best * 1.02);
+                for (int t = 1; t < plan.threads_per_stream; ++t)
+                    EXPECT_GT(modelled_latency_ms(a, batch, t), best * 1.02) << family.name << " " << t;
+            }
+}
+
+TEST(ThreadPlan, ThroughputFillsTheCoresAndExplicitStreamsWin) {
+    const Architecture a = vit({"ViT-S", 384, 12, 6}, 16, 224);
+    for (int cores : {2, 16, 64}) {
+        const ThreadPlan plan = choose_thread_plan(a, 1, Hint::throughput, cores);
+        EXPECT_LE(plan.streams * plan.threads_per_stream, cores);
+        EXPECT_GT(plan.streams * plan.threads_per_stream, cores / 2);
+        const ThreadPlan fixed = choose_thread_plan(a, 1, Hint::throughput, cores, 2);
+        EXPECT_EQ(fixed.streams, 2);
+        EXPECT_EQ(fixed.threads_per_stream, cores / 2);
+    }
+    EXPECT_THROW(choose_thread_plan(a, 1, Hint::latency, 2, 3), Error);
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ using dnnl::memory;
 constexpr double kTaskOverhead = 2e4;  // per-task dispatch cost, in multiply-accumulates
 
 // Query rows per task: enough tasks to keep every thread busy, no more.
-int choose_query_parts(const AttentionShape& s, int threads) {
+int choose_query_parts(const AttentionShape& s, int threads, double* cost_out = nullptr) {
     const int units = s.batch * s.heads;
     int best = 1;
     double best_cost = 0;
@@ -23,6 +23,7 @@ int choose_query_parts(const AttentionShape& s, int threads) {
         const double cost = phase_cost(units * parts, threads, 2 * rows * s.tokens * s.head_dim, kTaskOverhead);
         if (parts == 1 || cost < best_cost) best = parts, best_cost = cost;
     }
+    if (cost_out) *cost_out = best_cost;
     return best;
 }
 
@@ -79,6 +80,12 @@ QueryPlan plan_queries(const dnnl::engine& engine, int threads, const AttentionS
 }
 
 }  // namespace
+
+double modelled_attention_macs(const AttentionShape& shape, int threads) {
+    double cost = 0;
+    choose_query_parts(shape, threads, &cost);
+    return cost;
+}
 
 void AttentionSteps::plan(const dnnl::engine& engine, int threads, const AttentionShape& shape) {
     std::size_t scratchpad_bytes = 0;

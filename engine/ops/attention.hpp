@@ -29,6 +29,10 @@ struct AttentionShape {
     int inner() const { return heads * head_dim; }
 };
 
+// The modelled time of the attention phase on this many threads, in one core's
+// multiply-accumulates, task overheads included: the cost its tiling minimises.
+double modelled_attention_macs(const AttentionShape& shape, int threads);
+
 class AttentionSteps {
 public:
     // qkv: (batch·tokens) × 3·inner, rows [q | k | v], each head-major.

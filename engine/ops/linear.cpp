@@ -52,6 +52,13 @@ int choose_column_width(int rows, int out, int in, int threads) {
 
 }  // namespace
 
+double modelled_linear_macs(const LinearShape& shape, LinearTuning tuning, int rows) {
+    const int width = choose_column_width(tuning.rows, shape.out, shape.in, tuning.threads);
+    double cost = 0;
+    choose_row_parts(rows, ceil_div(shape.out, width), width, shape.in, tuning.threads, &cost);
+    return cost;
+}
+
 LinearWeights::LinearWeights(const dnnl::engine& engine, const LinearShape& shape, LinearTuning tuning)
     : in_(shape.in), out_(shape.out), has_bias_(shape.bias), epilogue_(shape.epilogue), threads_(tuning.threads) {
     const int width = choose_column_width(tuning.rows, out_, in_, threads_);

@@ -33,6 +33,11 @@ struct LinearShape {
     Epilogue epilogue = Epilogue::none;
 };
 
+// The modelled time of a layer's phase over this many rows, in one core's
+// multiply-accumulates, tile overheads included: the cost its tiling minimises
+// (engine/thread_choice.cpp adds these up).
+double modelled_linear_macs(const LinearShape& shape, LinearTuning tuning, int rows);
+
 class LinearWeights {
 public:
     // weight: [out, in] (PyTorch order); bias: [out] or nullptr. The weights are

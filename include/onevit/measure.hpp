@@ -18,6 +18,9 @@ double forward_flops(const Architecture& arch);
 // GFLOP/s of oneDNN's own f32 matmul on `threads` OpenMP threads, best of a
 // few runs of a ViT-B MLP-sized product (1576 × 768 × 3072). Takes ~0.5 s.
 double matmul_peak_gflops(int threads);
+// The same on the calling thread alone, timed in its CPU time (as emulate_forward
+// times tiles: other processes on a shared machine do not count).
+double matmul_peak_gflops_thread_cpu();
 
 // A T-thread latency plan measured on one core (`onevit bench --emulate-threads`):
 // the model is loaded and planned exactly as for a stream of T threads, then
