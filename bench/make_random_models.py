@@ -11,6 +11,9 @@ attention and GELU work on non-trivial values), written as a temporary safetenso
 file and converted by `weights/convert.py --arch vit_{size}_patch16_224`.
 Existing files are kept unless `--force`. Speed does not depend on the weights'
 values, so these files time exactly like the pretrained models of the same size.
+`--tiled`: every tensor repeats its first 16 KB (4096 values) instead, so that
+the files compress ~1000x (bench/bundle.sh carries them to machines that have
+no Python).
 """
 
 from __future__ import annotations
@@ -45,11 +48,25 @@ def model_path(size: str, out_dir: str = DEFAULT_OUT) -> str:
     return os.path.join(out_dir, arch_name(size) + ".ovit")
 
 
-def write_model(size: str, path: str) -> None:
+TILE = 4096  # values: 16 KB of float32
+
+
+def tiled(tensor):
+    """`tensor` with its first TILE values repeated over all of it."""
+    flat = tensor.reshape(-1)
+    if flat.numel() <= TILE:
+        return tensor
+    reps = -(-flat.numel() // TILE)
+    return flat[:TILE].repeat(reps)[:flat.numel()].reshape(tensor.shape).clone()
+
+
+def write_model(size: str, path: str, tile: bool = False) -> None:
     """Random weights for `size` → `path`, replaced atomically."""
     arch = TABLE[arch_name(size)]
     state = random_vit_state(arch.dim, arch.depth, mlp_dim=int(arch.dim * arch.mlp_ratio),
                              num_classes=NUM_CLASSES, seed=SEED)
+    if tile:
+        state = {name: tiled(t) for name, t in state.items()}
     out_dir = os.path.dirname(os.path.abspath(path))
     # The checkpoint goes beside the output, not in /tmp: ViT-L's is 1.2 GB and /tmp
     # may be memory. The .part name keeps a half-written file out of the bench's *.ovit.
@@ -62,13 +79,13 @@ def write_model(size: str, path: str) -> None:
     os.replace(path + ".part", path)
 
 
-def ensure_model(size: str, out_dir: str = DEFAULT_OUT, force: bool = False) -> str:
+def ensure_model(size: str, out_dir: str = DEFAULT_OUT, force: bool = False, tile: bool = False) -> str:
     """The path of `size`'s model file in `out_dir`, written first if missing (or `force`)."""
     path = model_path(size, out_dir)
     if force or not os.path.isfile(path):
         os.makedirs(out_dir, exist_ok=True)
         print(f"writing {path}", file=sys.stderr, flush=True)
-        write_model(size, path)
+        write_model(size, path, tile)
     return path
 
 
@@ -86,6 +103,7 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default=",".join(DEFAULT_SIZES),
                     help=f"comma list of {', '.join(SIZES)} (default: {','.join(DEFAULT_SIZES)})")
     ap.add_argument("--force", action="store_true", help="rewrite files that already exist")
+    ap.add_argument("--tiled", action="store_true", help="repeat 16 KB of random values per tensor (compressible)")
     args = ap.parse_args(argv)
     try:
         sizes = parse_sizes(args.models)
@@ -97,7 +115,7 @@ def main(argv=None) -> int:
             print(f"{path}: exists, kept (--force rewrites it)")
             continue
         try:
-            ensure_model(size, args.out, force=True)
+            ensure_model(size, args.out, force=True, tile=args.tiled)
         except ToolError as e:
             print(f"make_random_models.py: {e}", file=sys.stderr)
             return 1
