@@ -13,12 +13,6 @@ namespace onevit {
 
 namespace {
 
-double median(std::vector<double> values) {
-    std::sort(values.begin(), values.end());
-    const std::size_t n = values.size();
-    return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-}
-
 }  // namespace
 
 EmulatedForward emulate_forward(const std::string& model_path, int batch, int threads, int runs) {
@@ -51,13 +45,18 @@ EmulatedForward emulate_forward(const std::string& model_path, int batch, int th
             }
         });
 
+        // Each share at its fastest over the runs: what other processes on a
+        // shared machine add (preemption, evicted caches) only ever slows a run.
         EmulatedForward result{threads, batch, runs, 0, 0, {}};
         for (std::size_t p = 0; p < timed.front().size(); ++p) {
-            std::vector<double> slowest, all;
-            for (const auto& run : timed) slowest.push_back(run[p].slowest_thread_ms), all.push_back(run[p].all_tiles_ms);
-            result.phases.push_back({timed.front()[p].tiles, median(slowest), median(all)});
-            result.latency_ms += result.phases.back().slowest_thread_ms;
-            result.work_ms += result.phases.back().all_tiles_ms;
+            std::vector<double> share_ms = timed.front()[p].share_ms;
+            for (const auto& run : timed)
+                for (std::size_t s = 0; s < share_ms.size(); ++s) share_ms[s] = std::min(share_ms[s], run[p].share_ms[s]);
+            EmulatedPhaseTime phase{timed.front()[p].tiles, 0, 0};
+            for (double ms : share_ms) phase.slowest_thread_ms = std::max(phase.slowest_thread_ms, ms), phase.all_tiles_ms += ms;
+            result.phases.push_back(phase);
+            result.latency_ms += phase.slowest_thread_ms;
+            result.work_ms += phase.all_tiles_ms;
         }
         return result;
     } catch (const dnnl::error& e) {

@@ -13,7 +13,6 @@
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_scheduler_observer.h>
 
-#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -33,12 +32,11 @@ extern "C" void __tsan_release(void* addr);
 
 namespace onevit {
 
-// One parallel phase of an emulated run (see EmulatedThreads): its tiles, the
-// busiest thread's share of them and all of them, run one after another.
+// One parallel phase of an emulated run (see EmulatedThreads): its tiles, and
+// the time of each thread's share of them, run one after another.
 struct EmulatedPhase {
     int tiles = 0;
-    double slowest_thread_ms = 0;
-    double all_tiles_ms = 0;
+    std::vector<double> share_ms;
 };
 
 // Emulation of a many-core plan on one core (onevit bench --emulate-threads):
@@ -113,17 +111,15 @@ private:
     template <class Item>
     void emulate(int count, const Item& item) {
         const int shares = std::min(count, threads_);
-        EmulatedPhase phase{count, 0, 0};
+        EmulatedPhase phase{count, {}};
         for (int share = 0, begin = 0; share < shares; ++share) {
             const int size = count / shares + (share < count % shares ? 1 : 0);
             const double start = thread_cpu_ms();
             for (int i = begin; i < begin + size; ++i) item(i);
-            const double ms = thread_cpu_ms() - start;
-            phase.slowest_thread_ms = std::max(phase.slowest_thread_ms, ms);
-            phase.all_tiles_ms += ms;
+            phase.share_ms.push_back(thread_cpu_ms() - start);
             begin += size;
         }
-        phases_.push_back(phase);
+        phases_.push_back(std::move(phase));
     }
 
     class SingleThreadedOpenMP : public tbb::task_scheduler_observer {

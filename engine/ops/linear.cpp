@@ -1,6 +1,7 @@
 #include "ops/linear.hpp"
 
 #include <map>
+#include <optional>
 
 #include "ops/kernel_check.hpp"
 
@@ -14,10 +15,15 @@ using dnnl::memory;
 // multiply-accumulates: a few microseconds of one core.
 constexpr double kTileOverheadMacs = 4e5;
 constexpr int kColumnBlock = 64;  // the width of brgemm's column blocks
-// Column tiles write a strided slice of each output row, which oneDNN 2.6
-// runs with gemm:jit rather than brgemm (dense rows only): measured ~1.4x
-// slower per FLOP, so column tiles must buy that much balance to be chosen.
-constexpr double kStridedOutputCost = 1.4;
+// Each tile streams its columns' weights through its core once, whatever its
+// row count: that costs about as much as this many rows of multiply-adds
+// (emulated, onevit bench --emulate-threads: ViT-B/16's fc1 and fc2 as 16 row
+// tiles of 12–13 rows took 1.4x the one-core time of one 197-row tile).
+constexpr double kWeightPassRows = 5;
+// Column tiles compute into a dense block of their own — oneDNN 2.6 runs a
+// strided output slice with gemm:jit, ~1.4x slower per FLOP than brgemm — and
+// copy the block into its place: per value, about this many multiply-adds.
+constexpr double kCopyMacsPerValue = 20;
 constexpr int kMaxRowParts = 64;
 
 int ceil_div(int a, int b) { return (a + b - 1) / b; }
@@ -27,8 +33,9 @@ int choose_row_parts(int rows, int column_tiles, int column_width, int in, int t
     int best = 1;
     double best_cost = 0;
     for (int parts = 1; parts <= std::min(rows, kMaxRowParts); ++parts) {
-        const double strided = column_tiles > 1 ? kStridedOutputCost : 1.0;
-        const double work = double(ceil_div(rows, parts)) * column_width * in * strided;
+        const double tile_rows = ceil_div(rows, parts);
+        const double copy = column_tiles > 1 ? tile_rows * column_width * kCopyMacsPerValue : 0;
+        const double work = (tile_rows + kWeightPassRows) * column_width * in + copy;
         const double cost = phase_cost(column_tiles * parts, threads, work, kTileOverheadMacs);
         if (parts == 1 || cost < best_cost) best = parts, best_cost = cost;
     }
@@ -102,14 +109,18 @@ LinearWeights::LinearWeights(Executor& loader, WeightMemory& weight_memory, cons
     });
 }
 
-dnnl::primitive_attr LinearWeights::attr() const {
+// The residual add happens in the matmul (a sum post-op) for a single column
+// tile, and in the copy of each column tile's block into its place otherwise.
+dnnl::primitive_attr LinearWeights::attr(bool column_tiled) const {
     dnnl::primitive_attr attr = user_scratchpad_attr();
     dnnl::post_ops post_ops;
     switch (epilogue_) {
         case Epilogue::none: break;
         case Epilogue::gelu_erf: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f); break;
         case Epilogue::gelu_tanh: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f); break;
-        case Epilogue::residual_add: post_ops.append_sum(1.f); break;
+        case Epilogue::residual_add:
+            if (!column_tiled) post_ops.append_sum(1.f);
+            break;
     }
     attr.set_post_ops(post_ops);
     return attr;
@@ -117,12 +128,25 @@ dnnl::primitive_attr LinearWeights::attr() const {
 
 dnnl::matmul::primitive_desc LinearWeights::primitive_desc(const dnnl::engine& engine, int rows, Range columns,
                                                            const memory::desc& weights_md) const {
-    // Column tiles write a strided slice of dst rows; a single tile is dense (and gets brgemm).
+    // A dense output either way (so brgemm applies): the layer's own rows for a
+    // single column tile, a block of the tile's own otherwise.
     const memory::desc src_md = strided_md({rows, in_}, {in_, 1});
-    const memory::desc dst_md = strided_md({rows, columns.size}, {out_, 1});
+    const memory::desc dst_md = strided_md({rows, columns.size}, {columns.size, 1});
     const memory::desc bias_md = has_bias_ ? strided_md({1, columns.size}, {columns.size, 1}) : memory::desc();
     const dnnl::matmul::desc desc(src_md, weights_md, bias_md, dst_md);
-    return checked(dnnl::matmul::primitive_desc(desc, attr(), engine), "matmul");
+    return checked(dnnl::matmul::primitive_desc(desc, attr(columns.size < out_), engine), "matmul");
+}
+
+dnnl::reorder::primitive_desc LinearWeights::copy_desc(const dnnl::engine& engine, int rows, Range columns) const {
+    dnnl::primitive_attr attr = user_scratchpad_attr();
+    if (epilogue_ == Epilogue::residual_add) {
+        dnnl::post_ops add;
+        add.append_sum(1.f);
+        attr.set_post_ops(add);
+    }
+    return checked(dnnl::reorder::primitive_desc(engine, strided_md({rows, columns.size}, {columns.size, 1}), engine,
+                                                 strided_md({rows, columns.size}, {out_, 1}), attr),
+                   "column tile copy");
 }
 
 std::vector<LinearSteps::Tile> LinearSteps::plan(const LinearWeights& w, const dnnl::engine& engine, int rows) {
@@ -133,6 +157,7 @@ std::vector<LinearSteps::Tile> LinearSteps::plan(const LinearWeights& w, const d
     for (;; --row_parts) {
         try {
             std::map<std::pair<int, int>, dnnl::matmul::primitive_desc> pds;  // by (rows, columns)
+            std::map<std::pair<int, int>, dnnl::reorder::primitive_desc> copies;
             std::vector<Tile> tiles;
             for (int c = 0; c < column_tiles; ++c) {
                 const auto& tile = w.tiles_[c];
@@ -141,7 +166,14 @@ std::vector<LinearSteps::Tile> LinearSteps::plan(const LinearWeights& w, const d
                     auto pd = pds.find(key);
                     if (pd == pds.end())
                         pd = pds.emplace(key, w.primitive_desc(engine, r.size, tile.columns, tile.weights_md)).first;
-                    tiles.push_back({c, r, pd->second});
+                    std::optional<dnnl::reorder::primitive_desc> copy;
+                    if (column_tiles > 1) {
+                        auto found = copies.find(key);
+                        if (found == copies.end())
+                            found = copies.emplace(key, w.copy_desc(engine, r.size, tile.columns)).first;
+                        copy = found->second;
+                    }
+                    tiles.push_back({c, r, pd->second, copy});
                 }
             }
             return tiles;
@@ -153,19 +185,29 @@ std::vector<LinearSteps::Tile> LinearSteps::plan(const LinearWeights& w, const d
 }
 
 LinearSteps::LinearSteps(const LinearWeights& w, const dnnl::engine& engine, int rows, const float* src,
-                         float* dst) {
+                         float* dst)
+    : blocks_(w.tiles_.size() > 1 ? std::size_t(rows) * w.out_ : 0) {
     for (const Tile& t : plan(w, engine, rows)) {
         const auto& tile = w.tiles_[t.column_tile];
+        float* place = dst + std::int64_t(t.rows.begin) * w.out_ + tile.columns.begin;
+        // Column tile c's blocks fill rows x columns of blocks_, from rows x c's first column.
+        float* block = t.copy ? blocks_.data() + std::int64_t(rows) * tile.columns.begin +
+                                    std::int64_t(t.rows.begin) * tile.columns.size
+                              : place;
         Step step{dnnl::matmul(t.pd), {}};
         step.args[DNNL_ARG_SRC] = memory(t.pd.src_desc(), engine, const_cast<float*>(src) + std::int64_t(t.rows.begin) * w.in_);
         step.args[DNNL_ARG_WEIGHTS] = tile.weights;
         if (w.has_bias_) step.args[DNNL_ARG_BIAS] = tile.bias;
-        step.args[DNNL_ARG_DST] = memory(t.pd.dst_desc(), engine,
-                                         dst + std::int64_t(t.rows.begin) * w.out_ + tile.columns.begin);
-        if (w.tiles_.size() == 1)
+        step.args[DNNL_ARG_DST] = memory(t.pd.dst_desc(), engine, block);
+        if (!t.copy) {
             add_row_tile(std::move(step), t.pd.scratchpad_desc(), t.rows);
-        else
-            add(std::move(step), t.pd.scratchpad_desc());
+            continue;
+        }
+        step.then = dnnl::reorder(*t.copy);
+        step.then_args[DNNL_ARG_FROM] = memory(t.copy->src_desc(), engine, block);
+        step.then_args[DNNL_ARG_TO] = memory(t.copy->dst_desc(), engine, place);
+        const bool copy_needs_more = t.copy->scratchpad_desc().get_size() > t.pd.scratchpad_desc().get_size();
+        add(std::move(step), copy_needs_more ? t.copy->scratchpad_desc() : t.pd.scratchpad_desc());
     }
 }
 

@@ -7,7 +7,10 @@
 // LinearSteps binds those weights to one batch's activation buffers.
 #pragma once
 
+#include <optional>
 #include <vector>
+
+#include "aligned_buffer.hpp"
 
 #include "executor.hpp"
 #include "model_file.hpp"
@@ -59,9 +62,11 @@ private:
         dnnl::memory weights;
         dnnl::memory bias;  // empty without bias
     };
-    dnnl::primitive_attr attr() const;
+    dnnl::primitive_attr attr(bool column_tiled) const;
     dnnl::matmul::primitive_desc primitive_desc(const dnnl::engine& engine, int rows, Range columns,
                                                 const dnnl::memory::desc& weights_md) const;
+    // Column tiles: the copy of a tile's dense block into its place in the output.
+    dnnl::reorder::primitive_desc copy_desc(const dnnl::engine& engine, int rows, Range columns) const;
 
     int in_ = 0;
     int out_ = 0;
@@ -77,7 +82,8 @@ public:
     struct Tile {
         int column_tile;
         Range rows;
-        dnnl::matmul::primitive_desc pd;
+        dnnl::matmul::primitive_desc pd;  // into a dense block
+        std::optional<dnnl::reorder::primitive_desc> copy;  // of the block into place, if column tiles
     };
     // The tiles LinearSteps runs for this many rows, every descriptor checked
     // (ops/kernel_check.hpp); needs no weights or activations.
@@ -87,6 +93,9 @@ public:
     // weights' layout was chosen for exactly these strides). For residual_add,
     // dst already holds the residual.
     LinearSteps(const LinearWeights& weights, const dnnl::engine& engine, int rows, const float* src, float* dst);
+
+private:
+    AlignedBuffer blocks_;  // the column tiles' dense blocks (none for a single column tile)
 };
 
 }  // namespace onevit

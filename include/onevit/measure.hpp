@@ -26,14 +26,15 @@ double matmul_peak_gflops_thread_cpu();
 // the model is loaded and planned exactly as for a stream of T threads, then
 // each parallel phase's tiles run one after another on one thread; a phase
 // takes as long as the busiest thread's share of its tiles (the executor's
-// static partition), and the emulated latency is the sum over the phases.
+// static partition), each share at its fastest over the runs, and the
+// emulated latency is the sum over the phases.
 // Left out, so a real T-core run is slower: memory-bandwidth and shared-cache
 // contention between cores, and the cost of waking and joining T threads at
 // each phase.
 struct EmulatedPhaseTime {
     int tiles = 0;
-    double slowest_thread_ms = 0;  // median over the runs
-    double all_tiles_ms = 0;       // median over the runs
+    double slowest_thread_ms = 0;  // the busiest thread's share
+    double all_tiles_ms = 0;       // all shares
 };
 struct EmulatedForward {
     int threads = 0;
