@@ -181,8 +181,7 @@ void bench(const BenchOptions& options) {
 void bench_emulated(const BenchOptions& options) {
     const EmulatedForward e = emulate_forward(options.model_path, options.batch, options.emulate_threads,
                                               options.iterations);
-    const Model model = Model::load(options.model_path, Options{1});  // for the architecture only
-    const double gflops = forward_flops(model.info().arch) * options.batch / (e.latency_ms / 1e3) / 1e9;
+    const double gflops = forward_flops(e.arch) * options.batch / (e.latency_ms / 1e3) / 1e9;
     const double peak_per_thread = matmul_peak_gflops_thread_cpu();
     const double efficiency = gflops / (peak_per_thread * e.threads);
     if (options.json) {
@@ -230,13 +229,13 @@ void add_bench_command(CLI::App& app) {
     auto options = std::make_shared<BenchOptions>();
     command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
     command->add_option("--batch,-b", options->batch, "Images per run")->capture_default_str()->check(at_least(1));
-    command->add_option("--threads,-t", options->threads, "Threads in all (0 = all cores)")
+    command->add_option("--threads,-t", options->threads, "Threads in all (0 = chosen per model by the cost model)")
         ->capture_default_str()
         ->check(at_least(0));
-    command->add_option("--streams,-s", options->streams, "Streams (0 = from the hint)")
+    command->add_option("--streams,-s", options->streams, "Streams (0 = chosen for the hint)")
         ->capture_default_str()
         ->check(at_least(0));
-    command->add_option("--hint", options->hint, "latency: one stream with every thread; throughput: several streams")
+    command->add_option("--hint", options->hint, "latency: one stream; throughput: several streams")
         ->capture_default_str()
         ->check(CLI::IsMember({"latency", "throughput"}));
     command->add_option("--iters,-n", options->iterations, "Timed requests per stream at most")

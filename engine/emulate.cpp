@@ -47,7 +47,7 @@ EmulatedForward emulate_forward(const std::string& model_path, int batch, int th
 
         // Each share at its fastest over the runs: what other processes on a
         // shared machine add (preemption, evicted caches) only ever slows a run.
-        EmulatedForward result{threads, batch, runs, 0, 0, {}};
+        EmulatedForward result{a, threads, batch, runs, 0, 0, {}};
         for (std::size_t p = 0; p < timed.front().size(); ++p) {
             std::vector<double> share_ms = timed.front()[p].share_ms;
             for (const auto& run : timed)

@@ -37,6 +37,7 @@ struct EmulatedPhaseTime {
     double all_tiles_ms = 0;       // all shares
 };
 struct EmulatedForward {
+    Architecture arch;
     int threads = 0;
     int batch = 0;
     int runs = 0;
