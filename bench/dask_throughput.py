@@ -10,8 +10,8 @@ Per round:
   cluster   onevit.dask.classify() on a running LocalCluster of --workers processes x 1
             thread (model loading on the workers included, cluster start-up not);
   command   `python3 -m onevit.dask classify --workers N`, everything included (cluster start-up too).
-Also: the mean time per task on the workers, and the scheduler's cost per task, for the paper
-estimate of larger clusters.
+Then the time per task of 2000 empty tasks: the distribution layer's own cost per task, for
+estimates of larger clusters.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ import subprocess
 import sys
 import time
 
-from distributed import Client, LocalCluster
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "reference"))
+from harness import argument_parser, resolve_onevit  # noqa: E402  (first: it sets the OpenMP wait policy)
 
-import onevit.dask
+from distributed import Client, LocalCluster  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import onevit.dask  # noqa: E402
 
 
 def timed(call) -> float:
@@ -45,13 +46,13 @@ def noop(i: int) -> int:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argument_parser(__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
-    ap.add_argument("--onevit", default=os.path.join(REPO, "build", "apps", "onevit"))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("paths", nargs="+")
     args = ap.parse_args()
+    onevit_bin = resolve_onevit(args.onevit, args.repo)
     images = onevit.dask.expand_inputs(args.paths)
     n = len(images)
 
@@ -59,7 +60,7 @@ def main() -> int:
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster, Client(cluster) as client:
         for round_ in range(args.rounds):
-            program = timed(lambda: run_quietly([args.onevit, "classify", "--json", "--model", args.model,
+            program = timed(lambda: run_quietly([onevit_bin, "classify", "--json", "--model", args.model,
                                                  *args.paths]))
             on_cluster = timed(lambda: onevit.dask.classify(client, args.model, images, top=5))
             command = timed(lambda: run_quietly([sys.executable, "-m", "onevit.dask", "classify", "--model",

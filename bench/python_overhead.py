@@ -20,11 +20,12 @@ import subprocess
 import sys
 import time
 
-import numpy as np
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "reference"))
+from harness import argument_parser, resolve_onevit  # noqa: E402  (first: it sets the OpenMP wait policy)
 
-import onevit
+import numpy as np  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import onevit  # noqa: E402
 
 
 def cpp_median_ms(onevit_bin: str, args: argparse.Namespace) -> float:
@@ -46,14 +47,14 @@ def python_median_ms(model: onevit.Model, x: np.ndarray, iters: int) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argument_parser(__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
-    ap.add_argument("--onevit", default=os.path.join(REPO, "build", "apps", "onevit"))
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
+    onevit_bin = resolve_onevit(args.onevit, args.repo)
 
     model = onevit.Model(args.model, threads=args.threads)
     arch = model.info["architecture"]
@@ -61,7 +62,7 @@ def main() -> int:
         (args.batch, arch["channels"], arch["image_height"], arch["image_width"])).astype(np.float32)
     ratios = []
     for round_ in range(args.rounds):
-        cpp = cpp_median_ms(args.onevit, args)
+        cpp = cpp_median_ms(onevit_bin, args)
         py = python_median_ms(model, x, args.iters)
         ratios.append(py / cpp)
         print(f"round {round_ + 1}: onevit bench {cpp:.3f} ms, Python Model.run {py:.3f} ms, "
