@@ -8,7 +8,8 @@ that is not an image:
      `onevit classify --json` (same records in the same order, error lines
      included; compared as parsed JSON, exactly), with Dask's progress bar on
      stderr and exit status 1 (an image failed), as the program's;
-  2. onevit.dask.classify() on a LocalCluster of 2 workers, one of which is
+  2. a model file the workers cannot load is one line on stderr, exit status 1;
+  3. onevit.dask.classify() on a LocalCluster of 2 workers, one of which is
      killed (SIGKILL) in the middle of the run, still gives every image exactly
      once, in order, with the same records.
 
@@ -70,6 +71,16 @@ def check_command(model: str, inputs: list[str], expected: list[str], env: dict,
     errors = [line for line in result.stderr.splitlines() if line.startswith("onevit.dask: error: ")]
     if len(errors) != 2:
         failures.append(f"python3 -m onevit.dask: {len(errors)} error lines on stderr, expected 2: {errors}")
+
+
+def check_missing_model(tmp: str, image: str, env: dict, failures: list[str]) -> None:
+    """A model the workers cannot load: the engine's one-line message, exit 1, no output."""
+    missing = os.path.join(tmp, "missing.ovit")
+    result = run([sys.executable, "-m", "onevit.dask", "classify", "--model", missing, "--workers", "1", image], env)
+    expected = f"onevit.dask: error: {missing}: cannot open: No such file or directory"
+    if result.returncode != 1 or result.stdout or result.stderr.splitlines() != [expected]:
+        failures.append(f"missing model: exit {result.returncode}, stdout {result.stdout!r}, stderr "
+                        f"{result.stderr[-2000:]!r}; expected exit 1 and only {expected!r}")
 
 
 class WorkerKiller(threading.Thread):
@@ -147,6 +158,7 @@ def main(argv=None) -> int:
             raise ToolError(f"onevit classify: exit {program.returncode}, expected 1\n{program.stderr}")
         expected = program.stdout.splitlines()
         check_command(model, inputs, expected, env, failures)
+        check_missing_model(tmp, os.path.join(samples, sorted(os.listdir(samples))[0]), env, failures)
         check_killed_worker(model, inputs, expected, failures)
     return report(failures, "onevit.dask differs from onevit classify --json",
                   f"onevit.dask gives onevit classify --json's {len(expected)} lines, also with a worker killed")

@@ -60,7 +60,11 @@ class ModelPlugin(WorkerPlugin):
 
 def _classify_partition(plugin_name: str, paths: Sequence[str], top: int) -> list[dict]:
     """On a worker: one record per path, in order, as `onevit classify --json` prints them."""
-    model = get_worker().plugins[plugin_name].model
+    worker = get_worker()
+    plugin = worker.plugins[plugin_name]
+    if plugin.model is None:  # setup failed on this worker (it joined later): raise its error to the client
+        plugin.setup(worker)
+    model = plugin.model
     records = []
     for first in range(0, len(paths), IMAGES_PER_BATCH):
         records += _classify_batch(model, paths[first:first + IMAGES_PER_BATCH], top)
@@ -220,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             table = classify(_client(args, resources), args.model, images, args.top, show_progress=True)
     except (onevit.Error, OSError) as e:
         sys.stderr.write(f"onevit.dask: error: {e}\n")
+        return 1
+    except Exception as e:  # Dask's own failures (a task failing on every worker it tried): one line, too
+        sys.stderr.write(f"onevit.dask: error: {type(e).__name__}: {e}\n")
         return 1
     for row in table.itertuples():
         if row.error is not None:
