@@ -1,0 +1,76 @@
+#include "decode_ahead.hpp"
+
+#include <algorithm>
+
+#include <oneapi/tbb/info.h>
+
+#include "onevit/error.hpp"
+#include "onevit/image.hpp"
+
+namespace onevit::cli {
+
+DecodeAhead::DecodeAhead(const std::vector<std::string>& paths, const ModelInfo& info, std::size_t lookahead)
+    : paths_(paths),
+      info_(info),
+      lookahead_(std::max<std::size_t>(lookahead, 1)),
+      done_(paths.size()) {
+    // Workers only (no slot for a master), as many as TBB has: asking for more
+    // would print TBB's warning that the request is ignored.
+    const int workers = tbb::info::default_concurrency() - 1;
+    if (workers > 0) arena_.emplace(workers, /*reserved_for_masters=*/0);
+}
+
+namespace {
+
+DecodeAhead::Input rethrowing_unexpected(DecodeAhead::Input input) {
+    if (input.unexpected) std::rethrow_exception(input.unexpected);
+    return input;
+}
+
+}  // namespace
+
+DecodeAhead::~DecodeAhead() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    finished_.wait(lock, [this] { return running_ == 0; });
+}
+
+DecodeAhead::Input DecodeAhead::take(std::size_t i) {
+    if (!arena_) return rethrowing_unexpected(decode(i));
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (const std::size_t end = std::min(paths_.size(), i + lookahead_ + 1); started_ < end; ++started_) {
+        arena_->enqueue([this, image = started_] { decode_ahead(image); });
+        ++running_;  // after: if enqueue throws, no decode is under way (the task's own count needs the lock)
+    }
+    finished_.wait(lock, [&] { return done_[i].has_value(); });
+    Input input = std::move(*done_[i]);
+    done_[i].reset();
+    lock.unlock();
+    return rethrowing_unexpected(std::move(input));
+}
+
+// Nothing escapes: on a TBB worker an exception would terminate the program.
+// Every failure is in the Input, for take().
+DecodeAhead::Input DecodeAhead::decode(std::size_t i) const {
+    Input input;
+    try {
+        try {
+            input.chw = preprocess(decode_image(paths_[i], info_.arch.channels), info_.arch, info_.preprocess);
+        } catch (const Error& e) {
+            input.error = e.what();
+        }
+    } catch (...) {
+        input.unexpected = std::current_exception();
+    }
+    return input;
+}
+
+// On a TBB worker.
+void DecodeAhead::decode_ahead(std::size_t i) {
+    Input input = decode(i);
+    std::lock_guard<std::mutex> lock(mutex_);
+    done_[i] = std::move(input);
+    --running_;
+    finished_.notify_all();
+}
+
+}  // namespace onevit::cli
