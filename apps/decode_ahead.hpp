@@ -7,8 +7,8 @@
 // same pool the model's arena draws its workers from. oneTBB's market shares the
 // workers between the two arenas by their demand, so decoding and the model
 // together never run more threads than there are cores (2 or 64), and whatever
-// one side leaves idle the other takes. With one core there is no worker:
-// take() decodes the image itself.
+// one side leaves idle the other takes. The thread that calls take() decodes
+// too while it waits (with one core, TBB has no worker: it is the only decoder).
 #pragma once
 
 #include <oneapi/tbb/task_arena.h>
@@ -44,7 +44,7 @@ public:
     Input take(std::size_t i);
 
 private:
-    Input decode(std::size_t i) const;
+    Input decode(std::size_t i) const;  // never throws: failures are in the Input
     void decode_ahead(std::size_t i);
 
     const std::vector<std::string>& paths_;
@@ -55,6 +55,7 @@ private:
     std::mutex mutex_;
     std::condition_variable finished_;
     std::vector<std::optional<Input>> done_;  // by image; emptied by take()
+    std::vector<bool> claimed_;               // by image: a thread has begun decoding it
     std::size_t started_ = 0;
     int running_ = 0;
 };
