@@ -1,7 +1,8 @@
 /* The onevit C API: C99, for C programs and for any language's foreign-function
  * interface (ctypes, C#, Rust, Swift...). #include <onevit/onevit.h> and link
  * with `pkg-config --cflags --libs onevit` (libonevit.so, which exports only
- * these functions; `pkg-config --static` for the static library).
+ * these functions; `pkg-config --static --libs onevit` adds what the static
+ * libonevit.a needs, for linking with -l:libonevit.a).
  *
  * Every function that can fail returns an int status: ONEVIT_OK (0) on
  * success, one of the non-zero ONEVIT_ERROR_* codes otherwise, and then
