@@ -7,10 +7,12 @@ print against `onevit classify` and `onevit infer` on the bundled digits model.
     /usr/bin/python3 tests/c_api_test.py --onevit build/apps/onevit --build build
 
 Programs: tests/c_api/c_api_check.c (results, and the error cases it checks
-itself) and README.md's C example.
+itself) and README.md's C example; and libonevit.so from Python's ctypes, as
+any language's FFI would use it.
 """
 
 import argparse
+import ctypes
 import glob
 import os
 import re
@@ -85,6 +87,35 @@ def check_program_output(stdout, expected, images, missing, infer_logits, failur
         failures.append(f"onevit_model_run's logits differ from onevit infer's: {p.diff} > {p.tol}, {p.worst}")
 
 
+class Prediction(ctypes.Structure):
+    _fields_ = [("index", ctypes.c_int), ("prob", ctypes.c_float), ("label", ctypes.c_char_p)]
+
+
+def check_ctypes(library, model, image, expected, failures):
+    """onevit_model_load / classify_file / last_error / free through ctypes."""
+    lib = ctypes.CDLL(str(library))
+    lib.onevit_model_load.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]
+    lib.onevit_model_classify_file.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int,
+                                               ctypes.POINTER(Prediction)]
+    lib.onevit_model_free.argtypes = [ctypes.c_void_p]
+    lib.onevit_last_error.restype = ctypes.c_char_p
+    handle = ctypes.c_void_p()
+    if lib.onevit_model_load(model.encode(), None, ctypes.byref(handle)) != 0:
+        failures.append(f"ctypes: onevit_model_load: {lib.onevit_last_error().decode()}")
+        return
+    top = (Prediction * TOP_K)()
+    status = lib.onevit_model_classify_file(handle, image.encode(), TOP_K, top)
+    got = [{"index": p.index, "label": p.label.decode(), "prob": p.prob} for p in top]
+    print(f"ctypes: status {status}, {got}")
+    if status != 0 or [(g["index"], g["label"]) for g in got] != [(e["index"], e["label"]) for e in expected] or \
+            any(abs(g["prob"] - e["prob"]) > PROB_TOL for g, e in zip(got, expected)):
+        failures.append(f"ctypes: status {status}, {got}; onevit classify {expected}")
+    status = lib.onevit_model_classify_file(handle, image.encode(), 0, top)
+    if status != 1 or b"top_k" not in lib.onevit_last_error():
+        failures.append(f"ctypes: top_k 0 gave status {status}, {lib.onevit_last_error()!r}")
+    lib.onevit_model_free(handle)
+
+
 def readme_example(repo):
     """The first ```c block of README.md."""
     text = Path(repo, "README.md").read_text()
@@ -149,6 +180,11 @@ def main(argv=None):
             if proc.returncode != 0:
                 failures.append(f"{kind} c_api_check exit {proc.returncode}:\n{proc.stderr[-4000:]}")
             check_program_output(proc.stdout, expected, samples, missing, infer_logits, failures)
+
+        if extra:
+            print("ctypes: skipped (a sanitized libonevit.so cannot load into an uninstrumented Python)")
+        else:
+            check_ctypes(libdir / "libonevit.so", model, samples[0], expected[samples[0]], failures)
 
         example = tmp / "example.c"
         example.write_text(readme_example(args.repo))
