@@ -11,6 +11,8 @@ weights/samples/*.png (override with --model / --samples), and temporary files.
 import argparse
 import json
 import math
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -295,6 +297,46 @@ def test_classify_corrupt_among_good(ctx):
     table = ctx.run("classify", "--model", ctx.model, *images)
     assert table.returncode == 1 and len(table.stderr.splitlines()) == 2, describe(table)
     assert str(good[0]) in table.stdout and str(good[-1]) in table.stdout, describe(table)
+
+
+def test_classify_many_in_order(ctx):
+    """Over several batches (decoded ahead, in parallel), with failures among them: every image in input
+    order, each with the classes it gets when classified alone."""
+    corrupt = ctx.tmp / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    images = [corrupt, *ctx.samples, *reversed(ctx.samples), corrupt, *ctx.samples[:3], corrupt]
+    result = ctx.run("classify", "--model", ctx.model, "--json", "--top", "2", *images)
+    assert result.returncode == 1 and len(result.stderr.splitlines()) == 3, describe(result)
+    records = json_lines(result)
+    assert [r["image"] for r in records] == [str(p) for p in images], describe(result)
+    alone_results = {str(p): json_lines(ctx.run("classify", "--model", ctx.model, "--json", "--top", "2", p))[0]
+                     for p in ctx.samples}
+    for record in records:
+        if Path(record["image"]) == corrupt:
+            assert list(record) == ["image", "error"], record
+            continue
+        alone = alone_results[record["image"]]
+        assert [t["index"] for t in record["topk"]] == [t["index"] for t in alone["topk"]], (record, alone)
+        assert all(abs(a["prob"] - b["prob"]) < 1e-5 for a, b in zip(record["topk"], alone["topk"])), (record, alone)
+
+
+def test_classify_progress_on_a_terminal(ctx):
+    """With stderr a terminal (script(1)'s pty), a progress line there; stdout as without one."""
+    if not shutil.which("script"):
+        raise Skip("needs script(1) (util-linux)")
+    out = ctx.tmp / "out.json"
+    arguments = ["classify", "--model", ctx.model, "--json", *ctx.samples]
+    command = f"{shlex.join([str(ctx.onevit), *map(str, arguments)])} > {shlex.quote(str(out))}"
+    # Bytes: text mode would turn the line's carriage returns into newlines.
+    terminal = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, timeout=300, env=TOOL_ENV)
+    screen = terminal.stdout.decode(errors="replace")
+    assert terminal.returncode == 0, f"exit {terminal.returncode}: {screen!r}"
+    count = len(ctx.samples)
+    assert re.fullmatch(rf"(\r\x1b\[K\d+/{count} images  \d+\.\d images/s  ETA (\d+:\d\d|\?))+"
+                        rf"\r\x1b\[K{count}/{count} images  \d+\.\d images/s  \d+:\d\d\r\n", screen), repr(screen)
+    plain = ctx.run(*arguments)
+    expect_success(plain)  # no terminal: nothing on stderr
+    assert out.read_text() == plain.stdout
 
 
 def test_classify_rejects_bad_top(ctx):
