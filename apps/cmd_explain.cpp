@@ -14,12 +14,11 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "explanation.hpp"
 #include "heatmap.hpp"
 #include "npy.hpp"
 #include "onevit/error.hpp"
-#include "onevit/image.hpp"
 #include "onevit/model.hpp"
-#include "onevit/rollout.hpp"
 #include "png_write.hpp"
 
 namespace onevit::cli {
@@ -34,30 +33,19 @@ struct ExplainOptions {
     std::vector<std::string> images;
 };
 
-std::string top1_text(const Prediction& top1) {
-    const std::string name = top1.label.empty() ? fmt::format("class {}", top1.index) : top1.label;
-    return fmt::format("{} {:.1f}%", name, 100.f * top1.prob);
-}
-
-// Explains one image; returns the top-1 prediction. Throws onevit::Error.
-Prediction explain_image(const Model& model, const std::string& image_path, const fs::path& stem) {
-    const ModelInfo& info = model.info();
-    const Architecture& arch = info.arch;
-    const std::vector<float> input = preprocess(decode_image(image_path, arch.channels), arch, info.preprocess);
-    AttentionMaps attention;
-    const std::vector<float> logits = model.run(input.data(), 1, nullptr, &attention);
-    const Prediction top1 = top_k(logits.data(), arch.num_classes, 1, info.labels).front();
-    const std::vector<float> map = attention_rollout(attention, 0, arch);
-
-    Image picture = heatmap::overlay(heatmap::input_crop(input, arch, info.preprocess), map, arch.grid_height(),
-                                     arch.grid_width());
-    heatmap::caption(picture, top1_text(top1));
-    const std::string title = top1.label.empty() ? fmt::format("class {}", top1.index) : top1.label;
-    png::write(stem.string() + ".png", picture,
+// Explains one image into stem.png and stem.npy; returns the top-1 prediction.
+// Throws onevit::Error.
+Prediction write_explanation(const Model& model, const std::string& image_path, const fs::path& stem) {
+    const Architecture& arch = model.info().arch;
+    Explanation explanation = explain_image(model, image_path, 1);
+    const Prediction& top1 = explanation.top.front();
+    heatmap::caption(explanation.overlay, prediction_text(top1));
+    const std::string title = prediction_name(top1);
+    png::write(stem.string() + ".png", explanation.overlay,
                {{"Title", title},
                 {"Description", fmt::format("onevit explain: attention rollout heat-map; top-1 class {} ({}), p {:.4f}",
                                             top1.index, title, top1.prob)}});
-    npy::write_float32(stem.string() + ".npy", {{arch.grid_height(), arch.grid_width()}, map});
+    npy::write_float32(stem.string() + ".npy", {{arch.grid_height(), arch.grid_width()}, explanation.map});
     return top1;
 }
 
@@ -76,8 +64,8 @@ void explain(const ExplainOptions& options) {
             if (!fresh)
                 throw Error(fmt::format("{}: its outputs {}.png/.npy would overwrite those of {}", image,
                                         stem.string(), earlier->second));
-            const Prediction top1 = explain_image(model, image, stem);
-            fmt::print("{}: {} -> {}.png, {}.npy\n", image, top1_text(top1), stem.string(), stem.string());
+            const Prediction top1 = write_explanation(model, image, stem);
+            fmt::print("{}: {} -> {}.png, {}.npy\n", image, prediction_text(top1), stem.string(), stem.string());
         } catch (const Error& e) {
             std::fflush(stdout);  // keep stdout and stderr in order on a terminal
             fmt::print(stderr, "onevit: error: {}\n", e.what());
