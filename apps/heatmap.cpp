@@ -99,7 +99,7 @@ void caption(Image& image, const std::string& text) {
     const int scale = std::max(1, image.width / 256);
     const int margin = scale, band = font::kGlyphHeight * scale + 2 * margin;
     const int fits = (image.width - 2 * margin + scale) / (font::kAdvance * scale);
-    if (fits < 3 || image.height < band || image.channels != 3) return;
+    if (fits < 3 || image.height < 4 * band || image.channels != 3) return;  // the band would hide the image
     const std::string shown = int(text.size()) <= fits ? text : text.substr(0, fits - 3) + "...";
     for (int y = 0; y < band; ++y)
         for (int x = 0; x < image.width; ++x)

@@ -21,7 +21,8 @@ Image input_crop(const std::vector<float>& input, const Architecture& arch, cons
 Image overlay(const Image& crop, const std::vector<float>& map, int grid_height, int grid_width);
 
 // Writes text in a dark band across the top of image (RGB), shortened with
-// "..." to fit; nothing where the image is too small for three characters.
+// "..." to fit; nothing where the band would cover over a quarter of the image
+// or fit under three characters.
 void caption(Image& image, const std::string& text);
 
 }  // namespace onevit::heatmap
