@@ -60,11 +60,12 @@ void explain(const ExplainOptions& options) {
     for (const std::string& image : options.images) {
         const fs::path stem = fs::path(options.out_dir) / fs::path(image).stem();
         try {
-            const auto [earlier, fresh] = written.emplace(stem, image);
-            if (!fresh)
-                throw Error(fmt::format("{}: its outputs {}.png/.npy would overwrite those of {}", image,
+            const auto earlier = written.find(stem);
+            if (earlier != written.end())
+                throw Error(fmt::format("{}: its outputs {}.png and .npy would overwrite those of {}", image,
                                         stem.string(), earlier->second));
             const Prediction top1 = write_explanation(model, image, stem);
+            written.emplace(stem, image);
             fmt::print("{}: {} -> {}.png, {}.npy\n", image, prediction_text(top1), stem.string(), stem.string());
         } catch (const Error& e) {
             std::fflush(stdout);  // keep stdout and stderr in order on a terminal

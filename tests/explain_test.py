@@ -13,8 +13,9 @@ token) and, when ../shared/data has it, the real DeiT-tiny:
      so that only the model and the rollout are compared); the .npy is float32
      [grid_h, grid_w] summing to 1; DIR/<stem>.png decodes at the input size, and
      for the labelled DeiT-tiny its Title text chunk is the reference's top-1 label;
-  3. a missing and an undecodable image among good ones: one error line each on
-     stderr, exit status 1, the good images' outputs still written.
+  3. a missing image, a good one, an undecodable one and the good one again
+     (whose outputs would overwrite the first's): one error line each for the
+     three on stderr, exit status 1, the good image's outputs written.
 
 Tolerances: attention probabilities max|Δ| ≤ REL_TOL (1e-4) × max(1, max|ref|);
 rollout maps max|Δ| ≤ REL_TOL × max|ref| (relative to the map's peak, since a map
@@ -156,25 +157,26 @@ class Checker:
                                          f"the reference's top-1 is {top1!r}")
 
     def bad_images(self, ovit: str, good: str) -> None:
-        """A missing and an undecodable image among good ones."""
+        """A missing, an undecodable and a repeated image next to a good one."""
         garbage = os.path.join(self.tmp, "garbage.jpg")
         with open(garbage, "wb") as f:
             f.write(b"\xff\xd8\xff\xe0 not really a JPEG")
         missing = os.path.join(self.tmp, "missing.png")
         out_dir = os.path.join(self.tmp, "bad")
-        proc = subprocess.run([self.onevit, "explain", "--model", ovit, "--out", out_dir, missing, good, garbage],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=TOOL_ENV)
+        proc = subprocess.run([self.onevit, "explain", "--model", ovit, "--out", out_dir, missing, good, garbage,
+                               good], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=TOOL_ENV)
         errors = proc.stderr.splitlines()
         stem = os.path.join(out_dir, os.path.splitext(os.path.basename(good))[0])
         problems = []
         if proc.returncode != 1:
             problems.append(f"exit status {proc.returncode}, expected 1")
-        if len(errors) != 2 or not all(e.startswith("onevit: error: ") for e in errors) or \
-                missing not in errors[0] or garbage not in errors[-1]:
-            problems.append(f"stderr is not one error line per bad image, naming it: {proc.stderr!r}")
+        if len(errors) != 3 or not all(e.startswith("onevit: error: ") for e in errors) or \
+                missing not in errors[0] or garbage not in errors[1] or "overwrite" not in errors[2]:
+            problems.append(f"stderr is not one error line per bad image (missing, garbage, the good one "
+                            f"again: would overwrite), naming it: {proc.stderr!r}")
         if not (os.path.isfile(stem + ".png") and os.path.isfile(stem + ".npy")):
             problems.append("the good image's outputs were not written")
-        print(f"{'bad images':<30}{'missing + garbage + 1 good':<34}{'':>24}  {'FAIL' if problems else 'ok'}")
+        print(f"{'bad images':<30}{'missing, good, garbage, good':<34}{'':>24}  {'FAIL' if problems else 'ok'}")
         self.failures += [f"bad images: {p}" for p in problems]
 
 
