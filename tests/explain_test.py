@@ -51,7 +51,7 @@ import vit_reference  # noqa: E402
 SEED = 20261128
 SUM_TOL = 1e-5
 REPO_PHOTOS = ["tests/data/images/baseline.jpg", "tests/data/images/grey.jpg"]
-SHARED_PHOTOS = ["dog.jpg", "cheetah.jpg", "tench.jpg"]
+SHARED_PHOTOS = ["dog.jpg", "cheetah.jpg", "magpie.jpeg"]
 
 # name -> (converter --arch, depth, distilled); ViT-Ti widths: dim 192, 3 heads, MLP 768.
 RANDOM_MODELS = {
