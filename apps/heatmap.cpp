@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 
 #include "bitmap_font.hpp"
 #include "onevit/error.hpp"
