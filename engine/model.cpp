@@ -87,11 +87,11 @@ struct Model::Impl {
     }
 
     // Runs on stream s's thread, inside its arena.
-    std::vector<float> run_on(int s, const float* input, int batch, Features* features) {
+    std::vector<float> run_on(int s, const float* input, int batch, Features* features, AttentionMaps* attention) {
         Executor& executor = streams[s]->executor();
         std::unique_ptr<Forward> forward = acquire(s, batch, executor);
         std::vector<float> logits(std::size_t(batch) * file.info().arch.num_classes);
-        forward->run(executor, input, logits.data(), features);
+        forward->run(executor, input, logits.data(), features, attention);
         std::lock_guard<std::mutex> lock(mutex);
         idle[{s, batch}].push_back(std::move(forward));
         return logits;
@@ -111,13 +111,16 @@ struct Model::Impl {
         return std::make_unique<Forward>(weights, executor, batch);
     }
 
-    std::future<std::vector<float>> submit(const float* input, int batch, Features* features) {
+    std::future<std::vector<float>> submit(const float* input, int batch, Features* features,
+                                           AttentionMaps* attention) {
         if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
         if (!input) throw Error("input is null");
         const int s = least_busy_stream();
-        auto task = std::make_shared<std::packaged_task<std::vector<float>()>>([this, s, input, batch, features] {
-            return translating_dnnl_errors(file.path(), [&] { return run_on(s, input, batch, features); });
-        });
+        auto task = std::make_shared<std::packaged_task<std::vector<float>()>>(
+            [this, s, input, batch, features, attention] {
+                return translating_dnnl_errors(file.path(),
+                                               [&] { return run_on(s, input, batch, features, attention); });
+            });
         std::future<std::vector<float>> result = task->get_future();
         streams[s]->post([task] { (*task)(); });
         return result;
@@ -166,12 +169,12 @@ int Model::threads() const {
     return threads;
 }
 
-std::vector<float> Model::run(const float* input, int batch, Features* features) const {
-    return impl_->submit(input, batch, features).get();
+std::vector<float> Model::run(const float* input, int batch, Features* features, AttentionMaps* attention) const {
+    return impl_->submit(input, batch, features, attention).get();
 }
 
 std::future<std::vector<float>> Model::submit(const float* input, int batch) const {
-    return impl_->submit(input, batch, nullptr);
+    return impl_->submit(input, batch, nullptr, nullptr);
 }
 
 std::vector<std::vector<Prediction>> Model::classify(const std::vector<Image>& images, int k) const {

@@ -172,7 +172,14 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
     for (int slot = 0; slot < threads; ++slot) scratchpads_.emplace_back(scratchpad_md, engine);
 }
 
-void Forward::run(Executor& executor, const float* input, float* logits, Features* features) {
+void Forward::run(Executor& executor, const float* input, float* logits, Features* features,
+                  AttentionMaps* attention) {
+    const Architecture& a = w_.arch;
+    const std::int64_t block_probs = std::int64_t(a.heads) * tokens_ * tokens_;  // one block's, per image
+    if (attention) {
+        *attention = AttentionMaps{a.depth, a.heads, tokens_, {}};
+        attention->probs.resize(std::size_t(batch_) * a.depth * block_probs);
+    }
     embed_patches(executor, input);
     assemble_tokens(executor);
     // Attention is the only op that reads other rows than it writes: everything
@@ -180,7 +187,9 @@ void Forward::run(Executor& executor, const float* input, float* logits, Feature
     run_row_chain(executor, {&blocks_.front().norm1, &blocks_.front().qkv});
     for (std::size_t i = 0; i < blocks_.size(); ++i) {
         BlockSteps& b = blocks_[i];
-        attention_.run(executor, scratchpads_);  // attn = softmax(q kᵀ · scale) v, per head
+        const AttentionSteps::ProbabilitiesOut probs{attention ? attention->probs.data() + i * block_probs : nullptr,
+                                                     a.depth * block_probs};
+        attention_.run(executor, scratchpads_, attention ? &probs : nullptr);  // attn = softmax(q kᵀ · scale) v
         if (!b.proj) add_attention_residual(executor);  // x += attn
         StepList* proj = b.proj ? &*b.proj : nullptr;   // x += attn Wprojᵀ + b
         // h = LN2(x); mlp = gelu(h W1ᵀ + b1); x += mlp W2ᵀ + b2; then the next

@@ -84,9 +84,9 @@ public:
     Forward(const VitWeights& weights, Executor& executor, int batch);
     int batch() const { return batch_; }
 
-    // input: batch × C × H × W; logits: batch × classes; features: optional.
-    // Call inside Executor::run.
-    void run(Executor& executor, const float* input, float* logits, Features* features);
+    // input: batch × C × H × W; logits: batch × classes; features and
+    // attention: optional. Call inside Executor::run.
+    void run(Executor& executor, const float* input, float* logits, Features* features, AttentionMaps* attention);
 
 private:
     struct BlockSteps {

@@ -40,6 +40,16 @@ struct Features {
     std::vector<float> patch_tokens;  // batch × patches × dim: the tokens after the prefix tokens
 };
 
+// Every block's attention probabilities, softmax(scale · q kᵀ) of each head,
+// as attention rollout (onevit/rollout.hpp) reads them. A run fills them only
+// when asked: otherwise it copies nothing.
+struct AttentionMaps {
+    int depth = 0;
+    int heads = 0;
+    int tokens = 0;            // prefix tokens first, then the patches row by row
+    std::vector<float> probs;  // batch × depth × heads × tokens (queries) × tokens (keys)
+};
+
 struct Prediction {
     int index = 0;
     std::string label;  // empty when the model file has no labels
@@ -65,8 +75,10 @@ public:
     int threads() const;
 
     // input: batch × C × H × W floats (the model's input size, preprocessed);
-    // returns batch × num_classes logits, row-major; fills features if given.
-    std::vector<float> run(const float* input, int batch, Features* features = nullptr) const;
+    // returns batch × num_classes logits, row-major; fills features and
+    // attention if given.
+    std::vector<float> run(const float* input, int batch, Features* features = nullptr,
+                           AttentionMaps* attention = nullptr) const;
 
     // Queues a run on the least busy stream and returns at once. input must stay
     // valid until the future is ready; errors arrive through the future.
