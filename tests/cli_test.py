@@ -23,7 +23,7 @@ from harness import (TOOL_ENV, add_digits_arguments, argument_parser,  # noqa: E
 
 import numpy as np  # noqa: E402
 
-SUBCOMMANDS = ["info", "infer", "classify", "bench"]
+SUBCOMMANDS = ["info", "infer", "classify", "embed", "bench"]
 
 
 class Skip(Exception):
