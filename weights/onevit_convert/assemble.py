@@ -103,10 +103,12 @@ def assemble(mapped, spec, labels=None):
     if mapped.heads is not None:
         agree("heads", spec.heads, mapped.heads, "the [D, H, Dh] query kernel of block 0")
     if spec.num_classes is not None:
-        agree("num_classes", spec.num_classes, shapes.classes, evidence("head.weight"))
+        agree("num_classes", spec.num_classes, shapes.classes,
+              evidence("head.weight") if "head.weight" in t else "no head.weight: no classifier")
     if spec.prefix_tokens is not None:
         agree("prefix_tokens", spec.prefix_tokens, shapes.prefix_tokens,
-              evidence("prefix_tokens") + ": class token, then a distillation token if any")
+              (evidence("prefix_tokens") if "prefix_tokens" in t else "no cls/reg/dist tokens") +
+              ": class token, then distillation or register tokens")
     qkv_bias = "blocks.0.attn.qkv.bias" in t
     if spec.qkv_bias is not None:
         agree("qkv_bias", spec.qkv_bias, qkv_bias, "presence of the q/k/v biases")
