@@ -3,17 +3,16 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <cstddef>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
-#include <system_error>
 #include <vector>
 
 #include "commands.hpp"
 #include "decode_ahead.hpp"
+#include "image_inputs.hpp"
+#include "json_line.hpp"
 #include "onevit/error.hpp"
 #include "onevit/model.hpp"
 #include "progress.hpp"
@@ -22,66 +21,12 @@ namespace onevit::cli {
 
 namespace {
 
-namespace fs = std::filesystem;
-
-// Images decoded and classified together: big enough to batch the matmuls,
-// small enough that decoded full-size photos do not pile up in memory.
-constexpr std::size_t kImagesPerBatch = 8;
-
 struct ClassifyOptions {
     std::string model_path;
     int top = 5;
     bool json = false;
     std::vector<std::string> inputs;
 };
-
-bool has_image_extension(const fs::path& path) {
-    std::string extension = path.extension().string();
-    std::transform(extension.begin(), extension.end(), extension.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return extension == ".jpg" || extension == ".jpeg" || extension == ".png";
-}
-
-// A directory becomes its image files, sorted; any other argument is taken as an
-// image path as given, so that a missing file is reported like an undecodable one.
-std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
-    std::vector<std::string> images;
-    for (const std::string& input : inputs) {
-        std::error_code error;
-        if (!fs::is_directory(input, error)) {
-            images.push_back(input);
-            continue;
-        }
-        std::vector<std::string> found;
-        for (const fs::directory_entry& entry : fs::directory_iterator(input))
-            if (entry.is_regular_file() && has_image_extension(entry.path())) found.push_back(entry.path().string());
-        if (found.empty()) throw Error(input + ": directory has no .jpg, .jpeg or .png files");
-        std::sort(found.begin(), found.end());
-        images.insert(images.end(), found.begin(), found.end());
-    }
-    return images;
-}
-
-// A float widened to double prints with up to 17 digits (0.752f → 0.7519999742507935);
-// going through the float's shortest decimal form keeps the JSON as short as the value is exact.
-double shortest_double(float value) { return std::stod(fmt::format("{}", value)); }
-
-// One line, spaced as the documented contract shows it, so scripts that compare
-// text and scripts that parse JSON both work:
-// {"image": "a.png", "topk": [{"index": 1, "label": "x", "prob": 0.5}]}
-std::string json_line(const nlohmann::ordered_json& value) {
-    std::string line;
-    if (value.is_object()) {
-        for (const auto& item : value.items())
-            line += (line.empty() ? "{" : ", ") + json_line(item.key()) + ": " + json_line(item.value());
-        return line.empty() ? "{}" : line + "}";
-    }
-    if (value.is_array()) {
-        for (const auto& element : value) line += (line.empty() ? "[" : ", ") + json_line(element);
-        return line.empty() ? "[]" : line + "]";
-    }
-    return value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-}
 
 class ResultPrinter {
 public:
@@ -106,9 +51,7 @@ public:
 
     void failure(const std::string& image, const std::string& message) {
         progress_.make_room(stderr);
-        std::fflush(stdout);  // keep stdout and stderr in order on a terminal
-        fmt::print(stderr, "onevit: error: {}\n", message);
-        if (json_) fmt::print("{}\n", json_line({{"image", image}, {"error", message}}));
+        print_image_failure(image, message, json_);
     }
 
 private:

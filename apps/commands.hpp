@@ -15,6 +15,7 @@ namespace onevit::cli {
 void add_info_command(CLI::App& app);
 void add_infer_command(CLI::App& app);
 void add_classify_command(CLI::App& app);
+void add_embed_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_explain_command(CLI::App& app);
 

@@ -24,12 +24,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "weights"))
 sys.path.insert(0, os.path.join(REPO, "tests", "reference"))
-from onevit_convert.arch_table import TABLE  # noqa: E402  (dims come from the converter's table)
 from harness import ToolError, run_tool  # noqa: E402  (before torch: it sets OMP_WAIT_POLICY)
 from random_vit import random_vit_state  # noqa: E402
 import safetensors_io  # noqa: E402
 
 SIZES = ("tiny", "small", "base", "large")
+# (embed dim, depth) of timm's vit_{size}_patch16_224, MLP ratio 4
+SIZE_DIMS = {"tiny": (192, 12), "small": (384, 12), "base": (768, 12), "large": (1024, 24)}
 DEFAULT_SIZES = ("tiny", "small", "base")
 DEFAULT_OUT = os.path.join(HERE, "models")
 CONVERT = os.path.join(REPO, "weights", "convert.py")
@@ -47,9 +48,8 @@ def model_path(size: str, out_dir: str = DEFAULT_OUT) -> str:
 
 def write_model(size: str, path: str) -> None:
     """Random weights for `size` → `path`, replaced atomically."""
-    arch = TABLE[arch_name(size)]
-    state = random_vit_state(arch.dim, arch.depth, mlp_dim=int(arch.dim * arch.mlp_ratio),
-                             num_classes=NUM_CLASSES, seed=SEED)
+    dim, depth = SIZE_DIMS[size]
+    state = random_vit_state(dim, depth, mlp_dim=4 * dim, num_classes=NUM_CLASSES, seed=SEED)
     out_dir = os.path.dirname(os.path.abspath(path))
     # The checkpoint goes beside the output, not in /tmp: ViT-L's is 1.2 GB and /tmp
     # may be memory. The .part name keeps a half-written file out of the bench's *.ovit.

@@ -177,19 +177,50 @@ std::future<std::vector<float>> Model::submit(const float* input, int batch) con
     return impl_->submit(input, batch, nullptr, nullptr);
 }
 
-std::vector<std::vector<Prediction>> Model::classify(const std::vector<Image>& images, int k) const {
-    const ModelInfo& i = info();
-    if (images.empty()) return {};
+namespace {
+
+std::vector<float> preprocess_batch(const std::vector<Image>& images, const ModelInfo& info) {
     std::vector<float> input;
     for (const Image& image : images) {
-        const std::vector<float> chw = preprocess(image, i.arch, i.preprocess);
+        const std::vector<float> chw = preprocess(image, info.arch, info.preprocess);
         input.insert(input.end(), chw.begin(), chw.end());
     }
+    return input;
+}
+
+}  // namespace
+
+std::vector<std::vector<Prediction>> Model::classify(const std::vector<Image>& images, int k) const {
+    const ModelInfo& i = info();
+    if (i.arch.num_classes == 0)
+        throw Error("the model has no classifier (num_classes 0): it gives image embeddings (onevit embed)");
+    if (images.empty()) return {};
+    const std::vector<float> input = preprocess_batch(images, i);
     const std::vector<float> logits = run(input.data(), static_cast<int>(images.size()));
     std::vector<std::vector<Prediction>> out;
     for (std::size_t b = 0; b < images.size(); ++b)
         out.push_back(top_k(logits.data() + b * i.arch.num_classes, i.arch.num_classes, k, i.labels));
     return out;
+}
+
+std::vector<float> Model::embed(const std::vector<Image>& images, bool normalize) const {
+    if (images.empty()) return {};
+    const std::vector<float> input = preprocess_batch(images, info());
+    Features features;
+    run(input.data(), static_cast<int>(images.size()), &features);
+    std::vector<float>& embedding = features.embedding;
+    if (normalize) {
+        const std::size_t dim = info().arch.dim;
+        for (std::size_t row = 0; row < images.size(); ++row) {
+            float* v = embedding.data() + row * dim;
+            double squares = 0;
+            for (std::size_t i = 0; i < dim; ++i) squares += double(v[i]) * v[i];
+            if (squares == 0) continue;  // the zero vector has no direction: left as it is
+            const float scale = float(1 / std::sqrt(squares));
+            for (std::size_t i = 0; i < dim; ++i) v[i] *= scale;
+        }
+    }
+    return embedding;
 }
 
 std::vector<Prediction> top_k(const float* logits, int num_classes, int k, const std::vector<std::string>& labels) {

@@ -27,6 +27,7 @@ constexpr std::uint32_t kMaxWidth = 65536;
 constexpr std::uint32_t kMaxDepth = 1024;
 constexpr std::uint32_t kMaxImageSide = 16384;
 constexpr std::uint32_t kMaxTokens = 1 << 20;
+constexpr std::uint32_t kMaxPrefixTokens = 64;  // class + distillation + register tokens (real models: ≤ 5)
 
 enum ValueType : std::uint32_t { kU32 = 0, kF32 = 1, kString = 2, kF32Array = 3, kStringArray = 4 };
 
@@ -139,21 +140,27 @@ Architecture read_architecture(const Metadata& m) {
     a.heads = m.u32("arch.heads", 1, 1024);
     a.head_dim = m.u32("arch.head_dim", 1, kMaxWidth);
     a.mlp_dim = m.u32("arch.mlp_dim", 1, 4 * kMaxWidth);
-    a.num_classes = m.u32("arch.num_classes", 1, kMaxLabels);
-    a.prefix_tokens = m.u32("arch.prefix_tokens", 1, 2);
+    a.num_classes = m.u32("arch.num_classes", 0, kMaxLabels);
+    a.prefix_tokens = m.u32("arch.prefix_tokens", 0, kMaxPrefixTokens);
     a.norm_eps = m.positive_f32("arch.norm_eps");
-    a.gelu = m.choice<Gelu>("arch.gelu", {{"erf", Gelu::erf}, {"tanh", Gelu::tanh}});
+    a.gelu = m.choice<Gelu>("arch.gelu", {{"erf", Gelu::erf}, {"tanh", Gelu::tanh}, {"quick", Gelu::quick}});
     a.attn_scale = m.positive_f32("arch.attn_scale");
     a.qkv_bias = m.flag("arch.qkv_bias");
     a.attn_proj = m.flag("arch.attn_proj");
     a.final_norm = m.flag("arch.final_norm");
-    a.pool = m.choice<Pool>("arch.pool",
-                            {{"token", Pool::token}, {"mean", Pool::mean}, {"mean_patches", Pool::mean_patches}});
+    a.pool = m.choice<Pool>("arch.pool", {{"token", Pool::token},
+                                          {"mean", Pool::mean},
+                                          {"mean_patches", Pool::mean_patches},
+                                          {"map", Pool::map}});
     a.head_norm = m.flag("arch.head_norm");
-    a.head = m.choice<Head>("arch.head",
-                            {{"linear", Head::linear}, {"distilled", Head::distilled}, {"mlp", Head::mlp}});
+    a.head = m.choice<Head>("arch.head", {{"linear", Head::linear},
+                                          {"distilled", Head::distilled},
+                                          {"mlp", Head::mlp},
+                                          {"none", Head::none}});
     a.head_hidden = a.head == Head::mlp ? m.u32("arch.head_hidden", 1, 4 * kMaxWidth) : 0;
     a.patch_norm = m.optional_u32("arch.patch_norm", 0, 1, 0) == 1;
+    a.class_token = m.optional_u32("arch.class_token", 0, 1, 1) == 1;
+    a.norm_pre = m.optional_u32("arch.norm_pre", 0, 1, 0) == 1;
 
     if (a.image_height % a.patch_size || a.image_width % a.patch_size)
         m.fail("image " + std::to_string(a.image_height) + "x" + std::to_string(a.image_width) +
@@ -162,8 +169,13 @@ Architecture read_architecture(const Metadata& m) {
     if (static_cast<std::uint64_t>(a.heads) * a.head_dim > kMaxWidth) m.fail("heads x head_dim too large");
     if (!a.attn_proj && a.inner_dim() != a.dim)
         m.fail("arch.attn_proj = 0 needs heads x head_dim == dim");
-    if (a.head == Head::distilled && a.prefix_tokens != 2)
-        m.fail("a distilled head needs 2 prefix tokens");
+    if (a.head == Head::distilled && (a.prefix_tokens != 2 || !a.class_token))
+        m.fail("a distilled head needs 2 prefix tokens, the first a class token");
+    if ((a.head == Head::none) != (a.num_classes == 0))
+        m.fail("arch.head = \"none\" goes with arch.num_classes = 0, and only with it");
+    if (a.class_token && a.prefix_tokens < 1) m.fail("arch.class_token = 1 needs arch.prefix_tokens >= 1");
+    if (a.pool == Pool::token && !a.class_token) m.fail("arch.pool = \"token\" needs a class token");
+    if (a.pool == Pool::map && a.inner_dim() != a.dim) m.fail("arch.pool = \"map\" needs heads x head_dim == dim");
     return a;
 }
 
@@ -197,8 +209,9 @@ std::map<std::string, std::vector<std::int64_t>> expected_tensors(const Architec
         t["patch_embed.norm_in.weight"] = t["patch_embed.norm_in.bias"] = {a.patch_dim()};
         t["patch_embed.norm_out.weight"] = t["patch_embed.norm_out.bias"] = {D};
     }
-    t["prefix_tokens"] = {a.prefix_tokens, D};
+    if (a.prefix_tokens > 0) t["prefix_tokens"] = {a.prefix_tokens, D};
     t["pos_embed"] = {a.tokens(), D};
+    if (a.norm_pre) t["norm_pre.weight"] = t["norm_pre.bias"] = {D};
     for (int i = 0; i < a.depth; ++i) {
         const std::string b = "blocks." + std::to_string(i) + ".";
         t[b + "norm1.weight"] = t[b + "norm1.bias"] = {D};
@@ -215,13 +228,26 @@ std::map<std::string, std::vector<std::int64_t>> expected_tensors(const Architec
         t[b + "mlp.fc2.bias"] = {D};
     }
     if (a.final_norm) t["norm.weight"] = t["norm.bias"] = {D};
+    if (a.pool == Pool::map) {
+        t["attn_pool.query"] = {D};
+        t["attn_pool.kv.weight"] = {2 * D, D};
+        t["attn_pool.kv.bias"] = {2 * D};
+        t["attn_pool.proj.weight"] = {D, D};
+        t["attn_pool.proj.bias"] = t["attn_pool.norm.weight"] = t["attn_pool.norm.bias"] = {D};
+        t["attn_pool.fc1.weight"] = {M, D};
+        t["attn_pool.fc1.bias"] = {M};
+        t["attn_pool.fc2.weight"] = {D, M};
+        t["attn_pool.fc2.bias"] = {D};
+    }
     if (a.head_norm) t["head_norm.weight"] = t["head_norm.bias"] = {D};
     if (a.head == Head::mlp) {
         t["head_hidden.weight"] = {a.head_hidden, D};
         t["head_hidden.bias"] = {a.head_hidden};
     }
-    t["head.weight"] = {K, a.head == Head::mlp ? a.head_hidden : D};
-    t["head.bias"] = {K};
+    if (a.head != Head::none) {
+        t["head.weight"] = {K, a.head == Head::mlp ? a.head_hidden : D};
+        t["head.bias"] = {K};
+    }
     if (a.head == Head::distilled) {
         t["head_dist.weight"] = {K, D};
         t["head_dist.bias"] = {K};

@@ -25,7 +25,7 @@ from harness import (TOOL_ENV, add_digits_arguments, argument_parser,  # noqa: E
 
 import numpy as np  # noqa: E402
 
-SUBCOMMANDS = ["info", "infer", "classify", "bench"]
+SUBCOMMANDS = ["info", "infer", "classify", "embed", "bench"]
 
 
 class Skip(Exception):
@@ -214,8 +214,9 @@ def test_classify_samples_correctly(ctx):
         assert record["topk"][0]["index"] == label, (path, record)
 
 
-def test_classify_agrees_with_infer(ctx):
-    """classify's probabilities are the softmax of infer's logits on the same pixels."""
+def direct_input(ctx):
+    """The samples as the model's input, computed here (PIL + mean/std), for a model whose
+    recipe is a direct resize to sample-sized images (no resampling): the .npy's path."""
     channels, height, width = ctx.input_shape()
     if ctx.info_value("resize") != f"direct to {height} x {width}":
         raise Skip("preprocessing is not a direct resize")
@@ -233,7 +234,13 @@ def test_classify_agrees_with_infer(ctx):
     pixels = np.stack([np.asarray(image, np.float32).reshape(height, width, channels).transpose(2, 0, 1)
                        for image in images])
     np.save(ctx.tmp / "samples.npy", ((pixels / 255 - mean) / std).astype(np.float32))
-    expect_success(ctx.run("infer", "--model", ctx.model, "--input", ctx.tmp / "samples.npy",
+    return ctx.tmp / "samples.npy"
+
+
+def test_classify_agrees_with_infer(ctx):
+    """classify's probabilities are the softmax of infer's logits on the same pixels."""
+    samples = direct_input(ctx)
+    expect_success(ctx.run("infer", "--model", ctx.model, "--input", samples,
                            "--output", ctx.tmp / "logits.npy"))
     logits = np.load(ctx.tmp / "logits.npy").astype(np.float64)
     probs = np.exp(logits - logits.max(1, keepdims=True))
@@ -337,6 +344,41 @@ def test_classify_progress_on_a_terminal(ctx):
     plain = ctx.run(*arguments)
     expect_success(plain)  # no terminal: nothing on stderr
     assert out.read_text() == plain.stdout
+def test_embed_agrees_with_infer(ctx):
+    """embed's rows are infer's --embedding on the same pixels; --normalize scales them to unit norm."""
+    samples = direct_input(ctx)
+    expect_success(ctx.run("infer", "--model", ctx.model, "--input", samples,
+                           "--embedding", ctx.tmp / "infer_embedding.npy"))
+    expected = np.load(ctx.tmp / "infer_embedding.npy").astype(np.float64)
+    assert expected.shape == (len(ctx.samples), int(ctx.info_value("dim"))), expected.shape
+    expect_success(ctx.run("embed", "--model", ctx.model, "--output", ctx.tmp / "embedding.npy", *ctx.samples))
+    got = np.load(ctx.tmp / "embedding.npy")
+    assert got.dtype == np.float32 and got.shape == expected.shape, (got.dtype, got.shape)
+    assert np.abs(got - expected).max() <= 1e-5 * max(1.0, np.abs(expected).max()), np.abs(got - expected).max()
+
+    result = ctx.run("embed", "--model", ctx.model, "--json", "--normalize", *ctx.samples)
+    expect_success(result)
+    records = json_lines(result)
+    assert [r["image"] for r in records] == [str(p) for p in ctx.samples], describe(result)
+    unit = np.array([r["embedding"] for r in records])
+    assert np.allclose(np.linalg.norm(unit, axis=1), 1.0, atol=1e-5), np.linalg.norm(unit, axis=1)
+    assert np.allclose(unit, expected / np.linalg.norm(expected, axis=1, keepdims=True), atol=1e-5)
+
+
+def test_embed_corrupt_among_good(ctx):
+    corrupt = ctx.tmp / "corrupt_embed.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    good = ctx.samples[:2]
+    result = ctx.run("embed", "--model", ctx.model, "--json", "--output", ctx.tmp / "some.npy",
+                     good[0], corrupt, good[-1])
+    assert result.returncode == 1, describe(result)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("onevit: error: "), describe(result)
+    records = json_lines(result)
+    assert [r["image"] for r in records] == [str(good[0]), str(corrupt), str(good[-1])], describe(result)
+    assert list(records[1]) == ["image", "error"], records[1]
+    assert np.load(ctx.tmp / "some.npy").shape == (2, int(ctx.info_value("dim")))
+    expect_one_line_error(ctx.run("embed", "--model", ctx.model, good[0]), 1, "--output", "--json")
 
 
 def test_classify_rejects_bad_top(ctx):

@@ -360,6 +360,24 @@ std::vector<FieldCase> field_cases() {
     add("unknown choice", model([](ModelBytes& m) {
             *m.entry("arch.gelu") = synthetic::string_entry("arch.gelu", "relu");
         }), {"arch.gelu", "relu"});
+    add("class_token out of range", model([](ModelBytes& m) {
+            m.entries.push_back(synthetic::u32_entry("arch.class_token", 2));
+        }), {"arch.class_token", "outside [0, 1]"});
+    add("norm_pre out of range", model([](ModelBytes& m) {
+            m.entries.push_back(synthetic::u32_entry("arch.norm_pre", 7));
+        }), {"arch.norm_pre", "outside [0, 1]"});
+    add("too many prefix tokens", model([](ModelBytes& m) {
+            *m.entry("arch.prefix_tokens") = synthetic::u32_entry("arch.prefix_tokens", 65);
+        }), {"arch.prefix_tokens", "outside [0, 64]"});
+    add("token pooling without a class token", model([](ModelBytes& m) {
+            m.entries.push_back(synthetic::u32_entry("arch.class_token", 0));
+        }), {"arch.pool", "class token"});
+    add("no head with classes", model([](ModelBytes& m) {
+            *m.entry("arch.head") = synthetic::string_entry("arch.head", "none");
+        }), {"arch.head", "num_classes = 0"});
+    add("classes zero with a head", model([](ModelBytes& m) {
+            *m.entry("arch.num_classes") = synthetic::u32_entry("arch.num_classes", 0);
+        }), {"arch.head", "num_classes = 0"});
     add("resize_size zero", model([](ModelBytes& m) {
             *m.entry("preprocess.resize_size") = synthetic::u32_entry("preprocess.resize_size", 0);
         }), {"resize_size"});

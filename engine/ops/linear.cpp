@@ -94,6 +94,7 @@ dnnl::primitive_attr LinearWeights::attr() const {
         case Epilogue::none: break;
         case Epilogue::gelu_erf: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f); break;
         case Epilogue::gelu_tanh: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f); break;
+        case Epilogue::gelu_quick: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.702f, 0.f); break;
         case Epilogue::residual_add: post_ops.append_sum(1.f); break;
     }
     attr.set_post_ops(post_ops);

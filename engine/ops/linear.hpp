@@ -16,7 +16,8 @@
 
 namespace onevit {
 
-enum class Epilogue { none, gelu_erf, gelu_tanh, residual_add };
+// gelu_quick: x·sigmoid(1.702x), which is oneDNN's swish with alpha 1.702.
+enum class Epilogue { none, gelu_erf, gelu_tanh, gelu_quick, residual_add };
 
 // What a layer's column tiles and weight layout are chosen for: the row count
 // it typically multiplies, and the threads of each executor that will run it.

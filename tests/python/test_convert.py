@@ -598,10 +598,10 @@ class Rejections(ConvertTestCase):
 
     def test_missing_and_unexpected_keys_are_named(self):
         def mutate(s):
-            del s["blocks.1.mlp.fc2.bias"]
+            del s["blocks.1.mlp.fc2.weight"]
             s["blocks.0.attn.extra.weight"] = np.zeros(2, np.float32)
         self.convert_fails(self.timm_file(mutate), "--config", self.hf_config_file(),
-                           contains=("missing 1", "blocks.1.mlp.fc2.bias",
+                           contains=("missing 1", "blocks.1.mlp.fc2.weight",
                                      "unexpected 1", "blocks.0.attn.extra.weight"))
 
     def test_missing_hf_and_google_keys_are_named(self):
@@ -660,9 +660,29 @@ class Rejections(ConvertTestCase):
                            "--labels", self.path("labels.txt"), contains=("3 labels", "10 classes"))
 
     def test_unsupported_timm_features(self):
-        def reg(s):
-            s["reg_token"] = np.zeros((1, 4, D), np.float32)
-        self.convert_fails(self.timm_file(reg), "--config", self.hf_config_file(), contains=("reg_token",))
+        def qk_norm(s):
+            for i in range(DEPTH):
+                for n in ("q_norm", "k_norm"):
+                    s[f"blocks.{i}.attn.{n}.weight"] = np.ones(D // HEADS, np.float32)
+                    s[f"blocks.{i}.attn.{n}.bias"] = np.zeros(D // HEADS, np.float32)
+        self.convert_fails(self.timm_file(qk_norm), "--config", self.hf_config_file(),
+                           contains=("query/key normalisation", "blocks.0.attn.k_norm.bias"))
+
+        def rms_norm(s):
+            del s["blocks.0.norm1.bias"]
+        self.convert_fails(self.timm_file(rms_norm), "--heads", "2", contains=("RMSNorm", "blocks.0.norm1.weight"))
+
+        def swiglu_packed(s):
+            for i in range(DEPTH):
+                s[f"blocks.{i}.mlp.fc2.weight"] = np.zeros((D, MLP // 2), np.float32)
+        self.convert_fails(self.timm_file(swiglu_packed), "--heads", "2", contains=("SwiGLU",))
+
+        def parallel(s):
+            s["blocks.0.attns.0.norm.weight"] = np.ones(D, np.float32)
+        self.convert_fails(self.timm_file(parallel), "--heads", "2", contains=("parallel blocks",))
+        # Residual post-norm blocks have a plain block's tensors: refused by the name.
+        self.convert_fails(self.timm_file(), "--arch", "vit_base_patch16_rpn_224",
+                           contains=("residual post-norm",))
 
     def test_pre_logits_and_pooler_are_refused(self):
         # Both add a layer (in21k pre-logits, HF pooler) that a plain ViT head does not have.
@@ -682,9 +702,12 @@ class Rejections(ConvertTestCase):
     def test_needs_arch_or_config(self):
         self.convert_fails(self.timm_file(), contains=("--arch", "--config", "heads", "dim=32"))
 
-    def test_unknown_arch_name(self):
+    def test_arch_name_is_checked_against_the_tensors(self):
         self.convert_fails(self.timm_file(), "--arch", "vit_gigantic_patch14_224",
-                           contains=("vit_gigantic_patch14_224", "vit_base_patch16_224"))
+                           contains=("vit_gigantic_patch14_224", "patch_size=14", "patch_size=8"))
+        # No size word: the heads must be given.
+        self.convert_fails(self.timm_file(), "--arch", "vit_custom_patch8_32",
+                           contains=("vit_custom_patch8_32", "size word", "--heads"))
 
     def test_pickle_with_arbitrary_globals_is_refused(self):
         import argparse

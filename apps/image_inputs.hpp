@@ -1,0 +1,30 @@
+// The image arguments of `classify` and `embed`: directories expanded into
+// their image files, images decoded a batch at a time with per-image errors,
+// and how a failed image is reported.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "onevit/image.hpp"
+
+namespace onevit::cli {
+
+// Images decoded and run together: big enough to batch the matmuls, small
+// enough that decoded full-size photos do not pile up in memory.
+constexpr std::size_t kImagesPerBatch = 8;
+
+// A directory becomes its image files, sorted; any other argument is taken as an
+// image path as given, so that a missing file is reported like an undecodable one.
+std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs);
+
+struct DecodedBatch {
+    std::vector<Image> images;        // the images that decoded, in input order
+    std::vector<std::string> errors;  // per input: empty, or why it did not decode
+};
+DecodedBatch decode_batch(const std::vector<std::string>& paths, int channels);
+
+// The error on stderr (one line) and, for JSON output, {"image": ..., "error": ...} on stdout.
+void print_image_failure(const std::string& image, const std::string& message, bool json);
+
+}  // namespace onevit::cli
