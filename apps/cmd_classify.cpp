@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "image_files.hpp"
 #include "onevit/error.hpp"
 #include "onevit/image.hpp"
 #include "onevit/model.hpp"
@@ -33,33 +34,6 @@ struct ClassifyOptions {
     bool json = false;
     std::vector<std::string> inputs;
 };
-
-bool has_image_extension(const fs::path& path) {
-    std::string extension = path.extension().string();
-    std::transform(extension.begin(), extension.end(), extension.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return extension == ".jpg" || extension == ".jpeg" || extension == ".png";
-}
-
-// A directory becomes its image files, sorted; any other argument is taken as an
-// image path as given, so that a missing file is reported like an undecodable one.
-std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
-    std::vector<std::string> images;
-    for (const std::string& input : inputs) {
-        std::error_code error;
-        if (!fs::is_directory(input, error)) {
-            images.push_back(input);
-            continue;
-        }
-        std::vector<std::string> found;
-        for (const fs::directory_entry& entry : fs::directory_iterator(input))
-            if (entry.is_regular_file() && has_image_extension(entry.path())) found.push_back(entry.path().string());
-        if (found.empty()) throw Error(input + ": directory has no .jpg, .jpeg or .png files");
-        std::sort(found.begin(), found.end());
-        images.insert(images.end(), found.begin(), found.end());
-    }
-    return images;
-}
 
 // A float widened to double prints with up to 17 digits (0.752f → 0.7519999742507935);
 // going through the float's shortest decimal form keeps the JSON as short as the value is exact.
@@ -139,7 +113,7 @@ bool classify_batch(const Model& model, const std::vector<std::string>& images, 
 }
 
 void classify(const ClassifyOptions& options) {
-    const std::vector<std::string> images = expand_inputs(options.inputs);
+    const std::vector<std::string> images = expand_image_inputs(options.inputs);
     const Model model = Model::load(options.model_path);
     const int top = std::min(options.top, model.info().arch.num_classes);
 
