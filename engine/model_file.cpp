@@ -438,7 +438,7 @@ const TensorView& ModelFile::tensor(const std::string& name) const {
     std::lock_guard<std::mutex> lock(w.mutex);
     if (!w.view.data) {
         const StoredTensor& t = e.stored;
-        w.buffer = AlignedBuffer(std::size_t(t.elements()));
+        w.buffer = PageBuffer(std::size_t(t.elements()));
         if (t.dtype == TensorDType::bf16)
             bf16_to_f32(t.bf16(), t.elements(), w.buffer.data());
         else
@@ -452,7 +452,7 @@ void ModelFile::release(const std::string& name) const {
     const Entry& e = entry(name);
     if (e.widened) {
         std::lock_guard<std::mutex> lock(e.widened->mutex);
-        e.widened->buffer = AlignedBuffer();
+        e.widened->buffer = PageBuffer();
         e.widened->view.data = nullptr;
     }
     file_.release(e.stored.data, e.stored.nbytes);

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "aligned_buffer.hpp"
 #include "mapped_file.hpp"
+#include "page_buffer.hpp"
 #include "onevit/model_info.hpp"
 
 namespace onevit {
@@ -74,7 +74,7 @@ private:
     // The f32 copy of a bf16/int8 tensor, built on demand.
     struct Widened {
         std::mutex mutex;
-        AlignedBuffer buffer;
+        PageBuffer buffer;
         TensorView view;
     };
     struct Entry {
