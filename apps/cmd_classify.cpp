@@ -11,6 +11,7 @@
 
 #include "commands.hpp"
 #include "decode_ahead.hpp"
+#include "image_files.hpp"
 #include "image_inputs.hpp"
 #include "json_line.hpp"
 #include "onevit/error.hpp"
@@ -90,7 +91,7 @@ bool classify_batch(const Model& model, const std::vector<std::string>& images, 
 
 // A pipeline: TBB's workers decode the next batch while the model runs this one.
 void classify(const ClassifyOptions& options) {
-    const std::vector<std::string> images = expand_inputs(options.inputs);
+    const std::vector<std::string> images = expand_image_inputs(options.inputs);
     const Model model = Model::load(options.model_path);
     const int top = std::min(options.top, model.info().arch.num_classes);
 

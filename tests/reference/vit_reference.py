@@ -297,6 +297,9 @@ OVIT_MAGIC = b"ONEVIT\x00\x01"
 def read_ovit(path: str, verify_data: bool = True) -> Tuple[Dict[str, object], Dict[str, np.ndarray]]:
     """Parses an .ovit file: (metadata key -> value, tensor name -> float32 array).
 
+    bf16 and int8 tensors come back widened to float32 as FORMAT.md defines their
+    values (bf16: the upper half of a float32; int8: q[o][i] * scale[o]).
+
     Written from weights/FORMAT.md apart from the converter's own reader
     (weights/onevit_convert/ovit_reader.py), so that the tests check the files
     the converter writes against the format, not against itself.
@@ -363,17 +366,29 @@ def read_ovit(path: str, verify_data: bool = True) -> Tuple[Dict[str, object], D
     for _ in range(u32()):
         name = string()
         dtype = u32()
-        if dtype != 0:
-            raise ValueError(f"{path}: tensor {name!r} has dtype {dtype}, expected 0 (f32)")
         dims = [u64() for _ in range(u32())]
         offset, nbytes = u64(), u64()
-        if offset % 64 or nbytes != 4 * int(np.prod(dims)):
+        n = int(np.prod(dims))
+        sizes = {0: 4 * n, 1: 2 * n}
+        if len(dims) == 2:
+            sizes[2] = (n + 63) // 64 * 64 + 4 * dims[0]  # s8 values, padding, f32 row scales
+        if dtype not in sizes:
+            raise ValueError(f"{path}: tensor {name!r} has dtype {dtype} with {len(dims)} dims")
+        if offset % 64 or nbytes != sizes[dtype]:
             raise ValueError(f"{path}: tensor {name!r} has a bad offset/size")
         begin = data_offset + offset
         if begin + nbytes > len(blob):
             raise ValueError(f"{path}: tensor {name!r} runs past the end of the file")
-        tensors[name] = np.frombuffer(blob, dtype="<f4", count=nbytes // 4,
-                                      offset=begin).reshape(dims).copy()
+        if dtype == 0:
+            values = np.frombuffer(blob, dtype="<f4", count=n, offset=begin).astype(np.float32)
+        elif dtype == 1:
+            upper = np.frombuffer(blob, dtype="<u2", count=n, offset=begin).astype(np.uint32)
+            values = (upper << np.uint32(16)).view(np.float32)
+        else:
+            q = np.frombuffer(blob, dtype=np.int8, count=n, offset=begin).reshape(dims)
+            scales = np.frombuffer(blob, dtype="<f4", count=dims[0], offset=begin + sizes[2] - 4 * dims[0])
+            values = (q.astype(np.float32) * scales[:, None]).astype(np.float32)
+        tensors[name] = values.reshape(dims)
     if pos > data_offset:
         raise ValueError(f"{path}: header runs into the tensor data")
     return meta, tensors
