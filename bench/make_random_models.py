@@ -13,6 +13,9 @@ file and converted by `weights/convert.py --arch vit_{size}_patch16_224`; with
 `vit_{size}_patch16_224_{dtype}.ovit`, from the same random weights.
 Existing files are kept unless `--force`. Speed does not depend on the weights'
 values, so these files time exactly like the pretrained models of the same size.
+`--tiled`: every tensor repeats its first 16 KB (4096 values) instead, so that
+the files compress ~1000x (bench/bundle.sh carries them to machines that have
+no Python).
 """
 
 from __future__ import annotations
@@ -49,10 +52,24 @@ def model_path(size: str, out_dir: str = DEFAULT_OUT, dtype: str = "f32") -> str
     return os.path.join(out_dir, arch_name(size) + ("" if dtype == "f32" else "_" + dtype) + ".ovit")
 
 
-def write_model(size: str, path: str, dtype: str = "f32") -> None:
+TILE = 4096  # values: 16 KB of float32
+
+
+def tiled(tensor):
+    """`tensor` with its first TILE values repeated over all of it."""
+    flat = tensor.reshape(-1)
+    if flat.numel() <= TILE:
+        return tensor
+    reps = -(-flat.numel() // TILE)
+    return flat[:TILE].repeat(reps)[:flat.numel()].reshape(tensor.shape).clone()
+
+
+def write_model(size: str, path: str, dtype: str = "f32", tile: bool = False) -> None:
     """Random weights for `size` → `path`, replaced atomically."""
     dim, depth = SIZE_DIMS[size]
     state = random_vit_state(dim, depth, mlp_dim=4 * dim, num_classes=NUM_CLASSES, seed=SEED)
+    if tile:
+        state = {name: tiled(t) for name, t in state.items()}
     out_dir = os.path.dirname(os.path.abspath(path))
     # The checkpoint goes beside the output, not in /tmp: ViT-L's is 1.2 GB and /tmp
     # may be memory. The .part name keeps a half-written file out of the bench's *.ovit.
@@ -65,13 +82,14 @@ def write_model(size: str, path: str, dtype: str = "f32") -> None:
     os.replace(path + ".part", path)
 
 
-def ensure_model(size: str, out_dir: str = DEFAULT_OUT, force: bool = False, dtype: str = "f32") -> str:
+def ensure_model(size: str, out_dir: str = DEFAULT_OUT, force: bool = False, dtype: str = "f32",
+                 tile: bool = False) -> str:
     """The path of `size`'s model file in `out_dir`, written first if missing (or `force`)."""
     path = model_path(size, out_dir, dtype)
     if force or not os.path.isfile(path):
         os.makedirs(out_dir, exist_ok=True)
         print(f"writing {path}", file=sys.stderr, flush=True)
-        write_model(size, path, dtype)
+        write_model(size, path, dtype, tile)
     return path
 
 
@@ -91,6 +109,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", choices=DTYPES, default="f32",
                     help="how linear weights are stored (weights/FORMAT.md; default f32)")
     ap.add_argument("--force", action="store_true", help="rewrite files that already exist")
+    ap.add_argument("--tiled", action="store_true", help="repeat 16 KB of random values per tensor (compressible)")
     args = ap.parse_args(argv)
     try:
         sizes = parse_sizes(args.models)
@@ -102,7 +121,7 @@ def main(argv=None) -> int:
             print(f"{path}: exists, kept (--force rewrites it)")
             continue
         try:
-            ensure_model(size, args.out, force=True, dtype=args.dtype)
+            ensure_model(size, args.out, force=True, dtype=args.dtype, tile=args.tiled)
         except ToolError as e:
             print(f"make_random_models.py: {e}", file=sys.stderr)
             return 1

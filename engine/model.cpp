@@ -13,6 +13,7 @@
 #include "stream.hpp"
 #include "model_file.hpp"
 #include "onevit/error.hpp"
+#include "onevit/thread_plan.hpp"
 #include "vit.hpp"
 
 namespace onevit {
@@ -35,10 +36,15 @@ struct StreamPlan {
     std::vector<Range> threads;  // per stream
 };
 
-StreamPlan plan_streams(const Options& options) {
-    const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
-    int streams = options.streams;
-    if (streams == 0) streams = options.hint == Hint::latency ? 1 : (threads <= 4 ? threads : threads / 4);
+// Explicit threads and streams win; what they leave open, the cost model
+// chooses for this model and options.batch (onevit/thread_plan.hpp).
+StreamPlan plan_streams(const Options& options, const Architecture& arch) {
+    const int threads = options.threads > 0 ? options.threads : available_cores();
+    if (options.threads == 0 || (options.streams == 0 && options.hint == Hint::throughput)) {
+        const ThreadPlan chosen = choose_thread_plan(arch, options.batch, options.hint, threads, options.streams);
+        return {chosen.streams, std::vector<Range>(chosen.streams, Range{0, chosen.threads_per_stream})};
+    }
+    const int streams = options.streams > 0 ? options.streams : 1;
     if (streams > threads)
         throw Error(std::to_string(streams) + " streams need at least as many threads, got " + std::to_string(threads));
     return {streams, split_evenly(threads, streams)};
@@ -152,8 +158,9 @@ Model Model::load(const std::string& path, const Options& options) {
         throw Error(std::string("precision ") + to_string(options.precision) + " is not available in this build");
     if (options.threads < 0) throw Error("threads must be >= 0 (0 = all cores), got " + std::to_string(options.threads));
     if (options.streams < 0) throw Error("streams must be >= 0 (0 = from the hint), got " + std::to_string(options.streams));
-    const StreamPlan plan = plan_streams(options);
+    if (options.batch < 1) throw Error("batch must be >= 1, got " + std::to_string(options.batch));
     ModelFile file = ModelFile::open(path);
+    const StreamPlan plan = plan_streams(options, file.info().arch);
     return translating_dnnl_errors(path, [&] { return Model(std::make_unique<Impl>(std::move(file), plan)); });
 }
 

@@ -44,8 +44,9 @@ NormedPatchEmbedWeights normed_patch_embed(const WeightLoader& load) {
 }
 
 PatchEmbedWeights conv_patch_embed(const WeightLoader& load) {
-    PatchEmbedWeights weights(load.executor, patch_grid(load.file.info().arch), load.file.tensor("patch_embed.weight"),
-                              load.file.tensor("patch_embed.bias"));
+    PatchEmbedWeights weights(load.executor, *load.memory, patch_grid(load.file.info().arch),
+                              load.file.tensor("patch_embed.weight"), load.file.tensor("patch_embed.bias"),
+                              load.run_threads);
     load.file.release("patch_embed.weight");
     return weights;
 }
@@ -140,7 +141,7 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
     const dnnl::engine& engine = executor.engine();
     const int threads = executor.threads();
     const int rows = batch * tokens_, D = a.dim;
-    if (w.patch_embed) patch_embed_.emplace(*w.patch_embed, engine, threads, batch, patches_.data());
+    if (w.patch_embed) patch_embed_.emplace(*w.patch_embed, engine, batch, patches_.data());
     if (w.normed_patch_embed) {
         const NormedPatchEmbedWeights& n = *w.normed_patch_embed;
         const int patch_rows = batch * a.patch_tokens();

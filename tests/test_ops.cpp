@@ -182,10 +182,10 @@ TEST_P(Ops, PatchEmbedMatchesNaive) {
     const PatchGrid s{3, 24, 16, 8};
     const int batch = 2, G = s.patches(), patch = s.patch, dim = 70;
     Tensor weight({dim, s.channels, patch, patch}, 12, 0.1f), bias({dim}, 13);
-    auto w = inside(ex, [&] { return PatchEmbedWeights(ex, s, weight.view, bias.view); });
+    auto w = inside(ex, [&] { return PatchEmbedWeights(ex, weight_memory, s, weight.view, bias.view, ex.threads()); });
     const std::vector<float> image = random_vector(batch * s.channels * s.image_height * s.image_width, 14);
     std::vector<float> out(batch * G * dim);
-    auto steps = inside(ex, [&] { return PatchEmbedSteps(w, engine, ex.threads(), batch, out.data()); });
+    auto steps = inside(ex, [&] { return PatchEmbedSteps(w, engine, batch, out.data()); });
     auto scratch = scratchpads(ex, steps.scratchpad_bytes());
     ex.run([&] { steps.run(ex, image.data(), scratch); });
     std::vector<double> expected;

@@ -30,12 +30,20 @@ struct AttentionShape {
     int inner() const { return heads * head_dim; }
 };
 
+// The modelled time of the attention phase on this many threads, in one core's
+// multiply-accumulates, task overheads included: the cost its tiling minimises.
+double modelled_attention_macs(const AttentionShape& shape, int threads);
+
 class AttentionSteps {
 public:
     // qkv: (batch·tokens) × 3·inner, rows [q | k | v], each head-major.
     // out: (batch·tokens) × inner.
     AttentionSteps(const dnnl::engine& engine, int threads, const AttentionShape& shape, const float* qkv,
                    float* out);
+
+    // Creates and checks (ops/kernel_check.hpp) the descriptors the tasks of
+    // a threads-thread plan would run, without buffers.
+    static void plan(const dnnl::engine& engine, int threads, const AttentionShape& shape);
 
     // Where a run also copies out the probabilities: image b, head h, query row
     // r at probs + b·image_stride + (h·tokens + r)·tokens.

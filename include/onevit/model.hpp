@@ -26,11 +26,14 @@ const char* to_string(Precision);
 // "f32", "bf16" or "int8"; throws onevit::Error naming the choices otherwise.
 Precision parse_precision(const std::string& name);
 
+// Threads and streams left at 0 are chosen per model by a cost model, for
+// batches of `batch` images (onevit/thread_plan.hpp).
 struct Options {
-    int threads = 0;  // threads in all; 0 = all cores
-    int streams = 0;  // 0 = from the hint (throughput: one stream per 1..4 threads)
+    int threads = 0;  // threads in all; 0 = chosen, at most all cores
+    int streams = 0;  // 0 = chosen for the hint (latency: one)
     Hint hint = Hint::latency;
     Precision precision = Precision::f32;
+    int batch = 1;    // the batch size threads and streams are chosen for
 };
 
 // The transformer's output tokens, after the final LayerNorm (after the last
