@@ -51,15 +51,6 @@ PatchEmbedWeights conv_patch_embed(const WeightLoader& load) {
     return weights;
 }
 
-Epilogue gelu_epilogue(const Architecture& a) {
-    switch (a.gelu) {
-        case Gelu::erf: return Epilogue::gelu_erf;
-        case Gelu::tanh: return Epilogue::gelu_tanh;
-        case Gelu::quick: return Epilogue::gelu_quick;
-    }
-    return Epilogue::gelu_erf;
-}
-
 AttentionPoolWeights attention_pool_weights(const WeightLoader& load) {
     const Architecture& a = load.file.info().arch;
     const int rows = a.tokens();
@@ -68,7 +59,7 @@ AttentionPoolWeights attention_pool_weights(const WeightLoader& load) {
             load.linear("attn_pool.proj", Epilogue::none, 1),
             load.file.tensor("attn_pool.norm.weight").data,
             load.file.tensor("attn_pool.norm.bias").data,
-            load.linear("attn_pool.fc1", gelu_epilogue(a), 1),
+            load.linear("attn_pool.fc1", gelu_epilogue(a.gelu), 1),
             load.linear("attn_pool.fc2", Epilogue::residual_add, 1)};
 }
 
@@ -77,7 +68,7 @@ AttentionPoolWeights attention_pool_weights(const WeightLoader& load) {
 std::vector<BlockWeights> block_weights(const WeightLoader& load) {
     const Architecture& a = load.file.info().arch;
     const int rows = a.tokens();
-    const Epilogue gelu = gelu_epilogue(a);
+    const Epilogue gelu = gelu_epilogue(a.gelu);
     std::vector<std::optional<BlockWeights>> built(a.depth);
     load.executor.parallel(a.depth, [&](int i) {
         const std::string b = "blocks." + std::to_string(i) + ".";
@@ -114,7 +105,7 @@ VitWeights::VitWeights(const WeightLoader& load)
       norm(arch.final_norm ? std::optional(norm_weights(load.file, "norm")) : std::nullopt),
       attn_pool(arch.pool == Pool::map ? std::optional(attention_pool_weights(load)) : std::nullopt),
       head_norm(arch.head_norm ? std::optional(norm_weights(load.file, "head_norm")) : std::nullopt),
-      head_hidden(arch.head == Head::mlp ? std::optional(load.linear("head_hidden", gelu_epilogue(arch), 1))
+      head_hidden(arch.head == Head::mlp ? std::optional(load.linear("head_hidden", gelu_epilogue(arch.gelu), 1))
                                          : std::nullopt),
       head(arch.head != Head::none ? std::optional(load.linear("head", Epilogue::none, 1)) : std::nullopt),
       head_dist(arch.head == Head::distilled ? std::optional(load.linear("head_dist", Epilogue::none, 1))

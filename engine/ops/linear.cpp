@@ -59,6 +59,15 @@ int choose_column_width(int rows, int out, int in, int threads) {
 
 }  // namespace
 
+Epilogue gelu_epilogue(Gelu gelu) {
+    switch (gelu) {
+        case Gelu::erf: return Epilogue::gelu_erf;
+        case Gelu::tanh: return Epilogue::gelu_tanh;
+        case Gelu::quick: return Epilogue::gelu_quick;
+    }
+    return Epilogue::gelu_erf;
+}
+
 double modelled_linear_macs(const LinearShape& shape, LinearTuning tuning, int rows) {
     const int width = choose_column_width(tuning.rows, shape.out, shape.in, tuning.threads);
     double cost = 0;
