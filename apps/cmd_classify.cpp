@@ -3,29 +3,24 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <cstddef>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
-#include <system_error>
 #include <vector>
 
 #include "commands.hpp"
+#include "decode_ahead.hpp"
+#include "image_files.hpp"
+#include "image_inputs.hpp"
+#include "json_line.hpp"
 #include "onevit/error.hpp"
-#include "onevit/image.hpp"
 #include "onevit/model.hpp"
+#include "progress.hpp"
 
 namespace onevit::cli {
 
 namespace {
-
-namespace fs = std::filesystem;
-
-// Images decoded and classified together: big enough to batch the matmuls,
-// small enough that decoded full-size photos do not pile up in memory.
-constexpr std::size_t kImagesPerBatch = 8;
 
 struct ClassifyOptions {
     std::string model_path;
@@ -34,59 +29,12 @@ struct ClassifyOptions {
     std::vector<std::string> inputs;
 };
 
-bool has_image_extension(const fs::path& path) {
-    std::string extension = path.extension().string();
-    std::transform(extension.begin(), extension.end(), extension.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return extension == ".jpg" || extension == ".jpeg" || extension == ".png";
-}
-
-// A directory becomes its image files, sorted; any other argument is taken as an
-// image path as given, so that a missing file is reported like an undecodable one.
-std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
-    std::vector<std::string> images;
-    for (const std::string& input : inputs) {
-        std::error_code error;
-        if (!fs::is_directory(input, error)) {
-            images.push_back(input);
-            continue;
-        }
-        std::vector<std::string> found;
-        for (const fs::directory_entry& entry : fs::directory_iterator(input))
-            if (entry.is_regular_file() && has_image_extension(entry.path())) found.push_back(entry.path().string());
-        if (found.empty()) throw Error(input + ": directory has no .jpg, .jpeg or .png files");
-        std::sort(found.begin(), found.end());
-        images.insert(images.end(), found.begin(), found.end());
-    }
-    return images;
-}
-
-// A float widened to double prints with up to 17 digits (0.752f → 0.7519999742507935);
-// going through the float's shortest decimal form keeps the JSON as short as the value is exact.
-double shortest_double(float value) { return std::stod(fmt::format("{}", value)); }
-
-// One line, spaced as the documented contract shows it, so scripts that compare
-// text and scripts that parse JSON both work:
-// {"image": "a.png", "topk": [{"index": 1, "label": "x", "prob": 0.5}]}
-std::string json_line(const nlohmann::ordered_json& value) {
-    std::string line;
-    if (value.is_object()) {
-        for (const auto& item : value.items())
-            line += (line.empty() ? "{" : ", ") + json_line(item.key()) + ": " + json_line(item.value());
-        return line.empty() ? "{}" : line + "}";
-    }
-    if (value.is_array()) {
-        for (const auto& element : value) line += (line.empty() ? "[" : ", ") + json_line(element);
-        return line.empty() ? "[]" : line + "]";
-    }
-    return value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-}
-
 class ResultPrinter {
 public:
-    explicit ResultPrinter(bool json) : json_(json) {}
+    ResultPrinter(bool json, Progress& progress) : json_(json), progress_(progress) {}
 
     void predictions(const std::string& image, const std::vector<Prediction>& predictions) {
+        progress_.make_room(stdout);
         if (json_) {
             nlohmann::ordered_json topk = nlohmann::ordered_json::array();
             for (const Prediction& p : predictions)
@@ -103,52 +51,61 @@ public:
     }
 
     void failure(const std::string& image, const std::string& message) {
-        std::fflush(stdout);  // keep stdout and stderr in order on a terminal
-        fmt::print(stderr, "onevit: error: {}\n", message);
-        if (json_) fmt::print("{}\n", json_line({{"image", image}, {"error", message}}));
+        progress_.make_room(stderr);
+        print_image_failure(image, message, json_);
     }
 
 private:
     bool json_;
+    Progress& progress_;
     bool first_table_ = true;
 };
 
-// Decodes and classifies `images` as one batch, printing in input order.
+// Classifies images [first, end) as one batch (those that decoded), printing in input order.
 // Returns whether every image was classified.
-bool classify_batch(const Model& model, const std::vector<std::string>& images, int top, ResultPrinter& printer) {
-    std::vector<Image> decoded;
-    std::vector<std::string> errors(images.size());
-    for (std::size_t i = 0; i < images.size(); ++i) {
-        try {
-            decoded.push_back(decode_image(images[i], model.info().arch.channels));
-        } catch (const Error& e) {
-            errors[i] = e.what();
-        }
+bool classify_batch(const Model& model, const std::vector<std::string>& images, std::size_t first, std::size_t end,
+                    DecodeAhead& decoded, int top, ResultPrinter& printer) {
+    std::vector<DecodeAhead::Input> inputs;
+    std::vector<float> batch;
+    int count = 0;
+    for (std::size_t i = first; i < end; ++i) {
+        inputs.push_back(decoded.take(i));
+        if (!inputs.back().error.empty()) continue;
+        batch.insert(batch.end(), inputs.back().chw.begin(), inputs.back().chw.end());
+        ++count;
     }
-    const std::vector<std::vector<Prediction>> predictions =
-        decoded.empty() ? std::vector<std::vector<Prediction>>{} : model.classify(decoded, top);
+    const std::vector<float> logits = count ? model.run(batch.data(), count) : std::vector<float>{};
 
-    std::size_t next_prediction = 0;
-    for (std::size_t i = 0; i < images.size(); ++i) {
-        if (errors[i].empty())
-            printer.predictions(images[i], predictions[next_prediction++]);
+    const ModelInfo& info = model.info();
+    const int classes = info.arch.num_classes;
+    int row = 0;
+    for (std::size_t i = first; i < end; ++i) {
+        if (inputs[i - first].error.empty())
+            printer.predictions(images[i],
+                                top_k(logits.data() + std::size_t(row++) * classes, classes, top, info.labels));
         else
-            printer.failure(images[i], errors[i]);
+            printer.failure(images[i], inputs[i - first].error);
     }
-    return decoded.size() == images.size();
+    return count == static_cast<int>(end - first);
 }
 
+// A pipeline: TBB's workers decode the next batch while the model runs this one.
 void classify(const ClassifyOptions& options) {
-    const std::vector<std::string> images = expand_inputs(options.inputs);
+    const std::vector<std::string> images = expand_image_inputs(options.inputs);
     const Model model = Model::load(options.model_path);
     const int top = std::min(options.top, model.info().arch.num_classes);
 
-    ResultPrinter printer(options.json);
+    Progress progress(images.size());
+    ResultPrinter printer(options.json, progress);
+    // Decode ahead the next batch, or as many images as the model has threads
+    // (so that many cores have enough to do), whichever is more.
+    DecodeAhead decoded(images, model.info(), std::max<std::size_t>(kImagesPerBatch, model.threads()));
+    progress.show(0);
     bool all_classified = true;
     for (std::size_t first = 0; first < images.size(); first += kImagesPerBatch) {
-        const auto begin = images.begin() + static_cast<std::ptrdiff_t>(first);
-        const auto end = images.begin() + static_cast<std::ptrdiff_t>(std::min(first + kImagesPerBatch, images.size()));
-        all_classified &= classify_batch(model, std::vector<std::string>(begin, end), top, printer);
+        const std::size_t end = std::min(first + kImagesPerBatch, images.size());
+        all_classified &= classify_batch(model, images, first, end, decoded, top, printer);
+        progress.show(end);
     }
     // Each failure is already on stderr: exit 1 without another message.
     if (!all_classified) throw CLI::RuntimeError(1);

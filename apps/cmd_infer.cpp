@@ -25,6 +25,8 @@ struct InferOptions {
     std::string output_path;
     std::string cls_path;     // optional: class token after the final norm, (batch, dim)
     std::string tokens_path;  // optional: patch tokens after the final norm, (batch, patches, dim)
+    std::string attention_path;  // optional: attention probabilities, (batch, depth, heads, tokens, tokens)
+    std::string embedding_path;  // optional: the pooled embedding, (batch, dim)
 };
 
 void check_input_shape(const npy::Array& input, const Architecture& arch, const std::string& input_path) {
@@ -38,29 +40,44 @@ void check_input_shape(const npy::Array& input, const Architecture& arch, const 
 }
 
 void infer(const InferOptions& options) {
+    if (options.output_path.empty() && options.embedding_path.empty())
+        throw Error("nothing to write: give --output (logits) and/or --embedding");
     const Model model = Model::load(options.model_path);
     const Architecture& arch = model.info().arch;
+    if (!options.output_path.empty() && arch.num_classes == 0)
+        throw Error(options.model_path + ": the model has no classifier (num_classes 0), so no logits: use --embedding");
+    if (!options.cls_path.empty() && !arch.class_token)
+        throw Error(options.model_path + ": the model has no class token (--cls)");
     const npy::Array input = npy::read_float32(options.input_path);
     check_input_shape(input, arch, options.input_path);
 
     const std::int64_t batch = input.shape[0];
     const std::size_t image_size = input.data.size() / static_cast<std::size_t>(batch);
-    const bool want_features = !options.cls_path.empty() || !options.tokens_path.empty();
+    const bool want_features =
+        !options.cls_path.empty() || !options.tokens_path.empty() || !options.embedding_path.empty();
     npy::Array logits{{batch, arch.num_classes}, {}};
     npy::Array cls{{batch, arch.dim}, {}};
     npy::Array tokens{{batch, arch.patch_tokens(), arch.dim}, {}};
+    npy::Array attention{{batch, arch.depth, arch.heads, arch.tokens(), arch.tokens()}, {}};
+    npy::Array embedding{{batch, arch.dim}, {}};
     for (std::int64_t first = 0; first < batch; first += kMaxRunBatch) {
         const int count = static_cast<int>(std::min(kMaxRunBatch, batch - first));
         Features features;
-        const std::vector<float> chunk = model.run(input.data.data() + static_cast<std::size_t>(first) * image_size,
-                                                   count, want_features ? &features : nullptr);
+        AttentionMaps maps;
+        const std::vector<float> chunk =
+            model.run(input.data.data() + static_cast<std::size_t>(first) * image_size, count,
+                      want_features ? &features : nullptr, options.attention_path.empty() ? nullptr : &maps);
         logits.data.insert(logits.data.end(), chunk.begin(), chunk.end());
         cls.data.insert(cls.data.end(), features.class_token.begin(), features.class_token.end());
         tokens.data.insert(tokens.data.end(), features.patch_tokens.begin(), features.patch_tokens.end());
+        attention.data.insert(attention.data.end(), maps.probs.begin(), maps.probs.end());
+        embedding.data.insert(embedding.data.end(), features.embedding.begin(), features.embedding.end());
     }
-    npy::write_float32(options.output_path, logits);
+    if (!options.output_path.empty()) npy::write_float32(options.output_path, logits);
+    if (!options.embedding_path.empty()) npy::write_float32(options.embedding_path, embedding);
     if (!options.cls_path.empty()) npy::write_float32(options.cls_path, cls);
     if (!options.tokens_path.empty()) npy::write_float32(options.tokens_path, tokens);
+    if (!options.attention_path.empty()) npy::write_float32(options.attention_path, attention);
 }
 
 }  // namespace
@@ -71,12 +88,16 @@ void add_infer_command(CLI::App& app) {
     auto options = std::make_shared<InferOptions>();
     command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
     command->add_option("--input,-i", options->input_path, "Input .npy: float32, shape (batch, C, H, W)")->required();
-    command->add_option("--output,-o", options->output_path, "Output .npy: float32 logits, shape (batch, classes)")
-        ->required();
+    command->add_option("--output,-o", options->output_path, "Output .npy: float32 logits, shape (batch, classes)");
     command->add_option("--cls", options->cls_path,
                         "Also save the class token after the final norm: float32 .npy, shape (batch, dim)");
     command->add_option("--tokens", options->tokens_path,
                         "Also save the patch tokens after the final norm: float32 .npy, shape (batch, patches, dim)");
+    command->add_option("--attention", options->attention_path,
+                        "Also save every block's attention probabilities: float32 .npy, "
+                        "shape (batch, depth, heads, tokens, tokens)");
+    command->add_option("--embedding", options->embedding_path,
+                        "Save the pooled image embedding (the classifier's input): float32 .npy, shape (batch, dim)");
     command->callback([options] { infer(*options); });
 }
 

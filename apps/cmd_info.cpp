@@ -80,6 +80,8 @@ void print_info(const InfoOptions& options) {
     field("mlp dim", arch.mlp_dim);
     field("classes", arch.num_classes);
     field("prefix tokens", arch.prefix_tokens);
+    field("class token", yes_no(arch.class_token));
+    field("norm pre", yes_no(arch.norm_pre));
     field("LayerNorm eps", arch.norm_eps);
     field("GELU", to_string(arch.gelu));
     field("attention scale", arch.attn_scale);

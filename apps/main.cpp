@@ -39,7 +39,10 @@ int main(int argc, char** argv) {
     onevit::cli::add_info_command(app);
     onevit::cli::add_infer_command(app);
     onevit::cli::add_classify_command(app);
+    onevit::cli::add_embed_command(app);
     onevit::cli::add_bench_command(app);
+    onevit::cli::add_explain_command(app);
+    onevit::cli::add_eval_command(app);
 
     try {
         app.parse(argc, argv);

@@ -1,14 +1,16 @@
 #!/usr/bin/python3
 """Writes random-weight ViT model files (.ovit) for the benchmarks.
 
-    /usr/bin/python3 bench/make_random_models.py [--out DIR] [--models tiny,small,base] [--force]
+    /usr/bin/python3 bench/make_random_models.py [--out DIR] [--models tiny,small,base] [--dtype D] [--force]
 
 One file per size, `DIR/vit_{size}_patch16_224.ovit` (default DIR: bench/models,
 git-ignored): ViT-Ti/16, S/16, B/16 by default, L/16 (1.2 GB) only when asked for
 with `--models large`. Each is a timm-named state dict of fixed-seed random normal
 weights with realistic scales (tests/reference/random_vit.py, as in the tests, so that
 attention and GELU work on non-trivial values), written as a temporary safetensors
-file and converted by `weights/convert.py --arch vit_{size}_patch16_224`.
+file and converted by `weights/convert.py --arch vit_{size}_patch16_224`; with
+`--dtype bf16|int8` the linear weights are stored so (weights/FORMAT.md), in
+`vit_{size}_patch16_224_{dtype}.ovit`, from the same random weights.
 Existing files are kept unless `--force`. Speed does not depend on the weights'
 values, so these files time exactly like the pretrained models of the same size.
 `--tiled`: every tensor repeats its first 16 KB (4096 values) instead, so that
@@ -27,12 +29,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "weights"))
 sys.path.insert(0, os.path.join(REPO, "tests", "reference"))
-from onevit_convert.arch_table import TABLE  # noqa: E402  (dims come from the converter's table)
+from onevit_convert.dtypes import DTYPES  # noqa: E402
 from harness import ToolError, run_tool  # noqa: E402  (before torch: it sets OMP_WAIT_POLICY)
 from random_vit import random_vit_state  # noqa: E402
 import safetensors_io  # noqa: E402
 
 SIZES = ("tiny", "small", "base", "large")
+# (embed dim, depth) of timm's vit_{size}_patch16_224, MLP ratio 4
+SIZE_DIMS = {"tiny": (192, 12), "small": (384, 12), "base": (768, 12), "large": (1024, 24)}
 DEFAULT_SIZES = ("tiny", "small", "base")
 DEFAULT_OUT = os.path.join(HERE, "models")
 CONVERT = os.path.join(REPO, "weights", "convert.py")
@@ -44,8 +48,8 @@ def arch_name(size: str) -> str:
     return f"vit_{size}_patch16_224"
 
 
-def model_path(size: str, out_dir: str = DEFAULT_OUT) -> str:
-    return os.path.join(out_dir, arch_name(size) + ".ovit")
+def model_path(size: str, out_dir: str = DEFAULT_OUT, dtype: str = "f32") -> str:
+    return os.path.join(out_dir, arch_name(size) + ("" if dtype == "f32" else "_" + dtype) + ".ovit")
 
 
 TILE = 4096  # values: 16 KB of float32
@@ -60,11 +64,10 @@ def tiled(tensor):
     return flat[:TILE].repeat(reps)[:flat.numel()].reshape(tensor.shape).clone()
 
 
-def write_model(size: str, path: str, tile: bool = False) -> None:
+def write_model(size: str, path: str, dtype: str = "f32", tile: bool = False) -> None:
     """Random weights for `size` → `path`, replaced atomically."""
-    arch = TABLE[arch_name(size)]
-    state = random_vit_state(arch.dim, arch.depth, mlp_dim=int(arch.dim * arch.mlp_ratio),
-                             num_classes=NUM_CLASSES, seed=SEED)
+    dim, depth = SIZE_DIMS[size]
+    state = random_vit_state(dim, depth, mlp_dim=4 * dim, num_classes=NUM_CLASSES, seed=SEED)
     if tile:
         state = {name: tiled(t) for name, t in state.items()}
     out_dir = os.path.dirname(os.path.abspath(path))
@@ -74,18 +77,19 @@ def write_model(size: str, path: str, tile: bool = False) -> None:
         ckpt = os.path.join(tmp, "model.safetensors")
         safetensors_io.save_file(state, ckpt, metadata={"format": "pt"})
         del state
-        run_tool([sys.executable, CONVERT, ckpt, "--arch", arch_name(size), "-o", path + ".part"],
-                 "convert.py")
+        run_tool([sys.executable, CONVERT, ckpt, "--arch", arch_name(size), "--dtype", dtype,
+                  "-o", path + ".part"], "convert.py")
     os.replace(path + ".part", path)
 
 
-def ensure_model(size: str, out_dir: str = DEFAULT_OUT, force: bool = False, tile: bool = False) -> str:
+def ensure_model(size: str, out_dir: str = DEFAULT_OUT, force: bool = False, dtype: str = "f32",
+                 tile: bool = False) -> str:
     """The path of `size`'s model file in `out_dir`, written first if missing (or `force`)."""
-    path = model_path(size, out_dir)
+    path = model_path(size, out_dir, dtype)
     if force or not os.path.isfile(path):
         os.makedirs(out_dir, exist_ok=True)
         print(f"writing {path}", file=sys.stderr, flush=True)
-        write_model(size, path, tile)
+        write_model(size, path, dtype, tile)
     return path
 
 
@@ -102,6 +106,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=DEFAULT_OUT, help="output folder (default: bench/models)")
     ap.add_argument("--models", default=",".join(DEFAULT_SIZES),
                     help=f"comma list of {', '.join(SIZES)} (default: {','.join(DEFAULT_SIZES)})")
+    ap.add_argument("--dtype", choices=DTYPES, default="f32",
+                    help="how linear weights are stored (weights/FORMAT.md; default f32)")
     ap.add_argument("--force", action="store_true", help="rewrite files that already exist")
     ap.add_argument("--tiled", action="store_true", help="repeat 16 KB of random values per tensor (compressible)")
     args = ap.parse_args(argv)
@@ -110,12 +116,12 @@ def main(argv=None) -> int:
     except ValueError as e:
         ap.error(str(e))
     for size in sizes:
-        path = model_path(size, args.out)
+        path = model_path(size, args.out, args.dtype)
         if os.path.isfile(path) and not args.force:
             print(f"{path}: exists, kept (--force rewrites it)")
             continue
         try:
-            ensure_model(size, args.out, force=True, tile=args.tiled)
+            ensure_model(size, args.out, force=True, dtype=args.dtype, tile=args.tiled)
         except ToolError as e:
             print(f"make_random_models.py: {e}", file=sys.stderr)
             return 1

@@ -37,10 +37,10 @@ EmulatedForward emulate_forward(const std::string& model_path, int batch, int th
         std::vector<std::vector<EmulatedPhase>> timed;
         emulated.run([&] {
             Forward forward(*weights, emulated, batch);
-            forward.run(emulated, input.data(), logits.data(), nullptr);  // warm-up
+            forward.run(emulated, input.data(), logits.data(), nullptr, nullptr);  // warm-up
             emulated.take_emulated_phases();
             for (int r = 0; r < runs; ++r) {
-                forward.run(emulated, input.data(), logits.data(), nullptr);
+                forward.run(emulated, input.data(), logits.data(), nullptr, nullptr);
                 timed.push_back(emulated.take_emulated_phases());
             }
         });

@@ -13,7 +13,7 @@ void plan_forward(const Architecture& a, Precision precision, const dnnl::engine
     if (precision != Precision::f32)
         throw Error(std::string("no plan for precision ") + to_string(precision) + " in this build");
     const int rows = batch * a.tokens(), patch_rows = batch * a.patch_tokens(), D = a.dim;
-    const Epilogue gelu = a.gelu == Gelu::erf ? Epilogue::gelu_erf : Epilogue::gelu_tanh;
+    const Epilogue gelu = gelu_epilogue(a.gelu);
     const auto linear = [&](int in, int out, bool bias, Epilogue epilogue, int typical_rows, int run_rows) {
         LinearSteps::plan(LinearWeights(engine, LinearShape{in, out, bias, epilogue}, {typical_rows, threads}), engine,
                           run_rows);
@@ -28,6 +28,7 @@ void plan_forward(const Architecture& a, Precision precision, const dnnl::engine
     } else {
         PatchEmbedSteps::plan(PatchEmbedWeights(engine, grid, D, threads), engine, batch);
     }
+    if (a.norm_pre) norm(rows, D);
     norm(rows, D);
     linear(D, 3 * a.inner_dim(), a.qkv_bias, Epilogue::none, a.tokens(), rows);
     AttentionSteps::plan(engine, threads, {batch, a.tokens(), a.heads, a.head_dim, a.attn_scale});
@@ -37,6 +38,7 @@ void plan_forward(const Architecture& a, Precision precision, const dnnl::engine
     if (a.final_norm) norm(rows, D);
     const int pooled_rows = a.head == Head::distilled ? 2 * batch : batch;
     if (a.head_norm) norm(pooled_rows, D);
+    if (a.num_classes == 0) return;  // a model without a classifier: embeddings only
     if (a.head == Head::mlp) {
         linear(D, a.head_hidden, true, gelu, 1, batch);
         linear(a.head_hidden, a.num_classes, true, Epilogue::none, 1, batch);

@@ -93,11 +93,11 @@ struct Model::Impl {
     }
 
     // Runs on stream s's thread, inside its arena.
-    std::vector<float> run_on(int s, const float* input, int batch, Features* features) {
+    std::vector<float> run_on(int s, const float* input, int batch, Features* features, AttentionMaps* attention) {
         Executor& executor = streams[s]->executor();
         std::unique_ptr<Forward> forward = acquire(s, batch, executor);
         std::vector<float> logits(std::size_t(batch) * file.info().arch.num_classes);
-        forward->run(executor, input, logits.data(), features);
+        forward->run(executor, input, logits.data(), features, attention);
         std::lock_guard<std::mutex> lock(mutex);
         idle[{s, batch}].push_back(std::move(forward));
         return logits;
@@ -117,13 +117,16 @@ struct Model::Impl {
         return std::make_unique<Forward>(weights, executor, batch);
     }
 
-    std::future<std::vector<float>> submit(const float* input, int batch, Features* features) {
+    std::future<std::vector<float>> submit(const float* input, int batch, Features* features,
+                                           AttentionMaps* attention) {
         if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
         if (!input) throw Error("input is null");
         const int s = least_busy_stream();
-        auto task = std::make_shared<std::packaged_task<std::vector<float>()>>([this, s, input, batch, features] {
-            return translating_dnnl_errors(file.path(), [&] { return run_on(s, input, batch, features); });
-        });
+        auto task = std::make_shared<std::packaged_task<std::vector<float>()>>(
+            [this, s, input, batch, features, attention] {
+                return translating_dnnl_errors(file.path(),
+                                               [&] { return run_on(s, input, batch, features, attention); });
+            });
         std::future<std::vector<float>> result = task->get_future();
         streams[s]->post([task] { (*task)(); });
         return result;
@@ -173,27 +176,58 @@ int Model::threads() const {
     return threads;
 }
 
-std::vector<float> Model::run(const float* input, int batch, Features* features) const {
-    return impl_->submit(input, batch, features).get();
+std::vector<float> Model::run(const float* input, int batch, Features* features, AttentionMaps* attention) const {
+    return impl_->submit(input, batch, features, attention).get();
 }
 
 std::future<std::vector<float>> Model::submit(const float* input, int batch) const {
-    return impl_->submit(input, batch, nullptr);
+    return impl_->submit(input, batch, nullptr, nullptr);
 }
+
+namespace {
+
+std::vector<float> preprocess_batch(const std::vector<Image>& images, const ModelInfo& info) {
+    std::vector<float> input;
+    for (const Image& image : images) {
+        const std::vector<float> chw = preprocess(image, info.arch, info.preprocess);
+        input.insert(input.end(), chw.begin(), chw.end());
+    }
+    return input;
+}
+
+}  // namespace
 
 std::vector<std::vector<Prediction>> Model::classify(const std::vector<Image>& images, int k) const {
     const ModelInfo& i = info();
+    if (i.arch.num_classes == 0)
+        throw Error("the model has no classifier (num_classes 0): it gives image embeddings (onevit embed)");
     if (images.empty()) return {};
-    std::vector<float> input;
-    for (const Image& image : images) {
-        const std::vector<float> chw = preprocess(image, i.arch, i.preprocess);
-        input.insert(input.end(), chw.begin(), chw.end());
-    }
+    const std::vector<float> input = preprocess_batch(images, i);
     const std::vector<float> logits = run(input.data(), static_cast<int>(images.size()));
     std::vector<std::vector<Prediction>> out;
     for (std::size_t b = 0; b < images.size(); ++b)
         out.push_back(top_k(logits.data() + b * i.arch.num_classes, i.arch.num_classes, k, i.labels));
     return out;
+}
+
+std::vector<float> Model::embed(const std::vector<Image>& images, bool normalize) const {
+    if (images.empty()) return {};
+    const std::vector<float> input = preprocess_batch(images, info());
+    Features features;
+    run(input.data(), static_cast<int>(images.size()), &features);
+    std::vector<float>& embedding = features.embedding;
+    if (normalize) {
+        const std::size_t dim = info().arch.dim;
+        for (std::size_t row = 0; row < images.size(); ++row) {
+            float* v = embedding.data() + row * dim;
+            double squares = 0;
+            for (std::size_t i = 0; i < dim; ++i) squares += double(v[i]) * v[i];
+            if (squares == 0) continue;  // the zero vector has no direction: left as it is
+            const float scale = float(1 / std::sqrt(squares));
+            for (std::size_t i = 0; i < dim; ++i) v[i] *= scale;
+        }
+    }
+    return embedding;
 }
 
 std::vector<Prediction> top_k(const float* logits, int num_classes, int k, const std::vector<std::string>& labels) {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "byte_reader.hpp"
+#include "dequantize.hpp"
 #include "onevit/error.hpp"
 
 namespace onevit {
@@ -27,6 +28,7 @@ constexpr std::uint32_t kMaxWidth = 65536;
 constexpr std::uint32_t kMaxDepth = 1024;
 constexpr std::uint32_t kMaxImageSide = 16384;
 constexpr std::uint32_t kMaxTokens = 1 << 20;
+constexpr std::uint32_t kMaxPrefixTokens = 64;  // class + distillation + register tokens (real models: ≤ 5)
 
 enum ValueType : std::uint32_t { kU32 = 0, kF32 = 1, kString = 2, kF32Array = 3, kStringArray = 4 };
 
@@ -139,21 +141,27 @@ Architecture read_architecture(const Metadata& m) {
     a.heads = m.u32("arch.heads", 1, 1024);
     a.head_dim = m.u32("arch.head_dim", 1, kMaxWidth);
     a.mlp_dim = m.u32("arch.mlp_dim", 1, 4 * kMaxWidth);
-    a.num_classes = m.u32("arch.num_classes", 1, kMaxLabels);
-    a.prefix_tokens = m.u32("arch.prefix_tokens", 1, 2);
+    a.num_classes = m.u32("arch.num_classes", 0, kMaxLabels);
+    a.prefix_tokens = m.u32("arch.prefix_tokens", 0, kMaxPrefixTokens);
     a.norm_eps = m.positive_f32("arch.norm_eps");
-    a.gelu = m.choice<Gelu>("arch.gelu", {{"erf", Gelu::erf}, {"tanh", Gelu::tanh}});
+    a.gelu = m.choice<Gelu>("arch.gelu", {{"erf", Gelu::erf}, {"tanh", Gelu::tanh}, {"quick", Gelu::quick}});
     a.attn_scale = m.positive_f32("arch.attn_scale");
     a.qkv_bias = m.flag("arch.qkv_bias");
     a.attn_proj = m.flag("arch.attn_proj");
     a.final_norm = m.flag("arch.final_norm");
-    a.pool = m.choice<Pool>("arch.pool",
-                            {{"token", Pool::token}, {"mean", Pool::mean}, {"mean_patches", Pool::mean_patches}});
+    a.pool = m.choice<Pool>("arch.pool", {{"token", Pool::token},
+                                          {"mean", Pool::mean},
+                                          {"mean_patches", Pool::mean_patches},
+                                          {"map", Pool::map}});
     a.head_norm = m.flag("arch.head_norm");
-    a.head = m.choice<Head>("arch.head",
-                            {{"linear", Head::linear}, {"distilled", Head::distilled}, {"mlp", Head::mlp}});
+    a.head = m.choice<Head>("arch.head", {{"linear", Head::linear},
+                                          {"distilled", Head::distilled},
+                                          {"mlp", Head::mlp},
+                                          {"none", Head::none}});
     a.head_hidden = a.head == Head::mlp ? m.u32("arch.head_hidden", 1, 4 * kMaxWidth) : 0;
     a.patch_norm = m.optional_u32("arch.patch_norm", 0, 1, 0) == 1;
+    a.class_token = m.optional_u32("arch.class_token", 0, 1, 1) == 1;
+    a.norm_pre = m.optional_u32("arch.norm_pre", 0, 1, 0) == 1;
 
     if (a.image_height % a.patch_size || a.image_width % a.patch_size)
         m.fail("image " + std::to_string(a.image_height) + "x" + std::to_string(a.image_width) +
@@ -162,8 +170,13 @@ Architecture read_architecture(const Metadata& m) {
     if (static_cast<std::uint64_t>(a.heads) * a.head_dim > kMaxWidth) m.fail("heads x head_dim too large");
     if (!a.attn_proj && a.inner_dim() != a.dim)
         m.fail("arch.attn_proj = 0 needs heads x head_dim == dim");
-    if (a.head == Head::distilled && a.prefix_tokens != 2)
-        m.fail("a distilled head needs 2 prefix tokens");
+    if (a.head == Head::distilled && (a.prefix_tokens != 2 || !a.class_token))
+        m.fail("a distilled head needs 2 prefix tokens, the first a class token");
+    if ((a.head == Head::none) != (a.num_classes == 0))
+        m.fail("arch.head = \"none\" goes with arch.num_classes = 0, and only with it");
+    if (a.class_token && a.prefix_tokens < 1) m.fail("arch.class_token = 1 needs arch.prefix_tokens >= 1");
+    if (a.pool == Pool::token && !a.class_token) m.fail("arch.pool = \"token\" needs a class token");
+    if (a.pool == Pool::map && a.inner_dim() != a.dim) m.fail("arch.pool = \"map\" needs heads x head_dim == dim");
     return a;
 }
 
@@ -197,8 +210,9 @@ std::map<std::string, std::vector<std::int64_t>> expected_tensors(const Architec
         t["patch_embed.norm_in.weight"] = t["patch_embed.norm_in.bias"] = {a.patch_dim()};
         t["patch_embed.norm_out.weight"] = t["patch_embed.norm_out.bias"] = {D};
     }
-    t["prefix_tokens"] = {a.prefix_tokens, D};
+    if (a.prefix_tokens > 0) t["prefix_tokens"] = {a.prefix_tokens, D};
     t["pos_embed"] = {a.tokens(), D};
+    if (a.norm_pre) t["norm_pre.weight"] = t["norm_pre.bias"] = {D};
     for (int i = 0; i < a.depth; ++i) {
         const std::string b = "blocks." + std::to_string(i) + ".";
         t[b + "norm1.weight"] = t[b + "norm1.bias"] = {D};
@@ -215,18 +229,51 @@ std::map<std::string, std::vector<std::int64_t>> expected_tensors(const Architec
         t[b + "mlp.fc2.bias"] = {D};
     }
     if (a.final_norm) t["norm.weight"] = t["norm.bias"] = {D};
+    if (a.pool == Pool::map) {
+        t["attn_pool.query"] = {D};
+        t["attn_pool.kv.weight"] = {2 * D, D};
+        t["attn_pool.kv.bias"] = {2 * D};
+        t["attn_pool.proj.weight"] = {D, D};
+        t["attn_pool.proj.bias"] = t["attn_pool.norm.weight"] = t["attn_pool.norm.bias"] = {D};
+        t["attn_pool.fc1.weight"] = {M, D};
+        t["attn_pool.fc1.bias"] = {M};
+        t["attn_pool.fc2.weight"] = {D, M};
+        t["attn_pool.fc2.bias"] = {D};
+    }
     if (a.head_norm) t["head_norm.weight"] = t["head_norm.bias"] = {D};
     if (a.head == Head::mlp) {
         t["head_hidden.weight"] = {a.head_hidden, D};
         t["head_hidden.bias"] = {a.head_hidden};
     }
-    t["head.weight"] = {K, a.head == Head::mlp ? a.head_hidden : D};
-    t["head.bias"] = {K};
+    if (a.head != Head::none) {
+        t["head.weight"] = {K, a.head == Head::mlp ? a.head_hidden : D};
+        t["head.bias"] = {K};
+    }
     if (a.head == Head::distilled) {
         t["head_dist.weight"] = {K, D};
         t["head_dist.bias"] = {K};
     }
     return t;
+}
+
+// bf16 and int8 are for the linear weights only (weights/FORMAT.md): the
+// 2-D `*.weight` tensors of the canonical table.
+bool is_linear_weight(const std::string& name, const std::vector<std::int64_t>& dims) {
+    const std::string suffix = ".weight";
+    return dims.size() == 2 && name.size() > suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::uint64_t aligned(std::uint64_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
+
+// The record's nbytes for `elements` values of `dtype` in `rows` rows.
+std::uint64_t stored_bytes(TensorDType dtype, std::uint64_t elements, std::uint64_t rows) {
+    switch (dtype) {
+        case TensorDType::f32: return elements * 4;
+        case TensorDType::bf16: return elements * 2;
+        case TensorDType::int8: return aligned(elements) + rows * 4;  // s8 values, padding, f32 scales
+    }
+    return 0;
 }
 
 std::string shape_string(const std::vector<std::int64_t>& dims) {
@@ -248,10 +295,19 @@ std::uint32_t crc32_of(const std::uint8_t* data, std::uint64_t size) {
 
 }  // namespace
 
-std::int64_t TensorView::elements() const {
+std::int64_t element_count(const std::vector<std::int64_t>& dims) {
     std::int64_t n = 1;
     for (auto d : dims) n *= d;
     return n;
+}
+
+const char* to_string(TensorDType dtype) {
+    switch (dtype) {
+        case TensorDType::f32: return "f32";
+        case TensorDType::bf16: return "bf16";
+        case TensorDType::int8: return "int8";
+    }
+    return "?";
 }
 
 ModelFile::ModelFile(std::string path, MappedFile file) : path_(std::move(path)), file_(std::move(file)) {}
@@ -317,32 +373,48 @@ ModelFile ModelFile::open(const std::string& path) {
         std::string name = in.string("tensor name", kMaxKeyLength);
         if (name.empty()) in.fail("empty tensor name");
         if (mf.tensors_.count(name)) in.fail("duplicate tensor " + name);
-        const std::uint32_t dtype = in.u32("tensor dtype");
-        if (dtype != 0) in.fail(name + ": unsupported dtype " + std::to_string(dtype));
+        const std::uint32_t dtype_code = in.u32("tensor dtype");
+        if (dtype_code > static_cast<std::uint32_t>(TensorDType::int8))
+            in.fail(name + ": unsupported dtype " + std::to_string(dtype_code));
+        Entry entry;
+        StoredTensor& stored = entry.stored;
+        stored.dtype = static_cast<TensorDType>(dtype_code);
         const std::uint32_t ndim = in.u32("tensor ndim");
         if (ndim < 1 || ndim > 4) in.fail(name + ": ndim " + std::to_string(ndim) + " is not in 1..4");
-        TensorView view;
+        if (stored.dtype == TensorDType::int8 && ndim != 2)
+            in.fail(name + ": an int8 tensor needs 2 dimensions (rows of per-row scales), not " +
+                    std::to_string(ndim));
+        std::vector<std::int64_t>& dims = stored.dims;
         std::uint64_t elements = 1;
         for (std::uint32_t d = 0; d < ndim; ++d) {
             const std::uint64_t dim = in.u64("tensor dim");
             if (dim < 1 || dim > (1ull << 32)) in.fail(name + ": dimension " + std::to_string(dim) + " out of range");
             if (elements > std::numeric_limits<std::uint64_t>::max() / dim / 4) in.fail(name + ": size overflows");
             elements *= dim;
-            view.dims.push_back(static_cast<std::int64_t>(dim));
+            dims.push_back(static_cast<std::int64_t>(dim));
         }
         const std::uint64_t offset = in.u64("tensor offset");
         const std::uint64_t nbytes = in.u64("tensor nbytes");
-        if (nbytes != elements * 4)
-            in.fail(name + ": nbytes " + std::to_string(nbytes) + " does not match its shape (" +
-                    std::to_string(elements * 4) + ")");
+        const std::uint64_t expected_bytes = stored_bytes(stored.dtype, elements, std::uint64_t(dims[0]));
+        if (nbytes != expected_bytes)
+            in.fail(name + ": nbytes " + std::to_string(nbytes) + " does not match its shape and dtype " +
+                    to_string(stored.dtype) + " (" + std::to_string(expected_bytes) + ")");
         if (offset % kAlignment) in.fail(name + ": offset " + std::to_string(offset) + " is not 64-byte aligned");
         if (offset < next_free) in.fail(name + ": overlaps the previous tensor or is out of order");
         if (offset > data_bytes || nbytes > data_bytes - offset)
             in.fail(name + ": data [" + std::to_string(offset) + ", +" + std::to_string(nbytes) +
                     ") lies outside the file's " + std::to_string(data_bytes) + " data bytes");
         next_free = offset + nbytes;
-        view.data = reinterpret_cast<const float*>(base + mf.data_offset_ + offset);
-        mf.tensors_.emplace(std::move(name), std::move(view));
+        const std::uint8_t* data = base + mf.data_offset_ + offset;
+        stored.data = data;
+        stored.nbytes = nbytes;
+        if (stored.dtype == TensorDType::int8)
+            stored.scales = reinterpret_cast<const float*>(data + aligned(elements));
+        if (stored.dtype == TensorDType::f32)
+            entry.view = {dims, reinterpret_cast<const float*>(data)};
+        else
+            entry.widened = std::make_unique<Widened>();
+        mf.tensors_.emplace(std::move(name), std::move(entry));
     }
 
     const auto expected = expected_tensors(info.arch);
@@ -351,8 +423,8 @@ ModelFile ModelFile::open(const std::string& path) {
         auto it = mf.tensors_.find(name);
         if (it == mf.tensors_.end()) {
             missing += (missing.empty() ? "" : ", ") + name;
-        } else if (it->second.dims != dims) {
-            throw Error(path + ": tensor " + name + " has shape " + shape_string(it->second.dims) +
+        } else if (it->second.stored.dims != dims) {
+            throw Error(path + ": tensor " + name + " has shape " + shape_string(it->second.stored.dims) +
                         ", the architecture needs " + shape_string(dims));
         }
     }
@@ -361,19 +433,55 @@ ModelFile ModelFile::open(const std::string& path) {
     if (!missing.empty()) throw Error(path + ": missing tensors: " + missing);
     if (!unexpected.empty()) throw Error(path + ": unexpected tensors: " + unexpected);
 
-    for (const auto& entry : mf.tensors_) info.parameter_count += entry.second.elements();
+    for (const auto& [name, entry] : mf.tensors_) {
+        const StoredTensor& t = entry.stored;
+        if (t.dtype != TensorDType::f32 && !is_linear_weight(name, t.dims))
+            throw Error(path + ": tensor " + name + " has dtype " + std::to_string(static_cast<int>(t.dtype)) +
+                        " (" + to_string(t.dtype) + "), which only linear weights (2-D .weight tensors) may have");
+        // Scales are few (one per row) and every int8 path multiplies by them:
+        // they are checked here, unlike the weights themselves.
+        for (std::int64_t row = 0; t.scales && row < t.dims[0]; ++row)
+            if (!std::isfinite(t.scales[row]) || t.scales[row] < 0.f)
+                throw Error(path + ": tensor " + name + ": int8 scale of row " + std::to_string(row) + " is " +
+                            std::to_string(t.scales[row]) + " (must be finite and >= 0)");
+        info.parameter_count += t.elements();
+    }
     return mf;
 }
 
-const TensorView& ModelFile::tensor(const std::string& name) const {
+const ModelFile::Entry& ModelFile::entry(const std::string& name) const {
     auto it = tensors_.find(name);
     if (it == tensors_.end()) throw Error(path_ + ": no tensor " + name);
     return it->second;
 }
 
+const StoredTensor& ModelFile::stored(const std::string& name) const { return entry(name).stored; }
+
+const TensorView& ModelFile::tensor(const std::string& name) const {
+    const Entry& e = entry(name);
+    if (!e.widened) return e.view;
+    Widened& w = *e.widened;
+    std::lock_guard<std::mutex> lock(w.mutex);
+    if (!w.view.data) {
+        const StoredTensor& t = e.stored;
+        w.buffer = PageBuffer(std::size_t(t.elements()));
+        if (t.dtype == TensorDType::bf16)
+            bf16_to_f32(t.bf16(), t.elements(), w.buffer.data());
+        else
+            dequantize_s8_rows(t.s8(), t.scales, t.dims[0], t.dims[1], w.buffer.data());
+        w.view = {t.dims, w.buffer.data()};
+    }
+    return w.view;
+}
+
 void ModelFile::release(const std::string& name) const {
-    const TensorView& t = tensor(name);
-    file_.release(t.data, std::size_t(t.elements()) * sizeof(float));
+    const Entry& e = entry(name);
+    if (e.widened) {
+        std::lock_guard<std::mutex> lock(e.widened->mutex);
+        e.widened->buffer = PageBuffer();
+        e.widened->view.data = nullptr;
+    }
+    file_.release(e.stored.data, e.stored.nbytes);
 }
 
 void ModelFile::verify_data() const {

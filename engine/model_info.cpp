@@ -2,12 +2,20 @@
 
 namespace onevit {
 
-const char* to_string(Gelu g) { return g == Gelu::erf ? "erf" : "tanh"; }
+const char* to_string(Gelu g) {
+    switch (g) {
+        case Gelu::erf: return "erf";
+        case Gelu::tanh: return "tanh";
+        case Gelu::quick: return "quick";
+    }
+    return "?";
+}
 const char* to_string(Pool p) {
     switch (p) {
         case Pool::token: return "token";
         case Pool::mean: return "mean";
         case Pool::mean_patches: return "mean_patches";
+        case Pool::map: return "map";
     }
     return "?";
 }
@@ -16,6 +24,7 @@ const char* to_string(Head h) {
         case Head::linear: return "linear";
         case Head::distilled: return "distilled";
         case Head::mlp: return "mlp";
+        case Head::none: return "none";
     }
     return "?";
 }

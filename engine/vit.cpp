@@ -51,14 +51,24 @@ PatchEmbedWeights conv_patch_embed(const WeightLoader& load) {
     return weights;
 }
 
-Epilogue gelu_epilogue(const Architecture& a) { return a.gelu == Gelu::erf ? Epilogue::gelu_erf : Epilogue::gelu_tanh; }
+AttentionPoolWeights attention_pool_weights(const WeightLoader& load) {
+    const Architecture& a = load.file.info().arch;
+    const int rows = a.tokens();
+    return {load.file.tensor("attn_pool.query").data,
+            load.linear("attn_pool.kv", Epilogue::none, rows),
+            load.linear("attn_pool.proj", Epilogue::none, 1),
+            load.file.tensor("attn_pool.norm.weight").data,
+            load.file.tensor("attn_pool.norm.bias").data,
+            load.linear("attn_pool.fc1", gelu_epilogue(a.gelu), 1),
+            load.linear("attn_pool.fc2", Epilogue::residual_add, 1)};
+}
 
 // Blocks are built in parallel: reordering their weights is most of loading,
 // and most layers are a single tile, whose reorder takes one thread.
 std::vector<BlockWeights> block_weights(const WeightLoader& load) {
     const Architecture& a = load.file.info().arch;
     const int rows = a.tokens();
-    const Epilogue gelu = gelu_epilogue(a);
+    const Epilogue gelu = gelu_epilogue(a.gelu);
     std::vector<std::optional<BlockWeights>> built(a.depth);
     load.executor.parallel(a.depth, [&](int i) {
         const std::string b = "blocks." + std::to_string(i) + ".";
@@ -88,14 +98,16 @@ VitWeights::VitWeights(const WeightLoader& load)
       memory(load.memory),
       patch_embed(arch.patch_norm ? std::nullopt : std::optional(conv_patch_embed(load))),
       normed_patch_embed(arch.patch_norm ? std::optional(onevit::normed_patch_embed(load)) : std::nullopt),
-      prefix_tokens(load.file.tensor("prefix_tokens").data),
+      prefix_tokens(arch.prefix_tokens > 0 ? load.file.tensor("prefix_tokens").data : nullptr),
       pos_embed(load.file.tensor("pos_embed").data),
+      norm_pre(arch.norm_pre ? std::optional(norm_weights(load.file, "norm_pre")) : std::nullopt),
       blocks(block_weights(load)),
       norm(arch.final_norm ? std::optional(norm_weights(load.file, "norm")) : std::nullopt),
+      attn_pool(arch.pool == Pool::map ? std::optional(attention_pool_weights(load)) : std::nullopt),
       head_norm(arch.head_norm ? std::optional(norm_weights(load.file, "head_norm")) : std::nullopt),
-      head_hidden(arch.head == Head::mlp ? std::optional(load.linear("head_hidden", gelu_epilogue(arch), 1))
+      head_hidden(arch.head == Head::mlp ? std::optional(load.linear("head_hidden", gelu_epilogue(arch.gelu), 1))
                                          : std::nullopt),
-      head(load.linear("head", Epilogue::none, 1)),
+      head(arch.head != Head::none ? std::optional(load.linear("head", Epilogue::none, 1)) : std::nullopt),
       head_dist(arch.head == Head::distilled ? std::optional(load.linear("head_dist", Epilogue::none, 1))
                                              : std::nullopt) {}
 
@@ -113,7 +125,6 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
       pooled_(rows_times(2 * batch, w.arch.dim)),
       hidden_(rows_times(batch, w.arch.head_hidden)),
       logits_(rows_times(2 * batch, w.arch.num_classes)),
-      head_(w.head, executor.engine(), batch, w.head_hidden ? hidden_.data() : pooled_.data(), logits_.data()),
       attention_(executor.engine(), executor.threads(),
                  AttentionShape{batch, tokens_, w.arch.heads, w.arch.head_dim, w.arch.attn_scale}, qkv_.data(),
                  attn_.data()) {
@@ -142,17 +153,28 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
             LinearSteps(b.fc2, engine, rows, mlp_.data(), x_.data()),
         });
     }
+    if (w.norm_pre)
+        norm_pre_.emplace(engine, threads, rows, D, a.norm_eps, w.norm_pre->scale, w.norm_pre->shift, x_.data(),
+                          x_.data());
     if (w.norm) norm_.emplace(engine, threads, rows, D, a.norm_eps, w.norm->scale, w.norm->shift, x_.data(), h_.data());
     const int pooled_rows = w.head_dist ? 2 * batch : batch;
     if (w.head_norm)
         head_norm_.emplace(engine, threads, pooled_rows, D, a.norm_eps, w.head_norm->scale, w.head_norm->shift,
                            pooled_.data(), pooled_.data());
+    if (w.attn_pool)
+        attn_pool_.emplace(*w.attn_pool, engine, threads,
+                           AttentionPoolShape{batch, tokens_, a.prefix_tokens, a.heads, D, a.mlp_dim, a.attn_scale,
+                                              a.norm_eps},
+                           w.norm ? h_.data() : x_.data(), pooled_.data());
+    if (w.head)
+        head_.emplace(*w.head, engine, batch, w.head_hidden ? hidden_.data() : pooled_.data(), logits_.data());
     if (w.head_hidden) head_hidden_.emplace(*w.head_hidden, engine, batch, pooled_.data(), hidden_.data());
     if (w.head_dist)
         head_dist_.emplace(*w.head_dist, engine, batch, pooled_.data() + std::size_t(batch) * D,
                            logits_.data() + std::size_t(batch) * a.num_classes);
 
-    std::size_t scratchpad = std::max(head_.scratchpad_bytes(), attention_.scratchpad_bytes());
+    std::size_t scratchpad = attention_.scratchpad_bytes();
+    if (attn_pool_) scratchpad = std::max(scratchpad, attn_pool_->scratchpad_bytes());
     if (patch_embed_) scratchpad = std::max(scratchpad, patch_embed_->scratchpad_bytes());
     if (normed_patch_embed_)
         for (std::size_t bytes : {normed_patch_embed_->norm_in.scratchpad_bytes(),
@@ -164,24 +186,34 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
                                   b.proj ? b.proj->scratchpad_bytes() : 0, b.norm2.scratchpad_bytes(),
                                   b.fc1.scratchpad_bytes(), b.fc2.scratchpad_bytes()})
             scratchpad = std::max(scratchpad, bytes);
-    for (const auto* n : {&norm_, &head_norm_})
+    for (const auto* n : {&norm_pre_, &norm_, &head_norm_})
         if (*n) scratchpad = std::max(scratchpad, (*n)->scratchpad_bytes());
-    for (const auto* l : {&head_hidden_, &head_dist_})
+    for (const auto* l : {&head_, &head_hidden_, &head_dist_})
         if (*l) scratchpad = std::max(scratchpad, (*l)->scratchpad_bytes());
     const dnnl::memory::desc scratchpad_md({std::int64_t(std::max<std::size_t>(scratchpad, 64))},
                                            dnnl::memory::data_type::u8, dnnl::memory::format_tag::x);
     for (int slot = 0; slot < threads; ++slot) scratchpads_.emplace_back(scratchpad_md, engine);
 }
 
-void Forward::run(Executor& executor, const float* input, float* logits, Features* features) {
+void Forward::run(Executor& executor, const float* input, float* logits, Features* features,
+                  AttentionMaps* attention) {
+    const Architecture& a = w_.arch;
+    const std::int64_t block_probs = std::int64_t(a.heads) * tokens_ * tokens_;  // one block's, per image
+    if (attention) {
+        *attention = AttentionMaps{a.depth, a.heads, tokens_, {}};
+        attention->probs.resize(std::size_t(batch_) * a.depth * block_probs);
+    }
     embed_patches(executor, input);
     assemble_tokens(executor);
     // Attention is the only op that reads other rows than it writes: everything
     // between two attentions runs as one chain of row tiles.
-    run_row_chain(executor, {&blocks_.front().norm1, &blocks_.front().qkv});
+    StepList* norm_pre = norm_pre_ ? &*norm_pre_ : nullptr;  // x = LN(x) in place
+    run_row_chain(executor, {norm_pre, &blocks_.front().norm1, &blocks_.front().qkv});
     for (std::size_t i = 0; i < blocks_.size(); ++i) {
         BlockSteps& b = blocks_[i];
-        attention_.run(executor, scratchpads_);  // attn = softmax(q kᵀ · scale) v, per head
+        const AttentionSteps::ProbabilitiesOut probs{attention ? attention->probs.data() + i * block_probs : nullptr,
+                                                     a.depth * block_probs};
+        attention_.run(executor, scratchpads_, attention ? &probs : nullptr);  // attn = softmax(q kᵀ · scale) v
         if (!b.proj) add_attention_residual(executor);  // x += attn
         StepList* proj = b.proj ? &*b.proj : nullptr;   // x += attn Wprojᵀ + b
         // h = LN2(x); mlp = gelu(h W1ᵀ + b1); x += mlp W2ᵀ + b2; then the next
@@ -190,11 +222,16 @@ void Forward::run(Executor& executor, const float* input, float* logits, Feature
         StepList* next_qkv = i + 1 < blocks_.size() ? &blocks_[i + 1].qkv : nullptr;
         run_row_chain(executor, {proj, &b.norm2, &b.fc1, &b.fc2, next_norm, next_qkv});
     }
-    pool(executor);
+    if (attn_pool_)
+        attn_pool_->run(executor, scratchpads_);
+    else
+        pool(executor);
     if (features) copy_features(*features);
     if (head_norm_) run_steps(executor, head_norm_->steps());
+    if (features) copy_embedding(*features);
+    if (!head_) return;
     if (head_hidden_) run_steps(executor, head_hidden_->steps());  // hidden = gelu(pooled Whᵀ + bh)
-    run_steps(executor, head_.steps());
+    run_steps(executor, head_->steps());
     if (head_dist_) {
         run_steps(executor, head_dist_->steps());
         average_distilled_heads(logits_.data());
@@ -297,13 +334,23 @@ void Forward::copy_features(Features& features) const {
     const Architecture& a = w_.arch;
     const std::size_t D = a.dim, T = tokens_, G = a.patch_tokens();
     const float* tokens = norm_ ? h_.data() : x_.data();
-    features.class_token.resize(batch_ * D);
+    features.class_token.resize(a.class_token ? batch_ * D : 0);
     features.patch_tokens.resize(batch_ * G * D);
     for (std::size_t b = 0; b < std::size_t(batch_); ++b) {
         const float* image = tokens + b * T * D;
-        std::memcpy(features.class_token.data() + b * D, image, sizeof(float) * D);
+        if (a.class_token) std::memcpy(features.class_token.data() + b * D, image, sizeof(float) * D);
         std::memcpy(features.patch_tokens.data() + b * G * D, image + a.prefix_tokens * D, sizeof(float) * G * D);
     }
+}
+
+// The pooled vector after the head norm, as timm's forward_head(pre_logits=True):
+// for a distilled model, the mean of the class and distillation tokens.
+void Forward::copy_embedding(Features& features) const {
+    const std::size_t n = std::size_t(batch_) * w_.arch.dim;
+    const float* pooled = pooled_.data();
+    features.embedding.assign(pooled, pooled + n);
+    if (head_dist_)
+        for (std::size_t i = 0; i < n; ++i) features.embedding[i] = 0.5f * (pooled[i] + pooled[n + i]);
 }
 
 void Forward::average_distilled_heads(float* logits) {

@@ -12,6 +12,7 @@
 #include "executor.hpp"
 #include "model_file.hpp"
 #include "ops/attention.hpp"
+#include "ops/attention_pool.hpp"
 #include "ops/layer_norm.hpp"
 #include "ops/linear.hpp"
 #include "ops/patch_embed.hpp"
@@ -61,13 +62,15 @@ struct VitWeights {
     std::shared_ptr<WeightMemory> memory;  // the reordered linear weights live here
     std::optional<PatchEmbedWeights> patch_embed;               // a convolution, [dim, C, P, P]
     std::optional<NormedPatchEmbedWeights> normed_patch_embed;  // instead, if arch.patch_norm
-    const float* prefix_tokens;         // [prefix, dim]
+    const float* prefix_tokens;         // [prefix, dim]; null without prefix tokens
     const float* pos_embed;             // [tokens, dim]
+    std::optional<NormWeights> norm_pre;  // on every token before the first block
     std::vector<BlockWeights> blocks;
     std::optional<NormWeights> norm;       // final norm over every token
+    std::optional<AttentionPoolWeights> attn_pool;  // the pooling, if arch.pool is map
     std::optional<NormWeights> head_norm;  // on the pooled vector
     std::optional<LinearWeights> head_hidden;  // [hidden, dim], GELU fused: the mlp head's first layer
-    LinearWeights head;                 // [classes, dim], or [classes, hidden] after head_hidden
+    std::optional<LinearWeights> head;  // [classes, dim], or [classes, hidden] after head_hidden; none: no classifier
     std::optional<LinearWeights> head_dist;
 
     // Reorders the weights on loader's threads, for executors of run_threads threads.
@@ -84,9 +87,9 @@ public:
     Forward(const VitWeights& weights, Executor& executor, int batch);
     int batch() const { return batch_; }
 
-    // input: batch × C × H × W; logits: batch × classes; features: optional.
-    // Call inside Executor::run.
-    void run(Executor& executor, const float* input, float* logits, Features* features);
+    // input: batch × C × H × W; logits: batch × classes (none without a head);
+    // features and attention: optional. Call inside Executor::run.
+    void run(Executor& executor, const float* input, float* logits, Features* features, AttentionMaps* attention);
 
 private:
     struct BlockSteps {
@@ -108,6 +111,7 @@ private:
     void assemble_tokens(Executor& executor);
     void add_attention_residual(Executor& executor);
     void pool(Executor& executor);
+    void copy_embedding(Features& features) const;
     void average_distilled_heads(float* logits);
     void copy_features(Features& features) const;
 
@@ -130,11 +134,13 @@ private:
     std::optional<PatchEmbedSteps> patch_embed_;
     std::optional<NormedPatchEmbedSteps> normed_patch_embed_;
     std::vector<BlockSteps> blocks_;
+    std::optional<LayerNormSteps> norm_pre_;
     std::optional<LayerNormSteps> norm_;
+    std::optional<AttentionPoolSteps> attn_pool_;
     std::optional<LayerNormSteps> head_norm_;
     std::optional<LinearSteps> head_hidden_;
-    LinearSteps head_;
-    AttentionSteps attention_;  // every block's: they share qkv_ and attn_
+    AttentionSteps attention_;
+    std::optional<LinearSteps> head_;  // every block's: they share qkv_ and attn_
     std::optional<LinearSteps> head_dist_;
 };
 

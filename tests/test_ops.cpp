@@ -50,6 +50,7 @@ void expect_close(const std::vector<float>& actual, const std::vector<double>& e
 
 double gelu_erf(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
 double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }
+double gelu_quick(double x) { return x / (1 + std::exp(-1.702 * x)); }  // CLIP's QuickGELU, x·sigmoid(1.702x)
 
 // Ops are built inside the arena, as the engine builds them (Executor::require_inside_run).
 template <class Make>
@@ -83,7 +84,8 @@ TEST_P(Ops, LinearMatchesNaiveForEveryEpilogue) {
     const int rows = 37, in = 70, out = 1000;  // nothing a multiple of a block; several column tiles
     Tensor weight({out, in}, 1, 0.1f), bias({out}, 2);
     const std::vector<float> src = random_vector(rows * in, 3);
-    for (Epilogue e : {Epilogue::none, Epilogue::gelu_erf, Epilogue::gelu_tanh, Epilogue::residual_add}) {
+    for (Epilogue e : {Epilogue::none, Epilogue::gelu_erf, Epilogue::gelu_tanh, Epilogue::gelu_quick,
+                       Epilogue::residual_add}) {
         auto w = inside(ex, [&] { return LinearWeights(ex, weight_memory, weight.view, &bias.view, e, {rows, ex.threads()}); });
         std::vector<float> s = src, dst = random_vector(rows * out, 4);
         std::vector<double> expected(dst.size());
@@ -93,6 +95,7 @@ TEST_P(Ops, LinearMatchesNaiveForEveryEpilogue) {
                 for (int k = 0; k < in; ++k) acc += double(src[r * in + k]) * weight.view.data[o * in + k];
                 if (e == Epilogue::gelu_erf) acc = gelu_erf(acc);
                 if (e == Epilogue::gelu_tanh) acc = gelu_tanh(acc);
+                if (e == Epilogue::gelu_quick) acc = gelu_quick(acc);
                 if (e == Epilogue::residual_add) acc += dst[r * out + o];
                 expected[r * out + o] = acc;
             }
@@ -138,7 +141,16 @@ TEST_P(Ops, AttentionMatchesNaive) {
     auto attention = inside(ex, [&] { return AttentionSteps(engine, ex.threads(), s, qkv.data(), out.data()); });
     auto scratch = scratchpads(ex, attention.scratchpad_bytes());
     ex.run([&] { attention.run(ex, scratch); });
-    std::vector<double> expected(out.size());
+    // Asked for, the probabilities are copied out — here as block 1 of 2, block
+    // 0 left alone — and the output is the same as without.
+    const int T = s.tokens;
+    const std::int64_t block = std::int64_t(s.heads) * T * T;
+    std::vector<float> probs(s.batch * 2 * block, -1.f);
+    const std::vector<float> out_without = out;
+    const AttentionSteps::ProbabilitiesOut where{probs.data() + block, 2 * block};
+    ex.run([&] { attention.run(ex, scratch, &where); });
+    EXPECT_EQ(out, out_without);
+    std::vector<double> expected(out.size()), expected_probs(probs.size(), -1.0);
     for (int b = 0; b < s.batch; ++b)
         for (int h = 0; h < s.heads; ++h)
             for (int i = 0; i < s.tokens; ++i) {
@@ -154,6 +166,7 @@ TEST_P(Ops, AttentionMatchesNaive) {
                     max = std::max(max, p[j]);
                 }
                 for (double& x : p) sum += x = std::exp(x - max);
+                for (int j = 0; j < T; ++j) expected_probs[b * 2 * block + block + (h * T + i) * T + j] = p[j] / sum;
                 for (int d = 0; d < s.head_dim; ++d) {
                     double acc = 0;
                     for (int j = 0; j < s.tokens; ++j) acc += p[j] / sum * at(j, 2, d);
@@ -161,6 +174,7 @@ TEST_P(Ops, AttentionMatchesNaive) {
                 }
             }
     expect_close(out, expected, 1e-5);
+    expect_close(probs, expected_probs, 1e-5);
 }
 
 TEST_P(Ops, PatchEmbedMatchesNaive) {

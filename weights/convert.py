@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Converts a ViT checkpoint (timm, Hugging Face, Google .npz or a seed model) into a .ovit model file.
 
-    python3 weights/convert.py INPUT [--config FILE | --arch NAME] [--labels FILE]
-                               [--image-size H[xW] [--pos-resample MODE]] -o OUTPUT
+    python3 weights/convert.py INPUT [--config FILE | --arch NAME] [--heads N] [--gelu KIND]
+                               [--norm-eps E] [--global-pool POOL] [--labels FILE]
+                               [--image-size H[xW] [--pos-resample MODE]] [--dtype f32|bf16|int8] -o OUTPUT
 
 The file format is specified in weights/FORMAT.md. Errors are reported as one
 line, `convert.py: error: ...`, with exit status 1.
@@ -10,6 +11,17 @@ line, `convert.py: error: ...`, with exit status 1.
 
 EPILOG = """checkpoint families (detected from the tensor names):
   timm, hf, google                  with --arch NAME or a timm / Hugging Face config.json
+                                    (timm: or only --heads N and the other flags)
+
+timm models by description: width, depth, MLP width, patch size, input size, class /
+register / distillation tokens, LayerScale, norm_pre, fc_norm and the attention-pooling
+head are read from the tensors; the attention heads, activation, LayerNorm eps and
+pooling from --heads/--gelu/--norm-eps/--global-pool, else the config's model_args and
+global_pool, else the name's words (size word: tiny 3, small 6, medium 8, base 12,
+large/huge/giant 16 heads, ...; 'clip': eps 1e-5; 'quickgelu'; 'gap': average pooling),
+else timm's defaults (eps 1e-6, exact GELU, class-token pooling). Refused by name:
+parallel blocks, residual post-norm (rpn), q/k norm, RMSNorm, SwiGLU, RoPE/rel-pos,
+hybrid CNN stems.
   vit-pytorch                       lucidrains vit-pytorch ViT before 2023 (state dict)
   vit-pytorch-2023                  vit-pytorch ViT after 2023 (dual patch norm, final norm)
   mnist-vit                         the MNIST ViT (patch_to_embedding, MLP head)
@@ -54,16 +66,18 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from onevit_convert.arch_table import TABLE, spec_from_arch  # noqa: E402
 from onevit_convert.assemble import assemble  # noqa: E402
 from onevit_convert.checkpoint import load_checkpoint  # noqa: E402
 from onevit_convert.config import read_config  # noqa: E402
+from onevit_convert.dtypes import DTYPES  # noqa: E402
 from onevit_convert.errors import ConvertError  # noqa: E402
 from onevit_convert.families import map_checkpoint  # noqa: E402
 from onevit_convert.labels import read_labels  # noqa: E402
 from onevit_convert.metadata import model_metadata  # noqa: E402
 from onevit_convert.ovit_writer import write_ovit  # noqa: E402
 from onevit_convert.posembed import MODES, parse_image_size, resize_model  # noqa: E402
+from onevit_convert.timm_description import GELU_FLAGS, GLOBAL_POOLS, TimmDescription, \
+    apply_flags, describe_name  # noqa: E402
 
 PROG = "convert.py"
 
@@ -84,7 +98,15 @@ def _parse(argv):
                              "preprocessor_config.json beside it is read too), or a seed model's "
                              "constructor arguments (below)")
     parser.add_argument("--arch", metavar="NAME",
-                        help="timm architecture name: " + ", ".join(sorted(TABLE)))
+                        help="timm architecture name, e.g. vit_base_patch16_224, "
+                             "vit_small_patch14_reg4_dinov2, vit_base_patch16_clip_quickgelu_224 "
+                             "(described by its words, below)")
+    parser.add_argument("--heads", metavar="N", type=int, help="timm: attention heads")
+    parser.add_argument("--gelu", metavar="KIND", choices=GELU_FLAGS,
+                        help="timm: MLP activation, " + ", ".join(GELU_FLAGS) + " (quick: QuickGELU)")
+    parser.add_argument("--norm-eps", metavar="E", type=float, help="timm: LayerNorm epsilon")
+    parser.add_argument("--global-pool", metavar="POOL", choices=GLOBAL_POOLS,
+                        help="timm: pooling, " + ", ".join(GLOBAL_POOLS))
     parser.add_argument("--labels", metavar="FILE",
                         help="class names, one per line (synset_words.txt style accepted)")
     parser.add_argument("--image-size", metavar="H[xW]",
@@ -93,6 +115,9 @@ def _parse(argv):
     parser.add_argument("--pos-resample", metavar="MODE", choices=MODES, default="bicubic",
                         help="position embedding resampling for --image-size: "
                              + " or ".join(MODES) + " (default bicubic)")
+    parser.add_argument("--dtype", choices=DTYPES, default="f32",
+                        help="how linear weights are stored: f32 (default), bf16, or int8 with one "
+                             "scale per output channel (weights/FORMAT.md); other tensors stay f32")
     parser.add_argument("-o", "--output", metavar="OUTPUT", required=True, help="the .ovit file to write")
     return parser.parse_args(argv)
 
@@ -102,7 +127,16 @@ def convert(argv):
     if args.arch and args.config:
         raise ConvertError("give --arch or --config, not both")
     # Cheap inputs first, so that a typo fails before a large checkpoint is read.
-    config = read_config(args.config) if args.config else spec_from_arch(args.arch) if args.arch else None
+    config = read_config(args.config) if args.config else describe_name(args.arch, f"--arch {args.arch}") \
+        if args.arch else None
+    flags = {"heads": args.heads, "gelu": args.gelu, "norm_eps": args.norm_eps, "global_pool": args.global_pool}
+    if any(v is not None for v in flags.values()):
+        if config is None:
+            config = TimmDescription(source="the flags")
+        if not isinstance(config, TimmDescription):
+            raise ConvertError(f"--heads, --gelu, --norm-eps and --global-pool describe timm models; "
+                               f"{config.source} is not a timm config")
+        apply_flags(config, **flags)
     labels = read_labels(args.labels) if args.labels else None
     size = parse_image_size(args.image_size) if args.image_size is not None else None
     mapped, spec = map_checkpoint(load_checkpoint(args.input), config)
@@ -114,13 +148,13 @@ def convert(argv):
     for note in mapped.notes:
         print(f"{PROG}: note: {note}", file=sys.stderr)
     try:
-        size = write_ovit(args.output, model_metadata(model), model.tensors)
+        size = write_ovit(args.output, model_metadata(model), model.tensors, args.dtype)
     except OSError as e:
         raise ConvertError(f"{args.output}: cannot write ({e.strerror})") from None
     a = model.arch
     print(f"{mapped.family} ViT: dim={a.dim} depth={a.depth} heads={a.heads} mlp={a.mlp_dim} "
           f"image={a.image_height}x{a.image_width}/{a.patch_size} classes={a.num_classes} "
-          f"head={a.head}, {model.parameter_count:,} params, {size:,} bytes -> {args.output}")
+          f"head={a.head}, {model.parameter_count:,} params, {args.dtype}, {size:,} bytes -> {args.output}")
 
 
 def main(argv=None):

@@ -137,15 +137,17 @@ AttentionSteps::AttentionSteps(const dnnl::engine& engine, int threads, const At
     }
 }
 
-void AttentionSteps::run(Executor& executor, std::vector<dnnl::memory>& scratchpads) {
+void AttentionSteps::run(Executor& executor, std::vector<dnnl::memory>& scratchpads,
+                         const ProbabilitiesOut* probabilities) {
     for (Workspace& w : workspaces_) w.unit = -1;  // qkv holds a new layer's values
     executor.parallel(static_cast<int>(tasks_.size()), [&](int i) {
         const int slot = Executor::slot();
-        run_task(tasks_[i], workspaces_[slot], executor.stream(), scratchpads[slot]);
+        run_task(tasks_[i], workspaces_[slot], executor.stream(), scratchpads[slot], probabilities);
     });
 }
 
-void AttentionSteps::run_task(const Task& task, Workspace& w, dnnl::stream& stream, const dnnl::memory& scratchpad) {
+void AttentionSteps::run_task(const Task& task, Workspace& w, dnnl::stream& stream, const dnnl::memory& scratchpad,
+                              const ProbabilitiesOut* probabilities) {
     const int T = shape_.tokens, dh = shape_.head_dim, I = shape_.inner();
     const std::int64_t qkv_stride = 3 * I;
     if (w.unit != task.unit) {
@@ -157,6 +159,12 @@ void AttentionSteps::run_task(const Task& task, Workspace& w, dnnl::stream& stre
     TaskSteps& steps = w.steps[task.rows_class];
     steps.scores.execute(stream, scratchpad);
     steps.softmax.execute(stream, scratchpad);
+    if (probabilities) {
+        const int image = task.unit / shape_.heads, head = task.unit % shape_.heads;
+        float* dst = probabilities->probs + image * probabilities->image_stride +
+                     (std::int64_t(head) * T + task.queries.begin) * T;
+        std::memcpy(dst, w.scores.data(), sizeof(float) * task.queries.size * T);
+    }
     steps.mix.execute(stream, scratchpad);
     copy_rows(w.o.data(), dh, task.queries.size, dh, task.out, I);
 }

@@ -66,6 +66,15 @@ int choose_column_width(int rows, int out, int in, int threads) {
 
 }  // namespace
 
+Epilogue gelu_epilogue(Gelu gelu) {
+    switch (gelu) {
+        case Gelu::erf: return Epilogue::gelu_erf;
+        case Gelu::tanh: return Epilogue::gelu_tanh;
+        case Gelu::quick: return Epilogue::gelu_quick;
+    }
+    return Epilogue::gelu_erf;
+}
+
 double modelled_linear_macs(const LinearShape& shape, LinearTuning tuning, int rows) {
     const int width = choose_column_width(tuning.rows, shape.out, shape.in, tuning.threads);
     double cost = 0;
@@ -125,6 +134,7 @@ dnnl::primitive_attr LinearWeights::attr(bool column_tiled) const {
         case Epilogue::none: break;
         case Epilogue::gelu_erf: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f); break;
         case Epilogue::gelu_tanh: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f); break;
+        case Epilogue::gelu_quick: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.702f, 0.f); break;
         case Epilogue::residual_add:
             if (!column_tiled) post_ops.append_sum(1.f);
             break;

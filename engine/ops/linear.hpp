@@ -14,12 +14,17 @@
 
 #include "executor.hpp"
 #include "model_file.hpp"
+#include "onevit/model_info.hpp"
 #include "ops/step.hpp"
 #include "weight_memory.hpp"
 
 namespace onevit {
 
-enum class Epilogue { none, gelu_erf, gelu_tanh, residual_add };
+// gelu_quick: x·sigmoid(1.702x), which is oneDNN's swish with alpha 1.702.
+enum class Epilogue { none, gelu_erf, gelu_tanh, gelu_quick, residual_add };
+
+// The epilogue of the layers a model's GELU follows (fc1, an mlp head's first layer).
+Epilogue gelu_epilogue(Gelu gelu);
 
 // What a layer's column tiles and weight layout are chosen for: the row count
 // it typically multiplies, and the threads of each executor that will run it.

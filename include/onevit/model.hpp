@@ -37,10 +37,24 @@ struct Options {
 };
 
 // The transformer's output tokens, after the final LayerNorm (after the last
-// block where the model has none), as seed 003's ViT returns them.
+// block where the model has none), as seed 003's ViT returns them, and the
+// image embedding.
 struct Features {
-    std::vector<float> class_token;   // batch × dim: token 0
+    std::vector<float> class_token;   // batch × dim: token 0; empty when the model has no class token
     std::vector<float> patch_tokens;  // batch × patches × dim: the tokens after the prefix tokens
+    // batch × dim: the pooled vector after the head norm, the classifier's input
+    // (timm's forward_head(pre_logits=True); distilled: the mean of both tokens).
+    std::vector<float> embedding;
+};
+
+// Every block's attention probabilities, softmax(scale · q kᵀ) of each head,
+// as attention rollout (onevit/rollout.hpp) reads them. A run fills them only
+// when asked: otherwise it copies nothing.
+struct AttentionMaps {
+    int depth = 0;
+    int heads = 0;
+    int tokens = 0;            // prefix tokens first, then the patches row by row
+    std::vector<float> probs;  // batch × depth × heads × tokens (queries) × tokens (keys)
 };
 
 struct Prediction {
@@ -68,8 +82,10 @@ public:
     int threads() const;
 
     // input: batch × C × H × W floats (the model's input size, preprocessed);
-    // returns batch × num_classes logits, row-major; fills features if given.
-    std::vector<float> run(const float* input, int batch, Features* features = nullptr) const;
+    // returns batch × num_classes logits, row-major (none when num_classes is 0,
+    // a model without a classifier); fills features and attention if given.
+    std::vector<float> run(const float* input, int batch, Features* features = nullptr,
+                           AttentionMaps* attention = nullptr) const;
 
     // Queues a run on the least busy stream and returns at once. input must stay
     // valid until the future is ready; errors arrive through the future.
@@ -78,6 +94,11 @@ public:
     // Decoded images → preprocessing → one batch → the top_k classes of each.
     std::vector<std::vector<Prediction>> classify(const std::vector<Image>& images,
                                                   int top_k) const;
+
+    // Decoded images → preprocessing → one batch → each image's embedding
+    // (Features::embedding): images.size() × dim floats, row-major, each row
+    // scaled to unit L2 norm if `normalize`.
+    std::vector<float> embed(const std::vector<Image>& images, bool normalize = false) const;
 
 private:
     struct Impl;

@@ -9,9 +9,9 @@
 
 namespace onevit {
 
-enum class Gelu { erf, tanh };
-enum class Pool { token, mean, mean_patches };
-enum class Head { linear, distilled, mlp };
+enum class Gelu { erf, tanh, quick };  // quick: x·sigmoid(1.702x), CLIP's QuickGELU
+enum class Pool { token, mean, mean_patches, map };  // map: attention pooling (attn_pool)
+enum class Head { linear, distilled, mlp, none };  // none: no classifier (num_classes 0)
 
 struct Architecture {
     std::string family;
@@ -37,6 +37,8 @@ struct Architecture {
     Head head = Head::linear;
     int head_hidden = 0;      // hidden width of an mlp head
     bool patch_norm = false;  // LayerNorms before and after the patch embedding
+    bool class_token = true;  // prefix token 0 is a class token (else the prefix holds only registers)
+    bool norm_pre = false;    // a LayerNorm on the tokens before the first block
 
     int grid_height() const { return image_height / patch_size; }
     int grid_width() const { return image_width / patch_size; }

@@ -18,17 +18,19 @@ class Architecture:
     num_classes: int
     prefix_tokens: int
     norm_eps: float
-    gelu: str           # "erf" | "tanh"
+    gelu: str           # "erf" | "tanh" | "quick"
     attn_scale: float
     qkv_bias: bool
     attn_proj: bool
     final_norm: bool
-    pool: str           # "token" | "mean"
+    pool: str           # "token" | "mean" | "mean_patches" | "map"
     head_norm: bool
-    head: str           # "linear" | "distilled" | "mlp"
+    head: str           # "linear" | "distilled" | "mlp" | "none"
     # Optional keys (FORMAT.md): written only when they differ from their default.
     patch_norm: bool = False    # dual patch norm: patch_embed.norm_in / norm_out
     head_hidden: int = 0        # width of head_hidden when head is "mlp"
+    class_token: bool = True    # prefix token 0 is a class token
+    norm_pre: bool = False      # LayerNorm norm_pre on the tokens before the first block
 
     @property
     def inner_dim(self):

@@ -60,11 +60,12 @@ def _read_shapes(mapped):
     if qkv_rows % 3:
         raise ConvertError(f"tensor {mapped.origin['blocks.0.attn.qkv.weight']} has {qkv_rows} rows, "
                            f"not a multiple of 3 (q, k, v)")
+    t = mapped.tensors
     return _Shapes(dim=int(pe.shape[0]), channels=int(pe.shape[1]), patch=int(pe.shape[2]),
-                   prefix_tokens=_axis(mapped, "prefix_tokens", 0),
+                   prefix_tokens=_axis(mapped, "prefix_tokens", 0) if "prefix_tokens" in t else 0,
                    pos_tokens=_axis(mapped, "pos_embed", 0), inner=qkv_rows // 3,
                    mlp=_axis(mapped, "blocks.0.mlp.fc1.weight", 0),
-                   classes=_axis(mapped, "head.weight", 0))
+                   classes=_axis(mapped, "head.weight", 0) if "head.weight" in t else 0)
 
 
 def _describe(mapped, shapes):
@@ -82,7 +83,7 @@ def assemble(mapped, spec, labels=None):
         raise ConvertError(
             f"the checkpoint looks like {_describe(mapped, shapes)}, but the number of attention "
             f"heads, the LayerNorm epsilon, the GELU form and the preprocessing cannot be read from "
-            f"the weights: pass --arch NAME or --config FILE")
+            f"the weights: pass --arch NAME, --config FILE or (timm) --heads N")
 
     def evidence(name):
         return f"{origin[name]} → {name} {shape_str(t[name].shape)}"
@@ -102,10 +103,12 @@ def assemble(mapped, spec, labels=None):
     if mapped.heads is not None:
         agree("heads", spec.heads, mapped.heads, "the [D, H, Dh] query kernel of block 0")
     if spec.num_classes is not None:
-        agree("num_classes", spec.num_classes, shapes.classes, evidence("head.weight"))
+        agree("num_classes", spec.num_classes, shapes.classes,
+              evidence("head.weight") if "head.weight" in t else "no head.weight: no classifier")
     if spec.prefix_tokens is not None:
         agree("prefix_tokens", spec.prefix_tokens, shapes.prefix_tokens,
-              evidence("prefix_tokens") + ": class token, then a distillation token if any")
+              (evidence("prefix_tokens") if "prefix_tokens" in t else "no cls/reg/dist tokens") +
+              ": class token, then distillation or register tokens")
     qkv_bias = "blocks.0.attn.qkv.bias" in t
     if spec.qkv_bias is not None:
         agree("qkv_bias", spec.qkv_bias, qkv_bias, "presence of the q/k/v biases")
@@ -113,7 +116,8 @@ def assemble(mapped, spec, labels=None):
     if spec.attn_proj is not None:
         agree("attention output projection", spec.attn_proj, attn_proj,
               "presence of " + origin.get("blocks.0.attn.proj.weight", "the block-0 output projection"))
-    head = "distilled" if "head_dist.weight" in t else "mlp" if "head_hidden.weight" in t else "linear"
+    head = "distilled" if "head_dist.weight" in t else "mlp" if "head_hidden.weight" in t else \
+        "linear" if "head.weight" in t else "none"
     head_hidden = _axis(mapped, "head_hidden.weight", 0) if head == "mlp" else 0
     if spec.head_hidden is not None:
         agree("head hidden width", spec.head_hidden, head_hidden,
@@ -125,9 +129,9 @@ def assemble(mapped, spec, labels=None):
                                f"patch size {spec.patch_size}")
     grid = (spec.image_height // spec.patch_size) * (spec.image_width // spec.patch_size)
     tokens = shapes.prefix_tokens + grid
-    if mapped.family == "timm" and shapes.pos_tokens == grid:
-        # timm no_embed_class=True: the prefix tokens get no position embedding. Adding
-        # zero rows for them gives the canonical [T + G, D] layout with identical results.
+    if mapped.family == "timm" and shapes.prefix_tokens and shapes.pos_tokens == grid:
+        # timm no_embed_class=True: the prefix tokens (class, registers) get no position
+        # embedding. Zero rows for them give the canonical [T + G, D] layout, identical results.
         t["pos_embed"] = np.concatenate(
             [np.zeros((shapes.prefix_tokens, shapes.dim), np.float32), t["pos_embed"]], axis=0)
         mapped.notes.append("pos_embed has no rows for the prefix tokens (timm no_embed_class); "
@@ -144,17 +148,8 @@ def assemble(mapped, spec, labels=None):
         # (its mapper has checked them against the seed's module structure).
         pool, final_norm, head_norm = spec.pool or "token", "norm.weight" in t, "head_norm.weight" in t
     else:
-        # timm's global_pool='avg' averages the patch tokens only (mean_patches); fc_norm, its
-        # default companion, is a LayerNorm on the pooled vector instead of the final norm.
-        if spec.global_pool not in (None, "token", "avg"):
-            raise ConvertError(f"{spec.source}: global_pool={spec.global_pool!r} is not supported "
-                               f"(only 'token' and 'avg')")
-        pool = "mean_patches" if spec.global_pool == "avg" else "token"
-        if mapped.fc_norm and spec.global_pool is None:
-            raise ConvertError("the checkpoint has fc_norm (a LayerNorm on the pooled vector), which "
-                               "timm pairs with global_pool='avg' by default: give --config with "
-                               "the model's global_pool ('avg' or 'token')")
-        final_norm, head_norm = not mapped.fc_norm, mapped.fc_norm
+        pool = _timm_pool(mapped, spec)
+        final_norm, head_norm = "norm.weight" in t, "head_norm.weight" in t
 
     arch = Architecture(
         family=mapped.family, image_height=spec.image_height, image_width=spec.image_width,
@@ -169,7 +164,7 @@ def assemble(mapped, spec, labels=None):
         attn_scale=float(np.float32(spec.head_dim ** -0.5 if spec.attn_scale is None else spec.attn_scale)),
         qkv_bias=qkv_bias, attn_proj=attn_proj, final_norm=final_norm, pool=pool,
         head_norm=head_norm, head=head, patch_norm="patch_embed.norm_in.weight" in t,
-        head_hidden=head_hidden)
+        head_hidden=head_hidden, class_token=mapped.class_token, norm_pre="norm_pre.weight" in t)
     if not attn_proj and arch.inner_dim != arch.dim:
         raise ConvertError(f"attention has no output projection, so heads×head_dim="
                            f"{arch.inner_dim} must equal dim={arch.dim}")
@@ -192,6 +187,33 @@ def assemble(mapped, spec, labels=None):
         ordered.append((name, as_f32(name, t[name])))
 
     return ModelFile(arch, _preprocessing(mapped, spec, arch), _labels(spec, labels, arch), ordered)
+
+
+def _timm_pool(mapped, spec):
+    """arch.pool for timm's global_pool: 'token' (x[:, 0]), 'avg' (the mean of the patch tokens,
+    registers excluded: mean_patches) or 'map' (the attn_pool head, whose tensors show it)."""
+    stated = spec.global_pool
+    if "attn_pool.query" in mapped.tensors:
+        if stated not in (None, "map"):
+            raise ConvertError(f"{spec.source} says global_pool={stated!r}, but the checkpoint has an "
+                               f"attention-pooling head (attn_pool.*, global_pool='map')")
+        return "map"
+    if stated == "map":
+        raise ConvertError(f"{spec.source} says global_pool='map', but the checkpoint has no attn_pool.* tensors")
+    if stated is None:
+        if mapped.fc_norm:
+            raise ConvertError("the checkpoint has fc_norm (a LayerNorm on the pooled vector), which "
+                               "timm pairs with global_pool='avg' by default: give --config with "
+                               "the model's global_pool ('avg' or 'token') or --global-pool")
+        # Without a class token, timm's only pooling over tokens is the average.
+        stated = "token" if mapped.class_token else "avg"
+    if stated not in ("token", "avg"):
+        raise ConvertError(f"{spec.source}: global_pool={stated!r} is not supported "
+                           f"(only 'token', 'avg' and 'map')")
+    if stated == "token" and not mapped.class_token:
+        raise ConvertError(f"{spec.source} says global_pool='token', but the checkpoint has no class "
+                           f"token (cls_token)")
+    return "mean_patches" if stated == "avg" else "token"
 
 
 def _preprocessing(mapped, spec, arch):

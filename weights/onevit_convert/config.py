@@ -1,9 +1,10 @@
-"""--config FILE: a timm hub config.json or a Hugging Face ViTConfig → ModelSpec; a seed model's
+"""--config FILE: a timm hub config.json → TimmDescription (completed by the checkpoint's
+tensors: timm_description.py); a Hugging Face ViTConfig → ModelSpec; a seed model's
 constructor arguments → SeedConfig (seedconfig.py).
 
 timm: {"architecture": <timm name>, "pretrained_cfg": {...}, optional "model_args",
-"num_classes", "num_features", "global_pool", "label_names"}; the name is resolved
-through the --arch table and the other fields override it.
+"num_classes", "num_features", "global_pool", "label_names"}; the name's words describe
+the model (timm_description.py) and the other fields override them.
 Hugging Face: a ViTConfig ({"model_type": "vit", "hidden_size", ...}), plus the
 preprocessor_config.json beside it when there is one.
 """
@@ -14,19 +15,11 @@ import os
 import re
 from dataclasses import replace
 
-from . import arch_table
 from .errors import ConvertError
 from .preprocess import hf_image_processor
 from .seedconfig import is_seed_config, seed_config
 from .spec import ModelSpec
-
-# timm model_args → TimmSettings field (the ones that change tensor shapes).
-_TIMM_MODEL_ARGS = {"patch_size": "patch_size", "in_chans": "channels", "embed_dim": "dim",
-                    "depth": "depth", "num_heads": "heads", "mlp_ratio": "mlp_ratio"}
-# model_args the weights themselves show (checked there), or that only matter in training.
-_TIMM_MODEL_ARGS_IGNORED = {"qkv_bias", "init_values", "fc_norm", "no_embed_class", "num_classes",
-                            "global_pool", "drop_rate", "pos_drop_rate", "patch_drop_rate",
-                            "proj_drop_rate", "attn_drop_rate", "drop_path_rate", "weight_init"}
+from .timm_description import apply_model_args, describe_name
 
 # HF ViTConfig defaults (transformers configuration_vit.py), used for absent keys.
 _HF_DEFAULTS = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
@@ -37,7 +30,7 @@ _HF_GELU = {"gelu": "erf", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}
 
 
 def read_config(path):
-    """A ModelSpec (timm, Hugging Face) or a SeedConfig (seed-model constructor arguments, whose
+    """A TimmDescription (timm), a ModelSpec (Hugging Face) or a SeedConfig (seed-model constructor arguments, whose
     spec is built once the checkpoint's family is known: families.py)."""
     data = _read_json(path)
     if is_seed_config(data):
@@ -94,29 +87,11 @@ def _labels(path, key, value):
 
 
 def _timm_config(path, data):
-    settings = arch_table.lookup(str(data["architecture"]), path)
-
+    d = describe_name(str(data["architecture"]), path)
     model_args = data.get("model_args") or {}
     if not isinstance(model_args, dict):
         raise ConvertError(f"{path}: model_args must be an object")
-    for key, value in model_args.items():
-        if key in _TIMM_MODEL_ARGS:
-            field = _TIMM_MODEL_ARGS[key]
-            value = float(value) if field == "mlp_ratio" else _int(path, f"model_args.{key}", value)
-            settings = replace(settings, **{field: value})
-        elif key == "img_size":
-            h, w = _image_hw(path, "model_args.img_size", value)
-            settings = replace(settings, image_height=h, image_width=w)
-        elif key == "class_token" and value is False:
-            raise ConvertError(f"{path}: model_args.class_token is false; .ovit models need a class token")
-        elif key == "reg_tokens" and value:
-            raise ConvertError(f"{path}: model_args.reg_tokens={value}; register tokens are not supported")
-        elif key == "pre_norm" and value:
-            raise ConvertError(f"{path}: model_args.pre_norm is true; "
-                               f"a norm before the blocks is not supported")
-        elif key not in _TIMM_MODEL_ARGS_IGNORED | {"class_token", "reg_tokens", "pre_norm"}:
-            known = sorted(set(_TIMM_MODEL_ARGS) | {"img_size"} | _TIMM_MODEL_ARGS_IGNORED)
-            raise ConvertError(f"{path}: model_args.{key} is not understood; known: {', '.join(known)}")
+    apply_model_args(d, path, model_args, _int, _image_hw)
 
     cfg = data.get("pretrained_cfg") or {}
     if not isinstance(cfg, dict):
@@ -126,29 +101,31 @@ def _timm_config(path, data):
         if not (isinstance(size, list) and len(size) == 3):
             raise ConvertError(f"{path}: pretrained_cfg.input_size must be [C, H, W], got {size!r}")
         c, h, w = (_int(path, "pretrained_cfg.input_size", v) for v in size)
-        settings = replace(settings, channels=c, image_height=h, image_width=w)
+        d.state("channels", c, "pretrained_cfg.input_size")
+        d.state("image", (h, w), "pretrained_cfg.input_size")
+    pre = d.preprocess
     for key in ("interpolation", "crop_mode"):
         if cfg.get(key) is not None:
-            settings = replace(settings, **{key: str(cfg[key])})
+            pre = replace(pre, **{key: str(cfg[key])})
     if cfg.get("crop_pct") is not None:
-        settings = replace(settings, crop_pct=cfg["crop_pct"])
+        pre = replace(pre, crop_pct=cfg["crop_pct"])
     for key in ("mean", "std"):
         if cfg.get(key) is not None:
-            settings = replace(settings, **{key: _floats(path, f"pretrained_cfg.{key}", cfg[key])})
+            pre = replace(pre, **{key: _floats(path, f"pretrained_cfg.{key}", cfg[key])})
+    d.preprocess, d.preprocess_given = pre, bool(cfg)
 
-    if data.get("num_features") is not None and data["num_features"] != settings.dim:
-        raise ConvertError(f"{path}: num_features={data['num_features']} contradicts "
-                           f"the embed dim {settings.dim} of {data['architecture']}")
+    if data.get("num_features") is not None:
+        d.state("dim", _int(path, "num_features", data["num_features"]), "num_features")
     # Top-level fields describe the saved model itself; pretrained_cfg may predate a fine-tune.
     num_classes = data.get("num_classes", cfg.get("num_classes"))
+    if num_classes is not None:
+        d.num_classes = _int(path, "num_classes", num_classes, minimum=0)
     labels = data.get("label_names", cfg.get("label_names"))
-    global_pool = data.get("global_pool", model_args.get("global_pool"))
-    return arch_table.to_spec(
-        settings, path,
-        num_classes=None if num_classes is None else _int(path, "num_classes", num_classes),
-        labels=None if labels is None else _labels(path, "label_names", labels),
-        global_pool=None if global_pool is None else str(global_pool),
-        qkv_bias=model_args.get("qkv_bias"))
+    if labels is not None:
+        d.labels = _labels(path, "label_names", labels)
+    if data.get("global_pool") is not None:
+        d.state("global_pool", str(data["global_pool"]), "global_pool")
+    return d
 
 
 def _hf_config(path, data):

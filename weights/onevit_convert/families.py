@@ -3,6 +3,7 @@
 from . import flax_seed, google, hf, mnist, timm, vitpytorch, vitpytorch2023
 from .errors import ConvertError
 from .seedconfig import SIGNATURES, SeedConfig
+from .timm_description import TimmDescription
 from .tensors import name_list
 
 FAMILIES = (timm, hf, google, vitpytorch, vitpytorch2023, mnist, flax_seed)
@@ -16,9 +17,10 @@ def _signature(family):
 def map_checkpoint(tensors, config=None):
     """Detects the family from the tensor names and maps to canonical tensors.
 
-    `config` is what --arch/--config gave: a ModelSpec, a SeedConfig (seed-model constructor
-    arguments) or None. Returns (MappedCheckpoint, ModelSpec or None): a seed model's spec
-    can only be built once its family is known.
+    `config` is what --arch/--config gave: a ModelSpec, a TimmDescription (completed here by
+    the tensors), a SeedConfig (seed-model constructor arguments) or None. Returns
+    (MappedCheckpoint, ModelSpec or None): a seed model's spec can only be built once its
+    family is known.
     """
     keys = set(tensors)
     found = [f for f in FAMILIES if f.matches(keys)]
@@ -50,4 +52,7 @@ def map_checkpoint(tensors, config=None):
             f"vit-pytorch-2023, mnist-vit or flax-seed), but the checkpoint's tensor names are "
             f"those of a {family.FAMILY} checkpoint ({family.DESCRIPTION}); give it --arch or a "
             f"timm / Hugging Face config.json")
-    return family.to_canonical(tensors), config
+    mapped = family.to_canonical(tensors)
+    if isinstance(config, TimmDescription):
+        return mapped, config.spec(mapped)
+    return mapped, config

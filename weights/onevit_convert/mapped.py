@@ -17,4 +17,7 @@ class MappedCheckpoint:
     heads: Optional[int] = None
     # timm `fc_norm`: LayerNorm on the pooled vector instead of a final norm on all tokens.
     fc_norm: bool = False
+    # Whether prefix token 0 is a class token (timm class_token=False models have none, or
+    # only register tokens).
+    class_token: bool = True
     notes: List[str] = field(default_factory=list)  # printed on stderr as `convert.py: note: ...`

@@ -33,6 +33,8 @@ ARCH_KEYS = [
 OPTIONAL_ARCH_KEYS = [
     ("arch.head_hidden", U32, "head_hidden", 0),
     ("arch.patch_norm", U32, "patch_norm", 0),
+    ("arch.class_token", U32, "class_token", 1),
+    ("arch.norm_pre", U32, "norm_pre", 0),
 ]
 PREPROCESS_KEYS = [
     ("preprocess.resize", STRING, "resize"),
