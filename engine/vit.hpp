@@ -87,7 +87,8 @@ public:
     Forward(const VitWeights& weights, Executor& executor, int batch);
     int batch() const { return batch_; }
 
-    // input: batch × C × H × W; logits: batch × classes (none without a head); features: optional.
+    // input: batch × C × H × W; logits: batch × arch.outputs() (without a head: the
+    // embedding); features: optional.
     // Call inside Executor::run.
     void run(Executor& executor, const float* input, float* logits, Features* features);
 

@@ -69,8 +69,8 @@ public:
     int threads() const;
 
     // input: batch × C × H × W floats (the model's input size, preprocessed);
-    // returns batch × num_classes logits, row-major (none when num_classes is 0,
-    // a model without a classifier); fills features if given.
+    // returns batch × num_classes logits, row-major (a model without a classifier,
+    // num_classes 0: its batch × dim embeddings); fills features if given.
     std::vector<float> run(const float* input, int batch, Features* features = nullptr) const;
 
     // Queues a run on the least busy stream and returns at once. input must stay
