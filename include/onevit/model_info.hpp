@@ -51,7 +51,8 @@ struct Architecture {
     int outputs() const { return num_classes > 0 ? num_classes : dim; }
 };
 
-enum class Resize { shorter_then_crop, direct };
+// squash_then_crop: both sides to resize_size (aspect not kept), then the centre crop (timm crop_mode 'squash').
+enum class Resize { shorter_then_crop, direct, squash_then_crop };
 enum class Interpolation { nearest, bilinear, bicubic };
 
 struct Preprocessing {

@@ -702,6 +702,19 @@ class Rejections(ConvertTestCase):
     def test_needs_arch_or_config(self):
         self.convert_fails(self.timm_file(), contains=("--arch", "--config", "heads", "dim=32"))
 
+    def test_timm_squash_crop_mode(self):
+        t = make_canonical(seed=11, image=384, patch=16)
+        write_safetensors(self.path("m.safetensors"), timm_state(t))
+        args = {"embed_dim": D, "depth": DEPTH, "num_heads": HEADS, "mlp_ratio": 4.0}
+        config = timm_config("vit_small_patch16_384", **args)
+        config["pretrained_cfg"].update({"crop_pct": 0.95, "crop_mode": "squash"})
+        m = self.convert(self.path("m.safetensors"), "--config", self.write_json("s.json", config)).metadata
+        # timm: Resize((floor(384 / 0.95),) * 2) = 404 x 404, aspect not kept, then CenterCrop(384).
+        self.assertEqual((m["preprocess.resize"], m["preprocess.resize_size"]), ("squash_then_crop", 404))
+        config["pretrained_cfg"].update({"crop_mode": "border"})
+        self.convert_fails(self.path("m.safetensors"), "--config", self.write_json("b.json", config),
+                           contains=("crop_mode='border'",))
+
     def test_arch_name_is_checked_against_the_tensors(self):
         self.convert_fails(self.timm_file(), "--arch", "vit_gigantic_patch14_224",
                            contains=("vit_gigantic_patch14_224", "patch_size=14", "patch_size=8"))

@@ -227,7 +227,7 @@ def _preprocessing(mapped, spec, arch):
                            f"value per channel ({arch.channels})")
     if not all(s > 0 for s in pre.std):
         raise ConvertError(f"{spec.source}: std {list(pre.std)} must be positive")
-    if pre.resize == "shorter_then_crop" and pre.resize_size < max(arch.image_height, arch.image_width):
+    if pre.resize != "direct" and pre.resize_size < max(arch.image_height, arch.image_width):
         raise ConvertError(f"{spec.source}: resize_size {pre.resize_size} is smaller than the "
                            f"{arch.image_height}x{arch.image_width} crop")
     return pre
