@@ -15,6 +15,7 @@
 #include "commands.hpp"
 #include "onevit/measure.hpp"
 #include "onevit/model.hpp"
+#include "onevit/thread_plan.hpp"
 
 namespace onevit::cli {
 
@@ -30,6 +31,7 @@ struct BenchOptions {
     int warmup = 3;
     double max_seconds = 3.0;
     bool json = false;
+    int emulate_threads = 0;  // 0: a real run
 };
 
 struct Measurement {
@@ -105,7 +107,9 @@ Model load_and_run_once(const BenchOptions& options, Startup& startup, std::vect
         return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     };
     const Clock::time_point start = Clock::now();
-    Model model = Model::load(options.model_path, Options{options.threads, options.streams, parse_hint(options.hint)});
+    Options model_options{options.threads, options.streams, parse_hint(options.hint)};
+    model_options.batch = options.batch;
+    Model model = Model::load(options.model_path, model_options);
     startup.load_ms = since(start);
     input = random_input(model.info().arch, options.batch);
     const Clock::time_point input_ready = Clock::now();
@@ -124,6 +128,9 @@ void bench(const BenchOptions& options) {
     // Measured after the model's runs, in the same command: the ratio survives clock drift.
     const double peak_gflops = matmul_peak_gflops(model.threads());
     const double efficiency = gflops / peak_gflops;
+    // What the cost model says of the plan that runs (onevit/thread_plan.hpp).
+    const bool threads_chosen = options.threads == 0 || options.streams == 0;
+    const double modelled_ms = modelled_latency_ms(arch, options.batch, model.threads() / model.streams());
 
     if (options.json) {
         const nlohmann::ordered_json report = {
@@ -132,6 +139,8 @@ void bench(const BenchOptions& options) {
             {"hint", options.hint},
             {"streams", model.streams()},
             {"threads", model.threads()},
+            {"threads_chosen", threads_chosen},
+            {"modelled_latency_ms", modelled_ms},
             {"warmup", options.warmup},
             {"iterations", m.requests},
             {"latency_ms_median", m.median_ms},
@@ -150,8 +159,11 @@ void bench(const BenchOptions& options) {
     }
     fmt::print("model          {}\n", options.model_path);
     fmt::print("batch          {}\n", options.batch);
-    fmt::print("hint           {} ({} stream{} x {} threads in all)\n", options.hint, model.streams(),
-               model.streams() > 1 ? "s" : "", model.threads());
+    fmt::print("hint           {} ({} stream{} x {} threads in all{})\n", options.hint, model.streams(),
+               model.streams() > 1 ? "s" : "", model.threads(),
+               threads_chosen ? fmt::format(", chosen by the cost model for batch {}", options.batch) : "");
+    fmt::print("modelled       {:.3f} ms per forward on {} threads (the cost model's figure)\n", modelled_ms,
+               model.threads() / model.streams());
     fmt::print("requests       {} timed, after {} warm-up round{}\n", m.requests, options.warmup,
                options.warmup == 1 ? "" : "s");
     fmt::print("latency        median {:.3f} ms, min {:.3f} ms, max {:.3f} ms\n", m.median_ms, m.min_ms, m.max_ms);
@@ -162,6 +174,53 @@ void bench(const BenchOptions& options) {
     fmt::print("efficiency     {:.1f}% of the matmul peak\n", 100 * efficiency);
     fmt::print("startup        load {:.1f} ms, first result {:.1f} ms after opening the file\n", startup.load_ms,
                startup.first_result_ms);
+}
+
+// --emulate-threads T: the T-thread plan timed on one thread (onevit/measure.hpp),
+// against T times the one-thread matmul peak measured now.
+void bench_emulated(const BenchOptions& options) {
+    const EmulatedForward e = emulate_forward(options.model_path, options.batch, options.emulate_threads,
+                                              options.iterations);
+    const Model model = Model::load(options.model_path, Options{1});  // for the architecture only
+    const double gflops = forward_flops(model.info().arch) * options.batch / (e.latency_ms / 1e3) / 1e9;
+    const double peak_per_thread = matmul_peak_gflops_thread_cpu();
+    const double efficiency = gflops / (peak_per_thread * e.threads);
+    if (options.json) {
+        nlohmann::ordered_json phases = nlohmann::ordered_json::array();
+        for (const EmulatedPhaseTime& p : e.phases)
+            phases.push_back({{"tiles", p.tiles}, {"slowest_thread_ms", p.slowest_thread_ms},
+                              {"all_tiles_ms", p.all_tiles_ms}});
+        const nlohmann::ordered_json report = {
+            {"model", options.model_path},
+            {"batch", options.batch},
+            {"emulated_threads", e.threads},
+            {"runs", e.runs},
+            {"latency_ms", e.latency_ms},
+            {"one_core_ms", e.work_ms},
+            {"gflops", gflops},
+            {"peak_gflops_per_thread", peak_per_thread},
+            {"efficiency", efficiency},
+            {"phases", phases},
+        };
+        fmt::print("{}\n", report.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+        return;
+    }
+    fmt::print("model          {}\n", options.model_path);
+    fmt::print("batch          {}\n", options.batch);
+    fmt::print("emulated       the {}-thread plan, its tiles run one after another on one thread, in its CPU time ({} runs);\n"
+               "               leaves out memory-bandwidth contention and thread wake-ups\n",
+               e.threads, e.runs);
+    fmt::print("latency        {:.3f} ms emulated (the slowest thread's share of each phase, summed)\n", e.latency_ms);
+    fmt::print("one core       {:.3f} ms for all tiles of this plan ({:.2f}x the emulated latency)\n", e.work_ms,
+               e.work_ms / e.latency_ms);
+    fmt::print("compute        {:.1f} GFLOP/s emulated\n", gflops);
+    fmt::print("matmul peak    {:.1f} GFLOP/s per thread (oneDNN matmul, 1 thread, CPU time, measured now) x {}\n",
+               peak_per_thread, e.threads);
+    fmt::print("efficiency     {:.1f}% of that peak\n", 100 * efficiency);
+    fmt::print("phases         tiles  slowest thread ms  all tiles ms\n");
+    for (std::size_t i = 0; i < e.phases.size(); ++i)
+        fmt::print("  {:>3}          {:>5}  {:>17.3f}  {:>12.3f}\n", i, e.phases[i].tiles,
+                   e.phases[i].slowest_thread_ms, e.phases[i].all_tiles_ms);
 }
 
 }  // namespace
@@ -190,7 +249,10 @@ void add_bench_command(CLI::App& app) {
         ->capture_default_str()
         ->check(at_least(0.0));
     command->add_flag("--json", options->json, "One JSON object instead of text");
-    command->callback([options] { bench(*options); });
+    command->add_option("--emulate-threads", options->emulate_threads,
+                        "Time the plan for this many threads on one thread, phase by phase (no real run)")
+        ->check(at_least(1));
+    command->callback([options] { options->emulate_threads > 0 ? bench_emulated(*options) : bench(*options); });
 }
 
 }  // namespace onevit::cli

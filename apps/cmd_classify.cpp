@@ -10,11 +10,13 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "decode_ahead.hpp"
+#include "image_files.hpp"
 #include "image_inputs.hpp"
 #include "json_line.hpp"
 #include "onevit/error.hpp"
-#include "onevit/image.hpp"
 #include "onevit/model.hpp"
+#include "progress.hpp"
 
 namespace onevit::cli {
 
@@ -29,9 +31,10 @@ struct ClassifyOptions {
 
 class ResultPrinter {
 public:
-    explicit ResultPrinter(bool json) : json_(json) {}
+    ResultPrinter(bool json, Progress& progress) : json_(json), progress_(progress) {}
 
     void predictions(const std::string& image, const std::vector<Prediction>& predictions) {
+        progress_.make_room(stdout);
         if (json_) {
             nlohmann::ordered_json topk = nlohmann::ordered_json::array();
             for (const Prediction& p : predictions)
@@ -47,41 +50,62 @@ public:
         }
     }
 
-    void failure(const std::string& image, const std::string& message) { print_image_failure(image, message, json_); }
+    void failure(const std::string& image, const std::string& message) {
+        progress_.make_room(stderr);
+        print_image_failure(image, message, json_);
+    }
 
 private:
     bool json_;
+    Progress& progress_;
     bool first_table_ = true;
 };
 
-// Decodes and classifies `images` as one batch, printing in input order.
+// Classifies images [first, end) as one batch (those that decoded), printing in input order.
 // Returns whether every image was classified.
-bool classify_batch(const Model& model, const std::vector<std::string>& images, int top, ResultPrinter& printer) {
-    const DecodedBatch decoded = decode_batch(images, model.info().arch.channels);
-    const std::vector<std::vector<Prediction>> predictions =
-        decoded.images.empty() ? std::vector<std::vector<Prediction>>{} : model.classify(decoded.images, top);
-
-    std::size_t next_prediction = 0;
-    for (std::size_t i = 0; i < images.size(); ++i) {
-        if (decoded.errors[i].empty())
-            printer.predictions(images[i], predictions[next_prediction++]);
-        else
-            printer.failure(images[i], decoded.errors[i]);
+bool classify_batch(const Model& model, const std::vector<std::string>& images, std::size_t first, std::size_t end,
+                    DecodeAhead& decoded, int top, ResultPrinter& printer) {
+    std::vector<DecodeAhead::Input> inputs;
+    std::vector<float> batch;
+    int count = 0;
+    for (std::size_t i = first; i < end; ++i) {
+        inputs.push_back(decoded.take(i));
+        if (!inputs.back().error.empty()) continue;
+        batch.insert(batch.end(), inputs.back().chw.begin(), inputs.back().chw.end());
+        ++count;
     }
-    return decoded.images.size() == images.size();
+    const std::vector<float> logits = count ? model.run(batch.data(), count) : std::vector<float>{};
+
+    const ModelInfo& info = model.info();
+    const int classes = info.arch.num_classes;
+    int row = 0;
+    for (std::size_t i = first; i < end; ++i) {
+        if (inputs[i - first].error.empty())
+            printer.predictions(images[i],
+                                top_k(logits.data() + std::size_t(row++) * classes, classes, top, info.labels));
+        else
+            printer.failure(images[i], inputs[i - first].error);
+    }
+    return count == static_cast<int>(end - first);
 }
 
+// A pipeline: TBB's workers decode the next batch while the model runs this one.
 void classify(const ClassifyOptions& options) {
-    const std::vector<std::string> images = expand_inputs(options.inputs);
+    const std::vector<std::string> images = expand_image_inputs(options.inputs);
     const Model model = Model::load(options.model_path);
     const int top = std::min(options.top, model.info().arch.num_classes);
 
-    ResultPrinter printer(options.json);
+    Progress progress(images.size());
+    ResultPrinter printer(options.json, progress);
+    // Decode ahead the next batch, or as many images as the model has threads
+    // (so that many cores have enough to do), whichever is more.
+    DecodeAhead decoded(images, model.info(), std::max<std::size_t>(kImagesPerBatch, model.threads()));
+    progress.show(0);
     bool all_classified = true;
     for (std::size_t first = 0; first < images.size(); first += kImagesPerBatch) {
-        const auto begin = images.begin() + static_cast<std::ptrdiff_t>(first);
-        const auto end = images.begin() + static_cast<std::ptrdiff_t>(std::min(first + kImagesPerBatch, images.size()));
-        all_classified &= classify_batch(model, std::vector<std::string>(begin, end), top, printer);
+        const std::size_t end = std::min(first + kImagesPerBatch, images.size());
+        all_classified &= classify_batch(model, images, first, end, decoded, top, printer);
+        progress.show(end);
     }
     // Each failure is already on stderr: exit 1 without another message.
     if (!all_classified) throw CLI::RuntimeError(1);

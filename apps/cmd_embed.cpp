@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "image_files.hpp"
 #include "image_inputs.hpp"
 #include "json_line.hpp"
 #include "npy.hpp"
@@ -37,7 +38,7 @@ void print_embedding(const std::string& image, const float* embedding, int dim) 
 void embed(const EmbedOptions& options) {
     if (options.output_path.empty() && !options.json)
         throw Error("nothing to write: give --output FILE.npy and/or --json");
-    const std::vector<std::string> images = expand_inputs(options.inputs);
+    const std::vector<std::string> images = expand_image_inputs(options.inputs);
     const Model model = Model::load(options.model_path);
     const int dim = model.info().arch.dim;
 

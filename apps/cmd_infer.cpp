@@ -25,6 +25,7 @@ struct InferOptions {
     std::string output_path;
     std::string cls_path;     // optional: class token after the final norm, (batch, dim)
     std::string tokens_path;  // optional: patch tokens after the final norm, (batch, patches, dim)
+    std::string attention_path;  // optional: attention probabilities, (batch, depth, heads, tokens, tokens)
     std::string embedding_path;  // optional: the pooled embedding, (batch, dim)
 };
 
@@ -55,21 +56,26 @@ void infer(const InferOptions& options) {
     npy::Array logits{{batch, arch.outputs()}, {}};
     npy::Array cls{{batch, arch.dim}, {}};
     npy::Array tokens{{batch, arch.patch_tokens(), arch.dim}, {}};
+    npy::Array attention{{batch, arch.depth, arch.heads, arch.tokens(), arch.tokens()}, {}};
     npy::Array embedding{{batch, arch.dim}, {}};
     for (std::int64_t first = 0; first < batch; first += kMaxRunBatch) {
         const int count = static_cast<int>(std::min(kMaxRunBatch, batch - first));
         Features features;
-        const std::vector<float> chunk = model.run(input.data.data() + static_cast<std::size_t>(first) * image_size,
-                                                   count, want_features ? &features : nullptr);
+        AttentionMaps maps;
+        const std::vector<float> chunk =
+            model.run(input.data.data() + static_cast<std::size_t>(first) * image_size, count,
+                      want_features ? &features : nullptr, options.attention_path.empty() ? nullptr : &maps);
         logits.data.insert(logits.data.end(), chunk.begin(), chunk.end());
         cls.data.insert(cls.data.end(), features.class_token.begin(), features.class_token.end());
         tokens.data.insert(tokens.data.end(), features.patch_tokens.begin(), features.patch_tokens.end());
+        attention.data.insert(attention.data.end(), maps.probs.begin(), maps.probs.end());
         embedding.data.insert(embedding.data.end(), features.embedding.begin(), features.embedding.end());
     }
     if (!options.output_path.empty()) npy::write_float32(options.output_path, logits);
     if (!options.embedding_path.empty()) npy::write_float32(options.embedding_path, embedding);
     if (!options.cls_path.empty()) npy::write_float32(options.cls_path, cls);
     if (!options.tokens_path.empty()) npy::write_float32(options.tokens_path, tokens);
+    if (!options.attention_path.empty()) npy::write_float32(options.attention_path, attention);
 }
 
 }  // namespace
@@ -87,6 +93,9 @@ void add_infer_command(CLI::App& app) {
                         "Also save the class token after the final norm: float32 .npy, shape (batch, dim)");
     command->add_option("--tokens", options->tokens_path,
                         "Also save the patch tokens after the final norm: float32 .npy, shape (batch, patches, dim)");
+    command->add_option("--attention", options->attention_path,
+                        "Also save every block's attention probabilities: float32 .npy, "
+                        "shape (batch, depth, heads, tokens, tokens)");
     command->add_option("--embedding", options->embedding_path,
                         "Save the pooled image embedding (the classifier's input): float32 .npy, shape (batch, dim)");
     command->callback([options] { infer(*options); });

@@ -8,6 +8,7 @@
 
 #include "commands.hpp"
 #include "onevit/model.hpp"
+#include "onevit/thread_plan.hpp"
 
 namespace onevit::cli {
 
@@ -39,7 +40,24 @@ std::string resize_string(const Architecture& arch, const Preprocessing& recipe)
 struct InfoOptions {
     std::string model;
     bool verify = false;
+    bool plan = false;
+    int batch = 1;
+    int cores = 0;  // 0: this machine's
 };
+
+// --plan: what the cost model chooses for this model on this machine.
+void print_plan(const Architecture& arch, int batch, int cores) {
+    fmt::print("plan               for batch {} on {} cores (onevit/thread_plan.hpp's cost model)\n", batch, cores);
+    const ThreadPlan latency = choose_thread_plan(arch, batch, Hint::latency, cores);
+    const ThreadPlan throughput = choose_thread_plan(arch, batch, Hint::throughput, cores);
+    fmt::print("  {:<17} {} threads, modelled {:.3f} ms\n", "latency", latency.threads_per_stream, latency.modelled_ms);
+    fmt::print("  {:<17} {} streams x {} threads, modelled {:.1f} images/s\n", "throughput", throughput.streams,
+               throughput.threads_per_stream, throughput.modelled_images_per_s);
+    std::string by_threads;
+    for (int t = 1; t <= cores; t = t < 4 ? t + 1 : t * 2)
+        by_threads += fmt::format("{}{}: {:.3f}", by_threads.empty() ? "" : ", ", t, modelled_latency_ms(arch, batch, t));
+    fmt::print("  {:<17} {} (threads: ms)\n", "modelled latency", by_threads);
+}
 
 void print_info(const InfoOptions& options) {
     const Model model = Model::load(options.model);
@@ -87,6 +105,7 @@ void print_info(const InfoOptions& options) {
         model.verify();  // throws on a mismatch
         row("data checksum", "ok");
     }
+    if (options.plan) print_plan(arch, options.batch, options.cores > 0 ? options.cores : available_cores());
 }
 
 }  // namespace
@@ -96,6 +115,13 @@ void add_info_command(CLI::App& app) {
     auto options = std::make_shared<InfoOptions>();
     command->add_option("model", options->model, "Model file (.ovit)")->required();
     command->add_flag("--verify", options->verify, "Also check the checksum of all tensor data");
+    command->add_flag("--plan", options->plan, "Also show the threads and streams chosen for this machine");
+    command->add_option("--batch,-b", options->batch, "The batch size --plan chooses for")
+        ->capture_default_str()
+        ->check(at_least(1));
+    command->add_option("--cores", options->cores, "The cores --plan chooses for (0 = this machine's)")
+        ->capture_default_str()
+        ->check(at_least(0));
     command->callback([options] { print_info(*options); });
 }
 

@@ -17,6 +17,8 @@ void add_infer_command(CLI::App& app);
 void add_classify_command(CLI::App& app);
 void add_embed_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_explain_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 
 // A lower bound for a numeric option; CLI11's own ranges print their limits
 // with six decimals, even DBL_MAX in full.

@@ -1,6 +1,6 @@
-// The image arguments of `classify` and `embed`: directories expanded into
-// their image files, images decoded a batch at a time with per-image errors,
-// and how a failed image is reported.
+// The images of `embed` (and `classify`'s failures): decoded a batch at a time
+// with per-image errors, and how a failed image is reported. Directories are
+// expanded by image_files.hpp.
 #pragma once
 
 #include <string>
@@ -13,10 +13,6 @@ namespace onevit::cli {
 // Images decoded and run together: big enough to batch the matmuls, small
 // enough that decoded full-size photos do not pile up in memory.
 constexpr std::size_t kImagesPerBatch = 8;
-
-// A directory becomes its image files, sorted; any other argument is taken as an
-// image path as given, so that a missing file is reported like an undecodable one.
-std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs);
 
 struct DecodedBatch {
     std::vector<Image> images;        // the images that decoded, in input order

@@ -41,6 +41,8 @@ int main(int argc, char** argv) {
     onevit::cli::add_classify_command(app);
     onevit::cli::add_embed_command(app);
     onevit::cli::add_bench_command(app);
+    onevit::cli::add_explain_command(app);
+    onevit::cli::add_eval_command(app);
 
     try {
         app.parse(argc, argv);

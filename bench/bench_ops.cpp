@@ -198,18 +198,19 @@ struct RandomLinear {
           bias_view{{out}, bias.data()} {}
 };
 
-// The convolution steps (the NCHW input reordered to NHWC band by band, then
-// convolved into patch-token rows): the engine's cost of turning images into
-// patch embeddings.
+// The patch-embedding steps (each row tile cuts its patches out of the NCHW
+// input, then multiplies them by the embedding): the engine's cost of turning
+// images into patch embeddings.
 class PatchEmbedOp : public EngineOp {
 public:
     PatchEmbedOp(Executor& executor, const VitShape& s, int batch)
         : params_(s.dim, kPatchDim, 1),
           images_(random_buffer(std::size_t(batch) * kChannels * kImage * kImage, 3)),
           out_(std::size_t(batch) * kPatches * s.dim),
-          weights_(executor, PatchGrid{kChannels, kImage, kImage, kPatch},
-                   TensorView{{s.dim, kChannels, kPatch, kPatch}, params_.weight.data()}, params_.bias_view),
-          steps_(weights_, executor.engine(), executor.threads(), batch, out_.data()) {}
+          weights_(executor, weight_memory_, PatchGrid{kChannels, kImage, kImage, kPatch},
+                   TensorView{{s.dim, kChannels, kPatch, kPatch}, params_.weight.data()}, params_.bias_view,
+                   executor.threads()),
+          steps_(weights_, executor.engine(), batch, out_.data()) {}
     std::size_t scratchpad_bytes() const override { return steps_.scratchpad_bytes(); }
     void run(Executor& executor, std::vector<memory>& scratchpads) override {
         steps_.run(executor, images_.data(), scratchpads);
@@ -218,6 +219,7 @@ public:
 private:
     RandomLinear params_;  // the convolution's [dim, C·P·P] weight is a linear layer's
     AlignedBuffer images_, out_;
+    WeightMemory weight_memory_;
     PatchEmbedWeights weights_;
     PatchEmbedSteps steps_;  // refers to weights_
 };

@@ -13,6 +13,7 @@
 #include "stream.hpp"
 #include "model_file.hpp"
 #include "onevit/error.hpp"
+#include "onevit/thread_plan.hpp"
 #include "vit.hpp"
 
 namespace onevit {
@@ -35,10 +36,15 @@ struct StreamPlan {
     std::vector<Range> threads;  // per stream
 };
 
-StreamPlan plan_streams(const Options& options) {
-    const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
-    int streams = options.streams;
-    if (streams == 0) streams = options.hint == Hint::latency ? 1 : (threads <= 4 ? threads : threads / 4);
+// Explicit threads and streams win; what they leave open, the cost model
+// chooses for this model and options.batch (onevit/thread_plan.hpp).
+StreamPlan plan_streams(const Options& options, const Architecture& arch) {
+    const int threads = options.threads > 0 ? options.threads : available_cores();
+    if (options.threads == 0 || (options.streams == 0 && options.hint == Hint::throughput)) {
+        const ThreadPlan chosen = choose_thread_plan(arch, options.batch, options.hint, threads, options.streams);
+        return {chosen.streams, std::vector<Range>(chosen.streams, Range{0, chosen.threads_per_stream})};
+    }
+    const int streams = options.streams > 0 ? options.streams : 1;
     if (streams > threads)
         throw Error(std::to_string(streams) + " streams need at least as many threads, got " + std::to_string(threads));
     return {streams, split_evenly(threads, streams)};
@@ -87,11 +93,11 @@ struct Model::Impl {
     }
 
     // Runs on stream s's thread, inside its arena.
-    std::vector<float> run_on(int s, const float* input, int batch, Features* features) {
+    std::vector<float> run_on(int s, const float* input, int batch, Features* features, AttentionMaps* attention) {
         Executor& executor = streams[s]->executor();
         std::unique_ptr<Forward> forward = acquire(s, batch, executor);
         std::vector<float> logits(std::size_t(batch) * file.info().arch.outputs());
-        forward->run(executor, input, logits.data(), features);
+        forward->run(executor, input, logits.data(), features, attention);
         std::lock_guard<std::mutex> lock(mutex);
         idle[{s, batch}].push_back(std::move(forward));
         return logits;
@@ -111,13 +117,16 @@ struct Model::Impl {
         return std::make_unique<Forward>(weights, executor, batch);
     }
 
-    std::future<std::vector<float>> submit(const float* input, int batch, Features* features) {
+    std::future<std::vector<float>> submit(const float* input, int batch, Features* features,
+                                           AttentionMaps* attention) {
         if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
         if (!input) throw Error("input is null");
         const int s = least_busy_stream();
-        auto task = std::make_shared<std::packaged_task<std::vector<float>()>>([this, s, input, batch, features] {
-            return translating_dnnl_errors(file.path(), [&] { return run_on(s, input, batch, features); });
-        });
+        auto task = std::make_shared<std::packaged_task<std::vector<float>()>>(
+            [this, s, input, batch, features, attention] {
+                return translating_dnnl_errors(file.path(),
+                                               [&] { return run_on(s, input, batch, features, attention); });
+            });
         std::future<std::vector<float>> result = task->get_future();
         streams[s]->post([task] { (*task)(); });
         return result;
@@ -149,8 +158,9 @@ Model Model::load(const std::string& path, const Options& options) {
         throw Error(std::string("precision ") + to_string(options.precision) + " is not available in this build");
     if (options.threads < 0) throw Error("threads must be >= 0 (0 = all cores), got " + std::to_string(options.threads));
     if (options.streams < 0) throw Error("streams must be >= 0 (0 = from the hint), got " + std::to_string(options.streams));
-    const StreamPlan plan = plan_streams(options);
+    if (options.batch < 1) throw Error("batch must be >= 1, got " + std::to_string(options.batch));
     ModelFile file = ModelFile::open(path);
+    const StreamPlan plan = plan_streams(options, file.info().arch);
     return translating_dnnl_errors(path, [&] { return Model(std::make_unique<Impl>(std::move(file), plan)); });
 }
 
@@ -166,12 +176,12 @@ int Model::threads() const {
     return threads;
 }
 
-std::vector<float> Model::run(const float* input, int batch, Features* features) const {
-    return impl_->submit(input, batch, features).get();
+std::vector<float> Model::run(const float* input, int batch, Features* features, AttentionMaps* attention) const {
+    return impl_->submit(input, batch, features, attention).get();
 }
 
 std::future<std::vector<float>> Model::submit(const float* input, int batch) const {
-    return impl_->submit(input, batch, nullptr);
+    return impl_->submit(input, batch, nullptr, nullptr);
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "byte_reader.hpp"
+#include "dequantize.hpp"
 #include "onevit/error.hpp"
 
 namespace onevit {
@@ -256,6 +257,26 @@ std::map<std::string, std::vector<std::int64_t>> expected_tensors(const Architec
     return t;
 }
 
+// bf16 and int8 are for the linear weights only (weights/FORMAT.md): the
+// 2-D `*.weight` tensors of the canonical table.
+bool is_linear_weight(const std::string& name, const std::vector<std::int64_t>& dims) {
+    const std::string suffix = ".weight";
+    return dims.size() == 2 && name.size() > suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::uint64_t aligned(std::uint64_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
+
+// The record's nbytes for `elements` values of `dtype` in `rows` rows.
+std::uint64_t stored_bytes(TensorDType dtype, std::uint64_t elements, std::uint64_t rows) {
+    switch (dtype) {
+        case TensorDType::f32: return elements * 4;
+        case TensorDType::bf16: return elements * 2;
+        case TensorDType::int8: return aligned(elements) + rows * 4;  // s8 values, padding, f32 scales
+    }
+    return 0;
+}
+
 std::string shape_string(const std::vector<std::int64_t>& dims) {
     std::string s = "[";
     for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
@@ -275,10 +296,19 @@ std::uint32_t crc32_of(const std::uint8_t* data, std::uint64_t size) {
 
 }  // namespace
 
-std::int64_t TensorView::elements() const {
+std::int64_t element_count(const std::vector<std::int64_t>& dims) {
     std::int64_t n = 1;
     for (auto d : dims) n *= d;
     return n;
+}
+
+const char* to_string(TensorDType dtype) {
+    switch (dtype) {
+        case TensorDType::f32: return "f32";
+        case TensorDType::bf16: return "bf16";
+        case TensorDType::int8: return "int8";
+    }
+    return "?";
 }
 
 ModelFile::ModelFile(std::string path, MappedFile file) : path_(std::move(path)), file_(std::move(file)) {}
@@ -344,32 +374,48 @@ ModelFile ModelFile::open(const std::string& path) {
         std::string name = in.string("tensor name", kMaxKeyLength);
         if (name.empty()) in.fail("empty tensor name");
         if (mf.tensors_.count(name)) in.fail("duplicate tensor " + name);
-        const std::uint32_t dtype = in.u32("tensor dtype");
-        if (dtype != 0) in.fail(name + ": unsupported dtype " + std::to_string(dtype));
+        const std::uint32_t dtype_code = in.u32("tensor dtype");
+        if (dtype_code > static_cast<std::uint32_t>(TensorDType::int8))
+            in.fail(name + ": unsupported dtype " + std::to_string(dtype_code));
+        Entry entry;
+        StoredTensor& stored = entry.stored;
+        stored.dtype = static_cast<TensorDType>(dtype_code);
         const std::uint32_t ndim = in.u32("tensor ndim");
         if (ndim < 1 || ndim > 4) in.fail(name + ": ndim " + std::to_string(ndim) + " is not in 1..4");
-        TensorView view;
+        if (stored.dtype == TensorDType::int8 && ndim != 2)
+            in.fail(name + ": an int8 tensor needs 2 dimensions (rows of per-row scales), not " +
+                    std::to_string(ndim));
+        std::vector<std::int64_t>& dims = stored.dims;
         std::uint64_t elements = 1;
         for (std::uint32_t d = 0; d < ndim; ++d) {
             const std::uint64_t dim = in.u64("tensor dim");
             if (dim < 1 || dim > (1ull << 32)) in.fail(name + ": dimension " + std::to_string(dim) + " out of range");
             if (elements > std::numeric_limits<std::uint64_t>::max() / dim / 4) in.fail(name + ": size overflows");
             elements *= dim;
-            view.dims.push_back(static_cast<std::int64_t>(dim));
+            dims.push_back(static_cast<std::int64_t>(dim));
         }
         const std::uint64_t offset = in.u64("tensor offset");
         const std::uint64_t nbytes = in.u64("tensor nbytes");
-        if (nbytes != elements * 4)
-            in.fail(name + ": nbytes " + std::to_string(nbytes) + " does not match its shape (" +
-                    std::to_string(elements * 4) + ")");
+        const std::uint64_t expected_bytes = stored_bytes(stored.dtype, elements, std::uint64_t(dims[0]));
+        if (nbytes != expected_bytes)
+            in.fail(name + ": nbytes " + std::to_string(nbytes) + " does not match its shape and dtype " +
+                    to_string(stored.dtype) + " (" + std::to_string(expected_bytes) + ")");
         if (offset % kAlignment) in.fail(name + ": offset " + std::to_string(offset) + " is not 64-byte aligned");
         if (offset < next_free) in.fail(name + ": overlaps the previous tensor or is out of order");
         if (offset > data_bytes || nbytes > data_bytes - offset)
             in.fail(name + ": data [" + std::to_string(offset) + ", +" + std::to_string(nbytes) +
                     ") lies outside the file's " + std::to_string(data_bytes) + " data bytes");
         next_free = offset + nbytes;
-        view.data = reinterpret_cast<const float*>(base + mf.data_offset_ + offset);
-        mf.tensors_.emplace(std::move(name), std::move(view));
+        const std::uint8_t* data = base + mf.data_offset_ + offset;
+        stored.data = data;
+        stored.nbytes = nbytes;
+        if (stored.dtype == TensorDType::int8)
+            stored.scales = reinterpret_cast<const float*>(data + aligned(elements));
+        if (stored.dtype == TensorDType::f32)
+            entry.view = {dims, reinterpret_cast<const float*>(data)};
+        else
+            entry.widened = std::make_unique<Widened>();
+        mf.tensors_.emplace(std::move(name), std::move(entry));
     }
 
     const auto expected = expected_tensors(info.arch);
@@ -378,8 +424,8 @@ ModelFile ModelFile::open(const std::string& path) {
         auto it = mf.tensors_.find(name);
         if (it == mf.tensors_.end()) {
             missing += (missing.empty() ? "" : ", ") + name;
-        } else if (it->second.dims != dims) {
-            throw Error(path + ": tensor " + name + " has shape " + shape_string(it->second.dims) +
+        } else if (it->second.stored.dims != dims) {
+            throw Error(path + ": tensor " + name + " has shape " + shape_string(it->second.stored.dims) +
                         ", the architecture needs " + shape_string(dims));
         }
     }
@@ -388,19 +434,55 @@ ModelFile ModelFile::open(const std::string& path) {
     if (!missing.empty()) throw Error(path + ": missing tensors: " + missing);
     if (!unexpected.empty()) throw Error(path + ": unexpected tensors: " + unexpected);
 
-    for (const auto& entry : mf.tensors_) info.parameter_count += entry.second.elements();
+    for (const auto& [name, entry] : mf.tensors_) {
+        const StoredTensor& t = entry.stored;
+        if (t.dtype != TensorDType::f32 && !is_linear_weight(name, t.dims))
+            throw Error(path + ": tensor " + name + " has dtype " + std::to_string(static_cast<int>(t.dtype)) +
+                        " (" + to_string(t.dtype) + "), which only linear weights (2-D .weight tensors) may have");
+        // Scales are few (one per row) and every int8 path multiplies by them:
+        // they are checked here, unlike the weights themselves.
+        for (std::int64_t row = 0; t.scales && row < t.dims[0]; ++row)
+            if (!std::isfinite(t.scales[row]) || t.scales[row] < 0.f)
+                throw Error(path + ": tensor " + name + ": int8 scale of row " + std::to_string(row) + " is " +
+                            std::to_string(t.scales[row]) + " (must be finite and >= 0)");
+        info.parameter_count += t.elements();
+    }
     return mf;
 }
 
-const TensorView& ModelFile::tensor(const std::string& name) const {
+const ModelFile::Entry& ModelFile::entry(const std::string& name) const {
     auto it = tensors_.find(name);
     if (it == tensors_.end()) throw Error(path_ + ": no tensor " + name);
     return it->second;
 }
 
+const StoredTensor& ModelFile::stored(const std::string& name) const { return entry(name).stored; }
+
+const TensorView& ModelFile::tensor(const std::string& name) const {
+    const Entry& e = entry(name);
+    if (!e.widened) return e.view;
+    Widened& w = *e.widened;
+    std::lock_guard<std::mutex> lock(w.mutex);
+    if (!w.view.data) {
+        const StoredTensor& t = e.stored;
+        w.buffer = PageBuffer(std::size_t(t.elements()));
+        if (t.dtype == TensorDType::bf16)
+            bf16_to_f32(t.bf16(), t.elements(), w.buffer.data());
+        else
+            dequantize_s8_rows(t.s8(), t.scales, t.dims[0], t.dims[1], w.buffer.data());
+        w.view = {t.dims, w.buffer.data()};
+    }
+    return w.view;
+}
+
 void ModelFile::release(const std::string& name) const {
-    const TensorView& t = tensor(name);
-    file_.release(t.data, std::size_t(t.elements()) * sizeof(float));
+    const Entry& e = entry(name);
+    if (e.widened) {
+        std::lock_guard<std::mutex> lock(e.widened->mutex);
+        e.widened->buffer = PageBuffer();
+        e.widened->view.data = nullptr;
+    }
+    file_.release(e.stored.data, e.stored.nbytes);
 }
 
 void ModelFile::verify_data() const {

@@ -44,19 +44,11 @@ NormedPatchEmbedWeights normed_patch_embed(const WeightLoader& load) {
 }
 
 PatchEmbedWeights conv_patch_embed(const WeightLoader& load) {
-    PatchEmbedWeights weights(load.executor, patch_grid(load.file.info().arch), load.file.tensor("patch_embed.weight"),
-                              load.file.tensor("patch_embed.bias"));
+    PatchEmbedWeights weights(load.executor, *load.memory, patch_grid(load.file.info().arch),
+                              load.file.tensor("patch_embed.weight"), load.file.tensor("patch_embed.bias"),
+                              load.run_threads);
     load.file.release("patch_embed.weight");
     return weights;
-}
-
-Epilogue gelu_epilogue(const Architecture& a) {
-    switch (a.gelu) {
-        case Gelu::erf: return Epilogue::gelu_erf;
-        case Gelu::tanh: return Epilogue::gelu_tanh;
-        case Gelu::quick: return Epilogue::gelu_quick;
-    }
-    return Epilogue::gelu_erf;
 }
 
 AttentionPoolWeights attention_pool_weights(const WeightLoader& load) {
@@ -67,7 +59,7 @@ AttentionPoolWeights attention_pool_weights(const WeightLoader& load) {
             load.linear("attn_pool.proj", Epilogue::none, 1),
             load.file.tensor("attn_pool.norm.weight").data,
             load.file.tensor("attn_pool.norm.bias").data,
-            load.linear("attn_pool.fc1", gelu_epilogue(a), 1),
+            load.linear("attn_pool.fc1", gelu_epilogue(a.gelu), 1),
             load.linear("attn_pool.fc2", Epilogue::residual_add, 1)};
 }
 
@@ -76,7 +68,7 @@ AttentionPoolWeights attention_pool_weights(const WeightLoader& load) {
 std::vector<BlockWeights> block_weights(const WeightLoader& load) {
     const Architecture& a = load.file.info().arch;
     const int rows = a.tokens();
-    const Epilogue gelu = gelu_epilogue(a);
+    const Epilogue gelu = gelu_epilogue(a.gelu);
     std::vector<std::optional<BlockWeights>> built(a.depth);
     load.executor.parallel(a.depth, [&](int i) {
         const std::string b = "blocks." + std::to_string(i) + ".";
@@ -113,7 +105,7 @@ VitWeights::VitWeights(const WeightLoader& load)
       norm(arch.final_norm ? std::optional(norm_weights(load.file, "norm")) : std::nullopt),
       attn_pool(arch.pool == Pool::map ? std::optional(attention_pool_weights(load)) : std::nullopt),
       head_norm(arch.head_norm ? std::optional(norm_weights(load.file, "head_norm")) : std::nullopt),
-      head_hidden(arch.head == Head::mlp ? std::optional(load.linear("head_hidden", gelu_epilogue(arch), 1))
+      head_hidden(arch.head == Head::mlp ? std::optional(load.linear("head_hidden", gelu_epilogue(arch.gelu), 1))
                                          : std::nullopt),
       head(arch.head != Head::none ? std::optional(load.linear("head", Epilogue::none, 1)) : std::nullopt),
       head_dist(arch.head == Head::distilled ? std::optional(load.linear("head_dist", Epilogue::none, 1))
@@ -140,7 +132,7 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
     const dnnl::engine& engine = executor.engine();
     const int threads = executor.threads();
     const int rows = batch * tokens_, D = a.dim;
-    if (w.patch_embed) patch_embed_.emplace(*w.patch_embed, engine, threads, batch, patches_.data());
+    if (w.patch_embed) patch_embed_.emplace(*w.patch_embed, engine, batch, patches_.data());
     if (w.normed_patch_embed) {
         const NormedPatchEmbedWeights& n = *w.normed_patch_embed;
         const int patch_rows = batch * a.patch_tokens();
@@ -203,7 +195,14 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
     for (int slot = 0; slot < threads; ++slot) scratchpads_.emplace_back(scratchpad_md, engine);
 }
 
-void Forward::run(Executor& executor, const float* input, float* logits, Features* features) {
+void Forward::run(Executor& executor, const float* input, float* logits, Features* features,
+                  AttentionMaps* attention) {
+    const Architecture& a = w_.arch;
+    const std::int64_t block_probs = std::int64_t(a.heads) * tokens_ * tokens_;  // one block's, per image
+    if (attention) {
+        *attention = AttentionMaps{a.depth, a.heads, tokens_, {}};
+        attention->probs.resize(std::size_t(batch_) * a.depth * block_probs);
+    }
     embed_patches(executor, input);
     assemble_tokens(executor);
     // Attention is the only op that reads other rows than it writes: everything
@@ -212,7 +211,9 @@ void Forward::run(Executor& executor, const float* input, float* logits, Feature
     run_row_chain(executor, {norm_pre, &blocks_.front().norm1, &blocks_.front().qkv});
     for (std::size_t i = 0; i < blocks_.size(); ++i) {
         BlockSteps& b = blocks_[i];
-        attention_.run(executor, scratchpads_);  // attn = softmax(q kᵀ · scale) v, per head
+        const AttentionSteps::ProbabilitiesOut probs{attention ? attention->probs.data() + i * block_probs : nullptr,
+                                                     a.depth * block_probs};
+        attention_.run(executor, scratchpads_, attention ? &probs : nullptr);  // attn = softmax(q kᵀ · scale) v
         if (!b.proj) add_attention_residual(executor);  // x += attn
         StepList* proj = b.proj ? &*b.proj : nullptr;   // x += attn Wprojᵀ + b
         // h = LN2(x); mlp = gelu(h W1ᵀ + b1); x += mlp W2ᵀ + b2; then the next

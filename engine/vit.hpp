@@ -88,9 +88,8 @@ public:
     int batch() const { return batch_; }
 
     // input: batch × C × H × W; logits: batch × arch.outputs() (without a head: the
-    // embedding); features: optional.
-    // Call inside Executor::run.
-    void run(Executor& executor, const float* input, float* logits, Features* features);
+    // embedding); features and attention: optional. Call inside Executor::run.
+    void run(Executor& executor, const float* input, float* logits, Features* features, AttentionMaps* attention);
 
 private:
     struct BlockSteps {

@@ -11,6 +11,8 @@ weights/samples/*.png (override with --model / --samples), and temporary files.
 import argparse
 import json
 import math
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from harness import (TOOL_ENV, add_digits_arguments, argument_parser,  # noqa: E
 
 import numpy as np  # noqa: E402
 
-SUBCOMMANDS = ["info", "infer", "classify", "embed", "bench"]
+SUBCOMMANDS = ["info", "infer", "classify", "embed", "explain", "eval", "bench"]
 
 
 class Skip(Exception):
@@ -304,6 +306,44 @@ def test_classify_corrupt_among_good(ctx):
     assert str(good[0]) in table.stdout and str(good[-1]) in table.stdout, describe(table)
 
 
+def test_classify_many_in_order(ctx):
+    """Over several batches (decoded ahead, in parallel), with failures among them: every image in input
+    order, each with the classes it gets when classified alone."""
+    corrupt = ctx.tmp / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    images = [corrupt, *ctx.samples, *reversed(ctx.samples), corrupt, *ctx.samples[:3], corrupt]
+    result = ctx.run("classify", "--model", ctx.model, "--json", "--top", "2", *images)
+    assert result.returncode == 1 and len(result.stderr.splitlines()) == 3, describe(result)
+    records = json_lines(result)
+    assert [r["image"] for r in records] == [str(p) for p in images], describe(result)
+    alone_results = {str(p): json_lines(ctx.run("classify", "--model", ctx.model, "--json", "--top", "2", p))[0]
+                     for p in ctx.samples}
+    for record in records:
+        if Path(record["image"]) == corrupt:
+            assert list(record) == ["image", "error"], record
+            continue
+        alone = alone_results[record["image"]]
+        assert [t["index"] for t in record["topk"]] == [t["index"] for t in alone["topk"]], (record, alone)
+        assert all(abs(a["prob"] - b["prob"]) < 1e-5 for a, b in zip(record["topk"], alone["topk"])), (record, alone)
+
+
+def test_classify_progress_on_a_terminal(ctx):
+    """With stderr a terminal (script(1)'s pty), a progress line there; stdout as without one."""
+    if not shutil.which("script"):
+        raise Skip("needs script(1) (util-linux)")
+    out = ctx.tmp / "out.json"
+    arguments = ["classify", "--model", ctx.model, "--json", *ctx.samples]
+    command = f"{shlex.join([str(ctx.onevit), *map(str, arguments)])} > {shlex.quote(str(out))}"
+    # Bytes: text mode would turn the line's carriage returns into newlines.
+    terminal = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, timeout=300, env=TOOL_ENV)
+    screen = terminal.stdout.decode(errors="replace")
+    assert terminal.returncode == 0, f"exit {terminal.returncode}: {screen!r}"
+    count = len(ctx.samples)
+    assert re.fullmatch(rf"(\r\x1b\[K\d+/{count} images  \d+\.\d images/s  ETA (\d+:\d\d|\?))+"
+                        rf"\r\x1b\[K{count}/{count} images  \d+\.\d images/s  \d+:\d\d\r\n", screen), repr(screen)
+    plain = ctx.run(*arguments)
+    expect_success(plain)  # no terminal: nothing on stderr
+    assert out.read_text() == plain.stdout
 def test_embed_agrees_with_infer(ctx):
     """embed's rows are infer's --embedding on the same pixels; --normalize scales them to unit norm."""
     samples = direct_input(ctx)
@@ -377,6 +417,115 @@ def test_bench_rejects_bad_numbers(ctx):
     for option, value in [("--batch", "0"), ("--threads", "-1"), ("--iters", "0"), ("--warmup", "-2"),
                           ("--streams", "-1"), ("--hint", "fastest")]:
         expect_one_line_error(ctx.run("bench", "--model", ctx.model, option, value), 2, option)
+
+
+def digit_samples(ctx):
+    labelled = [(p, int(p.name.split("_")[1])) for p in ctx.samples if p.name.startswith("digit_")]
+    if len(labelled) < 3:
+        raise Skip("fewer than 3 digit_<label>_<n>.png samples")
+    return labelled
+
+
+def expected_hits(ctx, images_and_truth):
+    """(top-1, top-5) hit counts, from `classify --json --top 5` and the known classes."""
+    result = ctx.run("classify", "--model", ctx.model, "--json", "--top", "5", *(p for p, _ in images_and_truth))
+    expect_success(result)
+    ranks = [[e["index"] for e in record["topk"]] for record in json_lines(result)]
+    top1 = sum(r[0] == truth for r, (_, truth) in zip(ranks, images_and_truth))
+    top5 = sum(truth in r for r, (_, truth) in zip(ranks, images_and_truth))
+    return top1, top5
+
+
+def test_eval_folders_named_after_labels(ctx):
+    """Each sample in a folder named after its label, one in the wrong folder on purpose."""
+    labelled = digit_samples(ctx)
+    truth = [(path, label) for path, label in labelled]
+    truth[0] = (truth[0][0], (truth[0][1] + 1) % 10)  # filed under the next digit
+    placed = []
+    for path, label in truth:
+        folder = ctx.tmp / "digits" / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, folder / path.name)
+        placed.append((folder / path.name, label))
+    top1, top5 = expected_hits(ctx, placed)
+    assert top1 < len(placed), "the misfiled sample should miss"
+
+    result = ctx.run("eval", "--model", ctx.model, "--top5", "--json", ctx.tmp / "digits")
+    expect_success(result)
+    (report,) = json_lines(result)
+    assert report == {"model": str(ctx.model), "images": len(placed), "failed": 0, "precision": "f32",
+                      "top1": top1 / len(placed), "top5": top5 / len(placed)}, report
+    text = ctx.run("eval", "--model", ctx.model, ctx.tmp / "digits")
+    expect_success(text)
+    assert f"({top1}/{len(placed)})" in text.stdout and "top-5" not in text.stdout, describe(text)
+
+
+def test_eval_wordnet_ids(ctx):
+    """n<8 digits>_name.png: the id's line in the synset list is the class."""
+    labelled = digit_samples(ctx)
+    ids = [f"n{9000000 + k:08d}" for k in range(10)]
+    album = ctx.tmp / "album"
+    album.mkdir()
+    placed = []
+    for path, label in labelled:
+        placed.append((album / f"{ids[label]}_{path.name}", label))
+        shutil.copy(path, placed[-1][0])
+    top1, _ = expected_hits(ctx, placed)
+
+    missing = ctx.run("eval", "--model", ctx.model, album)
+    expect_one_line_error(missing, 1, "WordNet id", "--synsets")
+
+    synsets = ctx.tmp / "synsets.txt"
+    synsets.write_text("".join(f"{i} digit {k}\n" for k, i in enumerate(ids)))
+    given = ctx.run("eval", "--model", ctx.model, "--synsets", synsets, "--json", album)
+    expect_success(given)
+    assert json_lines(given)[0]["top1"] == top1 / len(placed), describe(given)
+
+    shutil.copy(synsets, album / "synset_words.txt")  # beside the images: found without --synsets
+    beside = ctx.run("eval", "--model", ctx.model, "--json", album)
+    expect_success(beside)
+    assert json_lines(beside)[0]["top1"] == top1 / len(placed), describe(beside)
+
+    short = ctx.tmp / "short.txt"
+    short.write_text("".join(f"{i} digit\n" for i in ids[:9]))
+    expect_one_line_error(ctx.run("eval", "--model", ctx.model, "--synsets", short, album), 1,
+                          str(short), "9 WordNet ids", "10 classes")
+    bad = ctx.tmp / "bad.txt"
+    bad.write_text("n09000000 zero\nseven\n")
+    expect_one_line_error(ctx.run("eval", "--model", ctx.model, "--synsets", bad, album), 1, f"{bad}:2")
+
+
+def test_eval_counts_bad_and_unlabelled_images(ctx):
+    labelled = digit_samples(ctx)
+    folder = ctx.tmp / "set" / str(labelled[1][1])
+    folder.mkdir(parents=True)
+    shutil.copy(labelled[1][0], folder / "good.png")
+    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    stray = ctx.tmp / "set" / "not_a_label"
+    stray.mkdir()
+    shutil.copy(labelled[2][0], stray / "stray.png")
+
+    result = ctx.run("eval", "--model", ctx.model, "--json", ctx.tmp / "set")
+    assert result.returncode == 1, describe(result)
+    errors = result.stderr.splitlines()
+    assert len(errors) == 2 and all(line.startswith("onevit: error: ") for line in errors), describe(result)
+    assert any("corrupt.png" in line for line in errors) and any("stray.png" in line and "no class" in line
+                                                                 for line in errors), describe(result)
+    (report,) = json_lines(result)
+    assert (report["images"], report["failed"]) == (1, 2), report
+
+
+def test_eval_against_another_precision(ctx):
+    labelled = digit_samples(ctx)
+    folder = ctx.tmp / "one" / str(labelled[0][1])
+    folder.mkdir(parents=True)
+    shutil.copy(labelled[0][0], folder / "a.png")
+    result = ctx.run("eval", "--model", ctx.model, "--against", "f32", "--json", ctx.tmp / "one")
+    expect_success(result)
+    (report,) = json_lines(result)
+    assert report["against"] == {"precision": "f32", "top1": report["top1"], "agreement": 1.0}, report
+    expect_one_line_error(ctx.run("eval", "--model", ctx.model, "--precision", "f16", folder), 1, "f16")
+    expect_one_line_error(ctx.run("eval", "--model", ctx.model, "--against", "fp8", folder), 1, "fp8")
 
 
 def main():

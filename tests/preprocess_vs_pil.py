@@ -4,7 +4,7 @@
     /usr/bin/python3 tests/preprocess_vs_pil.py PREPROCESS_DUMP [IMAGE_DIR ...]
 
 PREPROCESS_DUMP is the tests/tools/preprocess_dump binary. Every .jpg/.jpeg
-under the image directories (default /work/shared/data/images, recursively)
+under the image directories (default <repo>/../shared/data/images, recursively)
 is decoded and preprocessed by onevit and by PIL 9.4 + torchvision 0.14 with
 the DeiT, HF, timm augreg and timm squash recipes. Differences are measured in grey levels
 (tensor difference × std × 255). The run fails if, for any image, the decoded
@@ -20,7 +20,9 @@ import torchvision.transforms as T
 from PIL import Image
 
 MAX_MEAN_ABS_DIFF = 1.0  # grey levels
-DEFAULT_IMAGE_DIRS = ["/work/shared/data/images"]
+# The real photos beside the checkout, as a developer's checkout and CI have them.
+REPO = pathlib.Path(__file__).resolve().parent.parent
+DEFAULT_IMAGE_DIRS = [str(REPO.parent / "shared" / "data" / "images")]
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)

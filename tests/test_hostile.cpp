@@ -402,7 +402,43 @@ std::vector<FieldCase> field_cases() {
         {"head.bias", "nbytes"});
     add("nbytes huge", model([](ModelBytes& m) { m.tensor("head.bias")->nbytes = 0xFFFFFFFFFFFFFFFFull; }),
         {"head.bias", "nbytes"});
-    add("dtype", model([](ModelBytes& m) { m.tensor("head.bias")->dtype = 1; }), {"head.bias", "dtype 1"});
+    add("dtype unknown", model([](ModelBytes& m) { m.tensor("head.bias")->dtype = 3; }),
+        {"head.bias", "unsupported dtype 3"});
+    add("dtype huge", model([](ModelBytes& m) { m.tensor("head.bias")->dtype = kHuge32; }),
+        {"head.bias", "unsupported dtype"});
+    add("bf16 bias", model([](ModelBytes& m) { m.tensor("head.bias")->dtype = synthetic::kBF16; }),
+        {"head.bias", "dtype 1", "only linear weights"});
+    add("bf16 position embedding", model([](ModelBytes& m) { m.tensor("pos_embed")->dtype = synthetic::kBF16; }),
+        {"pos_embed", "only linear weights"});
+    add("int8 one-dimensional", model([](ModelBytes& m) { m.tensor("head.bias")->dtype = synthetic::kInt8; }),
+        {"head.bias", "int8 tensor needs 2 dimensions"});
+    add("int8 class token", model([](ModelBytes& m) { m.tensor("prefix_tokens")->dtype = synthetic::kInt8; }),
+        {"prefix_tokens", "dtype 2", "only linear weights"});
+    add("bf16 nbytes of f32", model([](ModelBytes& m) {
+            m.tensor("head.weight")->dtype = synthetic::kBF16;
+            m.tensor("head.weight")->nbytes = 3 * 4 * 4;
+        }), {"head.weight", "nbytes 48", "bf16 (24)"});
+    add("int8 nbytes without scales", model([](ModelBytes& m) {
+            m.tensor("head.weight")->dtype = synthetic::kInt8;
+            m.tensor("head.weight")->nbytes = 64;
+        }), {"head.weight", "nbytes 64", "int8 (76)"});
+    add("int8 scales past the end", [] {
+        ModelBytes m = synthetic::tiny_model();
+        m.tensor("head.weight")->dtype = synthetic::kInt8;  // 12 s8 values, padding, 3 scales: 76 bytes
+        const Bytes b = m.bytes();
+        const std::uint64_t data_bytes = b.size() - data_offset_of(b);  // ends with head.bias, 12 bytes
+        m.tensor("head.weight")->offset = data_bytes - 12;  // the values fit, the scales do not
+        return m.bytes();
+    }(), {"head.weight", "outside"});
+    for (const auto& [what, scale] : {std::pair<const char*, float>{"NaN", std::nanf("")}, {"infinite", INFINITY},
+                                      {"negative", -0.5f}}) {
+        add(std::string("int8 scale ") + what, model([scale = scale](ModelBytes& m) {
+                synthetic::Tensor& t = *m.tensor("blocks.0.mlp.fc1.weight");
+                t.dtype = synthetic::kInt8;
+                t.scales = std::vector<float>(t.dims[0], 0.01f);
+                (*t.scales)[5] = scale;
+            }), {"blocks.0.mlp.fc1.weight", "scale of row 5"});
+    }
     add("offset unaligned", model([](ModelBytes& m) { m.tensor("head.bias")->offset = 4; }),
         {"head.bias", "64-byte aligned"});
     add("offset outside the file", model([](ModelBytes& m) { m.tensor("head.bias")->offset = 1ull << 40; }),

@@ -141,7 +141,16 @@ TEST_P(Ops, AttentionMatchesNaive) {
     auto attention = inside(ex, [&] { return AttentionSteps(engine, ex.threads(), s, qkv.data(), out.data()); });
     auto scratch = scratchpads(ex, attention.scratchpad_bytes());
     ex.run([&] { attention.run(ex, scratch); });
-    std::vector<double> expected(out.size());
+    // Asked for, the probabilities are copied out — here as block 1 of 2, block
+    // 0 left alone — and the output is the same as without.
+    const int T = s.tokens;
+    const std::int64_t block = std::int64_t(s.heads) * T * T;
+    std::vector<float> probs(s.batch * 2 * block, -1.f);
+    const std::vector<float> out_without = out;
+    const AttentionSteps::ProbabilitiesOut where{probs.data() + block, 2 * block};
+    ex.run([&] { attention.run(ex, scratch, &where); });
+    EXPECT_EQ(out, out_without);
+    std::vector<double> expected(out.size()), expected_probs(probs.size(), -1.0);
     for (int b = 0; b < s.batch; ++b)
         for (int h = 0; h < s.heads; ++h)
             for (int i = 0; i < s.tokens; ++i) {
@@ -157,6 +166,7 @@ TEST_P(Ops, AttentionMatchesNaive) {
                     max = std::max(max, p[j]);
                 }
                 for (double& x : p) sum += x = std::exp(x - max);
+                for (int j = 0; j < T; ++j) expected_probs[b * 2 * block + block + (h * T + i) * T + j] = p[j] / sum;
                 for (int d = 0; d < s.head_dim; ++d) {
                     double acc = 0;
                     for (int j = 0; j < s.tokens; ++j) acc += p[j] / sum * at(j, 2, d);
@@ -164,6 +174,7 @@ TEST_P(Ops, AttentionMatchesNaive) {
                 }
             }
     expect_close(out, expected, 1e-5);
+    expect_close(probs, expected_probs, 1e-5);
 }
 
 TEST_P(Ops, PatchEmbedMatchesNaive) {
@@ -171,10 +182,10 @@ TEST_P(Ops, PatchEmbedMatchesNaive) {
     const PatchGrid s{3, 24, 16, 8};
     const int batch = 2, G = s.patches(), patch = s.patch, dim = 70;
     Tensor weight({dim, s.channels, patch, patch}, 12, 0.1f), bias({dim}, 13);
-    auto w = inside(ex, [&] { return PatchEmbedWeights(ex, s, weight.view, bias.view); });
+    auto w = inside(ex, [&] { return PatchEmbedWeights(ex, weight_memory, s, weight.view, bias.view, ex.threads()); });
     const std::vector<float> image = random_vector(batch * s.channels * s.image_height * s.image_width, 14);
     std::vector<float> out(batch * G * dim);
-    auto steps = inside(ex, [&] { return PatchEmbedSteps(w, engine, ex.threads(), batch, out.data()); });
+    auto steps = inside(ex, [&] { return PatchEmbedSteps(w, engine, batch, out.data()); });
     auto scratch = scratchpads(ex, steps.scratchpad_bytes());
     ex.run([&] { steps.run(ex, image.data(), scratch); });
     std::vector<double> expected;

@@ -3,7 +3,7 @@
 
     python3 weights/convert.py INPUT [--config FILE | --arch NAME] [--heads N] [--gelu KIND]
                                [--norm-eps E] [--global-pool POOL] [--labels FILE]
-                               [--image-size H[xW] [--pos-resample MODE]] -o OUTPUT
+                               [--image-size H[xW] [--pos-resample MODE]] [--dtype f32|bf16|int8] -o OUTPUT
 
 The file format is specified in weights/FORMAT.md. Errors are reported as one
 line, `convert.py: error: ...`, with exit status 1.
@@ -69,6 +69,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onevit_convert.assemble import assemble  # noqa: E402
 from onevit_convert.checkpoint import load_checkpoint  # noqa: E402
 from onevit_convert.config import read_config  # noqa: E402
+from onevit_convert.dtypes import DTYPES  # noqa: E402
 from onevit_convert.errors import ConvertError  # noqa: E402
 from onevit_convert.families import map_checkpoint  # noqa: E402
 from onevit_convert.labels import read_labels  # noqa: E402
@@ -114,6 +115,9 @@ def _parse(argv):
     parser.add_argument("--pos-resample", metavar="MODE", choices=MODES, default="bicubic",
                         help="position embedding resampling for --image-size: "
                              + " or ".join(MODES) + " (default bicubic)")
+    parser.add_argument("--dtype", choices=DTYPES, default="f32",
+                        help="how linear weights are stored: f32 (default), bf16, or int8 with one "
+                             "scale per output channel (weights/FORMAT.md); other tensors stay f32")
     parser.add_argument("-o", "--output", metavar="OUTPUT", required=True, help="the .ovit file to write")
     return parser.parse_args(argv)
 
@@ -144,13 +148,13 @@ def convert(argv):
     for note in mapped.notes:
         print(f"{PROG}: note: {note}", file=sys.stderr)
     try:
-        size = write_ovit(args.output, model_metadata(model), model.tensors)
+        size = write_ovit(args.output, model_metadata(model), model.tensors, args.dtype)
     except OSError as e:
         raise ConvertError(f"{args.output}: cannot write ({e.strerror})") from None
     a = model.arch
     print(f"{mapped.family} ViT: dim={a.dim} depth={a.depth} heads={a.heads} mlp={a.mlp_dim} "
           f"image={a.image_height}x{a.image_width}/{a.patch_size} classes={a.num_classes} "
-          f"head={a.head}, {model.parameter_count:,} params, {size:,} bytes -> {args.output}")
+          f"head={a.head}, {model.parameter_count:,} params, {args.dtype}, {size:,} bytes -> {args.output}")
 
 
 def main(argv=None):

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <map>
 
+#include "ops/kernel_check.hpp"
+
 namespace onevit {
 
 namespace {
@@ -12,7 +14,7 @@ using dnnl::memory;
 constexpr double kTaskOverhead = 2e4;  // per-task dispatch cost, in multiply-accumulates
 
 // Query rows per task: enough tasks to keep every thread busy, no more.
-int choose_query_parts(const AttentionShape& s, int threads) {
+int choose_query_parts(const AttentionShape& s, int threads, double* cost_out = nullptr) {
     const int units = s.batch * s.heads;
     int best = 1;
     double best_cost = 0;
@@ -21,6 +23,7 @@ int choose_query_parts(const AttentionShape& s, int threads) {
         const double cost = phase_cost(units * parts, threads, 2 * rows * s.tokens * s.head_dim, kTaskOverhead);
         if (parts == 1 || cost < best_cost) best = parts, best_cost = cost;
     }
+    if (cost_out) *cost_out = best_cost;
     return best;
 }
 
@@ -45,33 +48,59 @@ PrimitiveDescs primitive_descs(const dnnl::engine& engine, const AttentionShape&
     dnnl::primitive_attr scaled = user_scratchpad_attr();
     scaled.set_output_scales(0, {s.scale});
     PrimitiveDescs pds{
-        dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, kt_md, scores_md), scaled, engine),
-        dnnl::softmax_forward::primitive_desc(
-            dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, scores_md, 1), user_scratchpad_attr(),
-            engine),
-        dnnl::matmul::primitive_desc(dnnl::matmul::desc(scores_md, v_md, o_md), user_scratchpad_attr(), engine)};
+        checked(dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, kt_md, scores_md), scaled, engine),
+                "attention scores matmul"),
+        checked(dnnl::softmax_forward::primitive_desc(
+                    dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, scores_md, 1),
+                    user_scratchpad_attr(), engine),
+                "softmax"),
+        checked(dnnl::matmul::primitive_desc(dnnl::matmul::desc(scores_md, v_md, o_md), user_scratchpad_attr(), engine),
+                "attention mix matmul")};
     for (std::size_t bytes : {pds.scores.scratchpad_desc().get_size(), pds.softmax.scratchpad_desc().get_size(),
                               pds.mix.scratchpad_desc().get_size()})
         *scratchpad_bytes = std::max(*scratchpad_bytes, bytes);
     return pds;
 }
 
+// The tasks' query ranges, and one set of descriptors per distinct range height.
+struct QueryPlan {
+    std::vector<Range> query_parts;
+    std::map<int, int> rows_class;  // query rows → class
+    std::vector<PrimitiveDescs> pds;  // by class
+};
+
+QueryPlan plan_queries(const dnnl::engine& engine, int threads, const AttentionShape& s, std::size_t* scratchpad_bytes) {
+    QueryPlan plan{split_evenly(s.tokens, choose_query_parts(s, threads)), {}, {}};
+    for (Range r : plan.query_parts) {
+        if (plan.rows_class.count(r.size)) continue;
+        plan.rows_class.emplace(r.size, static_cast<int>(plan.pds.size()));
+        plan.pds.push_back(primitive_descs(engine, s, r.size, scratchpad_bytes));
+    }
+    return plan;
+}
+
 }  // namespace
+
+double modelled_attention_macs(const AttentionShape& shape, int threads) {
+    double cost = 0;
+    choose_query_parts(shape, threads, &cost);
+    return cost;
+}
+
+void AttentionSteps::plan(const dnnl::engine& engine, int threads, const AttentionShape& shape) {
+    std::size_t scratchpad_bytes = 0;
+    plan_queries(engine, threads, shape, &scratchpad_bytes);
+}
 
 AttentionSteps::AttentionSteps(const dnnl::engine& engine, int threads, const AttentionShape& s, const float* qkv,
                                float* out)
     : shape_(s) {
     const int T = s.tokens, dh = s.head_dim, I = s.inner();
     const std::int64_t qkv_stride = 3 * I;
-    const std::vector<Range> query_parts = split_evenly(T, choose_query_parts(s, threads));
-
-    std::map<int, int> rows_class;  // query rows → class
-    std::vector<PrimitiveDescs> pds;
-    for (Range r : query_parts) {
-        if (rows_class.count(r.size)) continue;
-        rows_class.emplace(r.size, static_cast<int>(pds.size()));
-        pds.push_back(primitive_descs(engine, s, r.size, &scratchpad_bytes_));
-    }
+    const QueryPlan plan = plan_queries(engine, threads, s, &scratchpad_bytes_);
+    const std::vector<Range>& query_parts = plan.query_parts;
+    const std::map<int, int>& rows_class = plan.rows_class;
+    const std::vector<PrimitiveDescs>& pds = plan.pds;
     std::vector<TaskSteps> primitives;  // by rows class, not bound to memory yet
     for (const PrimitiveDescs& p : pds)
         primitives.push_back({{dnnl::matmul(p.scores), {}}, {dnnl::softmax_forward(p.softmax), {}},
@@ -108,15 +137,17 @@ AttentionSteps::AttentionSteps(const dnnl::engine& engine, int threads, const At
     }
 }
 
-void AttentionSteps::run(Executor& executor, std::vector<dnnl::memory>& scratchpads) {
+void AttentionSteps::run(Executor& executor, std::vector<dnnl::memory>& scratchpads,
+                         const ProbabilitiesOut* probabilities) {
     for (Workspace& w : workspaces_) w.unit = -1;  // qkv holds a new layer's values
     executor.parallel(static_cast<int>(tasks_.size()), [&](int i) {
         const int slot = Executor::slot();
-        run_task(tasks_[i], workspaces_[slot], executor.stream(), scratchpads[slot]);
+        run_task(tasks_[i], workspaces_[slot], executor.stream(), scratchpads[slot], probabilities);
     });
 }
 
-void AttentionSteps::run_task(const Task& task, Workspace& w, dnnl::stream& stream, const dnnl::memory& scratchpad) {
+void AttentionSteps::run_task(const Task& task, Workspace& w, dnnl::stream& stream, const dnnl::memory& scratchpad,
+                              const ProbabilitiesOut* probabilities) {
     const int T = shape_.tokens, dh = shape_.head_dim, I = shape_.inner();
     const std::int64_t qkv_stride = 3 * I;
     if (w.unit != task.unit) {
@@ -128,6 +159,12 @@ void AttentionSteps::run_task(const Task& task, Workspace& w, dnnl::stream& stre
     TaskSteps& steps = w.steps[task.rows_class];
     steps.scores.execute(stream, scratchpad);
     steps.softmax.execute(stream, scratchpad);
+    if (probabilities) {
+        const int image = task.unit / shape_.heads, head = task.unit % shape_.heads;
+        float* dst = probabilities->probs + image * probabilities->image_stride +
+                     (std::int64_t(head) * T + task.queries.begin) * T;
+        std::memcpy(dst, w.scores.data(), sizeof(float) * task.queries.size * T);
+    }
     steps.mix.execute(stream, scratchpad);
     copy_rows(w.o.data(), dh, task.queries.size, dh, task.out, I);
 }

@@ -12,6 +12,7 @@
 // thread runs in a row.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "aligned_buffer.hpp"
@@ -29,6 +30,10 @@ struct AttentionShape {
     int inner() const { return heads * head_dim; }
 };
 
+// The modelled time of the attention phase on this many threads, in one core's
+// multiply-accumulates, task overheads included: the cost its tiling minimises.
+double modelled_attention_macs(const AttentionShape& shape, int threads);
+
 class AttentionSteps {
 public:
     // qkv: (batch·tokens) × 3·inner, rows [q | k | v], each head-major.
@@ -36,8 +41,21 @@ public:
     AttentionSteps(const dnnl::engine& engine, int threads, const AttentionShape& shape, const float* qkv,
                    float* out);
 
-    // Inside Executor::run; scratchpads: one per arena slot.
-    void run(Executor& executor, std::vector<dnnl::memory>& scratchpads);
+    // Creates and checks (ops/kernel_check.hpp) the descriptors the tasks of
+    // a threads-thread plan would run, without buffers.
+    static void plan(const dnnl::engine& engine, int threads, const AttentionShape& shape);
+
+    // Where a run also copies out the probabilities: image b, head h, query row
+    // r at probs + b·image_stride + (h·tokens + r)·tokens.
+    struct ProbabilitiesOut {
+        float* probs;
+        std::int64_t image_stride;
+    };
+
+    // Inside Executor::run; scratchpads: one per arena slot. probabilities:
+    // null, or where to copy them (the steps run the same either way).
+    void run(Executor& executor, std::vector<dnnl::memory>& scratchpads,
+             const ProbabilitiesOut* probabilities = nullptr);
     std::size_t scratchpad_bytes() const { return scratchpad_bytes_; }
 
 private:
@@ -61,7 +79,8 @@ private:
         std::vector<TaskSteps> steps;  // by rows class
         int unit = -1;  // whose k and v the blocks hold
     };
-    void run_task(const Task& task, Workspace& workspace, dnnl::stream& stream, const dnnl::memory& scratchpad);
+    void run_task(const Task& task, Workspace& workspace, dnnl::stream& stream, const dnnl::memory& scratchpad,
+                  const ProbabilitiesOut* probabilities);
 
     AttentionShape shape_;
     std::vector<Task> tasks_;

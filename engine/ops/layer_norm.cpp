@@ -2,31 +2,44 @@
 
 #include <map>
 
+#include "ops/kernel_check.hpp"
+
 namespace onevit {
 
-LayerNormSteps::LayerNormSteps(const dnnl::engine& engine, int threads, int rows, int dim, float eps,
-                               const float* scale, const float* shift, float* src, float* dst) {
-    using dnnl::memory;
+std::vector<LayerNormSteps::Tile> LayerNormSteps::plan(const dnnl::engine& engine, int threads, int rows, int dim,
+                                                       float eps) {
     using dnnl::layer_normalization_forward;
-    const memory scale_mem(strided_md({dim}, {1}), engine, const_cast<float*>(scale));
-    const memory shift_mem(strided_md({dim}, {1}), engine, const_cast<float*>(shift));
     const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
     std::map<int, layer_normalization_forward::primitive_desc> pds;  // by tile rows
+    std::vector<Tile> tiles;
     // Normalisation is memory-bound and cheap: one tile per thread balances it.
     for (Range r : split_evenly(rows, std::min(rows, threads))) {
         auto pd = pds.find(r.size);
         if (pd == pds.end()) {
-            const memory::desc md = strided_md({r.size, dim}, {dim, 1});
+            const dnnl::memory::desc md = strided_md({r.size, dim}, {dim, 1});
             const layer_normalization_forward::desc desc(dnnl::prop_kind::forward_inference, md, eps, flags);
-            pd = pds.emplace(r.size, layer_normalization_forward::primitive_desc(desc, user_scratchpad_attr(), engine))
+            pd = pds.emplace(r.size, checked(layer_normalization_forward::primitive_desc(desc, user_scratchpad_attr(),
+                                                                                         engine),
+                                             "layer norm"))
                      .first;
         }
-        Step step{layer_normalization_forward(pd->second), {}};
-        step.args[DNNL_ARG_SRC] = memory(pd->second.src_desc(), engine, src + std::int64_t(r.begin) * dim);
-        step.args[DNNL_ARG_DST] = memory(pd->second.dst_desc(), engine, dst + std::int64_t(r.begin) * dim);
+        tiles.push_back({r, pd->second});
+    }
+    return tiles;
+}
+
+LayerNormSteps::LayerNormSteps(const dnnl::engine& engine, int threads, int rows, int dim, float eps,
+                               const float* scale, const float* shift, float* src, float* dst) {
+    using dnnl::memory;
+    const memory scale_mem(strided_md({dim}, {1}), engine, const_cast<float*>(scale));
+    const memory shift_mem(strided_md({dim}, {1}), engine, const_cast<float*>(shift));
+    for (const Tile& t : plan(engine, threads, rows, dim, eps)) {
+        Step step{dnnl::layer_normalization_forward(t.pd), {}};
+        step.args[DNNL_ARG_SRC] = memory(t.pd.src_desc(), engine, src + std::int64_t(t.rows.begin) * dim);
+        step.args[DNNL_ARG_DST] = memory(t.pd.dst_desc(), engine, dst + std::int64_t(t.rows.begin) * dim);
         step.args[DNNL_ARG_SCALE] = scale_mem;
         step.args[DNNL_ARG_SHIFT] = shift_mem;
-        add_row_tile(std::move(step), pd->second.scratchpad_desc(), r);
+        add_row_tile(std::move(step), t.pd.scratchpad_desc(), t.rows);
     }
 }
 

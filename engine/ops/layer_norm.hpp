@@ -10,6 +10,13 @@ namespace onevit {
 
 class LayerNormSteps : public StepList {
 public:
+    struct Tile {
+        Range rows;
+        dnnl::layer_normalization_forward::primitive_desc pd;
+    };
+    // The row tiles LayerNormSteps runs, every descriptor checked (ops/kernel_check.hpp).
+    static std::vector<Tile> plan(const dnnl::engine& engine, int threads, int rows, int dim, float eps);
+
     // scale, shift: [dim], read-only (they live in the mapped model file).
     // src and dst are rows × dim, dense; they may be the same buffer.
     LayerNormSteps(const dnnl::engine& engine, int threads, int rows, int dim, float eps, const float* scale,

@@ -7,10 +7,14 @@
 // LinearSteps binds those weights to one batch's activation buffers.
 #pragma once
 
+#include <optional>
 #include <vector>
+
+#include "aligned_buffer.hpp"
 
 #include "executor.hpp"
 #include "model_file.hpp"
+#include "onevit/model_info.hpp"
 #include "ops/step.hpp"
 #include "weight_memory.hpp"
 
@@ -19,6 +23,9 @@ namespace onevit {
 // gelu_quick: x·sigmoid(1.702x), which is oneDNN's swish with alpha 1.702.
 enum class Epilogue { none, gelu_erf, gelu_tanh, gelu_quick, residual_add };
 
+// The epilogue of the layers a model's GELU follows (fc1, an mlp head's first layer).
+Epilogue gelu_epilogue(Gelu gelu);
+
 // What a layer's column tiles and weight layout are chosen for: the row count
 // it typically multiplies, and the threads of each executor that will run it.
 struct LinearTuning {
@@ -26,12 +33,28 @@ struct LinearTuning {
     int threads = 1;
 };
 
+// A layer's shape without its values: enough to plan its tiles.
+struct LinearShape {
+    int in = 0;
+    int out = 0;
+    bool bias = false;
+    Epilogue epilogue = Epilogue::none;
+};
+
+// The modelled time of a layer's phase over this many rows, in one core's
+// multiply-accumulates, tile overheads included: the cost its tiling minimises
+// (engine/thread_choice.cpp adds these up).
+double modelled_linear_macs(const LinearShape& shape, LinearTuning tuning, int rows);
+
 class LinearWeights {
 public:
     // weight: [out, in] (PyTorch order); bias: [out] or nullptr. The weights are
     // reordered on loader's threads into memory.
     LinearWeights(Executor& loader, WeightMemory& memory, const TensorView& weight, const TensorView* bias,
                   Epilogue epilogue, LinearTuning tuning);
+    // The plan only: column tiles and their layouts, no weights. Such weights
+    // can be given to LinearSteps::plan, not to LinearSteps.
+    LinearWeights(const dnnl::engine& engine, const LinearShape& shape, LinearTuning tuning);
 
     int in_features() const { return in_; }
     int out_features() const { return out_; }
@@ -44,9 +67,11 @@ private:
         dnnl::memory weights;
         dnnl::memory bias;  // empty without bias
     };
-    dnnl::primitive_attr attr() const;
+    dnnl::primitive_attr attr(bool column_tiled) const;
     dnnl::matmul::primitive_desc primitive_desc(const dnnl::engine& engine, int rows, Range columns,
                                                 const dnnl::memory::desc& weights_md) const;
+    // Column tiles: the copy of a tile's dense block into its place in the output.
+    dnnl::reorder::primitive_desc copy_desc(const dnnl::engine& engine, int rows, Range columns) const;
 
     int in_ = 0;
     int out_ = 0;
@@ -58,10 +83,24 @@ private:
 
 class LinearSteps : public StepList {
 public:
+    // One matmul of the grid: a column tile of the weights times a row range.
+    struct Tile {
+        int column_tile;
+        Range rows;
+        dnnl::matmul::primitive_desc pd;  // into a dense block
+        std::optional<dnnl::reorder::primitive_desc> copy;  // of the block into place, if column tiles
+    };
+    // The tiles LinearSteps runs for this many rows, every descriptor checked
+    // (ops/kernel_check.hpp); needs no weights or activations.
+    static std::vector<Tile> plan(const LinearWeights& weights, const dnnl::engine& engine, int rows);
+
     // src: rows × in_features; dst: rows × out_features, both dense (the
     // weights' layout was chosen for exactly these strides). For residual_add,
     // dst already holds the residual.
     LinearSteps(const LinearWeights& weights, const dnnl::engine& engine, int rows, const float* src, float* dst);
+
+private:
+    AlignedBuffer blocks_;  // the column tiles' dense blocks (none for a single column tile)
 };
 
 }  // namespace onevit

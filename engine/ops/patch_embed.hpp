@@ -1,13 +1,16 @@
-// Patch embedding: a convolution with kernel = stride = patch size, split by
-// image and by rows of the patch grid into tiles, each a single-threaded oneDNN
-// convolution.
+// Patch embedding: a convolution with kernel = stride = patch size, which is
+// the matmul of the flattened patches [patches, C·P·P] by the weight read as
+// [dim, C·P·P] (the same products, summed in another order). It runs as that
+// matmul (ops/linear): each row tile first cuts its own patches out of the NCHW
+// input (ops/patch_extract), then multiplies them, in one task.
 //
-// The convolution runs channels-last (NHWC in and out): oneDNN 2.6 then uses
-// its brgemm convolution (~110 GFLOP/s per core here), where NCHW gets gemm:jit
-// (~80, plus ~30 ms of kernel generation on the first call in a process). A
-// band of grid rows is then a dense NHWC image of its own, in and out, and its
-// output is simply the patch-token rows (patches × dim). The NCHW input is
-// reordered band by band into NHWC by the same task that convolves the band.
+// Why not oneDNN's convolution: measured single-threaded here (oneDNN 2.6.3,
+// f32, AVX-512), extraction + brgemm matmul runs as fast as the brgconv
+// convolution of an NHWC band (which needs its own NCHW → NHWC copy of the
+// input) at bands of 1–14 grid rows for ViT-Ti and ViT-B, patch 16 and 32
+// (within ±10 %, either way); but the convolution's small bands fall to
+// `ref:any` (170–330 ms per band, reference-facts §4.10), while brgemm takes
+// any row count.
 #pragma once
 
 #include <vector>
@@ -15,45 +18,44 @@
 #include "aligned_buffer.hpp"
 #include "executor.hpp"
 #include "model_file.hpp"
+#include "ops/linear.hpp"
 #include "ops/patch_grid.hpp"
 #include "ops/step.hpp"
+#include "weight_memory.hpp"
 
 namespace onevit {
 
 class PatchEmbedWeights {
 public:
-    // weight: [dim, channels, patch, patch]; bias: [dim].
-    PatchEmbedWeights(Executor& executor, const PatchGrid& grid, const TensorView& weight, const TensorView& bias);
+    // weight: [dim, channels, patch, patch]; bias: [dim]. Reordered on loader's
+    // threads into memory, for executors of run_threads threads.
+    PatchEmbedWeights(Executor& loader, WeightMemory& memory, const PatchGrid& grid, const TensorView& weight,
+                      const TensorView& bias, int run_threads);
+    // The plan only, no weights (for PatchEmbedSteps::plan).
+    PatchEmbedWeights(const dnnl::engine& engine, const PatchGrid& grid, int dim, int run_threads);
 
 private:
     friend class PatchEmbedSteps;
-    dnnl::convolution_forward::primitive_desc primitive_desc(const dnnl::engine& engine, int grid_rows,
-                                                             const dnnl::memory::desc& weights_md) const;
     PatchGrid grid_;
-    int dim_ = 0;
-    dnnl::memory weights_;  // in the layout the convolution prefers
-    dnnl::memory bias_;     // a view of the file
+    LinearWeights linear_;  // [dim, C·P·P]
 };
 
 class PatchEmbedSteps {
 public:
     // out: batch × patches × dim, the patch-token rows of every image.
-    PatchEmbedSteps(const PatchEmbedWeights& weights, const dnnl::engine& engine, int threads, int batch, float* out);
+    PatchEmbedSteps(const PatchEmbedWeights& weights, const dnnl::engine& engine, int batch, float* out);
+    // Creates and checks the descriptors, without buffers (ops/kernel_check.hpp).
+    static void plan(const PatchEmbedWeights& weights, const dnnl::engine& engine, int batch);
 
     // Inside Executor::run. input: batch × C × H × W (NCHW).
     void run(Executor& executor, const float* input, std::vector<dnnl::memory>& scratchpads);
-    std::size_t scratchpad_bytes() const { return scratchpad_bytes_; }
+    std::size_t scratchpad_bytes() const { return linear_.scratchpad_bytes(); }
 
 private:
-    struct Band {
-        Step to_nhwc;  // reorder of the band's input rows, NCHW → NHWC
-        Step convolution;
-        std::int64_t input_offset;  // of the band's first element in the NCHW input
-    };
-    std::int64_t image_elements_ = 0;
-    AlignedBuffer nhwc_;  // the input, channels-last
-    std::vector<Band> bands_;
-    std::size_t scratchpad_bytes_ = 0;
+    PatchGrid grid_;
+    int batch_;
+    AlignedBuffer rows_;  // the flattened patches, (image, patch) × C·P·P
+    LinearSteps linear_;
 };
 
 }  // namespace onevit

@@ -4,18 +4,22 @@
 
 namespace onevit {
 
-void extract_patches(Executor& executor, const PatchGrid& g, int batch, const float* images, float* rows) {
+void extract_patch_rows(const PatchGrid& g, const float* images, Range rows, float* all_rows) {
     const int P = g.patch, G = g.patches();
     const std::size_t plane = std::size_t(g.image_height) * g.image_width;
-    executor.parallel(batch * G, [&](int row) {
+    for (int row = rows.begin; row < rows.begin + rows.size; ++row) {
         const int b = row / G, gy = (row % G) / g.grid_width(), gx = row % g.grid_width();
-        float* dst = rows + std::size_t(row) * g.patch_dim();
+        float* dst = all_rows + std::size_t(row) * g.patch_dim();
         for (int c = 0; c < g.channels; ++c) {
             const float* src = images + (std::size_t(b) * g.channels + c) * plane +
                                std::size_t(gy) * P * g.image_width + std::size_t(gx) * P;
             for (int y = 0; y < P; ++y, dst += P) std::memcpy(dst, src + std::size_t(y) * g.image_width, sizeof(float) * P);
         }
-    });
+    }
+}
+
+void extract_patches(Executor& executor, const PatchGrid& g, int batch, const float* images, float* rows) {
+    executor.parallel(batch * g.patches(), [&](int row) { extract_patch_rows(g, images, {row, 1}, rows); });
 }
 
 }  // namespace onevit

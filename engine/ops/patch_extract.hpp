@@ -1,14 +1,16 @@
 // Cuts NCHW images into flattened patches: one row of C·P·P values per patch,
 // in (c, y, x) order — the order of a convolution weight's flattened kernel,
-// so a patch row times the weight's rows is the convolution. Used where the
-// patches themselves are normalised before the embedding (dual patch norm).
+// so a patch row times the weight's rows is the convolution (ops/patch_embed).
 #pragma once
 
 #include "executor.hpp"
 #include "ops/patch_grid.hpp"
+#include "ops/step.hpp"
 
 namespace onevit {
 
+// The rows [rows.begin, rows.begin + rows.size) of all_rows only (row = image · patches + patch).
+void extract_patch_rows(const PatchGrid& grid, const float* images, Range rows, float* all_rows);
 // images: batch × C × H × W; rows: (batch · patches) × patch_dim. Inside Executor::run.
 void extract_patches(Executor& executor, const PatchGrid& grid, int batch, const float* images, float* rows);
 

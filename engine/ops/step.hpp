@@ -16,10 +16,18 @@ namespace onevit {
 struct Step {
     dnnl::primitive primitive;
     std::unordered_map<int, dnnl::memory> args;
+    // Optional, run right after primitive by the same thread: where primitive
+    // writes a dense block of its own, the copy of that block into its place
+    // (ops/linear's column tiles).
+    dnnl::primitive then;
+    std::unordered_map<int, dnnl::memory> then_args;
 
     void execute(dnnl::stream& stream, const dnnl::memory& scratchpad) {
         args[DNNL_ARG_SCRATCHPAD] = scratchpad;  // the key exists already: no allocation
         primitive.execute(stream, args);
+        if (!then) return;
+        then_args[DNNL_ARG_SCRATCHPAD] = scratchpad;
+        then.execute(stream, then_args);
     }
 };
 
@@ -41,7 +49,7 @@ public:
     const std::vector<Range>& row_tiles() const { return row_tiles_; }
 
 protected:
-    void add(Step step, const dnnl::memory::desc& scratchpad) {
+    void add(Step step, const dnnl::memory::desc& scratchpad) {  // scratchpad: the larger of step's
         push(std::move(step), scratchpad);
         row_tiled_ = false;
         row_tiles_.clear();
@@ -55,6 +63,7 @@ private:
     void push(Step step, const dnnl::memory::desc& scratchpad) {
         scratchpad_bytes_ = std::max(scratchpad_bytes_, scratchpad.get_size());
         step.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory();  // filled in per execution
+        if (step.then) step.then_args[DNNL_ARG_SCRATCHPAD] = dnnl::memory();
         steps_.push_back(std::move(step));
     }
 

@@ -26,11 +26,14 @@ const char* to_string(Precision);
 // "f32", "bf16" or "int8"; throws onevit::Error naming the choices otherwise.
 Precision parse_precision(const std::string& name);
 
+// Threads and streams left at 0 are chosen per model by a cost model, for
+// batches of `batch` images (onevit/thread_plan.hpp).
 struct Options {
-    int threads = 0;  // threads in all; 0 = all cores
-    int streams = 0;  // 0 = from the hint (throughput: one stream per 1..4 threads)
+    int threads = 0;  // threads in all; 0 = chosen, at most all cores
+    int streams = 0;  // 0 = chosen for the hint (latency: one)
     Hint hint = Hint::latency;
     Precision precision = Precision::f32;
+    int batch = 1;    // the batch size threads and streams are chosen for
 };
 
 // The transformer's output tokens, after the final LayerNorm (after the last
@@ -42,6 +45,16 @@ struct Features {
     // batch × dim: the pooled vector after the head norm, the classifier's input
     // (timm's forward_head(pre_logits=True); distilled: the mean of both tokens).
     std::vector<float> embedding;
+};
+
+// Every block's attention probabilities, softmax(scale · q kᵀ) of each head,
+// as attention rollout (onevit/rollout.hpp) reads them. A run fills them only
+// when asked: otherwise it copies nothing.
+struct AttentionMaps {
+    int depth = 0;
+    int heads = 0;
+    int tokens = 0;            // prefix tokens first, then the patches row by row
+    std::vector<float> probs;  // batch × depth × heads × tokens (queries) × tokens (keys)
 };
 
 struct Prediction {
@@ -70,8 +83,9 @@ public:
 
     // input: batch × C × H × W floats (the model's input size, preprocessed);
     // returns batch × num_classes logits, row-major (a model without a classifier,
-    // num_classes 0: its batch × dim embeddings); fills features if given.
-    std::vector<float> run(const float* input, int batch, Features* features = nullptr) const;
+    // num_classes 0: its batch × dim embeddings); fills features and attention if given.
+    std::vector<float> run(const float* input, int batch, Features* features = nullptr,
+                           AttentionMaps* attention = nullptr) const;
 
     // Queues a run on the least busy stream and returns at once. input must stay
     // valid until the future is ready; errors arrive through the future.

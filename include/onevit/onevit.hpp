@@ -5,3 +5,4 @@
 #include "onevit/image.hpp"
 #include "onevit/model.hpp"
 #include "onevit/model_info.hpp"
+#include "onevit/rollout.hpp"

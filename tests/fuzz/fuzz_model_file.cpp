@@ -85,6 +85,15 @@ void exercise(const std::string& path, std::size_t size) {
         parameters += t.elements();
     }
     if (parameters > info.parameter_count) die("parameter_count is too small");
+    // A bf16/int8 linear weight as stored, every byte of it (scales included),
+    // then widened again after a release.
+    const onevit::StoredTensor& head = file.stored("head.weight");
+    const auto* bytes = static_cast<const std::uint8_t*>(head.data);
+    std::uint8_t checksum = 0;
+    for (std::uint64_t i = 0; i < head.nbytes; ++i) checksum ^= bytes[i];
+    sink = checksum;
+    file.release("head.weight");
+    sink = file.tensor("head.weight").data[file.tensor("head.weight").elements() - 1];
     if (static_cast<std::uint64_t>(info.parameter_count) * 4 > size) die("tensors larger than the file");
     file.verify_data();  // resealed, so it passes; it must not read out of bounds
 

@@ -44,6 +44,12 @@ void models(const std::string& dir) {
     s = {}; s.patch_norm = true; variants.push_back({"patch_norm", s});
     variants.push_back({"zoo", zoo_spec()});
     for (const Variant& v : variants) write(dir, std::string(v.name) + ".ovit", tiny_model(v.spec).bytes());
+    // Linear weights stored in bf16 and int8 (weights/FORMAT.md, "Tensor data types").
+    for (const auto& [name, dtype] : {std::pair{"bf16", kBF16}, std::pair{"int8", kInt8}}) {
+        ModelBytes m = tiny_model(Spec{});
+        m.store_linear_weights(dtype);
+        write(dir, std::string("tiny_") + name + ".ovit", m.bytes());
+    }
 }
 
 void images(const std::string& dir) {

@@ -7,6 +7,8 @@
 
 #include <zlib.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -110,15 +112,73 @@ inline Entry string_array_entry(std::string key, const std::vector<std::string>&
     return e;
 }
 
+// FORMAT.md's dtype codes.
+constexpr std::uint32_t kF32 = 0, kBF16 = 1, kInt8 = 2;
+
+// f32 → bf16 bits, rounded to nearest, ties to even (finite values).
+inline std::uint16_t bf16_bits(float f) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    return static_cast<std::uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+// FORMAT.md's int8 rule for rows of `columns` values: scale = max|row| / 127,
+// q = round half to even (nearbyint) of value / scale, clamped to ±127.
+inline void quantize_rows(const std::vector<float>& values, std::size_t columns, std::vector<std::int8_t>& q,
+                          std::vector<float>& scales) {
+    const std::size_t rows = values.size() / columns;
+    q.assign(values.size(), 0);
+    scales.assign(rows, 0.f);
+    for (std::size_t r = 0; r < rows; ++r) {
+        float max_abs = 0.f;
+        for (std::size_t c = 0; c < columns; ++c) max_abs = std::max(max_abs, std::fabs(values[r * columns + c]));
+        scales[r] = max_abs / 127.f;
+        if (scales[r] == 0.f) continue;
+        for (std::size_t c = 0; c < columns; ++c)
+            q[r * columns + c] = static_cast<std::int8_t>(
+                std::clamp(std::nearbyint(values[r * columns + c] / scales[r]), -127.f, 127.f));
+    }
+}
+
 struct Tensor {
     std::string name;
     std::vector<std::uint64_t> dims;
-    std::vector<float> values;  // product(dims) floats
+    std::vector<float> values;  // product(dims) floats, stored as `dtype` says
     // Hostile overrides of what the tensor record says (the data stays where
     // the layout puts it); empty means "the true value".
     std::optional<std::uint64_t> offset;
     std::optional<std::uint64_t> nbytes;
-    std::uint32_t dtype = 0;
+    std::uint32_t dtype = kF32;  // an unknown code stores the values as f32
+    // int8 only: replaces the scales the rule computes (hostile scales).
+    std::optional<std::vector<float>> scales;
+
+    // The bytes of the tensor's data, as FORMAT.md lays them out for its dtype.
+    Bytes stored() const {
+        if (dtype == kBF16) {
+            std::vector<std::uint16_t> bits(values.size());
+            for (std::size_t i = 0; i < values.size(); ++i) bits[i] = bf16_bits(values[i]);
+            return little_endian_bytes(bits.data(), bits.size() * 2);
+        }
+        if (dtype == kInt8 && dims.size() == 2) {
+            std::vector<std::int8_t> q;
+            std::vector<float> row_scales;
+            quantize_rows(values, dims[1], q, row_scales);
+            const std::vector<float>& written = scales ? *scales : row_scales;
+            const std::size_t padded = (q.size() + 63) / 64 * 64;
+            Bytes out(padded + written.size() * 4, 0);
+            std::memcpy(out.data(), q.data(), q.size());
+            std::memcpy(out.data() + padded, written.data(), written.size() * 4);
+            return out;
+        }
+        return little_endian_bytes(values.data(), values.size() * 4);
+    }
+
+private:
+    // Every machine this project builds on is little-endian, as the format is.
+    static Bytes little_endian_bytes(const void* data, std::size_t size) {
+        const auto* begin = static_cast<const std::uint8_t*>(data);
+        return Bytes(begin, begin + size);
+    }
 };
 
 // The architecture of a tiny ViT; the defaults make a 3-channel 4×4 model of
@@ -159,9 +219,10 @@ struct ModelBytes {
             put_u32(h, t.dtype);
             put_u32(h, static_cast<std::uint32_t>(t.dims.size()));
             for (auto d : t.dims) put_u64(h, d);
+            const std::uint64_t size = t.stored().size();
             put_u64(h, t.offset.value_or(offset));
-            put_u64(h, t.nbytes.value_or(t.values.size() * 4));
-            offset = (offset + t.values.size() * 4 + 63) / 64 * 64;
+            put_u64(h, t.nbytes.value_or(size));
+            offset = (offset + size + 63) / 64 * 64;
         }
         return h;
     }
@@ -169,8 +230,7 @@ struct ModelBytes {
     Bytes bytes() const {
         const Bytes h = header();
         const std::uint64_t data_offset = (kFixedHeader + h.size() + 63) / 64 * 64;
-        Bytes b;
-        b.insert(b.end(), {'O', 'N', 'E', 'V', 'I', 'T', 0, 1});
+        Bytes b = {'O', 'N', 'E', 'V', 'I', 'T', 0, 1};
         put_u32(b, 1);          // version
         put_u32(b, 0);          // header_crc, below
         put_u64(b, data_offset);
@@ -179,10 +239,8 @@ struct ModelBytes {
         b.insert(b.end(), h.begin(), h.end());
         b.resize(data_offset, 0);
         for (std::size_t i = 0; i < tensors.size(); ++i) {
-            const Tensor& t = tensors[i];
-            const std::size_t at = b.size();
-            b.resize(at + t.values.size() * 4);
-            std::memcpy(b.data() + at, t.values.data(), t.values.size() * 4);
+            const Bytes data = tensors[i].stored();
+            b.insert(b.end(), data.begin(), data.end());
             if (i + 1 < tensors.size()) b.resize((b.size() - data_offset + 63) / 64 * 64 + data_offset, 0);
         }
         reseal(b);
@@ -193,6 +251,12 @@ struct ModelBytes {
         for (Tensor& t : tensors)
             if (t.name == name) return &t;
         return nullptr;
+    }
+    // Stores every linear weight (a 2-D *.weight tensor) as `dtype`.
+    void store_linear_weights(std::uint32_t dtype) {
+        for (Tensor& t : tensors)
+            if (t.dims.size() == 2 && t.name.size() > 7 && t.name.compare(t.name.size() - 7, 7, ".weight") == 0)
+                t.dtype = dtype;
     }
     Entry* entry(const std::string& key) {
         for (Entry& e : entries)

@@ -1283,5 +1283,91 @@ class RealDeitTiny(ConvertTestCase):
         self.assertTrue(np.array_equal(ovit.tensors["patch_embed.weight"], stored("patch_embed.proj.weight")))
 
 
+
+class StoredDTypes(ConvertTestCase):
+    """--dtype bf16|int8: linear weights stored reduced (FORMAT.md, "Tensor data types"), the
+    rest f32 and bit-identical. Checked on the raw bytes against the format's rules as
+    properties (nearest bf16; int8 scale = max|row|/127, within half a step, ±127 reached),
+    not against the converter's own quantizer."""
+
+    LINEAR = [f"blocks.{i}.{s}.weight" for i in range(DEPTH)
+              for s in ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2")] + ["head.weight"]
+
+    def converted(self, dtype, t):
+        write_safetensors(self.path("m.safetensors"), timm_state(t))
+        ovit = self.convert(self.path("m.safetensors"), "--config", self.hf_config_file(),
+                            "--dtype", dtype, output=f"{dtype}.ovit")
+        with open(self.path(f"{dtype}.ovit"), "rb") as f:
+            data = f.read()
+        return ovit, data
+
+    def raw(self, ovit, data, name, dtype, count):
+        return np.frombuffer(data, dtype, count=count, offset=ovit.data_offset + ovit.offsets[name])
+
+    def check_other_tensors_are_f32(self, ovit, t):
+        for name in canonical_order():
+            if name not in self.LINEAR:
+                self.assertEqual(ovit.dtypes[name], 0, name)
+                self.assertTrue(np.array_equal(ovit.tensors[name], t[name]), name)
+
+    def test_bf16_is_the_nearest_bf16(self):
+        t = make_canonical(seed=40)
+        ovit, data = self.converted("bf16", t)
+        self.check_other_tensors_are_f32(ovit, t)
+        for name in self.LINEAR:
+            self.assertEqual(ovit.dtypes[name], 1, name)
+            w = t[name].astype(np.float64)
+            upper = self.raw(ovit, data, name, "<u2", w.size).astype(np.uint32)
+            got = (upper << 16).view(np.float32).reshape(w.shape).astype(np.float64)
+            self.assertTrue(np.array_equal(got, ovit.tensors[name]), name)
+            # No other bf16 is closer: the neighbours one step either side are not.
+            for step in (-1, 1):
+                neighbour = ((upper.astype(np.int64) + step).astype(np.uint32) << 16).view(np.float32)
+                neighbour = neighbour.reshape(w.shape).astype(np.float64)
+                self.assertTrue(np.all(np.abs(got - w) <= np.abs(neighbour - w)), name)
+
+    def test_int8_is_symmetric_per_output_channel(self):
+        t = make_canonical(seed=41)
+        t["head.weight"][3] = 0.0  # an all-zero row: scale 0, values 0
+        ovit, data = self.converted("int8", t)
+        self.check_other_tensors_are_f32(ovit, t)
+        for name in self.LINEAR:
+            self.assertEqual(ovit.dtypes[name], 2, name)
+            w = t[name]
+            rows, columns = w.shape
+            q = self.raw(ovit, data, name, np.int8, w.size).reshape(w.shape)
+            padded = (w.size + 63) // 64 * 64
+            scales = np.frombuffer(data, "<f4", count=rows,
+                                   offset=ovit.data_offset + ovit.offsets[name] + padded)
+            expected_scales = (np.abs(w).max(axis=1) / np.float32(127)).astype(np.float32)
+            self.assertTrue(np.array_equal(scales, expected_scales), name)
+            widened = q.astype(np.float64) * scales.astype(np.float64)[:, None]
+            self.assertTrue(np.allclose(ovit.tensors[name], widened, rtol=1e-6, atol=0), name)
+            half_step = scales.astype(np.float64)[:, None] / 2 * (1 + 1e-5)
+            self.assertTrue(np.all(np.abs(widened - w) <= half_step), name)
+            live = scales > 0
+            self.assertTrue(np.all(np.abs(q[live]).max(axis=1) == 127), name)
+            self.assertTrue(np.all(q[~live] == 0), name)
+            self.assertGreaterEqual(int(q.min()), -127, name)
+        self.assertEqual(float(scales[3]), 0.0)  # the head's all-zero row (head.weight is last)
+
+    def test_file_sizes(self):
+        t = make_canonical(seed=42)
+        sizes = {}
+        for dtype in ("f32", "bf16", "int8"):
+            self.converted(dtype, t)
+            sizes[dtype] = os.path.getsize(self.path(f"{dtype}.ovit"))
+        linear = sum(t[n].size for n in self.LINEAR)
+        # Linear weights shrink by 2 and 3 bytes per value; int8 adds its scales and padding.
+        self.assertLessEqual(sizes["f32"] - sizes["bf16"], 2 * linear)
+        self.assertGreater(sizes["f32"] - sizes["bf16"], 2 * linear - 64 * len(self.LINEAR))
+        self.assertLess(sizes["int8"], sizes["bf16"])
+
+    def test_unknown_dtype_is_one_error_line(self):
+        write_safetensors(self.path("m.safetensors"), timm_state(make_canonical(seed=43)))
+        self.convert_fails(self.path("m.safetensors"), "--config", self.hf_config_file(),
+                           "--dtype", "f16", contains=("--dtype", "f16"))
+
+
 if __name__ == "__main__":
     unittest.main()

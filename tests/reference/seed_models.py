@@ -1,4 +1,4 @@
-"""PyTorch re-implementations of the seed articles' ViTs (/work/shared/seeds/*.txt).
+"""PyTorch re-implementations of the seed articles' ViTs (../shared/seeds/*.txt beside the checkout).
 
 Written from the seed code, module for module, so that each model's own state dict
 loads with `load_state_dict(..., strict=True)`; deliberately *not* from onevit's converter

@@ -172,7 +172,8 @@ class VisionTransformer(nn.Module):
             return F.gelu(x, approximate="tanh")
         raise ValueError(f"unknown gelu kind {self.cfg.gelu!r}")
 
-    def _attention(self, x: torch.Tensor, attn: _Attention) -> torch.Tensor:
+    def _attention(self, x: torch.Tensor, attn: _Attention,
+                   maps: Optional[list] = None) -> torch.Tensor:
         b, n, _ = x.shape
         h, dh = self.cfg.num_heads, self.cfg.resolved_head_dim
         inner = h * dh
@@ -185,12 +186,17 @@ class VisionTransformer(nn.Module):
         scores = scores - scores.amax(dim=-1, keepdim=True)
         weights = torch.exp(scores)
         weights = weights / weights.sum(dim=-1, keepdim=True)      # softmax over keys
+        if maps is not None:
+            maps.append(weights)
         out = torch.matmul(weights, v)                             # [B, H, N, Dh]
         out = out.permute(0, 2, 1, 3).reshape(b, n, inner)         # heads concatenated
         return linear(out, attn.proj)
 
-    def tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """Final token sequence [B, T + G, D] (after the final norm)."""
+    def tokens(self, images: torch.Tensor, maps: Optional[list] = None) -> torch.Tensor:
+        """Final token sequence [B, T + G, D] (after the final norm).
+
+        maps: a list to which each block appends its attention probabilities
+        [B, heads, T + G (queries), T + G (keys)]."""
         cfg = self.cfg
         if images.dim() != 4 or images.shape[1] != cfg.in_chans or \
                 tuple(images.shape[2:]) != tuple(cfg.image_size):
@@ -205,7 +211,7 @@ class VisionTransformer(nn.Module):
             prefix.append(self.dist_token.expand(b, -1, -1))
         x = torch.cat(prefix + [x], dim=1) + self.pos_embed
         for blk in self.blocks:
-            x = x + self._attention(layer_norm(x, blk.norm1.weight, blk.norm1.bias, cfg.eps), blk.attn)
+            x = x + self._attention(layer_norm(x, blk.norm1.weight, blk.norm1.bias, cfg.eps), blk.attn, maps)
             hidden = linear(layer_norm(x, blk.norm2.weight, blk.norm2.bias, cfg.eps), blk.mlp.fc1)
             x = x + linear(self._gelu(hidden), blk.mlp.fc2)
         if cfg.final_norm:
@@ -213,7 +219,15 @@ class VisionTransformer(nn.Module):
         return x
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.tokens(images)
+        return self._head(self.tokens(images))
+
+    def forward_with_attention(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Logits [B, K] and every block's attention [B, depth, heads, T + G, T + G]."""
+        maps: list = []
+        x = self.tokens(images, maps)
+        return self._head(x), torch.stack(maps, dim=1)
+
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
         if self.cfg.distilled:
             return (linear(x[:, 0], self.head) + linear(x[:, 1], self.head_dist)) / 2
         return linear(x[:, 0], self.head)
@@ -283,6 +297,9 @@ OVIT_MAGIC = b"ONEVIT\x00\x01"
 def read_ovit(path: str, verify_data: bool = True) -> Tuple[Dict[str, object], Dict[str, np.ndarray]]:
     """Parses an .ovit file: (metadata key -> value, tensor name -> float32 array).
 
+    bf16 and int8 tensors come back widened to float32 as FORMAT.md defines their
+    values (bf16: the upper half of a float32; int8: q[o][i] * scale[o]).
+
     Written from weights/FORMAT.md apart from the converter's own reader
     (weights/onevit_convert/ovit_reader.py), so that the tests check the files
     the converter writes against the format, not against itself.
@@ -349,17 +366,29 @@ def read_ovit(path: str, verify_data: bool = True) -> Tuple[Dict[str, object], D
     for _ in range(u32()):
         name = string()
         dtype = u32()
-        if dtype != 0:
-            raise ValueError(f"{path}: tensor {name!r} has dtype {dtype}, expected 0 (f32)")
         dims = [u64() for _ in range(u32())]
         offset, nbytes = u64(), u64()
-        if offset % 64 or nbytes != 4 * int(np.prod(dims)):
+        n = int(np.prod(dims))
+        sizes = {0: 4 * n, 1: 2 * n}
+        if len(dims) == 2:
+            sizes[2] = (n + 63) // 64 * 64 + 4 * dims[0]  # s8 values, padding, f32 row scales
+        if dtype not in sizes:
+            raise ValueError(f"{path}: tensor {name!r} has dtype {dtype} with {len(dims)} dims")
+        if offset % 64 or nbytes != sizes[dtype]:
             raise ValueError(f"{path}: tensor {name!r} has a bad offset/size")
         begin = data_offset + offset
         if begin + nbytes > len(blob):
             raise ValueError(f"{path}: tensor {name!r} runs past the end of the file")
-        tensors[name] = np.frombuffer(blob, dtype="<f4", count=nbytes // 4,
-                                      offset=begin).reshape(dims).copy()
+        if dtype == 0:
+            values = np.frombuffer(blob, dtype="<f4", count=n, offset=begin).astype(np.float32)
+        elif dtype == 1:
+            upper = np.frombuffer(blob, dtype="<u2", count=n, offset=begin).astype(np.uint32)
+            values = (upper << np.uint32(16)).view(np.float32)
+        else:
+            q = np.frombuffer(blob, dtype=np.int8, count=n, offset=begin).reshape(dims)
+            scales = np.frombuffer(blob, dtype="<f4", count=dims[0], offset=begin + sizes[2] - 4 * dims[0])
+            values = (q.astype(np.float32) * scales[:, None]).astype(np.float32)
+        tensors[name] = values.reshape(dims)
     if pos > data_offset:
         raise ValueError(f"{path}: header runs into the tensor data")
     return meta, tensors

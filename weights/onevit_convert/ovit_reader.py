@@ -7,7 +7,7 @@ writer's code paths so that a writer bug cannot hide behind a matching reader bu
 import re
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List
 
 import numpy as np
@@ -30,9 +30,10 @@ class OvitFile:
     data_offset: int
     metadata: Dict[str, object]
     metadata_types: Dict[str, int]
-    tensors: Dict[str, np.ndarray]      # in file order
+    tensors: Dict[str, np.ndarray]      # in file order; bf16/int8 widened to float32
     offsets: Dict[str, int]
     order: List[str]
+    dtypes: Dict[str, int] = field(default_factory=dict)  # the records' dtype codes
 
 
 class _Cursor:
@@ -93,7 +94,7 @@ def read_ovit(path, verify_data=True):
             raise FormatError(f"unknown metadata type {kind} for {key}")
         metadata[key], types[key] = value, kind
 
-    tensors, offsets, order = {}, {}, []
+    tensors, offsets, order, dtypes = {}, {}, [], {}
     (count,) = cursor.unpack("<I")
     previous_end = 0
     for _ in range(count):
@@ -101,22 +102,38 @@ def read_ovit(path, verify_data=True):
         if not 1 <= len(name.encode("utf-8")) <= 256 or name in tensors:
             raise FormatError(f"bad or repeated tensor name {name!r}")
         dtype, ndim = cursor.unpack("<II")
-        if dtype != 0 or not 1 <= ndim <= 4:
+        if dtype not in (0, 1, 2) or not 1 <= ndim <= 4 or (dtype != 0 and ndim != 2):
             raise FormatError(f"tensor {name}: dtype {dtype}, ndim {ndim}")
         dims = cursor.unpack(f"<{ndim}Q")
         offset, nbytes = cursor.unpack("<QQ")
-        if any(d < 1 for d in dims) or nbytes != int(np.prod(dims)) * 4:
-            raise FormatError(f"tensor {name}: dims {dims}, nbytes {nbytes}")
+        count = int(np.prod(dims))
+        want = (count * 4, count * 2, -(-count // 64) * 64 + dims[0] * 4)[dtype]
+        if any(d < 1 for d in dims) or nbytes != want:
+            raise FormatError(f"tensor {name}: dims {dims}, dtype {dtype}, nbytes {nbytes}")
         if offset % 64 or offset < previous_end or data_offset + offset + nbytes > len(data):
             raise FormatError(f"tensor {name}: offset {offset} misaligned, out of order or outside")
         previous_end = offset + nbytes
         start = data_offset + offset
-        tensors[name] = np.frombuffer(data, dtype="<f4", count=nbytes // 4, offset=start).reshape(dims)
+        tensors[name] = _widen(data, start, dtype, dims)
+        dtypes[name] = dtype
         offsets[name] = offset
         order.append(name)
     if any(data[cursor.position:data_offset]):
         raise FormatError("non-zero bytes in the padding before data_offset")
-    return OvitFile(version, data_offset, metadata, types, tensors, offsets, order)
+    return OvitFile(version, data_offset, metadata, types, tensors, offsets, order, dtypes)
+
+
+def _widen(data, start, dtype, dims):
+    """The float32 values of a stored tensor (FORMAT.md, "Tensor data types")."""
+    count = int(np.prod(dims))
+    if dtype == 0:
+        return np.frombuffer(data, dtype="<f4", count=count, offset=start).reshape(dims)
+    if dtype == 1:
+        bits = np.frombuffer(data, dtype="<u2", count=count, offset=start).astype(np.uint32) << 16
+        return bits.view(np.float32).reshape(dims)
+    q = np.frombuffer(data, dtype=np.int8, count=count, offset=start).reshape(dims)
+    scale = np.frombuffer(data, dtype="<f4", count=dims[0], offset=start + -(-count // 64) * 64)
+    return q.astype(np.float32) * scale[:, None]
 
 
 def architecture(ovit):

@@ -14,12 +14,12 @@ import zlib
 
 import numpy as np
 
+from .dtypes import encode
 from .metadata import F32, F32_ARRAY, STRING, STRING_ARRAY, U32
 
 MAGIC = b"ONEVIT\x00\x01"
 VERSION = 1
 ALIGN = 64
-DTYPE_F32 = 0
 _KEY = re.compile(r"[a-z0-9_.]{1,256}")
 
 
@@ -55,42 +55,45 @@ def encode_metadata(entries):
     return b"".join(out)
 
 
-def _layout(tensors):
-    """[(name, contiguous f32 array, offset)]: offsets 64-aligned, increasing, no overlap."""
+def _layout(tensors, dtype):
+    """[(name, shape, dtype code, stored bytes as an array, offset)]: offsets 64-aligned,
+    increasing, no overlap."""
     placed, offset = [], 0
     for name, array in tensors:
-        array = np.ascontiguousarray(array, dtype="<f4")
+        shape = np.shape(array)
         name_bytes = name.encode("utf-8")
-        if not 1 <= len(name_bytes) <= 256 or not 1 <= array.ndim <= 4 or 0 in array.shape:
-            raise ValueError(f"tensor {name!r} {array.shape} cannot be stored")
-        placed.append((name, array, offset))
-        offset = _align(offset + array.nbytes)
+        if not 1 <= len(name_bytes) <= 256 or not 1 <= len(shape) <= 4 or 0 in shape:
+            raise ValueError(f"tensor {name!r} {shape} cannot be stored")
+        code, stored = encode(name, array, dtype)
+        placed.append((name, shape, code, stored, offset))
+        offset = _align(offset + stored.nbytes)
     return placed
 
 
 def encode_tensor_table(placed):
     out = [struct.pack("<I", len(placed))]
-    for name, array, offset in placed:
-        out.append(_string(name) + struct.pack("<II", DTYPE_F32, array.ndim))
-        out.append(struct.pack(f"<{array.ndim}Q", *array.shape))
-        out.append(struct.pack("<QQ", offset, array.nbytes))
+    for name, shape, code, stored, offset in placed:
+        out.append(_string(name) + struct.pack("<II", code, len(shape)))
+        out.append(struct.pack(f"<{len(shape)}Q", *shape))
+        out.append(struct.pack("<QQ", offset, stored.nbytes))
     return b"".join(out)
 
 
 def _data_chunks(placed):
     """The bytes of [data_offset, EOF): each tensor, then zeros up to the next one's offset."""
     position = 0
-    for name, array, offset in placed:
+    for _, _, _, stored, offset in placed:
         if offset > position:
             yield bytes(offset - position)
-        data = memoryview(array).cast("B")  # no copy of the (possibly large) weights
+        data = memoryview(stored).cast("B")  # no copy of the (possibly large) weights
         yield data
         position = offset + len(data)
 
 
-def write_ovit(path, entries, tensors):
-    """entries: [(key, type, value)] (metadata.py); tensors: [(name, array)] in file order."""
-    placed = _layout(tensors)
+def write_ovit(path, entries, tensors, dtype="f32"):
+    """entries: [(key, type, value)] (metadata.py); tensors: [(name, array)] in file order;
+    dtype: how linear weights are stored (dtypes.py)."""
+    placed = _layout(tensors, dtype)
     header = encode_metadata(entries) + encode_tensor_table(placed)
     data_offset = _align(32 + len(header))
     header += bytes(data_offset - 32 - len(header))

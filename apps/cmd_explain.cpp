@@ -1,0 +1,92 @@
+// onevit explain: where the model looked. Per image, the attention rollout of
+// its class token (onevit/rollout.hpp) as DIR/<stem>.npy, and DIR/<stem>.png:
+// the model's input crop with the map blended over it and the top-1 class
+// written across the top (and in the PNG's Title text chunk).
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "commands.hpp"
+#include "explanation.hpp"
+#include "heatmap.hpp"
+#include "npy.hpp"
+#include "onevit/error.hpp"
+#include "onevit/model.hpp"
+#include "png_write.hpp"
+
+namespace onevit::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ExplainOptions {
+    std::string model_path;
+    std::string out_dir;
+    std::vector<std::string> images;
+};
+
+// Explains one image into stem.png and stem.npy; returns the top-1 prediction.
+// Throws onevit::Error.
+Prediction write_explanation(const Model& model, const std::string& image_path, const fs::path& stem) {
+    const Architecture& arch = model.info().arch;
+    Explanation explanation = explain_image(model, image_path, 1);
+    const Prediction& top1 = explanation.top.front();
+    heatmap::caption(explanation.overlay, prediction_text(top1));
+    const std::string title = prediction_name(top1);
+    png::write(stem.string() + ".png", explanation.overlay,
+               {{"Title", title},
+                {"Description", fmt::format("onevit explain: attention rollout heat-map; top-1 class {} ({}), p {:.4f}",
+                                            top1.index, title, top1.prob)}});
+    npy::write_float32(stem.string() + ".npy", {{arch.grid_height(), arch.grid_width()}, explanation.map});
+    return top1;
+}
+
+void explain(const ExplainOptions& options) {
+    std::error_code error;
+    fs::create_directories(options.out_dir, error);
+    if (error) throw Error(options.out_dir + ": cannot create the output directory: " + error.message());
+    const Model model = Model::load(options.model_path);
+
+    std::map<fs::path, std::string> written;  // output stem → the image it came from
+    bool all_explained = true;
+    for (const std::string& image : options.images) {
+        const fs::path stem = fs::path(options.out_dir) / fs::path(image).stem();
+        try {
+            const auto earlier = written.find(stem);
+            if (earlier != written.end())
+                throw Error(fmt::format("{}: its outputs {}.png and .npy would overwrite those of {}", image,
+                                        stem.string(), earlier->second));
+            const Prediction top1 = write_explanation(model, image, stem);
+            written.emplace(stem, image);
+            fmt::print("{}: {} -> {}.png, {}.npy\n", image, prediction_text(top1), stem.string(), stem.string());
+        } catch (const Error& e) {
+            std::fflush(stdout);  // keep stdout and stderr in order on a terminal
+            fmt::print(stderr, "onevit: error: {}\n", e.what());
+            all_explained = false;
+        }
+    }
+    // Each failure is already on stderr: exit 1 without another message.
+    if (!all_explained) throw CLI::RuntimeError(1);
+}
+
+}  // namespace
+
+void add_explain_command(CLI::App& app) {
+    CLI::App* command = app.add_subcommand(
+        "explain", "Attention heat-maps: per image, DIR/<stem>.png (input crop, rollout map, top-1) and DIR/<stem>.npy");
+    auto options = std::make_shared<ExplainOptions>();
+    command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
+    command->add_option("--out,-o", options->out_dir, "Output directory (created if missing)")->required();
+    command->add_option("images", options->images, "JPEG/PNG image files")->required();
+    command->callback([options] { explain(*options); });
+}
+
+}  // namespace onevit::cli

@@ -1,0 +1,32 @@
+#include "explanation.hpp"
+
+#include <fmt/format.h>
+
+#include "heatmap.hpp"
+#include "onevit/rollout.hpp"
+
+namespace onevit {
+
+Explanation explain_image(const Model& model, const std::string& image_path, int classes) {
+    const ModelInfo& info = model.info();
+    const Architecture& arch = info.arch;
+    const std::vector<float> input = preprocess(decode_image(image_path, arch.channels), arch, info.preprocess);
+    AttentionMaps attention;
+    const std::vector<float> logits = model.run(input.data(), 1, nullptr, &attention);
+    Explanation e;
+    e.top = top_k(logits.data(), arch.num_classes, classes, info.labels);
+    e.map = attention_rollout(attention, 0, arch);
+    e.crop = heatmap::input_crop(input, arch, info.preprocess);
+    e.overlay = heatmap::overlay(e.crop, e.map, arch.grid_height(), arch.grid_width());
+    return e;
+}
+
+std::string prediction_name(const Prediction& prediction) {
+    return prediction.label.empty() ? fmt::format("class {}", prediction.index) : prediction.label;
+}
+
+std::string prediction_text(const Prediction& prediction) {
+    return fmt::format("{} {:.1f}%", prediction_name(prediction), 100.f * prediction.prob);
+}
+
+}  // namespace onevit

@@ -1,0 +1,30 @@
+// One image through the model with its attention traced: the top classes, the
+// attention rollout map and the heat-map picture. What `onevit explain` writes
+// and the desktop example shows.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "onevit/image.hpp"
+#include "onevit/model.hpp"
+
+namespace onevit {
+
+struct Explanation {
+    std::vector<Prediction> top;  // most probable first
+    std::vector<float> map;       // attention rollout, grid_height × grid_width, summing to 1
+    Image crop;                   // the model's input crop, RGB at the input size
+    Image overlay;                // crop with the map blended over it
+};
+
+// Decodes, preprocesses and runs image_path; keeps the `classes` most probable.
+// Throws onevit::Error.
+Explanation explain_image(const Model& model, const std::string& image_path, int classes);
+
+// "Samoyed", or "class 258" where the model has no labels.
+std::string prediction_name(const Prediction& prediction);
+// "Samoyed 75.2%"
+std::string prediction_text(const Prediction& prediction);
+
+}  // namespace onevit

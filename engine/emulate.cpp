@@ -1,0 +1,67 @@
+// emulate_forward (onevit/measure.hpp): a T-thread plan, timed on one thread.
+#include <algorithm>
+#include <optional>
+#include <random>
+
+#include "executor.hpp"
+#include "model_file.hpp"
+#include "onevit/error.hpp"
+#include "onevit/measure.hpp"
+#include "vit.hpp"
+
+namespace onevit {
+
+namespace {
+
+}  // namespace
+
+EmulatedForward emulate_forward(const std::string& model_path, int batch, int threads, int runs) {
+    if (batch < 1 || threads < 1 || runs < 1)
+        throw Error("emulation needs batch, threads and runs >= 1, got " + std::to_string(batch) + ", " +
+                    std::to_string(threads) + ", " + std::to_string(runs));
+    const ModelFile file = ModelFile::open(model_path);
+    const Architecture& a = file.info().arch;
+    try {
+        const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+        Executor loader(engine, 0);
+        std::optional<VitWeights> weights;
+        loader.run([&] { weights.emplace(file, loader, threads); });  // tuned for T threads
+
+        std::mt19937 generator(20240601);
+        std::normal_distribution<float> pixel(0.f, 1.f);
+        std::vector<float> input(std::size_t(batch) * a.channels * a.image_height * a.image_width);
+        for (float& value : input) value = pixel(generator);
+        std::vector<float> logits(std::size_t(batch) * a.outputs());
+
+        Executor emulated(engine, EmulatedThreads{threads});
+        std::vector<std::vector<EmulatedPhase>> timed;
+        emulated.run([&] {
+            Forward forward(*weights, emulated, batch);
+            forward.run(emulated, input.data(), logits.data(), nullptr, nullptr);  // warm-up
+            emulated.take_emulated_phases();
+            for (int r = 0; r < runs; ++r) {
+                forward.run(emulated, input.data(), logits.data(), nullptr, nullptr);
+                timed.push_back(emulated.take_emulated_phases());
+            }
+        });
+
+        // Each share at its fastest over the runs: what other processes on a
+        // shared machine add (preemption, evicted caches) only ever slows a run.
+        EmulatedForward result{threads, batch, runs, 0, 0, {}};
+        for (std::size_t p = 0; p < timed.front().size(); ++p) {
+            std::vector<double> share_ms = timed.front()[p].share_ms;
+            for (const auto& run : timed)
+                for (std::size_t s = 0; s < share_ms.size(); ++s) share_ms[s] = std::min(share_ms[s], run[p].share_ms[s]);
+            EmulatedPhaseTime phase{timed.front()[p].tiles, 0, 0};
+            for (double ms : share_ms) phase.slowest_thread_ms = std::max(phase.slowest_thread_ms, ms), phase.all_tiles_ms += ms;
+            result.phases.push_back(phase);
+            result.latency_ms += phase.slowest_thread_ms;
+            result.work_ms += phase.all_tiles_ms;
+        }
+        return result;
+    } catch (const dnnl::error& e) {
+        throw Error(model_path + ": oneDNN: " + e.what());
+    }
+}
+
+}  // namespace onevit

@@ -1,0 +1,205 @@
+// onevit._core: the compiled half of the onevit Python module. It binds the C++
+// API (Model, decode_image, preprocess, Error) and converts between numpy and the
+// engine; onevit/__init__.py builds the public API on it (Model.submit, and
+// classify()'s paths and PIL images). Every engine call releases the GIL, so
+// Python threads run models (and decode images) in parallel.
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "arrays.hpp"
+#include "onevit/onevit.hpp"
+
+namespace onevit::python {
+
+namespace {
+
+Hint parse_hint(const std::string& name) {
+    if (name == "latency") return Hint::latency;
+    if (name == "throughput") return Hint::throughput;
+    throw Error("unknown hint '" + name + "' (expected latency or throughput)");
+}
+
+Model load(const std::string& path, int threads, int streams, const std::string& hint,
+           const std::string& precision) {
+    const Options options{threads, streams, parse_hint(hint), parse_precision(precision)};
+    py::gil_scoped_release unlocked;
+    return Model::load(path, options);
+}
+
+py::dict architecture_dict(const Architecture& a) {
+    py::dict d;
+    d["family"] = a.family;
+    d["image_height"] = a.image_height;
+    d["image_width"] = a.image_width;
+    d["channels"] = a.channels;
+    d["patch_size"] = a.patch_size;
+    d["dim"] = a.dim;
+    d["depth"] = a.depth;
+    d["heads"] = a.heads;
+    d["head_dim"] = a.head_dim;
+    d["mlp_dim"] = a.mlp_dim;
+    d["num_classes"] = a.num_classes;
+    d["prefix_tokens"] = a.prefix_tokens;
+    d["patch_tokens"] = a.patch_tokens();
+    d["norm_eps"] = a.norm_eps;
+    d["gelu"] = to_string(a.gelu);
+    d["attn_scale"] = a.attn_scale;
+    d["qkv_bias"] = a.qkv_bias;
+    d["attn_proj"] = a.attn_proj;
+    d["final_norm"] = a.final_norm;
+    d["pool"] = to_string(a.pool);
+    d["head_norm"] = a.head_norm;
+    d["head"] = to_string(a.head);
+    d["head_hidden"] = a.head_hidden;
+    d["patch_norm"] = a.patch_norm;
+    return d;
+}
+
+py::dict info_dict(const Model& model) {
+    const ModelInfo& info = model.info();
+    py::dict preprocessing;
+    preprocessing["resize"] = to_string(info.preprocess.resize);
+    preprocessing["resize_size"] = info.preprocess.resize_size;
+    preprocessing["interpolation"] = to_string(info.preprocess.interpolation);
+    preprocessing["mean"] = info.preprocess.mean;
+    preprocessing["std"] = info.preprocess.std;
+    py::dict d;
+    d["architecture"] = architecture_dict(info.arch);
+    d["preprocessing"] = preprocessing;
+    d["labels"] = info.labels;
+    d["parameters"] = info.parameter_count;
+    return d;
+}
+
+py::array_t<float> run(const Model& model, const py::handle& x) {
+    const Architecture& arch = model.info().arch;
+    const InputBatch input = input_batch(x, arch, "x");
+    std::vector<float> logits;
+    {
+        py::gil_scoped_release unlocked;
+        logits = model.run(input.data, input.batch);
+    }
+    return to_numpy(std::move(logits), {input.batch, arch.outputs()});
+}
+
+// The pooled embedding of each image (Features::embedding): [batch, dim].
+py::array_t<float> embed(const Model& model, const py::handle& x) {
+    const Architecture& arch = model.info().arch;
+    const InputBatch input = input_batch(x, arch, "x");
+    Features out;
+    {
+        py::gil_scoped_release unlocked;
+        model.run(input.data, input.batch, &out);
+    }
+    return to_numpy(std::move(out.embedding), {input.batch, arch.dim});
+}
+
+std::pair<py::array_t<float>, py::array_t<float>> features(const Model& model, const py::handle& x) {
+    const Architecture& arch = model.info().arch;
+    const InputBatch input = input_batch(x, arch, "x");
+    Features out;
+    {
+        py::gil_scoped_release unlocked;
+        model.run(input.data, input.batch, &out);
+    }
+    return {to_numpy(std::move(out.class_token), {input.batch, arch.class_token ? arch.dim : 0}),
+            to_numpy(std::move(out.patch_tokens), {input.batch, arch.patch_tokens(), arch.dim})};
+}
+
+// images: a sequence of uint8 pixel arrays; → per image, (index, label, prob) tuples.
+std::vector<std::vector<std::tuple<int, std::string, float>>> classify_arrays(const Model& model,
+                                                                            const py::sequence& arrays,
+                                                                            int top) {
+    std::vector<Image> images;
+    for (std::size_t i = 0; i < arrays.size(); ++i)
+        images.push_back(image_from_array(arrays[i], ("images[" + std::to_string(i) + "]").c_str()));
+    std::vector<std::vector<Prediction>> predictions;
+    {
+        py::gil_scoped_release unlocked;
+        predictions = model.classify(images, top);
+    }
+    std::vector<std::vector<std::tuple<int, std::string, float>>> out;
+    for (const std::vector<Prediction>& image : predictions) {
+        out.emplace_back();
+        for (const Prediction& p : image) out.back().emplace_back(p.index, p.label, p.prob);
+    }
+    return out;
+}
+
+py::array_t<std::uint8_t> decode(const py::handle& source, int channels) {
+    Image image;
+    if (py::isinstance<py::bytes>(source) || py::isinstance<py::bytearray>(source)) {
+        const py::buffer_info bytes = py::reinterpret_borrow<py::buffer>(source).request();
+        py::gil_scoped_release unlocked;
+        image = decode_image_bytes(static_cast<const std::uint8_t*>(bytes.ptr),
+                                   static_cast<std::size_t>(bytes.size * bytes.itemsize), channels);
+    } else {
+        const std::string path = py::module_::import("os").attr("fsdecode")(source).cast<std::string>();
+        py::gil_scoped_release unlocked;
+        image = decode_image(path, channels);
+    }
+    return to_numpy(std::move(image.pixels), {image.height, image.width, image.channels});
+}
+
+py::array_t<float> preprocess_array(const py::handle& array, const Model& model) {
+    const Image image = image_from_array(array, "image");
+    const ModelInfo& info = model.info();
+    std::vector<float> chw;
+    {
+        py::gil_scoped_release unlocked;
+        chw = preprocess(image, info.arch, info.preprocess);
+    }
+    return to_numpy(std::move(chw), {info.arch.channels, info.arch.image_height, info.arch.image_width});
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "The compiled part of onevit; use the onevit package, which re-exports it.";
+    py::register_exception<Error>(m, "Error", PyExc_RuntimeError).doc() =
+        "Any failure the engine reports (a bad model file, an unreadable image, a bad option),\n"
+        "with its one-line message.";
+
+    py::class_<Model>(m, "Model", "A loaded ViT (the engine half of onevit.Model).")
+        .def(py::init(&load), py::arg("path"), py::arg("threads") = 0, py::arg("streams") = 0,
+             py::arg("hint") = "latency", py::arg("precision") = "f32")
+        .def_property_readonly("info", &info_dict,
+                               "The model file's description as plain Python values: a dict with\n"
+                               "'architecture' (dict), 'preprocessing' (dict), 'labels' (list of str,\n"
+                               "empty when the file has none) and 'parameters' (int).")
+        .def_property_readonly("threads", &Model::threads, "Threads the model runs on, all streams together.")
+        .def_property_readonly("streams", &Model::streams, "Streams: requests the model runs at once.")
+        .def("run", &run, py::arg("x"),
+             "Logits of a batch: x is a C-contiguous float32 numpy array [N, C, H, W] of\n"
+             "preprocessed images (onevit.preprocess), read in place; returns float32 [N, classes]\n"
+             "(a model without a classifier: its embeddings, [N, dim]).\n"
+             "Releases the GIL: threads may call one model at once.")
+        .def("embed", &embed, py::arg("x"),
+             "The pooled image embedding (timm's forward_head(pre_logits=True)), for x as in run():\n"
+             "float32 [N, dim].")
+        .def("features", &features, py::arg("x"),
+             "The transformer's output tokens after the final LayerNorm, for x as in run():\n"
+             "(class_token float32 [N, dim] ([N, 0] without a class token), patch_tokens float32\n"
+             "[N, patches, dim]).")
+        .def(
+            "verify", [](const Model& model) {
+                py::gil_scoped_release unlocked;
+                model.verify();
+            },
+            "Checks the checksum of all weights (loading checks only the header's); raises onevit.Error.")
+        .def("_classify_arrays", &classify_arrays, py::arg("images"), py::arg("top"));
+
+    m.def("decode_image", &decode, py::arg("source"), py::arg("channels") = 3,
+          "Decodes a JPEG or PNG (any bit depth, palette, alpha) to uint8 pixels [H, W, channels]:\n"
+          "source is a path (str or os.PathLike) or the file's bytes (bytes, bytearray); channels is 3 (RGB) or 1 (grey).\n"
+          "Raises onevit.Error naming the file.");
+    m.def("_preprocess_array", &preprocess_array, py::arg("image"), py::arg("model"));
+}
+
+}  // namespace onevit::python

@@ -1,0 +1,36 @@
+# Type stubs of the onevit package (its compiled half, onevit._core, included).
+import os
+from concurrent.futures import Future
+from typing import Any, NamedTuple, Sequence, Union
+
+import numpy as np
+import numpy.typing as npt
+
+ImageLike = Union[str, os.PathLike[str], npt.NDArray[np.uint8], Any]  # Any: a PIL.Image.Image
+
+class Error(RuntimeError):
+    """Any failure the engine reports, with its one-line message."""
+
+class Prediction(NamedTuple):
+    index: int
+    label: str
+    prob: float
+
+class Model:
+    path: str
+    def __init__(self, path: str | os.PathLike[str], threads: int = 0, streams: int = 0,
+                 hint: str = "latency", precision: str = "f32") -> None: ...
+    @property
+    def info(self) -> dict[str, Any]: ...
+    @property
+    def threads(self) -> int: ...
+    @property
+    def streams(self) -> int: ...
+    def run(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
+    def features(self, x: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]: ...
+    def submit(self, x: npt.NDArray[np.float32]) -> Future[npt.NDArray[np.float32]]: ...
+    def classify(self, images: Sequence[ImageLike], top: int = 5) -> list[list[Prediction]]: ...
+    def verify(self) -> None: ...
+
+def decode_image(source: str | os.PathLike[str] | bytes | bytearray, channels: int = 3) -> npt.NDArray[np.uint8]: ...
+def preprocess(image: ImageLike, model: Model) -> npt.NDArray[np.float32]: ...

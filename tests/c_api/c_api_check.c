@@ -1,0 +1,233 @@
+/* The C API from a C99 program, built against the installed package by
+ * tests/c_api_test.py (which compares what this prints with `onevit classify`
+ * and `onevit infer`).
+ *
+ *     c_api_check MODEL IMAGE...
+ *
+ * stdout: for each IMAGE, TOP_K lines "IMAGE<TAB>rank<TAB>index<TAB>prob<TAB>label"
+ * (or one line "IMAGE<TAB>error<TAB>status<TAB>message"); then "logits<TAB>b<TAB>c<TAB>value"
+ * for each logit of onevit_model_run on the batch made by fill_input.
+ * stderr: one line per failed check of the error cases; the exit status is 1 if any failed. */
+#include <onevit/onevit.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOP_K 3
+#define RUN_BATCH 2
+
+static int failed_checks = 0;
+
+static void check(int ok, const char* what) {
+    if (!ok) {
+        fprintf(stderr, "FAIL: %s (last error: %s)\n", what, onevit_last_error());
+        ++failed_checks;
+    }
+}
+
+/* A call failed with `status` and a last error naming `function` and containing `fragment`. */
+static void check_error(int got, int status, const char* function, const char* fragment, const char* what) {
+    const char* message = onevit_last_error();
+    check(got == status, what);
+    check(strncmp(message, function, strlen(function)) == 0 && strstr(message, fragment) != NULL, what);
+}
+
+/* Values exact in float, the same in any language: tests/c_api_test.py builds the same input. */
+static void fill_input(float* input, size_t count) {
+    size_t i;
+    for (i = 0; i < count; ++i) input[i] = (float)((i * 7919u) % 256u) / 128.0f - 1.0f;
+}
+
+static void print_classes(const char* image, const onevit_prediction* top, int count) {
+    int rank;
+    for (rank = 0; rank < count; ++rank)
+        printf("%s\t%d\t%d\t%.9g\t%s\n", image, rank + 1, top[rank].index, top[rank].prob, top[rank].label);
+}
+
+static void check_load_errors(const char* model_path) {
+    onevit_model* model = (onevit_model*)&failed_checks; /* must be reset to NULL */
+    onevit_options options = {0, 0, 0};
+
+    check_error(onevit_model_load(NULL, NULL, &model), ONEVIT_ERROR_ARGUMENT, "onevit_model_load", "path",
+                "load(NULL path)");
+    check(model == NULL, "load(NULL path) sets *out to NULL");
+    check_error(onevit_model_load(model_path, NULL, NULL), ONEVIT_ERROR_ARGUMENT, "onevit_model_load", "out",
+                "load(NULL out)");
+    check_error(onevit_model_load("no/such/model.ovit", NULL, &model), ONEVIT_ERROR_FAILED, "onevit_model_load",
+                "no/such/model.ovit", "load(missing file)");
+    check(model == NULL, "load(missing file) sets *out to NULL");
+    options.hint = 2;
+    check_error(onevit_model_load(model_path, &options, &model), ONEVIT_ERROR_ARGUMENT, "onevit_model_load", "hint",
+                "load(hint 2)");
+    options.hint = 0;
+    options.threads = -1;
+    check_error(onevit_model_load(model_path, &options, &model), ONEVIT_ERROR_ARGUMENT, "onevit_model_load",
+                "threads", "load(threads -1)");
+    options.threads = 1;
+    options.streams = 2;
+    check_error(onevit_model_load(model_path, &options, &model), ONEVIT_ERROR_FAILED, "onevit_model_load",
+                "streams", "load(2 streams on 1 thread)");
+}
+
+static void check_call_errors(const onevit_model* model, const char* image) {
+    int channels = 0, height = 0, width = 0;
+    int classes = onevit_model_num_classes(model);
+    size_t input_size;
+    float* input;
+    float* logits = malloc(sizeof(float) * (size_t)classes);
+    onevit_prediction top[TOP_K];
+
+    check(onevit_model_input_shape(model, &channels, NULL, NULL) == ONEVIT_OK && channels > 0,
+          "input_shape with NULL outputs");
+    check(onevit_model_input_shape(model, &channels, &height, &width) == ONEVIT_OK, "input_shape");
+    input_size = (size_t)channels * (size_t)height * (size_t)width;
+    input = calloc(input_size, sizeof(float));
+    check_error(onevit_model_input_shape(NULL, &channels, &height, &width), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_input_shape", "model", "input_shape(NULL model)");
+    check(onevit_model_num_classes(NULL) == -1, "num_classes(NULL) is -1");
+
+    check_error(onevit_model_run(NULL, input, 1, logits), ONEVIT_ERROR_ARGUMENT, "onevit_model_run", "model",
+                "run(NULL model)");
+    check_error(onevit_model_run(model, NULL, 1, logits), ONEVIT_ERROR_ARGUMENT, "onevit_model_run", "input",
+                "run(NULL input)");
+    check_error(onevit_model_run(model, input, 1, NULL), ONEVIT_ERROR_ARGUMENT, "onevit_model_run", "logits",
+                "run(NULL logits)");
+    check_error(onevit_model_run(model, input, 0, logits), ONEVIT_ERROR_ARGUMENT, "onevit_model_run", "batch",
+                "run(batch 0)");
+    check_error(onevit_model_run(model, input, -3, logits), ONEVIT_ERROR_ARGUMENT, "onevit_model_run", "batch",
+                "run(batch -3)");
+
+    check_error(onevit_model_classify_file(NULL, image, 1, top), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_classify_file", "model", "classify_file(NULL model)");
+    check_error(onevit_model_classify_file(model, NULL, 1, top), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_classify_file", "image_path", "classify_file(NULL path)");
+    check_error(onevit_model_classify_file(model, image, 1, NULL), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_classify_file", "out", "classify_file(NULL out)");
+    check_error(onevit_model_classify_file(model, image, 0, top), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_classify_file", "top_k", "classify_file(top_k 0)");
+    check_error(onevit_model_classify_file(model, "no/such/image.png", 1, top), ONEVIT_ERROR_FAILED,
+                "onevit_model_classify_file", "no/such/image.png", "classify_file(missing image)");
+    onevit_model_free(NULL);
+    free(input);
+    free(logits);
+}
+
+/* top_k beyond the classes: every class once, then {-1, 0, ""}. */
+static void check_top_k_past_classes(const onevit_model* model, const char* image) {
+    int classes = onevit_model_num_classes(model);
+    int k = classes + 2, rank, seen_sum = 0;
+    onevit_prediction* top = malloc(sizeof(onevit_prediction) * (size_t)k);
+    check(onevit_model_classify_file(model, image, k, top) == ONEVIT_OK, "classify_file(top_k > classes)");
+    for (rank = 0; rank < classes; ++rank) seen_sum += top[rank].index;
+    check(seen_sum == classes * (classes - 1) / 2, "top_k > classes lists every class");
+    for (rank = classes; rank < k; ++rank)
+        check(top[rank].index == -1 && top[rank].prob == 0.0f && strcmp(top[rank].label, "") == 0,
+              "top_k > classes pads with {-1, 0, \"\"}");
+    free(top);
+}
+
+/* onevit_last_error is per thread: a new thread has none, and its failure leaves ours alone. */
+static void* fail_in_other_thread(void* message_seen_first) {
+    strncpy((char*)message_seen_first, onevit_last_error(), 255);
+    onevit_model_run(NULL, NULL, 0, NULL);
+    return NULL;
+}
+
+static void check_last_error_per_thread(void) {
+    char seen_by_thread[256] = "not run";
+    char ours[256];
+    pthread_t thread;
+    onevit_model_classify_file(NULL, "x.png", 1, NULL);
+    strncpy(ours, onevit_last_error(), sizeof ours - 1);
+    ours[sizeof ours - 1] = '\0';
+    check(pthread_create(&thread, NULL, fail_in_other_thread, seen_by_thread) == 0, "pthread_create");
+    pthread_join(thread, NULL);
+    check(strcmp(seen_by_thread, "") == 0, "a new thread's last error is empty");
+    check(strcmp(onevit_last_error(), ours) == 0 && strstr(ours, "onevit_model_classify_file") != NULL,
+          "another thread's failure leaves this thread's last error alone");
+}
+
+/* The model classifies from several threads at once, with the results of one thread. */
+struct concurrent_job {
+    const onevit_model* model;
+    const char* image;
+    onevit_prediction top[TOP_K];
+    int status;
+};
+
+static void* classify_job(void* job_pointer) {
+    struct concurrent_job* job = job_pointer;
+    job->status = onevit_model_classify_file(job->model, job->image, TOP_K, job->top);
+    return NULL;
+}
+
+static void check_concurrent_classify(const onevit_model* model, const char* image,
+                                      const onevit_prediction* expected) {
+    enum { kThreads = 4 };
+    struct concurrent_job jobs[kThreads];
+    pthread_t threads[kThreads];
+    int t, rank;
+    for (t = 0; t < kThreads; ++t) {
+        jobs[t].model = model;
+        jobs[t].image = image;
+        check(pthread_create(&threads[t], NULL, classify_job, &jobs[t]) == 0, "pthread_create");
+    }
+    for (t = 0; t < kThreads; ++t) {
+        pthread_join(threads[t], NULL);
+        check(jobs[t].status == ONEVIT_OK, "concurrent classify_file succeeds");
+        for (rank = 0; rank < TOP_K; ++rank)
+            check(jobs[t].top[rank].index == expected[rank].index && jobs[t].top[rank].prob == expected[rank].prob &&
+                      jobs[t].top[rank].label == expected[rank].label,
+                  "concurrent classify_file gives the same classes, probabilities and label pointers");
+    }
+}
+
+int main(int argc, char** argv) {
+    onevit_model* model = NULL;
+    onevit_prediction first[TOP_K] = {{0, 0.0f, NULL}};
+    int channels, height, width, classes, i, status;
+    size_t image_size;
+    float *input, *logits;
+
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s MODEL IMAGE...\n", argv[0]);
+        return 2;
+    }
+    if (onevit_model_load(argv[1], NULL, &model) != ONEVIT_OK) {
+        fprintf(stderr, "FAIL: %s\n", onevit_last_error());
+        return 1;
+    }
+    check(strcmp(onevit_last_error(), "") == 0, "no last error before any failure");
+
+    for (i = 2; i < argc; ++i) {
+        onevit_prediction top[TOP_K];
+        status = onevit_model_classify_file(model, argv[i], TOP_K, top);
+        if (status == ONEVIT_OK)
+            print_classes(argv[i], top, TOP_K);
+        else
+            printf("%s\terror\t%d\t%s\n", argv[i], status, onevit_last_error());
+        if (i == 2 && status == ONEVIT_OK) memcpy(first, top, sizeof first);
+    }
+
+    onevit_model_input_shape(model, &channels, &height, &width);
+    classes = onevit_model_num_classes(model);
+    image_size = (size_t)channels * (size_t)height * (size_t)width;
+    input = malloc(sizeof(float) * image_size * RUN_BATCH);
+    logits = malloc(sizeof(float) * (size_t)classes * RUN_BATCH);
+    fill_input(input, image_size * RUN_BATCH);
+    check(onevit_model_run(model, input, RUN_BATCH, logits) == ONEVIT_OK, "run");
+    for (i = 0; i < classes * RUN_BATCH; ++i) printf("logits\t%d\t%d\t%.9g\n", i / classes, i % classes, logits[i]);
+
+    check_load_errors(argv[1]);
+    check_call_errors(model, argv[2]);
+    check_top_k_past_classes(model, argv[2]);
+    check_last_error_per_thread();
+    check_concurrent_classify(model, argv[2], first);
+
+    free(input);
+    free(logits);
+    onevit_model_free(model);
+    return failed_checks ? 1 : 0;
+}

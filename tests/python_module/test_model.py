@@ -1,0 +1,265 @@
+"""The Python module `onevit` against the onevit program and the preprocess_dump tool.
+
+Run by ctest (tests/CMakeLists.txt), which sets PYTHONPATH to the package staged
+in the build tree and ONEVIT_BIN / ONEVIT_PREPROCESS_DUMP to the two programs:
+
+    PYTHONPATH=build/engine/python ONEVIT_BIN=build/apps/onevit \
+    ONEVIT_PREPROCESS_DUMP=build/tests/preprocess_dump \
+        /usr/bin/python3 -m unittest discover -s tests/python_module
+
+Uses the bundled digits model and samples, and the DeiT-tiny of ../shared/data
+(converted here) where that data is present.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "reference"))
+from harness import TOOL_ENV  # noqa: E402  (before numpy: OMP_WAIT_POLICY)
+
+import numpy as np  # noqa: E402
+
+import onevit  # noqa: E402
+
+DIGITS = REPO / "weights" / "digits_vit.ovit"
+SAMPLES = sorted((REPO / "weights" / "samples").glob("*.png"))
+DATA = Path(os.environ.get("ONEVIT_DATA", REPO.parent / "shared" / "data"))
+DEIT: Path | None = None  # the converted DeiT-tiny (setUpModule)
+
+
+def setUpModule():
+    global DEIT
+    directory = tempfile.TemporaryDirectory(prefix="onevit_py_deit_")
+    unittest.addModuleCleanup(directory.cleanup)
+    DEIT = convert_deit_tiny(Path(directory.name))
+
+
+def convert_deit_tiny(tmp: Path) -> Path | None:
+    """The DeiT-tiny of ../shared/data as an .ovit file in tmp, as README shows; None without the data."""
+    checkpoint = DATA / "deit_tiny_patch16_224" / "model.safetensors"
+    if not checkpoint.is_file():
+        return None
+    converted = tmp / "deit_tiny.ovit"
+    run_tool(sys.executable, REPO / "weights" / "convert.py", checkpoint, "--arch", "deit_tiny_patch16_224",
+             "--labels", DATA / "labels" / "imagenet_classes.txt", "-o", converted)
+    return converted
+
+
+def require_deit(test: unittest.TestCase) -> Path:
+    if DEIT is None:
+        test.skipTest(f"no DeiT-tiny checkpoint under {DATA}")
+    return DEIT
+
+
+def run_tool(*args) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=TOOL_ENV, timeout=300)
+    if result.returncode != 0:
+        raise AssertionError(f"{args} failed (exit {result.returncode}):\n{result.stdout}{result.stderr}")
+    return result
+
+
+def onevit_bin() -> str:
+    return os.environ.get("ONEVIT_BIN", str(REPO / "build" / "apps" / "onevit"))
+
+
+def infer(model: Path, x: np.ndarray, tmp: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`onevit infer`'s logits, class token and patch tokens for x."""
+    np.save(tmp / "x.npy", x)
+    run_tool(onevit_bin(), "infer", "--model", model, "--input", tmp / "x.npy", "--output", tmp / "logits.npy",
+             "--cls", tmp / "cls.npy", "--tokens", tmp / "tokens.npy")
+    return tuple(np.load(tmp / name) for name in ("logits.npy", "cls.npy", "tokens.npy"))
+
+
+def random_input(model: onevit.Model, batch: int, seed: int) -> np.ndarray:
+    arch = model.info["architecture"]
+    shape = (batch, arch["channels"], arch["image_height"], arch["image_width"])
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+class Scratch(unittest.TestCase):
+    def setUp(self):
+        directory = tempfile.TemporaryDirectory(prefix="onevit_py_")
+        self.addCleanup(directory.cleanup)
+        self.tmp = Path(directory.name)
+
+
+class RunEqualsInfer(Scratch):
+    """Model.run and Model.features give onevit infer's outputs bit for bit."""
+
+    def check(self, path: Path):
+        model = onevit.Model(path)
+        x = random_input(model, 3, seed=1)
+        logits, cls, tokens = infer(path, x, self.tmp)
+        np.testing.assert_array_equal(model.run(x), logits)
+        got_cls, got_tokens = model.features(x)
+        np.testing.assert_array_equal(got_cls, cls)
+        np.testing.assert_array_equal(got_tokens, tokens)
+        self.assertEqual(model.run(x).shape, (3, model.info["architecture"]["num_classes"]))
+
+    def test_digits(self):
+        self.check(DIGITS)
+
+    def test_deit_tiny(self):
+        self.check(require_deit(self))
+
+
+class Concurrency(unittest.TestCase):
+    def test_threads_share_one_model(self):
+        """Eight Python threads call one two-stream model at once; each gets its own input's logits."""
+        model = onevit.Model(DIGITS, threads=2, hint="throughput")
+        inputs = [random_input(model, 1 + i % 3, seed=10 + i) for i in range(8)]
+        expected = [model.run(x) for x in inputs]
+        results: dict[int, list[np.ndarray]] = {}
+        start = threading.Barrier(len(inputs))
+
+        def work(i):
+            start.wait()
+            results[i] = [model.run(inputs[i]) for _ in range(20)]
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for i, runs in results.items():
+            for logits in runs:
+                np.testing.assert_array_equal(logits, expected[i])
+        self.assertEqual(len(results), len(inputs))
+
+    def test_submit(self):
+        model = onevit.Model(DIGITS, threads=2, hint="throughput")
+        inputs = [random_input(model, 2, seed=20 + i) for i in range(6)]
+        futures = [model.submit(x) for x in inputs]
+        for x, future in zip(inputs, futures):
+            np.testing.assert_array_equal(future.result(timeout=120), model.run(x))
+        with self.assertRaises(TypeError):
+            model.submit(inputs[0].astype(np.float64)).result(timeout=120)
+
+
+class Images(Scratch):
+    def test_classify_matches_the_program(self):
+        """classify() of paths, arrays and PIL images gives `onevit classify --json`'s predictions."""
+        from PIL import Image
+        model = onevit.Model(DIGITS)
+        result = run_tool(onevit_bin(), "classify", "--model", DIGITS, "--json", "--top", "3", *SAMPLES)
+        expected = [json.loads(line)["topk"] for line in result.stdout.splitlines()]
+        self.assertEqual(len(expected), len(SAMPLES))
+        channels = model.info["architecture"]["channels"]
+        for images in (SAMPLES, [str(p) for p in SAMPLES], [onevit.decode_image(p, channels) for p in SAMPLES],
+                       [Image.open(p) for p in SAMPLES]):
+            got = [[p._asdict() for p in predictions] for predictions in model.classify(images, top=3)]
+            self.assertEqual(got, expected)
+
+    def test_decode_and_preprocess_are_the_engines(self):
+        """decode_image and preprocess give preprocess_dump's arrays bit for bit (the DeiT recipe:
+        shorter side resize, bicubic, centre crop)."""
+        model = onevit.Model(require_deit(self))
+        tool = os.environ.get("ONEVIT_PREPROCESS_DUMP", str(REPO / "build" / "tests" / "preprocess_dump"))
+        photo = REPO / "tests" / "data" / "images"
+        photos = sorted(p for p in photo.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        self.assertTrue(photos, photo)
+        info = model.info["preprocessing"]
+        for path in photos[:4]:
+            run_tool(tool, "decode", path, self.tmp / "decoded.npy")
+            pixels = onevit.decode_image(path)
+            np.testing.assert_array_equal(pixels, np.load(self.tmp / "decoded.npy").astype(np.uint8))
+            self.assertEqual(onevit.decode_image(path.read_bytes()).tobytes(), pixels.tobytes())
+            run_tool(tool, "preprocess", path, self.tmp / "input.npy", "--resize", info["resize"],
+                     "--resize-size", info["resize_size"], "--height", 224, "--width", 224,
+                     "--interpolation", info["interpolation"], "--mean", ",".join(map(repr, info["mean"])),
+                     "--std", ",".join(map(repr, info["std"])))
+            expected = np.load(self.tmp / "input.npy")
+            np.testing.assert_array_equal(onevit.preprocess(path, model), expected)
+            np.testing.assert_array_equal(onevit.preprocess(pixels, model), expected)
+
+
+class BadArguments(Scratch):
+    """Every bad argument is an exception naming what was expected; none crashes."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.model = onevit.Model(DIGITS)
+        cls.x = random_input(cls.model, 2, seed=3)
+
+    def assert_raises(self, kind, fragment, call, *args, **kwargs):
+        with self.assertRaises(kind) as caught:
+            call(*args, **kwargs)
+        self.assertIn(fragment, str(caught.exception))
+        self.assertEqual(len(str(caught.exception).splitlines()), 1, str(caught.exception))
+
+    def test_run_input(self):
+        arch = self.model.info["architecture"]
+        shape = f"[N, {arch['channels']}, {arch['image_height']}, {arch['image_width']}]"
+        for run in (self.model.run, self.model.features):
+            self.assert_raises(TypeError, "float32", run, self.x.astype(np.float64))
+            self.assert_raises(TypeError, "float32", run, self.x.astype(">f4"))
+            self.assert_raises(TypeError, "numpy.ndarray", run, self.x.tolist())
+            self.assert_raises(TypeError, "numpy.ndarray", run, None)
+            self.assert_raises(ValueError, shape, run, self.x[0])
+            self.assert_raises(ValueError, shape, run, self.x[:0])
+            self.assert_raises(ValueError, shape, run, self.x[:, :, :-1])
+            self.assert_raises(ValueError, "C-contiguous", run, np.asfortranarray(self.x))
+            self.assert_raises(ValueError, "C-contiguous", run, np.concatenate([self.x, self.x])[::2])
+            unaligned = np.frombuffer(b"\0" + self.x.tobytes(), np.float32, count=self.x.size, offset=1)
+            self.assert_raises(ValueError, "aligned", run, unaligned.reshape(self.x.shape))
+        # A read-only array is fine: run only reads.
+        frozen = self.x.copy()
+        frozen.flags.writeable = False
+        np.testing.assert_array_equal(self.model.run(frozen), self.model.run(self.x))
+
+    def test_load(self):
+        missing = self.tmp / "missing.ovit"
+        self.assert_raises(onevit.Error, str(missing), onevit.Model, missing)
+        garbage = self.tmp / "garbage.ovit"
+        garbage.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+        self.assert_raises(onevit.Error, str(garbage), onevit.Model, garbage)
+        self.assert_raises(onevit.Error, "latency or throughput", onevit.Model, DIGITS, hint="fast")
+        self.assert_raises(onevit.Error, "f32, bf16 or int8", onevit.Model, DIGITS, precision="f16")
+        self.assert_raises(onevit.Error, "threads", onevit.Model, DIGITS, threads=-1)
+        self.assert_raises(onevit.Error, "streams", onevit.Model, DIGITS, threads=1, streams=2)
+        self.assert_raises(TypeError, "os.PathLike", onevit.Model, 42)
+        self.assert_raises(TypeError, "threads must be int, got str", onevit.Model, DIGITS, threads="two")
+        self.assert_raises(TypeError, "hint must be str", onevit.Model, DIGITS, hint=None)
+        self.assertTrue(issubclass(onevit.Error, RuntimeError))
+
+    def test_images(self):
+        missing = self.tmp / "missing.png"
+        self.assert_raises(onevit.Error, f"{missing}: cannot open", onevit.decode_image, missing)
+        self.assert_raises(onevit.Error, "not a JPEG or PNG", onevit.decode_image, b"not an image")
+        self.assert_raises(onevit.Error, "channels", onevit.decode_image, SAMPLES[0], 2)
+        self.assert_raises(TypeError, "", onevit.decode_image, 3.5)
+        self.assert_raises(onevit.Error, str(missing), self.model.classify, [SAMPLES[0], missing])
+        self.assert_raises(TypeError, "sequence", self.model.classify, SAMPLES[0])
+        self.assert_raises(TypeError, "PIL", self.model.classify, [3])
+        self.assert_raises(TypeError, "uint8", self.model.classify, [np.zeros((8, 8, 1), np.float32)])
+        self.assert_raises(ValueError, "[H, W, 3]", self.model.classify, [np.zeros((8, 8, 2), np.uint8)])
+        self.assert_raises(ValueError, "[H, W, 3]", self.model.classify, [np.zeros((0, 8, 1), np.uint8)])
+        self.assert_raises(onevit.Error, "channels", self.model.classify, [np.zeros((8, 8, 3), np.uint8)])
+        self.assert_raises(onevit.Error, "top-k", self.model.classify, [SAMPLES[0]], top=0)
+        self.assert_raises(TypeError, "top must be int", self.model.classify, [SAMPLES[0]], top=2.5)
+        self.assert_raises(TypeError, "uint8", onevit.preprocess, np.zeros((8, 8), np.int32), self.model)
+
+
+class Documentation(unittest.TestCase):
+    def test_help_reads_well(self):
+        import pydoc
+        text = pydoc.render_doc(onevit.Model, renderer=pydoc.plaintext)
+        for fragment in ("Model(path, threads=0, streams=0, hint=\"latency\", precision=\"f32\")",
+                         "run(", "features(", "submit(", "classify(", "info", "C-contiguous float32"):
+            self.assertIn(fragment, text)
+        self.assertEqual(onevit.Error.__module__, "onevit")
+        stubs = Path(onevit.__file__).with_name("__init__.pyi")
+        self.assertTrue(stubs.is_file() and Path(onevit.__file__).with_name("py.typed").is_file())
+
+
+if __name__ == "__main__":
+    unittest.main()

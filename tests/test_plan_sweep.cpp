@@ -1,0 +1,137 @@
+// Never a reference kernel (ops/kernel_check.hpp): plans — creation only, no
+// weights, no timing — for every family size, patch and image size, batch,
+// thread count and precision the engine has, checking every primitive
+// descriptor each would create.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "executor.hpp"
+#include "forward_plan.hpp"
+#include "ops/kernel_check.hpp"
+#include "onevit/thread_plan.hpp"
+
+namespace onevit {
+namespace {
+
+struct Family {
+    const char* name;
+    int dim, depth, heads;
+};
+
+Architecture vit(const Family& f, int patch, int image) {
+    Architecture a;
+    a.family = f.name;
+    a.image_height = a.image_width = image;
+    a.channels = 3;
+    a.patch_size = patch;
+    a.dim = f.dim;
+    a.depth = f.depth;
+    a.heads = f.heads;
+    a.head_dim = f.dim / f.heads;
+    a.mlp_dim = 4 * f.dim;
+    a.num_classes = 1000;
+    a.prefix_tokens = 1;
+    a.norm_eps = 1e-6f;
+    a.attn_scale = 1.f / 8;
+    return a;
+}
+
+// The check itself, on the case that was seen (issue 10): a band of 4 patch-grid
+// rows of a ViT-Ti/16 as a strided NHWC convolution, with the weight layout the
+// whole image's convolution chose, gets only `ref:any`.
+TEST(KernelCheck, FlagsTheConvolutionBandThatRanAsRef) {
+    using dnnl::memory;
+    const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    const int rows = 4, P = 16, W = 224, C = 3, D = 192;
+    const memory::desc src({1, C, rows * P, W}, memory::data_type::f32,
+                           memory::dims{std::int64_t(rows) * P * W * C, 1, W * C, C});
+    const memory::desc dst({1, D, rows, W / P}, memory::data_type::f32,
+                           memory::dims{std::int64_t(rows) * (W / P) * D, 1, (W / P) * D, D});
+    const memory::desc weights({D, C, P, P}, memory::data_type::f32, memory::format_tag::Acdb48a);
+    const memory::desc bias({D}, memory::data_type::f32, memory::format_tag::x);
+    const dnnl::convolution_forward::primitive_desc pd(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
+                                        weights, bias, dst, {P, P}, {0, 0}, {0, 0}),
+        engine);
+    EXPECT_TRUE(is_reference_kernel(pd.impl_info_str())) << pd.impl_info_str();
+    EXPECT_THROW(checked(pd, "convolution"), ReferenceKernel);
+    EXPECT_FALSE(is_reference_kernel("brg:avx512_core"));
+    EXPECT_FALSE(is_reference_kernel("simple_layer_normalization:any"));
+    EXPECT_TRUE(is_reference_kernel("ref_int8:any"));
+}
+
+TEST(PlanSweep, NoReferenceKernelAnywhere) {
+    const Family families[] = {{"ViT-Ti", 192, 12, 3}, {"ViT-S", 384, 12, 6}, {"ViT-B", 768, 12, 12},
+                               {"ViT-L", 1024, 24, 16}};
+    const int batches[] = {1, 2, 3, 8, 17};
+    const int thread_counts[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64};
+    const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    const long checked_before = kernels_checked(), fallbacks_before = reference_fallbacks();
+    int plans = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (int threads : thread_counts) {
+        Executor executor(engine, threads);  // a 64-thread arena is fine on 2 cores: nothing runs on it
+        for (Precision precision : planned_precisions())
+            for (const Family& family : families)
+                for (int patch : {16, 32})
+                    for (int image : {224, 384})
+                        for (int batch : batches) {
+                            const std::string what = std::string(family.name) + "/" + std::to_string(patch) + " at " +
+                                                     std::to_string(image) + ", batch " + std::to_string(batch) +
+                                                     ", " + std::to_string(threads) + " threads, " +
+                                                     to_string(precision);
+                            executor.run([&] {
+                                try {
+                                    plan_forward(vit(family, patch, image), precision, engine, threads, batch);
+                                } catch (const ReferenceKernel& e) {
+                                    ADD_FAILURE() << what << ": " << e.what();
+                                }
+                            });
+                            ++plans;
+                        }
+    }
+    const long checked = kernels_checked() - checked_before;
+    EXPECT_EQ(reference_fallbacks() - fallbacks_before, 0) << "a planner's first choice had a reference kernel";
+    EXPECT_EQ(plans, 12 * 4 * 2 * 2 * 5 * static_cast<int>(planned_precisions().size()));
+    EXPECT_GT(checked, plans);  // every plan checked descriptors
+    std::printf("plan sweep: %d plans, %ld primitive descriptors checked, %.1f s\n", plans, checked,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+// threads = 0: the thread plan's contract, checked by brute force over the
+// cost model (onevit/thread_plan.hpp) at every machine size of the sweep.
+TEST(ThreadPlan, LatencyTakesTheFewestThreadsWithinTwoPercentOfTheBest) {
+    for (const Family& family : {Family{"ViT-Ti", 192, 12, 3}, Family{"ViT-B", 768, 12, 12}})
+        for (int batch : {1, 8})
+            for (int cores : {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64}) {
+                const Architecture a = vit(family, 16, 224);
+                double best = 1e30;
+                for (int t = 1; t <= cores; ++t) best = std::min(best, modelled_latency_ms(a, batch, t));
+                const ThreadPlan plan = choose_thread_plan(a, batch, Hint::latency, cores);
+                EXPECT_EQ(plan.streams, 1);
+                EXPECT_LE(plan.modelled_ms, best * 1.02);
+                for (int t = 1; t < plan.threads_per_stream; ++t)
+                    EXPECT_GT(modelled_latency_ms(a, batch, t), best * 1.02) << family.name << " " << t;
+            }
+}
+
+TEST(ThreadPlan, ThroughputFillsTheCoresAndExplicitStreamsWin) {
+    const Architecture a = vit({"ViT-S", 384, 12, 6}, 16, 224);
+    for (int cores : {2, 16, 64}) {
+        const ThreadPlan plan = choose_thread_plan(a, 1, Hint::throughput, cores);
+        EXPECT_LE(plan.streams * plan.threads_per_stream, cores);
+        EXPECT_GT(plan.streams * plan.threads_per_stream, cores / 2);
+        const ThreadPlan fixed = choose_thread_plan(a, 1, Hint::throughput, cores, 2);
+        EXPECT_EQ(fixed.streams, 2);
+        EXPECT_EQ(fixed.threads_per_stream, cores / 2);
+    }
+    EXPECT_THROW(choose_thread_plan(a, 1, Hint::latency, 2, 3), Error);
+}
+
+}  // namespace
+}  // namespace onevit
