@@ -44,8 +44,6 @@ void infer(const InferOptions& options) {
         throw Error("nothing to write: give --output (logits) and/or --embedding");
     const Model model = Model::load(options.model_path);
     const Architecture& arch = model.info().arch;
-    if (!options.output_path.empty() && arch.num_classes == 0)
-        throw Error(options.model_path + ": the model has no classifier (num_classes 0), so no logits: use --embedding");
     if (!options.cls_path.empty() && !arch.class_token)
         throw Error(options.model_path + ": the model has no class token (--cls)");
     const npy::Array input = npy::read_float32(options.input_path);
@@ -55,7 +53,7 @@ void infer(const InferOptions& options) {
     const std::size_t image_size = input.data.size() / static_cast<std::size_t>(batch);
     const bool want_features =
         !options.cls_path.empty() || !options.tokens_path.empty() || !options.embedding_path.empty();
-    npy::Array logits{{batch, arch.num_classes}, {}};
+    npy::Array logits{{batch, arch.outputs()}, {}};
     npy::Array cls{{batch, arch.dim}, {}};
     npy::Array tokens{{batch, arch.patch_tokens(), arch.dim}, {}};
     npy::Array attention{{batch, arch.depth, arch.heads, arch.tokens(), arch.tokens()}, {}};
@@ -88,7 +86,9 @@ void add_infer_command(CLI::App& app) {
     auto options = std::make_shared<InferOptions>();
     command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
     command->add_option("--input,-i", options->input_path, "Input .npy: float32, shape (batch, C, H, W)")->required();
-    command->add_option("--output,-o", options->output_path, "Output .npy: float32 logits, shape (batch, classes)");
+    command->add_option("--output,-o", options->output_path,
+                        "Output .npy: float32 logits, shape (batch, classes); for a model without a classifier "
+                        "(classes 0), its embedding, shape (batch, dim)");
     command->add_option("--cls", options->cls_path,
                         "Also save the class token after the final norm: float32 .npy, shape (batch, dim)");
     command->add_option("--tokens", options->tokens_path,

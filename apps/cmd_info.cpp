@@ -30,6 +30,9 @@ const char* yes_no(bool value) { return value ? "yes" : "no"; }
 std::string resize_string(const Architecture& arch, const Preprocessing& recipe) {
     if (recipe.resize == Resize::direct)
         return fmt::format("{} to {} x {}", to_string(recipe.resize), arch.image_height, arch.image_width);
+    if (recipe.resize == Resize::squash_then_crop)
+        return fmt::format("{} (both sides to {}, centre crop {} x {})", to_string(recipe.resize),
+                           recipe.resize_size, arch.image_height, arch.image_width);
     return fmt::format("{} (shorter side to {}, centre crop {} x {})", to_string(recipe.resize), recipe.resize_size,
                        arch.image_height, arch.image_width);
 }

@@ -31,7 +31,7 @@ EmulatedForward emulate_forward(const std::string& model_path, int batch, int th
         std::normal_distribution<float> pixel(0.f, 1.f);
         std::vector<float> input(std::size_t(batch) * a.channels * a.image_height * a.image_width);
         for (float& value : input) value = pixel(generator);
-        std::vector<float> logits(std::size_t(batch) * a.num_classes);
+        std::vector<float> logits(std::size_t(batch) * a.outputs());
 
         Executor emulated(engine, EmulatedThreads{threads});
         std::vector<std::vector<EmulatedPhase>> timed;

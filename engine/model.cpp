@@ -96,7 +96,7 @@ struct Model::Impl {
     std::vector<float> run_on(int s, const float* input, int batch, Features* features, AttentionMaps* attention) {
         Executor& executor = streams[s]->executor();
         std::unique_ptr<Forward> forward = acquire(s, batch, executor);
-        std::vector<float> logits(std::size_t(batch) * file.info().arch.num_classes);
+        std::vector<float> logits(std::size_t(batch) * file.info().arch.outputs());
         forward->run(executor, input, logits.data(), features, attention);
         std::lock_guard<std::mutex> lock(mutex);
         idle[{s, batch}].push_back(std::move(forward));

@@ -183,9 +183,10 @@ Architecture read_architecture(const Metadata& m) {
 Preprocessing read_preprocessing(const Metadata& m, int channels) {
     Preprocessing p;
     p.resize = m.choice<Resize>("preprocess.resize", {{"shorter_then_crop", Resize::shorter_then_crop},
-                                                      {"direct", Resize::direct}});
+                                                      {"direct", Resize::direct},
+                                                      {"squash_then_crop", Resize::squash_then_crop}});
     p.resize_size = m.u32("preprocess.resize_size", 0, kMaxImageSide);
-    if (p.resize == Resize::shorter_then_crop && p.resize_size == 0) m.fail("preprocess.resize_size is 0");
+    if (p.resize != Resize::direct && p.resize_size == 0) m.fail("preprocess.resize_size is 0");
     p.interpolation = m.choice<Interpolation>("preprocess.interpolation",
                                               {{"nearest", Interpolation::nearest},
                                                {"bilinear", Interpolation::bilinear},

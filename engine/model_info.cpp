@@ -28,7 +28,14 @@ const char* to_string(Head h) {
     }
     return "?";
 }
-const char* to_string(Resize r) { return r == Resize::direct ? "direct" : "shorter_then_crop"; }
+const char* to_string(Resize r) {
+    switch (r) {
+        case Resize::shorter_then_crop: return "shorter_then_crop";
+        case Resize::direct: return "direct";
+        case Resize::squash_then_crop: return "squash_then_crop";
+    }
+    return "?";
+}
 const char* to_string(Interpolation i) {
     switch (i) {
         case Interpolation::nearest: return "nearest";

@@ -1,6 +1,7 @@
 // Model input from a decoded image: torchvision's
 //   Resize(resize_size) + CenterCrop((H, W))   (shorter_then_crop), or
 //   Resize((H, W))                             (direct),
+//   Resize((resize_size, resize_size)) + CenterCrop((H, W))   (squash_then_crop),
 // then ToTensor + Normalize(mean, std), on a PIL image.
 
 #include <algorithm>
@@ -66,8 +67,8 @@ void check(const Image& image, const Architecture& arch, const Preprocessing& re
         throw Error("preprocess: mean and std need " + channels + " values each");
     for (float s : recipe.std)
         if (s == 0.f) throw Error("preprocess: std has a zero");
-    if (recipe.resize == Resize::shorter_then_crop && recipe.resize_size <= 0)
-        throw Error("preprocess: resize_size must be positive for shorter_then_crop");
+    if (recipe.resize != Resize::direct && recipe.resize_size <= 0)
+        throw Error(std::string("preprocess: resize_size must be positive for ") + to_string(recipe.resize));
 }
 
 }  // namespace
@@ -82,6 +83,7 @@ std::vector<float> preprocess(const Image& image, const Architecture& arch,
     int resized_h = out_h;
     if (recipe.resize == Resize::shorter_then_crop)
         shorter_side_size(image.width, image.height, recipe.resize_size, resized_w, resized_h);
+    if (recipe.resize == Resize::squash_then_crop) resized_w = resized_h = recipe.resize_size;
     const Span cols = centre_crop(resized_w, out_w);
     const Span rows = centre_crop(resized_h, out_h);
 

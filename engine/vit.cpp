@@ -229,7 +229,10 @@ void Forward::run(Executor& executor, const float* input, float* logits, Feature
     if (features) copy_features(*features);
     if (head_norm_) run_steps(executor, head_norm_->steps());
     if (features) copy_embedding(*features);
-    if (!head_) return;
+    if (!head_) {  // the model's output is its embedding
+        std::memcpy(logits, pooled_.data(), sizeof(float) * batch_ * w_.arch.dim);
+        return;
+    }
     if (head_hidden_) run_steps(executor, head_hidden_->steps());  // hidden = gelu(pooled Whᵀ + bh)
     run_steps(executor, head_->steps());
     if (head_dist_) {

@@ -87,8 +87,8 @@ public:
     Forward(const VitWeights& weights, Executor& executor, int batch);
     int batch() const { return batch_; }
 
-    // input: batch × C × H × W; logits: batch × classes (none without a head);
-    // features and attention: optional. Call inside Executor::run.
+    // input: batch × C × H × W; logits: batch × arch.outputs() (without a head: the
+    // embedding); features and attention: optional. Call inside Executor::run.
     void run(Executor& executor, const float* input, float* logits, Features* features, AttentionMaps* attention);
 
 private:

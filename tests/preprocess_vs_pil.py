@@ -6,7 +6,7 @@
 PREPROCESS_DUMP is the tests/tools/preprocess_dump binary. Every .jpg/.jpeg
 under the image directories (default <repo>/../shared/data/images, recursively)
 is decoded and preprocessed by onevit and by PIL 9.4 + torchvision 0.14 with
-the DeiT, HF and timm augreg recipes. Differences are measured in grey levels
+the DeiT, HF, timm augreg and timm squash recipes. Differences are measured in grey levels
 (tensor difference × std × 255). The run fails if, for any image, the decoded
 pixels or a recipe's output differ by more than 1 grey level on average.
 """
@@ -39,6 +39,9 @@ RECIPES = {
     "timm augreg (248 -> crop 224, bicubic, 0.5)": (
         "shorter_then_crop", 248, "bicubic", HALF, HALF,
         [T.Resize(248, interpolation=BICUBIC), T.CenterCrop(224)]),
+    "timm squash (235x235 -> crop 224, bicubic, 0.5)": (
+        "squash_then_crop", 235, "bicubic", HALF, HALF,
+        [T.Resize((235, 235), interpolation=BICUBIC), T.CenterCrop(224)]),
 }
 
 

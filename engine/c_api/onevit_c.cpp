@@ -67,6 +67,14 @@ void require(bool condition, const std::string& message) {
 
 void require_model(const onevit_model* model) { require(model != nullptr, "model is NULL"); }
 
+// The arguments of a run: a model, input, a batch of at least one, and the output buffer `out_name`.
+void require_run(const onevit_model* model, const float* input, int batch, const float* out, const char* out_name) {
+    require_model(model);
+    require(input != nullptr, "input is NULL");
+    require(out != nullptr, std::string(out_name) + " is NULL");
+    require(batch >= 1, "batch must be >= 1, got " + std::to_string(batch));
+}
+
 onevit::Options to_options(const onevit_options& options) {
     require(options.threads >= 0,
             "options->threads must be >= 0 (0 = all cores), got " + std::to_string(options.threads));
@@ -118,12 +126,29 @@ int onevit_model_num_classes(const onevit_model* model) {
 
 int onevit_model_run(const onevit_model* model, const float* input, int batch, float* logits) {
     return guarded(__func__, [&] {
-        require_model(model);
-        require(input != nullptr, "input is NULL");
-        require(logits != nullptr, "logits is NULL");
-        require(batch >= 1, "batch must be >= 1, got " + std::to_string(batch));
+        require_run(model, input, batch, logits, "logits");
+        require(model->model.info().arch.num_classes > 0,
+                "the model has no classifier (num_classes 0): use onevit_model_embed");
         const std::vector<float> result = model->model.run(input, batch);
         std::copy(result.begin(), result.end(), logits);
+    });
+}
+
+int onevit_model_embedding_size(const onevit_model* model) {
+    int dim = -1;
+    guarded(__func__, [&] {
+        require_model(model);
+        dim = model->model.info().arch.dim;
+    });
+    return dim;
+}
+
+int onevit_model_embed(const onevit_model* model, const float* input, int batch, float* embedding) {
+    return guarded(__func__, [&] {
+        require_run(model, input, batch, embedding, "embedding");
+        onevit::Features features;
+        model->model.run(input, batch, &features);
+        std::copy(features.embedding.begin(), features.embedding.end(), embedding);
     });
 }
 

@@ -85,7 +85,19 @@ py::array_t<float> run(const Model& model, const py::handle& x) {
         py::gil_scoped_release unlocked;
         logits = model.run(input.data, input.batch);
     }
-    return to_numpy(std::move(logits), {input.batch, arch.num_classes});
+    return to_numpy(std::move(logits), {input.batch, arch.outputs()});
+}
+
+// The pooled embedding of each image (Features::embedding): [batch, dim].
+py::array_t<float> embed(const Model& model, const py::handle& x) {
+    const Architecture& arch = model.info().arch;
+    const InputBatch input = input_batch(x, arch, "x");
+    Features out;
+    {
+        py::gil_scoped_release unlocked;
+        model.run(input.data, input.batch, &out);
+    }
+    return to_numpy(std::move(out.embedding), {input.batch, arch.dim});
 }
 
 std::pair<py::array_t<float>, py::array_t<float>> features(const Model& model, const py::handle& x) {
@@ -96,7 +108,7 @@ std::pair<py::array_t<float>, py::array_t<float>> features(const Model& model, c
         py::gil_scoped_release unlocked;
         model.run(input.data, input.batch, &out);
     }
-    return {to_numpy(std::move(out.class_token), {input.batch, arch.dim}),
+    return {to_numpy(std::move(out.class_token), {input.batch, arch.class_token ? arch.dim : 0}),
             to_numpy(std::move(out.patch_tokens), {input.batch, arch.patch_tokens(), arch.dim})};
 }
 
@@ -165,11 +177,16 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("streams", &Model::streams, "Streams: requests the model runs at once.")
         .def("run", &run, py::arg("x"),
              "Logits of a batch: x is a C-contiguous float32 numpy array [N, C, H, W] of\n"
-             "preprocessed images (onevit.preprocess), read in place; returns float32 [N, classes].\n"
+             "preprocessed images (onevit.preprocess), read in place; returns float32 [N, classes]\n"
+             "(a model without a classifier: its embeddings, [N, dim]).\n"
              "Releases the GIL: threads may call one model at once.")
+        .def("embed", &embed, py::arg("x"),
+             "The pooled image embedding (timm's forward_head(pre_logits=True)), for x as in run():\n"
+             "float32 [N, dim].")
         .def("features", &features, py::arg("x"),
              "The transformer's output tokens after the final LayerNorm, for x as in run():\n"
-             "(class_token float32 [N, dim], patch_tokens float32 [N, patches, dim]).")
+             "(class_token float32 [N, dim] ([N, 0] without a class token), patch_tokens float32\n"
+             "[N, patches, dim]).")
         .def(
             "verify", [](const Model& model) {
                 py::gil_scoped_release unlocked;

@@ -82,8 +82,8 @@ public:
     int threads() const;
 
     // input: batch × C × H × W floats (the model's input size, preprocessed);
-    // returns batch × num_classes logits, row-major (none when num_classes is 0,
-    // a model without a classifier); fills features and attention if given.
+    // returns batch × num_classes logits, row-major (a model without a classifier,
+    // num_classes 0: its batch × dim embeddings); fills features and attention if given.
     std::vector<float> run(const float* input, int batch, Features* features = nullptr,
                            AttentionMaps* attention = nullptr) const;
 

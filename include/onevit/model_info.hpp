@@ -46,9 +46,13 @@ struct Architecture {
     int patch_dim() const { return channels * patch_size * patch_size; }
     int tokens() const { return prefix_tokens + patch_tokens(); }
     int inner_dim() const { return heads * head_dim; }
+    // Floats per image of the model's output: the logits, or, without a classifier
+    // (num_classes 0), the embedding, as timm's forward gives with num_classes=0.
+    int outputs() const { return num_classes > 0 ? num_classes : dim; }
 };
 
-enum class Resize { shorter_then_crop, direct };
+// squash_then_crop: both sides to resize_size (aspect not kept), then the centre crop (timm crop_mode 'squash').
+enum class Resize { shorter_then_crop, direct, squash_then_crop };
 enum class Interpolation { nearest, bilinear, bicubic };
 
 struct Preprocessing {

@@ -54,13 +54,21 @@ void onevit_model_free(onevit_model* model);
  * Each output pointer may be NULL when that value is not wanted. */
 int onevit_model_input_shape(const onevit_model* model, int* channels, int* height, int* width);
 
-/* The number of classes (> 0), or -1 when model is NULL. */
+/* The number of classes (0 for a model without a classifier, which gives only
+ * embeddings), or -1 when model is NULL. */
 int onevit_model_num_classes(const onevit_model* model);
 
 /* Runs `batch` (>= 1) preprocessed images: `input` holds batch × C × H × W
  * floats (NCHW, as onevit_model_input_shape says), `logits` receives
  * batch × num_classes floats, row-major. */
 int onevit_model_run(const onevit_model* model, const float* input, int batch, float* logits);
+
+/* The width of the model's image embedding (its dim), or -1 when model is NULL. */
+int onevit_model_embedding_size(const onevit_model* model);
+
+/* Like onevit_model_run, but `embedding` receives batch × embedding_size floats:
+ * each image's pooled embedding (the classifier's input; timm's pre-logits). */
+int onevit_model_embed(const onevit_model* model, const float* input, int batch, float* embedding);
 
 /* Decodes the JPEG or PNG file at `image_path`, preprocesses it as the model
  * file says and classifies it: out[0 .. top_k-1] receive the top_k (>= 1)

@@ -10,6 +10,7 @@
  * stderr: one line per failed check of the error cases; the exit status is 1 if any failed. */
 #include <onevit/onevit.h>
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,20 @@ static void check_call_errors(const onevit_model* model, const char* image) {
                 "run(batch 0)");
     check_error(onevit_model_run(model, input, -3, logits), ONEVIT_ERROR_ARGUMENT, "onevit_model_run", "batch",
                 "run(batch -3)");
+    check(onevit_model_embedding_size(NULL) == -1, "embedding_size(NULL) is -1");
+    check_error(onevit_model_embed(NULL, input, 1, logits), ONEVIT_ERROR_ARGUMENT, "onevit_model_embed", "model",
+                "embed(NULL model)");
+    check_error(onevit_model_embed(model, input, 1, NULL), ONEVIT_ERROR_ARGUMENT, "onevit_model_embed",
+                "embedding", "embed(NULL embedding)");
+    {
+        const int dim = onevit_model_embedding_size(model);
+        float* embedding = malloc(sizeof(float) * (size_t)dim);
+        int i, finite = dim > 0;
+        check(onevit_model_embed(model, input, 1, embedding) == ONEVIT_OK, "embed");
+        for (i = 0; i < dim; ++i) finite = finite && isfinite(embedding[i]);
+        check(finite, "embed gives embedding_size finite floats");
+        free(embedding);
+    }
 
     check_error(onevit_model_classify_file(NULL, image, 1, top), ONEVIT_ERROR_ARGUMENT,
                 "onevit_model_classify_file", "model", "classify_file(NULL model)");

@@ -42,6 +42,7 @@ void models(const std::string& dir) {
     s = {}; s.depth = 3; s.image = 6; s.patch = 3; s.heads = 1; s.head_dim = 8; variants.push_back({"deeper", s});
     s = {}; s.mlp_head = 5; variants.push_back({"mlp_head", s});
     s = {}; s.patch_norm = true; variants.push_back({"patch_norm", s});
+    variants.push_back({"zoo", zoo_spec()});
     for (const Variant& v : variants) write(dir, std::string(v.name) + ".ovit", tiny_model(v.spec).bytes());
     // Linear weights stored in bf16 and int8 (weights/FORMAT.md, "Tensor data types").
     for (const auto& [name, dtype] : {std::pair{"bf16", kBF16}, std::pair{"int8", kInt8}}) {

@@ -190,6 +190,9 @@ struct Spec {
     bool distilled = false, mean_pool = false, labels = true, tanh_gelu = false;
     int mlp_head = 0;         // > 0: arch.head = mlp with this hidden width
     bool patch_norm = false;  // writes arch.patch_norm = 1 and its tensors
+    // timm zoo features: no class token (prefix = registers only), norm_pre, attention
+    // pooling, QuickGELU; classes 0 makes a model without a head.
+    bool class_token = true, norm_pre = false, map_pool = false, quick_gelu = false;
     std::string resize = "shorter_then_crop", interpolation = "bicubic";
     int resize_size = 5;
 };
@@ -273,6 +276,17 @@ inline std::vector<float> pseudo_random(std::size_t n, std::uint32_t seed) {
     return v;
 }
 
+// Every timm zoo feature at once: two register tokens and no class token, norm_pre,
+// attention pooling, QuickGELU, no head.
+inline Spec zoo_spec() {
+    Spec s;
+    s.class_token = false;
+    s.prefix = 2;
+    s.norm_pre = s.map_pool = s.quick_gelu = true;
+    s.classes = 0;
+    return s;
+}
+
 inline ModelBytes tiny_model(const Spec& s = {}, std::uint32_t seed = 1) {
     ModelBytes m;
     auto& e = m.entries;
@@ -289,16 +303,21 @@ inline ModelBytes tiny_model(const Spec& s = {}, std::uint32_t seed = 1) {
     e.push_back(u32_entry("arch.num_classes", s.classes));
     e.push_back(u32_entry("arch.prefix_tokens", s.distilled ? 2 : s.prefix));
     e.push_back(f32_entry("arch.norm_eps", 1e-6f));
-    e.push_back(string_entry("arch.gelu", s.tanh_gelu ? "tanh" : "erf"));
+    e.push_back(string_entry("arch.gelu", s.quick_gelu ? "quick" : s.tanh_gelu ? "tanh" : "erf"));
     e.push_back(f32_entry("arch.attn_scale", 0.7071f));
     e.push_back(u32_entry("arch.qkv_bias", s.qkv_bias));
     e.push_back(u32_entry("arch.attn_proj", s.attn_proj));
     e.push_back(u32_entry("arch.final_norm", s.final_norm));
-    e.push_back(string_entry("arch.pool", s.mean_pool ? "mean" : "token"));
+    e.push_back(string_entry("arch.pool", s.map_pool ? "map" : s.mean_pool ? "mean" : "token"));
     e.push_back(u32_entry("arch.head_norm", s.head_norm));
-    e.push_back(string_entry("arch.head", s.distilled ? "distilled" : s.mlp_head > 0 ? "mlp" : "linear"));
+    e.push_back(string_entry("arch.head", s.classes == 0 ? "none"
+                                          : s.distilled ? "distilled"
+                                          : s.mlp_head > 0 ? "mlp"
+                                                           : "linear"));
     if (s.mlp_head > 0) e.push_back(u32_entry("arch.head_hidden", s.mlp_head));
     if (s.patch_norm) e.push_back(u32_entry("arch.patch_norm", 1));
+    if (!s.class_token) e.push_back(u32_entry("arch.class_token", 0));
+    if (s.norm_pre) e.push_back(u32_entry("arch.norm_pre", 1));
     e.push_back(string_entry("preprocess.resize", s.resize));
     e.push_back(u32_entry("preprocess.resize_size", s.resize_size));
     e.push_back(string_entry("preprocess.interpolation", s.interpolation));
@@ -328,8 +347,12 @@ inline ModelBytes tiny_model(const Spec& s = {}, std::uint32_t seed = 1) {
         add("patch_embed.norm_out.weight", {D});
         add("patch_embed.norm_out.bias", {D});
     }
-    add("prefix_tokens", {T, D});
+    if (T > 0) add("prefix_tokens", {T, D});
     add("pos_embed", {T + G, D});
+    if (s.norm_pre) {
+        add("norm_pre.weight", {D});
+        add("norm_pre.bias", {D});
+    }
     for (int i = 0; i < s.depth; ++i) {
         const std::string b = "blocks." + std::to_string(i) + ".";
         add(b + "norm1.weight", {D});
@@ -351,6 +374,19 @@ inline ModelBytes tiny_model(const Spec& s = {}, std::uint32_t seed = 1) {
         add("norm.weight", {D});
         add("norm.bias", {D});
     }
+    if (s.map_pool) {
+        add("attn_pool.query", {D});
+        add("attn_pool.kv.weight", {2 * D, D});
+        add("attn_pool.kv.bias", {2 * D});
+        add("attn_pool.proj.weight", {D, D});
+        add("attn_pool.proj.bias", {D});
+        add("attn_pool.norm.weight", {D});
+        add("attn_pool.norm.bias", {D});
+        add("attn_pool.fc1.weight", {M, D});
+        add("attn_pool.fc1.bias", {M});
+        add("attn_pool.fc2.weight", {D, M});
+        add("attn_pool.fc2.bias", {D});
+    }
     if (s.head_norm) {
         add("head_norm.weight", {D});
         add("head_norm.bias", {D});
@@ -359,8 +395,10 @@ inline ModelBytes tiny_model(const Spec& s = {}, std::uint32_t seed = 1) {
         add("head_hidden.weight", {std::uint64_t(s.mlp_head), D});
         add("head_hidden.bias", {std::uint64_t(s.mlp_head)});
     }
-    add("head.weight", {K, s.mlp_head > 0 ? std::uint64_t(s.mlp_head) : D});
-    add("head.bias", {K});
+    if (K > 0) {
+        add("head.weight", {K, s.mlp_head > 0 ? std::uint64_t(s.mlp_head) : D});
+        add("head.bias", {K});
+    }
     if (s.distilled) {
         add("head_dist.weight", {K, D});
         add("head_dist.bias", {K});

@@ -430,15 +430,15 @@ class TimmFeatures(ConvertTestCase):
         m = ovit.metadata
         self.assertEqual((m["arch.final_norm"], m["arch.head_norm"], m["arch.pool"]), (0, 1, "mean_patches"))
 
-    def test_fc_norm_without_stated_pooling_is_refused(self):
+    def test_fc_norm_without_stated_pooling_means_average_pooling(self):
         t = make_canonical(seed=8)
         state = timm_state(t)
         state["fc_norm.weight"], state["fc_norm.bias"] = state.pop("norm.weight"), state.pop("norm.bias")
         write_safetensors(self.path("fc.safetensors"), state)
         config = timm_config("vit_tiny_patch16_224", **TINY_TIMM_ARGS)
         del config["global_pool"]
-        self.convert_fails(self.path("fc.safetensors"), "--config", self.write_json("c.json", config),
-                           contains=("fc_norm", "global_pool"))
+        m = self.convert(self.path("fc.safetensors"), "--config", self.write_json("c.json", config)).metadata
+        self.assertEqual((m["arch.final_norm"], m["arch.head_norm"], m["arch.pool"]), (0, 1, "mean_patches"))
 
     def test_pos_embed_without_prefix_rows_gets_zero_rows(self):
         t = make_canonical(seed=9)
@@ -701,6 +701,19 @@ class Rejections(ConvertTestCase):
 
     def test_needs_arch_or_config(self):
         self.convert_fails(self.timm_file(), contains=("--arch", "--config", "heads", "dim=32"))
+
+    def test_timm_squash_crop_mode(self):
+        t = make_canonical(seed=11, image=384, patch=16)
+        write_safetensors(self.path("m.safetensors"), timm_state(t))
+        args = {"embed_dim": D, "depth": DEPTH, "num_heads": HEADS, "mlp_ratio": 4.0}
+        config = timm_config("vit_small_patch16_384", **args)
+        config["pretrained_cfg"].update({"crop_pct": 0.95, "crop_mode": "squash"})
+        m = self.convert(self.path("m.safetensors"), "--config", self.write_json("s.json", config)).metadata
+        # timm: Resize((floor(384 / 0.95),) * 2) = 404 x 404, aspect not kept, then CenterCrop(384).
+        self.assertEqual((m["preprocess.resize"], m["preprocess.resize_size"]), ("squash_then_crop", 404))
+        config["pretrained_cfg"].update({"crop_mode": "border"})
+        self.convert_fails(self.path("m.safetensors"), "--config", self.write_json("b.json", config),
+                           contains=("crop_mode='border'",))
 
     def test_arch_name_is_checked_against_the_tensors(self):
         self.convert_fails(self.timm_file(), "--arch", "vit_gigantic_patch14_224",

@@ -112,6 +112,20 @@ class RunEqualsInfer(Scratch):
         self.check(require_deit(self))
 
 
+class EmbedEqualsInfer(Scratch):
+    """Model.embed gives onevit infer's --embedding bit for bit."""
+
+    def test_digits(self):
+        model = onevit.Model(DIGITS)
+        x = random_input(model, 3, seed=2)
+        np.save(self.tmp / "x.npy", x)
+        run_tool(onevit_bin(), "infer", "--model", DIGITS, "--input", self.tmp / "x.npy",
+                 "--embedding", self.tmp / "embedding.npy")
+        got = model.embed(x)
+        self.assertEqual(got.shape, (3, model.info["architecture"]["dim"]))
+        np.testing.assert_array_equal(got, np.load(self.tmp / "embedding.npy"))
+
+
 class Concurrency(unittest.TestCase):
     def test_threads_share_one_model(self):
         """Eight Python threads call one two-stream model at once; each gets its own input's logits."""

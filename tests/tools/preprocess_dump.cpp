@@ -2,7 +2,7 @@
 // tests/preprocess_vs_pil.py to compare with PIL + torchvision:
 //   preprocess_dump decode IMAGE OUT.npy [--grey]
 //       the decoded pixels, H × W × C, values 0..255
-//   preprocess_dump preprocess IMAGE OUT.npy --resize shorter_then_crop|direct
+//   preprocess_dump preprocess IMAGE OUT.npy --resize shorter_then_crop|direct|squash_then_crop
 //       [--resize-size N] --height H --width W --interpolation nearest|bilinear|bicubic
 //       --mean M0,M1,M2 --std S0,S1,S2 [--grey]
 //       the model input, C × H × W
@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
         ->required()
         ->transform(CLI::CheckedTransformer(std::map<std::string, onevit::Resize>{
             {"shorter_then_crop", onevit::Resize::shorter_then_crop},
-            {"direct", onevit::Resize::direct}}));
+            {"direct", onevit::Resize::direct},
+            {"squash_then_crop", onevit::Resize::squash_then_crop}}));
     prep->add_option("--resize-size", recipe.resize_size);
     prep->add_option("--height", arch.image_height)->required();
     prep->add_option("--width", arch.image_width)->required();

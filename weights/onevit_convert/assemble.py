@@ -201,12 +201,12 @@ def _timm_pool(mapped, spec):
     if stated == "map":
         raise ConvertError(f"{spec.source} says global_pool='map', but the checkpoint has no attn_pool.* tensors")
     if stated is None:
-        if mapped.fc_norm:
-            raise ConvertError("the checkpoint has fc_norm (a LayerNorm on the pooled vector), which "
-                               "timm pairs with global_pool='avg' by default: give --config with "
-                               "the model's global_pool ('avg' or 'token') or --global-pool")
-        # Without a class token, timm's only pooling over tokens is the average.
-        stated = "token" if mapped.class_token else "avg"
+        # timm's fc_norm defaults to on exactly for global_pool='avg' (no registered model
+        # sets it otherwise), and without a class token the average is its only pooling.
+        stated = "avg" if mapped.fc_norm or not mapped.class_token else "token"
+        if stated == "avg":
+            mapped.notes.append("no global_pool stated: 'avg', as the checkpoint's "
+                                + ("fc_norm implies" if mapped.fc_norm else "lack of a class token implies"))
     if stated not in ("token", "avg"):
         raise ConvertError(f"{spec.source}: global_pool={stated!r} is not supported "
                            f"(only 'token', 'avg' and 'map')")
@@ -227,7 +227,7 @@ def _preprocessing(mapped, spec, arch):
                            f"value per channel ({arch.channels})")
     if not all(s > 0 for s in pre.std):
         raise ConvertError(f"{spec.source}: std {list(pre.std)} must be positive")
-    if pre.resize == "shorter_then_crop" and pre.resize_size < max(arch.image_height, arch.image_width):
+    if pre.resize != "direct" and pre.resize_size < max(arch.image_height, arch.image_width):
         raise ConvertError(f"{spec.source}: resize_size {pre.resize_size} is smaller than the "
                            f"{arch.image_height}x{arch.image_width} crop")
     return pre

@@ -104,6 +104,8 @@ def scaled_preprocess(pre, old_hw, new_hw):
     the same factor as the crop (resize_size · new / old on the longer model side, floored)."""
     if pre.resize == "direct":
         return direct(new_hw[0], pre.interpolation, pre.mean, pre.std)
+    if pre.resize == "squash_then_crop" and new_hw[0] != new_hw[1]:
+        raise ConvertError(f"--image-size {new_hw[0]}x{new_hw[1]}: a squash-then-crop recipe is square only")
     size = max(new_hw) * pre.resize_size // max(old_hw)
     return Preprocessing(pre.resize, max(size, max(new_hw)), pre.interpolation, pre.mean, pre.std)
 

@@ -17,7 +17,7 @@ _PIL_RESAMPLE_OTHERS = {1: "lanczos", 4: "box", 5: "hamming"}
 
 @dataclass(frozen=True)
 class Preprocessing:
-    resize: str                 # "shorter_then_crop" | "direct"
+    resize: str                 # "shorter_then_crop" | "direct" | "squash_then_crop"
     resize_size: int            # shorter-side target; for "direct", the image height (unused)
     interpolation: str          # one of INTERPOLATIONS
     mean: Tuple[float, ...]     # per channel, on pixels scaled to [0, 1]
@@ -48,6 +48,9 @@ def timm_eval(source, height, width, crop_pct, crop_mode, interpolation, mean, s
     if crop_mode in (None, "center", "squash") and scale == (height, width):
         # Resize((h, w)) straight to the model size; the centre crop then cuts nothing.
         return direct(height, interpolation, mean, std)
+    if crop_mode == "squash" and scale[0] == scale[1]:
+        # Resize((s, s)), aspect ratio not kept, then CenterCrop.
+        return Preprocessing("squash_then_crop", scale[0], interpolation, tuple(mean), tuple(std))
     raise ConvertError(f"{source}: timm eval transform crop_mode={crop_mode!r}, crop_pct={crop_pct} "
                        f"for input {height}x{width} (resize to {scale[0]}x{scale[1]} then crop) "
                        f"cannot be expressed as a .ovit recipe")
