@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "precision_option.hpp"
 #include "onevit/measure.hpp"
 #include "onevit/model.hpp"
 
@@ -26,6 +27,7 @@ struct BenchOptions {
     int threads = 0;
     int streams = 0;
     std::string hint = "latency";
+    std::string precision = "f32";
     int iterations = 20;
     int warmup = 3;
     double max_seconds = 3.0;
@@ -105,7 +107,8 @@ Model load_and_run_once(const BenchOptions& options, Startup& startup, std::vect
         return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     };
     const Clock::time_point start = Clock::now();
-    Model model = Model::load(options.model_path, Options{options.threads, options.streams, parse_hint(options.hint)});
+    Model model = Model::load(options.model_path, Options{options.threads, options.streams, parse_hint(options.hint),
+                                                          resolve_precision(options.precision)});
     startup.load_ms = since(start);
     input = random_input(model.info().arch, options.batch);
     const Clock::time_point input_ready = Clock::now();
@@ -122,7 +125,8 @@ void bench(const BenchOptions& options) {
     const Measurement m = measure(model, input, options);
     const double gflops = forward_flops(arch) * m.images_per_s / 1e9;
     // Measured after the model's runs, in the same command: the ratio survives clock drift.
-    const double peak_gflops = matmul_peak_gflops(model.threads());
+    const Precision precision = resolve_precision(options.precision);
+    const double peak_gflops = matmul_peak_gflops(model.threads(), precision);
     const double efficiency = gflops / peak_gflops;
 
     if (options.json) {
@@ -130,6 +134,7 @@ void bench(const BenchOptions& options) {
             {"model", options.model_path},
             {"batch", options.batch},
             {"hint", options.hint},
+            {"precision", to_string(precision)},
             {"streams", model.streams()},
             {"threads", model.threads()},
             {"warmup", options.warmup},
@@ -150,6 +155,7 @@ void bench(const BenchOptions& options) {
     }
     fmt::print("model          {}\n", options.model_path);
     fmt::print("batch          {}\n", options.batch);
+    fmt::print("precision      {}\n", to_string(precision));
     fmt::print("hint           {} ({} stream{} x {} threads in all)\n", options.hint, model.streams(),
                model.streams() > 1 ? "s" : "", model.threads());
     fmt::print("requests       {} timed, after {} warm-up round{}\n", m.requests, options.warmup,
@@ -157,8 +163,8 @@ void bench(const BenchOptions& options) {
     fmt::print("latency        median {:.3f} ms, min {:.3f} ms, max {:.3f} ms\n", m.median_ms, m.min_ms, m.max_ms);
     fmt::print("throughput     {:.2f} images/s\n", m.images_per_s);
     fmt::print("compute        {:.1f} GFLOP/s ({:.2f} GFLOP per image)\n", gflops, forward_flops(arch) / 1e9);
-    fmt::print("matmul peak    {:.1f} GFLOP/s (oneDNN matmul, {} threads, measured now)\n", peak_gflops,
-               model.threads());
+    fmt::print("matmul peak    {:.1f} GFLOP/s (oneDNN {} matmul, {} threads, measured now)\n", peak_gflops,
+               to_string(precision), model.threads());
     fmt::print("efficiency     {:.1f}% of the matmul peak\n", 100 * efficiency);
     fmt::print("startup        load {:.1f} ms, first result {:.1f} ms after opening the file\n", startup.load_ms,
                startup.first_result_ms);
@@ -189,6 +195,7 @@ void add_bench_command(CLI::App& app) {
     command->add_option("--max-seconds", options->max_seconds, "Stop timing after this long (at least one run)")
         ->capture_default_str()
         ->check(at_least(0.0));
+    add_precision_option(*command, options->precision);
     command->add_flag("--json", options->json, "One JSON object instead of text");
     command->callback([options] { bench(*options); });
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "precision_option.hpp"
 #include "onevit/error.hpp"
 #include "onevit/image.hpp"
 #include "onevit/model.hpp"
@@ -31,6 +32,7 @@ struct ClassifyOptions {
     std::string model_path;
     int top = 5;
     bool json = false;
+    std::string precision = "f32";
     std::vector<std::string> inputs;
 };
 
@@ -140,7 +142,9 @@ bool classify_batch(const Model& model, const std::vector<std::string>& images, 
 
 void classify(const ClassifyOptions& options) {
     const std::vector<std::string> images = expand_inputs(options.inputs);
-    const Model model = Model::load(options.model_path);
+    Options model_options;
+    model_options.precision = resolve_precision(options.precision);
+    const Model model = Model::load(options.model_path, model_options);
     const int top = std::min(options.top, model.info().arch.num_classes);
 
     ResultPrinter printer(options.json);
@@ -164,6 +168,7 @@ void add_classify_command(CLI::App& app) {
         ->capture_default_str()
         ->check(at_least(1));
     command->add_flag("--json", options->json, "One JSON object per image per line");
+    add_precision_option(*command, options->precision);
     command->add_option("images", options->inputs, "Image files, or directories of .jpg/.jpeg/.png files")->required();
     command->callback([options] { classify(*options); });
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "precision_option.hpp"
 #include "npy.hpp"
 #include "onevit/error.hpp"
 #include "onevit/model.hpp"
@@ -25,6 +26,7 @@ struct InferOptions {
     std::string output_path;
     std::string cls_path;     // optional: class token after the final norm, (batch, dim)
     std::string tokens_path;  // optional: patch tokens after the final norm, (batch, patches, dim)
+    std::string precision = "f32";
 };
 
 void check_input_shape(const npy::Array& input, const Architecture& arch, const std::string& input_path) {
@@ -38,7 +40,9 @@ void check_input_shape(const npy::Array& input, const Architecture& arch, const 
 }
 
 void infer(const InferOptions& options) {
-    const Model model = Model::load(options.model_path);
+    Options model_options;
+    model_options.precision = resolve_precision(options.precision);
+    const Model model = Model::load(options.model_path, model_options);
     const Architecture& arch = model.info().arch;
     const npy::Array input = npy::read_float32(options.input_path);
     check_input_shape(input, arch, options.input_path);
@@ -77,6 +81,7 @@ void add_infer_command(CLI::App& app) {
                         "Also save the class token after the final norm: float32 .npy, shape (batch, dim)");
     command->add_option("--tokens", options->tokens_path,
                         "Also save the patch tokens after the final norm: float32 .npy, shape (batch, patches, dim)");
+    add_precision_option(*command, options->precision);
     command->callback([options] { infer(*options); });
 }
 

@@ -21,7 +21,7 @@ double forward_flops(const Architecture& a) {
     return 2 * (patch_embed + a.depth * (qkv + attention + proj + mlp) + head);
 }
 
-double matmul_peak_gflops(int threads) {
+double matmul_peak_gflops(int threads, Precision precision) {
     using namespace dnnl;
     using tag = memory::format_tag;
     constexpr memory::dim M = 1576, K = 768, N = 3072;
@@ -29,8 +29,11 @@ double matmul_peak_gflops(int threads) {
     omp_set_num_threads(threads);  // oneDNN's own OpenMP threading: the reference point
     const engine cpu(engine::kind::cpu, 0);
     stream s(cpu);
-    const memory::desc src({M, K}, memory::data_type::f32, tag::ab);
-    const memory::desc weights({K, N}, memory::data_type::f32, tag::any);
+    const memory::data_type type = precision == Precision::f32    ? memory::data_type::f32
+                                   : precision == Precision::bf16 ? memory::data_type::bf16
+                                                                  : memory::data_type::s8;
+    const memory::desc src({M, K}, type, tag::ab);
+    const memory::desc weights({K, N}, type, tag::any);
     const memory::desc dst({M, N}, memory::data_type::f32, tag::ab);
     const matmul::primitive_desc pd(matmul::desc(src, weights, dst), cpu);
     const memory src_mem(src, cpu), weights_mem(pd.weights_desc(), cpu), dst_mem(dst, cpu);

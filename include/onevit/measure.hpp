@@ -2,6 +2,7 @@
 // machine's oneDNN reaches on a plain matmul — the limit a ViT runs against.
 #pragma once
 
+#include "onevit/model.hpp"
 #include "onevit/model_info.hpp"
 
 namespace onevit {
@@ -12,8 +13,10 @@ namespace onevit {
 // ViT-B/16 at 224: 17.6 GMACs = 35.1 GFLOP.
 double forward_flops(const Architecture& arch);
 
-// GFLOP/s of oneDNN's own f32 matmul on `threads` OpenMP threads, best of a
-// few runs of a ViT-B MLP-sized product (1576 × 768 × 3072). Takes ~0.5 s.
-double matmul_peak_gflops(int threads);
+// GFLOP/s of oneDNN's own matmul on `threads` OpenMP threads, best of a few
+// runs of a ViT-B MLP-sized product (1576 × 768 × 3072), in the data types
+// the engine's linear layers use at `precision`: f32; bf16 · bf16 → f32; or
+// s8 · s8 → f32 (a multiply-add counts 2 operations at every precision). Takes ~0.5 s.
+double matmul_peak_gflops(int threads, Precision precision = Precision::f32);
 
 }  // namespace onevit

@@ -25,6 +25,9 @@ enum class Precision { f32, bf16, int8 };
 const char* to_string(Precision);
 // "f32", "bf16" or "int8"; throws onevit::Error naming the choices otherwise.
 Precision parse_precision(const std::string& name);
+// The fastest precision this CPU runs natively (as oneDNN reports its ISA)
+// within onevit's accuracy targets: int8 with VNNI, else f32.
+Precision fastest_native_precision();
 
 struct Options {
     int threads = 0;  // threads in all; 0 = all cores
