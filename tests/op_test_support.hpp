@@ -1,0 +1,82 @@
+// What the op tests share: random data, 64-byte aligned tensors, a tolerance
+// check against a double-precision naive loop, building ops inside the arena,
+// and a fixture that runs a step list on every thread count.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <vector>
+
+#include "executor.hpp"
+#include "model_file.hpp"
+#include "ops/step.hpp"
+#include "weight_memory.hpp"
+
+namespace onevit {
+
+inline std::vector<float> random_vector(std::size_t n, unsigned seed, float scale = 1.f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.f, scale);
+    std::vector<float> v(n);
+    for (float& x : v) x = dist(rng);
+    return v;
+}
+
+// 64-byte aligned copy, as model files store tensors.
+struct Tensor {
+    std::vector<float> storage;
+    TensorView view;
+    Tensor(std::vector<std::int64_t> dims, unsigned seed, float scale = 1.f) {
+        view.dims = std::move(dims);
+        storage = random_vector(view.elements() + 16, seed, scale);
+        float* p = storage.data();
+        while (reinterpret_cast<std::uintptr_t>(p) % 64) ++p;
+        view.data = p;
+    }
+};
+
+inline void expect_close(const std::vector<float>& actual, const std::vector<double>& expected, double rel) {
+    ASSERT_EQ(actual.size(), expected.size());
+    double max_ref = 0, max_err = 0;
+    for (std::size_t i = 0; i < actual.size(); ++i) {
+        max_ref = std::max(max_ref, std::abs(expected[i]));
+        max_err = std::max(max_err, std::abs(actual[i] - expected[i]));
+    }
+    EXPECT_LE(max_err, rel * std::max(1.0, max_ref)) << "max |ref| " << max_ref;
+}
+
+inline double gelu_erf(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
+inline double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }
+
+// Ops are built inside the arena, as the engine builds them (Executor::require_inside_run).
+template <class Make>
+auto inside(Executor& ex, Make&& make) -> decltype(make()) {
+    std::optional<decltype(make())> made;
+    ex.run([&] { made.emplace(make()); });
+    return std::move(*made);
+}
+
+class OpTest : public ::testing::TestWithParam<int> {
+public:
+    dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+    WeightMemory weight_memory;
+    std::vector<dnnl::memory> scratchpads(Executor& ex, std::size_t bytes) {
+        std::vector<dnnl::memory> s;
+        for (int i = 0; i < ex.threads(); ++i)
+            s.emplace_back(dnnl::memory::desc({std::int64_t(bytes + 64)}, dnnl::memory::data_type::u8,
+                                              dnnl::memory::format_tag::x),
+                           engine);
+        return s;
+    }
+    void run(Executor& ex, std::vector<Step>& steps, std::vector<dnnl::memory>& scratch) {
+        ex.run([&] {
+            ex.parallel(int(steps.size()), [&](int i) { steps[i].execute(ex.stream(), scratch[Executor::slot()]); });
+        });
+    }
+};
+
+}  // namespace onevit
