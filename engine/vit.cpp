@@ -114,6 +114,7 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
       qkv_(rows_times(batch * tokens_, 3 * w.arch.inner_dim())),
       attn_(rows_times(batch * tokens_, w.arch.inner_dim())),
       mlp_(rows_times(batch * tokens_, w.arch.mlp_dim)),
+      h_low_(w.types.normed != dnnl::memory::data_type::f32 ? rows_times(batch * tokens_, w.arch.dim) : 0),
       h_scales_(w.types.normed == dnnl::memory::data_type::s8 ? batch * tokens_ : 0),
       attn_s8_(w.types.quantizes_attention() ? rows_times(batch * tokens_, w.arch.inner_dim()) : 0),
       attn_scales_(w.types.quantizes_attention() ? batch * tokens_ : 0),
@@ -131,7 +132,8 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
     const int threads = executor.threads();
     const int rows = batch * tokens_, D = a.dim;
     const BlockTypes& t = w.types;
-    const Activation normed(h_.data(), t.normed, h_scales_.data());
+    const Activation normed(t.normed == dnnl::memory::data_type::f32 ? h_.data() : h_low_.data(), t.normed,
+                            h_scales_.data());
     const Activation qkv(qkv_.data(), t.qkv), attention(attn_.data(), t.attention), hidden(mlp_.data(), t.hidden);
     const Activation proj_in = t.quantizes_attention() ? Activation(attn_s8_.data(), t.proj_in, attn_scales_.data())
                                                        : attention;

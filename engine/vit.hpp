@@ -127,8 +127,11 @@ private:
     AlignedBuffer qkv_;      // rows × 3·inner
     AlignedBuffer attn_;     // rows × inner
     AlignedBuffer mlp_;      // rows × mlp
-    // int8: the per-row scales of h_, and the s8 copies of attn_ and mlp_ with theirs.
-    AlignedBuffer h_scales_, attn_s8_, attn_scales_, mlp_s8_, mlp_scales_;
+    // bf16/int8: the blocks' normalised x (rows × dim, bf16 or s8), apart from h_,
+    // which the final norm writes as f32 in the same row chain as the last
+    // block's norm2 (other tiles' rows of both would overlap in one buffer);
+    // int8: its per-row scales, and the s8 copies of attn_ and mlp_ with theirs.
+    AlignedBuffer h_low_, h_scales_, attn_s8_, attn_scales_, mlp_s8_, mlp_scales_;
     AlignedBuffer pooled_;   // batch × dim (distilled: 2 × batch × dim)
     AlignedBuffer hidden_;   // batch × head_hidden (mlp head)
     AlignedBuffer logits_;   // batch × classes (distilled: 2 × batch × classes)
