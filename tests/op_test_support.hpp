@@ -13,6 +13,7 @@
 
 #include "executor.hpp"
 #include "model_file.hpp"
+#include "ops/attention.hpp"
 #include "ops/step.hpp"
 #include "weight_memory.hpp"
 
@@ -51,6 +52,50 @@ inline void expect_close(const std::vector<float>& actual, const std::vector<dou
 
 inline double gelu_erf(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
 inline double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }
+
+// softmax(scale · q kᵀ) v per image and head, in double, from qkv rows [q | k | v].
+inline std::vector<double> naive_attention(const std::vector<float>& qkv, const AttentionShape& s) {
+    const int I = s.inner();
+    std::vector<double> expected(std::size_t(s.batch) * s.tokens * I);
+    for (int b = 0; b < s.batch; ++b)
+        for (int h = 0; h < s.heads; ++h)
+            for (int i = 0; i < s.tokens; ++i) {
+                auto at = [&](int token, int part, int d) {
+                    return double(qkv[(b * s.tokens + token) * 3 * I + part * I + h * s.head_dim + d]);
+                };
+                std::vector<double> p(s.tokens);
+                double max = -1e300, sum = 0;
+                for (int j = 0; j < s.tokens; ++j) {
+                    double dot = 0;
+                    for (int d = 0; d < s.head_dim; ++d) dot += at(i, 0, d) * at(j, 1, d);
+                    p[j] = s.scale * dot;
+                    max = std::max(max, p[j]);
+                }
+                for (double& x : p) sum += x = std::exp(x - max);
+                for (int d = 0; d < s.head_dim; ++d) {
+                    double acc = 0;
+                    for (int j = 0; j < s.tokens; ++j) acc += p[j] / sum * at(j, 2, d);
+                    expected[(b * s.tokens + i) * I + h * s.head_dim + d] = acc;
+                }
+            }
+    return expected;
+}
+
+// LayerNorm of each row of src (rows × dim), in double.
+inline std::vector<double> naive_layer_norm(const std::vector<float>& src, int rows, int dim, float eps,
+                                            const float* scale, const float* shift) {
+    std::vector<double> expected;
+    for (int r = 0; r < rows; ++r) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < dim; ++i) mean += src[r * dim + i];
+        mean /= dim;
+        for (int i = 0; i < dim; ++i) var += (src[r * dim + i] - mean) * (src[r * dim + i] - mean);
+        var /= dim;
+        for (int i = 0; i < dim; ++i)
+            expected.push_back((src[r * dim + i] - mean) / std::sqrt(var + eps) * scale[i] + shift[i]);
+    }
+    return expected;
+}
 
 // Ops are built inside the arena, as the engine builds them (Executor::require_inside_run).
 template <class Make>

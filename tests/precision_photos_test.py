@@ -25,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "reference"))
 from harness import (TOOL_ENV, ToolError, argument_parser, classify_json, exit_status, report,  # noqa: E402
                      resolve_converter, resolve_onevit, run_tool, scratch_dir)
-from deit_photos_test import SKIP, find_photos  # noqa: E402
+from deit_photos_test import SKIP, add_data_argument, data_dir, find_photos  # noqa: E402
 
 MIN_AGREEMENT = {"bf16": 0.98, "int8": 0.95}
 
@@ -50,12 +50,11 @@ def classify(onevit: str, ovit: str, precision: str, photos: list[str]) -> tuple
 
 def main(argv=None) -> int:
     ap = argument_parser("DeiT-tiny on real photos: bf16 and int8 vs. f32", keep=True)
-    ap.add_argument("--data", help="shared data directory (default: $ONEVIT_DATA or <repo>/../shared/data)")
+    add_data_argument(ap)
     args = ap.parse_args(argv)
 
     repo = os.path.abspath(args.repo)
-    data = os.path.abspath(args.data or os.environ.get("ONEVIT_DATA")
-                           or os.path.join(repo, os.pardir, "shared", "data"))
+    data = data_dir(args, repo)
     ckpt = os.path.join(data, "deit_tiny_patch16_224", "model.safetensors")
     image_dir = os.path.join(data, "images")
     if not os.path.exists(ckpt) or not os.path.isdir(image_dir) or not find_photos(image_dir):

@@ -58,17 +58,8 @@ TEST_P(Ops, LayerNormMatchesNaive) {
     });
     auto scratch = scratchpads(ex, steps.scratchpad_bytes());
     run(ex, steps.steps(), scratch);
-    std::vector<double> expected;
-    for (int r = 0; r < rows; ++r) {
-        double mean = 0, var = 0;
-        for (int i = 0; i < dim; ++i) mean += src[r * dim + i];
-        mean /= dim;
-        for (int i = 0; i < dim; ++i) var += (src[r * dim + i] - mean) * (src[r * dim + i] - mean);
-        var /= dim;
-        for (int i = 0; i < dim; ++i)
-            expected.push_back((src[r * dim + i] - mean) / std::sqrt(var + eps) * scale.view.data[i] +
-                               shift.view.data[i]);
-    }
+    const std::vector<double> expected =
+        naive_layer_norm(src, rows, dim, eps, scale.view.data, shift.view.data);
     expect_close(dst, expected, 1e-5);
 }
 
@@ -80,28 +71,7 @@ TEST_P(Ops, AttentionMatchesNaive) {
     auto attention = inside(ex, [&] { return AttentionSteps(engine, ex.threads(), s, qkv.data(), out.data()); });
     auto scratch = scratchpads(ex, attention.scratchpad_bytes());
     ex.run([&] { attention.run(ex, scratch); });
-    std::vector<double> expected(out.size());
-    for (int b = 0; b < s.batch; ++b)
-        for (int h = 0; h < s.heads; ++h)
-            for (int i = 0; i < s.tokens; ++i) {
-                auto at = [&](int token, int part, int d) {
-                    return double(qkv[(b * s.tokens + token) * 3 * I + part * I + h * s.head_dim + d]);
-                };
-                std::vector<double> p(s.tokens);
-                double max = -1e300, sum = 0;
-                for (int j = 0; j < s.tokens; ++j) {
-                    double dot = 0;
-                    for (int d = 0; d < s.head_dim; ++d) dot += at(i, 0, d) * at(j, 1, d);
-                    p[j] = s.scale * dot;
-                    max = std::max(max, p[j]);
-                }
-                for (double& x : p) sum += x = std::exp(x - max);
-                for (int d = 0; d < s.head_dim; ++d) {
-                    double acc = 0;
-                    for (int j = 0; j < s.tokens; ++j) acc += p[j] / sum * at(j, 2, d);
-                    expected[(b * s.tokens + i) * I + h * s.head_dim + d] = acc;
-                }
-            }
+    const std::vector<double> expected = naive_attention(qkv, s);
     expect_close(out, expected, 1e-5);
 }
 
