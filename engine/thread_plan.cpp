@@ -42,7 +42,8 @@ double modelled_latency_ms(const Architecture& a, int batch, int threads) {
                    modelled_attention_macs({batch, a.tokens(), a.heads, a.head_dim, a.attn_scale}, threads) +
                    linear(a.mlp_dim, D, a.tokens(), rows) + linear(D, a.mlp_dim, a.tokens(), rows);
     if (a.attn_proj) block += linear(a.inner_dim(), D, a.tokens(), rows);
-    macs += a.depth * block + linear(D, a.num_classes, 1, batch);
+    macs += a.depth * block;
+    if (a.num_classes > 0) macs += linear(D, a.num_classes, 1, batch);  // headless models (zoo) have none
     // Phases: patches, tokens, the first row chain, then per block attention
     // and a row chain, then pooling and the head.
     const int phases = 5 + 2 * a.depth;
