@@ -10,10 +10,8 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
-#include "model_file.hpp"
 #include "ops/activation.hpp"
 #include "ops/step.hpp"
 
@@ -25,22 +23,6 @@
 #define ONEVIT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 namespace onevit {
-
-// Round to nearest even, as oneDNN's reorders do; NaN stays NaN.
-inline std::uint16_t to_bf16(float value) {
-    std::uint32_t bits;
-    std::memcpy(&bits, &value, sizeof bits);
-    if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((bits >> 16) | 0x40);
-    bits += 0x7fffu + ((bits >> 16) & 1u);
-    return static_cast<std::uint16_t>(bits >> 16);
-}
-
-inline float from_bf16(std::uint16_t value) {
-    const std::uint32_t bits = std::uint32_t(value) << 16;
-    float f;
-    std::memcpy(&f, &bits, sizeof f);
-    return f;
-}
 
 // Stage one of int8 weight preparation: [out, in] f32 → s8 [out, in] and one
 // scale per output row. (Stage two, the reorder into the matmul's layout, is
