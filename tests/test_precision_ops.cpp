@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "executor.hpp"
@@ -19,6 +20,14 @@ namespace onevit {
 namespace {
 
 using Type = dnnl::memory::data_type;
+
+// A bf16 value is the top half of the f32 with the same bits.
+float widen_bf16(std::uint16_t value) {
+    const std::uint32_t bits = std::uint32_t(value) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
 
 // A buffer of rows × cols of any activation type, with row scales for s8.
 struct Buffer {
@@ -39,7 +48,7 @@ struct Buffer {
         for (std::size_t i = 0; i < out.size(); ++i) {
             const std::size_t row = i / cols;
             if (type == Type::f32) out[i] = storage[i];
-            if (type == Type::bf16) out[i] = from_bf16(reinterpret_cast<const std::uint16_t*>(storage.data())[i]);
+            if (type == Type::bf16) out[i] = widen_bf16(reinterpret_cast<const std::uint16_t*>(storage.data())[i]);
             if (type == Type::s8) out[i] = reinterpret_cast<const std::int8_t*>(storage.data())[i] * scales[row];
         }
         return out;

@@ -179,18 +179,17 @@ void AttentionSteps::run_task(const Task& task, Workspace& w, dnnl::stream& stre
 }
 
 // The probabilities as the mix matmul reads them: f32 in place of the scores,
-// or bf16 (at bf16 precision), widened here.
+// or bf16 (where qkv is bf16: at int8 precision), widened here.
 void AttentionSteps::copy_out_probabilities(const Task& task, Workspace& w, const ProbabilitiesOut& where) const {
     const int T = shape_.tokens;
     const int image = task.unit / shape_.heads, head = task.unit % shape_.heads;
     float* dst = where.probs + image * where.image_stride + (std::int64_t(head) * T + task.queries.begin) * T;
-    const std::size_t count = std::size_t(task.queries.size) * T;
     if (w.probabilities.size() == 0) {
-        std::memcpy(dst, w.scores.data(), sizeof(float) * count);
+        std::memcpy(dst, w.scores.data(), sizeof(float) * task.queries.size * T);
         return;
     }
-    const auto* bf16 = reinterpret_cast<const std::uint16_t*>(w.probabilities.data());
-    for (std::size_t i = 0; i < count; ++i) dst[i] = from_bf16(bf16[i]);
+    const Activation bf16(w.probabilities.data(), memory::data_type::bf16);
+    for (int row = 0; row < task.queries.size; ++row) load_row(bf16, row, T, T, dst + std::int64_t(row) * T);
 }
 
 }  // namespace onevit

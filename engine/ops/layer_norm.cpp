@@ -10,14 +10,20 @@ namespace onevit {
 
 namespace {
 
+// y = (x − mean) / std · scale + shift; y holds the centred x in between.
+ONEVIT_VECTOR_CLONES
 void normalize_row(const float* x, int dim, float eps, const float* scale, const float* shift, float* y) {
-    float sum = 0.f;
-    for (int i = 0; i < dim; ++i) sum += x[i];
-    const float mean = sum / dim;
-    float squares = 0.f;
-    for (int i = 0; i < dim; ++i) squares += (x[i] - mean) * (x[i] - mean);
-    const float inverse_std = 1.f / std::sqrt(squares / dim + eps);
-    for (int i = 0; i < dim; ++i) y[i] = (x[i] - mean) * inverse_std * scale[i] + shift[i];
+    const float mean = sum_of(x, dim) / dim;
+    for (int i = 0; i < dim; ++i) y[i] = x[i] - mean;
+    float squares[16] = {};
+    int i = 0;
+    for (; i + 16 <= dim; i += 16)
+        for (int l = 0; l < 16; ++l) squares[l] += y[i + l] * y[i + l];
+    float variance = 0.f;
+    for (; i < dim; ++i) variance += y[i] * y[i];
+    for (float lane : squares) variance += lane;
+    const float inverse_std = 1.f / std::sqrt(variance / dim + eps);
+    for (int k = 0; k < dim; ++k) y[k] = y[k] * inverse_std * scale[k] + shift[k];
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <stdexcept>
 
 namespace onevit {
 
@@ -15,18 +17,63 @@ inline float round_even(float x) {
 }
 
 float symmetric_scale(const float* values, int n) {
-    float max_abs = 0.f;
-    for (int i = 0; i < n; ++i) max_abs = std::max(max_abs, std::abs(values[i]));
+    const float max_abs = max_abs_of(values, n);
     return max_abs > 0.f ? max_abs / 127.f : 1.f;
 }
 
+ONEVIT_VECTOR_CLONES
 void quantize(const float* values, int n, float scale, std::int8_t* q) {
     const float inverse = 1.f / scale;
     for (int i = 0; i < n; ++i)
         q[i] = static_cast<std::int8_t>(std::clamp(round_even(values[i] * inverse), -127.f, 127.f));
 }
 
+ONEVIT_VECTOR_CLONES
+void to_bf16_row(const float* values, int n, std::uint16_t* out) {
+    for (int i = 0; i < n; ++i) {
+        std::uint32_t bits;
+        std::memcpy(&bits, &values[i], sizeof bits);
+        const std::uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+        const bool nan = (bits & 0x7fffffffu) > 0x7f800000u;
+        out[i] = static_cast<std::uint16_t>(nan ? (bits >> 16) | 0x40u : rounded);
+    }
+}
+
+ONEVIT_VECTOR_CLONES
+void from_bf16_row(const std::uint16_t* in, int n, float* values) {
+    for (int i = 0; i < n; ++i) {
+        const std::uint32_t bits = std::uint32_t(in[i]) << 16;
+        std::memcpy(&values[i], &bits, sizeof bits);
+    }
+}
+
+constexpr int kLanes = 16;
+
 }  // namespace
+
+ONEVIT_VECTOR_CLONES
+float sum_of(const float* values, int n) {
+    float lanes[kLanes] = {};
+    int i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (int l = 0; l < kLanes; ++l) lanes[l] += values[i + l];
+    float sum = 0.f;
+    for (; i < n; ++i) sum += values[i];
+    for (float lane : lanes) sum += lane;
+    return sum;
+}
+
+ONEVIT_VECTOR_CLONES
+float max_abs_of(const float* values, int n) {
+    float lanes[kLanes] = {};
+    int i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (int l = 0; l < kLanes; ++l) lanes[l] = std::max(lanes[l], std::abs(values[i + l]));
+    float max_abs = 0.f;
+    for (; i < n; ++i) max_abs = std::max(max_abs, std::abs(values[i]));
+    for (float lane : lanes) max_abs = std::max(max_abs, lane);
+    return max_abs;
+}
 
 QuantizedWeights quantize_per_output_channel(const float* weight, int out, int in) {
     QuantizedWeights q;
@@ -44,11 +91,7 @@ void store_row(const float* values, int n, const Activation& dst, std::int64_t r
     using Type = Activation::Type;
     switch (dst.type) {
         case Type::f32: std::memcpy(dst.at(row, stride), values, sizeof(float) * n); return;
-        case Type::bf16: {
-            auto* out = static_cast<std::uint16_t*>(dst.at(row, stride));
-            for (int i = 0; i < n; ++i) out[i] = to_bf16(values[i]);
-            return;
-        }
+        case Type::bf16: to_bf16_row(values, n, static_cast<std::uint16_t*>(dst.at(row, stride))); return;
         case Type::s8: {
             const float scale = symmetric_scale(values, n);
             dst.row_scales[row] = scale;
@@ -63,11 +106,7 @@ void load_row(const Activation& src, std::int64_t row, std::int64_t stride, int 
     using Type = Activation::Type;
     switch (src.type) {
         case Type::f32: std::memcpy(values, src.at(row, stride), sizeof(float) * n); return;
-        case Type::bf16: {
-            const auto* in = static_cast<const std::uint16_t*>(src.at(row, stride));
-            for (int i = 0; i < n; ++i) values[i] = from_bf16(in[i]);
-            return;
-        }
+        case Type::bf16: from_bf16_row(static_cast<const std::uint16_t*>(src.at(row, stride)), n, values); return;
         default: throw std::logic_error("load_row: unsupported activation type");
     }
 }

@@ -24,7 +24,7 @@ struct Step {
     std::unordered_map<int, dnnl::memory> then_args;
     // Instead of a primitive: a hand-written loop, for what oneDNN 2.6 has no
     // primitive for (e.g. quantizing rows with a scale per row).
-    std::function<void()> kernel;
+    std::function<void()> kernel = {};
 
     void execute(dnnl::stream& stream, const dnnl::memory& scratchpad) {
         if (kernel) return kernel();
