@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "precision_option.hpp"
 #include "onevit/measure.hpp"
 #include "onevit/model.hpp"
 #include "onevit/thread_plan.hpp"
@@ -27,6 +28,7 @@ struct BenchOptions {
     int threads = 0;
     int streams = 0;
     std::string hint = "latency";
+    std::string precision = "f32";
     int iterations = 20;
     int warmup = 3;
     double max_seconds = 3.0;
@@ -107,7 +109,8 @@ Model load_and_run_once(const BenchOptions& options, Startup& startup, std::vect
         return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     };
     const Clock::time_point start = Clock::now();
-    Options model_options{options.threads, options.streams, parse_hint(options.hint)};
+    Options model_options{options.threads, options.streams, parse_hint(options.hint),
+                          resolve_precision(options.precision)};
     model_options.batch = options.batch;
     Model model = Model::load(options.model_path, model_options);
     startup.load_ms = since(start);
@@ -126,7 +129,8 @@ void bench(const BenchOptions& options) {
     const Measurement m = measure(model, input, options);
     const double gflops = forward_flops(arch) * m.images_per_s / 1e9;
     // Measured after the model's runs, in the same command: the ratio survives clock drift.
-    const double peak_gflops = matmul_peak_gflops(model.threads());
+    const Precision precision = resolve_precision(options.precision);
+    const double peak_gflops = matmul_peak_gflops(model.threads(), precision);
     const double efficiency = gflops / peak_gflops;
     // What the cost model says of the plan that runs (onevit/thread_plan.hpp).
     const bool threads_chosen = options.threads == 0 || options.streams == 0;
@@ -137,6 +141,7 @@ void bench(const BenchOptions& options) {
             {"model", options.model_path},
             {"batch", options.batch},
             {"hint", options.hint},
+            {"precision", to_string(precision)},
             {"streams", model.streams()},
             {"threads", model.threads()},
             {"threads_chosen", threads_chosen},
@@ -159,6 +164,7 @@ void bench(const BenchOptions& options) {
     }
     fmt::print("model          {}\n", options.model_path);
     fmt::print("batch          {}\n", options.batch);
+    fmt::print("precision      {}\n", to_string(precision));
     fmt::print("hint           {} ({} stream{} x {} threads in all{})\n", options.hint, model.streams(),
                model.streams() > 1 ? "s" : "", model.threads(),
                threads_chosen ? fmt::format(", chosen by the cost model for batch {}", options.batch) : "");
@@ -169,8 +175,8 @@ void bench(const BenchOptions& options) {
     fmt::print("latency        median {:.3f} ms, min {:.3f} ms, max {:.3f} ms\n", m.median_ms, m.min_ms, m.max_ms);
     fmt::print("throughput     {:.2f} images/s\n", m.images_per_s);
     fmt::print("compute        {:.1f} GFLOP/s ({:.2f} GFLOP per image)\n", gflops, forward_flops(arch) / 1e9);
-    fmt::print("matmul peak    {:.1f} GFLOP/s (oneDNN matmul, {} threads, measured now)\n", peak_gflops,
-               model.threads());
+    fmt::print("matmul peak    {:.1f} GFLOP/s (oneDNN {} matmul, {} threads, measured now)\n", peak_gflops,
+               to_string(precision), model.threads());
     fmt::print("efficiency     {:.1f}% of the matmul peak\n", 100 * efficiency);
     fmt::print("startup        load {:.1f} ms, first result {:.1f} ms after opening the file\n", startup.load_ms,
                startup.first_result_ms);
@@ -179,10 +185,11 @@ void bench(const BenchOptions& options) {
 // --emulate-threads T: the T-thread plan timed on one thread (onevit/measure.hpp),
 // against T times the one-thread matmul peak measured now.
 void bench_emulated(const BenchOptions& options) {
+    const Precision precision = resolve_precision(options.precision);
     const EmulatedForward e = emulate_forward(options.model_path, options.batch, options.emulate_threads,
-                                              options.iterations);
+                                              options.iterations, precision);
     const double gflops = forward_flops(e.arch) * options.batch / (e.latency_ms / 1e3) / 1e9;
-    const double peak_per_thread = matmul_peak_gflops_thread_cpu();
+    const double peak_per_thread = matmul_peak_gflops_thread_cpu(precision);
     const double efficiency = gflops / (peak_per_thread * e.threads);
     if (options.json) {
         nlohmann::ordered_json phases = nlohmann::ordered_json::array();
@@ -192,6 +199,7 @@ void bench_emulated(const BenchOptions& options) {
         const nlohmann::ordered_json report = {
             {"model", options.model_path},
             {"batch", options.batch},
+            {"precision", to_string(precision)},
             {"emulated_threads", e.threads},
             {"runs", e.runs},
             {"latency_ms", e.latency_ms},
@@ -213,8 +221,9 @@ void bench_emulated(const BenchOptions& options) {
     fmt::print("one core       {:.3f} ms for all tiles of this plan ({:.2f}x the emulated latency)\n", e.work_ms,
                e.work_ms / e.latency_ms);
     fmt::print("compute        {:.1f} GFLOP/s emulated\n", gflops);
-    fmt::print("matmul peak    {:.1f} GFLOP/s per thread (oneDNN matmul, 1 thread, CPU time, measured now) x {}\n",
-               peak_per_thread, e.threads);
+    fmt::print("precision      {}\n", to_string(precision));
+    fmt::print("matmul peak    {:.1f} GFLOP/s per thread (oneDNN {} matmul, 1 thread, CPU time, measured now) x {}\n",
+               peak_per_thread, to_string(precision), e.threads);
     fmt::print("efficiency     {:.1f}% of that peak\n", 100 * efficiency);
     fmt::print("phases         tiles  slowest thread ms  all tiles ms\n");
     for (std::size_t i = 0; i < e.phases.size(); ++i)
@@ -247,6 +256,7 @@ void add_bench_command(CLI::App& app) {
     command->add_option("--max-seconds", options->max_seconds, "Stop timing after this long (at least one run)")
         ->capture_default_str()
         ->check(at_least(0.0));
+    add_precision_option(*command, options->precision);
     command->add_flag("--json", options->json, "One JSON object instead of text");
     command->add_option("--emulate-threads", options->emulate_threads,
                         "Time the plan for this many threads on one thread, phase by phase (no real run)")

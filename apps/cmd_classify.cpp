@@ -14,6 +14,7 @@
 #include "image_files.hpp"
 #include "image_inputs.hpp"
 #include "json_line.hpp"
+#include "precision_option.hpp"
 #include "onevit/error.hpp"
 #include "onevit/model.hpp"
 #include "progress.hpp"
@@ -26,6 +27,7 @@ struct ClassifyOptions {
     std::string model_path;
     int top = 5;
     bool json = false;
+    std::string precision = "f32";
     std::vector<std::string> inputs;
 };
 
@@ -92,7 +94,9 @@ bool classify_batch(const Model& model, const std::vector<std::string>& images, 
 // A pipeline: TBB's workers decode the next batch while the model runs this one.
 void classify(const ClassifyOptions& options) {
     const std::vector<std::string> images = expand_image_inputs(options.inputs);
-    const Model model = Model::load(options.model_path);
+    Options model_options;
+    model_options.precision = resolve_precision(options.precision);
+    const Model model = Model::load(options.model_path, model_options);
     const int top = std::min(options.top, model.info().arch.num_classes);
 
     Progress progress(images.size());
@@ -121,6 +125,7 @@ void add_classify_command(CLI::App& app) {
         ->capture_default_str()
         ->check(at_least(1));
     command->add_flag("--json", options->json, "One JSON object per image per line");
+    add_precision_option(*command, options->precision);
     command->add_option("images", options->inputs, "Image files, or directories of .jpg/.jpeg/.png files")->required();
     command->callback([options] { classify(*options); });
 }

@@ -3,7 +3,7 @@
 
     /usr/bin/python3 bench/profile_ops.py --onevit build/apps/onevit \\
         --model bench/models/vit_base_patch16_224.ovit [--threads 2] [--batch 1] \\
-        [--iters 10] [--warmup 2] [--json]
+        [--precision f32|bf16|int8] [--iters 10] [--warmup 2] [--json]
 
 Runs `onevit bench` twice on the model: once plain, for the wall latency, and once
 with ONEDNN_VERBOSE=1, whose `onednn_verbose,exec,...` lines give every primitive
@@ -49,7 +49,8 @@ def run_bench(onevit: str, args, verbose: bool) -> tuple[dict, list[str]]:
     env.pop("ONEDNN_VERBOSE_TIMESTAMP", None)  # keeps the field positions fixed
     # --max-seconds: run every --iters forward, so the log holds a known count.
     cmd = [onevit, "bench", "--model", args.model, "--threads", str(args.threads), "--batch", str(args.batch),
-           "--iters", str(args.iters), "--warmup", str(args.warmup), "--max-seconds", "1e6", "--json"]
+           "--precision", args.precision, "--iters", str(args.iters), "--warmup", str(args.warmup),
+           "--max-seconds", "1e6", "--json"]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     if proc.returncode != 0:
         raise ToolError(f"onevit bench failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-4000:]}")
@@ -157,6 +158,7 @@ def main(argv=None) -> int:
     ap.add_argument("--model", required=True, help="a .ovit file")
     ap.add_argument("--threads", type=int, default=0, help="threads, 0 = all cores (default 0)")
     ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--precision", default="f32", help="onevit bench --precision (default f32)")
     ap.add_argument("--iters", type=int, default=10, help="timed forwards (default 10)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed forwards first (default 2)")
     ap.add_argument("--top", type=int, default=25, help="groups to print, largest first (default 25)")

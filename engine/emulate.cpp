@@ -15,7 +15,8 @@ namespace {
 
 }  // namespace
 
-EmulatedForward emulate_forward(const std::string& model_path, int batch, int threads, int runs) {
+EmulatedForward emulate_forward(const std::string& model_path, int batch, int threads, int runs,
+                                Precision precision) {
     if (batch < 1 || threads < 1 || runs < 1)
         throw Error("emulation needs batch, threads and runs >= 1, got " + std::to_string(batch) + ", " +
                     std::to_string(threads) + ", " + std::to_string(runs));
@@ -25,7 +26,7 @@ EmulatedForward emulate_forward(const std::string& model_path, int batch, int th
         const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
         Executor loader(engine, 0);
         std::optional<VitWeights> weights;
-        loader.run([&] { weights.emplace(file, loader, threads); });  // tuned for T threads
+        loader.run([&] { weights.emplace(file, loader, threads, precision); });  // tuned for T threads
 
         std::mt19937 generator(20240601);
         std::normal_distribution<float> pixel(0.f, 1.f);

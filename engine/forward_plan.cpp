@@ -1,5 +1,6 @@
 #include "forward_plan.hpp"
 
+#include "block_types.hpp"
 #include "ops/attention.hpp"
 #include "ops/layer_norm.hpp"
 #include "ops/linear.hpp"
@@ -7,18 +8,22 @@
 
 namespace onevit {
 
-std::vector<Precision> planned_precisions() { return {Precision::f32}; }
+std::vector<Precision> planned_precisions() { return {Precision::f32, Precision::bf16, Precision::int8}; }
 
 void plan_forward(const Architecture& a, Precision precision, const dnnl::engine& engine, int threads, int batch) {
-    if (precision != Precision::f32)
-        throw Error(std::string("no plan for precision ") + to_string(precision) + " in this build");
     const int rows = batch * a.tokens(), patch_rows = batch * a.patch_tokens(), D = a.dim;
     const Epilogue gelu = gelu_epilogue(a.gelu);
-    const auto linear = [&](int in, int out, bool bias, Epilogue epilogue, int typical_rows, int run_rows) {
-        LinearSteps::plan(LinearWeights(engine, LinearShape{in, out, bias, epilogue}, {typical_rows, threads}), engine,
-                          run_rows);
+    const BlockTypes t = BlockTypes::at(precision, a.attn_proj);
+    const auto linear = [&](int in, int out, bool bias, Epilogue epilogue, int typical_rows, int run_rows,
+                            LinearTypes types = {}) {
+        LinearSteps::plan(LinearWeights(engine, LinearShape{in, out, bias, epilogue, types}, {typical_rows, threads}),
+                          engine, run_rows);
     };
     const auto norm = [&](int norm_rows, int dim) { LayerNormSteps::plan(engine, threads, norm_rows, dim, a.norm_eps); };
+    // A block's norms writing bf16/s8 are loops (ops/layer_norm.hpp): nothing to plan.
+    const auto block_norm = [&] {
+        if (t.normed == dnnl::memory::data_type::f32) norm(rows, D);
+    };
 
     const PatchGrid grid{a.channels, a.image_height, a.image_width, a.patch_size};
     if (a.patch_norm) {
@@ -29,12 +34,13 @@ void plan_forward(const Architecture& a, Precision precision, const dnnl::engine
         PatchEmbedSteps::plan(PatchEmbedWeights(engine, grid, D, threads), engine, batch);
     }
     if (a.norm_pre) norm(rows, D);
-    norm(rows, D);
-    linear(D, 3 * a.inner_dim(), a.qkv_bias, Epilogue::none, a.tokens(), rows);
-    AttentionSteps::plan(engine, threads, {batch, a.tokens(), a.heads, a.head_dim, a.attn_scale});
-    if (a.attn_proj) linear(a.inner_dim(), D, true, Epilogue::residual_add, a.tokens(), rows);
-    linear(D, a.mlp_dim, true, gelu, a.tokens(), rows);
-    linear(a.mlp_dim, D, true, Epilogue::residual_add, a.tokens(), rows);
+    block_norm();
+    linear(D, 3 * a.inner_dim(), a.qkv_bias, Epilogue::none, a.tokens(), rows, {t.normed, t.qkv});
+    AttentionSteps::plan(engine, threads, {batch, a.tokens(), a.heads, a.head_dim, a.attn_scale}, t.qkv, t.attention);
+    if (a.attn_proj) linear(a.inner_dim(), D, true, Epilogue::residual_add, a.tokens(), rows, {t.proj_in});
+    block_norm();
+    linear(D, a.mlp_dim, true, gelu, a.tokens(), rows, {t.normed, t.hidden});
+    linear(a.mlp_dim, D, true, Epilogue::residual_add, a.tokens(), rows, {t.fc2_in});
     if (a.final_norm) norm(rows, D);
     const int pooled_rows = a.head == Head::distilled ? 2 * batch : batch;
     if (a.head_norm) norm(pooled_rows, D);
@@ -42,7 +48,7 @@ void plan_forward(const Architecture& a, Precision precision, const dnnl::engine
     if (a.head == Head::mlp) {
         linear(D, a.head_hidden, true, gelu, 1, batch);
         linear(a.head_hidden, a.num_classes, true, Epilogue::none, 1, batch);
-    } else {
+    } else if (a.head != Head::none) {
         linear(D, a.num_classes, true, Epilogue::none, 1, batch);  // the distilled head's twin is alike
     }
 }

@@ -30,9 +30,9 @@ double thread_cpu_seconds() {
     return double(now.tv_sec) + now.tv_nsec / 1e9;
 }
 
-// Best of 10 runs of the product on `threads` OpenMP threads, timed by `seconds`.
+// Best of 10 runs of the product at `precision` on `threads` OpenMP threads, timed by `seconds`.
 template <class Seconds>
-double matmul_peak(int threads, Seconds seconds) {
+double matmul_peak(int threads, Precision precision, Seconds seconds) {
     using namespace dnnl;
     using tag = memory::format_tag;
     constexpr memory::dim M = 1576, K = 768, N = 3072;
@@ -40,8 +40,11 @@ double matmul_peak(int threads, Seconds seconds) {
     omp_set_num_threads(threads);  // oneDNN's own OpenMP threading: the reference point
     const engine cpu(engine::kind::cpu, 0);
     stream s(cpu);
-    const memory::desc src({M, K}, memory::data_type::f32, tag::ab);
-    const memory::desc weights({K, N}, memory::data_type::f32, tag::any);
+    const memory::data_type type = precision == Precision::f32    ? memory::data_type::f32
+                                   : precision == Precision::bf16 ? memory::data_type::bf16
+                                                                  : memory::data_type::s8;
+    const memory::desc src({M, K}, type, tag::ab);
+    const memory::desc weights({K, N}, type, tag::any);
     const memory::desc dst({M, N}, memory::data_type::f32, tag::ab);
     const matmul::primitive_desc pd(matmul::desc(src, weights, dst), cpu);
     const memory src_mem(src, cpu), weights_mem(pd.weights_desc(), cpu), dst_mem(dst, cpu);
@@ -63,12 +66,12 @@ double matmul_peak(int threads, Seconds seconds) {
 
 }  // namespace
 
-double matmul_peak_gflops(int threads) {
-    return matmul_peak(threads, [] {
+double matmul_peak_gflops(int threads, Precision precision) {
+    return matmul_peak(threads, precision, [] {
         return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
     });
 }
 
-double matmul_peak_gflops_thread_cpu() { return matmul_peak(1, thread_cpu_seconds); }
+double matmul_peak_gflops_thread_cpu(Precision precision) { return matmul_peak(1, precision, thread_cpu_seconds); }
 
 }  // namespace onevit

@@ -60,8 +60,8 @@ struct Model::Impl {
     std::mutex mutex;
     std::map<std::pair<int, int>, std::vector<std::unique_ptr<Forward>>> idle;  // by (stream, batch)
 
-    Impl(ModelFile f, const StreamPlan& plan)
-        : file(std::move(f)), streams(make_streams(plan)), weights(build_weights(plan)) {}
+    Impl(ModelFile f, const StreamPlan& plan, Precision precision)
+        : file(std::move(f)), streams(make_streams(plan)), weights(build_weights(plan, precision)) {}
 
     // The streams' threads run jobs that use everything else here: stop them first.
     ~Impl() { streams.clear(); }
@@ -76,12 +76,12 @@ struct Model::Impl {
     // On every thread of every stream (they are idle until the model is
     // built), for the first stream's thread count; inside an arena, as every
     // primitive must be created (Executor::require_inside_run).
-    VitWeights build_weights(const StreamPlan& plan) {
+    VitWeights build_weights(const StreamPlan& plan, Precision precision) {
         int threads = 0;
         for (Range stream_threads : plan.threads) threads += stream_threads.size;
         Executor loader(streams.front()->executor().engine(), threads);
         std::optional<VitWeights> built;
-        loader.run([&] { built.emplace(file, loader, plan.threads.front().size); });
+        loader.run([&] { built.emplace(file, loader, plan.threads.front().size, precision); });
         return std::move(*built);
     }
 
@@ -154,14 +154,12 @@ Precision parse_precision(const std::string& name) {
 }
 
 Model Model::load(const std::string& path, const Options& options) {
-    if (options.precision != Precision::f32)
-        throw Error(std::string("precision ") + to_string(options.precision) + " is not available in this build");
     if (options.threads < 0) throw Error("threads must be >= 0 (0 = all cores), got " + std::to_string(options.threads));
     if (options.streams < 0) throw Error("streams must be >= 0 (0 = from the hint), got " + std::to_string(options.streams));
     if (options.batch < 1) throw Error("batch must be >= 1, got " + std::to_string(options.batch));
     ModelFile file = ModelFile::open(path);
     const StreamPlan plan = plan_streams(options, file.info().arch);
-    return translating_dnnl_errors(path, [&] { return Model(std::make_unique<Impl>(std::move(file), plan)); });
+    return translating_dnnl_errors(path, [&] { return Model(std::make_unique<Impl>(std::move(file), plan, options.precision)); });
 }
 
 const ModelInfo& Model::info() const { return impl_->file.info(); }

@@ -19,9 +19,10 @@ const TensorView* optional_tensor(const ModelFile& file, const std::string& name
 }  // namespace
 
 // Weights are reordered into memory of their own, so the file's copy is released.
-LinearWeights WeightLoader::linear(const std::string& name, Epilogue epilogue, int typical_rows) const {
+LinearWeights WeightLoader::linear(const std::string& name, Epilogue epilogue, int typical_rows,
+                                   LinearTypes types) const {
     LinearWeights weights(executor, *memory, file.tensor(name + ".weight"), optional_tensor(file, name + ".bias"),
-                          epilogue, {typical_rows, run_threads});
+                          epilogue, {typical_rows, run_threads}, types);
     file.release(name + ".weight");
     return weights;
 }
@@ -69,16 +70,18 @@ std::vector<BlockWeights> block_weights(const WeightLoader& load) {
     const Architecture& a = load.file.info().arch;
     const int rows = a.tokens();
     const Epilogue gelu = gelu_epilogue(a.gelu);
+    const BlockTypes t = BlockTypes::at(load.precision, a.attn_proj);
     std::vector<std::optional<BlockWeights>> built(a.depth);
     load.executor.parallel(a.depth, [&](int i) {
         const std::string b = "blocks." + std::to_string(i) + ".";
         built[i].emplace(BlockWeights{
             norm_weights(load.file, b + "norm1"),
-            load.linear(b + "attn.qkv", Epilogue::none, rows),
-            a.attn_proj ? std::optional(load.linear(b + "attn.proj", Epilogue::residual_add, rows)) : std::nullopt,
+            load.linear(b + "attn.qkv", Epilogue::none, rows, {t.normed, t.qkv}),
+            a.attn_proj ? std::optional(load.linear(b + "attn.proj", Epilogue::residual_add, rows, {t.proj_in}))
+                        : std::nullopt,
             norm_weights(load.file, b + "norm2"),
-            load.linear(b + "mlp.fc1", gelu, rows),
-            load.linear(b + "mlp.fc2", Epilogue::residual_add, rows),
+            load.linear(b + "mlp.fc1", gelu, rows, {t.normed, t.hidden}),
+            load.linear(b + "mlp.fc2", Epilogue::residual_add, rows, {t.fc2_in}),
         });
     });
     std::vector<BlockWeights> blocks;
@@ -90,11 +93,13 @@ std::size_t rows_times(int rows, int width) { return std::size_t(rows) * std::si
 
 }  // namespace
 
-VitWeights::VitWeights(const ModelFile& file, Executor& loader, int run_threads)
-    : VitWeights(WeightLoader{file, loader, std::make_shared<WeightMemory>(), run_threads}) {}
+VitWeights::VitWeights(const ModelFile& file, Executor& loader, int run_threads, Precision precision)
+    : VitWeights(WeightLoader{file, loader, std::make_shared<WeightMemory>(), run_threads, precision}) {}
 
 VitWeights::VitWeights(const WeightLoader& load)
     : arch(load.file.info().arch),
+      precision(load.precision),
+      types(BlockTypes::at(precision, arch.attn_proj)),
       memory(load.memory),
       patch_embed(arch.patch_norm ? std::nullopt : std::optional(conv_patch_embed(load))),
       normed_patch_embed(arch.patch_norm ? std::optional(onevit::normed_patch_embed(load)) : std::nullopt),
@@ -122,16 +127,31 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
       qkv_(rows_times(batch * tokens_, 3 * w.arch.inner_dim())),
       attn_(rows_times(batch * tokens_, w.arch.inner_dim())),
       mlp_(rows_times(batch * tokens_, w.arch.mlp_dim)),
+      h_low_(w.types.normed != dnnl::memory::data_type::f32 ? rows_times(batch * tokens_, w.arch.dim) : 0),
+      h_scales_(w.types.normed == dnnl::memory::data_type::s8 ? batch * tokens_ : 0),
+      attn_s8_(w.types.quantizes_attention() ? rows_times(batch * tokens_, w.arch.inner_dim()) : 0),
+      attn_scales_(w.types.quantizes_attention() ? batch * tokens_ : 0),
+      mlp_s8_(w.types.quantizes_hidden() ? rows_times(batch * tokens_, w.arch.mlp_dim) : 0),
+      mlp_scales_(w.types.quantizes_hidden() ? batch * tokens_ : 0),
       pooled_(rows_times(2 * batch, w.arch.dim)),
       hidden_(rows_times(batch, w.arch.head_hidden)),
       logits_(rows_times(2 * batch, w.arch.num_classes)),
       attention_(executor.engine(), executor.threads(),
-                 AttentionShape{batch, tokens_, w.arch.heads, w.arch.head_dim, w.arch.attn_scale}, qkv_.data(),
-                 attn_.data()) {
+                 AttentionShape{batch, tokens_, w.arch.heads, w.arch.head_dim, w.arch.attn_scale},
+                 Activation(qkv_.data(), w.types.qkv), Activation(attn_.data(), w.types.attention)) {
     const Architecture& a = w.arch;
     const dnnl::engine& engine = executor.engine();
     const int threads = executor.threads();
     const int rows = batch * tokens_, D = a.dim;
+    const BlockTypes& t = w.types;
+    const Activation normed(t.normed == dnnl::memory::data_type::f32 ? h_.data() : h_low_.data(), t.normed,
+                            h_scales_.data());
+    const Activation qkv(qkv_.data(), t.qkv), attention(attn_.data(), t.attention), hidden(mlp_.data(), t.hidden);
+    const Activation proj_in = t.quantizes_attention() ? Activation(attn_s8_.data(), t.proj_in, attn_scales_.data())
+                                                       : attention;
+    const Activation fc2_in = t.quantizes_hidden() ? Activation(mlp_s8_.data(), t.fc2_in, mlp_scales_.data()) : hidden;
+    if (t.quantizes_attention()) quantize_attention_.emplace(threads, rows, a.inner_dim(), attention, proj_in);
+    if (t.quantizes_hidden()) quantize_hidden_.emplace(threads, rows, a.mlp_dim, hidden, fc2_in);
     if (w.patch_embed) patch_embed_.emplace(*w.patch_embed, engine, batch, patches_.data());
     if (w.normed_patch_embed) {
         const NormedPatchEmbedWeights& n = *w.normed_patch_embed;
@@ -145,12 +165,12 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
     }
     for (const BlockWeights& b : w.blocks) {
         blocks_.push_back(BlockSteps{
-            LayerNormSteps(engine, threads, rows, D, a.norm_eps, b.norm1.scale, b.norm1.shift, x_.data(), h_.data()),
-            LinearSteps(b.qkv, engine, rows, h_.data(), qkv_.data()),
-            b.proj ? std::optional(LinearSteps(*b.proj, engine, rows, attn_.data(), x_.data())) : std::nullopt,
-            LayerNormSteps(engine, threads, rows, D, a.norm_eps, b.norm2.scale, b.norm2.shift, x_.data(), h_.data()),
-            LinearSteps(b.fc1, engine, rows, h_.data(), mlp_.data()),
-            LinearSteps(b.fc2, engine, rows, mlp_.data(), x_.data()),
+            LayerNormSteps(engine, threads, rows, D, a.norm_eps, b.norm1.scale, b.norm1.shift, x_.data(), normed),
+            LinearSteps(b.qkv, engine, rows, normed, qkv),
+            b.proj ? std::optional(LinearSteps(*b.proj, engine, rows, proj_in, x_.data())) : std::nullopt,
+            LayerNormSteps(engine, threads, rows, D, a.norm_eps, b.norm2.scale, b.norm2.shift, x_.data(), normed),
+            LinearSteps(b.fc1, engine, rows, normed, hidden),
+            LinearSteps(b.fc2, engine, rows, fc2_in, x_.data()),
         });
     }
     if (w.norm_pre)
@@ -218,9 +238,13 @@ void Forward::run(Executor& executor, const float* input, float* logits, Feature
         StepList* proj = b.proj ? &*b.proj : nullptr;   // x += attn Wprojᵀ + b
         // h = LN2(x); mlp = gelu(h W1ᵀ + b1); x += mlp W2ᵀ + b2; then the next
         // block's h = LN1(x), qkv = h Wqkvᵀ + b, or the final h = LN(x).
+        // (int8: attn and mlp quantized per row before their matmuls.)
         StepList* next_norm = i + 1 < blocks_.size() ? &blocks_[i + 1].norm1 : norm_ ? &*norm_ : nullptr;
         StepList* next_qkv = i + 1 < blocks_.size() ? &blocks_[i + 1].qkv : nullptr;
-        run_row_chain(executor, {proj, &b.norm2, &b.fc1, &b.fc2, next_norm, next_qkv});
+        StepList* quantize_attention = quantize_attention_ ? &*quantize_attention_ : nullptr;
+        StepList* quantize_hidden = quantize_hidden_ ? &*quantize_hidden_ : nullptr;
+        run_row_chain(executor,
+                      {quantize_attention, proj, &b.norm2, &b.fc1, quantize_hidden, &b.fc2, next_norm, next_qkv});
     }
     if (attn_pool_)
         attn_pool_->run(executor, scratchpads_);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "aligned_buffer.hpp"
+#include "block_types.hpp"
 #include "executor.hpp"
 #include "model_file.hpp"
 #include "ops/attention.hpp"
@@ -17,6 +18,7 @@
 #include "ops/linear.hpp"
 #include "ops/patch_embed.hpp"
 #include "ops/patch_extract.hpp"
+#include "ops/quantize.hpp"
 #include "weight_memory.hpp"
 #include "onevit/model.hpp"
 
@@ -53,12 +55,15 @@ struct WeightLoader {
     Executor& executor;
     std::shared_ptr<WeightMemory> memory;
     int run_threads;
+    Precision precision;
 
-    LinearWeights linear(const std::string& name, Epilogue epilogue, int typical_rows) const;
+    LinearWeights linear(const std::string& name, Epilogue epilogue, int typical_rows, LinearTypes types = {}) const;
 };
 
 struct VitWeights {
     Architecture arch;
+    Precision precision;
+    BlockTypes types;  // of the blocks' activations
     std::shared_ptr<WeightMemory> memory;  // the reordered linear weights live here
     std::optional<PatchEmbedWeights> patch_embed;               // a convolution, [dim, C, P, P]
     std::optional<NormedPatchEmbedWeights> normed_patch_embed;  // instead, if arch.patch_norm
@@ -74,7 +79,7 @@ struct VitWeights {
     std::optional<LinearWeights> head_dist;
 
     // Reorders the weights on loader's threads, for executors of run_threads threads.
-    VitWeights(const ModelFile& file, Executor& loader, int run_threads);
+    VitWeights(const ModelFile& file, Executor& loader, int run_threads, Precision precision = Precision::f32);
 
 private:
     explicit VitWeights(const WeightLoader& load);
@@ -126,6 +131,11 @@ private:
     AlignedBuffer qkv_;      // rows × 3·inner
     AlignedBuffer attn_;     // rows × inner
     AlignedBuffer mlp_;      // rows × mlp
+    // bf16/int8: the blocks' normalised x (rows × dim, bf16 or s8), apart from h_,
+    // which the final norm writes as f32 in the same row chain as the last
+    // block's norm2 (other tiles' rows of both would overlap in one buffer);
+    // int8: its per-row scales, and the s8 copies of attn_ and mlp_ with theirs.
+    AlignedBuffer h_low_, h_scales_, attn_s8_, attn_scales_, mlp_s8_, mlp_scales_;
     AlignedBuffer pooled_;   // batch × dim (distilled: 2 × batch × dim)
     AlignedBuffer hidden_;   // batch × head_hidden (mlp head)
     AlignedBuffer logits_;   // batch × classes (distilled: 2 × batch × classes)
@@ -139,8 +149,10 @@ private:
     std::optional<AttentionPoolSteps> attn_pool_;
     std::optional<LayerNormSteps> head_norm_;
     std::optional<LinearSteps> head_hidden_;
-    AttentionSteps attention_;
-    std::optional<LinearSteps> head_;  // every block's: they share qkv_ and attn_
+    AttentionSteps attention_;  // every block's: they share qkv_ and attn_
+    std::optional<ConvertRowsSteps> quantize_attention_;  // int8: attn_ → attn_s8_, every block's
+    std::optional<ConvertRowsSteps> quantize_hidden_;     // int8: mlp_ → mlp_s8_
+    std::optional<LinearSteps> head_;
     std::optional<LinearSteps> head_dist_;
 };
 

@@ -401,7 +401,29 @@ def test_bench_json(ctx):
     assert math.isclose(report["efficiency"], report["gflops"] / report["peak_gflops"], rel_tol=1e-9), report
     assert report["batch"] == 2 and report["threads"] == 1 and report["model"] == str(ctx.model), report
     assert report["hint"] == "latency" and report["streams"] == 1, report
+    assert report["precision"] == "f32", report
     assert 1 <= report["iterations"] <= 3, report
+
+
+def test_bench_precision(ctx):
+    """bench reports the precision asked for; auto is what --help says it picks here."""
+    help_text = ctx.run("bench", "--help").stdout
+    picked = re.search(r"\(here: (f32|bf16|int8)\)", help_text)
+    assert picked, help_text
+    for asked, reported in [("bf16", "bf16"), ("int8", "int8"), ("auto", picked.group(1))]:
+        result = ctx.run("bench", "--model", ctx.model, "--threads", "1", "--iters", "1", "--warmup", "0",
+                         "--precision", asked, "--json")
+        expect_success(result)
+        (report,) = json_lines(result)
+        assert report["precision"] == reported and report["peak_gflops"] > 0, report
+
+
+def test_precision_rejects_unknown_names(ctx):
+    input_npy = ctx.tmp / "unused.npy"
+    for command in (["infer", "--input", str(input_npy), "--output", str(ctx.tmp / "o.npy")],
+                    ["classify", str(ctx.samples[0])], ["bench"]):
+        expect_one_line_error(ctx.run(command[0], "--model", ctx.model, *command[1:], "--precision", "fp16"), 2,
+                              "--precision")
 
 
 def test_bench_throughput_hint(ctx):

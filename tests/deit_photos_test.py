@@ -50,6 +50,16 @@ def find_photos(root: str) -> list[str]:
     return sorted(out)
 
 
+def add_data_argument(ap) -> None:
+    ap.add_argument("--data", help="shared data directory (default: $ONEVIT_DATA or <repo>/../shared/data)")
+
+
+def data_dir(args, repo: str) -> str:
+    """--data, else $ONEVIT_DATA, else <repo>/../shared/data."""
+    return os.path.abspath(args.data or os.environ.get("ONEVIT_DATA")
+                           or os.path.join(repo, os.pardir, "shared", "data"))
+
+
 def reference_probs(model, photos: list[str]) -> np.ndarray:
     from PIL import Image
     import torchvision.transforms as T
@@ -71,12 +81,11 @@ def reference_probs(model, photos: list[str]) -> np.ndarray:
 
 def main(argv=None) -> int:
     ap = argument_parser("DeiT-tiny on real photos: onevit vs. PyTorch", keep=True)
-    ap.add_argument("--data", help="shared data directory (default: $ONEVIT_DATA or <repo>/../shared/data)")
+    add_data_argument(ap)
     args = ap.parse_args(argv)
 
     repo = os.path.abspath(args.repo)
-    data = os.path.abspath(args.data or os.environ.get("ONEVIT_DATA")
-                           or os.path.join(repo, os.pardir, "shared", "data"))
+    data = data_dir(args, repo)
     ckpt = os.path.join(data, "deit_tiny_patch16_224", "model.safetensors")
     labels_file = os.path.join(data, "labels", "imagenet_classes.txt")
     image_dir = os.path.join(data, "images")

@@ -66,6 +66,27 @@ TEST(Concurrency, ThreadCountsAgree) {
     }
 }
 
+// At every precision, with every stream and thread plan: the same input gives
+// bit-identical logits run after run, one at a time or several in flight
+// (int8 quantizes rows at run time: its scales must not depend on the tiling's timing).
+TEST(Concurrency, EveryPrecisionIsDeterministicRunToRun) {
+    for (Precision precision : {Precision::f32, Precision::bf16, Precision::int8}) {
+        for (auto [threads, streams] : {std::pair{1, 1}, std::pair{2, 1}, std::pair{3, 1}, std::pair{2, 2},
+                                        std::pair{5, 2}, std::pair{3, 2}, std::pair{4, 2}, std::pair{3, 3}}) {
+            Options options{threads, streams, Hint::throughput, precision};
+            const Model model = Model::load(kModel, options);
+            const std::vector<float> input = random_input(model.info().arch, 3, 7);
+            const std::vector<float> first = model.run(input.data(), 3);
+            std::vector<std::future<std::vector<float>>> in_flight;
+            for (int i = 0; i < 4; ++i) in_flight.push_back(model.submit(input.data(), 3));
+            for (auto& result : in_flight)
+                EXPECT_EQ(result.get(), first) << to_string(precision) << ", " << threads << " threads, " << streams
+                                               << " streams";
+            EXPECT_EQ(model.run(input.data(), 3), first);
+        }
+    }
+}
+
 TEST(Concurrency, EightRequestsThroughTwoStreamsMatchSequential) {
     const Model streams = Model::load(kModel, Options{2, 2, Hint::throughput});
     ASSERT_EQ(streams.streams(), 2);

@@ -2,6 +2,7 @@
 // thread counts (which change the tiling) and shapes with ragged edges.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <random>
@@ -13,71 +14,12 @@
 #include "ops/linear.hpp"
 #include "ops/patch_embed.hpp"
 #include "ops/patch_extract.hpp"
+#include "op_test_support.hpp"
 
 namespace onevit {
 namespace {
 
-std::vector<float> random_vector(std::size_t n, unsigned seed, float scale = 1.f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.f, scale);
-    std::vector<float> v(n);
-    for (float& x : v) x = dist(rng);
-    return v;
-}
-
-// 64-byte aligned copy, as model files store tensors.
-struct Tensor {
-    std::vector<float> storage;
-    TensorView view;
-    Tensor(std::vector<std::int64_t> dims, unsigned seed, float scale = 1.f) {
-        view.dims = std::move(dims);
-        storage = random_vector(view.elements() + 16, seed, scale);
-        float* p = storage.data();
-        while (reinterpret_cast<std::uintptr_t>(p) % 64) ++p;
-        view.data = p;
-    }
-};
-
-void expect_close(const std::vector<float>& actual, const std::vector<double>& expected, double rel) {
-    ASSERT_EQ(actual.size(), expected.size());
-    double max_ref = 0, max_err = 0;
-    for (std::size_t i = 0; i < actual.size(); ++i) {
-        max_ref = std::max(max_ref, std::abs(expected[i]));
-        max_err = std::max(max_err, std::abs(actual[i] - expected[i]));
-    }
-    EXPECT_LE(max_err, rel * std::max(1.0, max_ref)) << "max |ref| " << max_ref;
-}
-
-double gelu_erf(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
-double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }
-double gelu_quick(double x) { return x / (1 + std::exp(-1.702 * x)); }  // CLIP's QuickGELU, x·sigmoid(1.702x)
-
-// Ops are built inside the arena, as the engine builds them (Executor::require_inside_run).
-template <class Make>
-auto inside(Executor& ex, Make&& make) -> decltype(make()) {
-    std::optional<decltype(make())> made;
-    ex.run([&] { made.emplace(make()); });
-    return std::move(*made);
-}
-
-class Ops : public ::testing::TestWithParam<int> {
-protected:
-    dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-    WeightMemory weight_memory;
-    std::vector<dnnl::memory> scratchpads(Executor& ex, std::size_t bytes) {
-        std::vector<dnnl::memory> s;
-        for (int i = 0; i < ex.threads(); ++i)
-            s.emplace_back(dnnl::memory::desc({std::int64_t(bytes + 64)}, dnnl::memory::data_type::u8,
-                                              dnnl::memory::format_tag::x),
-                           engine);
-        return s;
-    }
-    void run(Executor& ex, std::vector<Step>& steps, std::vector<dnnl::memory>& scratch) {
-        ex.run([&] {
-            ex.parallel(int(steps.size()), [&](int i) { steps[i].execute(ex.stream(), scratch[Executor::slot()]); });
-        });
-    }
-};
+class Ops : public OpTest {};
 
 TEST_P(Ops, LinearMatchesNaiveForEveryEpilogue) {
     Executor ex(engine, GetParam());
@@ -119,17 +61,8 @@ TEST_P(Ops, LayerNormMatchesNaive) {
     });
     auto scratch = scratchpads(ex, steps.scratchpad_bytes());
     run(ex, steps.steps(), scratch);
-    std::vector<double> expected;
-    for (int r = 0; r < rows; ++r) {
-        double mean = 0, var = 0;
-        for (int i = 0; i < dim; ++i) mean += src[r * dim + i];
-        mean /= dim;
-        for (int i = 0; i < dim; ++i) var += (src[r * dim + i] - mean) * (src[r * dim + i] - mean);
-        var /= dim;
-        for (int i = 0; i < dim; ++i)
-            expected.push_back((src[r * dim + i] - mean) / std::sqrt(var + eps) * scale.view.data[i] +
-                               shift.view.data[i]);
-    }
+    const std::vector<double> expected =
+        naive_layer_norm(src, rows, dim, eps, scale.view.data, shift.view.data);
     expect_close(dst, expected, 1e-5);
 }
 
@@ -150,29 +83,12 @@ TEST_P(Ops, AttentionMatchesNaive) {
     const AttentionSteps::ProbabilitiesOut where{probs.data() + block, 2 * block};
     ex.run([&] { attention.run(ex, scratch, &where); });
     EXPECT_EQ(out, out_without);
-    std::vector<double> expected(out.size()), expected_probs(probs.size(), -1.0);
+    std::vector<double> naive_probs;
+    const std::vector<double> expected = naive_attention(qkv, s, &naive_probs);
+    std::vector<double> expected_probs(probs.size(), -1.0);
     for (int b = 0; b < s.batch; ++b)
-        for (int h = 0; h < s.heads; ++h)
-            for (int i = 0; i < s.tokens; ++i) {
-                auto at = [&](int token, int part, int d) {
-                    return double(qkv[(b * s.tokens + token) * 3 * I + part * I + h * s.head_dim + d]);
-                };
-                std::vector<double> p(s.tokens);
-                double max = -1e300, sum = 0;
-                for (int j = 0; j < s.tokens; ++j) {
-                    double dot = 0;
-                    for (int d = 0; d < s.head_dim; ++d) dot += at(i, 0, d) * at(j, 1, d);
-                    p[j] = s.scale * dot;
-                    max = std::max(max, p[j]);
-                }
-                for (double& x : p) sum += x = std::exp(x - max);
-                for (int j = 0; j < T; ++j) expected_probs[b * 2 * block + block + (h * T + i) * T + j] = p[j] / sum;
-                for (int d = 0; d < s.head_dim; ++d) {
-                    double acc = 0;
-                    for (int j = 0; j < s.tokens; ++j) acc += p[j] / sum * at(j, 2, d);
-                    expected[(b * s.tokens + i) * I + h * s.head_dim + d] = acc;
-                }
-            }
+        std::copy(naive_probs.begin() + b * block, naive_probs.begin() + (b + 1) * block,
+                  expected_probs.begin() + b * 2 * block + block);
     expect_close(out, expected, 1e-5);
     expect_close(probs, expected_probs, 1e-5);
 }

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "ops/kernel_check.hpp"
+#include "ops/quantize.hpp"
 
 namespace onevit {
 
@@ -27,34 +28,39 @@ int choose_query_parts(const AttentionShape& s, int threads, double* cost_out = 
     return best;
 }
 
-void copy_rows(const float* src, std::int64_t src_stride, int rows, int width, float* dst, std::int64_t dst_stride) {
-    for (int r = 0; r < rows; ++r) std::memcpy(dst + r * dst_stride, src + r * src_stride, sizeof(float) * width);
+// Rows of `bytes` each, strides in bytes.
+void copy_rows(const char* src, std::int64_t src_stride, int rows, std::size_t bytes, char* dst,
+               std::int64_t dst_stride) {
+    for (int r = 0; r < rows; ++r) std::memcpy(dst + r * dst_stride, src + r * src_stride, bytes);
 }
 
 struct PrimitiveDescs {
     dnnl::matmul::primitive_desc scores;
-    dnnl::softmax_forward::primitive_desc softmax;
+    dnnl::softmax_v2_forward::primitive_desc softmax;
     dnnl::matmul::primitive_desc mix;
 };
 
-PrimitiveDescs primitive_descs(const dnnl::engine& engine, const AttentionShape& s, int rows,
-                               std::size_t* scratchpad_bytes) {
+PrimitiveDescs primitive_descs(const dnnl::engine& engine, const AttentionShape& s, int rows, Activation::Type qkv,
+                               Activation::Type out, std::size_t* scratchpad_bytes) {
     const int T = s.tokens, dh = s.head_dim;
-    const memory::desc q_md = strided_md({rows, dh}, {dh, 1});
-    const memory::desc kt_md = strided_md({dh, T}, {1, dh});  // kᵀ: a view of the dense k block
-    const memory::desc v_md = strided_md({T, dh}, {dh, 1});
+    const memory::desc q_md({rows, dh}, qkv, {dh, 1});
+    const memory::desc kt_md({dh, T}, qkv, {1, dh});  // kᵀ: a view of the dense k block
+    const memory::desc v_md({T, dh}, qkv, {dh, 1});
     const memory::desc scores_md = strided_md({rows, T}, {T, 1});
-    const memory::desc o_md = strided_md({rows, dh}, {dh, 1});
+    const memory::desc probabilities_md({rows, T}, qkv, {T, 1});
+    const memory::desc o_md({rows, dh}, out, {dh, 1});
     dnnl::primitive_attr scaled = user_scratchpad_attr();
     scaled.set_output_scales(0, {s.scale});
     PrimitiveDescs pds{
         checked(dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, kt_md, scores_md), scaled, engine),
                 "attention scores matmul"),
-        checked(dnnl::softmax_forward::primitive_desc(
-                    dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, scores_md, 1),
+        checked(dnnl::softmax_v2_forward::primitive_desc(
+                    dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference,
+                                                   dnnl::algorithm::softmax_accurate, scores_md, probabilities_md, 1),
                     user_scratchpad_attr(), engine),
                 "softmax"),
-        checked(dnnl::matmul::primitive_desc(dnnl::matmul::desc(scores_md, v_md, o_md), user_scratchpad_attr(), engine),
+        checked(dnnl::matmul::primitive_desc(dnnl::matmul::desc(probabilities_md, v_md, o_md), user_scratchpad_attr(),
+                                             engine),
                 "attention mix matmul")};
     for (std::size_t bytes : {pds.scores.scratchpad_desc().get_size(), pds.softmax.scratchpad_desc().get_size(),
                               pds.mix.scratchpad_desc().get_size()})
@@ -69,12 +75,13 @@ struct QueryPlan {
     std::vector<PrimitiveDescs> pds;  // by class
 };
 
-QueryPlan plan_queries(const dnnl::engine& engine, int threads, const AttentionShape& s, std::size_t* scratchpad_bytes) {
+QueryPlan plan_queries(const dnnl::engine& engine, int threads, const AttentionShape& s, Activation::Type qkv,
+                       Activation::Type out, std::size_t* scratchpad_bytes) {
     QueryPlan plan{split_evenly(s.tokens, choose_query_parts(s, threads)), {}, {}};
     for (Range r : plan.query_parts) {
         if (plan.rows_class.count(r.size)) continue;
         plan.rows_class.emplace(r.size, static_cast<int>(plan.pds.size()));
-        plan.pds.push_back(primitive_descs(engine, s, r.size, scratchpad_bytes));
+        plan.pds.push_back(primitive_descs(engine, s, r.size, qkv, out, scratchpad_bytes));
     }
     return plan;
 }
@@ -87,23 +94,24 @@ double modelled_attention_macs(const AttentionShape& shape, int threads) {
     return cost;
 }
 
-void AttentionSteps::plan(const dnnl::engine& engine, int threads, const AttentionShape& shape) {
+void AttentionSteps::plan(const dnnl::engine& engine, int threads, const AttentionShape& shape, Activation::Type qkv,
+                          Activation::Type out) {
     std::size_t scratchpad_bytes = 0;
-    plan_queries(engine, threads, shape, &scratchpad_bytes);
+    plan_queries(engine, threads, shape, qkv, out, &scratchpad_bytes);
 }
 
-AttentionSteps::AttentionSteps(const dnnl::engine& engine, int threads, const AttentionShape& s, const float* qkv,
-                               float* out)
-    : shape_(s) {
+AttentionSteps::AttentionSteps(const dnnl::engine& engine, int threads, const AttentionShape& s, Activation qkv,
+                               Activation out)
+    : shape_(s), qkv_bytes_(Activation::bytes_per_element(qkv.type)), out_bytes_(Activation::bytes_per_element(out.type)) {
     const int T = s.tokens, dh = s.head_dim, I = s.inner();
     const std::int64_t qkv_stride = 3 * I;
-    const QueryPlan plan = plan_queries(engine, threads, s, &scratchpad_bytes_);
+    const QueryPlan plan = plan_queries(engine, threads, s, qkv.type, out.type, &scratchpad_bytes_);
     const std::vector<Range>& query_parts = plan.query_parts;
     const std::map<int, int>& rows_class = plan.rows_class;
     const std::vector<PrimitiveDescs>& pds = plan.pds;
     std::vector<TaskSteps> primitives;  // by rows class, not bound to memory yet
     for (const PrimitiveDescs& p : pds)
-        primitives.push_back({{dnnl::matmul(p.scores), {}}, {dnnl::softmax_forward(p.softmax), {}},
+        primitives.push_back({{dnnl::matmul(p.scores), {}}, {dnnl::softmax_v2_forward(p.softmax), {}},
                               {dnnl::matmul(p.mix), {}}});
 
     // Every block is sized for all T rows; each rows class views its first rows.
@@ -112,14 +120,18 @@ AttentionSteps::AttentionSteps(const dnnl::engine& engine, int threads, const At
     for (Workspace& w : workspaces_) {
         w.q = AlignedBuffer(block), w.k = AlignedBuffer(block), w.v = AlignedBuffer(block), w.o = AlignedBuffer(block);
         w.scores = AlignedBuffer(std::size_t(T) * T);
+        const bool in_place = qkv.type == memory::data_type::f32;
+        if (!in_place) w.probabilities = AlignedBuffer(std::size_t(T) * T);
         for (std::size_t c = 0; c < pds.size(); ++c) {
             TaskSteps steps = primitives[c];
             const memory scores(pds[c].scores.dst_desc(), engine, w.scores.data());
+            const memory probabilities(pds[c].softmax.dst_desc(), engine,
+                                       in_place ? w.scores.data() : w.probabilities.data());
             steps.scores.args = {{DNNL_ARG_SRC, memory(pds[c].scores.src_desc(), engine, w.q.data())},
                                  {DNNL_ARG_WEIGHTS, memory(pds[c].scores.weights_desc(), engine, w.k.data())},
                                  {DNNL_ARG_DST, scores}};
-            steps.softmax.args = {{DNNL_ARG_SRC, scores}, {DNNL_ARG_DST, scores}};
-            steps.mix.args = {{DNNL_ARG_SRC, scores},
+            steps.softmax.args = {{DNNL_ARG_SRC, scores}, {DNNL_ARG_DST, probabilities}};
+            steps.mix.args = {{DNNL_ARG_SRC, probabilities},
                               {DNNL_ARG_WEIGHTS, memory(pds[c].mix.weights_desc(), engine, w.v.data())},
                               {DNNL_ARG_DST, memory(pds[c].mix.dst_desc(), engine, w.o.data())}};
             for (Step* step : {&steps.scores, &steps.softmax, &steps.mix}) step->args[DNNL_ARG_SCRATCHPAD] = memory();
@@ -129,10 +141,11 @@ AttentionSteps::AttentionSteps(const dnnl::engine& engine, int threads, const At
 
     for (int b = 0; b < s.batch; ++b) {
         for (int h = 0; h < s.heads; ++h) {
-            const float* q = qkv + std::int64_t(b) * T * qkv_stride + h * dh;
+            const auto* q = static_cast<const char*>(qkv.at(std::int64_t(b) * T, qkv_stride, h * dh));
             for (Range r : query_parts)
-                tasks_.push_back({b * s.heads + h, r, rows_class.at(r.size), q + r.begin * qkv_stride, q + I,
-                                  q + 2 * I, out + (std::int64_t(b) * T + r.begin) * I + h * dh});
+                tasks_.push_back({b * s.heads + h, r, rows_class.at(r.size), q + r.begin * qkv_stride * qkv_bytes_,
+                                  q + I * qkv_bytes_, q + 2 * I * qkv_bytes_,
+                                  static_cast<char*>(out.at(std::int64_t(b) * T + r.begin, I, h * dh))});
         }
     }
 }
@@ -149,24 +162,34 @@ void AttentionSteps::run(Executor& executor, std::vector<dnnl::memory>& scratchp
 void AttentionSteps::run_task(const Task& task, Workspace& w, dnnl::stream& stream, const dnnl::memory& scratchpad,
                               const ProbabilitiesOut* probabilities) {
     const int T = shape_.tokens, dh = shape_.head_dim, I = shape_.inner();
-    const std::int64_t qkv_stride = 3 * I;
+    const std::int64_t qkv_stride = 3 * I * qkv_bytes_, block_stride = dh * qkv_bytes_;
+    const auto block = [](AlignedBuffer& buffer) { return reinterpret_cast<char*>(buffer.data()); };
     if (w.unit != task.unit) {
-        copy_rows(task.k, qkv_stride, T, dh, w.k.data(), dh);
-        copy_rows(task.v, qkv_stride, T, dh, w.v.data(), dh);
+        copy_rows(task.k, qkv_stride, T, block_stride, block(w.k), block_stride);
+        copy_rows(task.v, qkv_stride, T, block_stride, block(w.v), block_stride);
         w.unit = task.unit;
     }
-    copy_rows(task.q, qkv_stride, task.queries.size, dh, w.q.data(), dh);
+    copy_rows(task.q, qkv_stride, task.queries.size, block_stride, block(w.q), block_stride);
     TaskSteps& steps = w.steps[task.rows_class];
     steps.scores.execute(stream, scratchpad);
     steps.softmax.execute(stream, scratchpad);
-    if (probabilities) {
-        const int image = task.unit / shape_.heads, head = task.unit % shape_.heads;
-        float* dst = probabilities->probs + image * probabilities->image_stride +
-                     (std::int64_t(head) * T + task.queries.begin) * T;
-        std::memcpy(dst, w.scores.data(), sizeof(float) * task.queries.size * T);
-    }
+    if (probabilities) copy_out_probabilities(task, w, *probabilities);
     steps.mix.execute(stream, scratchpad);
-    copy_rows(w.o.data(), dh, task.queries.size, dh, task.out, I);
+    copy_rows(block(w.o), dh * out_bytes_, task.queries.size, dh * out_bytes_, task.out, I * out_bytes_);
+}
+
+// The probabilities as the mix matmul reads them: f32 in place of the scores,
+// or bf16 (where qkv is bf16: at int8 precision), widened here.
+void AttentionSteps::copy_out_probabilities(const Task& task, Workspace& w, const ProbabilitiesOut& where) const {
+    const int T = shape_.tokens;
+    const int image = task.unit / shape_.heads, head = task.unit % shape_.heads;
+    float* dst = where.probs + image * where.image_stride + (std::int64_t(head) * T + task.queries.begin) * T;
+    if (w.probabilities.size() == 0) {
+        std::memcpy(dst, w.scores.data(), sizeof(float) * task.queries.size * T);
+        return;
+    }
+    const Activation bf16(w.probabilities.data(), memory::data_type::bf16);
+    for (int row = 0; row < task.queries.size; ++row) load_row(bf16, row, T, T, dst + std::int64_t(row) * T);
 }
 
 }  // namespace onevit

@@ -10,6 +10,10 @@
 // only on dense operands (strided views fall back to gemm:jit, ~25 % slower
 // here), and one head's k and v are copied once for all of its tasks that a
 // thread runs in a row.
+//
+// At bf16 precision q, k, v, the probabilities and the output are bf16 and the
+// scores and softmax f32 (the probabilities are written as bf16 by the
+// softmax, for the p v matmul).
 #pragma once
 
 #include <cstdint>
@@ -17,6 +21,7 @@
 
 #include "aligned_buffer.hpp"
 #include "executor.hpp"
+#include "ops/activation.hpp"
 #include "ops/step.hpp"
 
 namespace onevit {
@@ -37,13 +42,14 @@ double modelled_attention_macs(const AttentionShape& shape, int threads);
 class AttentionSteps {
 public:
     // qkv: (batch·tokens) × 3·inner, rows [q | k | v], each head-major.
-    // out: (batch·tokens) × inner.
-    AttentionSteps(const dnnl::engine& engine, int threads, const AttentionShape& shape, const float* qkv,
-                   float* out);
+    // out: (batch·tokens) × inner. Each f32 or bf16.
+    AttentionSteps(const dnnl::engine& engine, int threads, const AttentionShape& shape, Activation qkv,
+                   Activation out);
 
     // Creates and checks (ops/kernel_check.hpp) the descriptors the tasks of
-    // a threads-thread plan would run, without buffers.
-    static void plan(const dnnl::engine& engine, int threads, const AttentionShape& shape);
+    // a threads-thread plan would run for qkv and out of these types, without buffers.
+    static void plan(const dnnl::engine& engine, int threads, const AttentionShape& shape, Activation::Type qkv,
+                     Activation::Type out);
 
     // Where a run also copies out the probabilities: image b, head h, query row
     // r at probs + b·image_stride + (h·tokens + r)·tokens.
@@ -63,26 +69,28 @@ private:
         int unit;   // image · heads + head: tasks of one unit share k and v
         Range queries;
         int rows_class;  // index into the primitives and buffers for queries.size
-        const float* q;  // the first query row, k and v: strided rows of qkv
-        const float* k;
-        const float* v;
-        float* out;  // the first output row, strided
+        const char* q;  // the first query row, k and v: strided rows of qkv
+        const char* k;
+        const char* v;
+        char* out;  // the first output row, strided
     };
     struct TaskSteps {
         Step scores;   // q kᵀ · scale → scores
-        Step softmax;  // scores → probabilities, in place
+        Step softmax;  // scores → probabilities (in place at f32)
         Step mix;      // probabilities v → o
     };
     // One arena slot's dense blocks, and the steps bound to them per rows class.
     struct Workspace {
-        AlignedBuffer q, k, v, o, scores;
+        AlignedBuffer q, k, v, o, scores, probabilities;  // probabilities: bf16 only (f32: in scores)
         std::vector<TaskSteps> steps;  // by rows class
         int unit = -1;  // whose k and v the blocks hold
     };
     void run_task(const Task& task, Workspace& workspace, dnnl::stream& stream, const dnnl::memory& scratchpad,
                   const ProbabilitiesOut* probabilities);
+    void copy_out_probabilities(const Task& task, Workspace& workspace, const ProbabilitiesOut& where) const;
 
     AttentionShape shape_;
+    std::size_t qkv_bytes_ = 0, out_bytes_ = 0;  // per element
     std::vector<Task> tasks_;
     std::vector<Workspace> workspaces_;   // by slot
     std::size_t scratchpad_bytes_ = 0;

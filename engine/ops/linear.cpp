@@ -2,8 +2,10 @@
 
 #include <map>
 #include <optional>
+#include <stdexcept>
 
 #include "ops/kernel_check.hpp"
+#include "ops/quantize.hpp"
 
 namespace onevit {
 
@@ -83,75 +85,109 @@ double modelled_linear_macs(const LinearShape& shape, LinearTuning tuning, int r
 }
 
 LinearWeights::LinearWeights(const dnnl::engine& engine, const LinearShape& shape, LinearTuning tuning)
-    : in_(shape.in), out_(shape.out), has_bias_(shape.bias), epilogue_(shape.epilogue), threads_(tuning.threads) {
+    : in_(shape.in),
+      out_(shape.out),
+      has_bias_(shape.bias),
+      epilogue_(shape.epilogue),
+      threads_(tuning.threads),
+      types_(shape.types) {
     const int width = choose_column_width(tuning.rows, out_, in_, threads_);
     std::map<int, memory::desc> layout_for_width;
     for (Range columns : split_by(out_, width)) {
-        auto layout = layout_for_width.find(columns.size);
-        if (layout == layout_for_width.end()) {
-            const memory::desc any({in_, columns.size}, memory::data_type::f32, memory::format_tag::any);
-            auto pd = primitive_desc(engine, tuning.rows, columns, any);
-            layout = layout_for_width.emplace(columns.size, pd.weights_desc()).first;
-        }
         ColumnTile tile;
         tile.columns = columns;
+        // int8: the weight scales are values of the matmul's attributes, not of
+        // its layout; the weights constructor puts the real ones in.
+        if (int8()) tile.weight_scales.assign(columns.size, 1.f);
+        auto layout = layout_for_width.find(columns.size);
+        if (layout == layout_for_width.end()) {
+            const memory::dims dims = int8() ? memory::dims{1, in_, columns.size} : memory::dims{in_, columns.size};
+            const memory::desc any(dims, types_.src, memory::format_tag::any);
+            auto pd = primitive_desc(engine, tuning.rows, tile, any);
+            layout = layout_for_width.emplace(columns.size, pd.weights_desc()).first;
+        }
         tile.weights_md = layout->second;
         tiles_.push_back(std::move(tile));
     }
 }
 
 LinearWeights::LinearWeights(Executor& loader, WeightMemory& weight_memory, const TensorView& weight,
-                             const TensorView* bias, Epilogue epilogue, LinearTuning tuning)
+                             const TensorView* bias, Epilogue epilogue, LinearTuning tuning, LinearTypes types)
     : LinearWeights(loader.engine(),
                     LinearShape{static_cast<int>(weight.dims[1]), static_cast<int>(weight.dims[0]), bias != nullptr,
-                                epilogue},
+                                epilogue, types},
                     tuning) {
     const dnnl::engine& engine = loader.engine();
+    std::optional<QuantizedWeights> quantized;
+    if (int8()) quantized = quantize_per_output_channel(weight.data, out_, in_);
     for (ColumnTile& tile : tiles_) {
+        if (quantized)
+            tile.weight_scales.assign(quantized->scales.begin() + tile.columns.begin,
+                                      quantized->scales.begin() + tile.columns.begin + tile.columns.size);
         tile.weights = memory(tile.weights_md, engine, weight_memory.allocate(tile.weights_md.get_size()));
         if (bias)
-            tile.bias = memory(strided_md({1, tile.columns.size}, {tile.columns.size, 1}), engine,
+            tile.bias = memory(matrix_md(1, tile.columns.size, tile.columns.size, memory::data_type::f32), engine,
                                const_cast<float*>(bias->data + tile.columns.begin));
     }
     // [out, in] row-major is the (in × out) matrix with strides {1, in}.
+    const memory::data_type source_type = int8() ? memory::data_type::s8 : memory::data_type::f32;
+    const void* source_data = int8() ? static_cast<const void*>(quantized->values.data()) : weight.data;
     loader.run([&] {
         loader.parallel(static_cast<int>(tiles_.size()), [&](int t) {
             ColumnTile& tile = tiles_[t];
-            memory source(strided_md({in_, tile.columns.size}, {1, in_}), engine,
-                          const_cast<float*>(weight.data + std::int64_t(tile.columns.begin) * in_));
+            const Activation rows(const_cast<void*>(source_data), source_type);
+            const memory::desc source_md =
+                int8() ? memory::desc({1, in_, tile.columns.size}, source_type,
+                                      {std::int64_t(in_) * tile.columns.size, 1, in_})
+                       : memory::desc({in_, tile.columns.size}, source_type, {1, in_});
+            memory source(source_md, engine, rows.at(tile.columns.begin, in_));
             const auto reorder = checked(dnnl::reorder::primitive_desc(source, tile.weights), "weight reorder");
             dnnl::reorder(reorder).execute(loader.stream(), source, tile.weights);
         });
     });
 }
 
+memory::desc LinearWeights::matrix_md(int rows, int cols, std::int64_t row_stride, memory::data_type type) const {
+    if (int8()) return memory::desc({1, rows, cols}, type, {rows * row_stride, row_stride, 1});
+    return memory::desc({rows, cols}, type, {row_stride, 1});
+}
+
 // The residual add happens in the matmul (a sum post-op) for a single column
 // tile, and in the copy of each column tile's block into its place otherwise.
-dnnl::primitive_attr LinearWeights::attr(bool column_tiled) const {
+dnnl::primitive_attr LinearWeights::attr(int rows, const ColumnTile& tile) const {
     dnnl::primitive_attr attr = user_scratchpad_attr();
     dnnl::post_ops post_ops;
+    if (int8()) {
+        attr.set_output_scales(1 << 2, tile.weight_scales);  // per output channel
+        post_ops.append_binary(dnnl::algorithm::binary_mul, matrix_md(rows, 1, 1, memory::data_type::f32));
+        if (has_bias_)
+            post_ops.append_binary(dnnl::algorithm::binary_add,
+                                   matrix_md(1, tile.columns.size, tile.columns.size, memory::data_type::f32));
+    }
     switch (epilogue_) {
         case Epilogue::none: break;
         case Epilogue::gelu_erf: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f); break;
         case Epilogue::gelu_tanh: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f); break;
         case Epilogue::gelu_quick: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.702f, 0.f); break;
         case Epilogue::residual_add:
-            if (!column_tiled) post_ops.append_sum(1.f);
+            if (tile.columns.size == out_) post_ops.append_sum(1.f);
             break;
     }
     attr.set_post_ops(post_ops);
     return attr;
 }
 
-dnnl::matmul::primitive_desc LinearWeights::primitive_desc(const dnnl::engine& engine, int rows, Range columns,
+dnnl::matmul::primitive_desc LinearWeights::primitive_desc(const dnnl::engine& engine, int rows, const ColumnTile& tile,
                                                            const memory::desc& weights_md) const {
     // A dense output either way (so brgemm applies): the layer's own rows for a
     // single column tile, a block of the tile's own otherwise.
-    const memory::desc src_md = strided_md({rows, in_}, {in_, 1});
-    const memory::desc dst_md = strided_md({rows, columns.size}, {columns.size, 1});
-    const memory::desc bias_md = has_bias_ ? strided_md({1, columns.size}, {columns.size, 1}) : memory::desc();
+    const int cols = tile.columns.size;
+    const memory::desc src_md = matrix_md(rows, in_, in_, types_.src);
+    const memory::desc dst_md = matrix_md(rows, cols, cols, types_.dst);
+    const memory::desc bias_md =
+        has_bias_ && !int8() ? matrix_md(1, cols, cols, memory::data_type::f32) : memory::desc();
     const dnnl::matmul::desc desc(src_md, weights_md, bias_md, dst_md);
-    return checked(dnnl::matmul::primitive_desc(desc, attr(columns.size < out_), engine), "matmul");
+    return checked(dnnl::matmul::primitive_desc(desc, attr(rows, tile), engine), "matmul");
 }
 
 dnnl::reorder::primitive_desc LinearWeights::copy_desc(const dnnl::engine& engine, int rows, Range columns) const {
@@ -161,9 +197,9 @@ dnnl::reorder::primitive_desc LinearWeights::copy_desc(const dnnl::engine& engin
         add.append_sum(1.f);
         attr.set_post_ops(add);
     }
-    return checked(dnnl::reorder::primitive_desc(engine, strided_md({rows, columns.size}, {columns.size, 1}), engine,
-                                                 strided_md({rows, columns.size}, {out_, 1}), attr),
-                   "column tile copy");
+    const memory::desc block({rows, columns.size}, types_.dst, {columns.size, 1});
+    const memory::desc place({rows, columns.size}, types_.dst, {out_, 1});
+    return checked(dnnl::reorder::primitive_desc(engine, block, engine, place, attr), "column tile copy");
 }
 
 std::vector<LinearSteps::Tile> LinearSteps::plan(const LinearWeights& w, const dnnl::engine& engine, int rows) {
@@ -173,21 +209,24 @@ std::vector<LinearSteps::Tile> LinearSteps::plan(const LinearWeights& w, const d
     // kernel for some tile, fewer and taller row tiles.
     for (;; --row_parts) {
         try {
-            std::map<std::pair<int, int>, dnnl::matmul::primitive_desc> pds;  // by (rows, columns)
+            // Matmuls by (rows, width), at int8 by (rows, tile): int8 tiles
+            // differ by their weight scales. Copies by (rows, width).
+            std::map<std::pair<int, int>, dnnl::matmul::primitive_desc> pds;
             std::map<std::pair<int, int>, dnnl::reorder::primitive_desc> copies;
             std::vector<Tile> tiles;
             for (int c = 0; c < column_tiles; ++c) {
                 const auto& tile = w.tiles_[c];
                 for (Range r : split_evenly(rows, row_parts)) {
-                    const auto key = std::make_pair(r.size, tile.columns.size);
-                    auto pd = pds.find(key);
+                    const auto pd_key = std::make_pair(r.size, w.int8() ? c : tile.columns.size);
+                    auto pd = pds.find(pd_key);
                     if (pd == pds.end())
-                        pd = pds.emplace(key, w.primitive_desc(engine, r.size, tile.columns, tile.weights_md)).first;
+                        pd = pds.emplace(pd_key, w.primitive_desc(engine, r.size, tile, tile.weights_md)).first;
                     std::optional<dnnl::reorder::primitive_desc> copy;
                     if (column_tiles > 1) {
-                        auto found = copies.find(key);
+                        const auto copy_key = std::make_pair(r.size, tile.columns.size);
+                        auto found = copies.find(copy_key);
                         if (found == copies.end())
-                            found = copies.emplace(key, w.copy_desc(engine, r.size, tile.columns)).first;
+                            found = copies.emplace(copy_key, w.copy_desc(engine, r.size, tile.columns)).first;
                         copy = found->second;
                     }
                     tiles.push_back({c, r, pd->second, copy});
@@ -201,20 +240,28 @@ std::vector<LinearSteps::Tile> LinearSteps::plan(const LinearWeights& w, const d
     }
 }
 
-LinearSteps::LinearSteps(const LinearWeights& w, const dnnl::engine& engine, int rows, const float* src,
-                         float* dst)
-    : blocks_(w.tiles_.size() > 1 ? std::size_t(rows) * w.out_ : 0) {
+LinearSteps::LinearSteps(const LinearWeights& w, const dnnl::engine& engine, int rows, Activation src,
+                         Activation dst)
+    : blocks_(w.tiles_.size() > 1 ? std::size_t(rows) * w.out_ : 0) {  // floats: room for any dst type
+    if (src.type != w.types_.src || dst.type != w.types_.dst || (w.int8() && !src.row_scales))
+        throw std::logic_error("LinearSteps: activations of other data types than the weights were prepared for");
+    const Activation blocks(blocks_.data(), dst.type);
     for (const Tile& t : plan(w, engine, rows)) {
         const auto& tile = w.tiles_[t.column_tile];
-        float* place = dst + std::int64_t(t.rows.begin) * w.out_ + tile.columns.begin;
+        void* place = dst.at(t.rows.begin, w.out_, tile.columns.begin);
         // Column tile c's blocks fill rows x columns of blocks_, from rows x c's first column.
-        float* block = t.copy ? blocks_.data() + std::int64_t(rows) * tile.columns.begin +
-                                    std::int64_t(t.rows.begin) * tile.columns.size
-                              : place;
+        void* block = t.copy ? blocks.at(rows, tile.columns.begin, std::int64_t(t.rows.begin) * tile.columns.size)
+                             : place;
         Step step{dnnl::matmul(t.pd), {}};
-        step.args[DNNL_ARG_SRC] = memory(t.pd.src_desc(), engine, const_cast<float*>(src) + std::int64_t(t.rows.begin) * w.in_);
+        step.args[DNNL_ARG_SRC] = memory(t.pd.src_desc(), engine, src.at(t.rows.begin, w.in_));
         step.args[DNNL_ARG_WEIGHTS] = tile.weights;
-        if (w.has_bias_) step.args[DNNL_ARG_BIAS] = tile.bias;
+        if (w.int8()) {
+            step.args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] =
+                memory(w.matrix_md(t.rows.size, 1, 1, memory::data_type::f32), engine, src.row_scales + t.rows.begin);
+            if (w.has_bias_) step.args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1] = tile.bias;
+        } else if (w.has_bias_) {
+            step.args[DNNL_ARG_BIAS] = tile.bias;
+        }
         step.args[DNNL_ARG_DST] = memory(t.pd.dst_desc(), engine, block);
         if (!t.copy) {
             add_row_tile(std::move(step), t.pd.scratchpad_desc(), t.rows);

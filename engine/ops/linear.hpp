@@ -5,6 +5,15 @@
 // tiles once, from the output width and the thread count, and each tile is
 // reordered once into the blocked layout oneDNN's matmul prefers.
 // LinearSteps binds those weights to one batch's activation buffers.
+//
+// Precision is the input's data type (LinearTypes): f32; bf16 (bf16 weights,
+// f32 accumulation); or s8, i.e. int8: weights s8 per output channel
+// (quantize.hpp), the input's rows s8 with a scale per row, s32 accumulation,
+// and the scales applied in the epilogue — the weights' as output scales, the
+// rows' as a binary multiply. oneDNN 2.x applies output scales after adding
+// the bias, and a later multiply would scale the bias too, so at int8 the bias
+// is a binary add after both. oneDNN 2.6's brgemm takes a per-row multiply
+// only as a per-channel one (dim 1), so int8 matmuls are 3-D, [1, rows, ·].
 #pragma once
 
 #include <optional>
@@ -15,6 +24,7 @@
 #include "executor.hpp"
 #include "model_file.hpp"
 #include "onevit/model_info.hpp"
+#include "ops/activation.hpp"
 #include "ops/step.hpp"
 #include "weight_memory.hpp"
 
@@ -33,12 +43,20 @@ struct LinearTuning {
     int threads = 1;
 };
 
+// The data types of a layer's input (f32, bf16 or s8; the weights take the
+// same, s8 for int8) and of its output (f32 or bf16).
+struct LinearTypes {
+    dnnl::memory::data_type src = dnnl::memory::data_type::f32;
+    dnnl::memory::data_type dst = dnnl::memory::data_type::f32;
+};
+
 // A layer's shape without its values: enough to plan its tiles.
 struct LinearShape {
     int in = 0;
     int out = 0;
     bool bias = false;
     Epilogue epilogue = Epilogue::none;
+    LinearTypes types = {};
 };
 
 // The modelled time of a layer's phase over this many rows, in one core's
@@ -51,9 +69,10 @@ public:
     // weight: [out, in] (PyTorch order); bias: [out] or nullptr. The weights are
     // reordered on loader's threads into memory.
     LinearWeights(Executor& loader, WeightMemory& memory, const TensorView& weight, const TensorView* bias,
-                  Epilogue epilogue, LinearTuning tuning);
-    // The plan only: column tiles and their layouts, no weights. Such weights
-    // can be given to LinearSteps::plan, not to LinearSteps.
+                  Epilogue epilogue, LinearTuning tuning, LinearTypes types = {});
+    // The plan only: column tiles and their layouts, no weights (at int8, no
+    // scales either: placeholders, which set no layout). Such weights can be
+    // given to LinearSteps::plan, not to LinearSteps.
     LinearWeights(const dnnl::engine& engine, const LinearShape& shape, LinearTuning tuning);
 
     int in_features() const { return in_; }
@@ -66,9 +85,13 @@ private:
         dnnl::memory::desc weights_md;  // the reordered layout
         dnnl::memory weights;
         dnnl::memory bias;  // empty without bias
+        std::vector<float> weight_scales;  // int8: the tile's output channels' scales
     };
-    dnnl::primitive_attr attr(bool column_tiled) const;
-    dnnl::matmul::primitive_desc primitive_desc(const dnnl::engine& engine, int rows, Range columns,
+    bool int8() const { return types_.src == dnnl::memory::data_type::s8; }
+    // A rows × cols matrix whose rows are row_stride elements apart (3-D at int8).
+    dnnl::memory::desc matrix_md(int rows, int cols, std::int64_t row_stride, dnnl::memory::data_type type) const;
+    dnnl::primitive_attr attr(int rows, const ColumnTile& tile) const;
+    dnnl::matmul::primitive_desc primitive_desc(const dnnl::engine& engine, int rows, const ColumnTile& tile,
                                                 const dnnl::memory::desc& weights_md) const;
     // Column tiles: the copy of a tile's dense block into its place in the output.
     dnnl::reorder::primitive_desc copy_desc(const dnnl::engine& engine, int rows, Range columns) const;
@@ -78,6 +101,7 @@ private:
     bool has_bias_ = false;
     Epilogue epilogue_ = Epilogue::none;
     int threads_ = 1;
+    LinearTypes types_;
     std::vector<ColumnTile> tiles_;
 };
 
@@ -95,9 +119,9 @@ public:
     static std::vector<Tile> plan(const LinearWeights& weights, const dnnl::engine& engine, int rows);
 
     // src: rows × in_features; dst: rows × out_features, both dense (the
-    // weights' layout was chosen for exactly these strides). For residual_add,
-    // dst already holds the residual.
-    LinearSteps(const LinearWeights& weights, const dnnl::engine& engine, int rows, const float* src, float* dst);
+    // weights' layout was chosen for exactly these strides), of the weights'
+    // LinearTypes. For residual_add, dst already holds the residual.
+    LinearSteps(const LinearWeights& weights, const dnnl::engine& engine, int rows, Activation src, Activation dst);
 
 private:
     AlignedBuffer blocks_;  // the column tiles' dense blocks (none for a single column tile)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <functional>
 #include <unordered_map>
 #include <vector>
 
@@ -21,8 +22,12 @@ struct Step {
     // (ops/linear's column tiles).
     dnnl::primitive then;
     std::unordered_map<int, dnnl::memory> then_args;
+    // Instead of a primitive: a hand-written loop, for what oneDNN 2.6 has no
+    // primitive for (e.g. quantizing rows with a scale per row).
+    std::function<void()> kernel = {};
 
     void execute(dnnl::stream& stream, const dnnl::memory& scratchpad) {
+        if (kernel) return kernel();
         args[DNNL_ARG_SCRATCHPAD] = scratchpad;  // the key exists already: no allocation
         primitive.execute(stream, args);
         if (!then) return;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "onevit/model.hpp"
 #include "onevit/model_info.hpp"
 
 namespace onevit {
@@ -15,12 +16,14 @@ namespace onevit {
 // ViT-B/16 at 224: 17.6 GMACs = 35.1 GFLOP.
 double forward_flops(const Architecture& arch);
 
-// GFLOP/s of oneDNN's own f32 matmul on `threads` OpenMP threads, best of a
-// few runs of a ViT-B MLP-sized product (1576 × 768 × 3072). Takes ~0.5 s.
-double matmul_peak_gflops(int threads);
+// GFLOP/s of oneDNN's own matmul on `threads` OpenMP threads, best of a few
+// runs of a ViT-B MLP-sized product (1576 × 768 × 3072), in the data types
+// the engine's linear layers use at `precision`: f32; bf16 · bf16 → f32; or
+// s8 · s8 → f32 (a multiply-add counts 2 operations at every precision). Takes ~0.5 s.
+double matmul_peak_gflops(int threads, Precision precision = Precision::f32);
 // The same on the calling thread alone, timed in its CPU time (as emulate_forward
 // times tiles: other processes on a shared machine do not count).
-double matmul_peak_gflops_thread_cpu();
+double matmul_peak_gflops_thread_cpu(Precision precision = Precision::f32);
 
 // A T-thread latency plan measured on one core (`onevit bench --emulate-threads`):
 // the model is loaded and planned exactly as for a stream of T threads, then
@@ -45,6 +48,7 @@ struct EmulatedForward {
     double work_ms = 0;     // sum of the phases' all_tiles_ms: the one-core time of this plan
     std::vector<EmulatedPhaseTime> phases;  // in the forward's order
 };
-EmulatedForward emulate_forward(const std::string& model_path, int batch, int threads, int runs);
+EmulatedForward emulate_forward(const std::string& model_path, int batch, int threads, int runs,
+                                Precision precision = Precision::f32);
 
 }  // namespace onevit

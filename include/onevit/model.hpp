@@ -25,6 +25,9 @@ enum class Precision { f32, bf16, int8 };
 const char* to_string(Precision);
 // "f32", "bf16" or "int8"; throws onevit::Error naming the choices otherwise.
 Precision parse_precision(const std::string& name);
+// The fastest precision this CPU runs natively (as oneDNN reports its ISA)
+// within onevit's accuracy targets: int8 with VNNI, else f32.
+Precision fastest_native_precision();
 
 // Threads and streams left at 0 are chosen per model by a cost model, for
 // batches of `batch` images (onevit/thread_plan.hpp).

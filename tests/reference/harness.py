@@ -149,6 +149,8 @@ def classify_json(stdout: str, failures: list[str], images: list[str]) -> dict:
 
 # The parity bound of every end-to-end check: max|onevit − reference| ≤ REL_TOL · max(1, max|reference|).
 REL_TOL = 1e-4
+# At --precision bf16 (8 significant bits per matmul input), the bound of issue 11.
+BF16_REL_TOL = 2e-2
 
 
 class Parity(typing.NamedTuple):
@@ -162,7 +164,7 @@ class Parity(typing.NamedTuple):
         return self.diff <= self.tol
 
 
-def parity(got, ref) -> Parity:
+def parity(got, ref, rel_tol: float = REL_TOL) -> Parity:
     """onevit's output against the reference's (same shape; ref in float64)."""
     import numpy as np
     ref_max = float(np.abs(ref).max())
@@ -170,7 +172,7 @@ def parity(got, ref) -> Parity:
     diff = float(error.max()) if np.all(np.isfinite(got)) else float("inf")
     at = np.unravel_index(np.argmax(error), ref.shape)  # the first NaN, if any
     worst = f"worst at {tuple(int(i) for i in at)}: onevit {got[at]:.6f}, reference {ref[at]:.6f}"
-    return Parity(ref_max, diff, REL_TOL * max(1.0, ref_max), worst)
+    return Parity(ref_max, diff, rel_tol * max(1.0, ref_max), worst)
 
 
 def top1_problems(topk, ref_probs, labels: list[str], *, prob_tol: float,

@@ -1,0 +1,48 @@
+// The data type of each activation in a transformer block, per precision.
+// The residual stream, LayerNorm statistics, softmax and every op outside the
+// blocks (patch embedding, final norm, pooling, head) stay f32 throughout.
+//
+// bf16: every linear layer's input is bf16 (f32 accumulation), written as bf16
+// by the op that produces it (the attention output by a conversion pass).
+// Attention stays f32 (qkv is written as f32): with
+// q and k rounded to bf16, random ViT-S logits moved by 0.19 (the bound is 0.19
+// there), with f32 scores by 0.14, for ~4 % of the FLOPs.
+// int8: the linear layers take s8 rows quantized per row at run time — by the
+// LayerNorm itself, or by a conversion pass over the attention output and the
+// GELU output (which oneDNN 2.6 cannot quantize with a per-row scale in the
+// matmul's epilogue); attention runs at bf16.
+#pragma once
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "onevit/model.hpp"
+
+namespace onevit {
+
+struct BlockTypes {
+    using Type = dnnl::memory::data_type;
+    Type normed = Type::f32;     // LayerNorm output: the qkv and fc1 input
+    Type qkv = Type::f32;        // qkv output: attention's operands (bf16 at int8 only)
+    Type attention = Type::f32;  // attention output
+    Type proj_in = Type::f32;    // proj input: the attention output, quantized at int8
+    Type hidden = Type::f32;     // fc1 output (after GELU)
+    Type fc2_in = Type::f32;     // fc2 input: hidden, quantized at int8
+
+    // has_proj: without a projection, attention adds straight into the f32 residual.
+    static BlockTypes at(Precision precision, bool has_proj) {
+        BlockTypes t;
+        if (precision == Precision::f32) return t;
+        const Type low = precision == Precision::int8 ? Type::s8 : Type::bf16;
+        t.normed = low;
+        t.qkv = precision == Precision::bf16 ? Type::f32 : Type::bf16;
+        t.attention = has_proj && t.qkv == Type::bf16 ? Type::bf16 : Type::f32;
+        t.proj_in = has_proj ? low : t.attention;
+        t.hidden = Type::bf16;
+        t.fc2_in = low;
+        return t;
+    }
+    bool quantizes_attention() const { return proj_in != attention; }
+    bool quantizes_hidden() const { return fc2_in != hidden; }
+};
+
+}  // namespace onevit

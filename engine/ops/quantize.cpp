@@ -1,0 +1,129 @@
+#include "ops/quantize.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace onevit {
+
+namespace {
+
+// Adding and subtracting 1.5·2^23 rounds |x| < 2^22 to the nearest integer,
+// ties to even, in plain float arithmetic that the compiler vectorises.
+inline float round_even(float x) {
+    constexpr float kMagic = 12582912.f;
+    return (x + kMagic) - kMagic;
+}
+
+float symmetric_scale(const float* values, int n) {
+    const float max_abs = max_abs_of(values, n);
+    return max_abs > 0.f ? max_abs / 127.f : 1.f;
+}
+
+ONEVIT_VECTOR_CLONES
+void quantize(const float* values, int n, float scale, std::int8_t* q) {
+    const float inverse = 1.f / scale;
+    for (int i = 0; i < n; ++i)
+        q[i] = static_cast<std::int8_t>(std::clamp(round_even(values[i] * inverse), -127.f, 127.f));
+}
+
+ONEVIT_VECTOR_CLONES
+void to_bf16_row(const float* values, int n, std::uint16_t* out) {
+    for (int i = 0; i < n; ++i) {
+        std::uint32_t bits;
+        std::memcpy(&bits, &values[i], sizeof bits);
+        const std::uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+        const bool nan = (bits & 0x7fffffffu) > 0x7f800000u;
+        out[i] = static_cast<std::uint16_t>(nan ? (bits >> 16) | 0x40u : rounded);
+    }
+}
+
+ONEVIT_VECTOR_CLONES
+void from_bf16_row(const std::uint16_t* in, int n, float* values) {
+    for (int i = 0; i < n; ++i) {
+        const std::uint32_t bits = std::uint32_t(in[i]) << 16;
+        std::memcpy(&values[i], &bits, sizeof bits);
+    }
+}
+
+constexpr int kLanes = 16;
+
+}  // namespace
+
+ONEVIT_VECTOR_CLONES
+float sum_of(const float* values, int n) {
+    float lanes[kLanes] = {};
+    int i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (int l = 0; l < kLanes; ++l) lanes[l] += values[i + l];
+    float sum = 0.f;
+    for (; i < n; ++i) sum += values[i];
+    for (float lane : lanes) sum += lane;
+    return sum;
+}
+
+ONEVIT_VECTOR_CLONES
+float max_abs_of(const float* values, int n) {
+    float lanes[kLanes] = {};
+    int i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (int l = 0; l < kLanes; ++l) lanes[l] = std::max(lanes[l], std::abs(values[i + l]));
+    float max_abs = 0.f;
+    for (; i < n; ++i) max_abs = std::max(max_abs, std::abs(values[i]));
+    for (float lane : lanes) max_abs = std::max(max_abs, lane);
+    return max_abs;
+}
+
+QuantizedWeights quantize_per_output_channel(const float* weight, int out, int in) {
+    QuantizedWeights q;
+    q.values.resize(std::size_t(out) * in);
+    q.scales.resize(out);
+    for (int o = 0; o < out; ++o) {
+        const float* row = weight + std::size_t(o) * in;
+        q.scales[o] = symmetric_scale(row, in);
+        quantize(row, in, q.scales[o], q.values.data() + std::size_t(o) * in);
+    }
+    return q;
+}
+
+void store_row(const float* values, int n, const Activation& dst, std::int64_t row, std::int64_t stride) {
+    using Type = Activation::Type;
+    switch (dst.type) {
+        case Type::f32: std::memcpy(dst.at(row, stride), values, sizeof(float) * n); return;
+        case Type::bf16: to_bf16_row(values, n, static_cast<std::uint16_t*>(dst.at(row, stride))); return;
+        case Type::s8: {
+            const float scale = symmetric_scale(values, n);
+            dst.row_scales[row] = scale;
+            quantize(values, n, scale, static_cast<std::int8_t*>(dst.at(row, stride)));
+            return;
+        }
+        default: throw std::logic_error("store_row: unsupported activation type");
+    }
+}
+
+void load_row(const Activation& src, std::int64_t row, std::int64_t stride, int n, float* values) {
+    using Type = Activation::Type;
+    switch (src.type) {
+        case Type::f32: std::memcpy(values, src.at(row, stride), sizeof(float) * n); return;
+        case Type::bf16: from_bf16_row(static_cast<const std::uint16_t*>(src.at(row, stride)), n, values); return;
+        default: throw std::logic_error("load_row: unsupported activation type");
+    }
+}
+
+ConvertRowsSteps::ConvertRowsSteps(int threads, int rows, int cols, Activation src, Activation dst) {
+    for (Range r : split_evenly(rows, std::min(rows, threads))) {
+        Step step;
+        step.kernel = [=] {
+            thread_local std::vector<float> row_values;
+            row_values.resize(cols);
+            for (int row = r.begin; row < r.begin + r.size; ++row) {
+                load_row(src, row, cols, cols, row_values.data());
+                store_row(row_values.data(), cols, dst, row, cols);
+            }
+        };
+        add_row_tile(std::move(step), dnnl::memory::desc(), r);
+    }
+}
+
+}  // namespace onevit

@@ -1,0 +1,54 @@
+// Data-type conversions of bf16 and int8 precision, written here where oneDNN
+// 2.6 has no primitive for them: weights quantized per output channel at load,
+// and activation rows quantized at run time (dynamic, one scale per row).
+//
+// int8 is symmetric: scale = max|x| / 127, q = round(x / scale) in [-127, 127]
+// (a zero row gets scale 1). Per row, not per tensor: a row's scale needs only
+// that row, so quantizing fuses into the row tiles of the op that produces it
+// (no barrier for a tensor-wide maximum), and one outlier token does not
+// coarsen every other token's steps.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ops/activation.hpp"
+#include "ops/step.hpp"
+
+// The row loops here are compiled for AVX-512 and AVX2 as well as the baseline
+// (the build targets plain x86-64), picked at load time by the CPU: they run
+// once per activation element, and vectorised they cost a fraction of the
+// matmul that follows (a baseline build of the bf16 → s8 pass took ~10 % of
+// an int8 ViT-B forward).
+#define ONEVIT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+
+namespace onevit {
+
+// Stage one of int8 weight preparation: [out, in] f32 → s8 [out, in] and one
+// scale per output row. (Stage two, the reorder into the matmul's layout, is
+// LinearWeights'; an s8 tensor read from a file would enter there.)
+struct QuantizedWeights {
+    std::vector<std::int8_t> values;  // [out, in]
+    std::vector<float> scales;        // [out]
+};
+QuantizedWeights quantize_per_output_channel(const float* weight, int out, int in);
+
+// Sums and max |x| of n floats with 16 independent lanes, so that they vectorise
+// (a single running sum fixes the order of the additions).
+float sum_of(const float* values, int n);
+float max_abs_of(const float* values, int n);
+
+// Writes one row of n floats as dst's type: f32, bf16, or s8 with its row scale.
+void store_row(const float* values, int n, const Activation& dst, std::int64_t row, std::int64_t stride);
+
+// Reads one row of src (f32 or bf16) as floats.
+void load_row(const Activation& src, std::int64_t row, std::int64_t stride, int n, float* values);
+
+// dst = src converted row by row (e.g. bf16 → s8 with row scales), in row
+// tiles as LayerNormSteps splits rows, so it chains with its neighbours.
+class ConvertRowsSteps : public StepList {
+public:
+    ConvertRowsSteps(int threads, int rows, int cols, Activation src, Activation dst);
+};
+
+}  // namespace onevit

@@ -1,0 +1,198 @@
+// Each op at bf16 and int8 against a naive double loop on the f32 values,
+// across thread counts (which change the tiling). The tolerances are what the
+// data types allow: bf16 keeps 8 significant bits (relative rounding 2^-9 per
+// value); int8 rounds each value to within half a step of max|row| / 127.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "executor.hpp"
+#include "op_test_support.hpp"
+#include "ops/attention.hpp"
+#include "ops/layer_norm.hpp"
+#include "ops/linear.hpp"
+#include "ops/quantize.hpp"
+
+namespace onevit {
+namespace {
+
+using Type = dnnl::memory::data_type;
+
+// A bf16 value is the top half of the f32 with the same bits.
+float widen_bf16(std::uint16_t value) {
+    const std::uint32_t bits = std::uint32_t(value) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+// A buffer of rows × cols of any activation type, with row scales for s8.
+struct Buffer {
+    Type type;
+    int rows, cols;
+    std::vector<float> storage;  // float-sized, like the engine's AlignedBuffers
+    std::vector<float> scales;
+    Buffer(Type t, int r, int c) : type(t), rows(r), cols(c), storage(std::size_t(r) * c), scales(r) {}
+    Activation activation() { return Activation(storage.data(), type, scales.data()); }
+
+    static Buffer of(Type t, int r, int c, const std::vector<float>& values) {
+        Buffer b(t, r, c);
+        for (int row = 0; row < r; ++row) store_row(values.data() + std::size_t(row) * c, c, b.activation(), row, c);
+        return b;
+    }
+    std::vector<float> values() const {
+        std::vector<float> out(std::size_t(rows) * cols);
+        for (std::size_t i = 0; i < out.size(); ++i) {
+            const std::size_t row = i / cols;
+            if (type == Type::f32) out[i] = storage[i];
+            if (type == Type::bf16) out[i] = widen_bf16(reinterpret_cast<const std::uint16_t*>(storage.data())[i]);
+            if (type == Type::s8) out[i] = reinterpret_cast<const std::int8_t*>(storage.data())[i] * scales[row];
+        }
+        return out;
+    }
+};
+
+// Row by row: max|actual − expected| ≤ tolerance × max(1e-3, max|expected| in that row),
+// so that rows of very different magnitude are each held to their own scale.
+void expect_rows_close(const std::vector<float>& actual, const std::vector<double>& expected, int cols, double rel) {
+    ASSERT_EQ(actual.size(), expected.size());
+    for (std::size_t r = 0; r < actual.size() / cols; ++r) {
+        double max_ref = 1e-3, max_err = 0;
+        for (int c = 0; c < cols; ++c) {
+            max_ref = std::max(max_ref, std::abs(expected[r * cols + c]));
+            max_err = std::max(max_err, std::abs(actual[r * cols + c] - expected[r * cols + c]));
+        }
+        ASSERT_LE(max_err, rel * max_ref) << "row " << r << ", max |ref| " << max_ref;
+    }
+}
+
+class PrecisionOps : public OpTest {};
+
+// Rows whose magnitudes span 100×: a per-row scale applied to the wrong row,
+// or to the bias, shows in the small rows.
+std::vector<float> rows_of_varied_scale(int rows, int cols, unsigned seed) {
+    std::vector<float> v = random_vector(std::size_t(rows) * cols, seed);
+    for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) v[std::size_t(r) * cols + c] *= std::pow(10.f, float(r % 5) / 2 - 1);
+    return v;
+}
+
+void check_linear(PrecisionOps& t, Type src_type, double tolerance) {
+    Executor ex(t.engine, t.GetParam());
+    const int rows = 37, in = 70, out = 1000;  // nothing a multiple of a block; several column tiles
+    Tensor weight({out, in}, 1, 0.1f), bias({out}, 2);
+    const std::vector<float> src = rows_of_varied_scale(rows, in, 3);
+    for (Epilogue e : {Epilogue::none, Epilogue::gelu_erf, Epilogue::gelu_quick, Epilogue::residual_add}) {
+        const Type dst_type = e == Epilogue::residual_add ? Type::f32 : Type::bf16;
+        auto w = inside(ex, [&] {
+            return LinearWeights(ex, t.weight_memory, weight.view, &bias.view, e, {rows, ex.threads()},
+                                 {src_type, dst_type});
+        });
+        Buffer s = Buffer::of(src_type, rows, in, src);
+        const std::vector<float> residual = random_vector(rows * out, 4);
+        Buffer dst = Buffer::of(dst_type, rows, out, residual);
+        std::vector<double> expected(std::size_t(rows) * out);
+        for (int r = 0; r < rows; ++r)
+            for (int o = 0; o < out; ++o) {
+                double acc = bias.view.data[o];
+                for (int k = 0; k < in; ++k) acc += double(src[r * in + k]) * weight.view.data[o * in + k];
+                if (e == Epilogue::gelu_erf) acc = gelu_erf(acc);
+                if (e == Epilogue::gelu_quick) acc = gelu_quick(acc);
+                if (e == Epilogue::residual_add) acc += residual[r * out + o];
+                expected[r * out + o] = acc;
+            }
+        auto steps = inside(ex, [&] { return LinearSteps(w, t.engine, rows, s.activation(), dst.activation()); });
+        auto scratch = t.scratchpads(ex, steps.scratchpad_bytes());
+        t.run(ex, steps.steps(), scratch);
+        expect_rows_close(dst.values(), expected, out, tolerance);
+    }
+}
+
+// bf16 inputs and weights (2^-9 each), f32 sums, a bf16 output (2^-9): well under 1 %.
+TEST_P(PrecisionOps, LinearAtBf16MatchesNaive) { check_linear(*this, Type::bf16, 1e-2); }
+
+// s8 rows and weights, each within half a step of 1/127 of its row's maximum:
+// over 70 random products the error stays within ~1 % of the output's scale.
+TEST_P(PrecisionOps, LinearAtInt8MatchesNaive) { check_linear(*this, Type::s8, 3e-2); }
+
+TEST_P(PrecisionOps, LayerNormWritesBf16AndS8) {
+    Executor ex(engine, GetParam());
+    const int rows = 23, dim = 48;
+    const float eps = 1e-6f;
+    Tensor scale({dim}, 8), shift({dim}, 9);
+    std::vector<float> src = random_vector(rows * dim, 10, 3.f);
+    for (float& x : src) x += 5.f;  // a mean far from 0
+    const std::vector<double> expected =
+        naive_layer_norm(src, rows, dim, eps, scale.view.data, shift.view.data);
+    // bf16: one rounding (2^-9). s8: half a step, 0.5/127 of the row's maximum.
+    for (auto [type, tolerance] : {std::pair{Type::bf16, 4e-3}, std::pair{Type::s8, 0.5 / 127 + 1e-5}}) {
+        Buffer dst(type, rows, dim);
+        auto steps = inside(ex, [&] {
+            return LayerNormSteps(engine, ex.threads(), rows, dim, eps, scale.view.data, shift.view.data, src.data(),
+                                  dst.activation());
+        });
+        auto scratch = scratchpads(ex, steps.scratchpad_bytes());
+        run(ex, steps.steps(), scratch);
+        expect_rows_close(dst.values(), expected, dim, tolerance);
+    }
+}
+
+TEST_P(PrecisionOps, ConvertRowsQuantizesEachRowToHalfAStep) {
+    Executor ex(engine, GetParam());
+    const int rows = 29, cols = 90;
+    const std::vector<float> values = rows_of_varied_scale(rows, cols, 5);
+    Buffer src = Buffer::of(Type::bf16, rows, cols, values);
+    const std::vector<float> rounded = src.values();
+    Buffer dst(Type::s8, rows, cols);
+    ConvertRowsSteps steps(ex.threads(), rows, cols, src.activation(), dst.activation());
+    auto scratch = scratchpads(ex, 0);
+    run(ex, steps.steps(), scratch);
+    expect_rows_close(dst.values(), std::vector<double>(rounded.begin(), rounded.end()), cols, 0.5 / 127 + 1e-6);
+}
+
+TEST_P(PrecisionOps, QuantizedWeightsFollowTheSymmetricPerChannelRule) {
+    const int out = 5, in = 33;
+    std::vector<float> w = random_vector(out * in, 6);
+    std::fill(w.begin() + 2 * in, w.begin() + 3 * in, 0.f);  // a zero row gets scale 1, values 0
+    const QuantizedWeights q = quantize_per_output_channel(w.data(), out, in);
+    for (int o = 0; o < out; ++o) {
+        float max_abs = 0;
+        for (int k = 0; k < in; ++k) max_abs = std::max(max_abs, std::abs(w[o * in + k]));
+        const float scale = max_abs > 0 ? max_abs / 127 : 1.f;
+        EXPECT_FLOAT_EQ(q.scales[o], scale);
+        for (int k = 0; k < in; ++k) {
+            EXPECT_LE(std::abs(q.values[o * in + k]), 127);
+            EXPECT_EQ(q.values[o * in + k], std::lrint(w[o * in + k] / scale)) << o << "," << k;
+        }
+    }
+}
+
+TEST_P(PrecisionOps, AttentionAtBf16MatchesNaive) {
+    Executor ex(engine, GetParam());
+    const AttentionShape s{2, 11, 3, 8, 0.3f};
+    const int I = s.inner(), rows = s.batch * s.tokens;
+    const std::vector<float> qkv_values = random_vector(rows * 3 * I, 11);
+    Buffer qkv = Buffer::of(Type::bf16, rows, 3 * I, qkv_values);
+    Buffer out(Type::bf16, rows, I);
+    auto attention = inside(ex, [&] { return AttentionSteps(engine, ex.threads(), s, qkv.activation(), out.activation()); });
+    auto scratch = scratchpads(ex, attention.scratchpad_bytes());
+    // With the probabilities copied out (onevit infer --attention): as floats,
+    // widened from the bf16 the softmax writes.
+    const std::int64_t block = std::int64_t(s.heads) * s.tokens * s.tokens;
+    std::vector<float> probs(s.batch * block, -1.f);
+    const AttentionSteps::ProbabilitiesOut where{probs.data(), block};
+    ex.run([&] { attention.run(ex, scratch, &where); });
+    std::vector<double> expected_probs;
+    const std::vector<double> expected = naive_attention(qkv_values, s, &expected_probs);
+    // bf16 q, k, v, probabilities and output: a few roundings of 2^-9 each.
+    expect_close(out.values(), expected, 2e-2);
+    expect_close(probs, expected_probs, 2e-2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, PrecisionOps, ::testing::Values(1, 2, 3, 5));
+
+}  // namespace
+}  // namespace onevit
