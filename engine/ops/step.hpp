@@ -20,8 +20,8 @@ struct Step {
     // Optional, run right after primitive by the same thread: where primitive
     // writes a dense block of its own, the copy of that block into its place
     // (ops/linear's column tiles).
-    dnnl::primitive then;
-    std::unordered_map<int, dnnl::memory> then_args;
+    dnnl::primitive then = {};
+    std::unordered_map<int, dnnl::memory> then_args = {};
     // Instead of a primitive: a hand-written loop, for what oneDNN 2.6 has no
     // primitive for (e.g. quantizing rows with a scale per row).
     std::function<void()> kernel = {};
