@@ -11,8 +11,9 @@
 // here), and one head's k and v are copied once for all of its tasks that a
 // thread runs in a row.
 //
-// At bf16 precision q, k, v, the probabilities and the output are bf16 and the
-// scores and softmax f32 (the probabilities are written as bf16 by the
+// With bf16 operands (int8 precision, engine/block_types.hpp; at bf16 precision
+// attention stays f32) q, k, v, the probabilities and the output are bf16 and
+// the scores and softmax f32 (the probabilities are written as bf16 by the
 // softmax, for the p v matmul).
 #pragma once
 
