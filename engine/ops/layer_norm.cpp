@@ -54,18 +54,11 @@ LayerNormSteps::LayerNormSteps(const dnnl::engine& engine, int threads, int rows
                                const float* scale, const float* shift, float* src, Activation dst) {
     using dnnl::memory;
     if (dst.type != memory::data_type::f32) {
-        for (Range r : split_evenly(rows, std::min(rows, threads))) {
-            Step step;
-            step.kernel = [=] {
-                thread_local std::vector<float> normalized;
-                normalized.resize(dim);
-                for (int row = r.begin; row < r.begin + r.size; ++row) {
-                    normalize_row(src + std::int64_t(row) * dim, dim, eps, scale, shift, normalized.data());
-                    store_row(normalized.data(), dim, dst, row, dim);
-                }
-            };
-            add_row_tile(std::move(step), memory::desc(), r);
-        }
+        const auto normalize = [=](int row, float* values) {
+            normalize_row(src + std::int64_t(row) * dim, dim, eps, scale, shift, values);
+        };
+        for (RowTile& tile : row_store_tiles(threads, rows, dim, dst, normalize))
+            add_row_tile(std::move(tile.step), memory::desc(), tile.rows);
         return;
     }
     const memory scale_mem(strided_md({dim}, {1}), engine, const_cast<float*>(scale));

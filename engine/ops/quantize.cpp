@@ -111,19 +111,28 @@ void load_row(const Activation& src, std::int64_t row, std::int64_t stride, int 
     }
 }
 
-ConvertRowsSteps::ConvertRowsSteps(int threads, int rows, int cols, Activation src, Activation dst) {
+std::vector<RowTile> row_store_tiles(int threads, int rows, int cols, Activation dst,
+                                     std::function<void(int row, float* values)> fill) {
+    std::vector<RowTile> tiles;
     for (Range r : split_evenly(rows, std::min(rows, threads))) {
         Step step;
         step.kernel = [=] {
-            thread_local std::vector<float> row_values;
-            row_values.resize(cols);
+            thread_local std::vector<float> values;
+            values.resize(cols);
             for (int row = r.begin; row < r.begin + r.size; ++row) {
-                load_row(src, row, cols, cols, row_values.data());
-                store_row(row_values.data(), cols, dst, row, cols);
+                fill(row, values.data());
+                store_row(values.data(), cols, dst, row, cols);
             }
         };
-        add_row_tile(std::move(step), dnnl::memory::desc(), r);
+        tiles.push_back({r, std::move(step)});
     }
+    return tiles;
+}
+
+ConvertRowsSteps::ConvertRowsSteps(int threads, int rows, int cols, Activation src, Activation dst) {
+    const auto load = [=](int row, float* values) { load_row(src, row, cols, cols, values); };
+    for (RowTile& tile : row_store_tiles(threads, rows, cols, dst, load))
+        add_row_tile(std::move(tile.step), dnnl::memory::desc(), tile.rows);
 }
 
 }  // namespace onevit

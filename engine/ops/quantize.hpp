@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "ops/activation.hpp"
@@ -43,6 +44,17 @@ void store_row(const float* values, int n, const Activation& dst, std::int64_t r
 
 // Reads one row of src (f32 or bf16) as floats.
 void load_row(const Activation& src, std::int64_t row, std::int64_t stride, int n, float* values);
+
+// Rows of dst written by a loop of ours, one row tile per thread (as
+// LayerNormSteps splits rows, so they chain with their neighbours): row r is
+// computed in f32 by fill(r, values), then stored as dst's type (store_row).
+// The LayerNorms feeding bf16/s8 matmuls and ConvertRowsSteps are such loops.
+struct RowTile {
+    Range rows;
+    Step step;
+};
+std::vector<RowTile> row_store_tiles(int threads, int rows, int cols, Activation dst,
+                                     std::function<void(int row, float* values)> fill);
 
 // dst = src converted row by row (e.g. bf16 → s8 with row scales), in row
 // tiles as LayerNormSteps splits rows, so it chains with its neighbours.
