@@ -32,8 +32,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "aligned_buffer.hpp"
-#include "executor.hpp"
+#include "runtime/aligned_buffer.hpp"
+#include "runtime/executor.hpp"
 #include "ops/attention.hpp"
 #include "ops/layer_norm.hpp"
 #include "ops/linear.hpp"

@@ -11,11 +11,11 @@
 #include <random>
 #include <vector>
 
-#include "executor.hpp"
-#include "model_file.hpp"
+#include "runtime/executor.hpp"
+#include "format/model_file.hpp"
 #include "ops/attention.hpp"
 #include "ops/step.hpp"
-#include "weight_memory.hpp"
+#include "runtime/weight_memory.hpp"
 
 namespace onevit {
 

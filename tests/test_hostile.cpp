@@ -30,7 +30,7 @@
 
 #include "fuzz/synthetic.hpp"
 #include "fuzz/synthetic_images.hpp"
-#include "model_file.hpp"
+#include "format/model_file.hpp"
 #include "onevit/error.hpp"
 #include "onevit/image.hpp"
 #include "onevit/model.hpp"

@@ -24,7 +24,7 @@
 
 #include "onevit/error.hpp"
 #include "onevit/image.hpp"
-#include "resize.hpp"
+#include "image/resize.hpp"
 
 #ifndef ONEVIT_TEST_DATA_DIR
 #error "ONEVIT_TEST_DATA_DIR must name the tests/data directory"

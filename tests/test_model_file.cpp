@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "model_file.hpp"
+#include "format/model_file.hpp"
 #include "onevit/error.hpp"
 #include "onevit/model.hpp"
 

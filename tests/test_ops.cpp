@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "executor.hpp"
+#include "runtime/executor.hpp"
 #include "ops/attention.hpp"
 #include "ops/layer_norm.hpp"
 #include "ops/linear.hpp"

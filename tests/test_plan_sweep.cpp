@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "executor.hpp"
-#include "forward_plan.hpp"
+#include "runtime/executor.hpp"
+#include "model/forward_plan.hpp"
 #include "ops/kernel_check.hpp"
 #include "onevit/thread_plan.hpp"
 

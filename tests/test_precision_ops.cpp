@@ -9,7 +9,7 @@
 #include <cstring>
 #include <vector>
 
-#include "executor.hpp"
+#include "runtime/executor.hpp"
 #include "op_test_support.hpp"
 #include "ops/attention.hpp"
 #include "ops/layer_norm.hpp"

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "fuzz/synthetic.hpp"
-#include "model_file.hpp"
+#include "format/model_file.hpp"
 #include "onevit/model.hpp"
 
 namespace onevit {

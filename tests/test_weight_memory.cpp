@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "weight_memory.hpp"
+#include "runtime/weight_memory.hpp"
 
 namespace onevit {
 namespace {

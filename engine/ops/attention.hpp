@@ -11,7 +11,7 @@
 // here), and one head's k and v are copied once for all of its tasks that a
 // thread runs in a row.
 //
-// With bf16 operands (int8 precision, engine/block_types.hpp; at bf16 precision
+// With bf16 operands (int8 precision, engine/model/block_types.hpp; at bf16 precision
 // attention stays f32) q, k, v, the probabilities and the output are bf16 and
 // the scores and softmax f32 (the probabilities are written as bf16 by the
 // softmax, for the p v matmul).
@@ -20,8 +20,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "aligned_buffer.hpp"
-#include "executor.hpp"
+#include "runtime/aligned_buffer.hpp"
+#include "runtime/executor.hpp"
 #include "ops/activation.hpp"
 #include "ops/step.hpp"
 

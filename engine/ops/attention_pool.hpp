@@ -13,8 +13,8 @@
 
 #include <vector>
 
-#include "aligned_buffer.hpp"
-#include "executor.hpp"
+#include "runtime/aligned_buffer.hpp"
+#include "runtime/executor.hpp"
 #include "ops/layer_norm.hpp"
 #include "ops/linear.hpp"
 

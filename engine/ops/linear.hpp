@@ -19,14 +19,14 @@
 #include <optional>
 #include <vector>
 
-#include "aligned_buffer.hpp"
+#include "runtime/aligned_buffer.hpp"
 
-#include "executor.hpp"
-#include "model_file.hpp"
+#include "runtime/executor.hpp"
+#include "format/model_file.hpp"
 #include "onevit/model_info.hpp"
 #include "ops/activation.hpp"
 #include "ops/step.hpp"
-#include "weight_memory.hpp"
+#include "runtime/weight_memory.hpp"
 
 namespace onevit {
 
@@ -61,7 +61,7 @@ struct LinearShape {
 
 // The modelled time of a layer's phase over this many rows, in one core's
 // multiply-accumulates, tile overheads included: the cost its tiling minimises
-// (engine/thread_choice.cpp adds these up).
+// (model/thread_plan.cpp adds these up).
 double modelled_linear_macs(const LinearShape& shape, LinearTuning tuning, int rows);
 
 class LinearWeights {

@@ -15,13 +15,13 @@
 
 #include <vector>
 
-#include "aligned_buffer.hpp"
-#include "executor.hpp"
-#include "model_file.hpp"
+#include "runtime/aligned_buffer.hpp"
+#include "runtime/executor.hpp"
+#include "format/model_file.hpp"
 #include "ops/linear.hpp"
 #include "ops/patch_grid.hpp"
 #include "ops/step.hpp"
-#include "weight_memory.hpp"
+#include "runtime/weight_memory.hpp"
 
 namespace onevit {
 

@@ -3,7 +3,7 @@
 // so a patch row times the weight's rows is the convolution (ops/patch_embed).
 #pragma once
 
-#include "executor.hpp"
+#include "runtime/executor.hpp"
 #include "ops/patch_grid.hpp"
 #include "ops/step.hpp"
 

@@ -10,7 +10,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "executor.hpp"
+#include "runtime/executor.hpp"
 
 namespace onevit {
 

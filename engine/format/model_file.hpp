@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "mapped_file.hpp"
-#include "page_buffer.hpp"
+#include "format/mapped_file.hpp"
+#include "format/page_buffer.hpp"
 #include "onevit/model_info.hpp"
 
 namespace onevit {

@@ -12,7 +12,7 @@
 
 #include "onevit/error.hpp"
 #include "onevit/image.hpp"
-#include "resize.hpp"
+#include "image/resize.hpp"
 
 namespace onevit {
 namespace {

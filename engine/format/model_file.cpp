@@ -1,4 +1,4 @@
-#include "model_file.hpp"
+#include "format/model_file.hpp"
 
 #include <zlib.h>
 
@@ -6,8 +6,8 @@
 #include <limits>
 #include <set>
 
-#include "byte_reader.hpp"
-#include "dequantize.hpp"
+#include "format/byte_reader.hpp"
+#include "format/dequantize.hpp"
 #include "onevit/error.hpp"
 
 namespace onevit {

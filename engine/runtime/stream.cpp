@@ -1,4 +1,4 @@
-#include "stream.hpp"
+#include "runtime/stream.hpp"
 
 namespace onevit {
 

@@ -2,7 +2,7 @@
 // Geometry.c), restated with the same floating-point operations in the same
 // order so that the 8-bit results are identical.
 
-#include "resize.hpp"
+#include "image/resize.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "vit.hpp"
+#include "model/vit.hpp"
 
 #include <algorithm>
 #include <cstring>

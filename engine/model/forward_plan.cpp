@@ -1,6 +1,6 @@
-#include "forward_plan.hpp"
+#include "model/forward_plan.hpp"
 
-#include "block_types.hpp"
+#include "model/block_types.hpp"
 #include "ops/attention.hpp"
 #include "ops/layer_norm.hpp"
 #include "ops/linear.hpp"

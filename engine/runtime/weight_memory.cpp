@@ -1,4 +1,4 @@
-#include "weight_memory.hpp"
+#include "runtime/weight_memory.hpp"
 
 #include <sys/mman.h>
 

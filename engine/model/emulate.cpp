@@ -3,11 +3,11 @@
 #include <optional>
 #include <random>
 
-#include "executor.hpp"
-#include "model_file.hpp"
+#include "runtime/executor.hpp"
+#include "format/model_file.hpp"
 #include "onevit/error.hpp"
 #include "onevit/measure.hpp"
-#include "vit.hpp"
+#include "model/vit.hpp"
 
 namespace onevit {
 

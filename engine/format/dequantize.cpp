@@ -1,4 +1,4 @@
-#include "dequantize.hpp"
+#include "format/dequantize.hpp"
 
 #include <cstring>
 

@@ -14,7 +14,7 @@
 #include <mutex>
 #include <thread>
 
-#include "executor.hpp"
+#include "runtime/executor.hpp"
 
 namespace onevit {
 

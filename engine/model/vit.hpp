@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "aligned_buffer.hpp"
-#include "block_types.hpp"
-#include "executor.hpp"
-#include "model_file.hpp"
+#include "runtime/aligned_buffer.hpp"
+#include "model/block_types.hpp"
+#include "runtime/executor.hpp"
+#include "format/model_file.hpp"
 #include "ops/attention.hpp"
 #include "ops/attention_pool.hpp"
 #include "ops/layer_norm.hpp"
@@ -19,7 +19,7 @@
 #include "ops/patch_embed.hpp"
 #include "ops/patch_extract.hpp"
 #include "ops/quantize.hpp"
-#include "weight_memory.hpp"
+#include "runtime/weight_memory.hpp"
 #include "onevit/model.hpp"
 
 namespace onevit {

@@ -10,11 +10,11 @@
 #include <oneapi/tbb/info.h>
 
 #include "ops/step.hpp"
-#include "stream.hpp"
-#include "model_file.hpp"
+#include "runtime/stream.hpp"
+#include "format/model_file.hpp"
 #include "onevit/error.hpp"
 #include "onevit/thread_plan.hpp"
-#include "vit.hpp"
+#include "model/vit.hpp"
 
 namespace onevit {
 

@@ -1,4 +1,4 @@
-#include "executor.hpp"
+#include "runtime/executor.hpp"
 
 #include <omp.h>
 
