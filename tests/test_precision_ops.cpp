@@ -85,7 +85,8 @@ void check_linear(PrecisionOps& t, Type src_type, double tolerance) {
     const int rows = 37, in = 70, out = 1000;  // nothing a multiple of a block; several column tiles
     Tensor weight({out, in}, 1, 0.1f), bias({out}, 2);
     const std::vector<float> src = rows_of_varied_scale(rows, in, 3);
-    for (Epilogue e : {Epilogue::none, Epilogue::gelu_erf, Epilogue::gelu_quick, Epilogue::residual_add}) {
+    for (Epilogue e :
+         {Epilogue::none, Epilogue::gelu_erf, Epilogue::gelu_tanh, Epilogue::gelu_quick, Epilogue::residual_add}) {
         const Type dst_type = e == Epilogue::residual_add ? Type::f32 : Type::bf16;
         auto w = inside(ex, [&] {
             return LinearWeights(ex, t.weight_memory, weight.view, &bias.view, e, {rows, ex.threads()},
@@ -100,6 +101,7 @@ void check_linear(PrecisionOps& t, Type src_type, double tolerance) {
                 double acc = bias.view.data[o];
                 for (int k = 0; k < in; ++k) acc += double(src[r * in + k]) * weight.view.data[o * in + k];
                 if (e == Epilogue::gelu_erf) acc = gelu_erf(acc);
+                if (e == Epilogue::gelu_tanh) acc = gelu_tanh(acc);
                 if (e == Epilogue::gelu_quick) acc = gelu_quick(acc);
                 if (e == Epilogue::residual_add) acc += residual[r * out + o];
                 expected[r * out + o] = acc;

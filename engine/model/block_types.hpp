@@ -8,9 +8,9 @@
 // q and k rounded to bf16, random ViT-S logits moved by 0.19 (the bound is 0.19
 // there), with f32 scores by 0.14, for ~4 % of the FLOPs.
 // int8: the linear layers take s8 rows quantized per row at run time — by the
-// LayerNorm itself, or by a conversion pass over the attention output and the
-// GELU output (which oneDNN 2.6 cannot quantize with a per-row scale in the
-// matmul's epilogue); attention runs at bf16.
+// LayerNorm itself, by fc1's row loop (ops/linear.hpp) where its rows are
+// whole (one column tile), or else by a conversion pass over the GELU output
+// and over the attention output; attention runs at bf16.
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -29,7 +29,8 @@ struct BlockTypes {
     Type fc2_in = Type::f32;     // fc2 input: hidden, quantized at int8
 
     // has_proj: without a projection, attention adds straight into the f32 residual.
-    static BlockTypes at(Precision precision, bool has_proj) {
+    // fc1_whole_rows: fc1 is one column tile, so at int8 it can quantize its rows.
+    static BlockTypes at(Precision precision, bool has_proj, bool fc1_whole_rows = false) {
         BlockTypes t;
         if (precision == Precision::f32) return t;
         const Type low = precision == Precision::int8 ? Type::s8 : Type::bf16;
@@ -37,7 +38,7 @@ struct BlockTypes {
         t.qkv = precision == Precision::bf16 ? Type::f32 : Type::bf16;
         t.attention = has_proj && t.qkv == Type::bf16 ? Type::bf16 : Type::f32;
         t.proj_in = has_proj ? low : t.attention;
-        t.hidden = Type::bf16;
+        t.hidden = precision == Precision::int8 && fc1_whole_rows ? Type::s8 : Type::bf16;
         t.fc2_in = low;
         return t;
     }

@@ -120,6 +120,7 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
     : w_(w),
       batch_(batch),
       tokens_(w.arch.tokens()),
+      types_(BlockTypes::at(w.precision, w.arch.attn_proj, !w.blocks.empty() && w.blocks.front().fc1.column_tiles() == 1)),
       patch_rows_(w.arch.patch_norm ? rows_times(batch * w.arch.patch_tokens(), w.arch.patch_dim()) : 0),
       patches_(rows_times(batch * w.arch.patch_tokens(), w.arch.dim)),
       x_(rows_times(batch * tokens_, w.arch.dim)),
@@ -127,26 +128,27 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
       qkv_(rows_times(batch * tokens_, 3 * w.arch.inner_dim())),
       attn_(rows_times(batch * tokens_, w.arch.inner_dim())),
       mlp_(rows_times(batch * tokens_, w.arch.mlp_dim)),
-      h_low_(w.types.normed != dnnl::memory::data_type::f32 ? rows_times(batch * tokens_, w.arch.dim) : 0),
-      h_scales_(w.types.normed == dnnl::memory::data_type::s8 ? batch * tokens_ : 0),
-      attn_s8_(w.types.quantizes_attention() ? rows_times(batch * tokens_, w.arch.inner_dim()) : 0),
-      attn_scales_(w.types.quantizes_attention() ? batch * tokens_ : 0),
-      mlp_s8_(w.types.quantizes_hidden() ? rows_times(batch * tokens_, w.arch.mlp_dim) : 0),
-      mlp_scales_(w.types.quantizes_hidden() ? batch * tokens_ : 0),
+      h_low_(types_.normed != dnnl::memory::data_type::f32 ? rows_times(batch * tokens_, w.arch.dim) : 0),
+      h_scales_(types_.normed == dnnl::memory::data_type::s8 ? batch * tokens_ : 0),
+      attn_s8_(types_.quantizes_attention() ? rows_times(batch * tokens_, w.arch.inner_dim()) : 0),
+      attn_scales_(types_.quantizes_attention() ? batch * tokens_ : 0),
+      mlp_scales_(types_.fc2_in == dnnl::memory::data_type::s8 ? batch * tokens_ : 0),
+      mlp_s8_(types_.quantizes_hidden() ? rows_times(batch * tokens_, w.arch.mlp_dim) : 0),
       pooled_(rows_times(2 * batch, w.arch.dim)),
       hidden_(rows_times(batch, w.arch.head_hidden)),
       logits_(rows_times(2 * batch, w.arch.num_classes)),
       attention_(executor.engine(), executor.threads(),
                  AttentionShape{batch, tokens_, w.arch.heads, w.arch.head_dim, w.arch.attn_scale},
-                 Activation(qkv_.data(), w.types.qkv), Activation(attn_.data(), w.types.attention)) {
+                 Activation(qkv_.data(), types_.qkv), Activation(attn_.data(), types_.attention)) {
     const Architecture& a = w.arch;
     const dnnl::engine& engine = executor.engine();
     const int threads = executor.threads();
     const int rows = batch * tokens_, D = a.dim;
-    const BlockTypes& t = w.types;
+    const BlockTypes& t = types_;
     const Activation normed(t.normed == dnnl::memory::data_type::f32 ? h_.data() : h_low_.data(), t.normed,
                             h_scales_.data());
-    const Activation qkv(qkv_.data(), t.qkv), attention(attn_.data(), t.attention), hidden(mlp_.data(), t.hidden);
+    const Activation qkv(qkv_.data(), t.qkv), attention(attn_.data(), t.attention),
+        hidden(mlp_.data(), t.hidden, mlp_scales_.data());
     const Activation proj_in = t.quantizes_attention() ? Activation(attn_s8_.data(), t.proj_in, attn_scales_.data())
                                                        : attention;
     const Activation fc2_in = t.quantizes_hidden() ? Activation(mlp_s8_.data(), t.fc2_in, mlp_scales_.data()) : hidden;
@@ -163,14 +165,24 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
             LayerNormSteps(engine, threads, patch_rows, D, a.norm_eps, n.norm_out.scale, n.norm_out.shift,
                            patches_.data(), patches_.data())});
     }
+    const bool any_blocks = t.normed == dnnl::memory::data_type::s8 ||
+                            std::any_of(w.blocks.begin(), w.blocks.end(), [](const BlockWeights& b) {
+                                return b.qkv.column_tiles() > 1 || (b.proj && b.proj->column_tiles() > 1) ||
+                                       b.fc1.column_tiles() > 1 || b.fc2.column_tiles() > 1;
+                            });
+    if (any_blocks) {
+        linear_blocks_pitch_ = std::max({3 * a.inner_dim(), a.mlp_dim, D});
+        linear_blocks_ = AlignedBuffer(rows_times(rows, linear_blocks_pitch_));
+    }
+    const LinearBlocks shared{linear_blocks_.data(), linear_blocks_pitch_};
     for (const BlockWeights& b : w.blocks) {
         blocks_.push_back(BlockSteps{
             LayerNormSteps(engine, threads, rows, D, a.norm_eps, b.norm1.scale, b.norm1.shift, x_.data(), normed),
-            LinearSteps(b.qkv, engine, rows, normed, qkv),
-            b.proj ? std::optional(LinearSteps(*b.proj, engine, rows, proj_in, x_.data())) : std::nullopt,
+            LinearSteps(b.qkv, engine, rows, normed, qkv, shared),
+            b.proj ? std::optional(LinearSteps(*b.proj, engine, rows, proj_in, x_.data(), shared)) : std::nullopt,
             LayerNormSteps(engine, threads, rows, D, a.norm_eps, b.norm2.scale, b.norm2.shift, x_.data(), normed),
-            LinearSteps(b.fc1, engine, rows, normed, hidden),
-            LinearSteps(b.fc2, engine, rows, fc2_in, x_.data()),
+            LinearSteps(b.fc1, engine, rows, normed, hidden, shared),
+            LinearSteps(b.fc2, engine, rows, fc2_in, x_.data(), shared),
         });
     }
     if (w.norm_pre)

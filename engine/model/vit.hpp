@@ -123,6 +123,7 @@ private:
     const VitWeights& w_;
     int batch_;
     int tokens_;
+    BlockTypes types_;  // the weights', with fc1's output s8 where fc1 can quantize it
     // Activations; rows are (image, token), row-major.
     AlignedBuffer patch_rows_;  // patch_norm: flattened patches, (image, patch) × C·P·P
     AlignedBuffer patches_;  // embedded patches, (image, patch) × dim
@@ -134,8 +135,13 @@ private:
     // bf16/int8: the blocks' normalised x (rows × dim, bf16 or s8), apart from h_,
     // which the final norm writes as f32 in the same row chain as the last
     // block's norm2 (other tiles' rows of both would overlap in one buffer);
-    // int8: its per-row scales, and the s8 copies of attn_ and mlp_ with theirs.
-    AlignedBuffer h_low_, h_scales_, attn_s8_, attn_scales_, mlp_s8_, mlp_scales_;
+    // int8: its per-row scales, the s8 copy of attn_ and its scales, mlp_'s
+    // scales, and, where fc1 writes bf16, mlp_'s s8 copy.
+    AlignedBuffer h_low_, h_scales_, attn_s8_, attn_scales_, mlp_scales_, mlp_s8_;
+    // The blocks' linear layers' output blocks, where they have any (int8;
+    // column tiles): rows × the widest layer's outputs, shared (LinearBlocks).
+    AlignedBuffer linear_blocks_;
+    int linear_blocks_pitch_ = 0;
     AlignedBuffer pooled_;   // batch × dim (distilled: 2 × batch × dim)
     AlignedBuffer hidden_;   // batch × head_hidden (mlp head)
     AlignedBuffer logits_;   // batch × classes (distilled: 2 × batch × classes)

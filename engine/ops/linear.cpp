@@ -4,6 +4,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "ops/gelu.hpp"
 #include "ops/kernel_check.hpp"
 #include "ops/quantize.hpp"
 
@@ -66,6 +67,47 @@ int choose_column_width(int rows, int out, int in, int threads) {
     return best;
 }
 
+ONEVIT_VECTOR_CLONES
+void scale_and_add_bias(float* values, int n, float scale, const float* bias) {
+    if (bias)
+        for (int i = 0; i < n; ++i) values[i] = values[i] * scale + bias[i];
+    else
+        for (int i = 0; i < n; ++i) values[i] *= scale;
+}
+
+ONEVIT_VECTOR_CLONES
+void add_into(const float* values, int n, float* sum) {
+    for (int i = 0; i < n; ++i) sum[i] += values[i];
+}
+
+std::optional<Gelu> gelu_of(Epilogue epilogue) {
+    switch (epilogue) {
+        case Epilogue::gelu_erf: return Gelu::erf;
+        case Epilogue::gelu_tanh: return Gelu::tanh;
+        case Epilogue::gelu_quick: return Gelu::quick;
+        default: return std::nullopt;
+    }
+}
+
+// int8: a tile's block holds its rows × cols of s32 sums times the weight
+// scales (the matmul's output scales). Each row, in place, is multiplied by
+// its activation scale, gets the bias and the GELU, and goes into its place
+// in dst: stored as dst's type (s8 quantizes it per row), or added to the
+// residual there.
+void finish_int8_rows(float* block, Range rows, int cols, const float* row_scales, const float* bias,
+                      Epilogue epilogue, const Activation& dst, int dst_stride, int dst_column) {
+    const std::optional<Gelu> gelu = gelu_of(epilogue);
+    for (int row = rows.begin; row < rows.begin + rows.size; ++row) {
+        float* values = block + std::int64_t(row - rows.begin) * cols;
+        scale_and_add_bias(values, cols, row_scales[row], bias);
+        if (gelu) apply_gelu(*gelu, values, cols);
+        if (epilogue == Epilogue::residual_add)
+            add_into(values, cols, static_cast<float*>(dst.at(row, dst_stride, dst_column)));
+        else
+            store_row(values, cols, dst, row, dst_stride, dst_column);
+    }
+}
+
 }  // namespace
 
 Epilogue gelu_epilogue(Gelu gelu) {
@@ -101,8 +143,7 @@ LinearWeights::LinearWeights(const dnnl::engine& engine, const LinearShape& shap
         if (int8()) tile.weight_scales.assign(columns.size, 1.f);
         auto layout = layout_for_width.find(columns.size);
         if (layout == layout_for_width.end()) {
-            const memory::dims dims = int8() ? memory::dims{1, in_, columns.size} : memory::dims{in_, columns.size};
-            const memory::desc any(dims, types_.src, memory::format_tag::any);
+            const memory::desc any({in_, columns.size}, types_.src, memory::format_tag::any);
             auto pd = primitive_desc(engine, tuning.rows, tile, any);
             layout = layout_for_width.emplace(columns.size, pd.weights_desc()).first;
         }
@@ -129,6 +170,7 @@ LinearWeights::LinearWeights(Executor& loader, WeightMemory& weight_memory, cons
             tile.bias = memory(matrix_md(1, tile.columns.size, tile.columns.size, memory::data_type::f32), engine,
                                const_cast<float*>(bias->data + tile.columns.begin));
     }
+    bias_ = bias ? bias->data : nullptr;
     // [out, in] row-major is the (in × out) matrix with strides {1, in}.
     const memory::data_type source_type = int8() ? memory::data_type::s8 : memory::data_type::f32;
     const void* source_data = int8() ? static_cast<const void*>(quantized->values.data()) : weight.data;
@@ -136,10 +178,7 @@ LinearWeights::LinearWeights(Executor& loader, WeightMemory& weight_memory, cons
         loader.parallel(static_cast<int>(tiles_.size()), [&](int t) {
             ColumnTile& tile = tiles_[t];
             const Activation rows(const_cast<void*>(source_data), source_type);
-            const memory::desc source_md =
-                int8() ? memory::desc({1, in_, tile.columns.size}, source_type,
-                                      {std::int64_t(in_) * tile.columns.size, 1, in_})
-                       : memory::desc({in_, tile.columns.size}, source_type, {1, in_});
+            const memory::desc source_md({in_, tile.columns.size}, source_type, {1, in_});
             memory source(source_md, engine, rows.at(tile.columns.begin, in_));
             const auto reorder = checked(dnnl::reorder::primitive_desc(source, tile.weights), "weight reorder");
             dnnl::reorder(reorder).execute(loader.stream(), source, tile.weights);
@@ -148,22 +187,19 @@ LinearWeights::LinearWeights(Executor& loader, WeightMemory& weight_memory, cons
 }
 
 memory::desc LinearWeights::matrix_md(int rows, int cols, std::int64_t row_stride, memory::data_type type) const {
-    if (int8()) return memory::desc({1, rows, cols}, type, {rows * row_stride, row_stride, 1});
     return memory::desc({rows, cols}, type, {row_stride, 1});
 }
 
 // The residual add happens in the matmul (a sum post-op) for a single column
 // tile, and in the copy of each column tile's block into its place otherwise.
-dnnl::primitive_attr LinearWeights::attr(int rows, const ColumnTile& tile) const {
+// int8: only the weight scales, as output scales; the rest is finish_int8_rows'.
+dnnl::primitive_attr LinearWeights::attr(const ColumnTile& tile) const {
     dnnl::primitive_attr attr = user_scratchpad_attr();
-    dnnl::post_ops post_ops;
     if (int8()) {
-        attr.set_output_scales(1 << 2, tile.weight_scales);  // per output channel
-        post_ops.append_binary(dnnl::algorithm::binary_mul, matrix_md(rows, 1, 1, memory::data_type::f32));
-        if (has_bias_)
-            post_ops.append_binary(dnnl::algorithm::binary_add,
-                                   matrix_md(1, tile.columns.size, tile.columns.size, memory::data_type::f32));
+        attr.set_output_scales(1 << 1, tile.weight_scales);  // per output channel
+        return attr;
     }
+    dnnl::post_ops post_ops;
     switch (epilogue_) {
         case Epilogue::none: break;
         case Epilogue::gelu_erf: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f); break;
@@ -183,11 +219,11 @@ dnnl::matmul::primitive_desc LinearWeights::primitive_desc(const dnnl::engine& e
     // single column tile, a block of the tile's own otherwise.
     const int cols = tile.columns.size;
     const memory::desc src_md = matrix_md(rows, in_, in_, types_.src);
-    const memory::desc dst_md = matrix_md(rows, cols, cols, types_.dst);
+    const memory::desc dst_md = matrix_md(rows, cols, cols, int8() ? memory::data_type::f32 : types_.dst);
     const memory::desc bias_md =
         has_bias_ && !int8() ? matrix_md(1, cols, cols, memory::data_type::f32) : memory::desc();
     const dnnl::matmul::desc desc(src_md, weights_md, bias_md, dst_md);
-    return checked(dnnl::matmul::primitive_desc(desc, attr(rows, tile), engine), "matmul");
+    return checked(dnnl::matmul::primitive_desc(desc, attr(tile), engine), "matmul");
 }
 
 dnnl::reorder::primitive_desc LinearWeights::copy_desc(const dnnl::engine& engine, int rows, Range columns) const {
@@ -222,7 +258,7 @@ std::vector<LinearSteps::Tile> LinearSteps::plan(const LinearWeights& w, const d
                     if (pd == pds.end())
                         pd = pds.emplace(pd_key, w.primitive_desc(engine, r.size, tile, tile.weights_md)).first;
                     std::optional<dnnl::reorder::primitive_desc> copy;
-                    if (column_tiles > 1) {
+                    if (column_tiles > 1 && !w.int8()) {
                         const auto copy_key = std::make_pair(r.size, tile.columns.size);
                         auto found = copies.find(copy_key);
                         if (found == copies.end())
@@ -241,37 +277,44 @@ std::vector<LinearSteps::Tile> LinearSteps::plan(const LinearWeights& w, const d
 }
 
 LinearSteps::LinearSteps(const LinearWeights& w, const dnnl::engine& engine, int rows, Activation src,
-                         Activation dst)
-    : blocks_(w.tiles_.size() > 1 ? std::size_t(rows) * w.out_ : 0) {  // floats: room for any dst type
-    if (src.type != w.types_.src || dst.type != w.types_.dst || (w.int8() && !src.row_scales))
+                         Activation dst, LinearBlocks blocks) {
+    const bool int8_dst_ok = dst.type != memory::data_type::s8 || w.tiles_.size() == 1;
+    if (src.type != w.types_.src || (w.int8() ? !src.row_scales || !int8_dst_ok : dst.type != w.types_.dst))
         throw std::logic_error("LinearSteps: activations of other data types than the weights were prepared for");
-    const Activation blocks(blocks_.data(), dst.type);
+    const bool blocked = w.int8() || w.tiles_.size() > 1;
+    if (blocked && !blocks.data) {
+        own_blocks_ = AlignedBuffer(std::size_t(rows) * w.out_);  // floats: room for any dst type
+        blocks = {own_blocks_.data(), w.out_};
+    }
     for (const Tile& t : plan(w, engine, rows)) {
         const auto& tile = w.tiles_[t.column_tile];
         void* place = dst.at(t.rows.begin, w.out_, tile.columns.begin);
-        // Column tile c's blocks fill rows x columns of blocks_, from rows x c's first column.
-        void* block = t.copy ? blocks.at(rows, tile.columns.begin, std::int64_t(t.rows.begin) * tile.columns.size)
-                             : place;
+        // A row tile's blocks lie in its own rows of blocks, column tile after column tile.
+        float* block = blocks.data + std::int64_t(t.rows.begin) * blocks.row_pitch +
+                       std::int64_t(t.rows.size) * tile.columns.begin;
         Step step{dnnl::matmul(t.pd), {}};
         step.args[DNNL_ARG_SRC] = memory(t.pd.src_desc(), engine, src.at(t.rows.begin, w.in_));
         step.args[DNNL_ARG_WEIGHTS] = tile.weights;
+        if (w.has_bias_ && !w.int8()) step.args[DNNL_ARG_BIAS] = tile.bias;
+        step.args[DNNL_ARG_DST] = memory(t.pd.dst_desc(), engine, blocked ? static_cast<void*>(block) : place);
+        const bool whole_rows = w.tiles_.size() == 1;
         if (w.int8()) {
-            step.args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] =
-                memory(w.matrix_md(t.rows.size, 1, 1, memory::data_type::f32), engine, src.row_scales + t.rows.begin);
-            if (w.has_bias_) step.args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1] = tile.bias;
-        } else if (w.has_bias_) {
-            step.args[DNNL_ARG_BIAS] = tile.bias;
+            const float* bias = w.bias_ ? w.bias_ + tile.columns.begin : nullptr;
+            step.after = [=, epilogue = w.epilogue_, out = w.out_] {
+                finish_int8_rows(block, t.rows, tile.columns.size, src.row_scales, bias, epilogue, dst, out,
+                                 tile.columns.begin);
+            };
+        } else if (t.copy) {
+            step.then = dnnl::reorder(*t.copy);
+            step.then_args[DNNL_ARG_FROM] = memory(t.copy->src_desc(), engine, block);
+            step.then_args[DNNL_ARG_TO] = memory(t.copy->dst_desc(), engine, place);
         }
-        step.args[DNNL_ARG_DST] = memory(t.pd.dst_desc(), engine, block);
-        if (!t.copy) {
-            add_row_tile(std::move(step), t.pd.scratchpad_desc(), t.rows);
-            continue;
-        }
-        step.then = dnnl::reorder(*t.copy);
-        step.then_args[DNNL_ARG_FROM] = memory(t.copy->src_desc(), engine, block);
-        step.then_args[DNNL_ARG_TO] = memory(t.copy->dst_desc(), engine, place);
-        const bool copy_needs_more = t.copy->scratchpad_desc().get_size() > t.pd.scratchpad_desc().get_size();
-        add(std::move(step), copy_needs_more ? t.copy->scratchpad_desc() : t.pd.scratchpad_desc());
+        const bool copy_needs_more = t.copy && t.copy->scratchpad_desc().get_size() > t.pd.scratchpad_desc().get_size();
+        const memory::desc scratchpad = copy_needs_more ? t.copy->scratchpad_desc() : t.pd.scratchpad_desc();
+        if (whole_rows)
+            add_row_tile(std::move(step), scratchpad, t.rows);
+        else
+            add(std::move(step), scratchpad);
     }
 }
 

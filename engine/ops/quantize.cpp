@@ -87,12 +87,14 @@ QuantizedWeights quantize_per_output_channel(const float* weight, int out, int i
     return q;
 }
 
-void store_row(const float* values, int n, const Activation& dst, std::int64_t row, std::int64_t stride) {
+void store_row(const float* values, int n, const Activation& dst, std::int64_t row, std::int64_t stride,
+               std::int64_t column) {
     using Type = Activation::Type;
     switch (dst.type) {
-        case Type::f32: std::memcpy(dst.at(row, stride), values, sizeof(float) * n); return;
-        case Type::bf16: to_bf16_row(values, n, static_cast<std::uint16_t*>(dst.at(row, stride))); return;
+        case Type::f32: std::memcpy(dst.at(row, stride, column), values, sizeof(float) * n); return;
+        case Type::bf16: to_bf16_row(values, n, static_cast<std::uint16_t*>(dst.at(row, stride, column))); return;
         case Type::s8: {
+            if (column != 0 || n != stride) throw std::logic_error("store_row: s8 rows are quantized whole");
             const float scale = symmetric_scale(values, n);
             dst.row_scales[row] = scale;
             quantize(values, n, scale, static_cast<std::int8_t*>(dst.at(row, stride)));

@@ -22,6 +22,9 @@ struct Step {
     // (ops/linear's column tiles).
     dnnl::primitive then = {};
     std::unordered_map<int, dnnl::memory> then_args = {};
+    // Optional, run after those by the same thread: a loop of ours over what
+    // primitive wrote (ops/linear's int8 row epilogue).
+    std::function<void()> after = {};
     // Instead of a primitive: a hand-written loop, for what oneDNN 2.6 has no
     // primitive for (e.g. quantizing rows with a scale per row).
     std::function<void()> kernel = {};
@@ -30,9 +33,11 @@ struct Step {
         if (kernel) return kernel();
         args[DNNL_ARG_SCRATCHPAD] = scratchpad;  // the key exists already: no allocation
         primitive.execute(stream, args);
-        if (!then) return;
-        then_args[DNNL_ARG_SCRATCHPAD] = scratchpad;
-        then.execute(stream, then_args);
+        if (then) {
+            then_args[DNNL_ARG_SCRATCHPAD] = scratchpad;
+            then.execute(stream, then_args);
+        }
+        if (after) after();
     }
 };
 
