@@ -10,10 +10,13 @@
 
 #include "runtime/executor.hpp"
 #include "ops/attention.hpp"
+#include "ops/gelu.hpp"
 #include "ops/layer_norm.hpp"
 #include "ops/linear.hpp"
 #include "ops/patch_embed.hpp"
 #include "ops/patch_extract.hpp"
+#include "ops/quantize.hpp"
+#include "ops/softmax.hpp"
 #include "op_test_support.hpp"
 
 namespace onevit {
@@ -149,6 +152,52 @@ TEST_P(Ops, PrimitivesCannotBeCreatedOutsideTheArena) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, Ops, ::testing::Values(1, 2, 3, 7));
+
+// The row loops with a polynomial exp (ops/vector_math.hpp), against libm in
+// double over the whole range where the functions bend or saturate.
+TEST(RowLoops, GeluMatchesTheExactFunctionsWithin3e7) {
+    std::vector<float> x(4801);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = -12.f + 0.005f * float(i);
+    const std::pair<Gelu, double (*)(double)> cases[] = {
+        {Gelu::erf, gelu_erf}, {Gelu::tanh, gelu_tanh}, {Gelu::quick, gelu_quick}};
+    for (auto [gelu, exact] : cases) {
+        std::vector<float> y = x;
+        apply_gelu(gelu, y.data(), static_cast<int>(y.size()));
+        for (std::size_t i = 0; i < x.size(); ++i)
+            ASSERT_NEAR(y[i], exact(x[i]), 3e-7 * std::max(1.0, std::abs(double(x[i])))) << "x = " << x[i];
+    }
+}
+
+TEST(RowLoops, SoftmaxMatchesNaiveAtF32AndBf16) {
+    const int rows = 5, cols = 197;
+    std::vector<float> scores = random_vector(rows * cols, 31);
+    for (int c = 0; c < cols; ++c) {
+        scores[1 * cols + c] *= 200.f;  // saturating: one or two values carry the row
+        scores[2 * cols + c] = 3.f;     // uniform
+        scores[3 * cols + c] -= 1000.f; // far below zero
+    }
+    std::vector<double> expected(scores.size());
+    for (int r = 0; r < rows; ++r) {
+        const float* row = &scores[r * cols];
+        const double max = *std::max_element(row, row + cols);
+        double sum = 0;
+        for (int c = 0; c < cols; ++c) sum += std::exp(double(row[c]) - max);
+        for (int c = 0; c < cols; ++c) expected[r * cols + c] = std::exp(double(row[c]) - max) / sum;
+    }
+    std::vector<float> in_place = scores;
+    softmax_rows(in_place.data(), rows, cols, Activation(in_place.data()));
+    for (std::size_t i = 0; i < expected.size(); ++i) ASSERT_NEAR(in_place[i], expected[i], 1e-6) << i;
+
+    std::vector<float> work = scores, widened(cols);
+    std::vector<std::uint16_t> bf16(scores.size());
+    const Activation probabilities(bf16.data(), dnnl::memory::data_type::bf16);
+    softmax_rows(work.data(), rows, cols, probabilities);
+    for (int r = 0; r < rows; ++r) {
+        load_row(probabilities, r, cols, cols, widened.data());
+        for (int c = 0; c < cols; ++c)  // one bf16 rounding: half of 2^-7 relative at most
+            ASSERT_NEAR(widened[c], expected[r * cols + c], expected[r * cols + c] / 256 + 1e-7) << r << "," << c;
+    }
+}
 
 }  // namespace
 }  // namespace onevit

@@ -5,6 +5,7 @@
 
 #include "ops/kernel_check.hpp"
 #include "ops/quantize.hpp"
+#include "ops/softmax.hpp"
 
 namespace onevit {
 
@@ -36,7 +37,6 @@ void copy_rows(const char* src, std::int64_t src_stride, int rows, std::size_t b
 
 struct PrimitiveDescs {
     dnnl::matmul::primitive_desc scores;
-    dnnl::softmax_v2_forward::primitive_desc softmax;
     dnnl::matmul::primitive_desc mix;
 };
 
@@ -54,16 +54,10 @@ PrimitiveDescs primitive_descs(const dnnl::engine& engine, const AttentionShape&
     PrimitiveDescs pds{
         checked(dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, kt_md, scores_md), scaled, engine),
                 "attention scores matmul"),
-        checked(dnnl::softmax_v2_forward::primitive_desc(
-                    dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference,
-                                                   dnnl::algorithm::softmax_accurate, scores_md, probabilities_md, 1),
-                    user_scratchpad_attr(), engine),
-                "softmax"),
         checked(dnnl::matmul::primitive_desc(dnnl::matmul::desc(probabilities_md, v_md, o_md), user_scratchpad_attr(),
                                              engine),
                 "attention mix matmul")};
-    for (std::size_t bytes : {pds.scores.scratchpad_desc().get_size(), pds.softmax.scratchpad_desc().get_size(),
-                              pds.mix.scratchpad_desc().get_size()})
+    for (std::size_t bytes : {pds.scores.scratchpad_desc().get_size(), pds.mix.scratchpad_desc().get_size()})
         *scratchpad_bytes = std::max(*scratchpad_bytes, bytes);
     return pds;
 }
@@ -102,7 +96,7 @@ void AttentionSteps::plan(const dnnl::engine& engine, int threads, const Attenti
 
 AttentionSteps::AttentionSteps(const dnnl::engine& engine, int threads, const AttentionShape& s, Activation qkv,
                                Activation out)
-    : shape_(s), qkv_bytes_(Activation::bytes_per_element(qkv.type)), out_bytes_(Activation::bytes_per_element(out.type)) {
+    : shape_(s), qkv_type_(qkv.type), qkv_bytes_(Activation::bytes_per_element(qkv.type)), out_bytes_(Activation::bytes_per_element(out.type)) {
     const int T = s.tokens, dh = s.head_dim, I = s.inner();
     const std::int64_t qkv_stride = 3 * I;
     const QueryPlan plan = plan_queries(engine, threads, s, qkv.type, out.type, &scratchpad_bytes_);
@@ -111,8 +105,7 @@ AttentionSteps::AttentionSteps(const dnnl::engine& engine, int threads, const At
     const std::vector<PrimitiveDescs>& pds = plan.pds;
     std::vector<TaskSteps> primitives;  // by rows class, not bound to memory yet
     for (const PrimitiveDescs& p : pds)
-        primitives.push_back({{dnnl::matmul(p.scores), {}}, {dnnl::softmax_v2_forward(p.softmax), {}},
-                              {dnnl::matmul(p.mix), {}}});
+        primitives.push_back({{dnnl::matmul(p.scores), {}}, {dnnl::matmul(p.mix), {}}});
 
     // Every block is sized for all T rows; each rows class views its first rows.
     const std::size_t block = std::size_t(T) * dh;
@@ -125,16 +118,15 @@ AttentionSteps::AttentionSteps(const dnnl::engine& engine, int threads, const At
         for (std::size_t c = 0; c < pds.size(); ++c) {
             TaskSteps steps = primitives[c];
             const memory scores(pds[c].scores.dst_desc(), engine, w.scores.data());
-            const memory probabilities(pds[c].softmax.dst_desc(), engine,
+            const memory probabilities(pds[c].mix.src_desc(), engine,
                                        in_place ? w.scores.data() : w.probabilities.data());
             steps.scores.args = {{DNNL_ARG_SRC, memory(pds[c].scores.src_desc(), engine, w.q.data())},
                                  {DNNL_ARG_WEIGHTS, memory(pds[c].scores.weights_desc(), engine, w.k.data())},
                                  {DNNL_ARG_DST, scores}};
-            steps.softmax.args = {{DNNL_ARG_SRC, scores}, {DNNL_ARG_DST, probabilities}};
             steps.mix.args = {{DNNL_ARG_SRC, probabilities},
                               {DNNL_ARG_WEIGHTS, memory(pds[c].mix.weights_desc(), engine, w.v.data())},
                               {DNNL_ARG_DST, memory(pds[c].mix.dst_desc(), engine, w.o.data())}};
-            for (Step* step : {&steps.scores, &steps.softmax, &steps.mix}) step->args[DNNL_ARG_SCRATCHPAD] = memory();
+            for (Step* step : {&steps.scores, &steps.mix}) step->args[DNNL_ARG_SCRATCHPAD] = memory();
             w.steps.push_back(std::move(steps));
         }
     }
@@ -172,7 +164,10 @@ void AttentionSteps::run_task(const Task& task, Workspace& w, dnnl::stream& stre
     copy_rows(task.q, qkv_stride, task.queries.size, block_stride, block(w.q), block_stride);
     TaskSteps& steps = w.steps[task.rows_class];
     steps.scores.execute(stream, scratchpad);
-    steps.softmax.execute(stream, scratchpad);
+    // The probabilities have qkv's type: f32 in place of the scores, or bf16.
+    const bool in_place = w.probabilities.size() == 0;
+    softmax_rows(w.scores.data(), task.queries.size, T,
+                 Activation(in_place ? w.scores.data() : w.probabilities.data(), qkv_type_));
     if (probabilities) copy_out_probabilities(task, w, *probabilities);
     steps.mix.execute(stream, scratchpad);
     copy_rows(block(w.o), dh * out_bytes_, task.queries.size, dh * out_bytes_, task.out, I * out_bytes_);

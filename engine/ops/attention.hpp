@@ -3,8 +3,8 @@
 // head's output into its columns of the attention output.
 //
 // The work is split into tasks of (image, head, query rows); each task runs
-// three single-threaded primitives (q kᵀ matmul with the scale as output
-// scale, in-place softmax, p v matmul) on buffers private to the executing
+// two single-threaded matmuls (q kᵀ with the scale as output scale, then p v)
+// around a softmax loop of ours (ops/softmax.hpp) on buffers private to the executing
 // thread. q, k and v are first copied out of the qkv rows into dense blocks,
 // and the output is copied back: oneDNN 2.6 runs these matmuls with brgemm
 // only on dense operands (strided views fall back to gemm:jit, ~25 % slower
@@ -77,7 +77,6 @@ private:
     };
     struct TaskSteps {
         Step scores;   // q kᵀ · scale → scores
-        Step softmax;  // scores → probabilities (in place at f32)
         Step mix;      // probabilities v → o
     };
     // One arena slot's dense blocks, and the steps bound to them per rows class.
@@ -91,6 +90,7 @@ private:
     void copy_out_probabilities(const Task& task, Workspace& workspace, const ProbabilitiesOut& where) const;
 
     AttentionShape shape_;
+    Activation::Type qkv_type_;
     std::size_t qkv_bytes_ = 0, out_bytes_ = 0;  // per element
     std::vector<Task> tasks_;
     std::vector<Workspace> workspaces_;   // by slot

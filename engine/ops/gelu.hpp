@@ -4,9 +4,8 @@
 // plain weights (ops/linear.hpp), so int8 layers apply scale, bias and GELU
 // in a row loop of their own.
 //
-// Vectorised float code, each within ~2e-7 relative of the exact function:
-// erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), exp by 2^k · a
-// degree-6 polynomial on [-ln2/2, ln2/2].
+// Vectorised float code (ops/vector_math.hpp), each within ~3e-7 relative
+// of the exact function.
 #pragma once
 
 #include "onevit/model_info.hpp"
