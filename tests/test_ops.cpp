@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <random>
 #include <vector>
@@ -166,6 +167,24 @@ TEST(RowLoops, GeluMatchesTheExactFunctionsWithin3e7) {
         for (std::size_t i = 0; i < x.size(); ++i)
             ASSERT_NEAR(y[i], exact(x[i]), 3e-7 * std::max(1.0, std::abs(double(x[i])))) << "x = " << x[i];
     }
+}
+
+// A hostile model's NaNs pass through the row loops as NaN (or, quantized,
+// as some int8), never as undefined behaviour (the sanitizer builds check).
+TEST(RowLoops, NanInputsStayDefined) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> row = {1.f, nan, -2.f, 3.f};
+    std::vector<float> gelu = row;
+    apply_gelu(Gelu::erf, gelu.data(), 4);
+    EXPECT_TRUE(std::isnan(gelu[1]));
+    EXPECT_FLOAT_EQ(gelu[0], float(gelu_erf(1.0)));
+    std::vector<float> scores = row;
+    softmax_rows(scores.data(), 1, 4, Activation(scores.data()));
+    EXPECT_TRUE(std::isnan(scores[0]));
+    std::vector<std::int8_t> q(4);
+    float scale = 0;
+    store_row(row.data(), 4, Activation(q.data(), dnnl::memory::data_type::s8, &scale), 0, 4);
+    for (std::int8_t v : q) EXPECT_LE(std::abs(int(v)), 127);
 }
 
 TEST(RowLoops, SoftmaxMatchesNaiveAtF32AndBf16) {

@@ -21,11 +21,13 @@ float symmetric_scale(const float* values, int n) {
     return max_abs > 0.f ? max_abs / 127.f : 1.f;
 }
 
+// std::min(127, x) is 127 for a NaN x (a hostile model's), so no NaN reaches
+// the float → int8 conversion (undefined behaviour out of range).
 ONEVIT_VECTOR_CLONES
 void quantize(const float* values, int n, float scale, std::int8_t* q) {
     const float inverse = 1.f / scale;
     for (int i = 0; i < n; ++i)
-        q[i] = static_cast<std::int8_t>(std::clamp(round_even(values[i] * inverse), -127.f, 127.f));
+        q[i] = static_cast<std::int8_t>(std::max(-127.f, std::min(127.f, round_even(values[i] * inverse))));
 }
 
 ONEVIT_VECTOR_CLONES

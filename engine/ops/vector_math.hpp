@@ -11,10 +11,15 @@ namespace onevit {
 
 // e^x for x in [-87, 88]: 2^k · e^r with k = round(x / ln2), |r| ≤ ln2 / 2,
 // e^r by its Taylor polynomial to degree 6 (relative error < 2e-7 there).
+// k is read from the bits of x / ln2 + 1.5·2^23, whose low bits hold it, in
+// unsigned arithmetic: a NaN (a hostile model's) gives NaN, not a float → int
+// conversion out of range (undefined behaviour).
 inline float exp_of(float x) {
     constexpr float kLog2e = 1.44269504f, kLn2 = 0.693147181f, kMagic = 12582912.f;  // 1.5·2^23
+    constexpr std::uint32_t kMagicBits = 0x4b400000u;
     x = std::clamp(x, -87.f, 88.f);
-    const float k = (x * kLog2e + kMagic) - kMagic;  // round to nearest
+    const float shifted = x * kLog2e + kMagic;  // round to nearest
+    const float k = shifted - kMagic;
     const float r = x - k * kLn2;
     float p = 1.f / 720;
     p = p * r + 1.f / 120;
@@ -23,7 +28,9 @@ inline float exp_of(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.f;
     p = p * r + 1.f;
-    const std::int32_t bits = (static_cast<std::int32_t>(k) + 127) << 23;
+    std::uint32_t shifted_bits;
+    std::memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
+    const std::uint32_t bits = (shifted_bits - kMagicBits + 127u) << 23;
     float two_to_k;
     std::memcpy(&two_to_k, &bits, sizeof two_to_k);
     return p * two_to_k;
