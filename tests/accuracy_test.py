@@ -48,8 +48,8 @@ import torch  # noqa: E402
 
 import safetensors_io  # noqa: E402
 import vit_reference  # noqa: E402
+from shared_photos import SKIP, add_data_argument, data_dir, float64_logits, reference_batch  # noqa: E402
 
-SKIP = 77
 README_TOP1 = 0.832          # ../shared/data/README.md, the reference pipeline's top-1
 PARITY_PHOTOS = 16           # photos run through every stored weight type at f32
 # Logits of a bf16/int8 file at f32 against the f32 file's, × max(1, max|logit|).
@@ -60,27 +60,6 @@ PARITY_PHOTOS = 16           # photos run through every stored weight type at f3
 DEQUANT_TOL = {"bf16": 1.5e-2, "int8": 4e-2}
 # Issue 11's accuracy targets: (top-1 points from f32 at most, top-1 agreement at least).
 TARGETS = {"bf16": (0.4, 0.98), "int8": (1.2, 0.95)}
-
-
-def reference_pipeline(photos: list[str]) -> torch.Tensor:
-    from PIL import Image
-    import torchvision.transforms as T
-    transform = T.Compose([
-        T.Resize(256, interpolation=T.InterpolationMode.BICUBIC),
-        T.CenterCrop(224),
-        T.ToTensor(),
-        T.Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
-    ])
-    batch = []
-    for path in photos:
-        with Image.open(path) as im:
-            batch.append(transform(im.convert("RGB")))
-    return torch.stack(batch)
-
-
-def logits_of(model, x: torch.Tensor) -> np.ndarray:
-    with torch.no_grad():
-        return torch.cat([model(x[i:i + 10].to(torch.float64)) for i in range(0, len(x), 10)]).numpy()
 
 
 def eval_json(onevit: str, model: str, synsets: str, photos_dir: str, *args: str):
@@ -94,12 +73,11 @@ def eval_json(onevit: str, model: str, synsets: str, photos_dir: str, *args: str
 
 def main(argv=None) -> int:
     ap = argument_parser("DeiT-tiny accuracy on 250 ImageNet photos, per precision and stored dtype", keep=True)
-    ap.add_argument("--data", help="shared data directory (default: $ONEVIT_DATA or <repo>/../shared/data)")
+    add_data_argument(ap)
     args = ap.parse_args(argv)
 
     repo = os.path.abspath(args.repo)
-    data = os.path.abspath(args.data or os.environ.get("ONEVIT_DATA")
-                           or os.path.join(repo, os.pardir, "shared", "data"))
+    data = data_dir(args, repo)
     ckpt = os.path.join(data, "deit_tiny_patch16_224", "model.safetensors")
     synsets = os.path.join(data, "labels", "synset_words.txt")
     photos_dir = os.path.join(data, "imagenet-sample")
@@ -118,10 +96,10 @@ def main(argv=None) -> int:
     failures = []
 
     # 1. The reference pipeline.
-    x = reference_pipeline(photos)
+    x = reference_batch(photos)
     reference = vit_reference.from_timm_state_dict(safetensors_io.load_torch(ckpt), num_heads=3, eps=1e-6,
                                                    gelu="erf", dtype=torch.float64)
-    ref_top1 = int((logits_of(reference, x).argmax(axis=1) == truth).sum())
+    ref_top1 = int((float64_logits(reference, x).argmax(axis=1) == truth).sum())
     del reference
     print(f"reference pipeline (PIL + float64 PyTorch): top-1 {ref_top1}/{len(photos)} "
           f"= {100 * ref_top1 / len(photos):.1f} %")
@@ -159,7 +137,7 @@ def main(argv=None) -> int:
         for dtype, path in files.items():
             run_tool([onevit, "infer", "--model", path, "--input", inp, "--output", out], "onevit infer")
             logits[dtype] = np.load(out)
-            own = parity(logits[dtype], logits_of(vit_reference.from_ovit(path)[0], x[:PARITY_PHOTOS]))
+            own = parity(logits[dtype], float64_logits(vit_reference.from_ovit(path)[0], x[:PARITY_PHOTOS]))
             if not own.ok:
                 failures.append(f"{dtype} file at f32: max|Δ| {own.diff:.3e} from the float64 reference of its "
                                 f"own weights > {own.tol:.3e} ({own.worst})")

@@ -35,48 +35,15 @@ import torch  # noqa: E402
 
 import safetensors_io  # noqa: E402
 import vit_reference  # noqa: E402
+from shared_photos import (SKIP, add_data_argument, data_dir, find_photos, float64_logits,  # noqa: E402
+                           reference_batch)
 
 PROB_TOL = 1e-2
 TOP = 5
-SKIP = 77
-
-
-def find_photos(root: str) -> list[str]:
-    out = []
-    for dirpath, _, files in os.walk(root):
-        for f in files:
-            if f.lower().endswith((".jpg", ".jpeg")):
-                out.append(os.path.join(dirpath, f))
-    return sorted(out)
-
-
-def add_data_argument(ap) -> None:
-    ap.add_argument("--data", help="shared data directory (default: $ONEVIT_DATA or <repo>/../shared/data)")
-
-
-def data_dir(args, repo: str) -> str:
-    """--data, else $ONEVIT_DATA, else <repo>/../shared/data."""
-    return os.path.abspath(args.data or os.environ.get("ONEVIT_DATA")
-                           or os.path.join(repo, os.pardir, "shared", "data"))
 
 
 def reference_probs(model, photos: list[str]) -> np.ndarray:
-    from PIL import Image
-    import torchvision.transforms as T
-    transform = T.Compose([
-        T.Resize(256, interpolation=T.InterpolationMode.BICUBIC),
-        T.CenterCrop(224),
-        T.ToTensor(),
-        T.Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
-    ])
-    batch = []
-    for path in photos:
-        with Image.open(path) as im:
-            batch.append(transform(im.convert("RGB")))
-    x = torch.stack(batch).to(torch.float64)
-    with torch.no_grad():
-        logits = torch.cat([model(x[i:i + 8]) for i in range(0, len(x), 8)])
-    return vit_reference.softmax(logits.numpy())
+    return vit_reference.softmax(float64_logits(model, reference_batch(photos), chunk=8))
 
 
 def main(argv=None) -> int:

@@ -16,7 +16,6 @@ Exit status: 0 pass, 1 a check failed, 2 a tool failed, 77 data not found (skip)
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -25,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "reference"))
 from harness import (TOOL_ENV, ToolError, argument_parser, classify_json, exit_status, report,  # noqa: E402
                      resolve_converter, resolve_onevit, run_tool, scratch_dir)
-from deit_photos_test import SKIP, add_data_argument, data_dir, find_photos  # noqa: E402
+from shared_photos import SKIP, add_data_argument, data_dir, find_photos  # noqa: E402
 
 MIN_AGREEMENT = {"bf16": 0.98, "int8": 0.95}
 
