@@ -186,10 +186,6 @@ LinearWeights::LinearWeights(Executor& loader, WeightMemory& weight_memory, cons
     });
 }
 
-bool LinearWeights::gelu_after() const {
-    return !int8() && types_.dst == memory::data_type::f32 && gelu_of(epilogue_).has_value();
-}
-
 memory::desc LinearWeights::matrix_md(int rows, int cols, std::int64_t row_stride, memory::data_type type) const {
     return memory::desc({rows, cols}, type, {row_stride, 1});
 }
@@ -204,7 +200,7 @@ dnnl::primitive_attr LinearWeights::attr(const ColumnTile& tile) const {
         return attr;
     }
     dnnl::post_ops post_ops;
-    switch (gelu_after() ? Epilogue::none : epilogue_) {
+    switch (epilogue_) {
         case Epilogue::none: break;
         case Epilogue::gelu_erf: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f); break;
         case Epilogue::gelu_tanh: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f); break;
@@ -312,12 +308,6 @@ LinearSteps::LinearSteps(const LinearWeights& w, const dnnl::engine& engine, int
             step.then = dnnl::reorder(*t.copy);
             step.then_args[DNNL_ARG_FROM] = memory(t.copy->src_desc(), engine, block);
             step.then_args[DNNL_ARG_TO] = memory(t.copy->dst_desc(), engine, place);
-        }
-        if (w.gelu_after()) {
-            step.after = [place = static_cast<float*>(place), rows = t.rows.size, cols = tile.columns.size,
-                          stride = w.out_, gelu = *gelu_of(w.epilogue_)] {
-                for (int r = 0; r < rows; ++r) apply_gelu(gelu, place + std::int64_t(r) * stride, cols);
-            };
         }
         const bool copy_needs_more = t.copy && t.copy->scratchpad_desc().get_size() > t.pd.scratchpad_desc().get_size();
         const memory::desc scratchpad = copy_needs_more ? t.copy->scratchpad_desc() : t.pd.scratchpad_desc();

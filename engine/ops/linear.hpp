@@ -91,10 +91,6 @@ private:
         std::vector<float> weight_scales;  // int8: the tile's output channels' scales
     };
     bool int8() const { return types_.src == dnnl::memory::data_type::s8; }
-    // An f32 output's GELU runs in a loop of ours over the tile's rows, in
-    // place, instead of as a post-op: oneDNN 2.6's GELU epilogue cost an f32
-    // fc1 ~15 % of its time, the loop (ops/gelu.hpp) about half that.
-    bool gelu_after() const;
     // A rows × cols matrix whose rows are row_stride elements apart.
     dnnl::memory::desc matrix_md(int rows, int cols, std::int64_t row_stride, dnnl::memory::data_type type) const;
     dnnl::primitive_attr attr(const ColumnTile& tile) const;
