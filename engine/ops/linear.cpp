@@ -166,7 +166,7 @@ LinearWeights::LinearWeights(Executor& loader, WeightMemory& weight_memory, cons
             tile.weight_scales.assign(quantized->scales.begin() + tile.columns.begin,
                                       quantized->scales.begin() + tile.columns.begin + tile.columns.size);
         tile.weights = memory(tile.weights_md, engine, weight_memory.allocate(tile.weights_md.get_size()));
-        if (bias)
+        if (bias && !int8())  // int8 adds the bias in its row loop, from bias_
             tile.bias = memory(matrix_md(1, tile.columns.size, tile.columns.size, memory::data_type::f32), engine,
                                const_cast<float*>(bias->data + tile.columns.begin));
     }

@@ -87,7 +87,7 @@ private:
         Range columns;
         dnnl::memory::desc weights_md;  // the reordered layout
         dnnl::memory weights;
-        dnnl::memory bias;  // empty without bias
+        dnnl::memory bias;  // empty without bias, and at int8 (its row loop reads bias_)
         std::vector<float> weight_scales;  // int8: the tile's output channels' scales
     };
     bool int8() const { return types_.src == dnnl::memory::data_type::s8; }
