@@ -80,9 +80,10 @@ std::vector<float> rows_of_varied_scale(int rows, int cols, unsigned seed) {
     return v;
 }
 
-void check_linear(PrecisionOps& t, Type src_type, double tolerance) {
+// rows: 37 — nothing a multiple of a block, several column tiles; or more.
+void check_linear(PrecisionOps& t, Type src_type, double tolerance, int rows = 37) {
     Executor ex(t.engine, t.GetParam());
-    const int rows = 37, in = 70, out = 1000;  // nothing a multiple of a block; several column tiles
+    const int in = 70, out = 1000;
     Tensor weight({out, in}, 1, 0.1f), bias({out}, 2);
     const std::vector<float> src = rows_of_varied_scale(rows, in, 3);
     for (Epilogue e :
@@ -119,6 +120,10 @@ TEST_P(PrecisionOps, LinearAtBf16MatchesNaive) { check_linear(*this, Type::bf16,
 // s8 rows and weights, each within half a step of 1/127 of its row's maximum:
 // over 70 random products the error stays within ~1 % of the output's scale.
 TEST_P(PrecisionOps, LinearAtInt8MatchesNaive) { check_linear(*this, Type::s8, 3e-2); }
+
+// 300 rows: an int8 row tile of them runs as several row chunks (ops/linear.cpp's
+// int8_chunks keeps each f32 block within 256 KiB), each with its own row loop.
+TEST_P(PrecisionOps, LinearAtInt8MatchesNaiveOverRowChunks) { check_linear(*this, Type::s8, 3e-2, 300); }
 
 TEST_P(PrecisionOps, LayerNormWritesBf16AndS8) {
     Executor ex(engine, GetParam());

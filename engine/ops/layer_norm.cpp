@@ -58,7 +58,7 @@ LayerNormSteps::LayerNormSteps(const dnnl::engine& engine, int threads, int rows
             normalize_row(src + std::int64_t(row) * dim, dim, eps, scale, shift, values);
         };
         for (RowTile& tile : row_store_tiles(threads, rows, dim, dst, normalize))
-            add_row_tile(std::move(tile.step), memory::desc(), tile.rows);
+            add_row_tile(std::move(tile.step), 0, tile.rows);
         return;
     }
     const memory scale_mem(strided_md({dim}, {1}), engine, const_cast<float*>(scale));
@@ -69,7 +69,7 @@ LayerNormSteps::LayerNormSteps(const dnnl::engine& engine, int threads, int rows
         step.args[DNNL_ARG_DST] = memory(t.pd.dst_desc(), engine, dst.at(t.rows.begin, dim));
         step.args[DNNL_ARG_SCALE] = scale_mem;
         step.args[DNNL_ARG_SHIFT] = shift_mem;
-        add_row_tile(std::move(step), t.pd.scratchpad_desc(), t.rows);
+        add_row_tile(std::move(step), t.pd.scratchpad_desc().get_size(), t.rows);
     }
 }
 

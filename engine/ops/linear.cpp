@@ -34,6 +34,9 @@ constexpr int kMaxRowParts = 64;
 // tiles must beat row tiles by this much (at 2 threads they won by <1 % and
 // the unchained ViT-B/16 ran 89 phases instead of 29).
 constexpr double kColumnTilingMargin = 0.03;
+// int8 tiles run as row chunks whose f32 blocks are at most this large, so
+// that each stays in the core's L2 from its matmul to its row loop.
+constexpr std::size_t kInt8ChunkBytes = 256 << 10;
 
 int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
@@ -78,6 +81,15 @@ void scale_and_add_bias(float* values, int n, float scale, const float* bias) {
 ONEVIT_VECTOR_CLONES
 void add_into(const float* values, int n, float* sum) {
     for (int i = 0; i < n; ++i) sum[i] += values[i];
+}
+
+// An int8 row tile's chunks: as few as keep each f32 block within kInt8ChunkBytes.
+std::vector<Range> int8_chunks(Range rows, int cols) {
+    const std::size_t bytes = std::size_t(rows.size) * cols * sizeof(float);
+    const int chunks = std::min<int>(rows.size, static_cast<int>((bytes + kInt8ChunkBytes - 1) / kInt8ChunkBytes));
+    std::vector<Range> ranges = split_evenly(rows.size, std::max(chunks, 1));
+    for (Range& r : ranges) r.begin += rows.begin;
+    return ranges;
 }
 
 std::optional<Gelu> gelu_of(Epilogue epilogue) {
@@ -253,10 +265,14 @@ std::vector<LinearSteps::Tile> LinearSteps::plan(const LinearWeights& w, const d
             for (int c = 0; c < column_tiles; ++c) {
                 const auto& tile = w.tiles_[c];
                 for (Range r : split_evenly(rows, row_parts)) {
-                    const auto pd_key = std::make_pair(r.size, w.int8() ? c : tile.columns.size);
-                    auto pd = pds.find(pd_key);
-                    if (pd == pds.end())
-                        pd = pds.emplace(pd_key, w.primitive_desc(engine, r.size, tile, tile.weights_md)).first;
+                    std::vector<Chunk> chunks;
+                    for (Range chunk : w.int8() ? int8_chunks(r, tile.columns.size) : std::vector<Range>{r}) {
+                        const auto pd_key = std::make_pair(chunk.size, w.int8() ? c : tile.columns.size);
+                        auto pd = pds.find(pd_key);
+                        if (pd == pds.end())
+                            pd = pds.emplace(pd_key, w.primitive_desc(engine, chunk.size, tile, tile.weights_md)).first;
+                        chunks.push_back({chunk, pd->second});
+                    }
                     std::optional<dnnl::reorder::primitive_desc> copy;
                     if (column_tiles > 1 && !w.int8()) {
                         const auto copy_key = std::make_pair(r.size, tile.columns.size);
@@ -265,7 +281,7 @@ std::vector<LinearSteps::Tile> LinearSteps::plan(const LinearWeights& w, const d
                             found = copies.emplace(copy_key, w.copy_desc(engine, r.size, tile.columns)).first;
                         copy = found->second;
                     }
-                    tiles.push_back({c, r, pd->second, copy});
+                    tiles.push_back({c, r, std::move(chunks), copy});
                 }
             }
             return tiles;
@@ -289,32 +305,41 @@ LinearSteps::LinearSteps(const LinearWeights& w, const dnnl::engine& engine, int
     for (const Tile& t : plan(w, engine, rows)) {
         const auto& tile = w.tiles_[t.column_tile];
         void* place = dst.at(t.rows.begin, w.out_, tile.columns.begin);
-        // A row tile's blocks lie in its own rows of blocks, column tile after column tile.
+        // A row tile's blocks lie in its own rows of blocks, column tile after
+        // column tile; its chunks take turns in the first rows of its block.
         float* block = blocks.data + std::int64_t(t.rows.begin) * blocks.row_pitch +
                        std::int64_t(t.rows.size) * tile.columns.begin;
-        Step step{dnnl::matmul(t.pd), {}};
-        step.args[DNNL_ARG_SRC] = memory(t.pd.src_desc(), engine, src.at(t.rows.begin, w.in_));
-        step.args[DNNL_ARG_WEIGHTS] = tile.weights;
-        if (w.has_bias_ && !w.int8()) step.args[DNNL_ARG_BIAS] = tile.bias;
-        step.args[DNNL_ARG_DST] = memory(t.pd.dst_desc(), engine, blocked ? static_cast<void*>(block) : place);
-        const bool whole_rows = w.tiles_.size() == 1;
-        if (w.int8()) {
-            const float* bias = w.bias_ ? w.bias_ + tile.columns.begin : nullptr;
-            step.after = [=, epilogue = w.epilogue_, out = w.out_] {
-                finish_int8_rows(block, t.rows, tile.columns.size, src.row_scales, bias, epilogue, dst, out,
-                                 tile.columns.begin);
-            };
-        } else if (t.copy) {
+        std::vector<Step> chunk_steps;
+        std::size_t scratchpad_bytes = 0;
+        for (const Chunk& chunk : t.chunks) {
+            Step step{dnnl::matmul(chunk.pd), {}};
+            step.args[DNNL_ARG_SRC] = memory(chunk.pd.src_desc(), engine, src.at(chunk.rows.begin, w.in_));
+            step.args[DNNL_ARG_WEIGHTS] = tile.weights;
+            if (w.has_bias_ && !w.int8()) step.args[DNNL_ARG_BIAS] = tile.bias;
+            step.args[DNNL_ARG_DST] = memory(chunk.pd.dst_desc(), engine, blocked ? static_cast<void*>(block) : place);
+            if (w.int8()) {
+                const float* bias = w.bias_ ? w.bias_ + tile.columns.begin : nullptr;
+                step.after = [=, rows = chunk.rows, epilogue = w.epilogue_, out = w.out_] {
+                    finish_int8_rows(block, rows, tile.columns.size, src.row_scales, bias, epilogue, dst, out,
+                                     tile.columns.begin);
+                };
+            }
+            scratchpad_bytes = std::max(scratchpad_bytes, chunk.pd.scratchpad_desc().get_size());
+            chunk_steps.push_back(std::move(step));
+        }
+        Step step = std::move(chunk_steps.front());
+        step.then_steps.assign(std::make_move_iterator(chunk_steps.begin() + 1),
+                               std::make_move_iterator(chunk_steps.end()));
+        if (t.copy) {
             step.then = dnnl::reorder(*t.copy);
             step.then_args[DNNL_ARG_FROM] = memory(t.copy->src_desc(), engine, block);
             step.then_args[DNNL_ARG_TO] = memory(t.copy->dst_desc(), engine, place);
+            scratchpad_bytes = std::max(scratchpad_bytes, t.copy->scratchpad_desc().get_size());
         }
-        const bool copy_needs_more = t.copy && t.copy->scratchpad_desc().get_size() > t.pd.scratchpad_desc().get_size();
-        const memory::desc scratchpad = copy_needs_more ? t.copy->scratchpad_desc() : t.pd.scratchpad_desc();
-        if (whole_rows)
-            add_row_tile(std::move(step), scratchpad, t.rows);
+        if (w.tiles_.size() == 1)
+            add_row_tile(std::move(step), scratchpad_bytes, t.rows);
         else
-            add(std::move(step), scratchpad);
+            add(std::move(step), scratchpad_bytes);
     }
 }
 

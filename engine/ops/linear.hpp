@@ -121,11 +121,18 @@ struct LinearBlocks {
 
 class LinearSteps : public StepList {
 public:
-    // One matmul of the grid: a column tile of the weights times a row range.
+    // A matmul over some rows of a tile, into a dense block.
+    struct Chunk {
+        Range rows;
+        dnnl::matmul::primitive_desc pd;
+    };
+    // One tile of the grid: a column tile of the weights times a row range,
+    // as one matmul or, at int8, as row chunks, each a matmul whose f32 block
+    // the row loop after it reads while the block is still in the core's L2.
     struct Tile {
         int column_tile;
         Range rows;
-        dnnl::matmul::primitive_desc pd;  // into a dense block
+        std::vector<Chunk> chunks;
         std::optional<dnnl::reorder::primitive_desc> copy;  // of the block into place, if column tiles
     };
     // The tiles LinearSteps runs for this many rows, every descriptor checked

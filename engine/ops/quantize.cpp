@@ -140,7 +140,7 @@ std::vector<RowTile> row_store_tiles(int threads, int rows, int cols, Activation
 ConvertRowsSteps::ConvertRowsSteps(int threads, int rows, int cols, Activation src, Activation dst) {
     const auto load = [=](int row, float* values) { load_row(src, row, cols, cols, values); };
     for (RowTile& tile : row_store_tiles(threads, rows, cols, dst, load))
-        add_row_tile(std::move(tile.step), dnnl::memory::desc(), tile.rows);
+        add_row_tile(std::move(tile.step), 0, tile.rows);
 }
 
 }  // namespace onevit

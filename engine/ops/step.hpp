@@ -28,6 +28,9 @@ struct Step {
     // Instead of a primitive: a hand-written loop, for what oneDNN 2.6 has no
     // primitive for (e.g. quantizing rows with a scale per row).
     std::function<void()> kernel = {};
+    // Optional, run last, in order, by the same thread: the rest of a tile
+    // that runs as several steps (an int8 layer's row chunks, ops/linear.cpp).
+    std::vector<Step> then_steps = {};
 
     void execute(dnnl::stream& stream, const dnnl::memory& scratchpad) {
         if (kernel) return kernel();
@@ -38,6 +41,7 @@ struct Step {
             then.execute(stream, then_args);
         }
         if (after) after();
+        for (Step& step : then_steps) step.execute(stream, scratchpad);
     }
 };
 
@@ -59,22 +63,27 @@ public:
     const std::vector<Range>& row_tiles() const { return row_tiles_; }
 
 protected:
-    void add(Step step, const dnnl::memory::desc& scratchpad) {  // scratchpad: the larger of step's
-        push(std::move(step), scratchpad);
+    // scratchpad_bytes: what the step needs, the largest of its primitives'.
+    void add(Step step, std::size_t scratchpad_bytes) {
+        push(std::move(step), scratchpad_bytes);
         row_tiled_ = false;
         row_tiles_.clear();
     }
-    void add_row_tile(Step step, const dnnl::memory::desc& scratchpad, Range rows) {
-        push(std::move(step), scratchpad);
+    void add_row_tile(Step step, std::size_t scratchpad_bytes, Range rows) {
+        push(std::move(step), scratchpad_bytes);
         if (row_tiled_) row_tiles_.push_back(rows);
     }
 
 private:
-    void push(Step step, const dnnl::memory::desc& scratchpad) {
-        scratchpad_bytes_ = std::max(scratchpad_bytes_, scratchpad.get_size());
-        step.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory();  // filled in per execution
-        if (step.then) step.then_args[DNNL_ARG_SCRATCHPAD] = dnnl::memory();
+    void push(Step step, std::size_t scratchpad_bytes) {
+        scratchpad_bytes_ = std::max(scratchpad_bytes_, scratchpad_bytes);
+        reserve_scratchpad_args(step);
         steps_.push_back(std::move(step));
+    }
+    static void reserve_scratchpad_args(Step& step) {  // filled in per execution
+        step.args[DNNL_ARG_SCRATCHPAD] = dnnl::memory();
+        if (step.then) step.then_args[DNNL_ARG_SCRATCHPAD] = dnnl::memory();
+        for (Step& next : step.then_steps) reserve_scratchpad_args(next);
     }
 
     std::vector<Step> steps_;
