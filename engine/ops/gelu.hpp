@@ -4,7 +4,7 @@
 // plain weights (ops/linear.hpp), so int8 layers apply scale, bias and GELU
 // in a row loop of their own.
 //
-// Vectorised float code (ops/vector_math.hpp), each within ~3e-7 relative
+// Vectorised float code (ops/vector_math.hpp), each within 4e-7 · max(1, |x|)
 // of the exact function.
 #pragma once
 
@@ -12,7 +12,8 @@
 
 namespace onevit {
 
-// values[i] = gelu(values[i]), in place.
-void apply_gelu(Gelu gelu, float* values, int n);
+// values[i] = gelu(values[i] · scale + bias[i]), in place: an int8 matmul's
+// row, its activation scale and the layer's bias.
+void apply_gelu(Gelu gelu, float* values, int n, float scale, const float* bias);
 
 }  // namespace onevit

@@ -72,15 +72,12 @@ int choose_column_width(int rows, int out, int in, int threads) {
 
 ONEVIT_VECTOR_CLONES
 void scale_and_add_bias(float* values, int n, float scale, const float* bias) {
-    if (bias)
-        for (int i = 0; i < n; ++i) values[i] = values[i] * scale + bias[i];
-    else
-        for (int i = 0; i < n; ++i) values[i] *= scale;
+    for (int i = 0; i < n; ++i) values[i] = values[i] * scale + bias[i];
 }
 
 ONEVIT_VECTOR_CLONES
-void add_into(const float* values, int n, float* sum) {
-    for (int i = 0; i < n; ++i) sum[i] += values[i];
+void add_scaled_into(const float* values, int n, float scale, const float* bias, float* sum) {
+    for (int i = 0; i < n; ++i) sum[i] += values[i] * scale + bias[i];
 }
 
 // An int8 row tile's chunks: as few as keep each f32 block within kInt8ChunkBytes.
@@ -102,21 +99,25 @@ std::optional<Gelu> gelu_of(Epilogue epilogue) {
 }
 
 // int8: a tile's block holds its rows × cols of s32 sums times the weight
-// scales (the matmul's output scales). Each row, in place, is multiplied by
-// its activation scale, gets the bias and the GELU, and goes into its place
-// in dst: stored as dst's type (s8 quantizes it per row), or added to the
-// residual there.
+// scales (the matmul's output scales). Each row is multiplied by its
+// activation scale and gets the bias (and the GELU), in the same pass as it
+// is added to the residual in dst or, in place, before it is stored as dst's
+// type (s8 quantizes it per row).
 void finish_int8_rows(float* block, Range rows, int cols, const float* row_scales, const float* bias,
                       Epilogue epilogue, const Activation& dst, int dst_stride, int dst_column) {
     const std::optional<Gelu> gelu = gelu_of(epilogue);
     for (int row = rows.begin; row < rows.begin + rows.size; ++row) {
         float* values = block + std::int64_t(row - rows.begin) * cols;
-        scale_and_add_bias(values, cols, row_scales[row], bias);
-        if (gelu) apply_gelu(*gelu, values, cols);
-        if (epilogue == Epilogue::residual_add)
-            add_into(values, cols, static_cast<float*>(dst.at(row, dst_stride, dst_column)));
+        if (epilogue == Epilogue::residual_add) {
+            add_scaled_into(values, cols, row_scales[row], bias,
+                            static_cast<float*>(dst.at(row, dst_stride, dst_column)));
+            continue;
+        }
+        if (gelu)
+            apply_gelu(*gelu, values, cols, row_scales[row], bias);
         else
-            store_row(values, cols, dst, row, dst_stride, dst_column);
+            scale_and_add_bias(values, cols, row_scales[row], bias);
+        store_row(values, cols, dst, row, dst_stride, dst_column);
     }
 }
 
@@ -182,7 +183,13 @@ LinearWeights::LinearWeights(Executor& loader, WeightMemory& weight_memory, cons
             tile.bias = memory(matrix_md(1, tile.columns.size, tile.columns.size, memory::data_type::f32), engine,
                                const_cast<float*>(bias->data + tile.columns.begin));
     }
-    bias_ = bias ? bias->data : nullptr;
+    if (int8() && !bias) {  // the row loop adds a bias either way
+        auto* zeros = static_cast<float*>(weight_memory.allocate(sizeof(float) * out_));
+        std::fill(zeros, zeros + out_, 0.f);
+        bias_ = zeros;
+    } else {
+        bias_ = bias ? bias->data : nullptr;
+    }
     // [out, in] row-major is the (in × out) matrix with strides {1, in}.
     const memory::data_type source_type = int8() ? memory::data_type::s8 : memory::data_type::f32;
     const void* source_data = int8() ? static_cast<const void*>(quantized->values.data()) : weight.data;
@@ -318,7 +325,7 @@ LinearSteps::LinearSteps(const LinearWeights& w, const dnnl::engine& engine, int
             if (w.has_bias_ && !w.int8()) step.args[DNNL_ARG_BIAS] = tile.bias;
             step.args[DNNL_ARG_DST] = memory(chunk.pd.dst_desc(), engine, blocked ? static_cast<void*>(block) : place);
             if (w.int8()) {
-                const float* bias = w.bias_ ? w.bias_ + tile.columns.begin : nullptr;
+                const float* bias = w.bias_ + tile.columns.begin;
                 step.after = [=, rows = chunk.rows, epilogue = w.epilogue_, out = w.out_] {
                     finish_int8_rows(block, rows, tile.columns.size, src.row_scales, bias, epilogue, dst, out,
                                      tile.columns.begin);

@@ -102,7 +102,8 @@ private:
     int in_ = 0;
     int out_ = 0;
     bool has_bias_ = false;
-    const float* bias_ = nullptr;  // [out], as in the file (int8 adds it in its row loop)
+    // [out], as in the file; at int8 (added by its row loop) zeros where the file has none
+    const float* bias_ = nullptr;
     Epilogue epilogue_ = Epilogue::none;
     int threads_ = 1;
     LinearTypes types_;
