@@ -81,7 +81,7 @@ std::vector<float> rows_of_varied_scale(int rows, int cols, unsigned seed) {
 }
 
 // rows: 37 — nothing a multiple of a block, several column tiles; or more.
-void check_linear(PrecisionOps& t, Type src_type, double tolerance, int rows = 37) {
+void check_linear(PrecisionOps& t, Type src_type, double tolerance, int rows = 37, bool with_bias = true) {
     Executor ex(t.engine, t.GetParam());
     const int in = 70, out = 1000;
     Tensor weight({out, in}, 1, 0.1f), bias({out}, 2);
@@ -90,7 +90,8 @@ void check_linear(PrecisionOps& t, Type src_type, double tolerance, int rows = 3
          {Epilogue::none, Epilogue::gelu_erf, Epilogue::gelu_tanh, Epilogue::gelu_quick, Epilogue::residual_add}) {
         const Type dst_type = e == Epilogue::residual_add ? Type::f32 : Type::bf16;
         auto w = inside(ex, [&] {
-            return LinearWeights(ex, t.weight_memory, weight.view, &bias.view, e, {rows, ex.threads()},
+            return LinearWeights(ex, t.weight_memory, weight.view, with_bias ? &bias.view : nullptr, e,
+                                 {rows, ex.threads()},
                                  {src_type, dst_type});
         });
         Buffer s = Buffer::of(src_type, rows, in, src);
@@ -99,7 +100,7 @@ void check_linear(PrecisionOps& t, Type src_type, double tolerance, int rows = 3
         std::vector<double> expected(std::size_t(rows) * out);
         for (int r = 0; r < rows; ++r)
             for (int o = 0; o < out; ++o) {
-                double acc = bias.view.data[o];
+                double acc = with_bias ? bias.view.data[o] : 0.0;
                 for (int k = 0; k < in; ++k) acc += double(src[r * in + k]) * weight.view.data[o * in + k];
                 if (e == Epilogue::gelu_erf) acc = gelu_erf(acc);
                 if (e == Epilogue::gelu_tanh) acc = gelu_tanh(acc);
@@ -124,6 +125,9 @@ TEST_P(PrecisionOps, LinearAtInt8MatchesNaive) { check_linear(*this, Type::s8, 3
 // 300 rows: an int8 row tile of them runs as several row chunks (ops/linear.cpp's
 // int8_chunks keeps each f32 block within 256 KiB), each with its own row loop.
 TEST_P(PrecisionOps, LinearAtInt8MatchesNaiveOverRowChunks) { check_linear(*this, Type::s8, 3e-2, 300); }
+
+// Without a bias, which the int8 row loop then adds as zeros.
+TEST_P(PrecisionOps, LinearAtInt8WithoutBiasMatchesNaive) { check_linear(*this, Type::s8, 3e-2, 37, false); }
 
 TEST_P(PrecisionOps, LayerNormWritesBf16AndS8) {
     Executor ex(engine, GetParam());
