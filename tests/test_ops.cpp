@@ -224,5 +224,27 @@ TEST(RowLoops, SoftmaxMatchesNaiveAtF32AndBf16) {
     }
 }
 
+// store_row's scale, at every type: f32 exactly, bf16 within one rounding,
+// s8 within half a step of its row scale, which carries the factor.
+TEST(RowLoops, StoreRowScalesTheRowAtEveryType) {
+    const int n = 70;
+    const float scale = 0.3f;
+    const std::vector<float> row = random_vector(n, 41, 5.f);
+    std::vector<float> f32(n), widened(n);
+    store_row(row.data(), n, Activation(f32.data()), 0, n, 0, scale);
+    for (int i = 0; i < n; ++i) EXPECT_EQ(f32[i], row[i] * scale);
+
+    std::vector<std::uint16_t> bf16(n);
+    const Activation bf16_row(bf16.data(), dnnl::memory::data_type::bf16);
+    store_row(row.data(), n, bf16_row, 0, n, 0, scale);
+    load_row(bf16_row, 0, n, n, widened.data());
+    for (int i = 0; i < n; ++i) EXPECT_NEAR(widened[i], row[i] * scale, std::abs(row[i] * scale) / 256);
+
+    std::vector<std::int8_t> s8(n);
+    float row_scale = 0;
+    store_row(row.data(), n, Activation(s8.data(), dnnl::memory::data_type::s8, &row_scale), 0, n, 0, scale);
+    for (int i = 0; i < n; ++i) EXPECT_NEAR(s8[i] * row_scale, row[i] * scale, 0.5 * row_scale * 1.0001);
+}
+
 }  // namespace
 }  // namespace onevit

@@ -31,10 +31,11 @@ void quantize(const float* values, int n, float scale, std::int8_t* q) {
 }
 
 ONEVIT_VECTOR_CLONES
-void to_bf16_row(const float* values, int n, std::uint16_t* out) {
+void to_bf16_row(const float* values, int n, float scale, std::uint16_t* out) {
     for (int i = 0; i < n; ++i) {
+        const float value = values[i] * scale;
         std::uint32_t bits;
-        std::memcpy(&bits, &values[i], sizeof bits);
+        std::memcpy(&bits, &value, sizeof bits);
         const std::uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
         const bool nan = (bits & 0x7fffffffu) > 0x7f800000u;
         out[i] = static_cast<std::uint16_t>(nan ? (bits >> 16) | 0x40u : rounded);
@@ -47,6 +48,11 @@ void from_bf16_row(const std::uint16_t* in, int n, float* values) {
         const std::uint32_t bits = std::uint32_t(in[i]) << 16;
         std::memcpy(&values[i], &bits, sizeof bits);
     }
+}
+
+ONEVIT_VECTOR_CLONES
+void scale_into(const float* values, int n, float scale, float* out) {
+    for (int i = 0; i < n; ++i) out[i] = values[i] * scale;
 }
 
 constexpr int kLanes = 16;
@@ -94,16 +100,25 @@ QuantizedWeights quantize_per_output_channel(const float* weight, int out, int i
 }
 
 void store_row(const float* values, int n, const Activation& dst, std::int64_t row, std::int64_t stride,
-               std::int64_t column) {
+               std::int64_t column, float scale) {
     using Type = Activation::Type;
     switch (dst.type) {
-        case Type::f32: std::memcpy(dst.at(row, stride, column), values, sizeof(float) * n); return;
-        case Type::bf16: to_bf16_row(values, n, static_cast<std::uint16_t*>(dst.at(row, stride, column))); return;
-        case Type::s8: {
+        case Type::f32: {
+            auto* out = static_cast<float*>(dst.at(row, stride, column));
+            if (scale == 1.f)
+                std::memcpy(out, values, sizeof(float) * n);
+            else
+                scale_into(values, n, scale, out);
+            return;
+        }
+        case Type::bf16:
+            to_bf16_row(values, n, scale, static_cast<std::uint16_t*>(dst.at(row, stride, column)));
+            return;
+        case Type::s8: {  // scale > 0: round(x · scale / (max|x · scale| / 127)) = round(x / (max|x| / 127))
             if (column != 0 || n != stride) throw std::logic_error("store_row: s8 rows are quantized whole");
-            const float scale = symmetric_scale(values, n);
-            dst.row_scales[row] = scale;
-            quantize(values, n, scale, static_cast<std::int8_t*>(dst.at(row, stride)));
+            const float row_scale = symmetric_scale(values, n);
+            dst.row_scales[row] = row_scale * scale;
+            quantize(values, n, row_scale, static_cast<std::int8_t*>(dst.at(row, stride)));
             return;
         }
         default: throw std::logic_error("store_row: unsupported activation type");

@@ -39,10 +39,11 @@ QuantizedWeights quantize_per_output_channel(const float* weight, int out, int i
 float sum_of(const float* values, int n);
 float max_abs_of(const float* values, int n);
 
-// Writes one row of n floats as dst's type, from this column on: f32, bf16,
-// or (whole rows only: column 0, n = the row's width) s8 with its row scale.
+// Writes one row of n floats, times scale (> 0), as dst's type, from this
+// column on: f32, bf16, or (whole rows only: column 0, n = the row's width) s8
+// with its row scale.
 void store_row(const float* values, int n, const Activation& dst, std::int64_t row, std::int64_t stride,
-               std::int64_t column = 0);
+               std::int64_t column = 0, float scale = 1.f);
 
 // Reads one row of src (f32 or bf16) as floats.
 void load_row(const Activation& src, std::int64_t row, std::int64_t stride, int n, float* values);

@@ -29,9 +29,19 @@ float max_of(const float* values, int n) {
     return max;
 }
 
+// values[i] = e^{values[i] − shift}, in place; returns their sum, over 16
+// lanes so that the loop vectorises.
 ONEVIT_VECTOR_CLONES
-void exp_shifted(float* values, int n, float shift) {
-    for (int i = 0; i < n; ++i) values[i] = exp_of(values[i] - shift);
+float exp_shifted_sum(float* values, int n, float shift) {
+    constexpr int kLanes = 16;
+    float lanes[kLanes] = {};
+    int i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (int l = 0; l < kLanes; ++l) lanes[l] += values[i + l] = exp_of(values[i + l] - shift);
+    float sum = 0.f;
+    for (; i < n; ++i) sum += values[i] = exp_of(values[i] - shift);
+    for (float lane : lanes) sum += lane;
+    return sum;
 }
 
 ONEVIT_VECTOR_CLONES
@@ -41,12 +51,16 @@ void scale_row(float* values, int n, float scale) {
 
 }  // namespace
 
+// Three passes a row: the maximum; the exponentials and their sum; the
+// division by the sum, in place or as the probabilities are stored.
 void softmax_rows(float* scores, int rows, int cols, const Activation& probabilities) {
     for (int r = 0; r < rows; ++r) {
         float* row = scores + std::int64_t(r) * cols;
-        exp_shifted(row, cols, max_of(row, cols));
-        scale_row(row, cols, 1.f / sum_of(row, cols));
-        if (probabilities.data != scores) store_row(row, cols, probabilities, r, cols);
+        const float inverse_sum = 1.f / exp_shifted_sum(row, cols, max_of(row, cols));
+        if (probabilities.data == scores)
+            scale_row(row, cols, inverse_sum);
+        else
+            store_row(row, cols, probabilities, r, cols, 0, inverse_sum);
     }
 }
 
