@@ -31,7 +31,7 @@ void plan_forward(const Architecture& a, Precision precision, const dnnl::engine
         linear(a.patch_dim(), D, true, Epilogue::none, a.patch_tokens(), patch_rows);
         norm(patch_rows, D);
     } else {
-        PatchEmbedSteps::plan(PatchEmbedWeights(engine, grid, D, threads), engine, batch);
+        PatchEmbedSteps::plan(PatchEmbedWeights(engine, grid, D, threads, patch_embed_type(precision)), engine, batch);
     }
     if (a.norm_pre) norm(rows, D);
     block_norm();

@@ -47,7 +47,7 @@ NormedPatchEmbedWeights normed_patch_embed(const WeightLoader& load) {
 PatchEmbedWeights conv_patch_embed(const WeightLoader& load) {
     PatchEmbedWeights weights(load.executor, *load.memory, patch_grid(load.file.info().arch),
                               load.file.tensor("patch_embed.weight"), load.file.tensor("patch_embed.bias"),
-                              load.run_threads);
+                              load.run_threads, patch_embed_type(load.precision));
     load.file.release("patch_embed.weight");
     return weights;
 }

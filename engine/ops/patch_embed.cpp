@@ -14,18 +14,24 @@ TensorView flattened(const TensorView& weight) {
 }  // namespace
 
 PatchEmbedWeights::PatchEmbedWeights(Executor& loader, WeightMemory& memory, const PatchGrid& grid,
-                                     const TensorView& weight, const TensorView& bias, int run_threads)
+                                     const TensorView& weight, const TensorView& bias, int run_threads,
+                                     Activation::Type type)
     : grid_(grid),
-      linear_(loader, memory, flattened(weight), &bias, Epilogue::none, {grid.patches(), run_threads}) {}
+      type_(type),
+      linear_(loader, memory, flattened(weight), &bias, Epilogue::none, {grid.patches(), run_threads}, {type}) {}
 
-PatchEmbedWeights::PatchEmbedWeights(const dnnl::engine& engine, const PatchGrid& grid, int dim, int run_threads)
-    : grid_(grid), linear_(engine, LinearShape{grid.patch_dim(), dim, true, Epilogue::none}, {grid.patches(), run_threads}) {}
+PatchEmbedWeights::PatchEmbedWeights(const dnnl::engine& engine, const PatchGrid& grid, int dim, int run_threads,
+                                     Activation::Type type)
+    : grid_(grid),
+      type_(type),
+      linear_(engine, LinearShape{grid.patch_dim(), dim, true, Epilogue::none, {type}}, {grid.patches(), run_threads}) {}
 
 PatchEmbedSteps::PatchEmbedSteps(const PatchEmbedWeights& w, const dnnl::engine& engine, int batch, float* out)
     : grid_(w.grid_),
       batch_(batch),
-      rows_(std::size_t(batch) * w.grid_.patches() * w.grid_.patch_dim()),
-      linear_(w.linear_, engine, batch * w.grid_.patches(), rows_.data(), out) {}
+      rows_(std::size_t(batch) * w.grid_.patches() * w.grid_.patch_dim()),  // floats: room for bf16 too
+      patches_(rows_.data(), w.type_),
+      linear_(w.linear_, engine, batch * w.grid_.patches(), patches_, out) {}
 
 void PatchEmbedSteps::plan(const PatchEmbedWeights& w, const dnnl::engine& engine, int batch) {
     LinearSteps::plan(w.linear_, engine, batch * w.grid_.patches());
@@ -36,12 +42,14 @@ void PatchEmbedSteps::run(Executor& executor, const float* input, std::vector<dn
     const std::vector<Range>& row_tiles = linear_.row_tiles();
     if (!row_tiles.empty()) {  // each tile reads only its own patches: cut them out in the same task
         executor.parallel(static_cast<int>(steps.size()), [&](int t) {
-            extract_patch_rows(grid_, input, row_tiles[t], rows_.data());
+            extract_patch_rows(grid_, input, row_tiles[t], patches_);
             steps[t].execute(executor.stream(), scratchpads[Executor::slot()]);
         });
         return;
     }
-    extract_patches(executor, grid_, batch_, input, rows_.data());  // column tiles read every patch
+    executor.parallel(batch_ * grid_.patches(), [&](int row) {  // column tiles read every patch
+        extract_patch_rows(grid_, input, {row, 1}, patches_);
+    });
     executor.parallel(static_cast<int>(steps.size()), [&](int i) {
         steps[i].execute(executor.stream(), scratchpads[Executor::slot()]);
     });

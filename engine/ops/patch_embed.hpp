@@ -28,15 +28,18 @@ namespace onevit {
 class PatchEmbedWeights {
 public:
     // weight: [dim, channels, patch, patch]; bias: [dim]. Reordered on loader's
-    // threads into memory, for executors of run_threads threads.
+    // threads into memory, for executors of run_threads threads. type: of the
+    // patches and the weights, f32 or bf16 (f32 sums and output either way).
     PatchEmbedWeights(Executor& loader, WeightMemory& memory, const PatchGrid& grid, const TensorView& weight,
-                      const TensorView& bias, int run_threads);
+                      const TensorView& bias, int run_threads, Activation::Type type = Activation::Type::f32);
     // The plan only, no weights (for PatchEmbedSteps::plan).
-    PatchEmbedWeights(const dnnl::engine& engine, const PatchGrid& grid, int dim, int run_threads);
+    PatchEmbedWeights(const dnnl::engine& engine, const PatchGrid& grid, int dim, int run_threads,
+                      Activation::Type type = Activation::Type::f32);
 
 private:
     friend class PatchEmbedSteps;
     PatchGrid grid_;
+    Activation::Type type_;
     LinearWeights linear_;  // [dim, C·P·P]
 };
 
@@ -55,6 +58,7 @@ private:
     PatchGrid grid_;
     int batch_;
     AlignedBuffer rows_;  // the flattened patches, (image, patch) × C·P·P
+    Activation patches_;  // rows_ as the weights' type
     LinearSteps linear_;
 };
 
