@@ -79,6 +79,7 @@ public:
 
     int in_features() const { return in_; }
     int out_features() const { return out_; }
+    LinearTypes types() const { return types_; }
     int column_tiles() const { return static_cast<int>(tiles_.size()); }
 
 private:

@@ -17,20 +17,18 @@ PatchEmbedWeights::PatchEmbedWeights(Executor& loader, WeightMemory& memory, con
                                      const TensorView& weight, const TensorView& bias, int run_threads,
                                      Activation::Type type)
     : grid_(grid),
-      type_(type),
       linear_(loader, memory, flattened(weight), &bias, Epilogue::none, {grid.patches(), run_threads}, {type}) {}
 
 PatchEmbedWeights::PatchEmbedWeights(const dnnl::engine& engine, const PatchGrid& grid, int dim, int run_threads,
                                      Activation::Type type)
     : grid_(grid),
-      type_(type),
       linear_(engine, LinearShape{grid.patch_dim(), dim, true, Epilogue::none, {type}}, {grid.patches(), run_threads}) {}
 
 PatchEmbedSteps::PatchEmbedSteps(const PatchEmbedWeights& w, const dnnl::engine& engine, int batch, float* out)
     : grid_(w.grid_),
       batch_(batch),
       rows_(std::size_t(batch) * w.grid_.patches() * w.grid_.patch_dim()),  // floats: room for bf16 too
-      patches_(rows_.data(), w.type_),
+      patches_(rows_.data(), w.linear_.types().src),
       linear_(w.linear_, engine, batch * w.grid_.patches(), patches_, out) {}
 
 void PatchEmbedSteps::plan(const PatchEmbedWeights& w, const dnnl::engine& engine, int batch) {

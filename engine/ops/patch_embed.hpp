@@ -39,7 +39,6 @@ public:
 private:
     friend class PatchEmbedSteps;
     PatchGrid grid_;
-    Activation::Type type_;
     LinearWeights linear_;  // [dim, C·P·P]
 };
 
