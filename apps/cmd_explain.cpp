@@ -1,7 +1,8 @@
 // onevit explain: where the model looked. Per image, the attention rollout of
 // its class token (onevit/rollout.hpp) as DIR/<stem>.npy, and DIR/<stem>.png:
 // the model's input crop with the map blended over it and the top-1 class
-// written across the top (and in the PNG's Title text chunk).
+// written across the top (and in the PNG's Title text chunk); a model without a
+// classifier gets its map, captioned as such.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -33,20 +34,24 @@ struct ExplainOptions {
     std::vector<std::string> images;
 };
 
-// Explains one image into stem.png and stem.npy; returns the top-1 prediction.
-// Throws onevit::Error.
-Prediction write_explanation(const Model& model, const std::string& image_path, const fs::path& stem) {
+// Explains one image into stem.png and stem.npy; returns what it shows
+// (headline()). Throws onevit::Error.
+std::string write_explanation(const Model& model, const std::string& image_path, const fs::path& stem) {
     const Architecture& arch = model.info().arch;
     Explanation explanation = explain_image(model, image_path, 1);
-    const Prediction& top1 = explanation.top.front();
-    heatmap::caption(explanation.overlay, prediction_text(top1));
-    const std::string title = prediction_name(top1);
-    png::write(stem.string() + ".png", explanation.overlay,
-               {{"Title", title},
-                {"Description", fmt::format("onevit explain: attention rollout heat-map; top-1 class {} ({}), p {:.4f}",
-                                            top1.index, title, top1.prob)}});
+    const std::string shown = headline(explanation);
+    heatmap::caption(explanation.overlay, shown);
+    std::string title = "attention rollout";
+    std::string description = "onevit explain: attention rollout heat-map; the model has no classifier";
+    if (!explanation.top.empty()) {
+        const Prediction& top1 = explanation.top.front();
+        title = prediction_name(top1);
+        description = fmt::format("onevit explain: attention rollout heat-map; top-1 class {} ({}), p {:.4f}",
+                                  top1.index, title, top1.prob);
+    }
+    png::write(stem.string() + ".png", explanation.overlay, {{"Title", title}, {"Description", description}});
     npy::write_float32(stem.string() + ".npy", {{arch.grid_height(), arch.grid_width()}, explanation.map});
-    return top1;
+    return shown;
 }
 
 void explain(const ExplainOptions& options) {
@@ -64,9 +69,9 @@ void explain(const ExplainOptions& options) {
             if (earlier != written.end())
                 throw Error(fmt::format("{}: its outputs {}.png and .npy would overwrite those of {}", image,
                                         stem.string(), earlier->second));
-            const Prediction top1 = write_explanation(model, image, stem);
+            const std::string shown = write_explanation(model, image, stem);
             written.emplace(stem, image);
-            fmt::print("{}: {} -> {}.png, {}.npy\n", image, prediction_text(top1), stem.string(), stem.string());
+            fmt::print("{}: {} -> {}.png, {}.npy\n", image, shown, stem.string(), stem.string());
         } catch (const Error& e) {
             std::fflush(stdout);  // keep stdout and stderr in order on a terminal
             fmt::print(stderr, "onevit: error: {}\n", e.what());

@@ -14,7 +14,7 @@ Explanation explain_image(const Model& model, const std::string& image_path, int
     AttentionMaps attention;
     const std::vector<float> logits = model.run(input.data(), 1, nullptr, &attention);
     Explanation e;
-    e.top = top_k(logits.data(), arch.num_classes, classes, info.labels);
+    if (arch.num_classes > 0) e.top = top_k(logits.data(), arch.num_classes, classes, info.labels);
     e.map = attention_rollout(attention, 0, arch);
     e.crop = heatmap::input_crop(input, arch, info.preprocess);
     e.overlay = heatmap::overlay(e.crop, e.map, arch.grid_height(), arch.grid_width());
@@ -27,6 +27,10 @@ std::string prediction_name(const Prediction& prediction) {
 
 std::string prediction_text(const Prediction& prediction) {
     return fmt::format("{} {:.1f}%", prediction_name(prediction), 100.f * prediction.prob);
+}
+
+std::string headline(const Explanation& explanation) {
+    return explanation.top.empty() ? kNoClassifier : prediction_text(explanation.top.front());
 }
 
 }  // namespace onevit

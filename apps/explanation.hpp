@@ -12,13 +12,14 @@
 namespace onevit {
 
 struct Explanation {
-    std::vector<Prediction> top;  // most probable first
+    std::vector<Prediction> top;  // most probable first; empty when the model has no classifier
     std::vector<float> map;       // attention rollout, grid_height × grid_width, summing to 1
     Image crop;                   // the model's input crop, RGB at the input size
     Image overlay;                // crop with the map blended over it
 };
 
-// Decodes, preprocesses and runs image_path; keeps the `classes` most probable.
+// Decodes, preprocesses and runs image_path; keeps the `classes` most probable
+// (none for a model without a classifier: its map is still the rollout).
 // Throws onevit::Error.
 Explanation explain_image(const Model& model, const std::string& image_path, int classes);
 
@@ -26,5 +27,9 @@ Explanation explain_image(const Model& model, const std::string& image_path, int
 std::string prediction_name(const Prediction& prediction);
 // "Samoyed 75.2%"
 std::string prediction_text(const Prediction& prediction);
+// What the explanation is of: its top-1's prediction_text, or, for a model
+// without a classifier, kNoClassifier.
+std::string headline(const Explanation& explanation);
+inline constexpr const char* kNoClassifier = "no classifier (attention rollout only)";
 
 }  // namespace onevit

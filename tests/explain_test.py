@@ -13,7 +13,9 @@ token) and, when ../shared/data has it, the real DeiT-tiny:
      so that only the model and the rollout are compared); the .npy is float32
      [grid_h, grid_w] summing to 1; DIR/<stem>.png decodes at the input size, and
      for the labelled DeiT-tiny its Title text chunk is the reference's top-1 label;
-  3. a missing image, a good one, an undecodable one and the good one again
+  3. the random ViT-Ti without its head (num_classes 0): the same maps, "no classifier"
+     said on stdout and in the Title; without its class token: refused in one line;
+  4. a missing image, a good one, an undecodable one and the good one again
      (whose outputs would overwrite the first's): one error line each for the
      three on stderr, exit status 1, the good image's outputs written.
 
@@ -117,10 +119,15 @@ class Checker:
             self.failures.append(f"{name}: attention max|Δ| {check.diff:.3e} > {check.tol:.3e} ({check.worst})")
 
     def rollout(self, name: str, ovit: str, ref_model, meta: dict, photos: list[str],
-                labels: list[str] | None) -> None:
-        """explain on photos: each .npy vs. the reference rollout, each .png's size (and Title)."""
+                labels: list[str] | None, headless: bool = False) -> None:
+        """explain on photos: each .npy vs. the reference rollout, each .png's size (and Title).
+
+        headless: the .ovit has no classifier (ref_model's head is not used): the map alone,
+        said so on stdout and in the Title."""
         out_dir = os.path.join(self.tmp, "explained")
-        run_tool([self.onevit, "explain", "--model", ovit, "--out", out_dir] + photos, "onevit explain")
+        printed = run_tool([self.onevit, "explain", "--model", ovit, "--out", out_dir] + photos, "onevit explain")
+        if headless and printed.count(": no classifier (attention rollout only) -> ") != len(photos):
+            self.failures.append(f"{name}: explain's lines do not say the model has no classifier: {printed!r}")
         cfg = ref_model.cfg
         for photo in photos:
             stem = os.path.join(out_dir, os.path.splitext(os.path.basename(photo))[0])
@@ -150,6 +157,9 @@ class Checker:
             if size != want:
                 self.failures.append(f"{name} {what}: the .png is {size[0]}×{size[1]}, "
                                      f"the input {want[0]}×{want[1]}")
+            if headless and text.get("Title") != "attention rollout":
+                self.failures.append(f"{name} {what}: the .png's Title is {text.get('Title')!r}, "
+                                     f"not 'attention rollout'")
             if labels is not None:
                 top1 = labels[int(logits[0].argmax())]
                 if text.get("Title") != top1:
@@ -178,6 +188,34 @@ class Checker:
             problems.append("the good image's outputs were not written")
         print(f"{'bad images':<30}{'missing, good, garbage, good':<34}{'':>24}  {'FAIL' if problems else 'ok'}")
         self.failures += [f"bad images: {p}" for p in problems]
+
+
+def headless_and_tokenless(checker: Checker, convert: str, state: dict, ref_model, photos: list[str],
+                           tmp: str) -> None:
+    """The ViT-Ti without its head (num_classes 0): the same rollout maps, no label. Without its class
+    token (average pooling): refused in one line, since rollout follows the class token."""
+    headless = {k: v for k, v in state.items() if not k.startswith("head.")}
+    ckpt, ovit = os.path.join(tmp, "headless.safetensors"), os.path.join(tmp, "headless.ovit")
+    safetensors_io.save_file(headless, ckpt, metadata={"format": "pt"})
+    run_tool([sys.executable, convert, ckpt, "--arch", "vit_tiny_patch16_224", "-o", ovit], "convert.py")
+    meta, _ = vit_reference.read_ovit(ovit)
+    checker.rollout("random ViT-Ti headless", ovit, ref_model, meta, photos, None, headless=True)
+
+    tokenless = {k: v for k, v in state.items() if k != "cls_token"}
+    tokenless["pos_embed"] = state["pos_embed"][:, 1:]
+    ckpt, ovit = os.path.join(tmp, "tokenless.safetensors"), os.path.join(tmp, "tokenless.ovit")
+    safetensors_io.save_file(tokenless, ckpt, metadata={"format": "pt"})
+    run_tool([sys.executable, convert, ckpt, "--arch", "vit_tiny_patch16_224", "--global-pool", "avg", "-o", ovit],
+             "convert.py")
+    proc = subprocess.run([checker.onevit, "explain", "--model", ovit, "--out", os.path.join(tmp, "tokenless"),
+                           photos[0]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=TOOL_ENV)
+    errors = proc.stderr.splitlines()
+    ok = proc.returncode == 1 and len(errors) == 1 and errors[0].startswith("onevit: error: ") and \
+        "no class token" in errors[0]
+    print(f"{'random ViT-Ti, no class token':<30}{'explain refused in one line':<34}{'':>24}  {'ok' if ok else 'FAIL'}")
+    if not ok:
+        checker.failures.append(f"no class token: explain should refuse in one line; exit {proc.returncode}, "
+                                f"stderr {proc.stderr!r}")
 
 
 def main(argv=None) -> int:
@@ -209,6 +247,8 @@ def main(argv=None) -> int:
             checker.attention(name, ovit, ref_model, x)
             meta, _ = vit_reference.read_ovit(ovit)
             checker.rollout(name, ovit, ref_model, meta, repo_photos, None)
+            if not distilled:
+                headless_and_tokenless(checker, convert, state, ref_model, repo_photos, tmp)
         checker.bad_images(ovit, repo_photos[0])
 
         ckpt = os.path.join(data, "deit_tiny_patch16_224", "model.safetensors")

@@ -3,8 +3,9 @@
 // rollout heat-map over it, and the top-5 classes. The model is loaded once, at
 // start; each image runs on a worker thread and comes back to the UI thread
 // through g_idle_add. Once a result is on screen, the window's top-1 line is
-// printed on stdout ("shown: LABEL P% | IMAGE | window WxH"), so that a test —
-// or a script — knows what the user sees.
+// printed on stdout ("shown: LABEL P% | IMAGE | window WxH", or for a model
+// without a classifier "shown: no classifier (attention rollout only) | ..."),
+// so that a test — or a script — knows what the user sees.
 #include <gtk/gtk.h>
 #include <fmt/format.h>
 
@@ -99,7 +100,7 @@ gboolean show_outcome(gpointer data) {
     ui.overlay = texture_of(e.overlay);
     show_picture(ui);
     gtk_label_set_text(GTK_LABEL(ui.image_name), name.c_str());
-    std::string lines;
+    std::string lines = e.top.empty() ? std::string("No classifier: the heat-map is the attention rollout.") : "";
     for (const onevit::Prediction& p : e.top) {
         char* name_markup = g_markup_escape_text(onevit::prediction_name(p).c_str(), -1);
         lines += fmt::format("{}{:5.1f}%  {}{}\n", lines.empty() ? "<b>" : "", 100.f * p.prob, name_markup,
@@ -108,7 +109,7 @@ gboolean show_outcome(gpointer data) {
     }
     gtk_label_set_markup(GTK_LABEL(ui.classes), lines.c_str());
 
-    ui.painted_line = fmt::format("shown: {} | {}", onevit::prediction_text(e.top.front()), outcome->image);
+    ui.painted_line = fmt::format("shown: {} | {}", onevit::headline(e), outcome->image);
     if (ui.after_paint == 0) {
         GdkFrameClock* clock = gtk_widget_get_frame_clock(ui.window);
         ui.after_paint = g_signal_connect(clock, "after-paint", G_CALLBACK(on_after_paint), &ui);

@@ -11,6 +11,8 @@ namespace onevit {
 namespace {
 
 void check(const AttentionMaps& maps, int image, const Architecture& arch) {
+    // Token 0 of a model without one is a register or a patch: its row is no rollout.
+    if (!arch.class_token) throw Error("attention rollout: the model has no class token, whose attention it follows");
     if (maps.depth != arch.depth || maps.heads != arch.heads || maps.tokens != arch.tokens())
         throw Error("attention rollout: the attention maps (depth " + std::to_string(maps.depth) + ", heads " +
                     std::to_string(maps.heads) + ", tokens " + std::to_string(maps.tokens) +
