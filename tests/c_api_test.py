@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "reference"))
 from harness import (TOOL_ENV, add_digits_arguments, argument_parser,  # noqa: E402
-                     classify_json, digits_model_and_samples, exit_status, parity, resolve_onevit, run_tool,
-                     scratch_dir)
+                     classify_json, digits_model_and_samples, exit_status, parity, readme_block, resolve_onevit,
+                     run_tool, scratch_dir)
 
 import numpy as np  # noqa: E402
 
@@ -116,15 +116,6 @@ def check_ctypes(library, model, image, expected, failures):
     lib.onevit_model_free(handle)
 
 
-def readme_example(repo):
-    """The first ```c block of README.md."""
-    text = Path(repo, "README.md").read_text()
-    match = re.search(r"```c\n(.*?)```", text, re.S)
-    if not match:
-        raise AssertionError("README.md has no ```c block")
-    return match.group(1)
-
-
 def main(argv=None):
     ap = argument_parser(__doc__, keep=True, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_digits_arguments(ap)
@@ -187,7 +178,7 @@ def main(argv=None):
             check_ctypes(libdir / "libonevit.so", model, samples[0], expected[samples[0]], failures)
 
         example = tmp / "example.c"
-        example.write_text(readme_example(args.repo))
+        example.write_text(readme_block(args.repo, "c"))
         compile_c(example, tmp / "example", README_FLAGS, shared_words, extra)
         proc = subprocess.run([str(tmp / "example"), model, samples[0]], capture_output=True, text=True, env=run_env,
                               timeout=300)

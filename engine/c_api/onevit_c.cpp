@@ -161,7 +161,7 @@ int onevit_model_classify_file(const onevit_model* model, const char* image_path
         require(top_k >= 1, "top_k must be >= 1, got " + std::to_string(top_k));
         const onevit::ModelInfo& info = model->model.info();
         const onevit::Image image = onevit::decode_image(image_path, info.arch.channels);
-        const std::vector<onevit::Prediction> top = model->model.classify({image}, top_k).front();
+        const std::vector<onevit::Prediction> top = model->model.classify(image, top_k);
         for (int rank = 0; rank < top_k; ++rank) {
             if (rank >= static_cast<int>(top.size())) {
                 out[rank] = {-1, 0.f, ""};

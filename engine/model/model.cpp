@@ -208,6 +208,14 @@ std::vector<std::vector<Prediction>> Model::classify(const std::vector<Image>& i
     return out;
 }
 
+std::vector<Prediction> Model::classify(const Image& image, int k) const {
+    return std::move(classify(std::vector<Image>{image}, k).front());
+}
+
+std::vector<float> Model::embed(const Image& image, bool normalize) const {
+    return embed(std::vector<Image>{image}, normalize);
+}
+
 std::vector<float> Model::embed(const std::vector<Image>& images, bool normalize) const {
     if (images.empty()) return {};
     const std::vector<float> input = preprocess_batch(images, info());

@@ -94,13 +94,18 @@ public:
     // valid until the future is ready; errors arrive through the future.
     std::future<std::vector<float>> submit(const float* input, int batch) const;
 
+    // A decoded image → preprocessing → its top_k classes, most probable first.
+    // The result is a value of its own (labels included): keep it as long as you like.
+    std::vector<Prediction> classify(const Image& image, int top_k) const;
     // Decoded images → preprocessing → one batch → the top_k classes of each.
     std::vector<std::vector<Prediction>> classify(const std::vector<Image>& images,
                                                   int top_k) const;
 
-    // Decoded images → preprocessing → one batch → each image's embedding
-    // (Features::embedding): images.size() × dim floats, row-major, each row
-    // scaled to unit L2 norm if `normalize`.
+    // A decoded image → preprocessing → its embedding (Features::embedding):
+    // dim floats, scaled to unit L2 norm if `normalize`.
+    std::vector<float> embed(const Image& image, bool normalize = false) const;
+    // Decoded images → preprocessing → one batch → each image's embedding:
+    // images.size() × dim floats, row-major, each row as embed(image) gives it.
     std::vector<float> embed(const std::vector<Image>& images, bool normalize = false) const;
 
 private:

@@ -20,6 +20,7 @@ import contextlib
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -126,6 +127,15 @@ def scratch_dir(prefix: str, keep: bool):
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def readme_block(repo: str, language: str) -> str:
+    """The first ```language block of README.md (the examples CI compiles and runs)."""
+    text = open(os.path.join(repo, "README.md"), encoding="utf-8").read()
+    match = re.search(rf"```{re.escape(language)}\n(.*?)```", text, re.S)
+    if not match:
+        raise AssertionError(f"README.md has no ```{language} block")
+    return match.group(1)
 
 
 def classify_json(stdout: str, failures: list[str], images: list[str]) -> dict:
