@@ -17,9 +17,11 @@ timm models by description: width, depth, MLP width, patch size, input size, cla
 register / distillation tokens, LayerScale, norm_pre, fc_norm and the attention-pooling
 head are read from the tensors; the attention heads, activation, LayerNorm eps and
 pooling from --heads/--gelu/--norm-eps/--global-pool, else the config's model_args and
-global_pool, else the name's words (size word: tiny 3, small 6, medium 8, base 12,
-large/huge/giant 16 heads, ...; 'clip': eps 1e-5; 'quickgelu'; 'gap': average pooling),
-else timm's defaults (eps 1e-6, exact GELU, class-token pooling). Refused by name:
+global_pool, else timm's registration of the name (its class, registered arguments and
+the class's defaults: onevit_convert/timm_registry.json); a name timm does not register
+from its words (size word: tiny 3, small 6, medium 8, base 12, large/huge/giant 16 heads,
+...; 'clip': eps 1e-5; 'quickgelu'; 'gap': average pooling), else timm's defaults (eps
+1e-6, exact GELU, class-token pooling). Refused by name, from the architecture:
 parallel blocks, residual post-norm (rpn), q/k norm, RMSNorm, SwiGLU, RoPE/rel-pos,
 hybrid CNN stems.
   vit-pytorch                       lucidrains vit-pytorch ViT before 2023 (state dict)

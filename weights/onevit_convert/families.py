@@ -52,6 +52,9 @@ def map_checkpoint(tensors, config=None):
             f"vit-pytorch-2023, mnist-vit or flax-seed), but the checkpoint's tensor names are "
             f"those of a {family.FAMILY} checkpoint ({family.DESCRIPTION}); give it --arch or a "
             f"timm / Hugging Face config.json")
+    if isinstance(config, TimmDescription):
+        # Decided from the architecture timm registers, before any tensor is read.
+        config.check_runnable()
     mapped = family.to_canonical(tensors)
     if isinstance(config, TimmDescription):
         return mapped, config.spec(mapped)

@@ -44,6 +44,9 @@ _UNSUPPORTED = [
     (r"^attn_pool\.(?!(latent|q|kv|proj|norm|mlp\.fc1|mlp\.fc2)(\.|$))",
      "an attention pool other than timm's AttentionPoolLatent (global_pool='prr'?)"),
     (r"^pre_logits\.", "a pre-logits layer (pre_logits.fc) before the head"),
+    (r"^blocks\.\d+\.(gamma_[12]$|attn\.[qkv]_bias$|attn\.[qkv]_proj\.)",
+     "eva.py's Eva block layout (gamma_1/gamma_2, attn.q_bias/v_bias or q/k/v_proj): name the model as timm's "
+     "eva.py registers it (--arch or a hub config.json)"),
 ]
 # Per block: timm suffix → canonical suffix (identical apart from the prefix).
 _BLOCK_WEIGHTS = ["norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.proj.weight",

@@ -19,7 +19,9 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Tuple
 
+from . import timm_architecture, timm_registry
 from .errors import ConvertError
+from .features import check_runnable
 from .preprocess import timm_eval
 from .spec import ModelSpec
 
@@ -54,6 +56,8 @@ ACTIVATIONS = {"gelu": "erf", "gelu_tanh": "tanh", "quick_gelu": "quick"}
 GELU_FLAGS = ("erf", "tanh", "quick")
 GLOBAL_POOLS = ("token", "avg", "map")
 
+# The classes whose state dicts timm.py maps.
+_MAPPED_CLASSES = {"VisionTransformer", "VisionTransformerDistilled"}
 # model_args → description field (int unless noted); the rest are checked or ignored below.
 _MODEL_ARGS = {"patch_size": "patch_size", "in_chans": "channels", "embed_dim": "dim",
                "depth": "depth", "num_heads": "heads", "reg_tokens": "register_tokens"}
@@ -114,10 +118,37 @@ class TimmDescription:
     preprocess_given: bool = False    # a pretrained_cfg gave the recipe (not the name's defaults)
     # Where each stated value came from, for messages: field → "model_args.num_heads", ...
     said_by: Dict[str, str] = field(default_factory=dict)
+    # timm's registration of the name (timm_registry.py), if its snapshot has it; then the
+    # hub config's model_args override the registered arguments, and the class decides.
+    registration: Optional[timm_registry.Registration] = None
+    model_args: Dict[str, object] = field(default_factory=dict)
 
     def state(self, field_name, value, by):
         setattr(self, field_name, value)
         self.said_by[field_name] = by
+
+    def architecture(self):
+        """What timm's class builds from the registered and the hub's arguments (None for a name
+        timm's snapshot lacks); a stated global_pool (config, --global-pool) is one of them."""
+        if self.registration is None:
+            return None
+        args = self.registration.arguments(self.model_args)
+        if self.global_pool is not None:
+            args["global_pool"] = self.global_pool
+        return timm_architecture.describe(self.registration, args)
+
+    def check_runnable(self):
+        """Refuses, by the feature's name, a registered architecture the engine cannot run."""
+        a = self.architecture()
+        if a is None:
+            return
+        unread = []
+        if a.cls not in _MAPPED_CLASSES:
+            unread.append(f"the tensor layout of timm's {a.cls} (q_bias/v_bias, gamma_1/gamma_2)")
+        if a.block == "parallel_things":
+            unread.append("parallel blocks (ParallelThingsBlock, vit_*_18x2_*) to fold into one block")
+        check_runnable(a.features, a.refusals,
+                       f"{self.source}: timm's {self.name} ({self.registration.module}.py {a.cls})", unread)
 
     def spec(self, mapped):
         """The ModelSpec of this description for the canonical tensors of `mapped`."""
@@ -131,8 +162,11 @@ def base_name(name):
 
 
 def describe_name(name, source):
-    """A description from a timm architecture name's words."""
+    """A description from timm's registration of the name, else from its words."""
     base = base_name(name)
+    registration = timm_registry.lookup(base)
+    if registration is not None:
+        return _describe_registered(registration, source)
     words = base.split("_")
     d = TimmDescription(source=source, name=base)
     for word, feature in _NAME_REFUSALS.items():
@@ -168,6 +202,40 @@ def describe_name(name, source):
     return d
 
 
+def _describe_registered(reg, source):
+    """Sizes come from the weights, checked against the registered patch size and the name's input
+    size; the rest (heads, norms, activation, pooling, tokens) from the class and its arguments
+    once the config's model_args are known (TimmDescription.architecture); the eval recipe from
+    the registration's default pretrained_cfg (DeiT's: its own eval, as for unregistered names)."""
+    d = TimmDescription(source=source, name=reg.name, registration=reg)
+    words = reg.name.split("_")
+    by = f"timm's registration of {reg.name}"
+    if "patch_size" in reg.model_args:
+        d.state("patch_size", int(reg.model_args["patch_size"]), by)
+    if re.fullmatch(r"\d+", words[-1]) and int(words[-1]) >= 32:
+        d.state("image", (int(words[-1]), int(words[-1])), f"the name {reg.name}")
+    if words[0] == "deit":
+        d.preprocess = _default_preprocess(words, d.image)
+        return d
+    cfg, pre = reg.pretrained_cfg, Preprocess()
+    for key in ("crop_pct", "crop_mode", "interpolation"):
+        if key in cfg:
+            pre = replace(pre, **{key: cfg[key]})
+    for key in ("mean", "std"):
+        if key in cfg:
+            pre = replace(pre, **{key: tuple(cfg[key])})
+    d.preprocess = pre
+    return d
+
+
+def _registered_image(reg, hub_args):
+    """The input size timm builds the name for: img_size, else its pretrained_cfg's input_size."""
+    size = reg.arguments(hub_args).get("img_size")
+    if "input_size" in reg.pretrained_cfg:
+        size = reg.pretrained_cfg["input_size"][1:]
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
 def _default_preprocess(words, image):
     """timm's eval recipe for a name when no pretrained_cfg says otherwise."""
     if words[0] == "deit":
@@ -187,6 +255,12 @@ def apply_model_args(d, path, model_args, as_int, as_hw):
     """model_args of a hub config.json into the description."""
     for key, value in model_args.items():
         by = f"model_args.{key}"
+        if d.registration is not None:
+            # The class reads every argument (timm_architecture.py); the sizes are also checked
+            # against the weights like any stated size.
+            d.model_args[key] = timm_registry.hub_argument(d.registration, path, key, value)
+            if key not in _MODEL_ARGS and key not in ("mlp_ratio", "img_size"):
+                continue
         if key in _MODEL_ARGS:
             d.state(_MODEL_ARGS[key], as_int(path, by, value, 0 if key == "reg_tokens" else 1), by)
         elif key == "mlp_ratio":
@@ -231,7 +305,28 @@ def apply_flags(d, heads=None, gelu=None, norm_eps=None, global_pool=None):
     return d
 
 
+def _state_registered(d, a, mapped):
+    """The facts of timm's class for what neither the flags nor the config stated; the outer norms
+    it builds must be the checkpoint's."""
+    by = f"timm's {a.cls} as {d.name} is registered"
+    for name, value in (("heads", a.heads), ("gelu", a.gelu or "erf"), ("norm_eps", a.norm_eps),
+                        ("global_pool", a.global_pool), ("class_token", a.class_token),
+                        ("register_tokens", a.registers), ("distilled", a.distilled),
+                        ("no_embed_class", a.no_embed_class)):
+        if getattr(d, name) is None:
+            d.state(name, value, by)
+    t = mapped.tensors
+    for layer, built, tensor in (("fc_norm", a.fc_norm, "head_norm.weight"), ("norm", a.final_norm, "norm.weight"),
+                                 ("norm_pre", a.norm_pre, "norm_pre.weight")):
+        if built != (tensor in t):
+            raise ConvertError(f"{d.source}: {by} builds {'a' if built else 'no'} {layer} layer, but the "
+                               f"checkpoint {'has' if tensor in t else 'has no'} {layer}.* tensors")
+
+
 def _spec(d, mapped):
+    a = d.architecture()
+    if a is not None:
+        _state_registered(d, a, mapped)
     t = mapped.tensors
     pe = t["patch_embed.weight"]
     if pe.ndim != 4:
@@ -258,9 +353,10 @@ def _spec(d, mapped):
     if d.register_tokens is not None:
         registers = d.register_tokens
     prefix = int(class_token) + registers + int(distilled)
-    image = d.image or _image_from_pos_embed(d, mapped, patch, prefix_found)
+    image = d.image or (_image_from_pos_embed(d, mapped, patch, prefix_found) if "pos_embed" in t
+                        or d.registration is None else _registered_image(d.registration, d.model_args))
     pre = d.preprocess
-    if d.image is None and not d.preprocess_given and image[0] >= 384:
+    if d.image is None and not d.preprocess_given and d.registration is None and image[0] >= 384:
         pre = replace(pre, crop_pct=1.0)
     preprocess = timm_eval(d.source, image[0], image[1], pre.crop_pct, pre.crop_mode, pre.interpolation,
                            pre.mean, pre.std)

@@ -1,0 +1,145 @@
+"""timm models described by timm's own registration (weights/onevit_convert/timm_registry.json).
+
+A registered name's heads, norms, activation, pooling and tokens are those of the class it is
+registered with, built with its registered arguments and the hub config's model_args; any
+layer the engine cannot run is refused by its name, decided from that architecture and not
+from the tensors: the checkpoints here are plain ViTs, so a refusal can only come from the
+description. Expected values are timm's registrations as written in timm's source, not values
+read back from the snapshot.
+
+Run from the repository root:
+    /usr/bin/python3 -m unittest discover -s tests/python -p 'test_convert*.py'
+"""
+
+import numpy as np
+
+from test_convert import IMAGE, K, PATCH, ConvertTestCase, f32, make_canonical, timm_state, \
+    write_safetensors
+
+from onevit_convert import timm_architecture, timm_registry
+
+# The tiny test model's sizes as model_args, the heads left to the registration: a width that
+# 3, 12 and 16 heads divide.
+D, MLP = 48, 192
+SIZES = {"embed_dim": D, "depth": 2, "mlp_ratio": MLP / D, "img_size": IMAGE, "patch_size": PATCH}
+PE_SPATIAL = ("vit_pe_spatial_tiny_patch16_512", "vit_pe_spatial_small_patch16_512",
+              "vit_pe_spatial_base_patch16_512", "vit_pe_spatial_large_patch14_448")
+
+
+def hub_config(architecture, pool=None, **model_args):
+    """A config.json as timm's save_config_for_hf writes it."""
+    config = {"architecture": architecture, "num_classes": K, "num_features": D,
+              "model_args": model_args, "pretrained_cfg": {"num_classes": K}}
+    if pool:
+        config["global_pool"] = pool
+    return config
+
+
+class RegisteredArchitectures(ConvertTestCase):
+    def plain_vit(self, class_token=True, norm_pre=False, seed=40):
+        """A plain timm ViT state dict (no feature tensors of any kind)."""
+        state = timm_state(make_canonical(seed=seed, dim=D, mlp=MLP))
+        if not class_token:
+            del state["cls_token"]
+            state["pos_embed"] = state["pos_embed"][:, 1:]
+        if norm_pre:
+            rng = np.random.default_rng(seed)
+            state["norm_pre.weight"] = rng.standard_normal(D).astype(np.float32)
+            state["norm_pre.bias"] = rng.standard_normal(D).astype(np.float32)
+        path = self.path(f"plain{seed}.safetensors")
+        write_safetensors(path, state)
+        return path
+
+    def test_pe_spatial_is_refused_by_its_rotary_embedding(self):
+        # eva.py registers them with use_rot_pos_emb=True: an axial RoPE, which has no tensors.
+        ckpt = self.plain_vit()
+        for name in PE_SPATIAL:
+            self.convert_fails(ckpt, "--arch", name, contains=(name, "eva.py Eva", "rope (rotary"))
+            config = self.write_json(f"{name}.json", hub_config(name, "avg", depth=2, in_chans=3, num_classes=0,
+                                                                global_pool="avg", img_size=[512, 512]))
+            self.convert_fails(ckpt, "--config", config, contains=(name, "rope (rotary"))
+
+    def test_model_args_that_add_a_feature_are_refused_by_its_name(self):
+        ckpt = self.plain_vit()
+        for args, feature in (({"qk_norm": True}, "qk_norm (query/key"), ({"norm_layer": "rmsnorm"}, "rms_norm"),
+                              ({"block_fn": "ResPostBlock"}, "post_norm"),
+                              ({"scale_mlp_norm": True}, "mlp_norm"), ({"pos_embed": "none"}, "no_pos_embed")):
+            config = self.write_json("c.json", hub_config("vit_tiny_patch16_224", "token", **SIZES, **args))
+            self.convert_fails(ckpt, "--config", config, contains=("vit_tiny_patch16_224", feature))
+
+    def test_model_args_the_class_does_not_take_are_an_error(self):
+        config = self.write_json("c.json", hub_config("vit_tiny_patch16_224", **SIZES, use_rot_pos_emb=True))
+        self.convert_fails(self.plain_vit(), "--config", config,
+                           contains=("model_args.use_rot_pos_emb", "VisionTransformer"))
+
+    def test_heads_pooling_and_tokens_come_from_the_registration(self):
+        # vision_transformer.py: vit_base_patch16_gap_224 = num_heads=16, class_token=False,
+        # global_pool='avg', fc_norm=False (the final norm stays before the pooling).
+        config = self.write_json("c.json", hub_config("vit_base_patch16_gap_224", **SIZES))
+        m = self.convert(self.plain_vit(class_token=False), "--config", config).metadata
+        self.assertEqual((m["arch.heads"], m["arch.head_dim"], m["arch.pool"], m["arch.class_token"],
+                          m["arch.prefix_tokens"], m["arch.final_norm"], m["arch.head_norm"]),
+                         (16, 3, "mean_patches", 0, 0, 1, 0))
+
+    def test_activation_and_norm_eps_come_from_the_registration(self):
+        # vit_so400m_patch16_siglip_gap_256: act_layer='gelu_tanh' (and 16 heads).
+        config = self.write_json("c.json", hub_config("vit_so400m_patch16_siglip_gap_256", **SIZES))
+        m = self.convert(self.plain_vit(class_token=False), "--config", config).metadata
+        self.assertEqual((m["arch.gelu"], m["arch.heads"], m["arch.norm_eps"]), ("tanh", 16, f32(1e-6)))
+        # vit_base_patch16_clip_224: pre_norm=True, norm_layer=partial(LayerNorm, eps=1e-5).
+        config = self.write_json("c.json", hub_config("vit_base_patch16_clip_224", **SIZES))
+        m = self.convert(self.plain_vit(norm_pre=True), "--config", config).metadata
+        self.assertEqual((m["arch.norm_eps"], m["arch.norm_pre"], m["arch.heads"]), (f32(1e-5), 1, 12))
+
+    def test_the_layers_the_class_builds_must_be_in_the_checkpoint(self):
+        config = self.write_json("c.json", hub_config("vit_base_patch16_clip_224", **SIZES))
+        self.convert_fails(self.plain_vit(), "--config", config,
+                           contains=("builds a norm_pre layer", "has no norm_pre.* tensors"))
+
+    def test_registered_eva_models_are_refused_until_their_layout_is_read(self):
+        # eva_giant_patch14_224 (EVA-01) has no new layer, but eva.py's Eva keeps q/v biases apart.
+        self.convert_fails(self.plain_vit(), "--arch", "eva_giant_patch14_224",
+                           contains=("eva_giant_patch14_224", "tensor layout of timm's Eva", "does not read yet"))
+        # eva02: axial RoPE, SwiGLU and (base and up) a norm inside the MLP.
+        self.convert_fails(self.plain_vit(), "--arch", "eva02_base_patch14_224",
+                           contains=("rope (", "swiglu (", "mlp_norm ("))
+
+    def test_parallel_things_blocks_are_refused_by_their_name(self):
+        self.convert_fails(self.plain_vit(), "--arch", "vit_small_patch16_18x2_224",
+                           contains=("ParallelThingsBlock",))
+
+
+class UnregisteredNames(ConvertTestCase):
+    def test_a_name_timm_does_not_register_is_described_by_its_words(self):
+        self.assertIsNone(timm_registry.lookup("vit_wee_patch8_32"))
+        ckpt = self.path("w.safetensors")
+        write_safetensors(ckpt, timm_state(make_canonical(seed=41)))
+        m = self.convert(ckpt, "--arch", "vit_wee_patch8_32").metadata
+        self.assertEqual((m["arch.heads"], m["arch.norm_eps"], m["arch.pool"]), (4, f32(1e-6), "token"))
+
+    def test_an_eva_layout_under_an_unregistered_name_is_refused(self):
+        state = timm_state(make_canonical(seed=42))
+        state["blocks.0.gamma_1"] = np.ones(D, np.float32)
+        ckpt = self.path("e.safetensors")
+        write_safetensors(ckpt, state)
+        self.convert_fails(ckpt, "--arch", "vit_wee_patch8_32", contains=("eva.py's Eva block layout",))
+
+
+class Snapshot(ConvertTestCase):
+    def test_every_registered_name_is_described(self):
+        snapshot = timm_registry._snapshot()
+        modules = {entry["module"] for entry in snapshot["models"].values()}
+        self.assertEqual(modules, {"vision_transformer", "deit", "eva"})
+        for name in snapshot["models"]:
+            reg = timm_registry.lookup(name)
+            a = timm_architecture.describe(reg, reg.arguments())
+            self.assertGreaterEqual(a.heads, 1, name)
+        for name in PE_SPATIAL:
+            reg = timm_registry.lookup(name)
+            a = timm_architecture.describe(reg, reg.arguments())
+            # eva.py: norm_layer=partial(LayerNorm, eps=1e-5), Eva's default global_pool='avg',
+            # use_fc_norm=False, use_post_transformer_norm=False, use_pre_transformer_norm=True.
+            self.assertEqual((a.cls, a.norm_eps, a.global_pool, a.fc_norm, a.final_norm, a.norm_pre),
+                             ("Eva", 1e-5, "avg", False, False, True), name)
+            self.assertEqual(a.features, ["rope"], name)
+            self.assertEqual((a.rope.kind, a.rope.grid_indexing, a.rope.grid_offset), ("cat", "xy", 1.0), name)

@@ -1,0 +1,227 @@
+"""What a timm model's constructor arguments build, read as timm's classes read them.
+
+timm_registry.py gives a name's class and arguments (class defaults, registration, hub
+model_args); this module says what that class makes of them: heads, norm kind and eps, MLP
+activation, pooling, tokens and which layers exist — and which of the model-file features
+(features.py) and which not-yet-expressible layers (refusals) its architecture has. It is
+decided from the arguments alone, never from which tensors a checkpoint happens to hold:
+an axial RoPE, for one, has no tensors at all.
+
+VisionTransformer (vision_transformer.py, deit.py) and Eva (eva.py) are read here; their
+constructors are timm's, summarised next to each reading.
+"""
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+# timm act_layer (resolved by timm_registry) → arch.gelu.
+GELU_ACTS = {"gelu": "erf", "gelu_tanh": "tanh", "quick_gelu": "quick"}
+POOLS = ("token", "avg", "map")
+
+
+@dataclass
+class Rope:
+    """timm's rotary embedding settings (Eva's rope_* arguments)."""
+    kind: str                         # "cat" (axial), "mixed" (learned per block), "dinov3"
+    temperature: float
+    grid_offset: float
+    grid_indexing: str                # "ij" | "xy"
+    rotate_half: bool                 # layout "half", else "interleaved"
+    ref_feat_shape: Optional[Tuple[int, int]]
+
+
+@dataclass
+class TimmArchitecture:
+    cls: str
+    heads: int
+    norm: str                         # "layernorm" | "rmsnorm"
+    norm_eps: float
+    gelu: Optional[str]               # arch.gelu of the MLP (None: no GELU MLP, e.g. SwiGLU)
+    global_pool: str
+    class_token: bool
+    registers: int
+    no_embed_class: bool
+    distilled: bool = False
+    pool_include_prefix: bool = False
+    block: str = "pre_norm"           # "pre_norm" | "post_norm" | "parallel" | "parallel_things"
+    mlp: str = "mlp"                  # "mlp" | "glu_packed" (fc1 = [gate; value]) | "glu_split" (fc1_g, fc1_x)
+    gate_last: bool = False           # glu_packed: the gate is fc1's second half (timm GluMlp gate_last)
+    qkv: str = "fused"                # "fused" (qkv) | "qv_bias" (Eva: qkv + q_bias, v_bias) | "split" (q/k/v_proj)
+    layer_scale: bool = False         # (ResPostBlock has none: its init_values only initialise its norms)
+    fc_norm: bool = False             # a norm on the pooled vector (timm fc_norm) ...
+    final_norm: bool = True           # ... or one on every token after the blocks (timm norm)
+    norm_pre: bool = False            # a norm before the blocks; the patch embedding then has no bias
+    rope: Optional[Rope] = None
+    features: List[str] = field(default_factory=list)   # model-file features (features.py), in FORMAT order
+    refusals: List[str] = field(default_factory=list)   # layers no feature expresses yet
+
+
+def _layer_class(value):
+    return value.get("class") if isinstance(value, dict) else value
+
+
+def _norm(args, key, arch_refusals, default=None):
+    spec = args.get(key) or default
+    if spec is None:
+        return None
+    if spec.get("norm") not in ("layernorm", "rmsnorm"):
+        arch_refusals.append(f"a {spec.get('norm')} norm layer ({key})")
+    return spec
+
+
+def _features(a, *, rms, embed_norm, no_pos, qk_norm, attn_norm, mlp_norm):
+    named = [("rms_norm", rms), ("embed_norm", embed_norm), ("no_pos_embed", no_pos),
+             ("qk_norm", qk_norm), ("rope", a.rope is not None), ("attn_norm", attn_norm),
+             ("swiglu", a.mlp != "mlp"), ("mlp_norm", mlp_norm), ("post_norm", a.block == "post_norm"),
+             ("parallel", a.block == "parallel")]
+    a.features = [name for name, used in named if used]
+
+
+def _pool(a, args, refusals):
+    if a.global_pool not in POOLS:
+        refusals.append(f"global_pool={a.global_pool!r} (only 'token', 'avg' and 'map')")
+
+
+def vision_transformer(args, distilled):
+    """timm VisionTransformer.__init__: norm_layer None → LayerNorm (eps 1e-6), act_layer None →
+    GELU; fc_norm None → on for 'avg'/'avgmax'/'max' pooling; the final norm `norm` exists when
+    final_norm and not fc_norm; pre_norm adds norm_pre and drops the patch embedding's bias;
+    block_fn/mlp_layer/attn_layer pick the block, MLP and attention classes."""
+    refusals = []
+    norm = _norm(args, "norm_layer", refusals, {"norm": "layernorm", "eps": 1e-6, "bias": True})
+    embed_norm = _norm(args, "embed_norm_layer", refusals)
+    act = (args.get("act_layer") or {"act": "gelu"})["act"]
+    block = _layer_class(args.get("block_fn")) or "Block"
+    mlp_layer = args.get("mlp_layer") or {"class": "Mlp"}
+    attn = _layer_class(args.get("attn_layer")) or "Attention"
+    a = TimmArchitecture(cls="VisionTransformerDistilled" if distilled else "VisionTransformer",
+                         heads=int(args["num_heads"]), norm=norm["norm"], norm_eps=float(norm["eps"]),
+                         gelu=None, global_pool=args.get("global_pool") or "",
+                         class_token=bool(args.get("class_token", True)), registers=int(args.get("reg_tokens") or 0),
+                         no_embed_class=bool(args.get("no_embed_class")), distilled=distilled,
+                         pool_include_prefix=bool(args.get("pool_include_prefix")),
+                         layer_scale=args.get("init_values") is not None)
+    _pool(a, args, refusals)
+    if block == "ResPostBlock":
+        a.block = "post_norm"
+    elif block == "ParallelScalingBlock":
+        a.block = "parallel"
+    elif block == "ParallelThingsBlock":
+        a.block = "parallel_things"
+    elif block == "DiffParallelScalingBlock":
+        refusals.append("differential attention in parallel blocks (DiffParallelScalingBlock)")
+    elif block != "Block":
+        refusals.append(f"block_fn={block}")
+    if attn in ("diff", "DiffAttention"):
+        refusals.append("differential attention (attn_layer='diff')")
+    elif attn not in ("Attention", "attention", "sdpa", "eager"):
+        refusals.append(f"attn_layer={attn}")
+
+    mlp_class = mlp_layer.get("class")
+    if a.block == "parallel":
+        pass                          # ParallelScalingBlock builds its own MLP (mlp_layer unused)
+    elif mlp_class == "Mlp":
+        a.mlp = "mlp"
+    elif mlp_class == "SwiGLU":
+        a.mlp, act = "glu_split", "silu"
+    elif mlp_class in ("GluMlp", "SwiGLUPacked"):
+        kw = mlp_layer.get("kwargs", {})
+        a.mlp, act = "glu_packed", kw.get("act_layer", {"act": "silu" if mlp_class == "SwiGLUPacked" else
+                                                         "sigmoid"})["act"]
+        a.gate_last = bool(kw.get("gate_last", mlp_class == "GluMlp"))
+    else:
+        refusals.append(f"mlp_layer={mlp_class}")
+    if a.mlp == "mlp":
+        if act in GELU_ACTS:
+            a.gelu = GELU_ACTS[act]
+        else:
+            refusals.append(f"an MLP activation {act!r} (only GELU, its tanh form and QuickGELU)")
+    elif act != "silu":
+        refusals.append(f"a gated MLP with a {act!r} gate (only SwiGLU's SiLU)")
+    if embed_norm is not None and (embed_norm["norm"], embed_norm["eps"]) != (norm["norm"], norm["eps"]):
+        refusals.append(f"a patch-embedding norm ({embed_norm['norm']}, eps {embed_norm['eps']:g}) unlike the "
+                        f"model's other norms ({norm['norm']}, eps {norm['eps']:g})")
+    if _layer_class(args.get("embed_layer")) not in (None, "PatchEmbed"):
+        refusals.append(f"embed_layer={_layer_class(args.get('embed_layer'))} (a hybrid or other stem)")
+    _features(a, rms=norm["norm"] == "rmsnorm", embed_norm=embed_norm is not None,
+              no_pos=args.get("pos_embed") in ("", "none", None), qk_norm=bool(args.get("qk_norm")),
+              attn_norm=bool(args.get("scale_attn_norm")), mlp_norm=bool(args.get("scale_mlp_norm")))
+    a.refusals = refusals
+    _norms(a, args)
+    return a
+
+
+def eva(args):
+    """timm Eva.__init__: norm_layer LayerNorm (timm's, eps 1e-6) unless registered otherwise; the
+    blocks' MLP GELU (nn.GELU); global_pool 'avg' by default; use_fc_norm None → on for 'avg';
+    use_post_transformer_norm None → on unless fc_norm; use_pre_transformer_norm → norm_pre and no
+    patch-embedding bias; use_abs_pos_emb / use_rot_pos_emb with rope_type 'cat' | 'mixed' |
+    'dinov3'; qkv_bias with a fused qkv is q_bias + v_bias (k has none); swiglu_mlp packs fc1
+    unless scale_mlp or swiglu_align_to asks for SwiGLU's split fc1_g / fc1_x; scale_mlp is a norm
+    inside the MLP, scale_attn_inner one inside attention; use_post_norm → EvaBlockPostNorm."""
+    refusals = []
+    norm = _norm(args, "norm_layer", refusals, {"norm": "layernorm", "eps": 1e-6, "bias": True})
+    heads = int(args["num_heads"])
+    a = TimmArchitecture(cls="Eva", heads=heads, norm=norm["norm"], norm_eps=float(norm["eps"]), gelu="erf",
+                         global_pool=args.get("global_pool") or "", class_token=bool(args.get("class_token", True)),
+                         registers=int(args.get("num_reg_tokens") or 0),
+                         no_embed_class=bool(args.get("no_embed_class")),
+                         layer_scale=args.get("init_values") is not None)
+    _pool(a, args, refusals)
+    if a.global_pool == "map" and (args.get("attn_pool_num_heads") or heads) != heads:
+        refusals.append(f"an attention pool with {args['attn_pool_num_heads']} heads (the blocks have {heads})")
+    if a.global_pool == "map" and (args.get("attn_pool_mlp_ratio") or args["mlp_ratio"]) != args["mlp_ratio"]:
+        refusals.append("an attention pool whose MLP is not as wide as the blocks'")
+    if args.get("use_post_norm"):
+        a.block = "post_norm"
+    kv = args.get("num_kv_heads")
+    if kv is not None and any(int(h) != heads for h in (kv if isinstance(kv, list) else [kv])):
+        refusals.append("grouped-query attention (num_kv_heads)")
+    if args.get("attn_type", "eva") == "rope":
+        a.qkv = "fused" if args.get("qkv_fused", True) else "split"
+    else:
+        a.qkv = ("qv_bias" if args.get("qkv_bias", True) else "fused") if args.get("qkv_fused", True) else "split"
+    if args.get("swiglu_mlp"):
+        a.mlp = "glu_split" if args.get("scale_mlp") or args.get("swiglu_align_to") else "glu_packed"
+        a.gelu = None
+    if args.get("use_rot_pos_emb"):
+        kind = args.get("rope_type") or "cat"
+        if kind not in ("cat", "mixed", "dinov3"):
+            refusals.append(f"rope_type={kind!r} (only 'cat', 'mixed' and 'dinov3')")
+        ref = args.get("ref_feat_shape")
+        a.rope = Rope(kind=kind, temperature=float(args.get("rope_temperature", 10000.0)),
+                      grid_offset=float(args.get("rope_grid_offset") or 0.0),
+                      grid_indexing=args.get("rope_grid_indexing") or "ij",
+                      rotate_half=bool(args.get("rope_rotate_half")),
+                      ref_feat_shape=None if ref is None else tuple(ref) if isinstance(ref, list) else (ref, ref))
+    _features(a, rms=norm["norm"] == "rmsnorm", embed_norm=False, no_pos=not args.get("use_abs_pos_emb", True),
+              qk_norm=bool(args.get("qk_norm")), attn_norm=bool(args.get("scale_attn_inner")),
+              mlp_norm=bool(args.get("scale_mlp")))
+    a.refusals = refusals
+    _norms(a, args)
+    return a
+
+
+def _norms(a, args):
+    """timm's placement of the outer norms: fc_norm None means on for average pooling; the final
+    norm is on unless fc_norm took its place (VisionTransformer: and final_norm; Eva: unless
+    use_post_transformer_norm says otherwise)."""
+    pool = args.get("global_pool") or ""
+    if a.cls == "Eva":
+        fc = args.get("use_fc_norm")
+        a.fc_norm = pool == "avg" if fc is None else bool(fc)
+        post = args.get("use_post_transformer_norm")
+        a.final_norm = (not a.fc_norm) if post is None else bool(post)
+        a.norm_pre = bool(args.get("use_pre_transformer_norm"))
+    else:
+        fc = args.get("fc_norm")
+        fc = pool in ("avg", "avgmax", "max") if fc is None else bool(fc)
+        final = bool(args.get("final_norm", True))
+        a.fc_norm, a.final_norm, a.norm_pre = final and fc, final and not fc, bool(args.get("pre_norm"))
+
+
+def describe(reg, args):
+    """The TimmArchitecture of registration `reg` built with constructor arguments `args`."""
+    if reg.cls == "Eva":
+        return eva(args)
+    return vision_transformer(args, distilled=reg.cls == "VisionTransformerDistilled")
