@@ -21,7 +21,8 @@ global_pool, else timm's registration of the name (its class, registered argumen
 the class's defaults: onevit_convert/timm_registry.json); a name timm does not register
 from its words (size word: tiny 3, small 6, medium 8, base 12, large/huge/giant 16 heads,
 ...; 'clip': eps 1e-5; 'quickgelu'; 'gap': average pooling), else timm's defaults (eps
-1e-6, exact GELU, class-token pooling). Refused by name, from the architecture:
+1e-6, exact GELU, class-token pooling). A width from the tensors that is not the name's
+(base: 768) is refused unless --heads is given. Refused by name, from the architecture:
 parallel blocks, residual post-norm (rpn), q/k norm, RMSNorm, SwiGLU, RoPE/rel-pos,
 hybrid CNN stems.
   vit-pytorch                       lucidrains vit-pytorch ViT before 2023 (state dict)

@@ -727,11 +727,32 @@ class Rejections(ConvertTestCase):
                            contains=("crop_mode='border'",))
 
     def test_arch_name_is_checked_against_the_tensors(self):
-        self.convert_fails(self.timm_file(), "--arch", "vit_gigantic_patch14_224",
+        self.convert_fails(self.timm_file(), "--arch", "vit_gigantic_patch14_224", "--heads", "2",
                            contains=("vit_gigantic_patch14_224", "patch_size=14", "patch_size=8"))
         # No size word: the heads must be given.
         self.convert_fails(self.timm_file(), "--arch", "vit_custom_patch8_32",
                            contains=("vit_custom_patch8_32", "size word", "--heads"))
+
+    def test_size_word_contradicting_the_width_is_refused(self):
+        # A ViT-Ti checkpoint (width 192, 3 heads) named as a ViT-B: 'base' would give it 12
+        # heads of 16 and a model that runs, silently wrong.
+        ckpt = self.timm_file(dim=192, heads=3, mlp=768, image=224, patch=16)
+        self.convert_fails(ckpt, "--arch", "vit_base_patch16_224",
+                           contains=("'base'", "768", "192", "--heads"))
+        self.convert_fails(ckpt, "--arch", "deit_small_patch16_224", contains=("'small'", "384", "192"))
+        # A name timm does not register: its size word alone.
+        self.convert_fails(ckpt, "--arch", "vit_base_patch16_unregistered_224",
+                           contains=("'base'", "768", "192", "--heads"))
+        # --heads given explicitly: the user has said what the name cannot.
+        m = self.convert(ckpt, "--arch", "vit_base_patch16_224", "--heads", "3").metadata
+        self.assertEqual((m["arch.dim"], m["arch.heads"], m["arch.head_dim"]), (192, 3, 64))
+        # The right name needs nothing more.
+        m = self.convert(ckpt, "--arch", "vit_tiny_patch16_224").metadata
+        self.assertEqual((m["arch.heads"], m["arch.head_dim"]), (3, 64))
+        # Heads must divide the width, whoever states them.
+        self.convert_fails(ckpt, "--arch", "vit_base_patch16_224", "--heads", "5",
+                           contains=("192", "5 heads"))
+        self.convert_fails(ckpt, "--heads", "7", contains=("192", "7 heads"))
 
     def test_pickle_with_arbitrary_globals_is_refused(self):
         import argparse

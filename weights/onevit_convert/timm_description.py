@@ -24,6 +24,7 @@ from .errors import ConvertError
 from .features import check_runnable
 from .preprocess import timm_eval
 from .spec import ModelSpec
+from .tensors import shape_str
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -32,13 +33,16 @@ INCEPTION_STD = (0.5, 0.5, 0.5)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)   # timm's OPENAI_CLIP_MEAN/STD
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
-# timm's size words → attention heads (vision_transformer.py's register functions).
-SIZE_HEADS = {"tiny": 3, "xsmall": 4, "wee": 4, "little": 5, "small": 6, "medium": 8, "mediumd": 8,
-              "betwixt": 10, "base": 12, "large": 16, "huge": 16, "giant": 16, "gigantic": 16,
-              "giantopt": 16, "so400m": 16, "so150m": 14, "so150m2": 13, "intern300m": 16}
-# A size word whose registered models differ with the width: (word, embed dim) → heads.
-_SIZE_WIDTH_HEADS = {("base", 896): 14,     # vit_base_patch{16,32}_plus_*
-                     ("giant", 1536): 24}   # DINOv2 / TIPS giant
+# timm's size words → {embed width: attention heads} of the models registered with that word
+# (vision_transformer.py, deit.py). A width outside its word's entry means the name is not
+# the checkpoint's, and the heads it would give are a guess.
+SIZE_WORDS = {"tiny": {192: 3}, "xsmall": {256: 4}, "wee": {256: 4}, "little": {320: 5}, "small": {384: 6},
+              "medium": {512: 8}, "mediumd": {512: 8}, "betwixt": {640: 10},
+              "base": {768: 12, 896: 14},     # 896: vit_base_patch{16,32}_plus_*
+              "large": {1024: 16}, "huge": {1280: 16},
+              "giant": {1408: 16, 1536: 24},  # 1536: DINOv2 / TIPS giant
+              "gigantic": {1664: 16}, "giantopt": {1536: 16}, "so400m": {1152: 16}, "so150m": {896: 14},
+              "so150m2": {832: 13}, "intern300m": {1024: 16}}
 # The registered models whose heads their size word does not give.
 _NAME_HEADS = {"vit_base_patch16_gap_224": 16}
 # SigLIP (2) towers that timm registers with act_layer='gelu_tanh'; the others use exact GELU.
@@ -96,7 +100,7 @@ class TimmDescription:
     """What is stated about a timm ViT before its tensors are read; None = not stated."""
     source: str                       # how messages name it: "--arch NAME", "config.json"
     name: Optional[str] = None        # timm architecture name, pretrained tag removed
-    size_word: Optional[str] = None   # its timm size word (SIZE_HEADS), if any
+    size_word: Optional[str] = None   # its timm size word (SIZE_WORDS), if any
     dim: Optional[int] = None
     depth: Optional[int] = None
     heads: Optional[int] = None
@@ -174,7 +178,7 @@ def describe_name(name, source):
             raise ConvertError(f"{source}: {base} uses {feature}, which the engine cannot run")
     by = f"the name {base}"
     heads = _NAME_HEADS.get(base)
-    size = next((w for w in words if w in SIZE_HEADS), None)
+    size = next((w for w in words if w in SIZE_WORDS), None)
     d.size_word = size
     if heads is not None:
         d.state("heads", heads, by)
@@ -323,9 +327,23 @@ def _state_registered(d, a, mapped):
                                f"checkpoint {'has' if tensor in t else 'has no'} {layer}.* tensors")
 
 
+def _check_registered_width(d, a, mapped):
+    """A registered name whose width the tensors contradict is not the checkpoint's: the heads
+    timm registers it with would be a guess (unless --heads or model_args state them)."""
+    width = d.registration.arguments(d.model_args).get("embed_dim")
+    pe = mapped.tensors["patch_embed.weight"]
+    if d.heads is None and d.dim is None and width is not None and pe.ndim == 4 and int(pe.shape[0]) != width:
+        word = next((w for w in d.name.split("_") if w in SIZE_WORDS), None)
+        named = f"{d.name} (size word '{word}')" if word else d.name
+        raise ConvertError(f"{d.source}: timm registers {named} with width {width} ({a.heads} heads), but the "
+                           f"checkpoint's tensors have width {int(pe.shape[0])} ({mapped.origin['patch_embed.weight']} "
+                           f"{shape_str(pe.shape)}): give the checkpoint's own timm name, or --heads N")
+
+
 def _spec(d, mapped):
     a = d.architecture()
     if a is not None:
+        _check_registered_width(d, a, mapped)
         _state_registered(d, a, mapped)
     t = mapped.tensors
     pe = t["patch_embed.weight"]
@@ -373,13 +391,22 @@ def _spec(d, mapped):
 def _heads(d, dim, mapped):
     heads, said_by = d.heads, d.said_by.get("heads")
     if heads is None and d.size_word is not None:
-        heads = _SIZE_WIDTH_HEADS.get((d.size_word, dim), SIZE_HEADS[d.size_word])
+        widths = SIZE_WORDS[d.size_word]
+        if dim not in widths and d.dim is None:
+            # The name is not the checkpoint's. (A config that states the width, as model_args
+            # or num_features, describes a resized registered model: timm keeps the name's heads.)
+            pe = mapped.tensors["patch_embed.weight"]
+            means = " or ".join(f"width {w} ({h} heads)" for w, h in widths.items())
+            raise ConvertError(f"{d.source}: the size word '{d.size_word}' of {d.name} means {means}, but "
+                               f"the checkpoint's tensors have width {dim} ({mapped.origin['patch_embed.weight']} "
+                               f"{shape_str(pe.shape)}): give the checkpoint's own timm name, or --heads N")
+        heads = widths.get(dim, next(iter(widths.values())))
         said_by = f"the size word '{d.size_word}' of {d.name}"
     if heads is None:
         what = f"{d.name}'s" if d.name else "the"
         raise ConvertError(
             f"{d.source}: the number of attention heads cannot be read from the weights, and "
-            f"{what} name has no timm size word ({', '.join(SIZE_HEADS)}): pass --heads N "
+            f"{what} name has no timm size word ({', '.join(SIZE_WORDS)}): pass --heads N "
             f"(or model_args.num_heads in --config); the checkpoint has dim={dim}, "
             f"depth={mapped.depth}")
     if dim % heads:
