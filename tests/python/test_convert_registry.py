@@ -11,12 +11,20 @@ Run from the repository root:
     /usr/bin/python3 -m unittest discover -s tests/python -p 'test_convert*.py'
 """
 
+import os
+import sys
+
 import numpy as np
 
 from test_convert import IMAGE, K, PATCH, ConvertTestCase, f32, make_canonical, timm_state, \
     write_safetensors
 
 from onevit_convert import timm_architecture, timm_registry
+from onevit_convert.ovit_reader import check_tensor_set, read_ovit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
+import every_feature  # noqa: E402
 
 # The tiny test model's sizes as model_args, the heads left to the registration: a width that
 # 3, 12 and 16 heads divide.
@@ -96,17 +104,18 @@ class RegisteredArchitectures(ConvertTestCase):
         self.convert_fails(self.plain_vit(), "--config", config,
                            contains=("builds a norm_pre layer", "has no norm_pre.* tensors"))
 
-    def test_registered_eva_models_are_refused_until_their_layout_is_read(self):
-        # eva_giant_patch14_224 (EVA-01) has no new layer, but eva.py's Eva keeps q/v biases apart.
+    def test_registered_eva_models_are_read_as_eva_builds_them(self):
+        # eva_giant_patch14_224 (EVA-01) has no new layer, but eva.py's Eva keeps q/v biases apart:
+        # a VisionTransformer state dict is not its layout.
         self.convert_fails(self.plain_vit(), "--arch", "eva_giant_patch14_224",
-                           contains=("eva_giant_patch14_224", "tensor layout of timm's Eva", "does not read yet"))
-        # eva02: axial RoPE, SwiGLU and (base and up) a norm inside the MLP.
+                           contains=("blocks.0.attn.q_bias", "Eva"))
+        # eva02: axial RoPE, SwiGLU and (base and up) a norm inside the MLP, refused before any tensor is read.
         self.convert_fails(self.plain_vit(), "--arch", "eva02_base_patch14_224",
                            contains=("rope (", "swiglu (", "mlp_norm ("))
 
-    def test_parallel_things_blocks_are_refused_by_their_name(self):
+    def test_parallel_things_blocks_need_their_branches(self):
         self.convert_fails(self.plain_vit(), "--arch", "vit_small_patch16_18x2_224",
-                           contains=("ParallelThingsBlock",))
+                           contains=("attns.N / ffns.N", "ParallelThingsBlock"))
 
 
 class UnregisteredNames(ConvertTestCase):
@@ -144,3 +153,62 @@ class Snapshot(ConvertTestCase):
                              ("Eva", 1e-5, "avg", False, False, True), name)
             self.assertEqual(a.features, ["rope"], name)
             self.assertEqual((a.rope.kind, a.rope.grid_indexing, a.rope.grid_offset), ("cat", "xy", 1.0), name)
+
+
+class VersionTwoFiles(ConvertTestCase):
+    """A described model with features, converted with every feature allowed (as the engine will)."""
+
+    FIXTURES = os.path.join(ROOT, "tests", "fixtures", "modern")
+
+    def convert_allowing_all(self, variant, *args):
+        d = os.path.join(self.FIXTURES, variant)
+        out = self.path("all.ovit")
+        code, err = every_feature.convert(ROOT, [os.path.join(d, "model.safetensors"), "--config",
+                                                 os.path.join(d, "config.json"), *args, "-o", out])
+        self.assertEqual(code, 0, err)
+        ovit = read_ovit(out)
+        check_tensor_set(ovit)
+        return ovit
+
+    def test_features_make_a_version_2_file_with_their_tensors(self):
+        ovit = self.convert_allowing_all("dinov3-small")
+        m = ovit.metadata
+        self.assertEqual(ovit.version, 2)
+        self.assertEqual(m["arch.features"], ["no_pos_embed", "rope"])
+        # timm's DINOv3 rotates half-and-half (rope_rotate_half=True); one table for the model.
+        self.assertEqual((m["arch.rope_layout"], m["arch.rope_per_block"]), ("half", 0))
+        self.assertNotIn("pos_embed", ovit.tensors)
+        cos, sin = ovit.tensors["rope.cos"], ovit.tensors["rope.sin"]
+        prefix, grid = m["arch.prefix_tokens"], (48 // 16) ** 2
+        self.assertEqual((prefix, cos.shape, sin.shape), (5, (5 + grid, 8), (5 + grid, 8)))   # 48 wide, 6 heads
+        # Prefix tokens (class + 4 registers) are not rotated; every row is a rotation.
+        self.assertTrue(np.array_equal(cos[:prefix], np.ones((prefix, 8), np.float32)))
+        self.assertTrue(np.array_equal(sin[:prefix], np.zeros((prefix, 8), np.float32)))
+        self.assertLess(np.abs(cos * cos + sin * sin - 1).max(), 1e-6)
+        # The centre row of a 3x3 grid has coordinates (0, 0): angle 0.
+        centre = prefix + 4
+        self.assertTrue(np.allclose(cos[centre], 1) and np.allclose(sin[centre], 0, atol=1e-7))
+
+    def test_rope_tables_follow_a_new_input_size(self):
+        ovit = self.convert_allowing_all("rope-mixed", "--image-size", "64x32")
+        m = ovit.metadata
+        self.assertEqual((m["arch.image_height"], m["arch.image_width"], m["arch.rope_per_block"]), (64, 32, 1))
+        self.assertEqual(ovit.tensors["blocks.1.attn.rope.cos"].shape, (6, 1 + 4 * 2, 8))
+
+    def test_features_the_engine_does_not_run_are_refused_by_name(self):
+        d = os.path.join(self.FIXTURES, "rope-axial")
+        self.convert_fails(os.path.join(d, "model.safetensors"), "--config", os.path.join(d, "config.json"),
+                           contains=("vit_small_patch16_rope_224", "no_pos_embed (", "rope (", "cannot run yet"))
+
+    def test_mixed_rope_frequencies_of_the_wrong_shape_are_an_error(self):
+        from safetensors_io import load_file, save_file
+        d = os.path.join(self.FIXTURES, "rope-mixed")
+        state = load_file(os.path.join(d, "model.safetensors"))
+        state["rope.freqs"] = state["rope.freqs"][:, :1]
+        save_file(state, self.path("bad.safetensors"))
+        code, err = every_feature.convert(ROOT, [self.path("bad.safetensors"), "--config",
+                                                 os.path.join(d, "config.json"), "-o", self.path("bad.ovit")])
+        self.assertEqual(code, 1)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertIn("rope.freqs", err)
+        self.assertIn("[2, 2, 6, 4]", err)

@@ -309,7 +309,7 @@ def read_ovit(path: str, verify_data: bool = True) -> Tuple[Dict[str, object], D
     if len(blob) < 32 or blob[:8] != OVIT_MAGIC:
         raise ValueError(f"{path}: not an onevit model file (bad magic)")
     version, header_crc, data_offset, data_crc, reserved = struct.unpack_from("<IIQII", blob, 8)
-    if version != 1:
+    if version not in (1, 2):   # 2: a file naming features (arch.features)
         raise ValueError(f"{path}: unsupported version {version}")
     if data_offset % 64 or data_offset > len(blob) or data_offset < 32:
         raise ValueError(f"{path}: bad data_offset {data_offset}")

@@ -31,6 +31,16 @@ class Architecture:
     head_hidden: int = 0        # width of head_hidden when head is "mlp"
     class_token: bool = True    # prefix token 0 is a class token
     norm_pre: bool = False      # LayerNorm norm_pre on the tokens before the first block
+    # Version 2 (FORMAT.md "Features"): arch.features, and the keys of the features named.
+    features: tuple = ()        # feature names, in features.FEATURES order
+    rope_layout: str = ""       # rope: "interleaved" | "half"
+    rope_per_block: bool = False  # rope: a table per block and head (mixed RoPE)
+    pool_heads: int = 0         # attn_pool_shape: the attention pool's heads ...
+    pool_mlp_dim: int = 0       # ... its MLP's hidden width ...
+    pool_prefix: bool = False   # ... and whether it attends over the prefix tokens too
+
+    def has(self, feature):
+        return feature in self.features
 
     @property
     def inner_dim(self):

@@ -10,9 +10,11 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from . import rope
 from .architecture import Architecture
 from .canonical import canonical_tensors
 from .errors import ConvertError
+from .features import FEATURES
 from .preprocess import Preprocessing, google_default
 from .tensors import as_f32, name_list, shape_str
 
@@ -24,6 +26,9 @@ class ModelFile:
     preprocess: Preprocessing
     labels: Optional[List[str]]
     tensors: List[Tuple[str, np.ndarray]]   # canonical order, C-contiguous float32
+    # What the RoPE tables are computed from (rope.tensors), for another input size.
+    rope: Optional[object] = None
+    rope_freqs: Optional[np.ndarray] = None
 
     @property
     def parameter_count(self):
@@ -37,7 +42,7 @@ class _Shapes:
     channels: int
     patch: int
     prefix_tokens: int
-    pos_tokens: int
+    pos_tokens: Optional[int]   # None: no pos_embed (feature no_pos_embed)
     inner: int
     mlp: int
     classes: int
@@ -63,8 +68,10 @@ def _read_shapes(mapped):
     t = mapped.tensors
     return _Shapes(dim=int(pe.shape[0]), channels=int(pe.shape[1]), patch=int(pe.shape[2]),
                    prefix_tokens=_axis(mapped, "prefix_tokens", 0) if "prefix_tokens" in t else 0,
-                   pos_tokens=_axis(mapped, "pos_embed", 0), inner=qkv_rows // 3,
-                   mlp=_axis(mapped, "blocks.0.mlp.fc1.weight", 0),
+                   pos_tokens=_axis(mapped, "pos_embed", 0) if "pos_embed" in t else None,
+                   inner=qkv_rows // 3,
+                   # fc2 reads the hidden width (a gated fc1 has twice as many rows).
+                   mlp=_axis(mapped, "blocks.0.mlp.fc2.weight", 1),
                    classes=_axis(mapped, "head.weight", 0) if "head.weight" in t else 0)
 
 
@@ -129,7 +136,9 @@ def assemble(mapped, spec, labels=None):
                                f"patch size {spec.patch_size}")
     grid = (spec.image_height // spec.patch_size) * (spec.image_width // spec.patch_size)
     tokens = shapes.prefix_tokens + grid
-    if mapped.family == "timm" and shapes.prefix_tokens and shapes.pos_tokens == grid:
+    if shapes.pos_tokens is None:
+        pass                                 # no_pos_embed: checked with the tensor set below
+    elif mapped.family == "timm" and shapes.prefix_tokens and shapes.pos_tokens == grid:
         # timm no_embed_class=True: the prefix tokens (class, registers) get no position
         # embedding. Zero rows for them give the canonical [T + G, D] layout, identical results.
         t["pos_embed"] = np.concatenate(
@@ -164,7 +173,16 @@ def assemble(mapped, spec, labels=None):
         attn_scale=float(np.float32(spec.head_dim ** -0.5 if spec.attn_scale is None else spec.attn_scale)),
         qkv_bias=qkv_bias, attn_proj=attn_proj, final_norm=final_norm, pool=pool,
         head_norm=head_norm, head=head, patch_norm="patch_embed.norm_in.weight" in t,
-        head_hidden=head_hidden, class_token=mapped.class_token, norm_pre="norm_pre.weight" in t)
+        head_hidden=head_hidden, class_token=mapped.class_token, norm_pre="norm_pre.weight" in t,
+        features=tuple(f for f in FEATURES if f in mapped.features),
+        rope_layout=rope.layout_of(mapped.rope) if mapped.rope is not None else "",
+        rope_per_block=mapped.rope is not None and mapped.rope.kind == "mixed",
+        pool_heads=spec.pool_heads, pool_prefix=spec.pool_prefix,
+        pool_mlp_dim=_axis(mapped, "attn_pool.fc1.weight", 0) if "attn_pool_shape" in mapped.features else 0)
+    if mapped.rope is not None:
+        t.update(rope.tensors(arch, mapped.rope, mapped.rope_freqs))
+        for name in t:
+            origin.setdefault(name, "computed (timm's RoPE for this grid)")
     if not attn_proj and arch.inner_dim != arch.dim:
         raise ConvertError(f"attention has no output projection, so heads×head_dim="
                            f"{arch.inner_dim} must equal dim={arch.dim}")
@@ -186,7 +204,8 @@ def assemble(mapped, spec, labels=None):
         # Folding and concatenation could in principle overflow; check the final values too.
         ordered.append((name, as_f32(name, t[name])))
 
-    return ModelFile(arch, _preprocessing(mapped, spec, arch), _labels(spec, labels, arch), ordered)
+    return ModelFile(arch, _preprocessing(mapped, spec, arch), _labels(spec, labels, arch), ordered,
+                     rope=mapped.rope, rope_freqs=mapped.rope_freqs)
 
 
 def _timm_pool(mapped, spec):

@@ -102,7 +102,10 @@ def _timm_config(path, data):
             raise ConvertError(f"{path}: pretrained_cfg.input_size must be [C, H, W], got {size!r}")
         c, h, w = (_int(path, "pretrained_cfg.input_size", v) for v in size)
         d.state("channels", c, "pretrained_cfg.input_size")
-        d.state("image", (h, w), "pretrained_cfg.input_size")
+        # model_args.img_size is what the model was built for; timm's export keeps the source's
+        # recommended input_size beside it for a model that takes any size (dynamic_img_size).
+        if d.said_by.get("image") != "model_args.img_size":
+            d.state("image", (h, w), "pretrained_cfg.input_size")
     pre = d.preprocess
     for key in ("interpolation", "crop_mode"):
         if cfg.get(key) is not None:

@@ -53,8 +53,12 @@ def map_checkpoint(tensors, config=None):
             f"those of a {family.FAMILY} checkpoint ({family.DESCRIPTION}); give it --arch or a "
             f"timm / Hugging Face config.json")
     if isinstance(config, TimmDescription):
-        # Decided from the architecture timm registers, before any tensor is read.
+        # Decided from the architecture timm registers, before any tensor is read; its blocks are
+        # then read as timm's class builds them.
         config.check_runnable()
+        if family is timm:
+            mapped = timm.to_canonical(tensors, config.architecture())
+            return mapped, config.spec(mapped)
     mapped = family.to_canonical(tensors)
     if isinstance(config, TimmDescription):
         return mapped, config.spec(mapped)

@@ -21,18 +21,20 @@ FEATURES = {
     "post_norm": "residual post-norm blocks (ResPostBlock / use_post_norm)",
     "parallel": "parallel attention and MLP branches (ParallelScalingBlock)",
     "rel_pos_bias": "a relative position bias",
+    # Proposed in notes/format-v2-questions.md (PE core): keys arch.pool_heads, arch.pool_mlp_dim, arch.pool_prefix.
+    "attn_pool_shape": "an attention pool with heads and MLP of its own, over every token (Eva's attn_pool)",
 }
 
 ENGINE_SUPPORTED = frozenset()
 
 
-def check_runnable(features, refusals, what, unread=(), supported=ENGINE_SUPPORTED):
+def check_runnable(features, refusals, what, supported=None):
     """ConvertError naming every layer of `what` that cannot be written: the features the engine
-    does not run (not in `supported`), the layers no model-file feature expresses (`refusals`) and
-    the layouts this converter does not read yet (`unread`)."""
+    does not run (not in `supported`, by default ENGINE_SUPPORTED) and the layers no model-file
+    feature expresses (`refusals`)."""
+    supported = ENGINE_SUPPORTED if supported is None else supported
     reasons = [f"{f} ({FEATURES[f]}), which this onevit's engine cannot run yet"
                for f in features if f not in supported]
     reasons += [f"{r}, which the .ovit format cannot express" for r in refusals]
-    reasons += [f"{u}, which this converter does not read yet" for u in unread]
     if reasons:
         raise ConvertError(f"{what} uses " + "; ".join(reasons))

@@ -21,3 +21,8 @@ class MappedCheckpoint:
     # only register tokens).
     class_token: bool = True
     notes: List[str] = field(default_factory=list)  # printed on stderr as `convert.py: note: ...`
+    # Version 2 (a described timm model): its features, and its RoPE's settings (timm_architecture.Rope)
+    # and learned frequencies (mixed RoPE), from which assemble computes the tables for the file's grid.
+    features: List[str] = field(default_factory=list)
+    rope: Optional[object] = None
+    rope_freqs: Optional[np.ndarray] = None

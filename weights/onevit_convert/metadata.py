@@ -57,6 +57,16 @@ def model_metadata(model):
                 value = int(getattr(obj, field))
                 if value != default:
                     entries.append((key, kind, value))
+    arch = model.arch
+    if arch.features:
+        # Version 2 (FORMAT.md "Features"): the features, then the keys of those named.
+        entries.append(("arch.features", STRING_ARRAY, list(arch.features)))
+        if arch.has("rope"):
+            entries += [("arch.rope_layout", STRING, arch.rope_layout),
+                        ("arch.rope_per_block", U32, int(arch.rope_per_block))]
+        if arch.has("attn_pool_shape"):
+            entries += [("arch.pool_heads", U32, arch.pool_heads), ("arch.pool_mlp_dim", U32, arch.pool_mlp_dim),
+                        ("arch.pool_prefix", U32, int(arch.pool_prefix))]
     if model.labels is not None:
         entries.append(("labels", STRING_ARRAY, list(model.labels)))
     return entries

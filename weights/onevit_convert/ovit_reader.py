@@ -61,7 +61,7 @@ def read_ovit(path, verify_data=True):
     if len(data) < 32 or data[:8] != b"ONEVIT\x00\x01":
         raise FormatError("bad magic")
     version, header_crc, data_offset, data_crc, reserved = struct.unpack("<IIQII", data[8:32])
-    if version != 1 or reserved != 0:
+    if version not in (1, 2) or reserved != 0:
         raise FormatError(f"version {version}, reserved {reserved}")
     if data_offset % 64 or data_offset > len(data):
         raise FormatError(f"data_offset {data_offset}")
@@ -158,6 +158,18 @@ def architecture(ovit):
     for key, kind, _ in PREPROCESS_KEYS:
         if ovit.metadata_types.get(key) != kind:
             raise FormatError(f"metadata key {key} missing or of the wrong type")
+    features = ovit.metadata.get("arch.features")
+    if (ovit.version == 2) != (features is not None):
+        raise FormatError(f"version {ovit.version} file {'without' if features is None else 'with'} arch.features")
+    if features is not None:
+        fields["features"] = tuple(features)
+        if "rope" in features:
+            fields["rope_layout"] = ovit.metadata["arch.rope_layout"]
+            fields["rope_per_block"] = bool(ovit.metadata["arch.rope_per_block"])
+        if "attn_pool_shape" in features:
+            fields["pool_heads"] = ovit.metadata["arch.pool_heads"]
+            fields["pool_mlp_dim"] = ovit.metadata["arch.pool_mlp_dim"]
+            fields["pool_prefix"] = bool(ovit.metadata["arch.pool_prefix"])
     return Architecture(**fields)
 
 

@@ -18,7 +18,8 @@ from .dtypes import encode
 from .metadata import F32, F32_ARRAY, STRING, STRING_ARRAY, U32
 
 MAGIC = b"ONEVIT\x00\x01"
-VERSION = 1
+# Version 2: a file that names features (arch.features); files without stay version 1, byte for byte.
+VERSION, FEATURES_VERSION = 1, 2
 ALIGN = 64
 _KEY = re.compile(r"[a-z0-9_.]{1,256}")
 
@@ -102,7 +103,8 @@ def write_ovit(path, entries, tensors, dtype="f32"):
         data_crc = zlib.crc32(chunk, data_crc)
     # The header checksum covers everything after itself up to the data: bytes [16, data_offset).
     after_checksum = struct.pack("<QII", data_offset, data_crc, 0) + header
-    fixed = MAGIC + struct.pack("<II", VERSION, zlib.crc32(after_checksum)) + after_checksum[:16]
+    version = FEATURES_VERSION if any(key == "arch.features" for key, _, _ in entries) else VERSION
+    fixed = MAGIC + struct.pack("<II", version, zlib.crc32(after_checksum)) + after_checksum[:16]
 
     temporary = f"{path}.tmp{os.getpid()}"
     try:

@@ -23,6 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from . import rope
 from .errors import ConvertError
 from .preprocess import Preprocessing, direct
 
@@ -124,14 +125,18 @@ def resize_model(model, size, mode="bicubic"):
     t = arch.prefix_tokens
     gh, gw = old[0] // p, old[1] // p
     tensors = dict(model.tensors)
-    pos = tensors["pos_embed"]
-    grid = pos[t:].reshape(gh, gw, arch.dim)
-    new_grid = resample_grid(grid, (h // p, w // p), mode).astype(np.float32)
-    new_pos = np.ascontiguousarray(np.concatenate([pos[:t], new_grid.reshape(-1, arch.dim)], axis=0))
-    if not np.isfinite(new_pos).all():
-        raise ConvertError("the resampled position embedding is not finite (float32 overflow)")
-    ordered = [(name, new_pos if name == "pos_embed" else array) for name, array in model.tensors]
     new_arch = replace(arch, image_height=h, image_width=w)
+    if "pos_embed" in tensors:
+        pos = tensors["pos_embed"]
+        grid = pos[t:].reshape(gh, gw, arch.dim)
+        new_grid = resample_grid(grid, (h // p, w // p), mode).astype(np.float32)
+        tensors["pos_embed"] = np.ascontiguousarray(np.concatenate([pos[:t], new_grid.reshape(-1, arch.dim)], axis=0))
+        if not np.isfinite(tensors["pos_embed"]).all():
+            raise ConvertError("the resampled position embedding is not finite (float32 overflow)")
+    if model.rope is not None:
+        # timm rebuilds its RoPE for the new grid (rope.update_feat_shape): so do we.
+        tensors.update(rope.tensors(new_arch, model.rope, model.rope_freqs))
+    ordered = [(name, tensors[name]) for name, _ in model.tensors]
     resized = replace(model, arch=new_arch, tensors=ordered,
                       preprocess=scaled_preprocess(model.preprocess, old, (h, w)))
     note = (f"position embedding resampled from a {gh}x{gw} to a {h // p}x{w // p} patch grid "

@@ -32,6 +32,8 @@ class ModelSpec:
     prefix_tokens: Optional[int] = None
     qkv_bias: Optional[bool] = None
     global_pool: Optional[str] = None   # timm's global_pool ("token", "avg", ...), if stated
+    pool_heads: int = 0                 # the attention pool's own heads (attn_pool_shape), if any,
+    pool_prefix: bool = False           # and whether it attends over the prefix tokens
     labels: Optional[List[str]] = None
     # Set by the seed-model configs (seedconfig.py), whose constructors fix these:
     family: Optional[str] = None        # the arch.family the config's arguments belong to

@@ -16,6 +16,7 @@ import re
 
 import numpy as np
 
+from . import timm_blocks
 from .errors import ConvertError
 from .mapped import MappedCheckpoint
 from .tensors import as_f32, block_count, expect_keys, expect_ndim, reject_features, \
@@ -82,39 +83,61 @@ def _reject(keys):
                            f"never uses together")
 
 
-def to_canonical(src):
+def to_canonical(src, arch=None):
+    """`arch`: the TimmArchitecture timm's registration describes (timm_architecture.py), whose
+    blocks timm_blocks.py reads; None: a plain VisionTransformer known only from its tensors."""
     keys = set(src)
-    _reject(keys)
+    if arch is None:
+        _reject(keys)
     depth = block_count(keys, _BLOCK, FAMILY)
     # Block 0 decides; a block that differs then shows up as a missing or unexpected key.
     qkv_bias = "blocks.0.attn.qkv.bias" in keys
     distilled = "dist_token" in keys or "head_dist.weight" in keys
     map_pool = any(k.startswith("attn_pool.") for k in keys)
     head = "head.weight" in keys
+    rms = arch is not None and arch.norm == "rmsnorm"
+    pos_embed = arch is None or "no_pos_embed" not in arch.features
 
-    required = ["patch_embed.proj.weight", "pos_embed"]
+    required = ["patch_embed.proj.weight"] + (["pos_embed"] if pos_embed else [])
     optional = ["patch_embed.proj.bias", "cls_token", "reg_token", "norm_pre.weight", "norm_pre.bias",
                 "norm.weight", "norm.bias", "fc_norm.weight", "fc_norm.bias", "head.bias"]
+    if arch is not None and "embed_norm" in arch.features:
+        required += ["patch_embed.norm.weight"] + ([] if rms else ["patch_embed.norm.bias"])
+    if arch is not None and arch.rope is not None and arch.rope.kind == "mixed":
+        required.append("rope.freqs")
     if head:
         required.append("head.weight")
     if distilled:
         required += ["cls_token", "dist_token", "head_dist.weight", "head_dist.bias"]
     if map_pool:
-        required += _POOL
+        required += [n for n in _POOL if not (rms and n == "attn_pool.norm.bias")]
         optional += ["attn_pool.q.bias", "attn_pool.kv.bias"]
-    for i in range(depth):
-        p = f"blocks.{i}."
-        required += [p + s for s in _BLOCK_WEIGHTS]
-        optional += [p + s for s in _BLOCK_BIASES] + [p + "ls1.gamma", p + "ls2.gamma"]
-        if qkv_bias:
-            required.append(p + "attn.qkv.bias")
-    expect_keys(keys, required, optional, FAMILY)
-
     out, origin, notes = {}, {}, []
+    if arch is not None:
+        # The blocks as timm's class builds them; every block tensor must be read by them.
+        for i in range(depth):
+            try:
+                optional += sorted(timm_blocks.map_block(src, arch, i, out, origin))
+            except ValueError as e:   # numpy: tensors that cannot be joined or multiplied
+                raise ConvertError(f"{FAMILY} checkpoint: the tensors of blocks.{i} have inconsistent shapes "
+                                   f"for timm's {arch.cls} ({e})") from None
+    else:
+        for i in range(depth):
+            p = f"blocks.{i}."
+            required += [p + s for s in _BLOCK_WEIGHTS]
+            optional += [p + s for s in _BLOCK_BIASES] + [p + "ls1.gamma", p + "ls2.gamma"]
+            if qkv_bias:
+                required.append(p + "attn.qkv.bias")
+    expect_keys(keys, required, optional, FAMILY)
 
     def put(canonical, name, array=None):
         out[canonical] = as_f32(name, src[name]) if array is None else array
         origin[canonical] = name
+
+    def put_norm(canonical, name):
+        put(canonical + ".weight", name + ".weight")
+        if not rms:
+            put(canonical + ".bias", name + ".bias")
 
     def put_bias(canonical, name, width):
         if name in keys:
@@ -138,13 +161,15 @@ def to_canonical(src):
     if tokens:
         put("prefix_tokens", tokens[0][0], np.concatenate([t for _, t in tokens], axis=0))
         origin["prefix_tokens"] = " + ".join(name for name, _ in tokens)
-    put("pos_embed", "pos_embed", squeeze_leading("pos_embed", as_f32("pos_embed", src["pos_embed"]), 2))
+    if pos_embed:
+        put("pos_embed", "pos_embed", squeeze_leading("pos_embed", as_f32("pos_embed", src["pos_embed"]), 2))
+    if "patch_embed.norm.weight" in keys and arch is not None:
+        put_norm("embed_norm", "patch_embed.norm")
     if "norm_pre.weight" in keys:
-        put("norm_pre.weight", "norm_pre.weight")
-        put("norm_pre.bias", "norm_pre.bias")
+        put_norm("norm_pre", "norm_pre")
 
     folded = 0
-    for i in range(depth):
+    for i in range(depth if arch is None else 0):
         p = f"blocks.{i}."
         for s in _BLOCK_WEIGHTS:
             put(p + s, p + s)
@@ -172,21 +197,25 @@ def to_canonical(src):
         notes.append(f"folded {folded} LayerScale gamma vector(s) into attn.proj / mlp.fc2")
 
     if "norm.weight" in keys:
-        put("norm.weight", "norm.weight")
-        put("norm.bias", "norm.bias")
+        put_norm("norm", "norm")
     if map_pool:
-        _attention_pool(src, keys, put, put_bias, out, origin)
+        _attention_pool(src, keys, put, put_norm, put_bias, out, origin)
     if "fc_norm.weight" in keys:
-        put("head_norm.weight", "fc_norm.weight")
-        put("head_norm.bias", "fc_norm.bias")
+        put_norm("head_norm", "fc_norm")
     if head:
         put("head.weight", "head.weight")
         put_bias("head.bias", "head.bias", out["head.weight"].shape[0])
     if distilled:
         put("head_dist.weight", "head_dist.weight")
         put("head_dist.bias", "head_dist.bias")
-    return MappedCheckpoint(FAMILY, out, origin, depth, fc_norm="fc_norm.weight" in keys, notes=notes,
-                            class_token="cls_token" in keys)
+    mapped = MappedCheckpoint(FAMILY, out, origin, depth, fc_norm="fc_norm.weight" in keys, notes=notes,
+                              class_token="cls_token" in keys)
+    if arch is not None:
+        mapped.features = list(arch.features)
+        mapped.rope = arch.rope
+        if "rope.freqs" in keys:
+            mapped.rope_freqs = as_f32("rope.freqs", src["rope.freqs"])
+    return mapped
 
 
 def _check_plain_mlp(out, origin, p):
@@ -198,7 +227,7 @@ def _check_plain_mlp(out, origin, p):
                            f"{shape_str(fc2.shape)} reads; the .ovit format cannot express it")
 
 
-def _attention_pool(src, keys, put, put_bias, out, origin):
+def _attention_pool(src, keys, put, put_norm, put_bias, out, origin):
     """timm AttentionPoolLatent with one latent: the query is latent · Wqᵀ + bq for every
     image, so it is computed here, once, in float64."""
     latent = as_f32("attn_pool.latent", src["attn_pool.latent"])
@@ -217,9 +246,9 @@ def _attention_pool(src, keys, put, put_bias, out, origin):
     origin["attn_pool.query"] = "attn_pool.latent · attn_pool.q"
     put("attn_pool.kv.weight", "attn_pool.kv.weight")
     put_bias("attn_pool.kv.bias", "attn_pool.kv.bias", out["attn_pool.kv.weight"].shape[0])
-    for layer in ("proj", "norm"):
-        put(f"attn_pool.{layer}.weight", f"attn_pool.{layer}.weight")
-        put(f"attn_pool.{layer}.bias", f"attn_pool.{layer}.bias")
+    put("attn_pool.proj.weight", "attn_pool.proj.weight")
+    put("attn_pool.proj.bias", "attn_pool.proj.bias")
+    put_norm("attn_pool.norm", "attn_pool.norm")
     for layer in ("fc1", "fc2"):
         put(f"attn_pool.{layer}.weight", f"attn_pool.mlp.{layer}.weight")
         put(f"attn_pool.{layer}.bias", f"attn_pool.mlp.{layer}.bias")

@@ -52,6 +52,8 @@ class TimmArchitecture:
     final_norm: bool = True           # ... or one on every token after the blocks (timm norm)
     norm_pre: bool = False            # a norm before the blocks; the patch embedding then has no bias
     rope: Optional[Rope] = None
+    pool_heads: int = 0               # attn_pool_shape: the attention pool's heads, and ...
+    pool_prefix: bool = False         # ... whether it attends over the prefix tokens too
     features: List[str] = field(default_factory=list)   # model-file features (features.py), in FORMAT order
     refusals: List[str] = field(default_factory=list)   # layers no feature expresses yet
 
@@ -69,11 +71,11 @@ def _norm(args, key, arch_refusals, default=None):
     return spec
 
 
-def _features(a, *, rms, embed_norm, no_pos, qk_norm, attn_norm, mlp_norm):
+def _features(a, *, rms, embed_norm, no_pos, qk_norm, attn_norm, mlp_norm, pool_shape=False):
     named = [("rms_norm", rms), ("embed_norm", embed_norm), ("no_pos_embed", no_pos),
              ("qk_norm", qk_norm), ("rope", a.rope is not None), ("attn_norm", attn_norm),
              ("swiglu", a.mlp != "mlp"), ("mlp_norm", mlp_norm), ("post_norm", a.block == "post_norm"),
-             ("parallel", a.block == "parallel")]
+             ("parallel", a.block == "parallel"), ("attn_pool_shape", pool_shape)]
     a.features = [name for name, used in named if used]
 
 
@@ -102,6 +104,8 @@ def vision_transformer(args, distilled):
                          pool_include_prefix=bool(args.get("pool_include_prefix")),
                          layer_scale=args.get("init_values") is not None)
     _pool(a, args, refusals)
+    if a.global_pool == "map" and a.pool_include_prefix:
+        a.pool_heads, a.pool_prefix = a.heads, True
     if block == "ResPostBlock":
         a.block = "post_norm"
     elif block == "ParallelScalingBlock":
@@ -145,7 +149,8 @@ def vision_transformer(args, distilled):
         refusals.append(f"embed_layer={_layer_class(args.get('embed_layer'))} (a hybrid or other stem)")
     _features(a, rms=norm["norm"] == "rmsnorm", embed_norm=embed_norm is not None,
               no_pos=args.get("pos_embed") in ("", "none", None), qk_norm=bool(args.get("qk_norm")),
-              attn_norm=bool(args.get("scale_attn_norm")), mlp_norm=bool(args.get("scale_mlp_norm")))
+              attn_norm=bool(args.get("scale_attn_norm")), mlp_norm=bool(args.get("scale_mlp_norm")),
+              pool_shape=a.pool_prefix)
     a.refusals = refusals
     _norms(a, args)
     return a
@@ -168,10 +173,11 @@ def eva(args):
                          no_embed_class=bool(args.get("no_embed_class")),
                          layer_scale=args.get("init_values") is not None)
     _pool(a, args, refusals)
-    if a.global_pool == "map" and (args.get("attn_pool_num_heads") or heads) != heads:
-        refusals.append(f"an attention pool with {args['attn_pool_num_heads']} heads (the blocks have {heads})")
-    if a.global_pool == "map" and (args.get("attn_pool_mlp_ratio") or args["mlp_ratio"]) != args["mlp_ratio"]:
-        refusals.append("an attention pool whose MLP is not as wide as the blocks'")
+    # Eva's attention pool attends over every token, prefix tokens included (Eva.pool), with
+    # heads and MLP of its own (attn_pool_num_heads, attn_pool_mlp_ratio): FORMAT.md's map pool does neither.
+    pool_shape = a.global_pool == "map"
+    if pool_shape:
+        a.pool_heads, a.pool_prefix = int(args.get("attn_pool_num_heads") or heads), True
     if args.get("use_post_norm"):
         a.block = "post_norm"
     kv = args.get("num_kv_heads")
@@ -196,7 +202,7 @@ def eva(args):
                       ref_feat_shape=None if ref is None else tuple(ref) if isinstance(ref, list) else (ref, ref))
     _features(a, rms=norm["norm"] == "rmsnorm", embed_norm=False, no_pos=not args.get("use_abs_pos_emb", True),
               qk_norm=bool(args.get("qk_norm")), attn_norm=bool(args.get("scale_attn_inner")),
-              mlp_norm=bool(args.get("scale_mlp")))
+              mlp_norm=bool(args.get("scale_mlp")), pool_shape=pool_shape)
     a.refusals = refusals
     _norms(a, args)
     return a

@@ -60,8 +60,6 @@ ACTIVATIONS = {"gelu": "erf", "gelu_tanh": "tanh", "quick_gelu": "quick"}
 GELU_FLAGS = ("erf", "tanh", "quick")
 GLOBAL_POOLS = ("token", "avg", "map")
 
-# The classes whose state dicts timm.py maps.
-_MAPPED_CLASSES = {"VisionTransformer", "VisionTransformerDistilled"}
 # model_args → description field (int unless noted); the rest are checked or ignored below.
 _MODEL_ARGS = {"patch_size": "patch_size", "in_chans": "channels", "embed_dim": "dim",
                "depth": "depth", "num_heads": "heads", "reg_tokens": "register_tokens"}
@@ -146,13 +144,7 @@ class TimmDescription:
         a = self.architecture()
         if a is None:
             return
-        unread = []
-        if a.cls not in _MAPPED_CLASSES:
-            unread.append(f"the tensor layout of timm's {a.cls} (q_bias/v_bias, gamma_1/gamma_2)")
-        if a.block == "parallel_things":
-            unread.append("parallel blocks (ParallelThingsBlock, vit_*_18x2_*) to fold into one block")
-        check_runnable(a.features, a.refusals,
-                       f"{self.source}: timm's {self.name} ({self.registration.module}.py {a.cls})", unread)
+        check_runnable(a.features, a.refusals, f"{self.source}: timm's {self.name} ({self.registration.module}.py {a.cls})")
 
     def spec(self, mapped):
         """The ModelSpec of this description for the canonical tensors of `mapped`."""
@@ -234,9 +226,11 @@ def _describe_registered(reg, source):
 
 def _registered_image(reg, hub_args):
     """The input size timm builds the name for: img_size, else its pretrained_cfg's input_size."""
-    size = reg.arguments(hub_args).get("img_size")
-    if "input_size" in reg.pretrained_cfg:
+    size = hub_args.get("img_size")
+    if size is None and "input_size" in reg.pretrained_cfg:
         size = reg.pretrained_cfg["input_size"][1:]
+    if size is None:
+        size = reg.arguments().get("img_size")
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
@@ -355,7 +349,11 @@ def _spec(d, mapped):
     heads = _heads(d, stated_dim, mapped)
     mlp_rows = int(t["blocks.0.mlp.fc1.weight"].shape[0])
     mlp_dim = mlp_rows
-    if d.mlp_ratio is not None:
+    if a is not None and (a.mlp != "mlp" or a.block == "parallel_things"):
+        # A gated MLP's hidden width is not int(dim · mlp_ratio) in every class (timm's GluMlp
+        # halves it, Eva's doubles, SwiGLU aligns it), and folded branches widen it: fc2's input is it.
+        mlp_dim = int(t["blocks.0.mlp.fc2.weight"].shape[-1])
+    elif d.mlp_ratio is not None:
         # timm: hidden_features=int(dim * mlp_ratio); a mismatch is reported by assemble.
         mlp_dim = int(stated_dim * d.mlp_ratio)
     patch = d.patch_size if d.patch_size is not None else int(pe.shape[2])
@@ -379,13 +377,18 @@ def _spec(d, mapped):
     preprocess = timm_eval(d.source, image[0], image[1], pre.crop_pct, pre.crop_mode, pre.interpolation,
                            pre.mean, pre.std)
     head_dim = stated_dim // heads
+    if a is not None and a.block == "parallel_things":
+        # Its branches' heads side by side (timm_blocks.py): head_dim stays, the heads multiply.
+        heads *= max(1, int(t["blocks.0.attn.qkv.weight"].shape[0]) // (3 * stated_dim))
     return ModelSpec(source=d.source, image_height=image[0], image_width=image[1], channels=channels,
                      patch_size=patch, dim=stated_dim, depth=d.depth if d.depth is not None else mapped.depth,
                      heads=heads, head_dim=head_dim, mlp_dim=mlp_dim,
                      norm_eps=d.norm_eps if d.norm_eps is not None else 1e-6,
                      gelu=d.gelu or "erf", preprocess=preprocess,
                      preprocess_is_default=not d.preprocess_given, num_classes=d.num_classes,
-                     prefix_tokens=prefix, qkv_bias=d.qkv_bias, global_pool=d.global_pool, labels=d.labels)
+                     prefix_tokens=prefix, qkv_bias=d.qkv_bias, global_pool=d.global_pool, labels=d.labels,
+                     pool_heads=a.pool_heads if a is not None else 0,
+                     pool_prefix=a is not None and a.pool_prefix)
 
 
 def _heads(d, dim, mapped):
