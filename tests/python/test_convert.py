@@ -441,15 +441,6 @@ class TimmFeatures(ConvertTestCase):
         m = self.convert(self.path("fc.safetensors"), "--heads", str(HEADS)).metadata
         self.assertEqual((m["arch.final_norm"], m["arch.head_norm"], m["arch.pool"]), (0, 1, "mean_patches"))
 
-    def test_fc_norm_the_registered_class_does_not_build_is_refused(self):
-        t = make_canonical(seed=8)
-        state = timm_state(t)
-        state["fc_norm.weight"], state["fc_norm.bias"] = state.pop("norm.weight"), state.pop("norm.bias")
-        write_safetensors(self.path("fc.safetensors"), state)
-        config = timm_config("vit_tiny_patch16_224", **TINY_TIMM_ARGS)
-        del config["global_pool"]
-        self.convert_fails(self.path("fc.safetensors"), "--config", self.write_json("c.json", config),
-                           contains=("vit_tiny_patch16_224", "builds no fc_norm layer", "fc_norm.* tensors"))
 
     def test_pos_embed_without_prefix_rows_gets_zero_rows(self):
         t = make_canonical(seed=9)

@@ -79,7 +79,7 @@ def _features(a, *, rms, embed_norm, no_pos, qk_norm, attn_norm, mlp_norm, pool_
     a.features = [name for name, used in named if used]
 
 
-def _pool(a, args, refusals):
+def _pool(a, refusals):
     if a.global_pool not in POOLS:
         refusals.append(f"global_pool={a.global_pool!r} (only 'token', 'avg' and 'map')")
 
@@ -103,7 +103,7 @@ def vision_transformer(args, distilled):
                          no_embed_class=bool(args.get("no_embed_class")), distilled=distilled,
                          pool_include_prefix=bool(args.get("pool_include_prefix")),
                          layer_scale=args.get("init_values") is not None)
-    _pool(a, args, refusals)
+    _pool(a, refusals)
     if a.global_pool == "map" and a.pool_include_prefix:
         a.pool_heads, a.pool_prefix = a.heads, True
     if block == "ResPostBlock":
@@ -172,7 +172,7 @@ def eva(args):
                          registers=int(args.get("num_reg_tokens") or 0),
                          no_embed_class=bool(args.get("no_embed_class")),
                          layer_scale=args.get("init_values") is not None)
-    _pool(a, args, refusals)
+    _pool(a, refusals)
     # Eva's attention pool attends over every token, prefix tokens included (Eva.pool), with
     # heads and MLP of its own (attn_pool_num_heads, attn_pool_mlp_ratio): FORMAT.md's map pool does neither.
     pool_shape = a.global_pool == "map"

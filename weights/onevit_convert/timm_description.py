@@ -303,22 +303,15 @@ def apply_flags(d, heads=None, gelu=None, norm_eps=None, global_pool=None):
     return d
 
 
-def _state_registered(d, a, mapped):
-    """The facts of timm's class for what neither the flags nor the config stated; the outer norms
-    it builds must be the checkpoint's."""
+def _state_registered(d, a):
+    """The facts of timm's class that no tensor shows, for what neither the flags nor the config
+    stated, and its class (a distilled DeiT or not). (Tokens and the outer norms are the
+    checkpoint's: what timm builds is a tensor it loads.)"""
     by = f"timm's {a.cls} as {d.name} is registered"
     for name, value in (("heads", a.heads), ("gelu", a.gelu or "erf"), ("norm_eps", a.norm_eps),
-                        ("global_pool", a.global_pool), ("class_token", a.class_token),
-                        ("register_tokens", a.registers), ("distilled", a.distilled),
-                        ("no_embed_class", a.no_embed_class)):
+                        ("global_pool", a.global_pool), ("distilled", a.distilled)):
         if getattr(d, name) is None:
             d.state(name, value, by)
-    t = mapped.tensors
-    for layer, built, tensor in (("fc_norm", a.fc_norm, "head_norm.weight"), ("norm", a.final_norm, "norm.weight"),
-                                 ("norm_pre", a.norm_pre, "norm_pre.weight")):
-        if built != (tensor in t):
-            raise ConvertError(f"{d.source}: {by} builds {'a' if built else 'no'} {layer} layer, but the "
-                               f"checkpoint {'has' if tensor in t else 'has no'} {layer}.* tensors")
 
 
 def _check_registered_width(d, a, mapped):
@@ -338,7 +331,7 @@ def _spec(d, mapped):
     a = d.architecture()
     if a is not None:
         _check_registered_width(d, a, mapped)
-        _state_registered(d, a, mapped)
+        _state_registered(d, a)
     t = mapped.tensors
     pe = t["patch_embed.weight"]
     if pe.ndim != 4:
