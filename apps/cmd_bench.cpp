@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "commands.hpp"
-#include "precision_option.hpp"
 #include "onevit/measure.hpp"
 #include "onevit/model.hpp"
 #include "onevit/thread_plan.hpp"
+#include "run_options.hpp"
 
 namespace onevit::cli {
 
@@ -237,10 +237,8 @@ void add_bench_command(CLI::App& app) {
     CLI::App* command = app.add_subcommand("bench", "Time the model on random input, against this machine's matmul peak");
     auto options = std::make_shared<BenchOptions>();
     command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
-    command->add_option("--batch,-b", options->batch, "Images per run")->capture_default_str()->check(at_least(1));
-    command->add_option("--threads,-t", options->threads, "Threads in all (0 = chosen per model by the cost model)")
-        ->capture_default_str()
-        ->check(at_least(0));
+    add_batch_option(*command, options->batch);
+    add_threads_option(*command, options->threads);
     command->add_option("--streams,-s", options->streams, "Streams (0 = chosen for the hint)")
         ->capture_default_str()
         ->check(at_least(0));

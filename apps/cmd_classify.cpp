@@ -11,13 +11,14 @@
 
 #include "commands.hpp"
 #include "decode_ahead.hpp"
+#include "image_batches.hpp"
 #include "image_files.hpp"
 #include "image_inputs.hpp"
 #include "json_line.hpp"
-#include "precision_option.hpp"
 #include "onevit/error.hpp"
 #include "onevit/model.hpp"
 #include "progress.hpp"
+#include "run_options.hpp"
 
 namespace onevit::cli {
 
@@ -27,7 +28,7 @@ struct ClassifyOptions {
     std::string model_path;
     int top = 5;
     bool json = false;
-    std::string precision = "f32";
+    RunOptions run;
     std::vector<std::string> inputs;
 };
 
@@ -63,54 +64,34 @@ private:
     bool first_table_ = true;
 };
 
-// Classifies images [first, end) as one batch (those that decoded), printing in input order.
-// Returns whether every image was classified.
-bool classify_batch(const Model& model, const std::vector<std::string>& images, std::size_t first, std::size_t end,
-                    DecodeAhead& decoded, int top, ResultPrinter& printer) {
-    std::vector<DecodeAhead::Input> inputs;
-    std::vector<float> batch;
-    int count = 0;
-    for (std::size_t i = first; i < end; ++i) {
-        inputs.push_back(decoded.take(i));
-        if (!inputs.back().error.empty()) continue;
-        batch.insert(batch.end(), inputs.back().chw.begin(), inputs.back().chw.end());
-        ++count;
-    }
-    const std::vector<float> logits = count ? model.run(batch.data(), count) : std::vector<float>{};
-
-    const ModelInfo& info = model.info();
-    const int classes = info.arch.num_classes;
-    int row = 0;
-    for (std::size_t i = first; i < end; ++i) {
-        if (inputs[i - first].error.empty())
-            printer.predictions(images[i],
-                                top_k(logits.data() + std::size_t(row++) * classes, classes, top, info.labels));
-        else
-            printer.failure(images[i], inputs[i - first].error);
-    }
-    return count == static_cast<int>(end - first);
-}
-
 // A pipeline: TBB's workers decode the next batch while the model runs this one.
 void classify(const ClassifyOptions& options) {
     const std::vector<std::string> images = expand_image_inputs(options.inputs);
-    Options model_options;
-    model_options.precision = resolve_precision(options.precision);
-    const Model model = Model::load(options.model_path, model_options);
-    const int top = std::min(options.top, model.info().arch.num_classes);
+    const Model model = load_model(options.model_path, options.run);
+    require_classifier(model, options.model_path);
+    const ModelInfo& info = model.info();
+    const int classes = info.arch.num_classes;
+    const int top = std::min(options.top, classes);
 
     Progress progress(images.size());
     ResultPrinter printer(options.json, progress);
-    // Decode ahead the next batch, or as many images as the model has threads
-    // (so that many cores have enough to do), whichever is more.
-    DecodeAhead decoded(images, model.info(), std::max<std::size_t>(kImagesPerBatch, model.threads()));
-    progress.show(0);
     bool all_classified = true;
-    for (std::size_t first = 0; first < images.size(); first += kImagesPerBatch) {
-        const std::size_t end = std::min(first + kImagesPerBatch, images.size());
-        all_classified &= classify_batch(model, images, first, end, decoded, top, printer);
-        progress.show(end);
-    }
+    for_each_batch(model, images, options.run.batch, progress,
+                   [&](std::size_t first, std::vector<DecodeAhead::Input>& inputs) {
+                       const Stacked batch = stack_usable(inputs);
+                       const std::vector<float> logits =
+                           batch.count ? model.run(batch.pixels.data(), batch.count) : std::vector<float>{};
+                       std::size_t row = 0;
+                       for (std::size_t i = 0; i < inputs.size(); ++i) {
+                           const std::string& image = images[first + i];
+                           if (!inputs[i].error.empty()) {
+                               printer.failure(image, inputs[i].error);
+                               all_classified = false;
+                               continue;
+                           }
+                           printer.predictions(image, top_k(logits.data() + row++ * classes, classes, top, info.labels));
+                       }
+                   });
     // Each failure is already on stderr: exit 1 without another message.
     if (!all_classified) throw CLI::RuntimeError(1);
 }
@@ -125,8 +106,8 @@ void add_classify_command(CLI::App& app) {
         ->capture_default_str()
         ->check(at_least(1));
     command->add_flag("--json", options->json, "One JSON object per image per line");
-    add_precision_option(*command, options->precision);
-    command->add_option("images", options->inputs, "Image files, or directories of .jpg/.jpeg/.png files")->required();
+    add_run_options(*command, options->run);
+    command->add_option("images", options->inputs, kImageInputsHelp)->required();
     command->callback([options] { classify(*options); });
 }
 

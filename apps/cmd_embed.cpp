@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +17,8 @@
 #include "npy.hpp"
 #include "onevit/error.hpp"
 #include "onevit/model.hpp"
+#include "progress.hpp"
+#include "run_options.hpp"
 
 namespace onevit::cli {
 
@@ -25,6 +29,7 @@ struct EmbedOptions {
     std::string output_path;  // .npy of the embeddings, (images, dim)
     bool json = false;
     bool normalize = false;
+    RunOptions run;
     std::vector<std::string> inputs;
 };
 
@@ -35,35 +40,66 @@ void print_embedding(const std::string& image, const float* embedding, int dim) 
     fmt::print("{}\n", json_line({{"image", image}, {"embedding", values}}));
 }
 
+// Beside emb.npy, emb.txt: the image of each row, one path per line.
+std::string image_list_path(const std::string& output_path) {
+    const std::string list = std::filesystem::path(output_path).replace_extension(".txt").string();
+    if (list == output_path)
+        throw Error(output_path + ": the embeddings' image list would overwrite it (give --output FILE.npy)");
+    return list;
+}
+
+void write_image_list(const std::string& path, const std::vector<std::string>& images) {
+    for (const std::string& image : images)
+        if (image.find('\n') != std::string::npos)
+            throw Error(image + ": a path with a line break cannot be listed one per line in " + path);
+    std::FILE* file = std::fopen(path.c_str(), "w");
+    if (!file) throw Error(path + ": cannot write the image list");
+    for (const std::string& image : images) fmt::print(file, "{}\n", image);
+    if (std::fclose(file) != 0) throw Error(path + ": cannot write the image list");
+}
+
 void embed(const EmbedOptions& options) {
     if (options.output_path.empty() && !options.json)
         throw Error("nothing to write: give --output FILE.npy and/or --json");
+    const std::string list_path = options.output_path.empty() ? "" : image_list_path(options.output_path);
     const std::vector<std::string> images = expand_image_inputs(options.inputs);
-    const Model model = Model::load(options.model_path);
+    const Model model = load_model(options.model_path, options.run);
     const int dim = model.info().arch.dim;
+    const std::size_t per_batch = static_cast<std::size_t>(options.run.batch);
 
-    npy::Array embeddings{{0, dim}, {}};
+    // Row i is image i; an image that failed gets a row of NaN, so that rows stay in input order.
+    npy::Array embeddings{{static_cast<std::int64_t>(images.size()), dim},
+                          std::vector<float>(images.size() * dim, std::numeric_limits<float>::quiet_NaN())};
+    Progress progress(images.size());
+    progress.show(0);
     bool all_embedded = true;
-    for (std::size_t first = 0; first < images.size(); first += kImagesPerBatch) {
+    for (std::size_t first = 0; first < images.size(); first += per_batch) {
         const auto begin = images.begin() + static_cast<std::ptrdiff_t>(first);
-        const auto end = images.begin() + static_cast<std::ptrdiff_t>(std::min(first + kImagesPerBatch, images.size()));
+        const auto end = images.begin() + static_cast<std::ptrdiff_t>(std::min(first + per_batch, images.size()));
         const std::vector<std::string> paths(begin, end);
         const DecodedBatch decoded = decode_batch(paths, model.info().arch.channels);
         const std::vector<float> rows = model.embed(decoded.images, options.normalize);
         std::size_t next_row = 0;
         for (std::size_t i = 0; i < paths.size(); ++i) {
             if (!decoded.errors[i].empty()) {
+                progress.make_room(stderr);
                 print_image_failure(paths[i], decoded.errors[i], options.json);
                 all_embedded = false;
                 continue;
             }
             const float* row = rows.data() + next_row++ * static_cast<std::size_t>(dim);
-            if (options.json) print_embedding(paths[i], row, dim);
-            embeddings.data.insert(embeddings.data.end(), row, row + dim);
-            ++embeddings.shape[0];
+            if (options.json) {
+                progress.make_room(stdout);
+                print_embedding(paths[i], row, dim);
+            }
+            std::copy(row, row + dim, embeddings.data.begin() + static_cast<std::ptrdiff_t>((first + i) * dim));
         }
+        progress.show(first + paths.size());
     }
-    if (!options.output_path.empty()) npy::write_float32(options.output_path, embeddings);
+    if (!options.output_path.empty()) {
+        npy::write_float32(options.output_path, embeddings);
+        write_image_list(list_path, images);
+    }
     // Each failure is already on stderr: exit 1 without another message.
     if (!all_embedded) throw CLI::RuntimeError(1);
 }
@@ -76,11 +112,12 @@ void add_embed_command(CLI::App& app) {
     auto options = std::make_shared<EmbedOptions>();
     command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
     command->add_option("--output,-o", options->output_path,
-                        "Save the embeddings as float32 .npy, shape (images, dim): one row per image that "
-                        "decoded, in input order");
+                        "Save the embeddings as float32 .npy, shape (images, dim), row i = image i in input order "
+                        "(NaN where it failed), and beside it FILE.txt: the image of each row, one per line");
     command->add_flag("--json", options->json, "Print one JSON object per image per line: {\"image\", \"embedding\"}");
     command->add_flag("--normalize", options->normalize, "Scale each embedding to unit L2 norm");
-    command->add_option("images", options->inputs, "Image files, or directories of .jpg/.jpeg/.png files")->required();
+    add_run_options(*command, options->run);
+    command->add_option("images", options->inputs, kImageInputsHelp)->required();
     command->callback([options] { embed(*options); });
 }
 

@@ -17,10 +17,12 @@
 #include "commands.hpp"
 #include "explanation.hpp"
 #include "heatmap.hpp"
+#include "image_files.hpp"
 #include "npy.hpp"
 #include "onevit/error.hpp"
 #include "onevit/model.hpp"
 #include "png_write.hpp"
+#include "run_options.hpp"
 
 namespace onevit::cli {
 
@@ -31,6 +33,7 @@ namespace fs = std::filesystem;
 struct ExplainOptions {
     std::string model_path;
     std::string out_dir;
+    RunOptions run;
     std::vector<std::string> images;
 };
 
@@ -58,11 +61,12 @@ void explain(const ExplainOptions& options) {
     std::error_code error;
     fs::create_directories(options.out_dir, error);
     if (error) throw Error(options.out_dir + ": cannot create the output directory: " + error.message());
-    const Model model = Model::load(options.model_path);
+    const std::vector<std::string> images = expand_image_inputs(options.images);
+    const Model model = load_model(options.model_path, options.run);
 
     std::map<fs::path, std::string> written;  // output stem → the image it came from
     bool all_explained = true;
-    for (const std::string& image : options.images) {
+    for (const std::string& image : images) {
         const fs::path stem = fs::path(options.out_dir) / fs::path(image).stem();
         try {
             const auto earlier = written.find(stem);
@@ -90,7 +94,10 @@ void add_explain_command(CLI::App& app) {
     auto options = std::make_shared<ExplainOptions>();
     command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
     command->add_option("--out,-o", options->out_dir, "Output directory (created if missing)")->required();
-    command->add_option("images", options->images, "JPEG/PNG image files")->required();
+    add_precision_option(*command, options->run.precision);
+    add_threads_option(*command, options->run.threads);
+    command->add_option("images", options->images, kImageInputsHelp)
+        ->required();
     command->callback([options] { explain(*options); });
 }
 

@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "commands.hpp"
-#include "precision_option.hpp"
 #include "npy.hpp"
 #include "onevit/error.hpp"
 #include "onevit/model.hpp"
+#include "run_options.hpp"
 
 namespace onevit::cli {
 
@@ -28,7 +28,7 @@ struct InferOptions {
     std::string tokens_path;  // optional: patch tokens after the final norm, (batch, patches, dim)
     std::string attention_path;  // optional: attention probabilities, (batch, depth, heads, tokens, tokens)
     std::string embedding_path;  // optional: the pooled embedding, (batch, dim)
-    std::string precision = "f32";
+    RunOptions run;
 };
 
 void check_input_shape(const npy::Array& input, const Architecture& arch, const std::string& input_path) {
@@ -42,11 +42,10 @@ void check_input_shape(const npy::Array& input, const Architecture& arch, const 
 }
 
 void infer(const InferOptions& options) {
-    if (options.output_path.empty() && options.embedding_path.empty())
-        throw Error("nothing to write: give --output (logits) and/or --embedding");
-    Options model_options;
-    model_options.precision = resolve_precision(options.precision);
-    const Model model = Model::load(options.model_path, model_options);
+    if (options.output_path.empty() && options.embedding_path.empty() && options.cls_path.empty() &&
+        options.tokens_path.empty() && options.attention_path.empty())
+        throw Error("nothing to write: give --output (logits), --embedding, --cls, --tokens and/or --attention");
+    const Model model = load_model(options.model_path, options.run);
     const Architecture& arch = model.info().arch;
     if (!options.cls_path.empty() && !arch.class_token)
         throw Error(options.model_path + ": the model has no class token (--cls)");
@@ -102,7 +101,8 @@ void add_infer_command(CLI::App& app) {
                         "shape (batch, depth, heads, tokens, tokens)");
     command->add_option("--embedding", options->embedding_path,
                         "Save the pooled image embedding (the classifier's input): float32 .npy, shape (batch, dim)");
-    add_precision_option(*command, options->precision);
+    add_precision_option(*command, options->run.precision);
+    add_threads_option(*command, options->run.threads);
     command->callback([options] { infer(*options); });
 }
 

@@ -1,7 +1,10 @@
 #include "image_files.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <system_error>
 
 #include "onevit/error.hpp"
@@ -19,31 +22,46 @@ bool has_image_extension(const fs::path& path) {
 
 namespace {
 
-template <class Iterator>
-std::vector<std::string> images_in(Iterator entries) {
-    std::vector<std::string> found;
-    for (const fs::directory_entry& entry : entries)
-        if (entry.is_regular_file() && has_image_extension(entry.path())) found.push_back(entry.path().string());
-    std::sort(found.begin(), found.end());
-    return found;
+struct Listing {
+    std::vector<std::string> images;
+    std::size_t skipped = 0;  // regular files of other types
+};
+
+Listing images_in(const std::string& directory) {
+    Listing listing;
+    std::error_code error;
+    fs::recursive_directory_iterator entries(directory, fs::directory_options::skip_permission_denied, error);
+    for (; !error && entries != fs::recursive_directory_iterator(); entries.increment(error)) {
+        if (!entries->is_regular_file(error)) continue;
+        if (has_image_extension(entries->path()))
+            listing.images.push_back(entries->path().string());
+        else
+            ++listing.skipped;
+    }
+    if (error) throw Error(directory + ": cannot list the directory: " + error.message());
+    std::sort(listing.images.begin(), listing.images.end());
+    return listing;
 }
 
 }  // namespace
 
-std::vector<std::string> expand_image_inputs(const std::vector<std::string>& inputs, bool recursive) {
+std::vector<std::string> expand_image_inputs(const std::vector<std::string>& inputs) {
     std::vector<std::string> images;
+    std::size_t skipped = 0;
     for (const std::string& input : inputs) {
         std::error_code error;
         if (!fs::is_directory(input, error)) {
             images.push_back(input);
             continue;
         }
-        const std::vector<std::string> found = recursive ? images_in(fs::recursive_directory_iterator(input))
-                                                         : images_in(fs::directory_iterator(input));
-        if (found.empty())
-            throw Error(input + ": directory has no .jpg, .jpeg or .png files" + (recursive ? " (nor below it)" : ""));
-        images.insert(images.end(), found.begin(), found.end());
+        const Listing listing = images_in(input);
+        if (listing.images.empty()) throw Error(input + ": directory has no .jpg, .jpeg or .png files (nor below it)");
+        images.insert(images.end(), listing.images.begin(), listing.images.end());
+        skipped += listing.skipped;
     }
+    if (skipped)
+        fmt::print(stderr, "onevit: note: skipped {} file{} in the directories given: not .jpg, .jpeg or .png\n",
+                   skipped, skipped == 1 ? "" : "s");
     return images;
 }
 

@@ -10,10 +10,6 @@
 
 namespace onevit::cli {
 
-// Images decoded and run together: big enough to batch the matmuls, small
-// enough that decoded full-size photos do not pile up in memory.
-constexpr std::size_t kImagesPerBatch = 8;
-
 struct DecodedBatch {
     std::vector<Image> images;        // the images that decoded, in input order
     std::vector<std::string> errors;  // per input: empty, or why it did not decode

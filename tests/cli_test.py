@@ -25,6 +25,8 @@ from harness import (TOOL_ENV, add_digits_arguments, argument_parser,  # noqa: E
 
 import numpy as np  # noqa: E402
 
+# What a command prints when it skips files of other types in a directory it was given.
+NOTE = "onevit: note: skipped {} in the directories given: not .jpg, .jpeg or .png\n"
 SUBCOMMANDS = ["info", "infer", "classify", "embed", "explain", "eval", "bench"]
 
 
@@ -33,11 +35,12 @@ class Skip(Exception):
 
 
 class Context:
-    def __init__(self, onevit, model, samples, tmp):
+    def __init__(self, onevit, model, samples, tmp, repo):
         self.onevit = onevit
         self.model = model
         self.samples = samples  # sorted .png paths
         self.tmp = tmp
+        self.repo = repo
 
     def run(self, *args):
         return subprocess.run([self.onevit, *map(str, args)], capture_output=True, text=True, timeout=300,
@@ -254,19 +257,37 @@ def test_classify_agrees_with_infer(ctx):
         assert record["topk"][0]["index"] == int(row.argmax()), (record, row)
 
 
-def test_classify_directory_expands(ctx):
+def test_directories_expand_alike(ctx):
+    """classify, embed, eval and explain take a directory by one rule: its .jpg/.jpeg/.png files and those
+    below it, sorted by path; other files skipped and counted in one note on stderr."""
+    labelled = digit_samples(ctx)
     directory = ctx.tmp / "album"
-    directory.mkdir()
-    for name in ["b.png", "a.png", "c.PNG"]:
-        shutil.copy(ctx.samples[0], directory / name)
+    (directory / "nested").mkdir(parents=True)
+    names = ["b.png", "a.png", "c.PNG", "nested/d.png"]
+    for name in names:
+        shutil.copy(labelled[0][0], directory / name)
     (directory / "notes.txt").write_text("not an image")
-    (directory / "nested").mkdir()
-    shutil.copy(ctx.samples[0], directory / "nested" / "d.png")
+    (directory / "nested" / "e.gif").write_bytes(b"GIF89a")
+    expected = sorted(str(directory / name) for name in names)
+    note = NOTE.format("2 files")
 
-    result = ctx.run("classify", "--model", ctx.model, "--json", "--top", "1", directory)
-    expect_success(result)
-    images = [record["image"] for record in json_lines(result)]
-    assert images == [str(directory / name) for name in ["a.png", "b.png", "c.PNG"]], images
+    for command, arguments in [("classify", ["--json", "--top", "1"]), ("embed", ["--json"])]:
+        result = ctx.run(command, "--model", ctx.model, *arguments, directory)
+        assert result.returncode == 0 and result.stderr == note, describe(result)
+        assert [record["image"] for record in json_lines(result)] == expected, describe(result)
+    explained = ctx.run("explain", "--model", ctx.model, "--out", ctx.tmp / "maps", directory / "nested")
+    assert explained.returncode == 0 and explained.stderr == note.replace("2 files", "1 file"), describe(explained)
+    assert (ctx.tmp / "maps" / "d.npy").is_file(), describe(explained)
+    named = ctx.run("classify", "--model", ctx.model, directory / "notes.txt")  # named: refused, as undecodable
+    expect_one_line_error(named, 1, "notes.txt")
+
+    labelled_dir = ctx.tmp / "labelled"
+    (labelled_dir / str(labelled[0][1])).mkdir(parents=True)
+    shutil.copy(labelled[0][0], labelled_dir / str(labelled[0][1]) / "x.png")
+    (labelled_dir / "README").write_text("")
+    result = ctx.run("eval", "--model", ctx.model, "--json", labelled_dir)
+    assert result.returncode == 0 and result.stderr == note.replace("2 files", "1 file"), describe(result)
+    assert json_lines(result)[0]["images"] == 1, describe(result)
 
 
 def test_classify_empty_directory(ctx):
@@ -327,23 +348,34 @@ def test_classify_many_in_order(ctx):
         assert all(abs(a["prob"] - b["prob"]) < 1e-5 for a, b in zip(record["topk"], alone["topk"])), (record, alone)
 
 
-def test_classify_progress_on_a_terminal(ctx):
-    """With stderr a terminal (script(1)'s pty), a progress line there; stdout as without one."""
+def test_progress_on_a_terminal(ctx):
+    """classify, embed and eval: with stderr a terminal (script(1)'s pty), a progress line there; stdout as
+    without one."""
     if not shutil.which("script"):
         raise Skip("needs script(1) (util-linux)")
-    out = ctx.tmp / "out.json"
-    arguments = ["classify", "--model", ctx.model, "--json", *ctx.samples]
-    command = f"{shlex.join([str(ctx.onevit), *map(str, arguments)])} > {shlex.quote(str(out))}"
-    # Bytes: text mode would turn the line's carriage returns into newlines.
-    terminal = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, timeout=300, env=TOOL_ENV)
-    screen = terminal.stdout.decode(errors="replace")
-    assert terminal.returncode == 0, f"exit {terminal.returncode}: {screen!r}"
+    labelled = digit_samples(ctx)
+    for path, label in labelled:  # eval's images, in folders named after their labels
+        (ctx.tmp / "by_label" / str(label)).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, ctx.tmp / "by_label" / str(label) / path.name)
     count = len(ctx.samples)
-    assert re.fullmatch(rf"(\r\x1b\[K\d+/{count} images  \d+\.\d images/s  ETA (\d+:\d\d|\?))+"
-                        rf"\r\x1b\[K{count}/{count} images  \d+\.\d images/s  \d+:\d\d\r\n", screen), repr(screen)
-    plain = ctx.run(*arguments)
-    expect_success(plain)  # no terminal: nothing on stderr
-    assert out.read_text() == plain.stdout
+    for arguments, images in [(["classify", "--model", ctx.model, "--json", *ctx.samples], count),
+                              (["embed", "--model", ctx.model, "--json", *ctx.samples], count),
+                              (["eval", "--model", ctx.model, "--json", ctx.tmp / "by_label"], len(labelled))]:
+        out = ctx.tmp / "out.json"
+        command = f"{shlex.join([str(ctx.onevit), *map(str, arguments)])} > {shlex.quote(str(out))}"
+        # Bytes: text mode would turn the line's carriage returns into newlines.
+        terminal = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, timeout=300,
+                                  env=TOOL_ENV)
+        screen = terminal.stdout.decode(errors="replace")
+        assert terminal.returncode == 0, f"{arguments[0]}: exit {terminal.returncode}: {screen!r}"
+        assert re.fullmatch(rf"(\r\x1b\[K\d+/{images} images  \d+\.\d images/s  ETA (\d+:\d\d|\?))+"
+                            rf"\r\x1b\[K{images}/{images} images  \d+\.\d images/s  \d+:\d\d\r\n", screen), \
+            (arguments[0], screen)
+        plain = ctx.run(*arguments)
+        expect_success(plain)  # no terminal: nothing on stderr
+        assert out.read_text() == plain.stdout, arguments[0]
+
+
 def test_embed_agrees_with_infer(ctx):
     """embed's rows are infer's --embedding on the same pixels; --normalize scales them to unit norm."""
     samples = direct_input(ctx)
@@ -377,8 +409,15 @@ def test_embed_corrupt_among_good(ctx):
     records = json_lines(result)
     assert [r["image"] for r in records] == [str(good[0]), str(corrupt), str(good[-1])], describe(result)
     assert list(records[1]) == ["image", "error"], records[1]
-    assert np.load(ctx.tmp / "some.npy").shape == (2, int(ctx.info_value("dim")))
+    # Row i is image i: the failed image's row is NaN, and some.txt lists the rows' images.
+    rows = np.load(ctx.tmp / "some.npy")
+    assert rows.shape == (3, int(ctx.info_value("dim"))), rows.shape
+    assert np.isnan(rows[1]).all() and np.isfinite(rows[[0, 2]]).all(), rows
+    assert np.allclose(rows[[0, 2]], [records[0]["embedding"], records[2]["embedding"]], atol=1e-6)
+    assert (ctx.tmp / "some.txt").read_text() == "".join(f"{p}\n" for p in (good[0], corrupt, good[-1]))
     expect_one_line_error(ctx.run("embed", "--model", ctx.model, good[0]), 1, "--output", "--json")
+    expect_one_line_error(ctx.run("embed", "--model", ctx.model, "-o", ctx.tmp / "list.txt", good[0]), 1,
+                          "list.txt", "overwrite")
 
 
 def test_classify_rejects_bad_top(ctx):
@@ -418,12 +457,75 @@ def test_bench_precision(ctx):
         assert report["precision"] == reported and report["peak_gflops"] > 0, report
 
 
-def test_precision_rejects_unknown_names(ctx):
-    input_npy = ctx.tmp / "unused.npy"
-    for command in (["infer", "--input", str(input_npy), "--output", str(ctx.tmp / "o.npy")],
-                    ["classify", str(ctx.samples[0])], ["bench"]):
-        expect_one_line_error(ctx.run(command[0], "--model", ctx.model, *command[1:], "--precision", "fp16"), 2,
-                              "--precision")
+def shared_option_commands(ctx):
+    """Each command that runs a model, with what it needs to run on the first sample: (name, arguments,
+    takes --batch)."""
+    channels, height, width = ctx.input_shape()
+    input_npy = ctx.tmp / "one.npy"
+    np.save(input_npy, np.zeros((1, channels, height, width), np.float32))
+    labelled = digit_samples(ctx)
+    folder = ctx.tmp / "eval" / str(labelled[0][1])
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(labelled[0][0], folder / "a.png")
+    return [("infer", ["--input", input_npy, "--output", ctx.tmp / "o.npy"], False),
+            ("classify", [ctx.samples[0]], True),
+            ("embed", ["--json", ctx.samples[0]], True),
+            ("explain", ["--out", ctx.tmp / "explained", ctx.samples[0]], False),
+            ("eval", [ctx.tmp / "eval"], True),
+            ("bench", ["--iters", "1", "--warmup", "0"], True)]
+
+
+def test_every_command_takes_the_shared_options(ctx):
+    """--precision (f32|bf16|int8|auto) and --threads on every command that runs a model, --batch on those
+    that batch images: the same option, the same values, the same refusal."""
+    for name, arguments, batches in shared_option_commands(ctx):
+        for precision in ["f32", "bf16", "int8", "auto"]:
+            expect_success(ctx.run(name, "--model", ctx.model, *arguments, "--precision", precision, "--threads", "1",
+                                   *(["--batch", "2"] if batches else [])))
+        expect_one_line_error(ctx.run(name, "--model", ctx.model, *arguments, "--precision", "fp16"), 2,
+                              "--precision", "fp16")
+        expect_one_line_error(ctx.run(name, "--model", ctx.model, *arguments, "--threads", "-1"), 2, "--threads")
+        if batches:
+            expect_one_line_error(ctx.run(name, "--model", ctx.model, *arguments, "--batch", "0"), 2, "--batch")
+        help_text = ctx.run(name, "--help").stdout
+        assert re.search(r"--precision.*auto = the fastest this CPU runs natively \(here: (f32|bf16|int8)\)",
+                         help_text, re.S), (name, help_text)
+
+
+def test_headless_model(ctx):
+    """A model without a classifier (num_classes 0): classify and eval refuse it in one line, as C and
+    Python do, pointing at embed; embed, explain and infer serve it."""
+    sys.path.insert(0, str(Path(ctx.repo) / "tests" / "reference"))
+    from headless_model import write_headless_vit
+    headless = ctx.tmp / "headless.ovit"
+    write_headless_vit(str(headless), str(Path(ctx.repo) / "weights" / "convert.py"))
+    expect_one_line_error(ctx.run("classify", "--model", headless, ctx.samples[0]), 1, str(headless),
+                          "no classifier", "onevit embed")
+    labelled = digit_samples(ctx)
+    (ctx.tmp / "set" / "0").mkdir(parents=True)
+    shutil.copy(labelled[0][0], ctx.tmp / "set" / "0" / "a.png")
+    expect_one_line_error(ctx.run("eval", "--model", headless, ctx.tmp / "set"), 1, "no classifier", "onevit embed")
+    expect_success(ctx.run("embed", "--model", headless, "--json", ctx.samples[0]))
+    explained = ctx.run("explain", "--model", headless, "--out", ctx.tmp / "explained", ctx.samples[0])
+    expect_success(explained)
+    assert "no classifier" in explained.stdout, describe(explained)
+
+
+def test_infer_each_output_alone(ctx):
+    """Every output flag of infer is enough on its own."""
+    channels, height, width = ctx.input_shape()
+    input_npy = ctx.tmp / "two.npy"
+    np.save(input_npy, np.random.default_rng(3).standard_normal((2, channels, height, width)).astype(np.float32))
+    dim = int(ctx.info_value("dim"))
+    for flag, rank in [("--output", 2), ("--embedding", 2), ("--cls", 2), ("--tokens", 3), ("--attention", 5)]:
+        out = ctx.tmp / f"{flag[2:]}.npy"
+        expect_success(ctx.run("infer", "--model", ctx.model, "--input", input_npy, flag, out))
+        array = np.load(out)
+        assert array.ndim == rank and array.shape[0] == 2 and np.isfinite(array).all(), (flag, array.shape)
+        if flag in ("--embedding", "--cls", "--tokens"):
+            assert array.shape[-1] == dim, (flag, array.shape)
+    expect_one_line_error(ctx.run("infer", "--model", ctx.model, "--input", input_npy), 1, "nothing to write",
+                          "--attention")
 
 
 def test_bench_throughput_hint(ctx):
@@ -505,8 +607,9 @@ def test_eval_wordnet_ids(ctx):
 
     shutil.copy(synsets, album / "synset_words.txt")  # beside the images: found without --synsets
     beside = ctx.run("eval", "--model", ctx.model, "--json", album)
-    expect_success(beside)
+    assert beside.returncode == 0 and beside.stderr == NOTE.format("1 file"), describe(beside)
     assert json_lines(beside)[0]["top1"] == top1 / len(placed), describe(beside)
+    (album / "synset_words.txt").unlink()
 
     short = ctx.tmp / "short.txt"
     short.write_text("".join(f"{i} digit\n" for i in ids[:9]))
@@ -546,8 +649,67 @@ def test_eval_against_another_precision(ctx):
     expect_success(result)
     (report,) = json_lines(result)
     assert report["against"] == {"precision": "f32", "top1": report["top1"], "agreement": 1.0}, report
-    expect_one_line_error(ctx.run("eval", "--model", ctx.model, "--precision", "f16", folder), 1, "f16")
-    expect_one_line_error(ctx.run("eval", "--model", ctx.model, "--against", "fp8", folder), 1, "fp8")
+    expect_one_line_error(ctx.run("eval", "--model", ctx.model, "--precision", "f16", folder), 2, "f16")
+    expect_one_line_error(ctx.run("eval", "--model", ctx.model, "--against", "fp8", folder), 2, "--against", "fp8")
+
+
+def test_eval_per_image_results_and_classes(ctx):
+    """--output: each image's label, top-5 and correctness (JSON lines, or CSV by the name), failures as
+    errors, in input order; --per-class: each class's accuracy. Expected values from classify."""
+    labelled = digit_samples(ctx)
+    placed = []
+    for n, (path, label) in enumerate(labelled):
+        filed = (label + 1) % 10 if n == 0 else label  # the first filed under the next digit: a miss
+        (ctx.tmp / "set" / str(filed)).mkdir(parents=True, exist_ok=True)
+        placed.append((ctx.tmp / "set" / str(filed) / path.name, filed))
+        shutil.copy(path, placed[-1][0])
+    corrupt = placed[1][0].parent / "zz_corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    classify = ctx.run("classify", "--model", ctx.model, "--json", "--top", "5", *(p for p, _ in placed))
+    expect_success(classify)
+    ranks = {r["image"]: ([e["index"] for e in r["topk"]], r["topk"][0]["label"]) for r in json_lines(classify)}
+    labels = {int(r["topk"][0]["index"]): r["topk"][0]["label"] for r in json_lines(classify)}
+
+    result = ctx.run("eval", "--model", ctx.model, "--json", "--top5", "--per-class", "--output",
+                     ctx.tmp / "r.jsonl", ctx.tmp / "set")
+    assert result.returncode == 1 and len(result.stderr.splitlines()) == 1, describe(result)
+    records = [json.loads(line) for line in (ctx.tmp / "r.jsonl").read_text().splitlines()]
+    order = sorted([str(p) for p, _ in placed] + [str(corrupt)])  # directories are listed sorted
+    assert [r["image"] for r in records] == order, records
+    for record in records:
+        if record["image"] == str(corrupt):
+            assert list(record) == ["image", "error"], record
+            continue
+        truth = dict((str(p), label) for p, label in placed)[record["image"]]
+        ranked = ranks[record["image"]][0]
+        assert record["label"] == truth and record["top5"] == ranked and record["correct"] == (ranked[0] == truth), \
+            record
+        assert record["name"] in ("", labels.get(truth, record["name"])), record
+    (report,) = json_lines(result)
+    expected = {}
+    for path, label in placed:
+        ranked = ranks[str(path)][0]
+        entry = expected.setdefault(label, [0, 0, 0])
+        entry[0] += 1
+        entry[1] += ranked[0] == label
+        entry[2] += label in ranked
+    assert [(c["index"], c["images"], c["top1"], c["top5"]) for c in report["per_class"]] == \
+        [(k, n, t1 / n, t5 / n) for k, (n, t1, t5) in sorted(expected.items())], report["per_class"]
+
+    csv_result = ctx.run("eval", "--model", ctx.model, "--output", ctx.tmp / "r.csv", ctx.tmp / "set")
+    assert csv_result.returncode == 1, describe(csv_result)
+    import csv
+    with open(ctx.tmp / "r.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["image"] for r in rows] == order, rows
+    for row, record in zip(rows, records):
+        if "error" in record:
+            assert row["error"] == record["error"] and row["label"] == "", row
+        else:
+            assert (int(row["label"]), [int(v) for v in row["top5"].split()], row["correct"]) == \
+                (record["label"], record["top5"], "true" if record["correct"] else "false"), (row, record)
+    text = ctx.run("eval", "--model", ctx.model, "--per-class", ctx.tmp / "set")
+    assert text.returncode == 1 and "per class" in text.stdout, describe(text)
 
 
 def main():
@@ -563,7 +725,7 @@ def main():
     for name, test in tests:
         with tempfile.TemporaryDirectory(prefix="onevit_cli_") as tmp:
             try:
-                test(Context(onevit, model, samples, Path(tmp)))
+                test(Context(onevit, model, samples, Path(tmp), args.repo))
                 print(f"PASS {name}")
             except Skip as reason:
                 skipped += 1
