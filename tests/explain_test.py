@@ -201,12 +201,13 @@ def headless_and_tokenless(checker: Checker, convert: str, state: dict, ref_mode
     meta, _ = vit_reference.read_ovit(ovit)
     checker.rollout("random ViT-Ti headless", ovit, ref_model, meta, photos, None, headless=True)
 
-    tokenless = {k: v for k, v in state.items() if k != "cls_token"}
+    # As timm builds an average-pooled ViT without a class token: fc_norm after the pooling, no final norm.
+    tokenless = {k: v for k, v in state.items() if k not in ("cls_token", "norm.weight", "norm.bias")}
     tokenless["pos_embed"] = state["pos_embed"][:, 1:]
+    tokenless["fc_norm.weight"], tokenless["fc_norm.bias"] = state["norm.weight"], state["norm.bias"]
     ckpt, ovit = os.path.join(tmp, "tokenless.safetensors"), os.path.join(tmp, "tokenless.ovit")
     safetensors_io.save_file(tokenless, ckpt, metadata={"format": "pt"})
-    run_tool([sys.executable, convert, ckpt, "--arch", "vit_tiny_patch16_224", "--global-pool", "avg", "-o", ovit],
-             "convert.py")
+    run_tool([sys.executable, convert, ckpt, "--heads", "3", "--global-pool", "avg", "-o", ovit], "convert.py")
     proc = subprocess.run([checker.onevit, "explain", "--model", ovit, "--out", os.path.join(tmp, "tokenless"),
                            photos[0]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=TOOL_ENV)
     errors = proc.stderr.splitlines()
