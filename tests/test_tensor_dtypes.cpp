@@ -165,6 +165,7 @@ TEST(TensorDTypes, WideningIsSharedAcrossThreadsAndUndoneByRelease) {
 TEST(TensorDTypes, EveryStoredDTypeRunsAtF32CloseToTheF32File) {
     Options options;
     options.threads = 2;
+    options.precision = Precision::f32;
     std::vector<float> input(3 * 4 * 4);
     for (std::size_t i = 0; i < input.size(); ++i) input[i] = float(i % 7) / 7.f - 0.4f;
     const Model f32 = Model::load(write_model(model_stored_as(synthetic::kF32), "run_f32"), options);
@@ -179,6 +180,45 @@ TEST(TensorDTypes, EveryStoredDTypeRunsAtF32CloseToTheF32File) {
         for (std::size_t k = 0; k < logits.size(); ++k) worst = std::max(worst, std::fabs(logits[k] - reference[k]));
         EXPECT_LE(worst, tolerance * scale) << "dtype " << dtype;
         EXPECT_GT(worst, 0.f) << "dtype " << dtype << ": the stored weights were not rounded at all";
+    }
+}
+
+// Options::precision left unset runs a file at the precision it was written for:
+// the same logits as asking for that precision, and what Model::precision() says.
+TEST(TensorDTypes, UnsetPrecisionIsTheFilesOwn) {
+    std::vector<float> input(3 * 4 * 4);
+    for (std::size_t i = 0; i < input.size(); ++i) input[i] = float(i % 5) / 5.f - 0.3f;
+    for (const auto& [dtype, stored] : {std::pair{synthetic::kF32, Precision::f32},
+                                        std::pair{synthetic::kBF16, Precision::bf16},
+                                        std::pair{synthetic::kInt8, Precision::int8}}) {
+        const std::string path = write_model(model_stored_as(dtype), "own_" + std::to_string(dtype));
+        Options options;
+        options.threads = 1;
+        const Model unset = Model::load(path, options);
+        EXPECT_EQ(unset.info().stored_precision, stored) << "dtype " << dtype;
+        EXPECT_EQ(unset.precision(), stored) << "dtype " << dtype;
+        options.precision = stored;
+        EXPECT_EQ(unset.run(input.data(), 1), Model::load(path, options).run(input.data(), 1)) << "dtype " << dtype;
+        options.precision = Precision::f32;  // an explicit precision wins
+        EXPECT_EQ(Model::load(path, options).precision(), Precision::f32) << "dtype " << dtype;
+    }
+    ModelBytes head_only = synthetic::tiny_model(synthetic::Spec{}, 3);
+    head_only.tensor("head.weight")->dtype = synthetic::kBF16;
+    EXPECT_EQ(Model::load(write_model(head_only, "head_bf16")).info().stored_precision, Precision::bf16);
+}
+
+TEST(TensorDTypes, PrecisionNamesParseOneWay) {
+    EXPECT_EQ(parse_precision("f32"), Precision::f32);
+    EXPECT_EQ(parse_precision("bf16"), Precision::bf16);
+    EXPECT_EQ(parse_precision("int8"), Precision::int8);
+    EXPECT_EQ(parse_precision("auto"), fastest_native_precision());
+    for (const char* bad : {"", "f16", "INT8", "auto "}) {
+        try {
+            parse_precision(bad);
+            ADD_FAILURE() << "'" << bad << "' parsed";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("f32, bf16, int8 or auto"), std::string::npos) << e.what();
+        }
     }
 }
 

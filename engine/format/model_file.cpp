@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -294,6 +295,16 @@ std::uint32_t crc32_of(const std::uint8_t* data, std::uint64_t size) {
     return static_cast<std::uint32_t>(crc);
 }
 
+// The precision a weight stored as dtype was written for; Precision's order is f32, bf16, int8.
+Precision precision_of(TensorDType dtype) {
+    switch (dtype) {
+        case TensorDType::f32: return Precision::f32;
+        case TensorDType::bf16: return Precision::bf16;
+        case TensorDType::int8: return Precision::int8;
+    }
+    return Precision::f32;
+}
+
 }  // namespace
 
 std::int64_t element_count(const std::vector<std::int64_t>& dims) {
@@ -446,6 +457,7 @@ ModelFile ModelFile::open(const std::string& path) {
                 throw Error(path + ": tensor " + name + ": int8 scale of row " + std::to_string(row) + " is " +
                             std::to_string(t.scales[row]) + " (must be finite and >= 0)");
         info.parameter_count += t.elements();
+        info.stored_precision = std::max(info.stored_precision, precision_of(t.dtype));  // the most compact
     }
     return mf;
 }

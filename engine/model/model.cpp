@@ -60,8 +60,10 @@ struct Model::Impl {
     std::mutex mutex;
     std::map<std::pair<int, int>, std::vector<std::unique_ptr<Forward>>> idle;  // by (stream, batch)
 
-    Impl(ModelFile f, const StreamPlan& plan, Precision precision)
-        : file(std::move(f)), streams(make_streams(plan)), weights(build_weights(plan, precision)) {}
+    Precision precision;
+
+    Impl(ModelFile f, const StreamPlan& plan, Precision p)
+        : file(std::move(f)), streams(make_streams(plan)), weights(build_weights(plan, p)), precision(p) {}
 
     // The streams' threads run jobs that use everything else here: stop them first.
     ~Impl() { streams.clear(); }
@@ -150,7 +152,8 @@ const char* to_string(Precision p) {
 Precision parse_precision(const std::string& name) {
     for (Precision p : {Precision::f32, Precision::bf16, Precision::int8})
         if (name == to_string(p)) return p;
-    throw Error("unknown precision '" + name + "' (expected f32, bf16 or int8)");
+    if (name == "auto") return fastest_native_precision();
+    throw Error("unknown precision '" + name + "' (expected f32, bf16, int8 or auto)");
 }
 
 Model Model::load(const std::string& path, const Options& options) {
@@ -159,7 +162,8 @@ Model Model::load(const std::string& path, const Options& options) {
     if (options.batch < 1) throw Error("batch must be >= 1, got " + std::to_string(options.batch));
     ModelFile file = ModelFile::open(path);
     const StreamPlan plan = plan_streams(options, file.info().arch);
-    return translating_dnnl_errors(path, [&] { return Model(std::make_unique<Impl>(std::move(file), plan, options.precision)); });
+    const Precision precision = options.precision.value_or(file.info().stored_precision);
+    return translating_dnnl_errors(path, [&] { return Model(std::make_unique<Impl>(std::move(file), plan, precision)); });
 }
 
 const ModelInfo& Model::info() const { return impl_->file.info(); }
@@ -167,6 +171,8 @@ const ModelInfo& Model::info() const { return impl_->file.info(); }
 void Model::verify() const { impl_->file.verify_data(); }
 
 int Model::streams() const { return static_cast<int>(impl_->streams.size()); }
+
+Precision Model::precision() const { return impl_->precision; }
 
 int Model::threads() const {
     int threads = 0;

@@ -7,6 +7,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -19,15 +20,26 @@ namespace onevit::python {
 
 namespace {
 
+// A bad option value is the caller's mistake: ValueError, as Python does for bad values.
 Hint parse_hint(const std::string& name) {
     if (name == "latency") return Hint::latency;
     if (name == "throughput") return Hint::throughput;
-    throw Error("unknown hint '" + name + "' (expected latency or throughput)");
+    throw py::value_error("unknown hint '" + name + "' (expected latency or throughput)");
 }
 
+Precision parse_precision_value(const std::string& name) {
+    try {
+        return parse_precision(name);
+    } catch (const Error& e) {
+        throw py::value_error(e.what());
+    }
+}
+
+// precision None: the precision the file was written for.
 Model load(const std::string& path, int threads, int streams, const std::string& hint,
-           const std::string& precision) {
-    const Options options{threads, streams, parse_hint(hint), parse_precision(precision)};
+           const std::optional<std::string>& precision) {
+    Options options{threads, streams, parse_hint(hint)};
+    if (precision) options.precision = parse_precision_value(*precision);
     py::gil_scoped_release unlocked;
     return Model::load(path, options);
 }
@@ -74,6 +86,7 @@ py::dict info_dict(const Model& model) {
     d["preprocessing"] = preprocessing;
     d["labels"] = info.labels;
     d["parameters"] = info.parameter_count;
+    d["stored_precision"] = to_string(info.stored_precision);
     return d;
 }
 
@@ -168,13 +181,16 @@ PYBIND11_MODULE(_core, m) {
 
     py::class_<Model>(m, "Model", "A loaded ViT (the engine half of onevit.Model).")
         .def(py::init(&load), py::arg("path"), py::arg("threads") = 0, py::arg("streams") = 0,
-             py::arg("hint") = "latency", py::arg("precision") = "f32")
+             py::arg("hint") = "latency", py::arg("precision") = py::none())
         .def_property_readonly("info", &info_dict,
                                "The model file's description as plain Python values: a dict with\n"
                                "'architecture' (dict), 'preprocessing' (dict), 'labels' (list of str,\n"
                                "empty when the file has none) and 'parameters' (int).")
         .def_property_readonly("threads", &Model::threads, "Threads the model runs on, all streams together.")
         .def_property_readonly("streams", &Model::streams, "Streams: requests the model runs at once.")
+        .def_property_readonly(
+            "precision", [](const Model& model) { return to_string(model.precision()); },
+            "The precision the model computes in: 'f32', 'bf16' or 'int8'.")
         .def("run", &run, py::arg("x"),
              "Logits of a batch: x is a C-contiguous float32 numpy array [N, C, H, W] of\n"
              "preprocessed images (onevit.preprocess), read in place; returns float32 [N, classes]\n"

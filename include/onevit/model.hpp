@@ -4,6 +4,7 @@
 
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,12 +19,9 @@ namespace onevit {
 // many requests at once (concurrent callers or submit()).
 enum class Hint { latency, throughput };
 
-// The data type the model computes in. f32: as trained. bf16 and int8: the
-// precisions CPUs with AVX512_BF16 / VNNI / AMX run 2x and 4x faster, at a
-// measured cost in accuracy (README, "Precision").
-enum class Precision { f32, bf16, int8 };
-const char* to_string(Precision);
-// "f32", "bf16" or "int8"; throws onevit::Error naming the choices otherwise.
+// A precision by name: "f32", "bf16", "int8", or "auto" (fastest_native_precision()).
+// Throws onevit::Error naming the choices otherwise. The CLI's --precision, Python's
+// Model(precision=...) and the C API's options all go through it.
 Precision parse_precision(const std::string& name);
 // The fastest precision this CPU runs natively (as oneDNN reports its ISA)
 // within onevit's accuracy targets: int8 with VNNI, else f32.
@@ -35,7 +33,9 @@ struct Options {
     int threads = 0;  // threads in all; 0 = chosen, at most all cores
     int streams = 0;  // 0 = chosen for the hint (latency: one)
     Hint hint = Hint::latency;
-    Precision precision = Precision::f32;
+    // Unset: the precision the file was written for (ModelInfo::stored_precision),
+    // so an int8 or bf16 file runs at int8 or bf16 and an f32 file at f32.
+    std::optional<Precision> precision = std::nullopt;
     int batch = 1;    // the batch size threads and streams are chosen for
 };
 
@@ -83,6 +83,8 @@ public:
 
     int streams() const;
     int threads() const;
+    // The precision the model computes in (Options::precision, or the file's).
+    Precision precision() const;
 
     // input: batch × C × H × W floats (the model's input size, preprocessed);
     // returns batch × num_classes logits, row-major (a model without a classifier,

@@ -9,6 +9,11 @@
 
 namespace onevit {
 
+// The data type a model computes in. f32: as trained. bf16 and int8: the
+// precisions CPUs with AVX512_BF16 / VNNI / AMX run 2x and 4x faster, at a
+// measured cost in accuracy (README, "Precision").
+enum class Precision { f32, bf16, int8 };
+
 enum class Gelu { erf, tanh, quick };  // quick: x·sigmoid(1.702x), CLIP's QuickGELU
 enum class Pool { token, mean, mean_patches, map };  // map: attention pooling (attn_pool)
 enum class Head { linear, distilled, mlp, none };  // none: no classifier (num_classes 0)
@@ -68,7 +73,12 @@ struct ModelInfo {
     Preprocessing preprocess;
     std::vector<std::string> labels;  // empty, or arch.num_classes names
     std::int64_t parameter_count = 0;
+    // The precision the file was written for: how its linear weights are stored
+    // (weights/convert.py --dtype; the most compact type where they differ).
+    Precision stored_precision = Precision::f32;
 };
+
+const char* to_string(Precision);
 
 const char* to_string(Gelu);
 const char* to_string(Pool);

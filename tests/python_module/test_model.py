@@ -126,6 +126,20 @@ class EmbedEqualsInfer(Scratch):
         np.testing.assert_array_equal(got, np.load(self.tmp / "embedding.npy"))
 
 
+class Precision(unittest.TestCase):
+    def test_unset_is_the_files_and_auto_is_accepted(self):
+        """precision=None runs the file's stored precision; every name the CLI takes, auto included, loads."""
+        model = onevit.Model(DIGITS)
+        self.assertEqual(model.info["stored_precision"], "f32")
+        self.assertEqual(model.precision, "f32")
+        x = random_input(model, 1, seed=4)
+        for name in ("f32", "bf16", "int8"):
+            self.assertEqual(onevit.Model(DIGITS, precision=name).precision, name)
+        auto = onevit.Model(DIGITS, precision="auto")
+        self.assertIn(auto.precision, ("f32", "int8"))
+        np.testing.assert_array_equal(auto.run(x), onevit.Model(DIGITS, precision=auto.precision).run(x))
+
+
 class Concurrency(unittest.TestCase):
     def test_threads_share_one_model(self):
         """Eight Python threads call one two-stream model at once; each gets its own input's logits."""
@@ -236,8 +250,9 @@ class BadArguments(Scratch):
         garbage = self.tmp / "garbage.ovit"
         garbage.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
         self.assert_raises(onevit.Error, str(garbage), onevit.Model, garbage)
-        self.assert_raises(onevit.Error, "latency or throughput", onevit.Model, DIGITS, hint="fast")
-        self.assert_raises(onevit.Error, "f32, bf16 or int8", onevit.Model, DIGITS, precision="f16")
+        self.assert_raises(ValueError, "latency or throughput", onevit.Model, DIGITS, hint="fast")
+        self.assert_raises(ValueError, "f32, bf16, int8 or auto", onevit.Model, DIGITS, precision="f16")
+        self.assert_raises(TypeError, "precision must be str", onevit.Model, DIGITS, precision=8)
         self.assert_raises(onevit.Error, "threads", onevit.Model, DIGITS, threads=-1)
         self.assert_raises(onevit.Error, "streams", onevit.Model, DIGITS, threads=1, streams=2)
         self.assert_raises(TypeError, "os.PathLike", onevit.Model, 42)
@@ -267,7 +282,7 @@ class Documentation(unittest.TestCase):
     def test_help_reads_well(self):
         import pydoc
         text = pydoc.render_doc(onevit.Model, renderer=pydoc.plaintext)
-        for fragment in ("Model(path, threads=0, streams=0, hint=\"latency\", precision=\"f32\")",
+        for fragment in ("Model(path, threads=0, streams=0, hint=\"latency\", precision=None)",
                          "run(", "features(", "submit(", "classify(", "info", "C-contiguous float32"):
             self.assertIn(fragment, text)
         self.assertEqual(onevit.Error.__module__, "onevit")

@@ -39,23 +39,26 @@ class Prediction(NamedTuple):
 class Model(_core.Model):
     """A loaded ViT, ready to run from any number of threads at once.
 
-    Model(path, threads=0, streams=0, hint="latency", precision="f32")
+    Model(path, threads=0, streams=0, hint="latency", precision=None)
 
     path: an .ovit model file (weights/convert.py makes one from a checkpoint).
-    threads: threads in all, 0 = all cores. streams: requests run at once,
-    0 = from the hint. hint: "latency" (one stream on every thread) or
-    "throughput" (several streams, each running whole requests). precision:
-    "f32" (bf16 and int8 raise onevit.Error until the engine has them).
-    Loading maps and validates the file and prepares the weights; any problem
-    raises onevit.Error with the engine's one-line message.
+    threads: threads in all; 0 = chosen per model by onevit's cost model (at most
+    all cores: a small ViT gains little from many). streams: requests run at
+    once, 0 = chosen for the hint. hint: "latency" (one stream) or "throughput"
+    (several streams, each running whole requests). precision: "f32", "bf16",
+    "int8" or "auto" (the fastest this CPU runs natively); None = the precision
+    the file was written for (info["stored_precision"]); model.precision says
+    which runs. Loading maps and validates the file and prepares the weights;
+    any problem raises onevit.Error with the engine's one-line message.
     """
 
     def __init__(self, path: str | os.PathLike[str], threads: int = 0, streams: int = 0,
-                 hint: str = "latency", precision: str = "f32") -> None:
+                 hint: str = "latency", precision: str | None = None) -> None:
         _require("threads", threads, int)
         _require("streams", streams, int)
         _require("hint", hint, str)
-        _require("precision", precision, str)
+        if precision is not None:
+            _require("precision", precision, str)
         super().__init__(os.fspath(path), threads, streams, hint, precision)
         self.path = os.fspath(path)
         # submit()'s requests wait for their result on these threads (created on first use),
