@@ -20,9 +20,11 @@ Exit status: 0 pass, 1 a check failed, 2 a tool failed, 77 data not found (skip)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -73,10 +75,27 @@ def check_command(model: str, inputs: list[str], expected: list[str], env: dict,
         failures.append(f"python3 -m onevit.dask: {len(errors)} error lines on stderr, expected 2: {errors}")
 
 
+@contextlib.contextmanager
+def holding_port(port: int):
+    """Holds 127.0.0.1:port while the block runs if it is free (if not, another program holds it: as good)."""
+    try:
+        server = socket.create_server(("127.0.0.1", port))
+    except OSError:
+        server = None
+    try:
+        yield
+    finally:
+        if server is not None:
+            server.close()
+
+
 def check_missing_model(tmp: str, image: str, env: dict, failures: list[str]) -> None:
-    """A model the workers cannot load: the engine's one-line message, exit 1, no output."""
+    """A model the workers cannot load: the engine's one-line message, exit 1, no output; also while
+    another program holds Dask's default HTTP port 8787 (bound here if it is free)."""
     missing = os.path.join(tmp, "missing.ovit")
-    result = run([sys.executable, "-m", "onevit.dask", "classify", "--model", missing, "--workers", "1", image], env)
+    with holding_port(8787):
+        result = run([sys.executable, "-m", "onevit.dask", "classify", "--model", missing, "--workers", "1", image],
+                     env)
     expected = f"onevit.dask: error: {missing}: cannot open: No such file or directory"
     if result.returncode != 1 or result.stdout or result.stderr.splitlines() != [expected]:
         failures.append(f"missing model: exit {result.returncode}, stdout {result.stdout!r}, stderr "

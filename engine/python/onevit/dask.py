@@ -25,6 +25,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from typing import Any, Sequence
 
 import pandas as pd
@@ -209,9 +210,13 @@ def _client(args: argparse.Namespace, resources: contextlib.ExitStack) -> Client
     """A client of --scheduler, or of a local cluster of --workers processes (closed with resources)."""
     if args.scheduler:
         return resources.enter_context(Client(args.scheduler))
-    cluster = resources.enter_context(LocalCluster(
-        n_workers=args.workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-        host="127.0.0.1", dashboard_address=None))
+    with warnings.catch_warnings():
+        # The scheduler's HTTP server tries port 8787 even without a dashboard, and where
+        # another cluster holds it, takes another port with a multi-line UserWarning.
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        cluster = resources.enter_context(LocalCluster(
+            n_workers=args.workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+            host="127.0.0.1", dashboard_address=None))
     return resources.enter_context(Client(cluster))
 
 
