@@ -142,10 +142,9 @@ class Snapshot(ConvertTestCase):
         for name in PE_SPATIAL:
             reg = timm_registry.lookup(name)
             a = timm_architecture.describe(reg, reg.arguments())
-            # eva.py: norm_layer=partial(LayerNorm, eps=1e-5), Eva's default global_pool='avg',
-            # use_fc_norm=False, use_post_transformer_norm=False, use_pre_transformer_norm=True.
-            self.assertEqual((a.cls, a.norm_eps, a.global_pool, a.fc_norm, a.final_norm, a.norm_pre),
-                             ("Eva", 1e-5, "avg", False, False, True), name)
+            # eva.py: norm_layer=partial(LayerNorm, eps=1e-5), Eva's default global_pool='avg'.
+            self.assertEqual((a.cls, a.norm, a.norm_eps, a.global_pool, a.gelu), ("Eva", "layernorm", 1e-5, "avg", "erf"),
+                             name)
             self.assertEqual(a.features, ["rope"], name)
             self.assertEqual((a.rope.kind, a.rope.grid_indexing, a.rope.grid_offset), ("cat", "xy", 1.0), name)
 
@@ -207,3 +206,27 @@ class VersionTwoFiles(ConvertTestCase):
         self.assertEqual(len(err.strip().splitlines()), 1, err)
         self.assertIn("rope.freqs", err)
         self.assertIn("[2, 2, 6, 4]", err)
+
+    def test_bad_checkpoints_of_a_described_layout_are_one_line_errors(self):
+        from safetensors_io import load_file, save_file
+        d = os.path.join(self.FIXTURES, "eva02-base-split-qkv-mlp-norm")
+        original = load_file(os.path.join(d, "model.safetensors"))
+        k = original["blocks.0.attn.k_proj.weight"]
+        cases = {
+            "narrower k_proj": ({"blocks.0.attn.k_proj.weight": k[:, :-8]}, (), ("blocks.0", "inconsistent shapes")),
+            "no mlp.norm": ({}, ("blocks.1.mlp.norm.weight",), ("blocks.1.mlp.norm.weight", "Eva")),
+            "an extra tensor": ({"blocks.0.attn.extra": k}, (), ("blocks.0.attn.extra",)),
+            "fc1_x wider than fc1_g": ({"blocks.0.mlp.fc1_x.weight": np.concatenate([original["blocks.0.mlp.fc1_x.weight"]] * 2)},
+                                       (), ("blocks.0.mlp.fc1.weight",)),
+        }
+        for case, (replace, remove, contains) in cases.items():
+            state = {name: value for name, value in original.items() if name not in remove}
+            state.update(replace)
+            save_file(state, self.path("bad.safetensors"))
+            code, err = every_feature.convert(ROOT, [self.path("bad.safetensors"), "--config",
+                                                     os.path.join(d, "config.json"), "-o", self.path("bad.ovit")])
+            self.assertEqual(code, 1, case)
+            self.assertEqual(len(err.strip().splitlines()), 1, f"{case}: {err}")
+            self.assertNotIn("Traceback", err, case)
+            for text in contains:
+                self.assertIn(text, err, case)

@@ -38,19 +38,12 @@ class TimmArchitecture:
     norm_eps: float
     gelu: Optional[str]               # arch.gelu of the MLP (None: no GELU MLP, e.g. SwiGLU)
     global_pool: str
-    class_token: bool
-    registers: int
-    no_embed_class: bool
     distilled: bool = False
     pool_include_prefix: bool = False
     block: str = "pre_norm"           # "pre_norm" | "post_norm" | "parallel" | "parallel_things"
     mlp: str = "mlp"                  # "mlp" | "glu_packed" (fc1 = [gate; value]) | "glu_split" (fc1_g, fc1_x)
     gate_last: bool = False           # glu_packed: the gate is fc1's second half (timm GluMlp gate_last)
     qkv: str = "fused"                # "fused" (qkv) | "qv_bias" (Eva: qkv + q_bias, v_bias) | "split" (q/k/v_proj)
-    layer_scale: bool = False         # (ResPostBlock has none: its init_values only initialise its norms)
-    fc_norm: bool = False             # a norm on the pooled vector (timm fc_norm) ...
-    final_norm: bool = True           # ... or one on every token after the blocks (timm norm)
-    norm_pre: bool = False            # a norm before the blocks; the patch embedding then has no bias
     rope: Optional[Rope] = None
     pool_heads: int = 0               # attn_pool_shape: the attention pool's heads, and ...
     pool_prefix: bool = False         # ... whether it attends over the prefix tokens too
@@ -86,9 +79,8 @@ def _pool(a, refusals):
 
 def vision_transformer(args, distilled):
     """timm VisionTransformer.__init__: norm_layer None → LayerNorm (eps 1e-6), act_layer None →
-    GELU; fc_norm None → on for 'avg'/'avgmax'/'max' pooling; the final norm `norm` exists when
-    final_norm and not fc_norm; pre_norm adds norm_pre and drops the patch embedding's bias;
-    block_fn/mlp_layer/attn_layer pick the block, MLP and attention classes."""
+    GELU; block_fn/mlp_layer/attn_layer pick the block, MLP and attention classes. (Tokens and the
+    outer norms, norm_pre/norm/fc_norm, are tensors the checkpoint shows.)"""
     refusals = []
     norm = _norm(args, "norm_layer", refusals, {"norm": "layernorm", "eps": 1e-6, "bias": True})
     embed_norm = _norm(args, "embed_norm_layer", refusals)
@@ -98,11 +90,8 @@ def vision_transformer(args, distilled):
     attn = _layer_class(args.get("attn_layer")) or "Attention"
     a = TimmArchitecture(cls="VisionTransformerDistilled" if distilled else "VisionTransformer",
                          heads=int(args["num_heads"]), norm=norm["norm"], norm_eps=float(norm["eps"]),
-                         gelu=None, global_pool=args.get("global_pool") or "",
-                         class_token=bool(args.get("class_token", True)), registers=int(args.get("reg_tokens") or 0),
-                         no_embed_class=bool(args.get("no_embed_class")), distilled=distilled,
-                         pool_include_prefix=bool(args.get("pool_include_prefix")),
-                         layer_scale=args.get("init_values") is not None)
+                         gelu=None, global_pool=args.get("global_pool") or "", distilled=distilled,
+                         pool_include_prefix=bool(args.get("pool_include_prefix")))
     _pool(a, refusals)
     if a.global_pool == "map" and a.pool_include_prefix:
         a.pool_heads, a.pool_prefix = a.heads, True
@@ -152,15 +141,13 @@ def vision_transformer(args, distilled):
               attn_norm=bool(args.get("scale_attn_norm")), mlp_norm=bool(args.get("scale_mlp_norm")),
               pool_shape=a.pool_prefix)
     a.refusals = refusals
-    _norms(a, args)
     return a
 
 
 def eva(args):
     """timm Eva.__init__: norm_layer LayerNorm (timm's, eps 1e-6) unless registered otherwise; the
-    blocks' MLP GELU (nn.GELU); global_pool 'avg' by default; use_fc_norm None → on for 'avg';
-    use_post_transformer_norm None → on unless fc_norm; use_pre_transformer_norm → norm_pre and no
-    patch-embedding bias; use_abs_pos_emb / use_rot_pos_emb with rope_type 'cat' | 'mixed' |
+    blocks' MLP GELU (nn.GELU); global_pool 'avg' by default (the pooling's norms are tensors the
+    checkpoint shows); use_abs_pos_emb / use_rot_pos_emb with rope_type 'cat' | 'mixed' |
     'dinov3'; qkv_bias with a fused qkv is q_bias + v_bias (k has none); swiglu_mlp packs fc1
     unless scale_mlp or swiglu_align_to asks for SwiGLU's split fc1_g / fc1_x; scale_mlp is a norm
     inside the MLP, scale_attn_inner one inside attention; use_post_norm → EvaBlockPostNorm."""
@@ -168,10 +155,7 @@ def eva(args):
     norm = _norm(args, "norm_layer", refusals, {"norm": "layernorm", "eps": 1e-6, "bias": True})
     heads = int(args["num_heads"])
     a = TimmArchitecture(cls="Eva", heads=heads, norm=norm["norm"], norm_eps=float(norm["eps"]), gelu="erf",
-                         global_pool=args.get("global_pool") or "", class_token=bool(args.get("class_token", True)),
-                         registers=int(args.get("num_reg_tokens") or 0),
-                         no_embed_class=bool(args.get("no_embed_class")),
-                         layer_scale=args.get("init_values") is not None)
+                         global_pool=args.get("global_pool") or "")
     _pool(a, refusals)
     # Eva's attention pool attends over every token, prefix tokens included (Eva.pool), with
     # heads and MLP of its own (attn_pool_num_heads, attn_pool_mlp_ratio): FORMAT.md's map pool does neither.
@@ -204,26 +188,7 @@ def eva(args):
               qk_norm=bool(args.get("qk_norm")), attn_norm=bool(args.get("scale_attn_inner")),
               mlp_norm=bool(args.get("scale_mlp")), pool_shape=pool_shape)
     a.refusals = refusals
-    _norms(a, args)
     return a
-
-
-def _norms(a, args):
-    """timm's placement of the outer norms: fc_norm None means on for average pooling; the final
-    norm is on unless fc_norm took its place (VisionTransformer: and final_norm; Eva: unless
-    use_post_transformer_norm says otherwise)."""
-    pool = args.get("global_pool") or ""
-    if a.cls == "Eva":
-        fc = args.get("use_fc_norm")
-        a.fc_norm = pool == "avg" if fc is None else bool(fc)
-        post = args.get("use_post_transformer_norm")
-        a.final_norm = (not a.fc_norm) if post is None else bool(post)
-        a.norm_pre = bool(args.get("use_pre_transformer_norm"))
-    else:
-        fc = args.get("fc_norm")
-        fc = pool in ("avg", "avgmax", "max") if fc is None else bool(fc)
-        final = bool(args.get("final_norm", True))
-        a.fc_norm, a.final_norm, a.norm_pre = final and fc, final and not fc, bool(args.get("pre_norm"))
 
 
 def describe(reg, args):
