@@ -1,0 +1,91 @@
+#!/usr/bin/python3
+"""The peer harness's own test: a tiny random ViT through every engine installed here.
+
+    /usr/bin/python3 bench/peers/smoke_test.py [--onevit build/apps/onevit] [--keep]
+
+Runs compare.py on `random:test` (a 2-block, width-64 ViT; 16 calibration views) at batch 2 with
+one short round, in a fresh work directory, and checks each cell's JSON line: every cell of every
+installed engine ran (or says why the engine cannot run that configuration here: e.g. torch.compile
+under PyTorch 1.x) and its logits match the float64 PyTorch reference within its precision's bound
+(relative to max(1, max|logit|)): a mis-exported model, wrong weights or a wrong input differ by
+the logits' whole scale. An engine that is not installed (CI does not install the peers; see
+bench/peers/setup.sh) is skipped with a message. No timing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+BOUNDS = {"f32": 1e-3, "bf16": 5e-2, "int8": 0.25}  # max|Δlogit| ÷ max(1, max|logit|)
+
+
+def problems_of(records: list[dict]) -> tuple[list[str], list[str], int]:
+    """(problems, notes, cells that passed) over compare.py's JSON lines."""
+    problems, notes, passed = [], [], 0
+    for r in records:
+        if r["kind"] == "engine":
+            notes.append(f"SKIP {r['engine']}: {r['unavailable']}")
+            continue
+        if r["kind"] != "cell":
+            continue
+        where = f"{r['engine']} {r['precision']}/{r['config']} batch {r['batch']}"
+        if "skipped" in r:
+            notes.append(f"SKIP {where}: {r['skipped']}")
+        elif "error" in r:
+            problems.append(f"{where}: {r['error']}")
+        else:
+            bound = BOUNDS[r["precision"]] * max(1.0, r["max_abs_logit"])
+            found = len(problems)
+            if not r["max_abs_dlogit"] <= bound:
+                problems.append(f"{where}: max|Δlogit| {r['max_abs_dlogit']:.4g} > {bound:.4g}")
+            if not r.get("images_per_s", 0) > 0:
+                problems.append(f"{where}: no timing")
+            passed += len(problems) == found
+    return problems, notes, passed
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--onevit", default=os.path.join(REPO, "build", "apps", "onevit"))
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args(argv)
+    work = tempfile.mkdtemp(prefix="onevit-peers-smoke-")
+    try:
+        proc = subprocess.run(
+            [sys.executable, os.path.join(HERE, "compare.py"), "--model", "random:test", "--onevit", args.onevit,
+             "--build", os.path.dirname(os.path.dirname(os.path.abspath(args.onevit))), "--work", work,
+             "--batch", "2", "--rounds", "1", "--warmup", "1", "--iters", "2", "--max-seconds", "0.2",
+             "--calibration", "16"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if proc.returncode:
+            print(f"FAIL: compare.py exited {proc.returncode}\n{proc.stderr[-4000:]}")
+            return 1
+        records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+        print("\n".join(line for line in proc.stdout.splitlines() if not line.startswith("{")))
+        problems, notes, passed = problems_of(records)
+        engines = {r["engine"] for r in records if r["kind"] == "cell" and "max_abs_dlogit" in r}
+        if "onevit" not in engines:
+            problems.append("no onevit cell ran")
+        print("\n".join(notes))
+        for p in problems:
+            print(f"FAIL: {p}")
+        print(f"cells of {', '.join(sorted(engines))}:")
+        print(f"{passed} passed, {len(problems)} failed")
+        return 1 if problems else 0
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
