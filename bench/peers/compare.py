@@ -15,7 +15,8 @@ precision next to each other, so a slow spell of a shared machine hits them all;
 figure is the median over the rounds. Prints, per model, every cell, then the best configuration
 of each engine per precision with onevit's speed-up over it (marked where below the targets of
 issue 22: 1.1x OpenVINO, 1.3x ONNX Runtime and PyTorch), and onevit's efficiency per precision.
-JSON lines (one per cell, after one describing the run) go to stdout and, with --out, to a file.
+JSON lines (one per cell, after one describing the run) go to stdout and, with --out, to a file;
+`--tables FILE` prints the tables of such a file again.
 """
 
 from __future__ import annotations
@@ -247,13 +248,17 @@ def resolve_onevit(args) -> None:
     args.onevit = os.path.abspath(args.onevit or os.path.join(args.build, "apps", "onevit"))
 
 
+def save_lines(records: list[dict], path: str) -> None:
+    """Appended to path, one JSON object a line."""
+    with open(path, "a") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in records))
+
+
 def emit_json_lines(records: list[dict], out: str | None) -> None:
     """To stdout, and appended to `out` when given."""
-    lines = [json.dumps(r) for r in records]
-    print("\n".join(lines))
+    print("\n".join(json.dumps(r) for r in records))
     if out:
-        with open(out, "a") as f:
-            f.write("\n".join(lines) + "\n")
+        save_lines(records, out)
 
 
 def parse_args(argv):
@@ -272,8 +277,11 @@ def parse_args(argv):
     ap.add_argument("--iters", type=int, default=20, help="timed requests per cell and round, at most")
     ap.add_argument("--max-seconds", type=float, default=3.0, help="per cell and round (at least one request)")
     ap.add_argument("--calibration", type=int, default=300, help="int8 calibration images (augmented views)")
+    ap.add_argument("--tables", metavar="FILE", help="only print the tables of JSON lines saved by --out")
     add_common_arguments(ap)
     args = ap.parse_args(argv)
+    if args.tables:
+        return args
     args.engines = [e for e in args.engines.split(",") if e]
     unknown = set(args.engines) - set(ENGINES)
     if unknown:
@@ -300,6 +308,16 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.tables:
+        try:
+            with open(args.tables) as f:
+                records = [json.loads(line) for line in f if line.strip()]
+        except (OSError, ValueError) as e:
+            print(f"compare.py: {args.tables}: {e}", file=sys.stderr)
+            return 1
+        engines = [e for e in ENGINES if any(r.get("engine") == e for r in records)]
+        print_tables([r for r in records if r.get("kind") == "cell"], engines, sys.stdout)
+        return 0
     cpus = pin(args.threads)
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     run = {"kind": "run", "date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_name(),
@@ -308,15 +326,20 @@ def main(argv=None) -> int:
            "load_average": os.getloadavg()[0], "python": sys.executable}
     log(f"{run['date']}  {run['cpu']}, CPUs {cpus}, {args.threads} threads, load {run['load_average']:.2f}")
     records = []
+    if args.out:  # each model's lines as soon as it is done: a long run stopped halfway keeps them
+        save_lines([run], args.out)
     for spec in args.specs:
         try:
-            records += run_model(spec, args, log)
+            done = run_model(spec, args, log)
         except peer_models.ModelError as e:
             print(f"compare.py: {spec.label}: {e}", file=sys.stderr)
             return 1
+        records += done
+        if args.out:
+            save_lines(done, args.out)
     run["load_average_end"] = os.getloadavg()[0]
     print_tables(records, args.engines, sys.stdout)
-    emit_json_lines([run] + records, args.out)
+    print("\n".join(json.dumps(r) for r in [run] + records))
     return 0
 
 

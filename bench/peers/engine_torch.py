@@ -2,12 +2,14 @@
 
 f32 eager (torch.inference_mode); f32 torch.compile (Inductor, freezing on: the CPU inference
 setting of the Inductor docs); bf16 autocast, eager and compiled; int8 by PT2E with the
-X86InductorQuantizer (static, per-channel weights, calibrated on the calibration photos), then
-torch.compile, which lowers the quantized patterns to oneDNN int8 kernels. With PyTorch 1.x (e.g.
+X86InductorQuantizer (static, per-channel weights, calibrated on the calibration photos; saved
+by torch.export once per calibration set), then torch.compile, which lowers the quantized patterns to oneDNN int8 kernels. With PyTorch 1.x (e.g.
 Debian's, in CI) only the eager configurations exist; the others are reported as skipped.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import torch
@@ -51,20 +53,28 @@ class Engine:
         return None
 
     def _int8_model(self):
+        """The PT2E int8 model, quantized once per calibration set and saved (torch.export)."""
         if self.int8 is None:
-            prepare_pt2e, convert_pt2e, xiq = _pt2e()
+            name = os.path.splitext(os.path.basename(self.prepared.calibration))[0]
+            path = os.path.join(self.prepared.dir, f"pytorch_pt2e_int8_{name}_{torch.__version__}.pt2")
             size = self.prepared.spec.image_size
             example = (torch.zeros(2, 3, size, size),)
-            batch = torch.export.Dim("batch", min=1, max=1024)
-            exported = torch.export.export(self.module, example, dynamic_shapes=({0: batch},)).module()
-            quantizer = xiq.X86InductorQuantizer()
-            quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
-            observed = prepare_pt2e(exported, quantizer)
-            calibration = np.load(self.prepared.calibration)
-            with torch.no_grad():
-                for i in range(0, len(calibration), CALIBRATION_BATCH):
-                    observed(torch.from_numpy(calibration[i:i + CALIBRATION_BATCH]))
-            self.int8 = convert_pt2e(observed)
+            batch = {0: torch.export.Dim("batch", min=1, max=1024)}
+            if not os.path.exists(path):
+                prepare_pt2e, convert_pt2e, xiq = _pt2e()
+                exported = torch.export.export(self.module, example, dynamic_shapes=(batch,)).module()
+                quantizer = xiq.X86InductorQuantizer()
+                quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
+                observed = prepare_pt2e(exported, quantizer)
+                calibration = np.load(self.prepared.calibration)
+                with torch.no_grad():
+                    for i in range(0, len(calibration), CALIBRATION_BATCH):
+                        observed(torch.from_numpy(calibration[i:i + CALIBRATION_BATCH]))
+                quantized = convert_pt2e(observed)
+                partial = path[:-len(".pt2")] + ".tmp.pt2"  # torch.export.save wants the suffix
+                torch.export.save(torch.export.export(quantized, example, dynamic_shapes=(batch,)), partial)
+                os.replace(partial, path)
+            self.int8 = torch.export.load(path).module()
         return self.int8
 
     def _callable(self, precision: str, config: str, batch: int):

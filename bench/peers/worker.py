@@ -16,9 +16,11 @@ file descriptor of its own: what the libraries print goes to stderr.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import json
 import os
+import signal
 import sys
 import traceback
 
@@ -27,6 +29,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import peer_models  # noqa: E402
 
+PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
 MODULES = {"pytorch": ("engine_torch", "torch"), "onnxruntime": ("engine_ort", "onnxruntime"),
            "openvino": ("engine_openvino", "openvino")}
 
@@ -62,6 +65,7 @@ def serve(engine, request: dict, check: np.ndarray) -> dict:
 def main() -> int:
     name, prepared_json, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
     batches = [int(b) for b in sys.argv[4].split(",")]
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # dies with compare.py, even mid-compile
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     send = lambda message: protocol.write(json.dumps(message) + "\n")  # noqa: E731
