@@ -13,9 +13,10 @@
 #include <vector>
 
 #include "commands.hpp"
-#include "onevit/measure.hpp"
+#include "model/emulate.hpp"
+#include "runtime/measure.hpp"
 #include "onevit/model.hpp"
-#include "onevit/thread_plan.hpp"
+#include "model/thread_plan.hpp"
 #include "run_options.hpp"
 
 namespace onevit::cli {
@@ -132,7 +133,7 @@ void bench(const BenchOptions& options) {
     const Precision precision = resolve_precision(options.precision);
     const double peak_gflops = matmul_peak_gflops(model.threads(), precision);
     const double efficiency = gflops / peak_gflops;
-    // What the cost model says of the plan that runs (onevit/thread_plan.hpp).
+    // What the cost model says of the plan that runs (engine/model/thread_plan.hpp).
     const bool threads_chosen = options.threads == 0 || options.streams == 0;
     const double modelled_ms = modelled_latency_ms(arch, options.batch, model.threads() / model.streams());
 
@@ -182,7 +183,7 @@ void bench(const BenchOptions& options) {
                startup.first_result_ms);
 }
 
-// --emulate-threads T: the T-thread plan timed on one thread (onevit/measure.hpp),
+// --emulate-threads T: the T-thread plan timed on one thread (engine/model/emulate.hpp),
 // against T times the one-thread matmul peak measured now.
 void bench_emulated(const BenchOptions& options) {
     const Precision precision = resolve_precision(options.precision);

@@ -8,7 +8,7 @@
 
 #include "commands.hpp"
 #include "onevit/model.hpp"
-#include "onevit/thread_plan.hpp"
+#include "model/thread_plan.hpp"
 
 namespace onevit::cli {
 
@@ -47,7 +47,7 @@ struct InfoOptions {
 
 // --plan: what the cost model chooses for this model on this machine.
 void print_plan(const Architecture& arch, int batch, int cores) {
-    fmt::print("plan               for batch {} on {} cores (onevit/thread_plan.hpp's cost model)\n", batch, cores);
+    fmt::print("plan               for batch {} on {} cores (onevit's cost model)\n", batch, cores);
     const ThreadPlan latency = choose_thread_plan(arch, batch, Hint::latency, cores);
     const ThreadPlan throughput = choose_thread_plan(arch, batch, Hint::throughput, cores);
     fmt::print("  {:<17} {} threads, modelled {:.3f} ms\n", "latency", latency.threads_per_stream, latency.modelled_ms);

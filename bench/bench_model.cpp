@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "onevit/measure.hpp"
+#include "runtime/measure.hpp"
 #include "onevit/model.hpp"
 
 namespace {

@@ -4,7 +4,9 @@ prefix, builds README.md's C++ example there with find_package(onevit) and
 target_link_libraries(... onevit::onevit), and runs it on the bundled digits
 model: its top-5 against `onevit classify`, its embedding and logit counts
 against `onevit info`, and its errors (no arguments, a missing image) as
-one line each.
+one line each. Also checks what is installed as the public API: exactly the
+headers of PUBLIC_HEADERS, none naming the engine's internals (the cost model,
+benchmark emulation), each compiling on its own.
 
     /usr/bin/python3 tests/cpp_api_test.py --onevit build/apps/onevit --build build
 """
@@ -30,6 +32,32 @@ target_link_libraries(example PRIVATE onevit::onevit)
 """
 
 
+# The public API: model, options, image, features/embedding, rollout, errors (and the C API).
+PUBLIC_HEADERS = {"error.hpp", "image.hpp", "model.hpp", "model_info.hpp", "onevit.h", "onevit.hpp", "rollout.hpp"}
+INTERNAL_WORDS = ("thread_plan", "ThreadPlan", "choose_thread_plan", "Emulate", "emulate_", "measure.hpp",
+                  "matmul_peak", "Executor")
+
+
+def check_installed_headers(prefix, cflags, failures):
+    """The installed include/onevit: the public headers only, each self-contained."""
+    (include,) = {p.parent.parent for p in prefix.glob("**/include/onevit/onevit.hpp")}
+    installed = {p.name for p in (include / "onevit").iterdir()}
+    if installed != PUBLIC_HEADERS:
+        failures.append(f"installed headers {sorted(installed)}, want {sorted(PUBLIC_HEADERS)}")
+    for name in sorted(installed):
+        text = (include / "onevit" / name).read_text()
+        leaked = [word for word in INTERNAL_WORDS if word in text]
+        if leaked:
+            failures.append(f"installed onevit/{name} names engine internals: {leaked}")
+        compiler = ["gcc", "-x", "c", "-std=c99"] if name.endswith(".h") else ["g++", "-x", "c++", "-std=c++17"]
+        proc = subprocess.run([*compiler, "-fsyntax-only", "-Wall", "-Wextra", "-Werror", *shlex.split(cflags),
+                               f"-I{include}", "-"], input=f"#include <onevit/{name}>\n", capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            failures.append(f"onevit/{name} does not compile on its own:\n{proc.stderr[-2000:]}")
+    print(f"installed headers: {', '.join(sorted(installed))}")
+
+
 def run(program, *args):
     return subprocess.run([str(program), *args], capture_output=True, text=True, env=TOOL_ENV, timeout=300)
 
@@ -49,6 +77,7 @@ def main(argv=None):
         tmp = Path(tmp)
         prefix, source, build = tmp / "prefix", tmp / "example", tmp / "example" / "build"
         run_tool([args.cmake, "--install", args.build, "--prefix", str(prefix)], "cmake --install")
+        check_installed_headers(prefix, args.cflags, failures)
         source.mkdir()
         (source / "example.cpp").write_text(readme_block(args.repo, "cpp"))
         (source / "CMakeLists.txt").write_text(CMAKE_LISTS)

@@ -13,7 +13,7 @@
 #include "runtime/executor.hpp"
 #include "model/forward_plan.hpp"
 #include "ops/kernel_check.hpp"
-#include "onevit/thread_plan.hpp"
+#include "model/thread_plan.hpp"
 
 namespace onevit {
 namespace {
@@ -104,7 +104,7 @@ TEST(PlanSweep, NoReferenceKernelAnywhere) {
 }
 
 // threads = 0: the thread plan's contract, checked by brute force over the
-// cost model (onevit/thread_plan.hpp) at every machine size of the sweep.
+// cost model (model/thread_plan.hpp) at every machine size of the sweep.
 TEST(ThreadPlan, LatencyTakesTheFewestThreadsWithinHalfAPercentOfTheBest) {
     for (const Family& family : {Family{"ViT-Ti", 192, 12, 3}, Family{"ViT-B", 768, 12, 12}})
         for (int batch : {1, 8})

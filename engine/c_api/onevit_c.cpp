@@ -77,9 +77,9 @@ void require_run(const onevit_model* model, const float* input, int batch, const
 
 onevit::Options to_options(const onevit_options& options) {
     require(options.threads >= 0,
-            "options->threads must be >= 0 (0 = all cores), got " + std::to_string(options.threads));
+            "options->threads must be >= 0 (0 = chosen per model), got " + std::to_string(options.threads));
     require(options.streams >= 0,
-            "options->streams must be >= 0 (0 = from the hint), got " + std::to_string(options.streams));
+            "options->streams must be >= 0 (0 = chosen for the hint), got " + std::to_string(options.streams));
     require(options.hint == 0 || options.hint == 1,
             "options->hint must be 0 (latency) or 1 (throughput), got " + std::to_string(options.hint));
     onevit::Options converted;

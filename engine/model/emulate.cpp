@@ -1,4 +1,6 @@
-// emulate_forward (onevit/measure.hpp): a T-thread plan, timed on one thread.
+// emulate_forward (model/emulate.hpp): a T-thread plan, timed on one thread.
+#include "model/emulate.hpp"
+
 #include <algorithm>
 #include <optional>
 #include <random>
@@ -6,7 +8,6 @@
 #include "runtime/executor.hpp"
 #include "format/model_file.hpp"
 #include "onevit/error.hpp"
-#include "onevit/measure.hpp"
 #include "model/vit.hpp"
 
 namespace onevit {

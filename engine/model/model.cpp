@@ -13,7 +13,7 @@
 #include "runtime/stream.hpp"
 #include "format/model_file.hpp"
 #include "onevit/error.hpp"
-#include "onevit/thread_plan.hpp"
+#include "model/thread_plan.hpp"
 #include "model/vit.hpp"
 
 namespace onevit {
@@ -37,7 +37,7 @@ struct StreamPlan {
 };
 
 // Explicit threads and streams win; what they leave open, the cost model
-// chooses for this model and options.batch (onevit/thread_plan.hpp).
+// chooses for this model and options.batch (model/thread_plan.hpp).
 StreamPlan plan_streams(const Options& options, const Architecture& arch) {
     const int threads = options.threads > 0 ? options.threads : available_cores();
     if (options.threads == 0 || (options.streams == 0 && options.hint == Hint::throughput)) {
@@ -157,8 +157,8 @@ Precision parse_precision(const std::string& name) {
 }
 
 Model Model::load(const std::string& path, const Options& options) {
-    if (options.threads < 0) throw Error("threads must be >= 0 (0 = all cores), got " + std::to_string(options.threads));
-    if (options.streams < 0) throw Error("streams must be >= 0 (0 = from the hint), got " + std::to_string(options.streams));
+    if (options.threads < 0) throw Error("threads must be >= 0 (0 = chosen per model), got " + std::to_string(options.threads));
+    if (options.streams < 0) throw Error("streams must be >= 0 (0 = chosen for the hint), got " + std::to_string(options.streams));
     if (options.batch < 1) throw Error("batch must be >= 1, got " + std::to_string(options.batch));
     ModelFile file = ModelFile::open(path);
     const StreamPlan plan = plan_streams(options, file.info().arch);

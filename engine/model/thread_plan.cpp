@@ -1,4 +1,4 @@
-#include "onevit/thread_plan.hpp"
+#include "model/thread_plan.hpp"
 
 #include <algorithm>
 #include <string>

@@ -1,4 +1,4 @@
-#include "onevit/measure.hpp"
+#include "runtime/measure.hpp"
 
 #include <omp.h>
 

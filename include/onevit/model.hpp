@@ -27,10 +27,11 @@ Precision parse_precision(const std::string& name);
 // within onevit's accuracy targets: int8 with VNNI, else f32.
 Precision fastest_native_precision();
 
-// Threads and streams left at 0 are chosen per model by a cost model, for
-// batches of `batch` images (onevit/thread_plan.hpp).
+// Threads and streams left at 0 are chosen per model by a cost model of its
+// forward pass, for batches of `batch` images (a small ViT gains little from
+// many cores); explicit values win.
 struct Options {
-    int threads = 0;  // threads in all; 0 = chosen, at most all cores
+    int threads = 0;  // threads in all; 0 = chosen per model (at most all cores)
     int streams = 0;  // 0 = chosen for the hint (latency: one)
     Hint hint = Hint::latency;
     // Unset: the precision the file was written for (ModelInfo::stored_precision),

@@ -30,8 +30,8 @@ enum {
 typedef struct onevit_model onevit_model;
 
 typedef struct {
-    int threads; /* threads in all; 0 = all cores */
-    int streams; /* 0 = from the hint */
+    int threads; /* threads in all; 0 = chosen per model (at most all cores) */
+    int streams; /* 0 = chosen for the hint (latency: one) */
     int hint;    /* 0 latency (one stream using every thread), 1 throughput (several streams) */
 } onevit_options;
 

@@ -42,8 +42,8 @@ class Model(_core.Model):
     Model(path, threads=0, streams=0, hint="latency", precision=None)
 
     path: an .ovit model file (weights/convert.py makes one from a checkpoint).
-    threads: threads in all; 0 = chosen per model by onevit's cost model (at most
-    all cores: a small ViT gains little from many). streams: requests run at
+    threads: threads in all; 0 = chosen per model (at most all cores) by a cost
+    model of its forward pass (a small ViT gains little from many cores). streams: requests run at
     once, 0 = chosen for the hint. hint: "latency" (one stream) or "throughput"
     (several streams, each running whole requests). precision: "f32", "bf16",
     "int8" or "auto" (the fastest this CPU runs natively); None = the precision

@@ -5,6 +5,7 @@
 // in multiply-accumulates of one core), plus the cost of starting and joining
 // the threads that run the phase. Fewer threads can be faster: a ViT-Ti at
 // batch 1 has too little work per phase to keep 64 cores busy.
+// Internal: the engine (Model::load), onevit info --plan and bench use it.
 #pragma once
 
 #include "onevit/model.hpp"
