@@ -134,7 +134,7 @@ class Snapshot(ConvertTestCase):
     def test_every_registered_name_is_described(self):
         snapshot = timm_registry._snapshot()
         modules = {entry["module"] for entry in snapshot["models"].values()}
-        self.assertEqual(modules, {"vision_transformer", "deit", "eva"})
+        self.assertEqual(modules, {"vision_transformer", "deit", "eva", "vision_transformer_relpos"})
         for name in snapshot["models"]:
             reg = timm_registry.lookup(name)
             a = timm_architecture.describe(reg, reg.arguments())

@@ -10,7 +10,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from . import rope
+from . import relpos, rope
 from .architecture import Architecture
 from .canonical import canonical_tensors
 from .errors import ConvertError
@@ -29,6 +29,8 @@ class ModelFile:
     # What the RoPE tables are computed from (rope.tensors), for another input size.
     rope: Optional[object] = None
     rope_freqs: Optional[np.ndarray] = None
+    rel_pos: Optional[object] = None        # ... and the relative position bias (relpos.tensors)
+    rel_pos_params: Optional[dict] = None
 
     @property
     def parameter_count(self):
@@ -181,8 +183,10 @@ def assemble(mapped, spec, labels=None):
         pool_mlp_dim=_axis(mapped, "attn_pool.fc1.weight", 0) if "attn_pool_shape" in mapped.features else 0)
     if mapped.rope is not None:
         t.update(rope.tensors(arch, mapped.rope, mapped.rope_freqs))
+    if mapped.rel_pos is not None:
+        t.update(relpos.tensors(arch, mapped.rel_pos, mapped.rel_pos_params))
         for name in t:
-            origin.setdefault(name, "computed (timm's RoPE for this grid)")
+            origin.setdefault(name, "computed (timm's RoPE or relative position bias for this grid)")
     if not attn_proj and arch.inner_dim != arch.dim:
         raise ConvertError(f"attention has no output projection, so heads×head_dim="
                            f"{arch.inner_dim} must equal dim={arch.dim}")
@@ -205,7 +209,8 @@ def assemble(mapped, spec, labels=None):
         ordered.append((name, as_f32(name, t[name])))
 
     return ModelFile(arch, _preprocessing(mapped, spec, arch), _labels(spec, labels, arch), ordered,
-                     rope=mapped.rope, rope_freqs=mapped.rope_freqs)
+                     rope=mapped.rope, rope_freqs=mapped.rope_freqs, rel_pos=mapped.rel_pos,
+                     rel_pos_params=mapped.rel_pos_params)
 
 
 def _timm_pool(mapped, spec):

@@ -26,3 +26,7 @@ class MappedCheckpoint:
     features: List[str] = field(default_factory=list)
     rope: Optional[object] = None
     rope_freqs: Optional[np.ndarray] = None
+    # timm VisionTransformerRelPos: its bias settings (timm_architecture.RelPos) and MLP weights per block
+    # (or "shared"), from which assemble computes the rel_pos_bias tables for the file's grid.
+    rel_pos: Optional[object] = None
+    rel_pos_params: Dict[object, Dict[str, np.ndarray]] = field(default_factory=dict)

@@ -23,7 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from . import rope
+from . import relpos, rope
 from .errors import ConvertError
 from .preprocess import Preprocessing, direct
 
@@ -136,6 +136,8 @@ def resize_model(model, size, mode="bicubic"):
     if model.rope is not None:
         # timm rebuilds its RoPE for the new grid (rope.update_feat_shape): so do we.
         tensors.update(rope.tensors(new_arch, model.rope, model.rope_freqs))
+    if model.rel_pos is not None:
+        tensors.update(relpos.tensors(new_arch, model.rel_pos, model.rel_pos_params))
     ordered = [(name, tensors[name]) for name, _ in model.tensors]
     resized = replace(model, arch=new_arch, tensors=ordered,
                       preprocess=scaled_preprocess(model.preprocess, old, (h, w)))

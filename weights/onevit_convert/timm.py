@@ -112,12 +112,16 @@ def to_canonical(src, arch=None):
     if map_pool:
         required += [n for n in _POOL if not (rms and n == "attn_pool.norm.bias")]
         optional += ["attn_pool.q.bias", "attn_pool.kv.bias"]
-    out, origin, notes = {}, {}, []
+    out, origin, notes, rel_pos_params = {}, {}, [], {}
+    if arch is not None and arch.rel_pos is not None and arch.rel_pos.shared:
+        names = [n for n in sorted(keys) if n.startswith("shared_rel_pos.")]
+        required += names
+        rel_pos_params["shared"] = {n[len("shared_rel_pos."):]: as_f32(n, src[n]) for n in names}
     if arch is not None:
         # The blocks as timm's class builds them; every block tensor must be read by them.
         for i in range(depth):
             try:
-                optional += sorted(timm_blocks.map_block(src, arch, i, out, origin))
+                optional += sorted(timm_blocks.map_block(src, arch, i, out, origin, rel_pos_params))
             except ValueError as e:   # numpy: tensors that cannot be joined or multiplied
                 raise ConvertError(f"{FAMILY} checkpoint: the tensors of blocks.{i} have inconsistent shapes "
                                    f"for timm's {arch.cls} ({e})") from None
@@ -213,6 +217,7 @@ def to_canonical(src, arch=None):
     if arch is not None:
         mapped.features = list(arch.features)
         mapped.rope = arch.rope
+        mapped.rel_pos, mapped.rel_pos_params = arch.rel_pos, rel_pos_params
         if "rope.freqs" in keys:
             mapped.rope_freqs = as_f32("rope.freqs", src["rope.freqs"])
     return mapped

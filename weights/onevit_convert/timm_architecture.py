@@ -31,6 +31,13 @@ class Rope:
 
 
 @dataclass
+class RelPos:
+    """timm VisionTransformerRelPos's relative position bias settings."""
+    mode: str                         # RelPosMlp mode: "cr" (rel_pos_type 'mlp') | "swin" ('mlp_swin')
+    shared: bool                      # one bias for every block (shared_rel_pos)
+
+
+@dataclass
 class TimmArchitecture:
     cls: str
     heads: int
@@ -45,6 +52,7 @@ class TimmArchitecture:
     gate_last: bool = False           # glu_packed: the gate is fc1's second half (timm GluMlp gate_last)
     qkv: str = "fused"                # "fused" (qkv) | "qv_bias" (Eva: qkv + q_bias, v_bias) | "split" (q/k/v_proj)
     rope: Optional[Rope] = None
+    rel_pos: Optional[RelPos] = None
     pool_heads: int = 0               # attn_pool_shape: the attention pool's heads, and ...
     pool_prefix: bool = False         # ... whether it attends over the prefix tokens too
     features: List[str] = field(default_factory=list)   # model-file features (features.py), in FORMAT order
@@ -68,7 +76,8 @@ def _features(a, *, rms, embed_norm, no_pos, qk_norm, attn_norm, mlp_norm, pool_
     named = [("rms_norm", rms), ("embed_norm", embed_norm), ("no_pos_embed", no_pos),
              ("qk_norm", qk_norm), ("rope", a.rope is not None), ("attn_norm", attn_norm),
              ("swiglu", a.mlp != "mlp"), ("mlp_norm", mlp_norm), ("post_norm", a.block == "post_norm"),
-             ("parallel", a.block == "parallel"), ("attn_pool_shape", pool_shape)]
+             ("parallel", a.block == "parallel"), ("rel_pos_bias", a.rel_pos is not None),
+             ("attn_pool_shape", pool_shape)]
     a.features = [name for name, used in named if used]
 
 
@@ -191,8 +200,39 @@ def eva(args):
     return a
 
 
+def vision_transformer_relpos(args):
+    """timm VisionTransformerRelPos.__init__: no absolute position embedding; norm_layer None →
+    nn.LayerNorm (eps 1e-6), act_layer None → GELU; block_fn RelPosBlock (pre-norm) or
+    ResPostRelPosBlock (post-norm); rel_pos_type 'mlp' (RelPosMlp 'cr', 'swin' if named so) or a
+    RelPosBias table, per block or shared; global_pool 'avg' (patch tokens) or 'token'."""
+    refusals = []
+    norm = _norm(args, "norm_layer", refusals, {"norm": "layernorm", "eps": 1e-6, "bias": True})
+    act = (args.get("act_layer") or {"act": "gelu"})["act"]
+    a = TimmArchitecture(cls="VisionTransformerRelPos", heads=int(args["num_heads"]), norm=norm["norm"],
+                         norm_eps=float(norm["eps"]), gelu=GELU_ACTS.get(act), global_pool=args.get("global_pool") or "")
+    _pool(a, refusals)
+    if a.gelu is None:
+        refusals.append(f"an MLP activation {act!r} (only GELU, its tanh form and QuickGELU)")
+    block = _layer_class(args.get("block_fn")) or "RelPosBlock"
+    if block == "ResPostRelPosBlock":
+        a.block = "post_norm"
+    elif block != "RelPosBlock":
+        refusals.append(f"block_fn={block}")
+    kind = args.get("rel_pos_type") or "mlp"
+    if kind.startswith("mlp"):
+        a.rel_pos = RelPos(mode="swin" if "swin" in kind else "cr", shared=bool(args.get("shared_rel_pos")))
+    else:
+        refusals.append(f"a learned relative position table (rel_pos_type={kind!r}), which this converter does not read")
+    _features(a, rms=norm["norm"] == "rmsnorm", embed_norm=False, no_pos=True, qk_norm=bool(args.get("qk_norm")),
+              attn_norm=False, mlp_norm=False)
+    a.refusals = refusals
+    return a
+
+
 def describe(reg, args):
     """The TimmArchitecture of registration `reg` built with constructor arguments `args`."""
     if reg.cls == "Eva":
         return eva(args)
+    if reg.cls == "VisionTransformerRelPos":
+        return vision_transformer_relpos(args)
     return vision_transformer(args, distilled=reg.cls == "VisionTransformerDistilled")

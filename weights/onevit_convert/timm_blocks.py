@@ -25,6 +25,9 @@ from .errors import ConvertError
 from .tensors import as_f32, shape_str, squeeze_leading
 
 
+_REL_POS_MLP = ("mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias")
+
+
 class BlockReader:
     """Reads one block's source tensors (`get`) and writes canonical ones (`put`)."""
 
@@ -88,9 +91,14 @@ class BlockReader:
         return squeeze_leading(self.p + name, self.get(name), 1).astype(np.float64)
 
 
-def map_block(src, arch, index, out, origin):
-    """Writes block `index`'s canonical tensors into out/origin; returns the source names it read."""
+def map_block(src, arch, index, out, origin, rel_pos_params):
+    """Writes block `index`'s canonical tensors into out/origin, its relative position MLP into
+    rel_pos_params[index] (relpos.py makes the table once the grid is known); returns the source
+    names it read."""
     r = BlockReader(src, arch, index, out, origin)
+    if arch.rel_pos is not None and not arch.rel_pos.shared:
+        rel_pos_params[index] = {name: r.get("attn.rel_pos." + name) for name in _REL_POS_MLP
+                                 if name != "mlp.fc2.bias" or r.has("attn.rel_pos." + name)}
     if arch.block == "parallel":
         _parallel_scaling(r)
     elif arch.block == "parallel_things":

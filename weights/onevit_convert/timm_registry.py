@@ -1,7 +1,8 @@
 """timm's own registration of its ViT names, from a committed snapshot (timm_registry.json).
 
 The converter cannot import timm, yet a timm model's defaults must be those of the class its
-name is registered with (vision_transformer.py's VisionTransformer, deit.py, eva.py's Eva),
+name is registered with (vision_transformer.py's VisionTransformer, deit.py, eva.py's Eva,
+vision_transformer_relpos.py's VisionTransformerRelPos),
 never guesses from its name. tests/fixtures/make_timm_registry.py writes the snapshot with
 timm itself: per name its class, registered model_args and default pretrained_cfg; per class
 its constructor's defaults. Layer arguments there are resolved ({"norm": "rmsnorm", "eps": 1e-6},
