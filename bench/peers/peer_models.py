@@ -218,7 +218,8 @@ def prepare(spec: ModelSpec, work: str, build_dir: str, photos_dir: str, calibra
         weights = os.path.join(directory, "weights.safetensors")
         if not os.path.exists(weights):
             import safetensors_io
-            safetensors_io.save_file({k: v.detach().numpy() for k, v in module.state_dict().items()}, weights)
+            made = _reference_vit(spec, 224).build(spec.random_name)  # the weights as made: at 224
+            safetensors_io.save_file({k: v.detach().numpy() for k, v in made.state_dict().items()}, weights)
     ovit = os.path.join(directory, "model.ovit")
     if not os.path.exists(ovit):
         _convert(spec, weights, ovit)

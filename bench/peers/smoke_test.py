@@ -3,8 +3,9 @@
 
     /usr/bin/python3 bench/peers/smoke_test.py [--onevit build/apps/onevit] [--keep]
 
-Runs compare.py on `random:test` (a 2-block, width-64 ViT; 16 calibration views) at batch 2 with
-one short round, in a fresh work directory, and checks each cell's JSON line: every cell of every
+Runs compare.py on `random:test@96` (a 2-block, width-64 ViT made at 224 and run at 96x96, so the
+position embedding's resampling is checked too: convert.py's against the peers'; 16 calibration
+views) at batch 2 with one short round, in a fresh work directory, and checks each cell's JSON line: every cell of every
 installed engine ran (or says why the engine cannot run that configuration here: e.g. torch.compile
 under PyTorch 1.x) and its logits match the float64 PyTorch reference within its precision's bound
 (relative to max(1, max|logit|)): a mis-exported model, wrong weights or a wrong input differ by
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
     work = tempfile.mkdtemp(prefix="onevit-peers-smoke-")
     try:
         proc = subprocess.run(
-            [sys.executable, os.path.join(HERE, "compare.py"), "--model", "random:test", "--onevit", args.onevit,
+            [sys.executable, os.path.join(HERE, "compare.py"), "--model", "random:test@96", "--onevit", args.onevit,
              "--build", os.path.dirname(os.path.dirname(os.path.abspath(args.onevit))), "--work", work,
              "--batch", "2", "--rounds", "1", "--warmup", "1", "--iters", "2", "--max-seconds", "0.2",
              "--calibration", "16"],
