@@ -64,7 +64,7 @@ void embed(const EmbedOptions& options) {
     const std::string list_path = options.output_path.empty() ? "" : image_list_path(options.output_path);
     const std::vector<std::string> images = expand_image_inputs(options.inputs);
     const Model model = load_model(options.model_path, options.run);
-    const int dim = model.info().arch.dim;
+    const int dim = model.info().arch.embed_dim();
     const std::size_t per_batch = static_cast<std::size_t>(options.run.batch);
 
     // Row i is image i; an image that failed gets a row of NaN, so that rows stay in input order.

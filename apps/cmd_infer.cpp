@@ -60,7 +60,7 @@ void infer(const InferOptions& options) {
     npy::Array cls{{batch, arch.dim}, {}};
     npy::Array tokens{{batch, arch.patch_tokens(), arch.dim}, {}};
     npy::Array attention{{batch, arch.depth, arch.heads, arch.tokens(), arch.tokens()}, {}};
-    npy::Array embedding{{batch, arch.dim}, {}};
+    npy::Array embedding{{batch, arch.embed_dim()}, {}};
     for (std::int64_t first = 0; first < batch; first += kMaxRunBatch) {
         const int count = static_cast<int>(std::min(kMaxRunBatch, batch - first));
         Features features;

@@ -93,6 +93,9 @@ void print_info(const InfoOptions& options) {
     field("final norm", yes_no(arch.final_norm));
     field("pooling", to_string(arch.pool));
     field("head norm", yes_no(arch.head_norm));
+    if (arch.pool_proj > 0)
+        field("pool proj", fmt::format("{} -> {}, activation {}", arch.pooled_dim(), arch.pool_proj,
+                                       to_string(arch.pool_proj_act)));
     field("head", to_string(arch.head));
     row("parameters", parameter_count_string(info.parameter_count));
     section("preprocessing");

@@ -125,7 +125,12 @@ TEST(HostileModel, SyntheticModelsOpenLoadAndRun) {
     grey.channels = 1;
     grey.labels = false;
     grey.mean_pool = true;
-    for (const Spec& spec : {Spec{}, distilled, grey, synthetic::zoo_spec()}) {
+    Spec pooler;  // a pooler / pre-logits layer before the head
+    pooler.pool_proj = 5;
+    pooler.pool_proj_tanh = true;
+    Spec projected = synthetic::zoo_spec();  // a headless model whose embedding is a projection
+    projected.pool_proj = 6;
+    for (const Spec& spec : {Spec{}, distilled, grey, synthetic::zoo_spec(), pooler, projected}) {
         const std::string path = temp_path("sane.ovit");
         write_file(path, tiny_bytes(spec));
         ModelFile file = ModelFile::open(path);
@@ -135,7 +140,12 @@ TEST(HostileModel, SyntheticModelsOpenLoadAndRun) {
         const Model model = Model::load(path, options);
         const std::vector<float> input(std::size_t(spec.channels) * spec.image * spec.image, 0.5f);
         const std::vector<float> logits = model.run(input.data(), 1);
-        ASSERT_EQ(logits.size(), std::size_t(spec.classes > 0 ? spec.classes : spec.dim));  // headless: the embedding
+        const int embedding = spec.pool_proj > 0 ? spec.pool_proj : spec.dim;
+        ASSERT_EQ(logits.size(), std::size_t(spec.classes > 0 ? spec.classes : embedding));  // headless: the embedding
+        ASSERT_EQ(model.embed({Image{spec.image, spec.image, spec.channels,
+                                     std::vector<std::uint8_t>(std::size_t(spec.image) * spec.image * spec.channels)}})
+                      .size(),
+                  std::size_t(embedding));
         for (float v : logits) EXPECT_TRUE(std::isfinite(v));
     }
 }
@@ -369,6 +379,30 @@ std::vector<FieldCase> field_cases() {
     add("too many prefix tokens", model([](ModelBytes& m) {
             *m.entry("arch.prefix_tokens") = synthetic::u32_entry("arch.prefix_tokens", 65);
         }), {"arch.prefix_tokens", "outside [0, 64]"});
+    add("pool_proj_act without pool_proj", model([](ModelBytes& m) {
+            m.entries.push_back(synthetic::string_entry("arch.pool_proj_act", "tanh"));
+        }), {"arch.pool_proj_act", "needs arch.pool_proj"});
+    add("unknown pool_proj_act", [] {
+        Spec s;
+        s.pool_proj = 5;
+        ModelBytes m = synthetic::tiny_model(s);
+        *m.entry("arch.pool_proj_act") = synthetic::string_entry("arch.pool_proj_act", "relu");
+        return m.bytes();
+    }(), {"arch.pool_proj_act", "relu"});
+    add("pool_proj with a distilled head", [] {
+        Spec s;
+        s.distilled = true;
+        ModelBytes m = synthetic::tiny_model(s);
+        m.entries.push_back(synthetic::u32_entry("arch.pool_proj", 5));
+        return m.bytes();
+    }(), {"arch.pool_proj", "distilled"});
+    add("pool_proj width disagrees with its tensor", [] {
+        Spec s;
+        s.pool_proj = 5;
+        ModelBytes m = synthetic::tiny_model(s);
+        *m.entry("arch.pool_proj") = synthetic::u32_entry("arch.pool_proj", 6);
+        return m.bytes();
+    }(), {"has shape [3, 5]", "needs [3, 6]"});  // head.weight: the first in name order
     add("token pooling without a class token", model([](ModelBytes& m) {
             m.entries.push_back(synthetic::u32_entry("arch.class_token", 0));
         }), {"arch.pool", "class token"});

@@ -138,7 +138,7 @@ int onevit_model_embedding_size(const onevit_model* model) {
     int dim = -1;
     guarded(__func__, [&] {
         require_model(model);
-        dim = model->model.info().arch.dim;
+        dim = model->model.info().arch.embed_dim();
     });
     return dim;
 }

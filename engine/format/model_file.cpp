@@ -91,6 +91,7 @@ public:
         return static_cast<int>(v);
     }
     bool flag(const std::string& key) const { return u32(key, 0, 1) == 1; }
+    bool has(const std::string& key) const { return entries_.count(key) != 0; }
     // A key added after version 1's first files: absent means `absent`.
     int optional_u32(const std::string& key, std::uint32_t min, std::uint32_t max, int absent) const {
         return entries_.count(key) ? u32(key, min, max) : absent;
@@ -163,6 +164,12 @@ Architecture read_architecture(const Metadata& m) {
     a.patch_norm = m.optional_u32("arch.patch_norm", 0, 1, 0) == 1;
     a.class_token = m.optional_u32("arch.class_token", 0, 1, 1) == 1;
     a.norm_pre = m.optional_u32("arch.norm_pre", 0, 1, 0) == 1;
+    a.pool_proj = m.optional_u32("arch.pool_proj", 0, 4 * kMaxWidth, 0);
+    if (m.has("arch.pool_proj_act")) {
+        if (a.pool_proj == 0) m.fail("arch.pool_proj_act needs arch.pool_proj");
+        a.pool_proj_act = m.choice<PoolProjAct>("arch.pool_proj_act",
+                                                {{"none", PoolProjAct::none}, {"tanh", PoolProjAct::tanh}});
+    }
 
     if (a.image_height % a.patch_size || a.image_width % a.patch_size)
         m.fail("image " + std::to_string(a.image_height) + "x" + std::to_string(a.image_width) +
@@ -178,6 +185,7 @@ Architecture read_architecture(const Metadata& m) {
     if (a.class_token && a.prefix_tokens < 1) m.fail("arch.class_token = 1 needs arch.prefix_tokens >= 1");
     if (a.pool == Pool::token && !a.class_token) m.fail("arch.pool = \"token\" needs a class token");
     if (a.pool == Pool::map && a.inner_dim() != a.dim) m.fail("arch.pool = \"map\" needs heads x head_dim == dim");
+    if (a.pool_proj > 0 && a.head == Head::distilled) m.fail("arch.pool_proj does not go with a distilled head");
     return a;
 }
 
@@ -243,12 +251,16 @@ std::map<std::string, std::vector<std::int64_t>> expected_tensors(const Architec
         t["attn_pool.fc2.bias"] = {D};
     }
     if (a.head_norm) t["head_norm.weight"] = t["head_norm.bias"] = {D};
+    if (a.pool_proj > 0) {
+        t["pool_proj.weight"] = {a.pool_proj, a.pooled_dim()};
+        t["pool_proj.bias"] = {a.pool_proj};
+    }
     if (a.head == Head::mlp) {
-        t["head_hidden.weight"] = {a.head_hidden, D};
+        t["head_hidden.weight"] = {a.head_hidden, a.embed_dim()};
         t["head_hidden.bias"] = {a.head_hidden};
     }
     if (a.head != Head::none) {
-        t["head.weight"] = {K, a.head == Head::mlp ? a.head_hidden : D};
+        t["head.weight"] = {K, a.head == Head::mlp ? a.head_hidden : a.embed_dim()};
         t["head.bias"] = {K};
     }
     if (a.head == Head::distilled) {

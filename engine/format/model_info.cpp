@@ -28,6 +28,13 @@ const char* to_string(Head h) {
     }
     return "?";
 }
+const char* to_string(PoolProjAct a) {
+    switch (a) {
+        case PoolProjAct::none: return "none";
+        case PoolProjAct::tanh: return "tanh";
+    }
+    return "?";
+}
 const char* to_string(Resize r) {
     switch (r) {
         case Resize::shorter_then_crop: return "shorter_then_crop";

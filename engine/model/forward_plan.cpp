@@ -44,12 +44,13 @@ void plan_forward(const Architecture& a, Precision precision, const dnnl::engine
     if (a.final_norm) norm(rows, D);
     const int pooled_rows = a.head == Head::distilled ? 2 * batch : batch;
     if (a.head_norm) norm(pooled_rows, D);
+    if (a.pool_proj > 0) linear(a.pooled_dim(), a.pool_proj, true, Epilogue::none, 1, batch);
     if (a.num_classes == 0) return;  // a model without a classifier: embeddings only
     if (a.head == Head::mlp) {
-        linear(D, a.head_hidden, true, gelu, 1, batch);
+        linear(a.embed_dim(), a.head_hidden, true, gelu, 1, batch);
         linear(a.head_hidden, a.num_classes, true, Epilogue::none, 1, batch);
     } else if (a.head != Head::none) {
-        linear(D, a.num_classes, true, Epilogue::none, 1, batch);  // the distilled head's twin is alike
+        linear(a.embed_dim(), a.num_classes, true, Epilogue::none, 1, batch);  // the distilled head's twin is alike
     }
 }
 

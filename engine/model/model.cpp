@@ -229,7 +229,7 @@ std::vector<float> Model::embed(const std::vector<Image>& images, bool normalize
     run(input.data(), static_cast<int>(images.size()), &features);
     std::vector<float>& embedding = features.embedding;
     if (normalize) {
-        const std::size_t dim = info().arch.dim;
+        const std::size_t dim = info().arch.embed_dim();
         for (std::size_t row = 0; row < images.size(); ++row) {
             float* v = embedding.data() + row * dim;
             double squares = 0;

@@ -1,6 +1,7 @@
 #include "model/vit.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -110,6 +111,7 @@ VitWeights::VitWeights(const WeightLoader& load)
       norm(arch.final_norm ? std::optional(norm_weights(load.file, "norm")) : std::nullopt),
       attn_pool(arch.pool == Pool::map ? std::optional(attention_pool_weights(load)) : std::nullopt),
       head_norm(arch.head_norm ? std::optional(norm_weights(load.file, "head_norm")) : std::nullopt),
+      pool_proj(arch.pool_proj > 0 ? std::optional(load.linear("pool_proj", Epilogue::none, 1)) : std::nullopt),
       head_hidden(arch.head == Head::mlp ? std::optional(load.linear("head_hidden", gelu_epilogue(arch.gelu), 1))
                                          : std::nullopt),
       head(arch.head != Head::none ? std::optional(load.linear("head", Epilogue::none, 1)) : std::nullopt),
@@ -135,6 +137,7 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
       mlp_scales_(types_.fc2_in == dnnl::memory::data_type::s8 ? batch * tokens_ : 0),
       mlp_s8_(types_.quantizes_hidden() ? rows_times(batch * tokens_, w.arch.mlp_dim) : 0),
       pooled_(rows_times(2 * batch, w.arch.dim)),
+      embedded_(rows_times(batch, w.arch.pool_proj)),
       hidden_(rows_times(batch, w.arch.head_hidden)),
       logits_(rows_times(2 * batch, w.arch.num_classes)),
       attention_(executor.engine(), executor.threads(),
@@ -198,9 +201,10 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
                            AttentionPoolShape{batch, tokens_, a.prefix_tokens, a.heads, D, a.mlp_dim, a.attn_scale,
                                               a.norm_eps},
                            w.norm ? h_.data() : x_.data(), pooled_.data());
-    if (w.head)
-        head_.emplace(*w.head, engine, batch, w.head_hidden ? hidden_.data() : pooled_.data(), logits_.data());
-    if (w.head_hidden) head_hidden_.emplace(*w.head_hidden, engine, batch, pooled_.data(), hidden_.data());
+    if (w.pool_proj) pool_proj_.emplace(*w.pool_proj, engine, batch, pooled_.data(), embedded_.data());
+    float* embedding = w.pool_proj ? embedded_.data() : pooled_.data();
+    if (w.head) head_.emplace(*w.head, engine, batch, w.head_hidden ? hidden_.data() : embedding, logits_.data());
+    if (w.head_hidden) head_hidden_.emplace(*w.head_hidden, engine, batch, embedding, hidden_.data());
     if (w.head_dist)
         head_dist_.emplace(*w.head_dist, engine, batch, pooled_.data() + std::size_t(batch) * D,
                            logits_.data() + std::size_t(batch) * a.num_classes);
@@ -220,7 +224,7 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch)
             scratchpad = std::max(scratchpad, bytes);
     for (const auto* n : {&norm_pre_, &norm_, &head_norm_})
         if (*n) scratchpad = std::max(scratchpad, (*n)->scratchpad_bytes());
-    for (const auto* l : {&head_, &head_hidden_, &head_dist_})
+    for (const auto* l : {&pool_proj_, &head_, &head_hidden_, &head_dist_})
         if (*l) scratchpad = std::max(scratchpad, (*l)->scratchpad_bytes());
     const dnnl::memory::desc scratchpad_md({std::int64_t(std::max<std::size_t>(scratchpad, 64))},
                                            dnnl::memory::data_type::u8, dnnl::memory::format_tag::x);
@@ -264,9 +268,10 @@ void Forward::run(Executor& executor, const float* input, float* logits, Feature
         pool(executor);
     if (features) copy_features(*features);
     if (head_norm_) run_steps(executor, head_norm_->steps());
+    if (pool_proj_) project_pooled(executor);
     if (features) copy_embedding(*features);
     if (!head_) {  // the model's output is its embedding
-        std::memcpy(logits, pooled_.data(), sizeof(float) * batch_ * w_.arch.dim);
+        std::memcpy(logits, embedding(), sizeof(float) * batch_ * w_.arch.embed_dim());
         return;
     }
     if (head_hidden_) run_steps(executor, head_hidden_->steps());  // hidden = gelu(pooled Whᵀ + bh)
@@ -382,11 +387,21 @@ void Forward::copy_features(Features& features) const {
     }
 }
 
-// The pooled vector after the head norm, as timm's forward_head(pre_logits=True):
-// for a distilled model, the mean of the class and distillation tokens.
+// embedded = act(pooled Wᵀ + b): a pooler or pre-logits layer (tanh), or CLIP's projection.
+void Forward::project_pooled(Executor& executor) {
+    run_steps(executor, pool_proj_->steps());
+    if (w_.arch.pool_proj_act == PoolProjAct::tanh) {
+        float* v = embedded_.data();
+        for (std::size_t i = 0, n = std::size_t(batch_) * w_.arch.pool_proj; i < n; ++i) v[i] = std::tanh(v[i]);
+    }
+}
+
+// The classifier's input, as timm's forward_head(pre_logits=True): the pooled vector
+// after the head norm and pool_proj; for a distilled model, the mean of the class
+// and distillation tokens.
 void Forward::copy_embedding(Features& features) const {
-    const std::size_t n = std::size_t(batch_) * w_.arch.dim;
-    const float* pooled = pooled_.data();
+    const std::size_t n = std::size_t(batch_) * w_.arch.embed_dim();
+    const float* pooled = embedding();
     features.embedding.assign(pooled, pooled + n);
     if (head_dist_)
         for (std::size_t i = 0; i < n; ++i) features.embedding[i] = 0.5f * (pooled[i] + pooled[n + i]);

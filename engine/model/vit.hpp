@@ -74,6 +74,7 @@ struct VitWeights {
     std::optional<NormWeights> norm;       // final norm over every token
     std::optional<AttentionPoolWeights> attn_pool;  // the pooling, if arch.pool is map
     std::optional<NormWeights> head_norm;  // on the pooled vector
+    std::optional<LinearWeights> pool_proj;  // [pool_proj, pooled], after head_norm: its output is the embedding
     std::optional<LinearWeights> head_hidden;  // [hidden, dim], GELU fused: the mlp head's first layer
     std::optional<LinearWeights> head;  // [classes, dim], or [classes, hidden] after head_hidden; none: no classifier
     std::optional<LinearWeights> head_dist;
@@ -116,6 +117,8 @@ private:
     void assemble_tokens(Executor& executor);
     void add_attention_residual(Executor& executor);
     void pool(Executor& executor);
+    void project_pooled(Executor& executor);
+    const float* embedding() const { return pool_proj_ ? embedded_.data() : pooled_.data(); }
     void copy_embedding(Features& features) const;
     void average_distilled_heads(float* logits);
     void copy_features(Features& features) const;
@@ -143,6 +146,7 @@ private:
     AlignedBuffer linear_blocks_;
     int linear_blocks_pitch_ = 0;
     AlignedBuffer pooled_;   // batch × dim (distilled: 2 × batch × dim)
+    AlignedBuffer embedded_;  // batch × pool_proj: pool_proj's output
     AlignedBuffer hidden_;   // batch × head_hidden (mlp head)
     AlignedBuffer logits_;   // batch × classes (distilled: 2 × batch × classes)
     std::vector<dnnl::memory> scratchpads_;  // one per arena slot
@@ -154,6 +158,7 @@ private:
     std::optional<LayerNormSteps> norm_;
     std::optional<AttentionPoolSteps> attn_pool_;
     std::optional<LayerNormSteps> head_norm_;
+    std::optional<LinearSteps> pool_proj_;
     std::optional<LinearSteps> head_hidden_;
     AttentionSteps attention_;  // every block's: they share qkv_ and attn_
     std::optional<ConvertRowsSteps> quantize_attention_;  // int8: attn_ → attn_s8_, every block's

@@ -52,6 +52,7 @@ py::dict architecture_dict(const Architecture& a) {
     d["channels"] = a.channels;
     d["patch_size"] = a.patch_size;
     d["dim"] = a.dim;
+    d["embed_dim"] = a.embed_dim();
     d["depth"] = a.depth;
     d["heads"] = a.heads;
     d["head_dim"] = a.head_dim;
@@ -110,7 +111,7 @@ py::array_t<float> embed(const Model& model, const py::handle& x) {
         py::gil_scoped_release unlocked;
         model.run(input.data, input.batch, &out);
     }
-    return to_numpy(std::move(out.embedding), {input.batch, arch.dim});
+    return to_numpy(std::move(out.embedding), {input.batch, arch.embed_dim()});
 }
 
 std::pair<py::array_t<float>, py::array_t<float>> features(const Model& model, const py::handle& x) {

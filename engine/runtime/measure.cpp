@@ -17,8 +17,10 @@ double forward_flops(const Architecture& a) {
     const double attention = 2 * n * n * inner;  // q kᵀ and p v, all heads
     const double proj = a.attn_proj ? n * inner * d : 0;
     const double mlp = 2 * n * d * m;
-    const double head = a.head == Head::mlp ? d * a.head_hidden + double(a.head_hidden) * a.num_classes
-                                            : (a.head == Head::distilled ? 2 : 1) * d * a.num_classes;
+    const double e = a.embed_dim();
+    const double pool_proj = double(a.pooled_dim()) * a.pool_proj;
+    const double head = pool_proj + (a.head == Head::mlp ? e * a.head_hidden + double(a.head_hidden) * a.num_classes
+                                                         : (a.head == Head::distilled ? 2 : 1) * e * a.num_classes);
     return 2 * (patch_embed + a.depth * (qkv + attention + proj + mlp) + head);
 }
 

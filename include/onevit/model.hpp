@@ -46,8 +46,8 @@ struct Options {
 struct Features {
     std::vector<float> class_token;   // batch × dim: token 0; empty when the model has no class token
     std::vector<float> patch_tokens;  // batch × patches × dim: the tokens after the prefix tokens
-    // batch × dim: the pooled vector after the head norm, the classifier's input
-    // (timm's forward_head(pre_logits=True); distilled: the mean of both tokens).
+    // batch × arch.embed_dim(): the pooled vector after the head norm and pool_proj, the
+    // classifier's input (timm's forward_head(pre_logits=True); distilled: the mean of both tokens).
     std::vector<float> embedding;
 };
 
@@ -89,7 +89,7 @@ public:
 
     // input: batch × C × H × W floats (the model's input size, preprocessed);
     // returns batch × num_classes logits, row-major (a model without a classifier,
-    // num_classes 0: its batch × dim embeddings); fills features and attention if given.
+    // num_classes 0: its batch × arch.embed_dim() embeddings); fills features and attention if given.
     std::vector<float> run(const float* input, int batch, Features* features = nullptr,
                            AttentionMaps* attention = nullptr) const;
 
@@ -105,10 +105,10 @@ public:
                                                   int top_k) const;
 
     // A decoded image → preprocessing → its embedding (Features::embedding):
-    // dim floats, scaled to unit L2 norm if `normalize`.
+    // arch.embed_dim() floats, scaled to unit L2 norm if `normalize`.
     std::vector<float> embed(const Image& image, bool normalize = false) const;
     // Decoded images → preprocessing → one batch → each image's embedding:
-    // images.size() × dim floats, row-major, each row as embed(image) gives it.
+    // images.size() × arch.embed_dim() floats, row-major, each row as embed(image) gives it.
     std::vector<float> embed(const std::vector<Image>& images, bool normalize = false) const;
 
 private:

@@ -17,6 +17,9 @@ enum class Precision { f32, bf16, int8 };
 enum class Gelu { erf, tanh, quick };  // quick: x·sigmoid(1.702x), CLIP's QuickGELU
 enum class Pool { token, mean, mean_patches, map };  // map: attention pooling (attn_pool)
 enum class Head { linear, distilled, mlp, none };  // none: no classifier (num_classes 0)
+// The activation after the pooled vector's linear layer (pool_proj): none (CLIP's projection) or
+// tanh (a pooler / pre-logits layer: Hugging Face ViTModel, torchvision's heads.pre_logits).
+enum class PoolProjAct { none, tanh };
 
 struct Architecture {
     std::string family;
@@ -44,6 +47,10 @@ struct Architecture {
     bool patch_norm = false;  // LayerNorms before and after the patch embedding
     bool class_token = true;  // prefix token 0 is a class token (else the prefix holds only registers)
     bool norm_pre = false;    // a LayerNorm on the tokens before the first block
+    // Width of a linear layer on the pooled vector, after head_norm (0: none); its output,
+    // after pool_proj_act, is the embedding and the classifier's input.
+    int pool_proj = 0;
+    PoolProjAct pool_proj_act = PoolProjAct::none;
 
     int grid_height() const { return image_height / patch_size; }
     int grid_width() const { return image_width / patch_size; }
@@ -51,9 +58,13 @@ struct Architecture {
     int patch_dim() const { return channels * patch_size * patch_size; }
     int tokens() const { return prefix_tokens + patch_tokens(); }
     int inner_dim() const { return heads * head_dim; }
+    // Width of the pooled vector.
+    int pooled_dim() const { return dim; }
+    // Width of the embedding (Features::embedding): the pooled vector, or pool_proj's output.
+    int embed_dim() const { return pool_proj > 0 ? pool_proj : pooled_dim(); }
     // Floats per image of the model's output: the logits, or, without a classifier
     // (num_classes 0), the embedding, as timm's forward gives with num_classes=0.
-    int outputs() const { return num_classes > 0 ? num_classes : dim; }
+    int outputs() const { return num_classes > 0 ? num_classes : embed_dim(); }
 };
 
 // squash_then_crop: both sides to resize_size (aspect not kept), then the centre crop (timm crop_mode 'squash').
@@ -83,6 +94,7 @@ const char* to_string(Precision);
 const char* to_string(Gelu);
 const char* to_string(Pool);
 const char* to_string(Head);
+const char* to_string(PoolProjAct);
 const char* to_string(Resize);
 const char* to_string(Interpolation);
 

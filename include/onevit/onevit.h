@@ -63,7 +63,7 @@ int onevit_model_num_classes(const onevit_model* model);
  * batch × num_classes floats, row-major. */
 int onevit_model_run(const onevit_model* model, const float* input, int batch, float* logits);
 
-/* The width of the model's image embedding (its dim), or -1 when model is NULL. */
+/* The width of the model's image embedding (its dim, or the width of its pool_proj layer), or -1 when model is NULL. */
 int onevit_model_embedding_size(const onevit_model* model);
 
 /* Like onevit_model_run, but `embedding` receives batch × embedding_size floats:

@@ -193,6 +193,8 @@ struct Spec {
     // timm zoo features: no class token (prefix = registers only), norm_pre, attention
     // pooling, QuickGELU; classes 0 makes a model without a head.
     bool class_token = true, norm_pre = false, map_pool = false, quick_gelu = false;
+    int pool_proj = 0;            // > 0: a pool_proj layer of this width (tanh if pool_proj_tanh)
+    bool pool_proj_tanh = false;
     std::string resize = "shorter_then_crop", interpolation = "bicubic";
     int resize_size = 5;
 };
@@ -318,6 +320,10 @@ inline ModelBytes tiny_model(const Spec& s = {}, std::uint32_t seed = 1) {
     if (s.patch_norm) e.push_back(u32_entry("arch.patch_norm", 1));
     if (!s.class_token) e.push_back(u32_entry("arch.class_token", 0));
     if (s.norm_pre) e.push_back(u32_entry("arch.norm_pre", 1));
+    if (s.pool_proj > 0) {
+        e.push_back(u32_entry("arch.pool_proj", s.pool_proj));
+        e.push_back(string_entry("arch.pool_proj_act", s.pool_proj_tanh ? "tanh" : "none"));
+    }
     e.push_back(string_entry("preprocess.resize", s.resize));
     e.push_back(u32_entry("preprocess.resize_size", s.resize_size));
     e.push_back(string_entry("preprocess.interpolation", s.interpolation));
@@ -391,12 +397,17 @@ inline ModelBytes tiny_model(const Spec& s = {}, std::uint32_t seed = 1) {
         add("head_norm.weight", {D});
         add("head_norm.bias", {D});
     }
+    const std::uint64_t E = s.pool_proj > 0 ? std::uint64_t(s.pool_proj) : D;  // the embedding's width
+    if (s.pool_proj > 0) {
+        add("pool_proj.weight", {E, D});
+        add("pool_proj.bias", {E});
+    }
     if (s.mlp_head > 0) {
-        add("head_hidden.weight", {std::uint64_t(s.mlp_head), D});
+        add("head_hidden.weight", {std::uint64_t(s.mlp_head), E});
         add("head_hidden.bias", {std::uint64_t(s.mlp_head)});
     }
     if (K > 0) {
-        add("head.weight", {K, s.mlp_head > 0 ? std::uint64_t(s.mlp_head) : D});
+        add("head.weight", {K, s.mlp_head > 0 ? std::uint64_t(s.mlp_head) : E});
         add("head.bias", {K});
     }
     if (s.distilled) {

@@ -31,6 +31,8 @@ class Architecture:
     head_hidden: int = 0        # width of head_hidden when head is "mlp"
     class_token: bool = True    # prefix token 0 is a class token
     norm_pre: bool = False      # LayerNorm norm_pre on the tokens before the first block
+    pool_proj: int = 0          # width of the linear layer on the pooled vector (0: none)
+    pool_proj_act: str = "none"  # after it: "none" (CLIP's projection) | "tanh" (pooler, pre-logits)
     # Version 2 (FORMAT.md "Features"): arch.features, and the keys of the features named.
     features: tuple = ()        # feature names, in features.FEATURES order
     rope_layout: str = ""       # rope: "interleaved" | "half"
@@ -45,6 +47,15 @@ class Architecture:
     @property
     def inner_dim(self):
         return self.heads * self.head_dim
+
+    @property
+    def pooled_dim(self):
+        return self.dim
+
+    @property
+    def embed_dim(self):
+        """Width of the embedding: pool_proj's output, else the pooled vector."""
+        return self.pool_proj or self.pooled_dim
 
     @property
     def patch_dim(self):

@@ -60,11 +60,14 @@ def canonical_tensors(arch):
                 ("attn_pool.fc2.weight", (d, m)), ("attn_pool.fc2.bias", (d,))]
     if arch.head_norm:
         out += norm("head_norm", d)
+    if arch.pool_proj:
+        out += [("pool_proj.weight", (arch.pool_proj, arch.pooled_dim)), ("pool_proj.bias", (arch.pool_proj,))]
+    e = arch.embed_dim
     if arch.head == "mlp":
-        out += [("head_hidden.weight", (arch.head_hidden, d)), ("head_hidden.bias", (arch.head_hidden,))]
+        out += [("head_hidden.weight", (arch.head_hidden, e)), ("head_hidden.bias", (arch.head_hidden,))]
         out += [("head.weight", (k, arch.head_hidden)), ("head.bias", (k,))]
     elif arch.head != "none":
-        out += [("head.weight", (k, d)), ("head.bias", (k,))]
+        out += [("head.weight", (k, e)), ("head.bias", (k,))]
     if arch.head == "distilled":
         out += [("head_dist.weight", (k, d)), ("head_dist.bias", (k,))]
     return out

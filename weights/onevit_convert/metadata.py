@@ -35,6 +35,11 @@ OPTIONAL_ARCH_KEYS = [
     ("arch.patch_norm", U32, "patch_norm", 0),
     ("arch.class_token", U32, "class_token", 1),
     ("arch.norm_pre", U32, "norm_pre", 0),
+    ("arch.pool_proj", U32, "pool_proj", 0),
+]
+# Optional string keys that qualify an optional u32 key: allowed only with it, written whenever it is.
+QUALIFYING_ARCH_KEYS = [
+    ("arch.pool_proj_act", STRING, "pool_proj_act", "pool_proj"),
 ]
 PREPROCESS_KEYS = [
     ("preprocess.resize", STRING, "resize"),
@@ -57,6 +62,9 @@ def model_metadata(model):
                 value = int(getattr(obj, field))
                 if value != default:
                     entries.append((key, kind, value))
+            for key, kind, field, qualified in QUALIFYING_ARCH_KEYS:
+                if getattr(obj, qualified):
+                    entries.append((key, kind, getattr(obj, field)))
     arch = model.arch
     if arch.features:
         # Version 2 (FORMAT.md "Features"): the features, then the keys of those named.

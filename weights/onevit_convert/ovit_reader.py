@@ -14,8 +14,8 @@ import numpy as np
 
 from .architecture import Architecture
 from .canonical import canonical_tensors
-from .metadata import ARCH_KEYS, F32, F32_ARRAY, OPTIONAL_ARCH_KEYS, PREPROCESS_KEYS, STRING, \
-    STRING_ARRAY, U32
+from .metadata import ARCH_KEYS, F32, F32_ARRAY, OPTIONAL_ARCH_KEYS, PREPROCESS_KEYS, QUALIFYING_ARCH_KEYS, \
+    STRING, STRING_ARRAY, U32
 
 _BOOL_FIELDS = {"qkv_bias", "attn_proj", "final_norm", "head_norm", "patch_norm"}
 
@@ -151,6 +151,13 @@ def architecture(ovit):
         if key in ovit.metadata and ovit.metadata_types[key] != kind:
             raise FormatError(f"metadata key {key} has type {ovit.metadata_types[key]}, not {kind}")
         fields[field] = bool(value) if field in _BOOL_FIELDS else value
+    for key, kind, field, qualified in QUALIFYING_ARCH_KEYS:
+        if key in ovit.metadata and not fields[qualified]:
+            raise FormatError(f"{key} needs arch.{qualified}")
+        if key in ovit.metadata:
+            if ovit.metadata_types[key] != kind:
+                raise FormatError(f"metadata key {key} has type {ovit.metadata_types[key]}, not {kind}")
+            fields[field] = ovit.metadata[key]
     if (fields["head"] == "mlp") != ("arch.head_hidden" in ovit.metadata):
         raise FormatError("arch.head_hidden must be present exactly when arch.head is mlp")
     if ovit.metadata.get("arch.patch_norm", 0) > 1:
