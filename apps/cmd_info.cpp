@@ -97,6 +97,7 @@ void print_info(const InfoOptions& options) {
         field("pool proj", fmt::format("{} -> {}, activation {}", arch.pooled_dim(), arch.pool_proj,
                                        to_string(arch.pool_proj_act)));
     field("head", to_string(arch.head));
+    field("embedding", fmt::format("{} wide{}", arch.embed_dim(), info.embedding.empty() ? "" : ", " + info.embedding));
     row("parameters", parameter_count_string(info.parameter_count));
     section("preprocessing");
     field("resize", resize_string(arch, recipe));

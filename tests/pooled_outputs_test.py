@@ -9,10 +9,13 @@ keys), each exercising one optional layer after the pooling:
   * projection:  norm_pre, no final norm, head_norm, pool_proj [E, D] without activation
                  and zero bias, no head                       (CLIP: post_layernorm, visual_projection)
   * MLP head after pool_proj, average pooling, int8-stored weights
+  * token + mean: concat(class token, mean of the patch tokens after 2 registers), 2·D wide,
+                 with a linear head and without   (Hugging Face Dinov2ForImageClassification)
 
 For each, `onevit infer --output --embedding` at batch 1 and 3 against
 tests/reference/canonical_reference.py: max|Δ| ≤ 1e-4 × max(1, max|ref|) (int8-stored
-weights: their widened values are the reference's weights), and `onevit info` names the layer.
+weights: their widened values are the reference's weights), and `onevit info` names the
+pooling and the pool_proj layer.
 
 Usage: /usr/bin/python3 tests/pooled_outputs_test.py --onevit build/apps/onevit [--keep]
 Exit status: 0 pass, 1 a comparison failed, 2 a tool failed.
@@ -49,6 +52,10 @@ VARIANTS = {
                     "arch.pool_proj_act": "none", "arch.num_classes": 0, "arch.head": "none"}, "f32"),
     "mlp head, int8": ({"arch.pool": "mean_patches", "arch.pool_proj": 32, "arch.pool_proj_act": "tanh",
                         "arch.num_classes": 5, "arch.head": "mlp", "arch.head_hidden": 20}, "int8"),
+    "token + mean": ({"arch.pool": "token_and_mean_patches", "arch.prefix_tokens": 3, "arch.num_classes": 6},
+                     "f32"),
+    "token + mean, none": ({"arch.pool": "token_and_mean_patches", "arch.num_classes": 0, "arch.head": "none"},
+                           "f32"),
 }
 
 
@@ -63,9 +70,10 @@ def base_meta() -> dict:
 
 def tensor_shapes(m: dict) -> list:
     """FORMAT.md's tensor table for these keys, in its order."""
-    k, p = m["arch.num_classes"], m.get("arch.pool_proj", 0)
+    k, p, t = m["arch.num_classes"], m.get("arch.pool_proj", 0), m["arch.prefix_tokens"]
+    pooled = 2 * D if m["arch.pool"] == "token_and_mean_patches" else D
     shapes = [("patch_embed.weight", (D, C, PATCH, PATCH)), ("patch_embed.bias", (D,)),
-              ("prefix_tokens", (1, D)), ("pos_embed", (1 + GRID, D))]
+              ("prefix_tokens", (t, D)), ("pos_embed", (t + GRID, D))]
     if m.get("arch.norm_pre"):
         shapes += [("norm_pre.weight", (D,)), ("norm_pre.bias", (D,))]
     for i in range(DEPTH):
@@ -79,8 +87,8 @@ def tensor_shapes(m: dict) -> list:
     if m["arch.head_norm"]:
         shapes += [("head_norm.weight", (D,)), ("head_norm.bias", (D,))]
     if p:
-        shapes += [("pool_proj.weight", (p, D)), ("pool_proj.bias", (p,))]
-    width = p or D
+        shapes += [("pool_proj.weight", (p, pooled)), ("pool_proj.bias", (p,))]
+    width = p or pooled
     if m["arch.head"] == "mlp":
         h = m["arch.head_hidden"]
         shapes += [("head_hidden.weight", (h, width)), ("head_hidden.bias", (h,))]
@@ -137,8 +145,10 @@ def main(argv=None) -> int:
             file_meta, file_tensors = vit_reference.read_ovit(path)
             info = run_tool([onevit, "info", path], "onevit info")
             act = meta.get("arch.pool_proj_act")
-            if f"{D} -> {meta['arch.pool_proj']}, activation {act}" not in info:
+            if act and f"{D} -> {meta['arch.pool_proj']}, activation {act}" not in info:
                 failures.append(f"{name}: onevit info does not show the pool_proj layer:\n{info}")
+            if meta["arch.pool"] not in info:
+                failures.append(f"{name}: onevit info does not show the pooling {meta['arch.pool']}:\n{info}")
             rng = np.random.default_rng(100 + seed)
             for batch in BATCHES:
                 images = rng.uniform(-1, 1, (batch, C, IMAGE, IMAGE)).astype(np.float32)

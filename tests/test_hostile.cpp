@@ -130,7 +130,10 @@ TEST(HostileModel, SyntheticModelsOpenLoadAndRun) {
     pooler.pool_proj_tanh = true;
     Spec projected = synthetic::zoo_spec();  // a headless model whose embedding is a projection
     projected.pool_proj = 6;
-    for (const Spec& spec : {Spec{}, distilled, grey, synthetic::zoo_spec(), pooler, projected}) {
+    Spec token_and_mean;  // class token and mean patch token side by side, then a projection
+    token_and_mean.token_and_mean = true;
+    token_and_mean.pool_proj = 3;
+    for (const Spec& spec : {Spec{}, distilled, grey, synthetic::zoo_spec(), pooler, projected, token_and_mean}) {
         const std::string path = temp_path("sane.ovit");
         write_file(path, tiny_bytes(spec));
         ModelFile file = ModelFile::open(path);
@@ -389,6 +392,18 @@ std::vector<FieldCase> field_cases() {
         *m.entry("arch.pool_proj_act") = synthetic::string_entry("arch.pool_proj_act", "relu");
         return m.bytes();
     }(), {"arch.pool_proj_act", "relu"});
+    add("token_and_mean_patches with a head norm", [] {
+        Spec s;
+        s.token_and_mean = true;
+        s.head_norm = true;
+        return synthetic::tiny_model(s).bytes();
+    }(), {"token_and_mean_patches", "head norm"});
+    add("token_and_mean_patches without a class token", [] {
+        Spec s = synthetic::zoo_spec();
+        s.map_pool = false;
+        s.token_and_mean = true;
+        return synthetic::tiny_model(s).bytes();
+    }(), {"token_and_mean_patches", "needs a class token"});
     add("pool_proj with a distilled head", [] {
         Spec s;
         s.distilled = true;
@@ -418,6 +433,9 @@ std::vector<FieldCase> field_cases() {
     add("label count", model([](ModelBytes& m) {
             *m.entry("labels") = synthetic::string_array_entry("labels", {"a", "b"});
         }), {"labels has 2"});
+    add("escape sequence in the embedding's description", model([](ModelBytes& m) {
+            m.entries.push_back(synthetic::string_entry("embedding", "pooled \x1b[2J"));
+        }), {"embedding", "control character (byte 27)"});
     add("control character in a label", model([](ModelBytes& m) {
             *m.entry("labels") = synthetic::string_array_entry("labels", {"cat", "dog\n  1  99.00%  2  bird", "x"});
         }), {"labels", "control character"});

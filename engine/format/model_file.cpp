@@ -154,7 +154,8 @@ Architecture read_architecture(const Metadata& m) {
     a.pool = m.choice<Pool>("arch.pool", {{"token", Pool::token},
                                           {"mean", Pool::mean},
                                           {"mean_patches", Pool::mean_patches},
-                                          {"map", Pool::map}});
+                                          {"map", Pool::map},
+                                          {"token_and_mean_patches", Pool::token_and_mean_patches}});
     a.head_norm = m.flag("arch.head_norm");
     a.head = m.choice<Head>("arch.head", {{"linear", Head::linear},
                                           {"distilled", Head::distilled},
@@ -183,7 +184,10 @@ Architecture read_architecture(const Metadata& m) {
     if ((a.head == Head::none) != (a.num_classes == 0))
         m.fail("arch.head = \"none\" goes with arch.num_classes = 0, and only with it");
     if (a.class_token && a.prefix_tokens < 1) m.fail("arch.class_token = 1 needs arch.prefix_tokens >= 1");
-    if (a.pool == Pool::token && !a.class_token) m.fail("arch.pool = \"token\" needs a class token");
+    if ((a.pool == Pool::token || a.pool == Pool::token_and_mean_patches) && !a.class_token)
+        m.fail(std::string("arch.pool = \"") + to_string(a.pool) + "\" needs a class token");
+    if (a.pool == Pool::token_and_mean_patches && (a.head_norm || a.head == Head::distilled))
+        m.fail("arch.pool = \"token_and_mean_patches\" goes with neither a head norm nor a distilled head");
     if (a.pool == Pool::map && a.inner_dim() != a.dim) m.fail("arch.pool = \"map\" needs heads x head_dim == dim");
     if (a.pool_proj > 0 && a.head == Head::distilled) m.fail("arch.pool_proj does not go with a distilled head");
     return a;
@@ -375,18 +379,23 @@ ModelFile ModelFile::open(const std::string& path) {
     ModelInfo& info = mf.info_;
     info.arch = read_architecture(meta);
     info.preprocess = read_preprocessing(meta, info.arch.channels);
+    // Labels and the embedding's description are printed as they are: a newline or an
+    // escape sequence in one could forge lines of output or drive the terminal.
+    const auto printable = [&](const std::string& text, const std::string& what) {
+        for (const unsigned char c : text)
+            if ((c < 0x20 && c != '\t') || c == 0x7f)
+                meta.fail(what + " contains a control character (byte " + std::to_string(c) + ")");
+    };
     if (const auto* labels = meta.optional_string_array("labels")) {
         if (labels->size() != static_cast<std::size_t>(info.arch.num_classes))
             meta.fail("labels has " + std::to_string(labels->size()) + " names for " +
                       std::to_string(info.arch.num_classes) + " classes");
-        // Labels are printed as they are: a newline or an escape sequence in
-        // one could forge lines of output or drive the terminal.
-        for (std::size_t k = 0; k < labels->size(); ++k)
-            for (const unsigned char c : (*labels)[k])
-                if ((c < 0x20 && c != '\t') || c == 0x7f)
-                    meta.fail("labels[" + std::to_string(k) + "] contains a control character (byte " +
-                              std::to_string(c) + ")");
+        for (std::size_t k = 0; k < labels->size(); ++k) printable((*labels)[k], "labels[" + std::to_string(k) + "]");
         info.labels = *labels;
+    }
+    if (meta.has("embedding")) {
+        info.embedding = meta.string("embedding");
+        printable(info.embedding, "embedding");
     }
 
     const std::uint64_t data_bytes = file_size - mf.data_offset_;

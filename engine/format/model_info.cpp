@@ -16,6 +16,7 @@ const char* to_string(Pool p) {
         case Pool::mean: return "mean";
         case Pool::mean_patches: return "mean_patches";
         case Pool::map: return "map";
+        case Pool::token_and_mean_patches: return "token_and_mean_patches";
     }
     return "?";
 }

@@ -353,14 +353,19 @@ void Forward::add_attention_residual(Executor& executor) {
 }
 
 // pooled[b] = token 0 (and, distilled, pooled[batch + b] = token 1), or the
-// mean over all tokens, or over the patch tokens only.
+// mean over all tokens, or over the patch tokens only, or token 0 followed by
+// the mean over the patch tokens (rows of 2·dim).
 void Forward::pool(Executor& executor) {
     const Architecture& a = w_.arch;
-    const std::size_t D = a.dim, T = tokens_;
+    const std::size_t D = a.dim, T = tokens_, width = a.pooled_dim();
     const float* tokens = norm_ ? h_.data() : x_.data();
     executor.parallel(batch_, [&](int b) {
         const float* image = tokens + b * T * D;
-        float* dst = pooled_.data() + b * D;
+        float* dst = pooled_.data() + b * width;
+        if (a.pool == Pool::token_and_mean_patches) {
+            std::memcpy(dst, image, sizeof(float) * D);
+            dst += D;
+        }
         if (a.pool != Pool::token) {
             const std::size_t first = a.pool == Pool::mean ? 0 : a.prefix_tokens;
             std::fill(dst, dst + D, 0.f);

@@ -15,7 +15,9 @@ namespace onevit {
 enum class Precision { f32, bf16, int8 };
 
 enum class Gelu { erf, tanh, quick };  // quick: x·sigmoid(1.702x), CLIP's QuickGELU
-enum class Pool { token, mean, mean_patches, map };  // map: attention pooling (attn_pool)
+// map: attention pooling (attn_pool); token_and_mean_patches: concat(token 0, mean of the patch
+// tokens), 2·dim wide (Hugging Face Dinov2ForImageClassification's classifier input).
+enum class Pool { token, mean, mean_patches, map, token_and_mean_patches };
 enum class Head { linear, distilled, mlp, none };  // none: no classifier (num_classes 0)
 // The activation after the pooled vector's linear layer (pool_proj): none (CLIP's projection) or
 // tanh (a pooler / pre-logits layer: Hugging Face ViTModel, torchvision's heads.pre_logits).
@@ -59,7 +61,7 @@ struct Architecture {
     int tokens() const { return prefix_tokens + patch_tokens(); }
     int inner_dim() const { return heads * head_dim; }
     // Width of the pooled vector.
-    int pooled_dim() const { return dim; }
+    int pooled_dim() const { return pool == Pool::token_and_mean_patches ? 2 * dim : dim; }
     // Width of the embedding (Features::embedding): the pooled vector, or pool_proj's output.
     int embed_dim() const { return pool_proj > 0 ? pool_proj : pooled_dim(); }
     // Floats per image of the model's output: the logits, or, without a classifier
@@ -83,6 +85,9 @@ struct ModelInfo {
     Architecture arch;
     Preprocessing preprocess;
     std::vector<std::string> labels;  // empty, or arch.num_classes names
+    // What the embedding is in the source library's terms (informational; may be empty),
+    // e.g. "CLIPModel.get_image_features".
+    std::string embedding;
     std::int64_t parameter_count = 0;
     // The precision the file was written for: how its linear weights are stored
     // (weights/convert.py --dtype; the most compact type where they differ).

@@ -188,6 +188,7 @@ struct Spec {
     int classes = 3, prefix = 1;
     bool qkv_bias = true, attn_proj = true, final_norm = true, head_norm = false;
     bool distilled = false, mean_pool = false, labels = true, tanh_gelu = false;
+    bool token_and_mean = false;  // arch.pool token_and_mean_patches: a 2·dim pooled vector
     int mlp_head = 0;         // > 0: arch.head = mlp with this hidden width
     bool patch_norm = false;  // writes arch.patch_norm = 1 and its tensors
     // timm zoo features: no class token (prefix = registers only), norm_pre, attention
@@ -310,7 +311,10 @@ inline ModelBytes tiny_model(const Spec& s = {}, std::uint32_t seed = 1) {
     e.push_back(u32_entry("arch.qkv_bias", s.qkv_bias));
     e.push_back(u32_entry("arch.attn_proj", s.attn_proj));
     e.push_back(u32_entry("arch.final_norm", s.final_norm));
-    e.push_back(string_entry("arch.pool", s.map_pool ? "map" : s.mean_pool ? "mean" : "token"));
+    e.push_back(string_entry("arch.pool", s.map_pool         ? "map"
+                                          : s.mean_pool      ? "mean"
+                                          : s.token_and_mean ? "token_and_mean_patches"
+                                                             : "token"));
     e.push_back(u32_entry("arch.head_norm", s.head_norm));
     e.push_back(string_entry("arch.head", s.classes == 0 ? "none"
                                           : s.distilled ? "distilled"
@@ -397,9 +401,10 @@ inline ModelBytes tiny_model(const Spec& s = {}, std::uint32_t seed = 1) {
         add("head_norm.weight", {D});
         add("head_norm.bias", {D});
     }
-    const std::uint64_t E = s.pool_proj > 0 ? std::uint64_t(s.pool_proj) : D;  // the embedding's width
+    const std::uint64_t W = s.token_and_mean ? 2 * D : D;  // the pooled vector's width
+    const std::uint64_t E = s.pool_proj > 0 ? std::uint64_t(s.pool_proj) : W;  // the embedding's
     if (s.pool_proj > 0) {
-        add("pool_proj.weight", {E, D});
+        add("pool_proj.weight", {E, W});
         add("pool_proj.bias", {E});
     }
     if (s.mlp_head > 0) {

@@ -2,7 +2,8 @@
 
 Written from FORMAT.md's "The forward pass these tensors describe", not from the engine:
 what the engine must compute for a given set of `arch.*` keys. It covers the layers the
-pooled-vector tests need (tests/pooled_outputs_test.py): token/mean/mean_patches pooling,
+pooled-vector tests need (tests/pooled_outputs_test.py): token/mean/mean_patches pooling and
+token_and_mean_patches,
 head_norm, pool_proj with its activation, and the linear, MLP and absent heads, on top of
 the plain pre-norm blocks (qkv bias or not, attention projection, norm_pre, final norm).
 """
@@ -79,6 +80,8 @@ def forward(meta: Mapping[str, object], tensors: Mapping[str, np.ndarray],
         v = x.mean(dim=1)
     elif pool == "mean_patches":
         v = x[:, prefix:].mean(dim=1)
+    elif pool == "token_and_mean_patches":
+        v = torch.cat([x[:, 0], x[:, prefix:].mean(dim=1)], dim=1)
     else:
         raise ValueError(f"arch.pool {pool!r}")
     if meta["arch.head_norm"]:

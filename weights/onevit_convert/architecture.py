@@ -23,7 +23,7 @@ class Architecture:
     qkv_bias: bool
     attn_proj: bool
     final_norm: bool
-    pool: str           # "token" | "mean" | "mean_patches" | "map"
+    pool: str           # "token" | "mean" | "mean_patches" | "map" | "token_and_mean_patches"
     head_norm: bool
     head: str           # "linear" | "distilled" | "mlp" | "none"
     # Optional keys (FORMAT.md): written only when they differ from their default.
@@ -50,7 +50,8 @@ class Architecture:
 
     @property
     def pooled_dim(self):
-        return self.dim
+        """token_and_mean_patches: concat(token 0, mean of the patch tokens)."""
+        return 2 * self.dim if self.pool == "token_and_mean_patches" else self.dim
 
     @property
     def embed_dim(self):

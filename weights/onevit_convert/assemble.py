@@ -31,6 +31,7 @@ class ModelFile:
     rope_freqs: Optional[np.ndarray] = None
     rel_pos: Optional[object] = None        # ... and the relative position bias (relpos.tensors)
     rel_pos_params: Optional[dict] = None
+    embedding: Optional[str] = None         # what the embedding is, in the source library's terms
 
     @property
     def parameter_count(self):
@@ -154,13 +155,15 @@ def assemble(mapped, spec, labels=None):
             f"for {spec.image_height}x{spec.image_width} images), but the checkpoint has "
             f"{shapes.pos_tokens} ({evidence('pos_embed')})")
 
-    if spec.family is not None:
-        # A seed model's config fixes the pooling; the norms are whatever its tensors hold
-        # (its mapper has checked them against the seed's module structure).
-        pool, final_norm, head_norm = spec.pool or "token", "norm.weight" in t, "head_norm.weight" in t
+    final_norm, head_norm = "norm.weight" in t, "head_norm.weight" in t
+    if mapped.pool is not None:
+        pool = mapped.pool  # the checkpoint's own model pools this way
+    elif spec.family is not None:
+        # A constructor config fixes the pooling; the norms are whatever its tensors hold
+        # (its mapper has checked them against the model's module structure).
+        pool = spec.pool or "token"
     else:
         pool = _timm_pool(mapped, spec)
-        final_norm, head_norm = "norm.weight" in t, "head_norm.weight" in t
 
     arch = Architecture(
         family=mapped.family, image_height=spec.image_height, image_width=spec.image_width,
@@ -180,7 +183,9 @@ def assemble(mapped, spec, labels=None):
         rope_layout=rope.layout_of(mapped.rope) if mapped.rope is not None else "",
         rope_per_block=mapped.rope is not None and mapped.rope.kind == "mixed",
         pool_heads=spec.pool_heads, pool_prefix=spec.pool_prefix,
-        pool_mlp_dim=_axis(mapped, "attn_pool.fc1.weight", 0) if "attn_pool_shape" in mapped.features else 0)
+        pool_mlp_dim=_axis(mapped, "attn_pool.fc1.weight", 0) if "attn_pool_shape" in mapped.features else 0,
+        pool_proj=_axis(mapped, "pool_proj.weight", 0) if "pool_proj.weight" in t else 0,
+        pool_proj_act=mapped.pool_proj_act if "pool_proj.weight" in t else "none")
     if mapped.rope is not None:
         t.update(rope.tensors(arch, mapped.rope, mapped.rope_freqs))
     if mapped.rel_pos is not None:
@@ -210,7 +215,7 @@ def assemble(mapped, spec, labels=None):
 
     return ModelFile(arch, _preprocessing(mapped, spec, arch), _labels(spec, labels, arch), ordered,
                      rope=mapped.rope, rope_freqs=mapped.rope_freqs, rel_pos=mapped.rel_pos,
-                     rel_pos_params=mapped.rel_pos_params)
+                     rel_pos_params=mapped.rel_pos_params, embedding=mapped.embedding)
 
 
 def _timm_pool(mapped, spec):

@@ -30,3 +30,8 @@ class MappedCheckpoint:
     # (or "shared"), from which assemble computes the rel_pos_bias tables for the file's grid.
     rel_pos: Optional[object] = None
     rel_pos_params: Dict[object, Dict[str, np.ndarray]] = field(default_factory=dict)
+    # The pooling the checkpoint's own model applies (arch.pool), where its layout fixes it
+    # (None: the spec or timm's global_pool decides).
+    pool: Optional[str] = None
+    pool_proj_act: str = "none"      # after pool_proj, when the tensors have one: "none" | "tanh"
+    embedding: Optional[str] = None  # what the embedding is, in the source library's terms

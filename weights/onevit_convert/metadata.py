@@ -77,4 +77,6 @@ def model_metadata(model):
                         ("arch.pool_prefix", U32, int(arch.pool_prefix))]
     if model.labels is not None:
         entries.append(("labels", STRING_ARRAY, list(model.labels)))
+    if model.embedding:
+        entries.append(("embedding", STRING, model.embedding))
     return entries
