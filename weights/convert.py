@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Converts a ViT checkpoint (timm, Hugging Face, Google .npz or a seed model) into a .ovit model file.
+"""Converts a ViT checkpoint (timm, Hugging Face, Google .npz, torchvision, ...) into a .ovit model file.
 
     python3 weights/convert.py INPUT [--config FILE | --arch NAME] [--heads N] [--gelu KIND]
                                [--norm-eps E] [--global-pool POOL] [--labels FILE]
@@ -30,7 +30,7 @@ hybrid CNN stems.
   mnist-vit                         the MNIST ViT (patch_to_embedding, MLP head)
   flax-seed                         the Flax ViT, an .npz of its '/'-joined parameter tree
 
-seed-model config (--config): a JSON object of the model constructor's keyword
+constructor config (--config): a JSON object of the model constructor's keyword
 arguments, named as its code names them; defaults as the code has them:
   vit-pytorch       image_size, patch_size, num_classes, dim, depth, heads, mlp_dim,
                     pool='cls' ('cls' | 'mean'), channels=3, dim_head=64
@@ -74,7 +74,8 @@ from onevit_convert.checkpoint import load_checkpoint  # noqa: E402
 from onevit_convert.config import read_config  # noqa: E402
 from onevit_convert.dtypes import DTYPES  # noqa: E402
 from onevit_convert.errors import ConvertError  # noqa: E402
-from onevit_convert.families import map_checkpoint  # noqa: E402
+from onevit_convert.families import FAMILIES, map_checkpoint  # noqa: E402
+from onevit_convert.hub_folder import resolve as resolve_input  # noqa: E402
 from onevit_convert.labels import read_labels  # noqa: E402
 from onevit_convert.metadata import model_metadata  # noqa: E402
 from onevit_convert.ovit_writer import write_ovit  # noqa: E402
@@ -82,7 +83,8 @@ from onevit_convert.posembed import MODES, parse_image_size, resize_model  # noq
 from onevit_convert.timm_description import GELU_FLAGS, GLOBAL_POOLS, TimmDescription, \
     apply_flags, describe_name  # noqa: E402
 
-PROG = "convert.py"
+# Installed, the launcher onevit-convert names itself in messages (weights/onevit-convert.in).
+PROG = os.environ.get("ONEVIT_CONVERT_PROG", "convert.py")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -92,13 +94,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parse(argv):
-    parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0], epilog=EPILOG,
+    layouts = "\n".join("  " + f.DESCRIPTION for f in FAMILIES)
+    parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0],
+                     epilog=EPILOG + "\ncheckpoint layouts (tensor names):\n" + layouts,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", metavar="INPUT",
-                        help="checkpoint: .safetensors, .pt/.pth/.bin (state dict) or .npz")
+                        help="checkpoint: .safetensors, .pt/.pth/.bin (state dict) or .npz; or a folder "
+                             "downloaded from a hub (model.safetensors + config.json [+ "
+                             "preprocessor_config.json]), whose config is read too")
     parser.add_argument("--config", metavar="FILE",
                         help="timm config.json, Hugging Face ViTConfig config.json (a "
-                             "preprocessor_config.json beside it is read too), or a seed model's "
+                             "preprocessor_config.json beside it is read too), or a model constructor's "
                              "constructor arguments (below)")
     parser.add_argument("--arch", metavar="NAME",
                         help="timm architecture name, e.g. vit_base_patch16_224, "
@@ -129,8 +135,9 @@ def convert(argv):
     args = _parse(argv)
     if args.arch and args.config:
         raise ConvertError("give --arch or --config, not both")
+    checkpoint, config_path, notes = resolve_input(args.input, args.config, find_config=args.arch is None)
     # Cheap inputs first, so that a typo fails before a large checkpoint is read.
-    config = read_config(args.config) if args.config else describe_name(args.arch, f"--arch {args.arch}") \
+    config = read_config(config_path) if config_path else describe_name(args.arch, f"--arch {args.arch}") \
         if args.arch else None
     flags = {"heads": args.heads, "gelu": args.gelu, "norm_eps": args.norm_eps, "global_pool": args.global_pool}
     if any(v is not None for v in flags.values()):
@@ -142,7 +149,8 @@ def convert(argv):
         apply_flags(config, **flags)
     labels = read_labels(args.labels) if args.labels else None
     size = parse_image_size(args.image_size) if args.image_size is not None else None
-    mapped, spec = map_checkpoint(load_checkpoint(args.input), config)
+    mapped, spec = map_checkpoint(load_checkpoint(checkpoint), config)
+    mapped.notes[:0] = notes
     model = assemble(mapped, spec, labels)
     if size is not None:
         model, note = resize_model(model, size, args.pos_resample)

@@ -587,9 +587,16 @@ class Rejections(ConvertTestCase):
     def test_unknown_layout_lists_what_was_expected(self):
         write_safetensors(self.path("x.safetensors"), {"encoder.w": np.zeros(3, np.float32)})
         self.convert_fails(self.path("x.safetensors"), "--config", self.hf_config_file(),
-                           contains=("encoder.w", "patch_embed.proj.weight", "blocks.N.",
-                                     "vit.encoder.layer.N.", "classifier", "embedding/kernel",
-                                     "Transformer/encoderblock_N/"))
+                           contains=("encoder.w", "timm: patch_embed.proj.weight", "vit.embeddings.cls_token",
+                                     "embedding/kernel", "to_patch_embedding.{1,2,3}.*", "--help"))
+
+    def test_unknown_layout_of_thousands_of_tensors_is_one_short_line(self):
+        # A ResNet-style checkpoint of 1,857 tensors: its first names, not all of them.
+        state = {f"layer{i // 100}.{i % 100}.conv.weight": np.zeros((2, 2), np.float32) for i in range(1857)}
+        write_safetensors(self.path("cnn.safetensors"), state)
+        error = self.convert_fails(self.path("cnn.safetensors"), "--arch", "vit_tiny_patch16_224",
+                                   contains=("1857 tensors", "layer0.0.conv.weight", "... and 1852 more"))
+        self.assertLess(len(error), 800)
 
     def test_bare_hf_vit_model_has_no_head(self):
         state = {k[len("vit."):]: v for k, v in hf_state(make_canonical(seed=21)).items()
@@ -1246,6 +1253,84 @@ class ImageSize(ConvertTestCase):
         self.convert_fails(ckpt, "--config", config, "--image-size", "big", contains=("HxW",))
         self.convert_fails(ckpt, "--config", config, "--image-size", "48", "--pos-resample", "lanczos",
                            contains=("lanczos",))
+
+
+class Ergonomics(ConvertTestCase):
+    """Issue 25 item 13: a hub folder as INPUT, and files that are not checkpoints named as such."""
+
+    def hub_folder(self, name="hub", preprocessor=True):
+        folder = self.path(name)
+        os.makedirs(folder)
+        t = make_canonical(seed=80)
+        write_safetensors(os.path.join(folder, "model.safetensors"), hf_state(t))
+        with open(os.path.join(folder, "config.json"), "w") as f:
+            json.dump(hf_config(), f)
+        if preprocessor:
+            with open(os.path.join(folder, "preprocessor_config.json"), "w") as f:
+                json.dump({"do_resize": True, "size": {"height": IMAGE, "width": IMAGE}, "resample": 3,
+                           "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}, f)
+        return folder, t
+
+    def test_hub_folder_reads_weights_config_and_preprocessor(self):
+        folder, t = self.hub_folder()
+        ovit = self.convert(folder, output="folder.ovit")
+        self.assertTensorsEqual(ovit, t, canonical_order())
+        # The same as naming both files.
+        files = self.convert(os.path.join(folder, "model.safetensors"), "--config",
+                             os.path.join(folder, "config.json"), output="files.ovit")
+        self.assertEqual(ovit.metadata, files.metadata)
+        self.assertEqual(ovit.metadata["preprocess.interpolation"], "bicubic")  # resample 3
+        self.assertEqual(ovit.metadata["labels"], [f"class {i}" for i in range(K)])
+
+    def test_hub_folder_with_sharded_safetensors(self):
+        folder, t = self.hub_folder(preprocessor=False)
+        state = hf_state(t)
+        os.remove(os.path.join(folder, "model.safetensors"))
+        names = sorted(state)
+        shards = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
+        for shard, keys in shards.items():
+            write_safetensors(os.path.join(folder, shard), {k: state[k] for k in keys})
+        with open(os.path.join(folder, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {}, "weight_map": {k: shard for shard, keys in shards.items() for k in keys}}, f)
+        self.assertTensorsEqual(self.convert(folder), t, canonical_order())
+        os.remove(os.path.join(folder, "model-00002-of-00002.safetensors"))
+        self.convert_fails(folder, contains=("model-00002-of-00002.safetensors", "missing"))
+
+    def test_folder_without_weights_and_arch_over_folder_config(self):
+        os.makedirs(self.path("empty"))
+        self.convert_fails(self.path("empty"), contains=("empty", "model.safetensors", "without a checkpoint"))
+        folder, _ = self.hub_folder(preprocessor=False)
+        # --arch instead of the folder's config.json: the HF checkpoint is described by the name.
+        self.convert_fails(folder, "--arch", "vit_base_patch16_224", contains=("vit_base_patch16_224",))
+
+    def test_files_that_are_not_checkpoints_are_called_what_they_are(self):
+        import torch
+        cases = {
+            "lfs.pth": (b"version https://git-lfs.github.com/spec/v1\noid sha256:ab\nsize 1\n", "Git LFS pointer"),
+            "page.bin": (b"<!DOCTYPE html><html><body>Not found</body></html>", "HTML page"),
+            "array.pth": (None, "single .npy array"),
+            "text.pth": (b"these are not weights\n", "not a PyTorch checkpoint"),
+            "empty.pt": (b"", "empty file"),
+        }
+        for name, (data, what) in cases.items():
+            with self.subTest(name=name):
+                if data is None:
+                    np.save(self.path(name + ".npy"), np.zeros(3, np.float32))
+                    os.replace(self.path(name + ".npy"), self.path(name))
+                else:
+                    with open(self.path(name), "wb") as f:
+                        f.write(data)
+                self.convert_fails(self.path(name), "--arch", "vit_tiny_patch16_224", contains=(name, what))
+        script = torch.jit.script(torch.nn.Linear(2, 2))
+        torch.jit.save(script, self.path("scripted.pth"))
+        self.convert_fails(self.path("scripted.pth"), "--arch", "vit_tiny_patch16_224",
+                           contains=("TorchScript", "state_dict"))
+
+    def test_safetensors_named_pth_is_read_as_safetensors(self):
+        t = make_canonical(seed=81)
+        write_safetensors(self.path("really_safetensors.pth"), timm_state(t))
+        self.assertTensorsEqual(self.convert(self.path("really_safetensors.pth"), "--heads", str(HEADS)), t,
+                                canonical_order())
 
 
 class OptionalKeys(unittest.TestCase):

@@ -38,6 +38,8 @@ def load_checkpoint(path):
     kind = _container_kind(path)
     if kind == "safetensors":
         tensors = _load_safetensors(path)
+    elif kind == "safetensors-index":
+        tensors = _load_safetensors_shards(path)
     elif kind == "npz":
         tensors = _load_npz(path)
     else:
@@ -47,31 +49,76 @@ def load_checkpoint(path):
     return tensors
 
 
+# Leading bytes of files that are not checkpoints but are often named like one.
+_NOT_CHECKPOINTS = [
+    (b"version https://git-lfs", "a Git LFS pointer file, not the weights (fetch them: git lfs pull)"),
+    (b"<!DOCTYPE", "an HTML page (a failed download?), not a checkpoint"),
+    (b"<html", "an HTML page (a failed download?), not a checkpoint"),
+    (b"\x93NUMPY", "a single .npy array, not a checkpoint of named tensors"),
+    (b"GGUF", "a GGUF file (llama.cpp), which onevit does not read"),
+    (b"\x89HDF", "an HDF5 file (Keras .h5), which onevit does not read"),
+]
+
+
 def _container_kind(path):
+    """What the file holds, from its first bytes; the suffix only decides between formats that
+    bytes alone cannot tell (a .safetensors or .npz named so is parsed as one)."""
     lower = path.lower()
-    if lower.endswith(".safetensors"):
-        return "safetensors"
-    if lower.endswith(".npz"):
-        return "npz"
-    if lower.endswith(_TORCH_SUFFIXES):
-        return "torch"
-    # Unknown suffix: sniff. Both torch's zip format and .npz are zip files.
+    if lower.endswith(".safetensors.index.json"):
+        return "safetensors-index"
+    with open(path, "rb") as f:
+        head = f.read(64)
+    for magic, what in _NOT_CHECKPOINTS:
+        if head.startswith(magic):
+            raise ConvertError(f"{path}: {what}")
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError) as e:
+            raise ConvertError(f"{path}: a damaged zip archive ({e})") from None
+        if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
+            raise ConvertError(f"{path}: a TorchScript archive (torch.jit.save), not a state dict: load it "
+                               f"with torch.jit.load and torch.save(model.state_dict(), ...)")
         if any(n.endswith("data.pkl") for n in names):
             return "torch"
         if names and all(n.endswith(".npy") for n in names):
             return "npz"
         raise ConvertError(f"{path}: a zip file that is neither a PyTorch checkpoint nor an .npz")
-    with open(path, "rb") as f:
-        head = f.read(9)
-    if len(head) == 9 and head[8:9] == b"{":
+    if lower.endswith(".safetensors") or (len(head) >= 9 and head[8:9] == b"{"):
         return "safetensors"
+    if lower.endswith(".npz"):
+        return "npz"
     if head[:1] == b"\x80":  # pickle protocol marker: legacy torch.save format
         return "torch"
+    if lower.endswith(_TORCH_SUFFIXES):
+        raise ConvertError(f"{path}: not a PyTorch checkpoint: neither a torch.save zip archive nor a pickle"
+                           + (" (empty file)" if not head else f" (it starts with {head[:16]!r})"))
     raise ConvertError(
-        f"{path}: unknown checkpoint format; expected .safetensors, .pt/.pth/.bin or .npz")
+        f"{path}: unknown checkpoint format; expected .safetensors, .pt/.pth/.bin, .npz or .onnx")
+
+
+def _load_safetensors_shards(path):
+    """A sharded safetensors checkpoint: the index's weight_map names each tensor's shard."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            index = json.load(f)
+        shards = sorted(set(index["weight_map"].values()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ConvertError(f"{path}: not a safetensors index (needs a weight_map: {type(e).__name__})") from None
+    folder = os.path.dirname(os.path.abspath(path))
+    tensors = {}
+    for shard in shards:
+        if not isinstance(shard, str) or os.path.basename(shard) != shard:
+            raise ConvertError(f"{path}: shard {shard!r} is not a file name beside the index")
+        shard_path = os.path.join(folder, shard)
+        if not os.path.isfile(shard_path):
+            raise ConvertError(f"{path}: its shard {shard} is missing")
+        for name, array in _load_safetensors(shard_path).items():
+            if name in tensors:
+                raise ConvertError(f"{shard_path}: tensor {name} is in another shard too")
+            tensors[name] = array
+    return tensors
 
 
 def _load_safetensors(path):

@@ -1,6 +1,6 @@
 """--config FILE: a timm hub config.json → TimmDescription (completed by the checkpoint's
-tensors: timm_description.py); a Hugging Face ViTConfig → ModelSpec; a seed model's
-constructor arguments → SeedConfig (seedconfig.py).
+tensors: timm_description.py); a Hugging Face ViTConfig → ModelSpec; a model's
+constructor arguments → ConstructorConfig (constructor_config.py).
 
 timm: {"architecture": <timm name>, "pretrained_cfg": {...}, optional "model_args",
 "num_classes", "num_features", "global_pool", "label_names"}; the name's words describe
@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from .errors import ConvertError
 from .preprocess import hf_image_processor
-from .seedconfig import is_seed_config, seed_config
+from .constructor_config import is_constructor_config, constructor_config
 from .spec import ModelSpec
 from .timm_description import apply_model_args, describe_name
 
@@ -30,11 +30,11 @@ _HF_GELU = {"gelu": "erf", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}
 
 
 def read_config(path):
-    """A TimmDescription (timm), a ModelSpec (Hugging Face) or a SeedConfig (seed-model constructor arguments, whose
+    """A TimmDescription (timm), a ModelSpec (Hugging Face) or a ConstructorConfig (a model constructor's arguments, whose
     spec is built once the checkpoint's family is known: families.py)."""
     data = _read_json(path)
-    if is_seed_config(data):
-        return seed_config(path, data)
+    if is_constructor_config(data):
+        return constructor_config(path, data)
     if "architecture" in data:
         return _timm_config(path, data)
     if data.get("model_type") == "vit":
@@ -44,7 +44,7 @@ def read_config(path):
                            f"(only Hugging Face \"vit\")")
     raise ConvertError(f"{path}: neither a timm config (\"architecture\", \"pretrained_cfg\"), a "
                        f"Hugging Face ViTConfig (\"model_type\": \"vit\", \"hidden_size\", ...) nor "
-                       f"the constructor arguments of a seed model (\"dim\", \"heads\", ... or "
+                       f"a model constructor's arguments (\"dim\", \"heads\", ... or "
                        f"\"hidden_dim\", \"n_heads\", ...)")
 
 

@@ -1,12 +1,12 @@
 """Which checkpoint family a set of tensor names belongs to, and the spec it is read with."""
 
-from . import flax_seed, google, hf, mnist, timm, vitpytorch, vitpytorch2023
+from . import flax_patch_encoder_vit, google, hf, mnist, timm, vitpytorch, vitpytorch2023
 from .errors import ConvertError
-from .seedconfig import SIGNATURES, SeedConfig
+from .constructor_config import SIGNATURES, ConstructorConfig
 from .timm_description import TimmDescription
 from .tensors import name_list
 
-FAMILIES = (timm, hf, google, vitpytorch, vitpytorch2023, mnist, flax_seed)
+FAMILIES = (timm, hf, google, vitpytorch, vitpytorch2023, mnist, flax_patch_encoder_vit)
 
 
 def _signature(family):
@@ -14,12 +14,27 @@ def _signature(family):
     return ", ".join(list(required) + [k if v is None else f"{k}={v!r}" for k, v in defaults.items()])
 
 
+def _family_marks():
+    """Each family by its name and first tensor: "timm: patch_embed.proj.weight; ..."."""
+    marks = []
+    for f in FAMILIES:
+        name, tensors = f.DESCRIPTION.split(" (", 1)
+        depth, end = 0, len(tensors)
+        for i, c in enumerate(tensors):
+            depth += (c == "{") - (c == "}")
+            if depth == 0 and c in ",)":
+                end = i
+                break
+        marks.append(f"{name}: {tensors[:end]}")
+    return "; ".join(marks)
+
+
 def map_checkpoint(tensors, config=None):
     """Detects the family from the tensor names and maps to canonical tensors.
 
     `config` is what --arch/--config gave: a ModelSpec, a TimmDescription (completed here by
-    the tensors), a SeedConfig (seed-model constructor arguments) or None. Returns
-    (MappedCheckpoint, ModelSpec or None): a seed model's spec can only be built once its
+    the tensors), a ConstructorConfig (a model constructor's arguments) or None. Returns
+    (MappedCheckpoint, ModelSpec or None): a constructor config's spec can only be built once its
     family is known.
     """
     keys = set(tensors)
@@ -33,12 +48,12 @@ def map_checkpoint(tensors, config=None):
                 "this is a Hugging Face ViTModel (no 'vit.' prefix, no classifier): it has no "
                 "classification head, so there is nothing to classify with; convert a "
                 "ViTForImageClassification checkpoint (classifier.weight) instead")
-        expected = "; ".join(f.DESCRIPTION for f in FAMILIES)
-        raise ConvertError(f"unrecognised checkpoint layout (its tensors: {name_list(sorted(keys))}); "
-                           f"expected one of: {expected}")
+        raise ConvertError(f"unrecognised checkpoint layout: its {len(keys)} tensors "
+                           f"({name_list(tensors, 5)}) are none of the ViT layouts onevit reads "
+                           f"({_family_marks()}; convert.py --help lists each one's tensors)")
     family = found[0]
-    if getattr(family, "NEEDS_SEED_CONFIG", False):
-        if not isinstance(config, SeedConfig):
+    if getattr(family, "NEEDS_CONSTRUCTOR_CONFIG", False):
+        if not isinstance(config, ConstructorConfig):
             given = "no --config" if config is None else f"{config.source}, which is not one"
             raise ConvertError(
                 f"the checkpoint is a {family.FAMILY} model, whose heads, head width, pooling and "
@@ -46,10 +61,10 @@ def map_checkpoint(tensors, config=None):
                 f"arguments of its constructor ({_signature(family.FAMILY)}); got {given}")
         spec = family.spec_from_kwargs(config, tensors)
         return family.to_canonical(tensors, spec), spec
-    if isinstance(config, SeedConfig):
+    if isinstance(config, ConstructorConfig):
         raise ConvertError(
-            f"{config.path} holds the constructor arguments of a seed model (vit-pytorch, "
-            f"vit-pytorch-2023, mnist-vit or flax-seed), but the checkpoint's tensor names are "
+            f"{config.path} holds the constructor arguments of a vit-pytorch, "
+            f"vit-pytorch-2023, mnist-vit or Flax patch-encoder model, but the checkpoint's tensor names are "
             f"those of a {family.FAMILY} checkpoint ({family.DESCRIPTION}); give it --arch or a "
             f"timm / Hugging Face config.json")
     if isinstance(config, TimmDescription):

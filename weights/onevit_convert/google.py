@@ -1,4 +1,4 @@
-"""Google's original JAX/Flax ViT `.npz` files (reference-facts 3.3) → canonical tensors.
+"""Google's original JAX/Flax ViT `.npz` files → canonical tensors.
 
 Flax stores Dense kernels as [in, out] (PyTorch's transpose), the patch
 convolution as HWIO, and attention projections per head: q/k/v kernels

@@ -1,4 +1,4 @@
-"""Hugging Face `ViTForImageClassification` state dicts (reference-facts 3.2) → canonical tensors.
+"""Hugging Face `ViTForImageClassification` state dicts → canonical tensors.
 
 The mapping is the inverse of transformers' convert_vit_timm_to_pytorch.py:
 q, k and v are separate Linear layers whose rows are stacked into one qkv matrix.

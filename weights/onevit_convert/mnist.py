@@ -1,4 +1,5 @@
-"""The MNIST ViT of seed 004 (an early vit-pytorch) → canonical tensors.
+"""An MNIST ViT of an early vit-pytorch (patch_to_embedding, Residual(PreNorm(...)) blocks, an MLP
+head) → canonical tensors.
 
     x = rearrange(img, 'b c (h p1) (w p2) -> b (h w) (p1 p2 c)'); patch_to_embedding Linear
     x = cat(cls_token, x) + pos_embedding   (the whole table, no slicing)
@@ -17,8 +18,8 @@ Mapping: mlp_head.0 → head_hidden, mlp_head.2 → head (arch.head = mlp, head_
 import re
 
 from .errors import ConvertError
-from .seedconfig import pos_int, seed_preprocess, take_kwargs
-from .seedmap import Collector, block_keys, class_token, linear_patch_weight, position_embedding, put_blocks
+from .constructor_config import pos_int, constructor_preprocess, take_kwargs
+from .vitpytorch_layout import Collector, block_keys, class_token, linear_patch_weight, position_embedding, put_blocks
 from .spec import ModelSpec
 from .tensors import block_count, expect_keys
 
@@ -26,7 +27,7 @@ FAMILY = "mnist-vit"
 DESCRIPTION = ("MNIST ViT (patch_to_embedding.*, cls_token, pos_embedding, "
                "transformer.layers.N.0.fn.{norm,fn.to_qkv,fn.to_out}.*, "
                "transformer.layers.N.1.fn.{norm,fn.net.0,fn.net.2}.*, mlp_head.{0,2}.*)")
-NEEDS_SEED_CONFIG = True
+NEEDS_CONSTRUCTOR_CONFIG = True
 
 _QKV = re.compile(r"transformer\.layers\.\d+\.0\.fn\.fn\.to_qkv\.weight")
 _BLOCK = r"transformer\.layers\.(\d+)\."
@@ -54,7 +55,7 @@ def spec_from_kwargs(config, src):
         source=path, image_height=size, image_width=size, channels=channels, patch_size=patch,
         dim=dim, depth=pos_int(path, "depth", k["depth"]), heads=heads, head_dim=dim // heads,
         mlp_dim=mlp_dim, norm_eps=1e-5, gelu="erf",
-        preprocess=seed_preprocess(config, size, size, channels),
+        preprocess=constructor_preprocess(config, size, size, channels),
         num_classes=pos_int(path, "num_classes", k["num_classes"]), prefix_tokens=1,
         qkv_bias=False, labels=config.labels, family=FAMILY, pool="token",
         attn_scale=dim ** -0.5, attn_proj=True, head_hidden=mlp_dim)

@@ -35,7 +35,7 @@ class ModelSpec:
     pool_heads: int = 0                 # the attention pool's own heads (attn_pool_shape), if any,
     pool_prefix: bool = False           # and whether it attends over the prefix tokens
     labels: Optional[List[str]] = None
-    # Set by the seed-model configs (seedconfig.py), whose constructors fix these:
+    # Set by the constructor configs (constructor_config.py), whose constructors fix these:
     family: Optional[str] = None        # the arch.family the config's arguments belong to
     pool: Optional[str] = None          # arch.pool: "token" | "mean"
     attn_scale: Optional[float] = None  # None: head_dim ** -0.5

@@ -17,11 +17,11 @@ def shape_str(shape):
     return "[" + ", ".join(str(int(d)) for d in shape) + "]"
 
 
-def name_list(names):
+def name_list(names, most=_MAX_LISTED):
     names = list(names)
-    shown = ", ".join(names[:_MAX_LISTED])
-    if len(names) > _MAX_LISTED:
-        shown += f", ... and {len(names) - _MAX_LISTED} more"
+    shown = ", ".join(names[:most])
+    if len(names) > most:
+        shown += f", ... and {len(names) - most} more"
     return shown
 
 

@@ -1,4 +1,4 @@
-"""timm `VisionTransformer` / DeiT state dicts (reference-facts 3.1) → canonical tensors.
+"""timm `VisionTransformer` / DeiT state dicts → canonical tensors.
 
 timm's names are already nearly canonical; the work here is the optional parts, each
 folded into the canonical layout where that is exact:

@@ -1,4 +1,4 @@
-"""lucidrains vit-pytorch `ViT` before 2023 (seeds 001/002) → canonical tensors.
+"""lucidrains vit-pytorch `ViT` before 2023 → canonical tensors.
 
     to_patch_embedding = Sequential(Rearrange('b c (h p1) (w p2) -> b (h w) (p1 p2 c)'),
                                     Linear(patch_dim, dim))
@@ -11,15 +11,15 @@
     pool: 'cls' → x[:, 0]; 'mean' → x.mean(dim=1), over all tokens, class token included
     mlp_head = Sequential(LayerNorm(dim), Linear(dim, num_classes)); no norm on the tokens.
 
-Mapping: the patch Linear is permuted into a conv weight (seedmap.py); mlp_head.0 →
+Mapping: the patch Linear is permuted into a conv weight (vitpytorch_layout.py); mlp_head.0 →
 head_norm, mlp_head.1 → head; no final norm.
 """
 
 import re
 
 from .errors import ConvertError
-from .seedconfig import choice, int_pair, pos_int, seed_preprocess, square_patch, take_kwargs
-from .seedmap import Collector, block_keys, class_token, linear_patch_weight, position_embedding, put_blocks
+from .constructor_config import choice, int_pair, pos_int, constructor_preprocess, square_patch, take_kwargs
+from .vitpytorch_layout import Collector, block_keys, class_token, linear_patch_weight, position_embedding, put_blocks
 from .spec import ModelSpec
 from .tensors import block_count, expect_keys
 
@@ -27,7 +27,7 @@ FAMILY = "vit-pytorch"
 DESCRIPTION = ("vit-pytorch ViT before 2023 (to_patch_embedding.1.*, cls_token, pos_embedding, "
                "transformer.layers.N.0.{norm,fn.to_qkv,fn.to_out.0}.*, "
                "transformer.layers.N.1.{norm,fn.net.0,fn.net.3}.*, mlp_head.{0,1}.*)")
-NEEDS_SEED_CONFIG = True
+NEEDS_CONSTRUCTOR_CONFIG = True
 
 _QKV = re.compile(r"transformer\.layers\.\d+\.0\.fn\.to_qkv\.weight")
 _BLOCK = r"transformer\.layers\.(\d+)\."
@@ -52,7 +52,7 @@ def spec_from_kwargs(config, src):
         patch_size=square_patch(path, k["patch_size"]), dim=dim,
         depth=pos_int(path, "depth", k["depth"]), heads=heads, head_dim=dim_head,
         mlp_dim=pos_int(path, "mlp_dim", k["mlp_dim"]), norm_eps=1e-5, gelu="erf",
-        preprocess=seed_preprocess(config, height, width, channels),
+        preprocess=constructor_preprocess(config, height, width, channels),
         num_classes=pos_int(path, "num_classes", k["num_classes"]), prefix_tokens=1,
         qkv_bias=False, labels=config.labels, family=FAMILY,
         pool="token" if pool == "cls" else "mean",

@@ -1,4 +1,4 @@
-"""vit-pytorch's ViT after 2023, as seed 003 writes it → canonical tensors.
+"""vit-pytorch's ViT since 2023 → canonical tensors.
 
     to_patch_embedding = Sequential(Rearrange('b c (h p1) (w p2) -> b (h w) (p1 p2 c)'),
                                     LayerNorm(patch_dim), Linear(patch_dim, dim), LayerNorm(dim))
@@ -12,7 +12,7 @@
     transformer.norm) and the logits of mlp_head on the pooled vector.
 
 Mapping: "dual patch norm" (arch.patch_norm = 1): to_patch_embedding.1 → patch_embed.norm_in
-(permuted to the (c, y, x) order, seedmap.py), .2 → patch_embed (permuted), .3 →
+(permuted to the (c, y, x) order, vitpytorch_layout.py), .2 → patch_embed (permuted), .3 →
 patch_embed.norm_out; transformer.norm → norm (arch.final_norm = 1); mlp_head → head.
 
 pool='mean' averages the feature map only (`feature_map.mean(dim=1)`, the class token
@@ -22,8 +22,8 @@ left out): arch.pool = mean_patches.
 import re
 
 from .errors import ConvertError
-from .seedconfig import choice, int_pair, pos_int, seed_preprocess, square_patch, take_kwargs
-from .seedmap import (Collector, block_keys, class_token, linear_patch_weight, patch_vector,
+from .constructor_config import choice, int_pair, pos_int, constructor_preprocess, square_patch, take_kwargs
+from .vitpytorch_layout import (Collector, block_keys, class_token, linear_patch_weight, patch_vector,
                       position_embedding, put_blocks)
 from .spec import ModelSpec
 from .tensors import block_count, expect_keys
@@ -33,7 +33,7 @@ FAMILY = "vit-pytorch-2023"
 DESCRIPTION = ("vit-pytorch ViT after 2023 (to_patch_embedding.{1,2,3}.*, cls_token, pos_embedding, "
                "transformer.layers.N.0.{norm,to_qkv,to_out.0}.*, "
                "transformer.layers.N.1.net.{0,1,4}.*, transformer.norm.*, mlp_head.*)")
-NEEDS_SEED_CONFIG = True
+NEEDS_CONSTRUCTOR_CONFIG = True
 
 _QKV = re.compile(r"transformer\.layers\.\d+\.0\.to_qkv\.weight")
 _BLOCK = r"transformer\.layers\.(\d+)\."
@@ -62,7 +62,7 @@ def spec_from_kwargs(config, src):
         patch_size=square_patch(path, k["patch_size"]), dim=dim,
         depth=pos_int(path, "depth", k["depth"]), heads=heads, head_dim=dim_head,
         mlp_dim=int(ratio * dim), norm_eps=1e-5, gelu="erf",
-        preprocess=seed_preprocess(config, height, width, channels),
+        preprocess=constructor_preprocess(config, height, width, channels),
         num_classes=pos_int(path, "num_classes", k["num_classes"]), prefix_tokens=1,
         qkv_bias=False, labels=config.labels, family=FAMILY,
         pool="token" if pool == "cls" else "mean_patches",

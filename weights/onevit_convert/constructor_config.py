@@ -1,5 +1,5 @@
-"""--config for the seed models: the keyword arguments of the model's constructor, as the
-seed code names them, in a JSON object.
+"""--config as a model constructor's keyword arguments, named as its code names them, in a
+JSON object: the models whose weights cannot tell their heads, pooling or input size.
 
     vit-pytorch        {"image_size", "patch_size", "num_classes", "dim", "depth", "heads",
                         "mlp_dim", "pool": "cls", "channels": 3, "dim_head": 64}
@@ -10,10 +10,10 @@ seed code names them, in a JSON object.
                         "mlp_dim", "num_classes", "image_size", "channels"}
 
 Training-only arguments (dropout rates) are accepted and ignored. Two extra keys, not
-constructor arguments, may sit beside them: "preprocess" (see `seed_preprocess`) and
+constructor arguments, may sit beside them: "preprocess" (see `constructor_preprocess`) and
 "labels" (a list of class names). Which constructor the arguments are for is decided by
 the checkpoint's tensor names (families.py), so the spec is built only once the family
-is known (`spec_from_kwargs` of each seed family module).
+is known (`spec_from_kwargs` of each such family's module).
 """
 
 import math
@@ -23,15 +23,15 @@ from typing import Dict, List, Optional
 from .errors import ConvertError
 from .preprocess import INTERPOLATIONS, Preprocessing, direct
 
-# Keys that only a seed constructor has (timm configs have "architecture", HF "model_type").
-SEED_MARKERS = ("dim", "heads", "mlp_dim", "mlp_dim_ratio", "dim_head", "embed_dim", "hidden_dim",
+# Keys that only these constructors have (timm configs have "architecture", HF "model_type").
+CONSTRUCTOR_MARKERS = ("dim", "heads", "mlp_dim", "mlp_dim_ratio", "dim_head", "embed_dim", "hidden_dim",
                 "n_heads", "num_layers")
 EXTRAS = ("preprocess", "labels")
 # Arguments that only matter in training.
 TRAINING_ONLY = ("dropout", "emb_dropout", "drop_p")
 
 
-# family → (required arguments, {optional argument: default}), as the seed constructors have
+# family → (required arguments, {optional argument: default}), as their constructors have
 # them. None defaults (flax-seed): read from the checkpoint, which is what the Flax modules do.
 SIGNATURES = {
     "vit-pytorch": (("image_size", "patch_size", "num_classes", "dim", "depth", "heads", "mlp_dim"),
@@ -48,19 +48,19 @@ SIGNATURES = {
 
 
 @dataclass
-class SeedConfig:
+class ConstructorConfig:
     path: str
     kwargs: Dict[str, object]           # the constructor's keyword arguments, as given
     preprocess: Optional[dict] = None   # the "preprocess" object, if any
     labels: Optional[List[str]] = None
 
 
-def is_seed_config(data):
+def is_constructor_config(data):
     return "architecture" not in data and "model_type" not in data and \
-        any(key in data for key in SEED_MARKERS)
+        any(key in data for key in CONSTRUCTOR_MARKERS)
 
 
-def seed_config(path, data):
+def constructor_config(path, data):
     kwargs = {k: v for k, v in data.items() if k not in EXTRAS}
     labels = data.get("labels")
     if labels is not None and (not isinstance(labels, list) or
@@ -69,12 +69,12 @@ def seed_config(path, data):
     preprocess = data.get("preprocess")
     if preprocess is not None and not isinstance(preprocess, dict):
         raise ConvertError(f"{path}: preprocess must be an object")
-    return SeedConfig(path, kwargs, preprocess, labels)
+    return ConstructorConfig(path, kwargs, preprocess, labels)
 
 
 def take_kwargs(config, family):
     """The constructor's arguments: the required ones present, defaults filled in, nothing
-    unknown; an argument of another seed constructor is named as such."""
+    unknown; an argument of another family's constructor is named as such."""
     required, defaults = SIGNATURES[family]
     others = {}
     for other, (req, opt) in SIGNATURES.items():
@@ -132,7 +132,7 @@ def choice(path, key, value, allowed):
     return value
 
 
-def seed_preprocess(config, height, width, channels):
+def constructor_preprocess(config, height, width, channels):
     """The recipe: by default a direct bilinear resize to the model size with mean = std = 0.5
     per channel (these models have no official recipe); a "preprocess" object overrides it:
 

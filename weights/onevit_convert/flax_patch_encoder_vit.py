@@ -1,4 +1,5 @@
-"""The JAX/Flax ViT of seed 000 → canonical tensors.
+"""A JAX/Flax ViT of Patches (a convolution), a PatchEncoder (a Dense projection, class token and
+position embedding) and one-LayerNorm encoder blocks, as an .npz → canonical tensors.
 
 The checkpoint is an .npz of the flattened parameter tree, '/'-joined (an optional leading
 `params/` is accepted):
@@ -26,16 +27,16 @@ import math
 import numpy as np
 
 from .errors import ConvertError
-from .seedconfig import int_pair, pos_int, seed_preprocess, take_kwargs
-from .seedmap import Collector, class_token, position_embedding
+from .constructor_config import int_pair, pos_int, constructor_preprocess, take_kwargs
+from .vitpytorch_layout import Collector, class_token, position_embedding
 from .spec import ModelSpec
 from .tensors import block_count, expect_keys, shape_str
 
 FAMILY = "flax-seed"
-DESCRIPTION = ("Flax seed ViT .npz (patches/conv/*, patch_encoder/{Dense_0/*,cls_token,"
+DESCRIPTION = ("Flax ViT with a patch encoder, .npz (patches/conv/*, patch_encoder/{Dense_0/*,cls_token,"
                "position_embedding}, encoder_N/{layer_norm,mha/{q_net,k_net,v_net,proj_net},"
                "mlp/Dense_0,mlp/Dense_1}/*, head/*)")
-NEEDS_SEED_CONFIG = True
+NEEDS_CONSTRUCTOR_CONFIG = True
 
 _PREFIXES = ("params/", "")
 _BLOCK = r"encoder_(\d+)/"
@@ -91,7 +92,7 @@ def spec_from_kwargs(config, src):
         source=path, image_height=height, image_width=width, channels=channels, patch_size=patch,
         dim=hidden, depth=pos_int(path, "num_layers", k["num_layers"]), heads=heads,
         head_dim=hidden // heads, mlp_dim=pos_int(path, "mlp_dim", k["mlp_dim"]), norm_eps=1e-6,
-        gelu="tanh", preprocess=seed_preprocess(config, height, width, channels),
+        gelu="tanh", preprocess=constructor_preprocess(config, height, width, channels),
         num_classes=pos_int(path, "num_classes", k["num_classes"]), prefix_tokens=1,
         qkv_bias=True, labels=config.labels, family=FAMILY, pool="token",
         attn_scale=1 / math.sqrt(hidden // heads), attn_proj=True,

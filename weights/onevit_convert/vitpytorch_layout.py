@@ -1,4 +1,4 @@
-"""Pieces the seed-model mappers share: collecting canonical tensors with their origins, the
+"""Pieces the mappers of the vit-pytorch-style layouts (and the Flax patch-encoder ViT) share: collecting canonical tensors with their origins, the
 class token / position embedding shapes, and the (p1 p2 c) → (c, y, x) patch reordering.
 
 vit-pytorch embeds patches with `Rearrange('b c (h p1) (w p2) -> b (h w) (p1 p2 c)')` and a
@@ -35,7 +35,7 @@ class Collector:
 
 
 def class_token(c, name):
-    """cls_token as [1, D]: the seeds store [1, 1, D]; [1, D] and [D] are accepted too."""
+    """cls_token as [1, D]: vit-pytorch stores [1, 1, D]; [1, D] and [D] are accepted too."""
     array = c.get(name)
     if array.ndim == 1:
         array = array[None]
