@@ -77,6 +77,9 @@ from onevit_convert.errors import ConvertError  # noqa: E402
 from onevit_convert.families import FAMILIES, map_checkpoint  # noqa: E402
 from onevit_convert.hub_folder import resolve as resolve_input  # noqa: E402
 from onevit_convert.labels import read_labels  # noqa: E402
+from onevit_convert import openclip_vit, torchvision_vit  # noqa: E402
+from onevit_convert.openclip_vit import OpenClipArch  # noqa: E402
+from onevit_convert.torchvision_vit import TorchvisionArch  # noqa: E402
 from onevit_convert.metadata import model_metadata  # noqa: E402
 from onevit_convert.ovit_writer import write_ovit  # noqa: E402
 from onevit_convert.posembed import MODES, parse_image_size, resize_model  # noqa: E402
@@ -103,16 +106,20 @@ def _parse(argv):
                              "downloaded from a hub (model.safetensors + config.json [+ "
                              "preprocessor_config.json]), whose config is read too")
     parser.add_argument("--config", metavar="FILE",
-                        help="timm config.json, Hugging Face ViTConfig config.json (a "
-                             "preprocessor_config.json beside it is read too), or a model constructor's "
-                             "constructor arguments (below)")
+                        help="timm config.json, Hugging Face config.json (a preprocessor_config.json "
+                             "beside it is read too), open_clip_config.json, or a model constructor's "
+                             "arguments (below)")
     parser.add_argument("--arch", metavar="NAME",
-                        help="timm architecture name, e.g. vit_base_patch16_224, "
-                             "vit_small_patch14_reg4_dinov2, vit_base_patch16_clip_quickgelu_224 "
-                             "(described by its words, below)")
-    parser.add_argument("--heads", metavar="N", type=int, help="timm: attention heads")
+                        help="timm architecture name (vit_base_patch16_224, vit_small_patch14_reg4_dinov2, "
+                             "...; described below), torchvision's (vit_b_16, vit_b_32, vit_l_16, vit_l_32, "
+                             "vit_h_14) or open_clip's (ViT-B-32, ViT-B-32-quickgelu, ViT-L-14, ...)")
+    parser.add_argument("--weights", metavar="NAME",
+                        help="torchvision: the weight set whose preprocessing to use, as torchvision's "
+                             "enum names it (IMAGENET1K_V1, IMAGENET1K_SWAG_E2E_V1, "
+                             "IMAGENET1K_SWAG_LINEAR_V1); default: the set for the checkpoint's input size")
+    parser.add_argument("--heads", metavar="N", type=int, help="attention heads (timm, torchvision, OpenCLIP)")
     parser.add_argument("--gelu", metavar="KIND", choices=GELU_FLAGS,
-                        help="timm: MLP activation, " + ", ".join(GELU_FLAGS) + " (quick: QuickGELU)")
+                        help="MLP activation (timm, OpenCLIP): " + ", ".join(GELU_FLAGS) + " (quick: QuickGELU)")
     parser.add_argument("--norm-eps", metavar="E", type=float, help="timm: LayerNorm epsilon")
     parser.add_argument("--global-pool", metavar="POOL", choices=GLOBAL_POOLS,
                         help="timm: pooling, " + ", ".join(GLOBAL_POOLS))
@@ -131,21 +138,39 @@ def _parse(argv):
     return parser.parse_args(argv)
 
 
+def _describe_arch(args):
+    """--arch (and --weights): a torchvision, open_clip or timm name, told apart by its form."""
+    name = args.arch
+    if args.weights is not None or torchvision_vit.is_name(name):
+        for flag in ("gelu", "norm_eps", "global_pool"):
+            if getattr(args, flag) is not None:
+                raise ConvertError(f"--{flag.replace('_', '-')}: torchvision's ViTs have exact GELU, LayerNorm eps "
+                                   f"1e-6 and class-token pooling")
+        return torchvision_vit.describe(name, args.weights, args.heads)
+    if openclip_vit.is_name(name):
+        return openclip_vit.describe(name, args.heads, args.gelu)
+    return describe_name(name, f"--arch {name}")
+
+
 def convert(argv):
     args = _parse(argv)
     if args.arch and args.config:
         raise ConvertError("give --arch or --config, not both")
     checkpoint, config_path, notes = resolve_input(args.input, args.config, find_config=args.arch is None)
     # Cheap inputs first, so that a typo fails before a large checkpoint is read.
-    config = read_config(config_path) if config_path else describe_name(args.arch, f"--arch {args.arch}") \
-        if args.arch else None
+    config = read_config(config_path) if config_path else _describe_arch(args) if args.arch or args.weights \
+        else None
     flags = {"heads": args.heads, "gelu": args.gelu, "norm_eps": args.norm_eps, "global_pool": args.global_pool}
-    if any(v is not None for v in flags.values()):
+    if isinstance(config, OpenClipArch):
+        config.heads, config.gelu = args.heads, args.gelu
+        if args.norm_eps is not None or args.global_pool is not None:
+            raise ConvertError("--norm-eps and --global-pool describe timm models, not OpenCLIP's")
+    elif any(v is not None for v in flags.values()) and not isinstance(config, TorchvisionArch):
         if config is None:
             config = TimmDescription(source="the flags")
         if not isinstance(config, TimmDescription):
-            raise ConvertError(f"--heads, --gelu, --norm-eps and --global-pool describe timm models; "
-                               f"{config.source} is not a timm config")
+            raise ConvertError(f"--heads, --gelu, --norm-eps and --global-pool describe timm, torchvision and "
+                               f"OpenCLIP models; {config.source} is none of them")
         apply_flags(config, **flags)
     labels = read_labels(args.labels) if args.labels else None
     size = parse_image_size(args.image_size) if args.image_size is not None else None

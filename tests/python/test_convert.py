@@ -289,8 +289,9 @@ class FamiliesAgree(ConvertTestCase):
             self.assertEqual(ovit.metadata["arch.family"], family)
             results.append(ovit)
         for other in results[1:]:
-            a = {k: v for k, v in results[0].metadata.items() if k != "arch.family"}
-            b = {k: v for k, v in other.metadata.items() if k != "arch.family"}
+            # arch.family and the embedding's description name the source library.
+            a = {k: v for k, v in results[0].metadata.items() if k not in ("arch.family", "embedding")}
+            b = {k: v for k, v in other.metadata.items() if k not in ("arch.family", "embedding")}
             self.assertEqual(a, b)
 
     def test_metadata_from_hf_config(self):
@@ -306,7 +307,8 @@ class FamiliesAgree(ConvertTestCase):
             "arch.final_norm": 1, "arch.pool": "token", "arch.head_norm": 0,
             "arch.head": "linear", "preprocess.resize": "direct", "preprocess.resize_size": 32,
             "preprocess.interpolation": "bilinear", "preprocess.mean": [0.5, 0.5, 0.5],
-            "preprocess.std": [0.5, 0.5, 0.5], "labels": [f"class {i}" for i in range(10)]}
+            "preprocess.std": [0.5, 0.5, 0.5], "labels": [f"class {i}" for i in range(10)],
+            "embedding": "transformers ViTForImageClassification's classifier input (the normed class token)"}
         self.assertEqual(m, expected)
 
     def test_file_layout_bytes(self):
@@ -587,8 +589,9 @@ class Rejections(ConvertTestCase):
     def test_unknown_layout_lists_what_was_expected(self):
         write_safetensors(self.path("x.safetensors"), {"encoder.w": np.zeros(3, np.float32)})
         self.convert_fails(self.path("x.safetensors"), "--config", self.hf_config_file(),
-                           contains=("encoder.w", "timm: patch_embed.proj.weight", "vit.embeddings.cls_token",
-                                     "embedding/kernel", "to_patch_embedding.{1,2,3}.*", "--help"))
+                           contains=("encoder.w", "timm: patch_embed.proj.weight", "embeddings.patch_embedding",
+                                     "embedding/kernel", "conv_proj", "visual.conv1.weight",
+                                     "to_patch_embedding.{1,2,3}.*", "--help"))
 
     def test_unknown_layout_of_thousands_of_tensors_is_one_short_line(self):
         # A ResNet-style checkpoint of 1,857 tensors: its first names, not all of them.
@@ -598,12 +601,19 @@ class Rejections(ConvertTestCase):
                                    contains=("1857 tensors", "layer0.0.conv.weight", "... and 1852 more"))
         self.assertLess(len(error), 800)
 
-    def test_bare_hf_vit_model_has_no_head(self):
-        state = {k[len("vit."):]: v for k, v in hf_state(make_canonical(seed=21)).items()
-                 if k.startswith("vit.")}
+    def test_bare_hf_vit_model_is_headless(self):
+        t = make_canonical(seed=21)
+        state = {k[len("vit."):]: v for k, v in hf_state(t).items() if k.startswith("vit.")}
         write_safetensors(self.path("bare.safetensors"), state)
-        self.convert_fails(self.path("bare.safetensors"), "--config", self.hf_config_file(),
-                           contains=("ViTModel", "classifier"))
+        ovit = self.convert(self.path("bare.safetensors"), "--config", self.hf_config_file())
+        m = ovit.metadata
+        self.assertEqual((m["arch.num_classes"], m["arch.head"], m["arch.pool"]), (0, "none", "token"))
+        self.assertIn("normed class token", m["embedding"])
+        self.assertNotIn("labels", m)  # the config's id2label belongs to no classifier here
+        self.assertTensorsEqual(ovit, {k: v for k, v in t.items() if not k.startswith("head.")},
+                                canonical_order()[:-2])
+        # Without its config.json, a transformers checkpoint cannot be described.
+        self.convert_fails(self.path("bare.safetensors"), contains=("transformers", "config.json"))
 
     def test_missing_and_unexpected_keys_are_named(self):
         def mutate(s):
@@ -706,7 +716,7 @@ class Rejections(ConvertTestCase):
         state["vit.pooler.dense.bias"] = np.zeros(D, np.float32)
         write_safetensors(self.path("hf.safetensors"), state)
         self.convert_fails(self.path("hf.safetensors"), "--config", self.hf_config_file(),
-                           contains=("vit.pooler.dense",))
+                           contains=("vit.pooler.dense", "classifier"))
 
     def test_needs_arch_or_config(self):
         self.convert_fails(self.timm_file(), contains=("--arch", "--config", "heads", "dim=32"))

@@ -107,7 +107,12 @@ def assemble(mapped, spec, labels=None):
     agree("channels", spec.channels, shapes.channels, evidence("patch_embed.weight"))
     agree("patch_size", spec.patch_size, shapes.patch, evidence("patch_embed.weight"))
     agree("depth", spec.depth, mapped.depth, "highest block index + 1")
-    agree("mlp_dim", spec.mlp_dim, shapes.mlp, evidence("blocks.0.mlp.fc1.weight"))
+    fc1_rows = _axis(mapped, "blocks.0.mlp.fc1.weight", 0)
+    if fc1_rows != shapes.mlp * (2 if "swiglu" in mapped.features else 1):
+        # The checkpoint disagrees with itself: named before any stated size is compared with it.
+        raise ConvertError(f"tensor {evidence('blocks.0.mlp.fc2.weight')} reads {shapes.mlp} hidden features, "
+                           f"but {evidence('blocks.0.mlp.fc1.weight')} writes {fc1_rows}")
+    agree("mlp_dim", spec.mlp_dim, shapes.mlp, evidence("blocks.0.mlp.fc2.weight"))
     agree("heads×head_dim", spec.heads * spec.head_dim, shapes.inner,
           evidence("blocks.0.attn.qkv.weight") + ", a third of its rows")
     if mapped.heads is not None:

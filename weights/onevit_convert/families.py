@@ -1,12 +1,19 @@
 """Which checkpoint family a set of tensor names belongs to, and the spec it is read with."""
 
-from . import flax_patch_encoder_vit, google, hf, mnist, timm, vitpytorch, vitpytorch2023
-from .errors import ConvertError
+from . import flax_patch_encoder_vit, google, mnist, openclip_vit, timm, torchvision_vit, transformers_vit, \
+    vitpytorch, vitpytorch2023
 from .constructor_config import SIGNATURES, ConstructorConfig
-from .timm_description import TimmDescription
+from .errors import ConvertError
+from .openclip_vit import OpenClipArch
 from .tensors import name_list
+from .timm_description import TimmDescription
+from .torchvision_vit import TorchvisionArch
+from .transformers_config import TransformersConfig
 
-FAMILIES = (timm, hf, google, vitpytorch, vitpytorch2023, mnist, flax_patch_encoder_vit)
+FAMILIES = (timm, transformers_vit, google, torchvision_vit, openclip_vit, vitpytorch, vitpytorch2023, mnist,
+            flax_patch_encoder_vit)
+# What each family's own description is; a flags-only TimmDescription (--heads, --gelu) serves all.
+_OWN_CONFIG = {torchvision_vit: TorchvisionArch, openclip_vit: OpenClipArch}
 
 
 def _signature(family):
@@ -43,11 +50,6 @@ def map_checkpoint(tensors, config=None):
         raise ConvertError("checkpoint mixes the tensor names of " +
                            " and ".join(f.FAMILY for f in found) + " checkpoints")
     if not found:
-        if hf.is_bare_vit_model(keys):
-            raise ConvertError(
-                "this is a Hugging Face ViTModel (no 'vit.' prefix, no classifier): it has no "
-                "classification head, so there is nothing to classify with; convert a "
-                "ViTForImageClassification checkpoint (classifier.weight) instead")
         raise ConvertError(f"unrecognised checkpoint layout: its {len(keys)} tensors "
                            f"({name_list(tensors, 5)}) are none of the ViT layouts onevit reads "
                            f"({_family_marks()}; convert.py --help lists each one's tensors)")
@@ -67,6 +69,19 @@ def map_checkpoint(tensors, config=None):
             f"vit-pytorch-2023, mnist-vit or Flax patch-encoder model, but the checkpoint's tensor names are "
             f"those of a {family.FAMILY} checkpoint ({family.DESCRIPTION}); give it --arch or a "
             f"timm / Hugging Face config.json")
+    for f, own in _OWN_CONFIG.items():
+        if isinstance(config, own) and family is not f:
+            raise ConvertError(f"{config.source} describes a {f.FAMILY} model, but the checkpoint's tensor names "
+                               f"are those of a {family.FAMILY} checkpoint")
+    if family in _OWN_CONFIG:
+        return _own_spec(family, tensors, config)
+    if family is transformers_vit and config is None:
+        raise ConvertError("the checkpoint is a Hugging Face transformers model, whose heads, LayerNorm eps and "
+                           "activation its config.json says: give its hub folder (weights and config.json) or "
+                           "--config config.json")
+    if isinstance(config, TransformersConfig):
+        mapped = family.to_canonical(tensors)
+        return mapped, config.spec(mapped)
     if isinstance(config, TimmDescription):
         # Decided from the architecture timm registers, before any tensor is read; its blocks are
         # then read as timm's class builds them.
@@ -78,3 +93,24 @@ def map_checkpoint(tensors, config=None):
     if isinstance(config, TimmDescription):
         return mapped, config.spec(mapped)
     return mapped, config
+
+
+def _own_spec(family, tensors, config):
+    """torchvision and OpenCLIP: their own descriptions; a flags-only one (--heads, --gelu) says only
+    what it says."""
+    if isinstance(config, TimmDescription):
+        if config.name is not None or config.norm_eps is not None or config.global_pool is not None:
+            raise ConvertError(f"{config.source} describes a timm model, but the checkpoint is a {family.FAMILY} "
+                               f"one: " + ("give --arch with its torchvision name (vit_b_16, ...) or --heads"
+                                           if family is torchvision_vit else
+                                           "give --arch with its open_clip name (ViT-B-32, ...) or --heads/--gelu"))
+        if family is torchvision_vit:
+            if config.gelu is not None:
+                raise ConvertError("--gelu: torchvision's ViTs use exact GELU")
+            config = TorchvisionArch(source="--heads", heads=config.heads)
+        else:
+            config = OpenClipArch(source="the flags", heads=config.heads, gelu=config.gelu)
+    elif config is not None and not isinstance(config, _OWN_CONFIG[family]):
+        raise ConvertError(f"{config.source} does not describe a {family.FAMILY} model, which the checkpoint is")
+    mapped = family.to_canonical(tensors)
+    return mapped, family.spec(config, mapped)

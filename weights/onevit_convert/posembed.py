@@ -30,6 +30,17 @@ from .preprocess import Preprocessing, direct
 MODES = ("bicubic", "bicubic-antialias")
 
 
+def square_image(mapped, prefix, patch):
+    """The side of the square input a position embedding of `prefix` token rows and a patch grid is
+    for (checkpoints that record no input size: torchvision, OpenCLIP)."""
+    grid = int(mapped.tensors["pos_embed"].shape[0]) - prefix
+    side = math.isqrt(max(grid, 0))
+    if grid < 1 or side * side != grid:
+        raise ConvertError(f"tensor {mapped.origin['pos_embed']} has {grid + prefix} rows: not {prefix} prefix "
+                           f"token(s) and a square patch grid")
+    return side * patch
+
+
 def parse_image_size(text):
     """"H" (square) or "HxW" → (H, W)."""
     m = re.fullmatch(r"\s*(\d+)\s*(?:[xX×]\s*(\d+)\s*)?", text or "")

@@ -83,6 +83,9 @@ def hf_image_processor(source, config, height, width, channels):
     crop = _hw(source, "crop_size", crop) if crop is not None else None
 
     size = config.get("size", {"height": 224, "width": 224})
+    if isinstance(size, dict) and size.get("longest_edge") is not None:
+        raise ConvertError(f"{source}: size.longest_edge (a resize bounded by the longer side) cannot be "
+                           f"expressed as a .ovit recipe")
     if isinstance(size, dict) and "shortest_edge" in size:
         if crop != (height, width):
             raise ConvertError(f"{source}: size.shortest_edge needs do_center_crop with crop_size "
@@ -90,6 +93,9 @@ def hf_image_processor(source, config, height, width, channels):
         return Preprocessing("shorter_then_crop", int(size["shortest_edge"]), interpolation,
                              tuple(mean), tuple(std))
     size = _hw(source, "size", size)
+    if size != (height, width) and crop == (height, width) and size[0] == size[1] and size[0] >= max(crop):
+        # Resize to S x S (the aspect ratio not kept), then the centre crop: DeiTImageProcessor.
+        return Preprocessing("squash_then_crop", size[0], interpolation, tuple(mean), tuple(std))
     if size != (height, width):
         raise ConvertError(f"{source}: resizes to {size[0]}x{size[1]} but the model input is "
                            f"{height}x{width}")

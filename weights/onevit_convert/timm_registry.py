@@ -10,15 +10,14 @@ its constructor's defaults. Layer arguments there are resolved ({"norm": "rmsnor
 strings ("rmsnorm", "gelu_tanh"), read here with timm's defaults for those layers.
 """
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Dict, Optional
 
+from . import snapshot
 from .errors import ConvertError
 
 _PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "timm_registry.json")
-_SNAPSHOT = None
 
 # timm layer names a hub config may give (get_norm_layer / get_act_layer), with the defaults
 # of the classes they select: timm's LayerNorm and RmsNorm both default to eps 1e-6.
@@ -47,11 +46,7 @@ class Registration:
 
 
 def _snapshot():
-    global _SNAPSHOT
-    if _SNAPSHOT is None:
-        with open(_PATH, encoding="utf-8") as f:
-            _SNAPSHOT = json.load(f)
-    return _SNAPSHOT
+    return snapshot.load(_PATH)
 
 
 def lookup(name) -> Optional[Registration]:
