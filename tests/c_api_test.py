@@ -91,6 +91,40 @@ class Prediction(ctypes.Structure):
     _fields_ = [("index", ctypes.c_int), ("prob", ctypes.c_float), ("label", ctypes.c_char_p)]
 
 
+class LoadOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("threads", ctypes.c_int), ("streams", ctypes.c_int),
+                ("hint", ctypes.c_int), ("precision", ctypes.c_char_p), ("batch", ctypes.c_int)]
+
+
+def check_ctypes_options(lib, model, failures):
+    """The versioned options as an FFI fills them: zeros, struct_size, precision; then run_into."""
+    lib.onevit_model_load_with_options.argtypes = [ctypes.c_char_p, ctypes.POINTER(LoadOptions),
+                                                   ctypes.POINTER(ctypes.c_void_p)]
+    lib.onevit_model_precision.argtypes = [ctypes.c_void_p]
+    lib.onevit_model_precision.restype = ctypes.c_char_p
+    lib.onevit_model_run_into.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t,
+                                          ctypes.POINTER(ctypes.c_float), ctypes.c_size_t]
+    for name in ("input_shape", "output_size"):
+        getattr(lib, f"onevit_model_{name}").argtypes = [ctypes.c_void_p] + [ctypes.POINTER(ctypes.c_int)] * (
+            3 if name == "input_shape" else 0)
+    options = LoadOptions(struct_size=ctypes.sizeof(LoadOptions), precision=b"bf16")
+    handle = ctypes.c_void_p()
+    if lib.onevit_model_load_with_options(model.encode(), ctypes.byref(options), ctypes.byref(handle)) != 0:
+        failures.append(f"ctypes: onevit_model_load_with_options: {lib.onevit_last_error().decode()}")
+        return
+    precision = lib.onevit_model_precision(handle)
+    shape = [ctypes.c_int() for _ in range(3)]
+    lib.onevit_model_input_shape(handle, *[ctypes.byref(v) for v in shape])
+    count = shape[0].value * shape[1].value * shape[2].value
+    x = (ctypes.c_float * count)(*fill_input(count))
+    out = (ctypes.c_float * lib.onevit_model_output_size(handle))()
+    status = lib.onevit_model_run_into(handle, x, count, out, len(out))
+    print(f"ctypes: load_with_options(bf16) runs at {precision}, run_into status {status}")
+    if precision != b"bf16" or status != 0 or not np.isfinite(np.array(out)).all():
+        failures.append(f"ctypes: precision {precision}, run_into status {status}: {lib.onevit_last_error()!r}")
+    lib.onevit_model_free(handle)
+
+
 def check_ctypes(library, model, image, expected, failures):
     """onevit_model_load / classify_file / last_error / free through ctypes."""
     lib = ctypes.CDLL(str(library))
@@ -114,6 +148,7 @@ def check_ctypes(library, model, image, expected, failures):
     if status != 1 or b"top_k" not in lib.onevit_last_error():
         failures.append(f"ctypes: top_k 0 gave status {status}, {lib.onevit_last_error()!r}")
     lib.onevit_model_free(handle)
+    check_ctypes_options(lib, model, failures)
 
 
 def main(argv=None):
@@ -187,6 +222,10 @@ def main(argv=None):
         if proc.returncode != 0 or f"{100 * top1['prob']:5.1f}%  {top1['label']}" not in proc.stdout.splitlines()[0]:
             failures.append(f"README example: exit {proc.returncode}, stdout {proc.stdout!r}, stderr "
                             f"{proc.stderr!r}; want top-1 {top1}")
+        proc = subprocess.run([str(tmp / "example")], capture_output=True, text=True, env=run_env, timeout=300)
+        if proc.returncode != 2 or not proc.stderr.startswith("usage: ") or proc.stderr.count("\n") != 1:
+            failures.append(f"README example without arguments: exit {proc.returncode}, stderr {proc.stderr!r} "
+                            "(want 2 and a usage line)")
 
     for failure in failures:
         print(f"FAIL: {failure}")

@@ -4,6 +4,7 @@
 #include "onevit/onevit.h"
 
 #include <algorithm>
+#include <climits>
 #include <exception>
 #include <new>
 #include <string>
@@ -75,31 +76,74 @@ void require_run(const onevit_model* model, const float* input, int batch, const
     require(batch >= 1, "batch must be >= 1, got " + std::to_string(batch));
 }
 
-onevit::Options to_options(const onevit_options& options) {
+// The options of a struct_size this library knows (its own; a later version,
+// having appended fields, takes this size too and defaults what it lacks).
+onevit::Options to_options(const onevit_load_options& options) {
+    require(options.struct_size == sizeof(onevit_load_options),
+            "options->struct_size is " + std::to_string(options.struct_size) + ", this libonevit takes " +
+                std::to_string(sizeof(onevit_load_options)) +
+                " (sizeof(onevit_load_options): start from ONEVIT_LOAD_OPTIONS_INIT)");
     require(options.threads >= 0,
             "options->threads must be >= 0 (0 = chosen per model), got " + std::to_string(options.threads));
     require(options.streams >= 0,
             "options->streams must be >= 0 (0 = chosen for the hint), got " + std::to_string(options.streams));
-    require(options.hint == 0 || options.hint == 1,
+    require(options.hint == ONEVIT_HINT_LATENCY || options.hint == ONEVIT_HINT_THROUGHPUT,
             "options->hint must be 0 (latency) or 1 (throughput), got " + std::to_string(options.hint));
+    require(options.batch >= 0, "options->batch must be >= 0 (0 = 1), got " + std::to_string(options.batch));
     onevit::Options converted;
     converted.threads = options.threads;
     converted.streams = options.streams;
-    converted.hint = options.hint == 0 ? onevit::Hint::latency : onevit::Hint::throughput;
+    converted.hint = options.hint == ONEVIT_HINT_LATENCY ? onevit::Hint::latency : onevit::Hint::throughput;
+    converted.batch = options.batch > 0 ? options.batch : 1;
+    if (options.precision) {
+        try {
+            converted.precision = onevit::parse_precision(options.precision);
+        } catch (const onevit::Error& e) {
+            throw ArgumentError(std::string("options->precision: ") + e.what());
+        }
+    }
     return converted;
+}
+
+onevit_load_options from_original(const onevit_options& options) {
+    onevit_load_options converted = ONEVIT_LOAD_OPTIONS_INIT;
+    converted.threads = options.threads;
+    converted.streams = options.streams;
+    converted.hint = options.hint;
+    return converted;
+}
+
+// *out = a model loaded with the options `convert` gives (checked after out and path), or NULL.
+template <class Convert>
+void load_model(const char* path, onevit_model** out, Convert&& convert) {
+    require(out != nullptr, "out is NULL");
+    *out = nullptr;
+    require(path != nullptr, "path is NULL");
+    const onevit::Options options = convert();
+    *out = new onevit_model{onevit::Model::load(path, options)};
+}
+
+// A getter's value, or `fallback` (with the last error set) when it fails.
+template <class T, class F>
+T get(const char* function, T fallback, F&& value) {
+    T result = fallback;
+    guarded(function, [&] { result = value(); });
+    return result;
 }
 
 }  // namespace
 
 extern "C" {
 
+int onevit_model_load_with_options(const char* path, const onevit_load_options* options, onevit_model** out) {
+    return guarded(__func__, [&] {
+        load_model(path, out, [&] { return options ? to_options(*options) : onevit::Options{}; });
+    });
+}
+
 int onevit_model_load(const char* path, const onevit_options* options, onevit_model** out) {
     return guarded(__func__, [&] {
-        require(out != nullptr, "out is NULL");
-        *out = nullptr;
-        require(path != nullptr, "path is NULL");
-        const onevit::Options converted = options ? to_options(*options) : onevit::Options{};
-        *out = new onevit_model{onevit::Model::load(path, converted)};
+        load_model(path, out, [&] { return options ? to_options(from_original(*options)) : onevit::Options{}; });
     });
 }
 
@@ -116,12 +160,38 @@ int onevit_model_input_shape(const onevit_model* model, int* channels, int* heig
 }
 
 int onevit_model_num_classes(const onevit_model* model) {
-    int classes = -1;
-    guarded(__func__, [&] {
+    return get(__func__, -1, [&] {
         require_model(model);
-        classes = model->model.info().arch.num_classes;
+        return model->model.info().arch.num_classes;
     });
-    return classes;
+}
+
+const char* onevit_model_precision(const onevit_model* model) {
+    return get<const char*>(__func__, nullptr, [&] {
+        require_model(model);
+        return onevit::to_string(model->model.precision());
+    });
+}
+
+int onevit_model_threads(const onevit_model* model) {
+    return get(__func__, -1, [&] {
+        require_model(model);
+        return model->model.threads();
+    });
+}
+
+int onevit_model_streams(const onevit_model* model) {
+    return get(__func__, -1, [&] {
+        require_model(model);
+        return model->model.streams();
+    });
+}
+
+int onevit_model_output_size(const onevit_model* model) {
+    return get(__func__, -1, [&] {
+        require_model(model);
+        return model->model.info().arch.outputs();
+    });
 }
 
 int onevit_model_run(const onevit_model* model, const float* input, int batch, float* logits) {
@@ -129,18 +199,35 @@ int onevit_model_run(const onevit_model* model, const float* input, int batch, f
         require_run(model, input, batch, logits, "logits");
         require(model->model.info().arch.num_classes > 0,
                 "the model has no classifier (num_classes 0): use onevit_model_embed");
-        const std::vector<float> result = model->model.run(input, batch);
-        std::copy(result.begin(), result.end(), logits);
+        model->model.run_into(input, batch, logits);
+    });
+}
+
+int onevit_model_run_into(const onevit_model* model, const float* input, size_t input_count, float* output,
+                          size_t output_capacity) {
+    return guarded(__func__, [&] {
+        require_model(model);
+        require(input != nullptr, "input is NULL");
+        require(output != nullptr, "output is NULL");
+        const onevit::Architecture& arch = model->model.info().arch;
+        const std::size_t image = std::size_t(arch.channels) * arch.image_height * arch.image_width;
+        require(input_count > 0 && input_count % image == 0,
+                "input_count must be a positive multiple of C x H x W = " + std::to_string(image) + " floats, got " +
+                    std::to_string(input_count));
+        require(input_count / image <= INT_MAX, "input_count holds more than INT_MAX images");
+        const int batch = static_cast<int>(input_count / image);
+        const std::size_t needed = std::size_t(batch) * arch.outputs();
+        require(output_capacity >= needed, "output holds " + std::to_string(output_capacity) + " floats, " +
+                                               std::to_string(batch) + " images need " + std::to_string(needed));
+        model->model.run_into(input, batch, output);
     });
 }
 
 int onevit_model_embedding_size(const onevit_model* model) {
-    int dim = -1;
-    guarded(__func__, [&] {
+    return get(__func__, -1, [&] {
         require_model(model);
-        dim = model->model.info().arch.embed_dim();
+        return model->model.info().arch.embed_dim();
     });
-    return dim;
 }
 
 int onevit_model_embed(const onevit_model* model, const float* input, int batch, float* embedding) {

@@ -94,15 +94,13 @@ struct Model::Impl {
         return best;
     }
 
-    // Runs on stream s's thread, inside its arena.
-    std::vector<float> run_on(int s, const float* input, int batch, Features* features, AttentionMaps* attention) {
+    // Runs on stream s's thread, inside its arena: batch × outputs floats into output.
+    void run_on(int s, const float* input, int batch, float* output, Features* features, AttentionMaps* attention) {
         Executor& executor = streams[s]->executor();
         std::unique_ptr<Forward> forward = acquire(s, batch, executor);
-        std::vector<float> logits(std::size_t(batch) * file.info().arch.outputs());
-        forward->run(executor, input, logits.data(), features, attention);
+        forward->run(executor, input, output, features, attention);
         std::lock_guard<std::mutex> lock(mutex);
         idle[{s, batch}].push_back(std::move(forward));
-        return logits;
     }
 
     // A Forward for this stream and batch size that no other request is using.
@@ -119,19 +117,38 @@ struct Model::Impl {
         return std::make_unique<Forward>(weights, executor, batch);
     }
 
-    std::future<std::vector<float>> submit(const float* input, int batch, Features* features,
-                                           AttentionMaps* attention) {
+    static void check_request(const float* input, int batch) {
         if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
         if (!input) throw Error("input is null");
+    }
+
+    // Queues work(stream) on the least busy stream; its result, or error, arrives through the future.
+    template <class Work>
+    auto post(Work work) -> std::future<decltype(work(0))> {
         const int s = least_busy_stream();
-        auto task = std::make_shared<std::packaged_task<std::vector<float>()>>(
-            [this, s, input, batch, features, attention] {
-                return translating_dnnl_errors(file.path(),
-                                               [&] { return run_on(s, input, batch, features, attention); });
-            });
-        std::future<std::vector<float>> result = task->get_future();
+        auto task = std::make_shared<std::packaged_task<decltype(work(0))()>>(
+            [this, s, work = std::move(work)] { return translating_dnnl_errors(file.path(), [&] { return work(s); }); });
+        auto result = task->get_future();
         streams[s]->post([task] { (*task)(); });
         return result;
+    }
+
+    std::future<std::vector<float>> submit(const float* input, int batch, Features* features,
+                                           AttentionMaps* attention) {
+        check_request(input, batch);
+        const std::size_t size = std::size_t(batch) * file.info().arch.outputs();
+        return post([=](int s) {
+            std::vector<float> output(size);
+            run_on(s, input, batch, output.data(), features, attention);
+            return output;
+        });
+    }
+
+    std::future<void> submit_into(const float* input, int batch, float* output, Features* features,
+                                  AttentionMaps* attention) {
+        check_request(input, batch);
+        if (!output) throw Error("output is null");
+        return post([=](int s) { run_on(s, input, batch, output, features, attention); });
     }
 };
 
@@ -182,6 +199,11 @@ int Model::threads() const {
 
 std::vector<float> Model::run(const float* input, int batch, Features* features, AttentionMaps* attention) const {
     return impl_->submit(input, batch, features, attention).get();
+}
+
+void Model::run_into(const float* input, int batch, float* output, Features* features,
+                     AttentionMaps* attention) const {
+    impl_->submit_into(input, batch, output, features, attention).get();
 }
 
 std::future<std::vector<float>> Model::submit(const float* input, int batch) const {

@@ -92,6 +92,10 @@ public:
     // num_classes 0: its batch × arch.embed_dim() embeddings); fills features and attention if given.
     std::vector<float> run(const float* input, int batch, Features* features = nullptr,
                            AttentionMaps* attention = nullptr) const;
+    // run() into the caller's memory: output receives the batch × info().arch.outputs()
+    // floats (it must hold them); no result is allocated.
+    void run_into(const float* input, int batch, float* output, Features* features = nullptr,
+                  AttentionMaps* attention = nullptr) const;
 
     // Queues a run on the least busy stream and returns at once. input must stay
     // valid until the future is ready; errors arrive through the future.

@@ -129,6 +129,99 @@ static void check_call_errors(const onevit_model* model, const char* image) {
     free(logits);
 }
 
+static int same_string(const char* a, const char* b) { return a != NULL && b != NULL && strcmp(a, b) == 0; }
+
+/* onevit_model_load_with_options: every field set from C, every bad value an argument error naming it. */
+static void check_load_options(const char* model_path) {
+    onevit_load_options options = ONEVIT_LOAD_OPTIONS_INIT;
+    onevit_model* model = NULL;
+    const char* native;
+
+    check(onevit_model_load_with_options(model_path, NULL, &model) == ONEVIT_OK, "load_with_options(NULL options)");
+    check(same_string(onevit_model_precision(model), "f32"), "no precision: the file's (f32)");
+    onevit_model_free(model);
+
+    options.precision = "int8";
+    options.threads = 2;
+    options.streams = 2;
+    options.hint = ONEVIT_HINT_THROUGHPUT;
+    options.batch = 4;
+    check(onevit_model_load_with_options(model_path, &options, &model) == ONEVIT_OK,
+          "load_with_options(int8, 2 threads, 2 streams, throughput, batch 4)");
+    check(same_string(onevit_model_precision(model), "int8"), "precision int8 from C");
+    check(onevit_model_threads(model) == 2 && onevit_model_streams(model) == 2, "threads and streams from C");
+    onevit_model_free(model);
+
+    options = (onevit_load_options)ONEVIT_LOAD_OPTIONS_INIT;
+    options.precision = "auto";
+    check(onevit_model_load_with_options(model_path, &options, &model) == ONEVIT_OK, "load_with_options(auto)");
+    native = onevit_model_precision(model);
+    check(same_string(native, "f32") || same_string(native, "int8"), "auto is f32 or int8");
+    onevit_model_free(model);
+
+    model = (onevit_model*)&failed_checks; /* must be reset to NULL */
+    options.precision = "f16";
+    check_error(onevit_model_load_with_options(model_path, &options, &model), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_load_with_options", "f32, bf16, int8 or auto", "load_with_options(precision f16)");
+    check(model == NULL, "a refused load sets *out to NULL");
+    options.precision = NULL;
+    options.struct_size = 0;
+    check_error(onevit_model_load_with_options(model_path, &options, &model), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_load_with_options", "struct_size", "load_with_options(struct_size 0)");
+    options.struct_size = sizeof options + 8;
+    check_error(onevit_model_load_with_options(model_path, &options, &model), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_load_with_options", "struct_size", "load_with_options(a newer, larger struct)");
+    options.struct_size = sizeof options;
+    options.batch = -1;
+    check_error(onevit_model_load_with_options(model_path, &options, &model), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_load_with_options", "batch", "load_with_options(batch -1)");
+    options.batch = 0;
+    options.hint = 2;
+    check_error(onevit_model_load_with_options(model_path, &options, &model), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_load_with_options", "hint", "load_with_options(hint 2)");
+    options.hint = ONEVIT_HINT_LATENCY;
+    options.threads = -1;
+    check_error(onevit_model_load_with_options(model_path, &options, &model), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_load_with_options", "threads", "load_with_options(threads -1)");
+    options.threads = 0;
+    check_error(onevit_model_load_with_options(NULL, &options, &model), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_load_with_options", "path", "load_with_options(NULL path)");
+    check_error(onevit_model_load_with_options(model_path, &options, NULL), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_load_with_options", "out", "load_with_options(NULL out)");
+    check(onevit_model_precision(NULL) == NULL && onevit_model_threads(NULL) == -1 &&
+              onevit_model_streams(NULL) == -1 && onevit_model_output_size(NULL) == -1,
+          "the getters of a NULL model");
+}
+
+/* onevit_model_run_into writes onevit_model_run's logits into the caller's buffer, and no further. */
+static void check_run_into(const onevit_model* model, const float* input, size_t image_size, const float* logits) {
+    const float sentinel = -12345.0f;
+    const size_t count = image_size * RUN_BATCH;
+    size_t needed, i;
+    float* output;
+    int outputs = onevit_model_output_size(model);
+    check(outputs == onevit_model_num_classes(model), "output_size is num_classes for a classifier");
+    needed = (size_t)outputs * RUN_BATCH;
+    output = malloc(sizeof(float) * (needed + 2));
+    for (i = 0; i < needed + 2; ++i) output[i] = sentinel;
+    check(onevit_model_run_into(model, input, count, output, needed + 2) == ONEVIT_OK, "run_into");
+    check(memcmp(output, logits, sizeof(float) * needed) == 0, "run_into writes onevit_model_run's logits exactly");
+    check(output[needed] == sentinel && output[needed + 1] == sentinel, "run_into leaves the floats past the batch");
+    check_error(onevit_model_run_into(model, input, count, output, needed - 1), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_run_into", "output holds", "run_into(output one float short)");
+    check_error(onevit_model_run_into(model, input, 0, output, needed), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_run_into", "input_count", "run_into(input_count 0)");
+    check_error(onevit_model_run_into(model, input, image_size + 1, output, needed), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_run_into", "multiple", "run_into(input_count not whole images)");
+    check_error(onevit_model_run_into(NULL, input, count, output, needed), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_run_into", "model", "run_into(NULL model)");
+    check_error(onevit_model_run_into(model, NULL, count, output, needed), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_run_into", "input", "run_into(NULL input)");
+    check_error(onevit_model_run_into(model, input, count, NULL, needed), ONEVIT_ERROR_ARGUMENT,
+                "onevit_model_run_into", "output", "run_into(NULL output)");
+    free(output);
+}
+
 /* top_k beyond the classes: every class once, then {-1, 0, ""}. */
 static void check_top_k_past_classes(const onevit_model* model, const char* image) {
     int classes = onevit_model_num_classes(model);
@@ -235,6 +328,8 @@ int main(int argc, char** argv) {
     check(onevit_model_run(model, input, RUN_BATCH, logits) == ONEVIT_OK, "run");
     for (i = 0; i < classes * RUN_BATCH; ++i) printf("logits\t%d\t%d\t%.9g\n", i / classes, i % classes, logits[i]);
 
+    check_run_into(model, input, image_size, logits);
+    check_load_options(argv[1]);
     check_load_errors(argv[1]);
     check_call_errors(model, argv[2]);
     check_top_k_past_classes(model, argv[2]);
