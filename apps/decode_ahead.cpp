@@ -6,6 +6,7 @@
 
 #include "onevit/error.hpp"
 #include "onevit/image.hpp"
+#include "runtime/sanitizers.hpp"
 
 namespace onevit::cli {
 
@@ -30,7 +31,8 @@ DecodeAhead::Input DecodeAhead::take(std::size_t i) {
     std::unique_lock<std::mutex> lock(mutex_);
     const std::size_t end = std::min(paths_.size(), i + lookahead_ + 1);
     for (; arena_ && started_ < end; ++started_) {
-        arena_->enqueue([this, image = started_] { decode_ahead(image); });
+        ONEVIT_HB_RELEASE(this);  // for TSan: the hand-off through TBB's queue
+        arena_->enqueue([this, image = started_]() ONEVIT_NO_TSAN { decode_ahead(image); });
         ++running_;  // after: if enqueue throws, no decode is under way (the task's own count needs the lock)
     }
     // Rather than sleep until image i is ready, decode what no worker has
@@ -74,6 +76,7 @@ DecodeAhead::Input DecodeAhead::decode(std::size_t i) const {
 
 // On a TBB worker: decodes image i unless take() has claimed it.
 void DecodeAhead::decode_ahead(std::size_t i) {
+    ONEVIT_HB_ACQUIRE(this);
     std::unique_lock<std::mutex> lock(mutex_);
     if (!claimed_[i]) {
         claimed_[i] = true;

@@ -46,8 +46,8 @@ def pkg_config(prefix, *args):
     return shlex.split(proc.stdout)
 
 
-def compile_c(source, output, flags, link_words, extra_flags):
-    run_tool(["gcc", *flags, *extra_flags, str(source), "-o", str(output), *link_words], f"gcc {source.name}")
+def compile_c(cc, source, output, flags, link_words, extra_flags):
+    run_tool([cc, *flags, *extra_flags, str(source), "-o", str(output), *link_words], f"{cc} {source.name}")
 
 
 def fill_input(count):
@@ -157,6 +157,7 @@ def main(argv=None):
     ap.add_argument("--build", required=True, help="the build directory to install")
     ap.add_argument("--cmake", default="cmake", help="the cmake program")
     ap.add_argument("--cflags", default="", help="more compiler flags (the build's sanitizers)")
+    ap.add_argument("--cc", default="gcc", help="the C compiler (the build's, for its sanitizer runtime)")
     args = ap.parse_args(argv)
     onevit = resolve_onevit(args.onevit, args.repo)
     model, samples = digits_model_and_samples(args, args.repo, min_samples=2)
@@ -179,8 +180,8 @@ def main(argv=None):
         print("pkg-config --cflags --libs onevit:", " ".join(shared_words))
         print("pkg-config --static --cflags --libs onevit:", " ".join(static_words))
         programs = {"shared": tmp / "check_shared", "static": tmp / "check_static"}
-        compile_c(source, programs["shared"], C_FLAGS, shared_words, extra)
-        compile_c(source, programs["static"], C_FLAGS, static_words, extra)
+        compile_c(args.cc, source, programs["shared"], C_FLAGS, shared_words, extra)
+        compile_c(args.cc, source, programs["static"], C_FLAGS, static_words, extra)
         needed = run_tool(["readelf", "-d", str(programs["static"])], "readelf")
         if "libonevit" in needed:
             failures.append("the --static program still needs libonevit.so")
@@ -214,7 +215,7 @@ def main(argv=None):
 
         example = tmp / "example.c"
         example.write_text(readme_block(args.repo, "c"))
-        compile_c(example, tmp / "example", README_FLAGS, shared_words, extra)
+        compile_c(args.cc, example, tmp / "example", README_FLAGS, shared_words, extra)
         proc = subprocess.run([str(tmp / "example"), model, samples[0]], capture_output=True, text=True, env=run_env,
                               timeout=300)
         top1 = expected[samples[0]][0]

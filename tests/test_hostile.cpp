@@ -234,7 +234,9 @@ TEST(HostileModel, RandomResealedFlipsAreRefusedOrConsistent) {
                 }
             },
             "trial " + std::to_string(trial));
-        if (!opened) EXPECT_NE(message.find(path), std::string::npos) << message;
+        if (!opened) {
+            EXPECT_NE(message.find(path), std::string::npos) << message;
+        }
         if (::testing::Test::HasFailure()) return;
     }
 }
@@ -709,7 +711,9 @@ TEST(HostileImage, EveryTruncationIsRefusedOrExact) {
                 EXPECT_NE(message.find("image data"), std::string::npos) << message;
             }
         }
-        if (!is_png(s.bytes)) EXPECT_EQ(accepted, 0u) << s.name;
+        if (!is_png(s.bytes)) {
+            EXPECT_EQ(accepted, 0u) << s.name;
+        }
     }
 }
 
@@ -779,8 +783,9 @@ TEST(HostileImage, OversizedHeadersAreRefusedBeforeAllocation) {
         const Bytes png = synthetic::png_header_only(w, h);
         const std::string message = error_of([&] { decode_image_bytes(png.data(), png.size()); });
         EXPECT_NE(message, "") << w << "x" << h;
-        if (w <= 0x7FFFFFFF && h <= 0x7FFFFFFF)
+        if (w <= 0x7FFFFFFF && h <= 0x7FFFFFFF) {
             EXPECT_NE(message.find("limit"), std::string::npos) << message;
+        }
     }
     const Bytes jpeg = synthetic::encode_jpeg({});
     for (auto [w, h] : {std::pair<std::uint16_t, std::uint16_t>{65500, 65500}, {60000, 20000}, {65535, 65535}}) {

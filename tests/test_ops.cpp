@@ -101,8 +101,11 @@ TEST_P(Ops, AttentionMatchesNaive) {
 // 2^-9 relative in each of 192 products, well under 1 % of the largest output.
 TEST_P(Ops, PatchEmbedMatchesNaive) {
     Executor ex(engine, GetParam());
-    for (auto [type, tolerance] :
+    // Not a structured binding: lambdas capture those only from C++20 (clang 14 refuses).
+    for (const auto& case_ :
          {std::pair{dnnl::memory::data_type::f32, 1e-5}, std::pair{dnnl::memory::data_type::bf16, 1e-2}}) {
+        const dnnl::memory::data_type type = case_.first;
+        const double tolerance = case_.second;
         const PatchGrid s{3, 24, 16, 8};
         const int batch = 2, G = s.patches(), patch = s.patch, dim = 70;
         Tensor weight({dim, s.channels, patch, patch}, 12, 0.1f), bias({dim}, 13);

@@ -15,13 +15,20 @@
 
 #include "ops/activation.hpp"
 #include "ops/step.hpp"
+#include "runtime/sanitizers.hpp"
 
 // The row loops here are compiled for AVX-512 and AVX2 as well as the baseline
 // (the build targets plain x86-64), picked at load time by the CPU: they run
 // once per activation element, and vectorised they cost a fraction of the
 // matmul that follows (a baseline build of the bf16 → s8 pass took ~10 % of
-// an int8 ViT-B forward).
+// an int8 ViT-B forward). target_clones are GNU ifuncs, whose resolvers run
+// during relocation, before ThreadSanitizer's runtime exists, and crash in its
+// instrumentation: TSan builds get the baseline loops only.
+#ifdef ONEVIT_TSAN
+#define ONEVIT_VECTOR_CLONES
+#else
 #define ONEVIT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 
 namespace onevit {
 

@@ -7,17 +7,12 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "runtime/sanitizers.hpp"
+
 // LeakSanitizer, in ASan builds: oneTBB 2021.8 can leak the 40-byte proxy of a
 // task_scheduler_observer that is destroyed while a worker thread still refers
 // to it (observer_list::clear skips proxies whose observer is gone). Seen once
 // in many CI runs, on an Executor's destruction; TBB's, and not ours to free.
-#if defined(__SANITIZE_ADDRESS__)
-#define ONEVIT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ONEVIT_ASAN 1
-#endif
-#endif
 #ifdef ONEVIT_ASAN
 extern "C" const char* __lsan_default_suppressions() { return "leak:tbb::detail::r1::observe\n"; }
 #endif

@@ -146,11 +146,11 @@ struct Tensor {
     std::vector<float> values;  // product(dims) floats, stored as `dtype` says
     // Hostile overrides of what the tensor record says (the data stays where
     // the layout puts it); empty means "the true value".
-    std::optional<std::uint64_t> offset;
-    std::optional<std::uint64_t> nbytes;
+    std::optional<std::uint64_t> offset{};
+    std::optional<std::uint64_t> nbytes{};
     std::uint32_t dtype = kF32;  // an unknown code stores the values as f32
     // int8 only: replaces the scales the rule computes (hostile scales).
-    std::optional<std::vector<float>> scales;
+    std::optional<std::vector<float>> scales{};
 
     // The bytes of the tensor's data, as FORMAT.md lays them out for its dtype.
     Bytes stored() const {
