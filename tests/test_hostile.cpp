@@ -191,6 +191,27 @@ TEST(HostileModel, TruncationsOfTheBundledModelAreRefused) {
     EXPECT_NE(error_of([&] { Model::load(path); }).find(path), std::string::npos);
 }
 
+// Issue 25: a file cut short says so, with its size and what its header needs,
+// wherever the cut falls (not a checksum, alignment or range complaint).
+TEST(HostileModel, TruncationsSayTruncatedAndHowLong) {
+    const Bytes whole = read_file(kDigits);
+    const std::uint64_t data_offset = data_offset_of(whole);
+    std::vector<std::size_t> lengths;
+    for (std::size_t n = 1; n < 64; ++n) lengths.push_back(n);  // 0 bytes: "file is empty"
+    for (std::size_t n : {data_offset / 2, data_offset - 1, data_offset + 1, whole.size() / 2, whole.size() - 1})
+        lengths.push_back(n);
+    for (std::size_t length : lengths) {
+        const std::string message =
+            open_error(Bytes(whole.begin(), whole.begin() + std::ptrdiff_t(length)), "length " + std::to_string(length));
+        const std::string expected = "truncated (" + std::to_string(length) + " bytes, ";
+        EXPECT_NE(message.find(expected), std::string::npos) << "length " << length << ": " << message;
+        if (length >= 32 && length < data_offset)
+            EXPECT_NE(message.find("the header needs " + std::to_string(data_offset) + ")"), std::string::npos)
+                << message;
+        if (::testing::Test::HasFailure()) return;
+    }
+}
+
 TEST(HostileModel, RandomHeaderFlipsAreRefused) {
     const Bytes whole = tiny_bytes();
     const std::uint64_t data_offset = data_offset_of(whole);
@@ -315,7 +336,7 @@ std::vector<FieldCase> field_cases() {
         Bytes b = good;
         b.resize((b.size() + 63) / 64 * 64, 0);
         return patched_u64(b, 16, b.size());
-    }(), {"lies outside"});
+    }(), {"truncated"});
 
     // Counts and lengths far beyond the file.
     add("metadata count huge", model([](ModelBytes& m) { m.entry_count = 0xFFFFFFFFu; }), {"metadata count"});
@@ -483,7 +504,7 @@ std::vector<FieldCase> field_cases() {
         const std::uint64_t data_bytes = b.size() - data_offset_of(b);  // ends with head.bias, 12 bytes
         m.tensor("head.weight")->offset = data_bytes - 12;  // the values fit, the scales do not
         return m.bytes();
-    }(), {"head.weight", "outside"});
+    }(), {"head.weight", "truncated"});
     for (const auto& [what, scale] : {std::pair<const char*, float>{"NaN", std::nanf("")}, {"infinite", INFINITY},
                                       {"negative", -0.5f}}) {
         add(std::string("int8 scale ") + what, model([scale = scale](ModelBytes& m) {
@@ -496,9 +517,9 @@ std::vector<FieldCase> field_cases() {
     add("offset unaligned", model([](ModelBytes& m) { m.tensor("head.bias")->offset = 4; }),
         {"head.bias", "64-byte aligned"});
     add("offset outside the file", model([](ModelBytes& m) { m.tensor("head.bias")->offset = 1ull << 40; }),
-        {"head.bias", "outside"});
+        {"head.bias", "truncated"});
     add("offset wraps around", model([](ModelBytes& m) { m.tensor("head.bias")->offset = kHuge64; }),
-        {"head.bias", "outside"});
+        {"head.bias", "truncated", "beyond any file"});
     add("overlapping tensors", model([](ModelBytes& m) { m.tensors[1].offset = 0; }), {"overlaps"});
     add("tensors out of order", model([](ModelBytes& m) {
             m.tensors[0].offset = 256;  // patch_embed.weight after patch_embed.bias
@@ -509,7 +530,7 @@ std::vector<FieldCase> field_cases() {
         b.resize(b.size() - 4);
         synthetic::reseal(b);
         return b;
-    }(), {"head.bias", "outside"});
+    }(), {"head.bias", "truncated"});
     add("duplicate tensor", model([](ModelBytes& m) {
             m.tensors.push_back(m.tensors.back());
         }), {"duplicate tensor head.bias"});

@@ -18,6 +18,7 @@ namespace {
 constexpr std::uint8_t kMagic[8] = {'O', 'N', 'E', 'V', 'I', 'T', 0, 1};
 constexpr std::uint32_t kVersion = 1;
 constexpr std::size_t kFixedHeaderBytes = 32;
+constexpr std::uint64_t kMaxFileBytes = 1ull << 50;  // sums of larger offsets could wrap
 constexpr std::uint64_t kAlignment = 64;
 
 // Sanity bounds: far above any real ViT, low enough that no product overflows.
@@ -346,8 +347,12 @@ ModelFile ModelFile::open(const std::string& path) {
     const std::uint64_t file_size = mf.file_.size();
 
     ByteReader fixed(base, file_size, path);
-    if (file_size < kFixedHeaderBytes || std::memcmp(base, kMagic, sizeof kMagic) != 0)
+    const auto truncated = [&](const std::string& needs) {
+        return Error(path + ": truncated (" + std::to_string(file_size) + " bytes, " + needs + ")");
+    };
+    if (std::memcmp(base, kMagic, file_size < sizeof kMagic ? file_size : sizeof kMagic) != 0)
         throw Error(path + ": not an onevit model file (bad magic)");
+    if (file_size < kFixedHeaderBytes) throw truncated("the header needs at least " + std::to_string(kFixedHeaderBytes));
     fixed.u64("magic");
     const std::uint32_t version = fixed.u32("version");
     if (version != kVersion)
@@ -357,9 +362,10 @@ ModelFile ModelFile::open(const std::string& path) {
     mf.data_offset_ = fixed.u64("data_offset");
     mf.data_crc_ = fixed.u32("data_crc");
     if (fixed.u32("reserved") != 0) fixed.fail("reserved field is not 0");
-    if (mf.data_offset_ < kFixedHeaderBytes || mf.data_offset_ > file_size || mf.data_offset_ % kAlignment)
+    if (mf.data_offset_ < kFixedHeaderBytes || mf.data_offset_ % kAlignment || mf.data_offset_ > kMaxFileBytes)
         throw Error(path + ": data_offset " + std::to_string(mf.data_offset_) +
-                    " is not a 64-byte aligned offset inside the file (size " + std::to_string(file_size) + ")");
+                    " is not a 64-byte aligned offset between the fixed header and 2^50");
+    if (mf.data_offset_ > file_size) throw truncated("the header needs " + std::to_string(mf.data_offset_));
     constexpr std::size_t kChecksummedFrom = 16;  // everything after header_crc itself
     const std::uint32_t actual_crc = crc32_of(base + kChecksummedFrom, mf.data_offset_ - kChecksummedFrom);
     if (actual_crc != header_crc) throw Error(path + ": header checksum mismatch (file corrupted or truncated)");
@@ -434,9 +440,13 @@ ModelFile ModelFile::open(const std::string& path) {
                     to_string(stored.dtype) + " (" + std::to_string(expected_bytes) + ")");
         if (offset % kAlignment) in.fail(name + ": offset " + std::to_string(offset) + " is not 64-byte aligned");
         if (offset < next_free) in.fail(name + ": overlaps the previous tensor or is out of order");
+        // The header is checksummed: a tensor past the end is a file cut short (or one
+        // whose writer lied, which the same words cover).
         if (offset > data_bytes || nbytes > data_bytes - offset)
-            in.fail(name + ": data [" + std::to_string(offset) + ", +" + std::to_string(nbytes) +
-                    ") lies outside the file's " + std::to_string(data_bytes) + " data bytes");
+            throw truncated("tensor " + name + " needs " +
+                            (offset > kMaxFileBytes || nbytes > kMaxFileBytes
+                                 ? std::string("data beyond any file")
+                                 : std::to_string(mf.data_offset_ + offset + nbytes)));
         next_free = offset + nbytes;
         const std::uint8_t* data = base + mf.data_offset_ + offset;
         stored.data = data;
