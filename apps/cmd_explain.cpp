@@ -1,8 +1,9 @@
 // onevit explain: where the model looked. Per image, the attention rollout of
 // its class token (onevit/rollout.hpp) as DIR/<stem>.npy, and DIR/<stem>.png:
-// the model's input crop with the map blended over it and the top-1 class
-// written across the top (and in the PNG's Title text chunk); a model without a
-// classifier gets its map, captioned as such.
+// the photo at its own resolution (small ones scaled up) with the map blended
+// over the model's input crop, outlined, and the top-1 class written across the
+// top (and in the PNG's Title text chunk); a model without a classifier gets
+// its map, captioned as such.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -90,7 +91,8 @@ void explain(const ExplainOptions& options) {
 
 void add_explain_command(CLI::App& app) {
     CLI::App* command = app.add_subcommand(
-        "explain", "Attention heat-maps: per image, DIR/<stem>.png (input crop, rollout map, top-1) and DIR/<stem>.npy");
+        "explain", "Attention heat-maps: per image, DIR/<stem>.png (the photo, the rollout map over the model's crop, the "
+        "top-1) and DIR/<stem>.npy");
     auto options = std::make_shared<ExplainOptions>();
     command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
     command->add_option("--out,-o", options->out_dir, "Output directory (created if missing)")->required();

@@ -10,14 +10,20 @@ namespace onevit {
 Explanation explain_image(const Model& model, const std::string& image_path, int classes) {
     const ModelInfo& info = model.info();
     const Architecture& arch = info.arch;
-    const std::vector<float> input = preprocess(decode_image(image_path, arch.channels), arch, info.preprocess);
+    const Image decoded = decode_image(image_path, arch.channels);
+    const std::vector<float> input = preprocess(decoded, arch, info.preprocess);
     AttentionMaps attention;
     const std::vector<float> logits = model.run(input.data(), 1, nullptr, &attention);
     Explanation e;
     if (arch.num_classes > 0) e.top = top_k(logits.data(), arch.num_classes, classes, info.labels);
     e.map = attention_rollout(attention, 0, arch);
-    e.crop = heatmap::input_crop(input, arch, info.preprocess);
-    e.overlay = heatmap::overlay(e.crop, e.map, arch.grid_height(), arch.grid_width());
+    // Shown in colour whatever the model reads (a grey model's photo is grey anyway).
+    const Image colour = arch.channels == 3 ? decoded : decode_image(image_path, 3);
+    const int factor = heatmap::display_factor(colour);
+    e.photo = heatmap::scaled_up(colour, factor);
+    CropBox box = input_crop_box(colour.width, colour.height, arch, info.preprocess);
+    box = {box.left * factor, box.top * factor, box.width * factor, box.height * factor};
+    e.overlay = heatmap::overlay(e.photo, box, e.map, arch.grid_height(), arch.grid_width());
     return e;
 }
 

@@ -14,8 +14,9 @@ namespace onevit {
 struct Explanation {
     std::vector<Prediction> top;  // most probable first; empty when the model has no classifier
     std::vector<float> map;       // attention rollout, grid_height × grid_width, summing to 1
-    Image crop;                   // the model's input crop, RGB at the input size
-    Image overlay;                // crop with the map blended over it
+    // The image as decoded, RGB, scaled up by heatmap::display_factor() where it is small.
+    Image photo;
+    Image overlay;  // photo with the map over the model's input crop, outlined; the rest dimmed
 };
 
 // Decodes, preprocesses and runs image_path; keeps the `classes` most probable

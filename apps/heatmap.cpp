@@ -30,7 +30,7 @@ constexpr Anchor kInferno[] = {
     {255, 0.988362f, 0.998364f, 0.644924f},
 };
 
-constexpr float kOpacity = 0.6f;  // of the colour map over the crop
+constexpr float kOpacity = 0.6f;  // of the colour map over the photo
 
 // value in [0, 1] → RGB in [0, 1].
 void inferno(float value, float rgb[3]) {
@@ -61,35 +61,53 @@ std::uint8_t to_byte(float v) { return static_cast<std::uint8_t>(std::lround(std
 
 }  // namespace
 
-Image input_crop(const std::vector<float>& input, const Architecture& arch, const Preprocessing& recipe) {
-    const std::size_t plane = std::size_t(arch.image_height) * arch.image_width;
-    if (input.size() != plane * arch.channels || recipe.mean.size() != std::size_t(arch.channels) ||
-        recipe.std.size() != std::size_t(arch.channels))
-        throw Error("heat-map: the input does not match the model's input size and channels");
-    Image crop{arch.image_width, arch.image_height, 3, std::vector<std::uint8_t>(plane * 3)};
-    for (std::size_t p = 0; p < plane; ++p)
-        for (int c = 0; c < 3; ++c) {
-            const int from = arch.channels == 1 ? 0 : c;  // grey models: the grey value in all three
-            crop.pixels[p * 3 + c] = to_byte((input[from * plane + p] * recipe.std[from] + recipe.mean[from]) * 255.f);
-        }
-    return crop;
+int display_factor(const Image& image) {
+    const int shorter = std::max(1, std::min(image.width, image.height));
+    return std::max(1, (kMinShorterSide + shorter - 1) / shorter);
 }
 
-Image overlay(const Image& crop, const std::vector<float>& map, int grid_height, int grid_width) {
-    if (crop.channels != 3) throw Error("heat-map: the crop must be RGB");
+Image scaled_up(const Image& image, int factor) {
+    if (image.channels != 3) throw Error("heat-map: the photo must be RGB");
+    Image out{image.width * factor, image.height * factor, 3,
+              std::vector<std::uint8_t>(std::size_t(image.width) * factor * image.height * factor * 3)};
+    for (int y = 0; y < out.height; ++y)
+        for (int x = 0; x < out.width; ++x)
+            std::copy_n(&image.pixels[(std::size_t(y / factor) * image.width + x / factor) * 3], 3,
+                        &out.pixels[(std::size_t(y) * out.width + x) * 3]);
+    return out;
+}
+
+Image overlay(const Image& photo, const CropBox& box, const std::vector<float>& map, int grid_height, int grid_width) {
+    if (photo.channels != 3) throw Error("heat-map: the photo must be RGB");
     if (grid_height < 1 || grid_width < 1 || map.size() != std::size_t(grid_height) * grid_width)
         throw Error("heat-map: the map does not have grid_height × grid_width values");
+    if (!(box.width > 0 && box.height > 0)) throw Error("heat-map: the crop box is empty");
     const auto [low, high] = std::minmax_element(map.begin(), map.end());
     if (!std::isfinite(*low) || !std::isfinite(*high)) throw Error("heat-map: the map is not finite");
     const float range = *high > *low ? *high - *low : 1.f;
-    Image out = crop;
-    for (int y = 0; y < crop.height; ++y) {
-        const float gy = (y + 0.5f) * grid_height / crop.height;
-        for (int x = 0; x < crop.width; ++x) {
-            const float gx = (x + 0.5f) * grid_width / crop.width;
+    // The box's edges in whole pixels, and an outline as thick as the photo is large.
+    const int left = int(std::lround(box.left)), top = int(std::lround(box.top));
+    const int right = int(std::lround(box.left + box.width)), bottom = int(std::lround(box.top + box.height));
+    const int line = std::max(2, std::min(photo.width, photo.height) / 200);
+    Image out = photo;
+    for (int y = 0; y < photo.height; ++y) {
+        for (int x = 0; x < photo.width; ++x) {
+            std::uint8_t* pixel = &out.pixels[(std::size_t(y) * photo.width + x) * 3];
+            const bool inside = x >= left && x < right && y >= top && y < bottom;
+            const bool on_outline = x >= left - line && x < right + line && y >= top - line && y < bottom + line &&
+                                    !(x >= left && x < right && y >= top && y < bottom);
+            if (on_outline) {
+                pixel[0] = 0, pixel[1] = 255, pixel[2] = 255;  // cyan: not in the colour map
+                continue;
+            }
+            if (!inside) {
+                for (int c = 0; c < 3; ++c) pixel[c] = static_cast<std::uint8_t>(pixel[c] / 2);
+                continue;
+            }
+            const float gy = float((y + 0.5 - box.top) * grid_height / box.height);
+            const float gx = float((x + 0.5 - box.left) * grid_width / box.width);
             float rgb[3];
             inferno((sample(map, grid_height, grid_width, gy, gx) - *low) / range, rgb);
-            std::uint8_t* pixel = &out.pixels[(std::size_t(y) * crop.width + x) * 3];
             for (int c = 0; c < 3; ++c) pixel[c] = to_byte((1 - kOpacity) * pixel[c] + kOpacity * 255.f * rgb[c]);
         }
     }
@@ -97,7 +115,8 @@ Image overlay(const Image& crop, const std::vector<float>& map, int grid_height,
 }
 
 void caption(Image& image, const std::string& text) {
-    const int scale = std::max(1, image.width / 256);
+    // Letters 21 pixels high on a 448-pixel photo, in proportion on larger ones.
+    const int scale = std::max(1, std::min(image.width, image.height) / 150);
     const int margin = scale, band = font::kGlyphHeight * scale + 2 * margin;
     const int fits = (image.width - 2 * margin + scale) / (font::kAdvance * scale);
     if (fits < 3 || image.height < 4 * band || image.channels != 3) return;  // the band would hide the image

@@ -11,8 +11,10 @@ token) and, when ../shared/data has it, the real DeiT-tiny:
      tests/reference/rollout_reference.py on the reference's attention for the
      same input (onevit's own preprocessing, from tests/tools/preprocess_dump,
      so that only the model and the rollout are compared); the .npy is float32
-     [grid_h, grid_w] summing to 1; DIR/<stem>.png decodes at the input size, and
-     for the labelled DeiT-tiny its Title text chunk is the reference's top-1 label;
+     [grid_h, grid_w] summing to 1; DIR/<stem>.png is the photo's size (small ones
+     scaled up by a whole factor to 448 pixels on the shorter side) with the model's
+     crop (torchvision's Resize + CenterCrop, computed here) outlined in cyan, and for
+     the labelled DeiT-tiny its Title text chunk is the reference's top-1 label;
   3. the random ViT-Ti without its head (num_classes 0): the same maps, "no classifier"
      said on stdout and in the Title; without its class token: refused in one line;
   4. a missing image, a good one, an undecodable one and the good one again
@@ -52,6 +54,8 @@ import vit_reference  # noqa: E402
 
 SEED = 20261128
 SUM_TOL = 1e-5
+MIN_SHORTER_SIDE = 448  # explain draws small photos scaled up to this
+CYAN = (0, 255, 255)     # the crop's outline
 REPO_PHOTOS = ["tests/data/images/baseline.jpg", "tests/data/images/grey.jpg"]
 SHARED_PHOTOS = ["dog.jpg", "cheetah.jpg", "magpie.jpeg"]
 
@@ -83,6 +87,39 @@ def onevit_input(dump: str, image: str, meta: dict, out: str) -> np.ndarray:
            "--std", ",".join(str(v) for v in meta["preprocess.std"])]
     run_tool(cmd, "preprocess_dump")
     return np.load(out)[None]
+
+
+def crop_box(photo_size: tuple[int, int], meta: dict) -> tuple[float, float, float, float]:
+    """(left, top, width, height) in photo pixels of what torchvision's Resize + CenterCrop keep, by the
+    .ovit's recipe: the rectangle explain's PNG outlines."""
+    width, height = photo_size
+    out_h, out_w = meta["arch.image_height"], meta["arch.image_width"]
+    size = meta["preprocess.resize_size"]
+    if meta["preprocess.resize"] == "direct":
+        return 0.0, 0.0, float(width), float(height)
+    if meta["preprocess.resize"] == "squash_then_crop":
+        resized_w = resized_h = size
+    elif width > height:
+        resized_w, resized_h = int(size * width / height), size
+    else:
+        resized_w, resized_h = size, int(size * height / width)
+    left, top = round((resized_w - out_w) / 2.0), round((resized_h - out_h) / 2.0)
+    sx, sy = width / resized_w, height / resized_h
+    return left * sx, top * sy, out_w * sx, out_h * sy
+
+
+def outline_problems(drawn: np.ndarray, box: tuple[float, float, float, float], factor: int) -> list[str]:
+    """The crop outlined in cyan just outside the middle of its left, right and bottom edges, inside the PNG
+    (the caption's band darkens the top)."""
+    left, top, width, height = (v * factor for v in box)
+    right, bottom = left + width, top + height
+    mid_x, mid_y = int(left + width / 2), int(top + height / 2)
+    problems = []
+    for edge, (x, y) in {"left": (round(left) - 1, mid_y), "right": (round(right), mid_y),
+                         "bottom": (mid_x, round(bottom))}.items():
+        if 0 <= x < drawn.shape[1] and 0 <= y < drawn.shape[0] and tuple(drawn[y, x]) != CYAN:
+            problems.append(f"the crop's {edge} edge is not outlined at ({x}, {y}): {tuple(drawn[y, x])}")
+    return problems
 
 
 class Checker:
@@ -153,10 +190,17 @@ class Checker:
             with Image.open(stem + ".png") as picture:
                 picture.load()
                 size, text = picture.size, dict(getattr(picture, "text", {}))
-            want = (cfg.image_size[1], cfg.image_size[0])
+                drawn = np.asarray(picture.convert("RGB"))
+            with Image.open(photo) as original:
+                photo_size = original.size
+            factor = -(-MIN_SHORTER_SIDE // min(photo_size))  # small photos are scaled up by a whole factor
+            want = (photo_size[0] * factor, photo_size[1] * factor)
             if size != want:
-                self.failures.append(f"{name} {what}: the .png is {size[0]}×{size[1]}, "
-                                     f"the input {want[0]}×{want[1]}")
+                self.failures.append(f"{name} {what}: the .png is {size[0]}×{size[1]}, the photo "
+                                     f"{photo_size[0]}×{photo_size[1]} shown at {want[0]}×{want[1]}")
+            else:
+                for problem in outline_problems(drawn, crop_box(photo_size, meta), factor):
+                    self.failures.append(f"{name} {what}: {problem}")
             if headless and text.get("Title") != "attention rollout":
                 self.failures.append(f"{name} {what}: the .png's Title is {text.get('Title')!r}, "
                                      f"not 'attention rollout'")

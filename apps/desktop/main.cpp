@@ -1,6 +1,6 @@
 // onevit-desktop MODEL [IMAGE]: a GTK 4 window that shows where a ViT looked.
-// Open an image (button or drop): the model's input crop with the attention
-// rollout heat-map over it, and the top-5 classes. The model is loaded once, at
+// Open an image (button or drop): the photo with the attention rollout
+// heat-map over the model's input crop (outlined), and the top-5 classes. The model is loaded once, at
 // start; each image runs on a worker thread and comes back to the UI thread
 // through g_idle_add. Once a result is on screen, the window's top-1 line is
 // printed on stdout ("shown: LABEL P% | IMAGE | window WxH", or for a model
@@ -32,7 +32,7 @@ struct Window {
     GtkWidget* heatmap_toggle = nullptr;
     GtkWidget* image_name = nullptr;
     GtkWidget* classes = nullptr;
-    GdkTexture* crop = nullptr;     // owned
+    GdkTexture* photo = nullptr;    // owned
     GdkTexture* overlay = nullptr;  // owned
     std::string painted_line;       // printed after the next frame is painted
     gulong after_paint = 0;
@@ -65,7 +65,7 @@ GdkTexture* texture_of(const onevit::Image& image) {
 
 void show_picture(Window& ui) {
     const bool heatmap = gtk_check_button_get_active(GTK_CHECK_BUTTON(ui.heatmap_toggle));
-    gtk_picture_set_paintable(GTK_PICTURE(ui.picture), GDK_PAINTABLE(heatmap ? ui.overlay : ui.crop));
+    gtk_picture_set_paintable(GTK_PICTURE(ui.picture), GDK_PAINTABLE(heatmap ? ui.overlay : ui.photo));
 }
 
 void on_after_paint(GdkFrameClock* clock, gpointer data) {
@@ -94,9 +94,9 @@ gboolean show_outcome(gpointer data) {
         return G_SOURCE_REMOVE;
     }
     const onevit::Explanation& e = *outcome->explanation;
-    g_clear_object(&ui.crop);
+    g_clear_object(&ui.photo);
     g_clear_object(&ui.overlay);
-    ui.crop = texture_of(e.crop);
+    ui.photo = texture_of(e.photo);
     ui.overlay = texture_of(e.overlay);
     show_picture(ui);
     gtk_label_set_text(GTK_LABEL(ui.image_name), name.c_str());
@@ -172,13 +172,13 @@ gboolean on_drop(GtkDropTarget*, const GValue* value, double, double, gpointer d
 
 void on_heatmap_toggled(GtkCheckButton*, gpointer data) {
     Window& ui = *static_cast<Window*>(data);
-    if (ui.crop) show_picture(ui);
+    if (ui.photo) show_picture(ui);
 }
 
 void on_destroy(GtkWidget*, gpointer data) {
     App& app = *static_cast<App*>(data);
     app.closed = true;
-    g_clear_object(&app.ui.crop);
+    g_clear_object(&app.ui.photo);
     g_clear_object(&app.ui.overlay);
 }
 

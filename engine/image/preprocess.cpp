@@ -117,4 +117,17 @@ std::vector<float> preprocess(const Image& image, const Architecture& arch,
     return out;
 }
 
+CropBox input_crop_box(int width, int height, const Architecture& arch, const Preprocessing& recipe) {
+    if (width <= 0 || height <= 0) throw Error("input_crop_box: the image size is not positive");
+    int resized_w = arch.image_width;
+    int resized_h = arch.image_height;
+    if (recipe.resize == Resize::shorter_then_crop)
+        shorter_side_size(width, height, recipe.resize_size, resized_w, resized_h);
+    if (recipe.resize == Resize::squash_then_crop) resized_w = resized_h = recipe.resize_size;
+    const Span cols = centre_crop(resized_w, arch.image_width);
+    const Span rows = centre_crop(resized_h, arch.image_height);
+    const double sx = double(width) / resized_w, sy = double(height) / resized_h;
+    return {cols.offset * sx, rows.offset * sy, cols.length * sx, rows.length * sy};
+}
+
 }  // namespace onevit

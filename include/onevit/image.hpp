@@ -33,4 +33,13 @@ Image decode_image_bytes(const std::uint8_t* data, std::size_t size, int channel
 std::vector<float> preprocess(const Image& image, const Architecture& arch,
                               const Preprocessing& recipe);
 
+// Where preprocess's input lies in an image of width × height pixels: the
+// rectangle, in the image's pixel coordinates, that the resize maps onto the
+// model's input (beyond the image's edges where the crop pads it). For drawing
+// on the original image what the model saw.
+struct CropBox {
+    double left = 0, top = 0, width = 0, height = 0;
+};
+CropBox input_crop_box(int width, int height, const Architecture& arch, const Preprocessing& recipe);
+
 }  // namespace onevit
