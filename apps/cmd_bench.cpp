@@ -8,11 +8,14 @@
 #include <deque>
 #include <future>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "bench_input.hpp"
 #include "commands.hpp"
+#include "image_files.hpp"
+#include "latency_stats.hpp"
+#include "machine_info.hpp"
 #include "model/emulate.hpp"
 #include "runtime/measure.hpp"
 #include "onevit/model.hpp"
@@ -25,11 +28,10 @@ namespace {
 
 struct BenchOptions {
     std::string model_path;
-    int batch = 1;
-    int threads = 0;
+    RunOptions run{"f32", 0, 1};  // bench times one image per run unless told
     int streams = 0;
     std::string hint = "latency";
-    std::string precision = "f32";
+    std::vector<std::string> inputs;  // --input: real images instead of random pixels
     int iterations = 20;
     int warmup = 3;
     double max_seconds = 3.0;
@@ -38,31 +40,25 @@ struct BenchOptions {
 };
 
 struct Measurement {
-    double median_ms = 0;  // per request, from submit to result
-    double min_ms = 0;
-    double max_ms = 0;
-    int requests = 0;
+    LatencyStats latency_ms;  // per request, from submit to result
     double images_per_s = 0;  // all streams together, over the wall time
 };
 
-std::vector<float> random_input(const Architecture& arch, int batch) {
-    std::mt19937 generator(20240601);  // fixed: every run times the same input
-    std::normal_distribution<float> normalised_pixel(0.f, 1.f);
-    std::vector<float> input(static_cast<std::size_t>(batch) * arch.channels * arch.image_height * arch.image_width);
-    for (float& value : input) value = normalised_pixel(generator);
-    return input;
-}
-
 // Keeps one request in flight per stream, submitting the next as soon as the
 // oldest returns, so no stream waits for another: with one stream this is plain
-// back-to-back latency, with several it is throughput.
-Measurement measure(const Model& model, const std::vector<float>& input, const BenchOptions& options) {
+// back-to-back latency, with several it is throughput. Request i runs input
+// batch i modulo their number.
+Measurement measure(const Model& model, const BenchInput& input, const BenchOptions& options) {
     using Clock = std::chrono::steady_clock;
     struct Request {
         Clock::time_point submitted;
         std::future<std::vector<float>> result;
     };
-    const auto submit = [&] { return Request{Clock::now(), model.submit(input.data(), options.batch)}; };
+    std::size_t submitted = 0;
+    const auto submit = [&] {
+        const std::vector<float>& batch = input.batches[submitted++ % input.batches.size()];
+        return Request{Clock::now(), model.submit(batch.data(), options.run.batch)};
+    };
     const int in_flight = model.streams();
 
     std::deque<Request> requests;
@@ -87,71 +83,77 @@ Measurement measure(const Model& model, const std::vector<float>& input, const B
         if (issued < timed && elapsed() < options.max_seconds) requests.push_back(submit());
     }
     const double wall = elapsed();
-
-    std::sort(milliseconds.begin(), milliseconds.end());
-    const std::size_t n = milliseconds.size();
-    const double median = n % 2 ? milliseconds[n / 2] : (milliseconds[n / 2 - 1] + milliseconds[n / 2]) / 2;
-    return {median, milliseconds.front(), milliseconds.back(), static_cast<int>(n),
-            double(n) * options.batch / wall};
+    return {latency_stats(milliseconds), double(milliseconds.size()) * options.run.batch / wall};
 }
 
 Hint parse_hint(const std::string& hint) { return hint == "throughput" ? Hint::throughput : Hint::latency; }
 
 // From opening the model file to the first result (one run at the bench's batch),
 // the way an application starts: the file's pages may be in the page cache.
+// Preparing the input (random, or decoding --input's images) is not counted.
 struct Startup {
     double load_ms = 0;
     double first_result_ms = 0;
 };
 
-Model load_and_run_once(const BenchOptions& options, Startup& startup, std::vector<float>& input) {
+Model load_and_run_once(const BenchOptions& options, Startup& startup, BenchInput& input) {
     using Clock = std::chrono::steady_clock;
     const auto since = [](Clock::time_point start) {
         return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     };
+    const std::vector<std::string> images = options.inputs.empty() ? std::vector<std::string>{}
+                                                                   : expand_image_inputs(options.inputs);
     const Clock::time_point start = Clock::now();
-    Options model_options{options.threads, options.streams, parse_hint(options.hint),
-                          resolve_precision(options.precision)};
-    model_options.batch = options.batch;
-    Model model = Model::load(options.model_path, model_options);
+    Options base;
+    base.streams = options.streams;
+    base.hint = parse_hint(options.hint);
+    Model model = load_model(options.model_path, options.run, base);
     startup.load_ms = since(start);
-    input = random_input(model.info().arch, options.batch);
+    input = images.empty() ? random_input(model.info().arch, options.run.batch)
+                           : image_input(model.info(), images, options.run.batch, model.streams());
     const Clock::time_point input_ready = Clock::now();
-    model.run(input.data(), options.batch);
+    model.run(input.batches.front().data(), options.run.batch);
     startup.first_result_ms = startup.load_ms + since(input_ready);
     return model;
 }
 
 void bench(const BenchOptions& options) {
     Startup startup;
-    std::vector<float> input;
+    BenchInput input;
     const Model model = load_and_run_once(options, startup, input);
     const Architecture& arch = model.info().arch;
     const Measurement m = measure(model, input, options);
+    const LatencyStats& latency = m.latency_ms;
     const double gflops = forward_flops(arch) * m.images_per_s / 1e9;
     // Measured after the model's runs, in the same command: the ratio survives clock drift.
-    const Precision precision = resolve_precision(options.precision);
+    const Precision precision = resolve_precision(options.run.precision);
     const double peak_gflops = matmul_peak_gflops(model.threads(), precision);
     const double efficiency = gflops / peak_gflops;
+    // Threads given are not the cost model's; several streams are throughput, whatever the hint said.
+    const bool threads_chosen = options.run.threads == 0;
+    const std::string hint = model.streams() > 1 ? "throughput" : "latency";
     // What the cost model says of the plan that runs (engine/model/thread_plan.hpp).
-    const bool threads_chosen = options.threads == 0 || options.streams == 0;
-    const double modelled_ms = modelled_latency_ms(arch, options.batch, model.threads() / model.streams());
+    const double modelled_ms = modelled_latency_ms(arch, options.run.batch, model.threads() / model.streams());
 
     if (options.json) {
-        const nlohmann::ordered_json report = {
+        nlohmann::ordered_json report = {
             {"model", options.model_path},
-            {"batch", options.batch},
-            {"hint", options.hint},
+            {"batch", options.run.batch},
+            {"hint", hint},
             {"precision", to_string(precision)},
             {"streams", model.streams()},
             {"threads", model.threads()},
             {"threads_chosen", threads_chosen},
             {"modelled_latency_ms", modelled_ms},
             {"warmup", options.warmup},
-            {"iterations", m.requests},
-            {"latency_ms_median", m.median_ms},
-            {"latency_ms_min", m.min_ms},
-            {"latency_ms_max", m.max_ms},
+            {"iterations", latency.count},
+            {"latency_ms_mean", latency.mean},
+            {"latency_ms_median", latency.p50},
+            {"latency_ms_p50", latency.p50},
+            {"latency_ms_p90", latency.p90},
+            {"latency_ms_p99", latency.p99},
+            {"latency_ms_min", latency.min},
+            {"latency_ms_max", latency.max},
             {"images_per_s", m.images_per_s},
             {"gflops_per_image", forward_flops(arch) / 1e9},
             {"gflops", gflops},
@@ -159,21 +161,41 @@ void bench(const BenchOptions& options) {
             {"efficiency", efficiency},
             {"load_ms", startup.load_ms},
             {"first_result_ms", startup.first_result_ms},
+            {"input", input.decode_ms ? "images" : "random"},
         };
+        if (input.decode_ms) {
+            report["input_images"] = input.images;
+            report["decode_preprocess_ms_mean"] = input.decode_ms->mean;
+            report["decode_preprocess_ms_p50"] = input.decode_ms->p50;
+            report["decode_preprocess_ms_p90"] = input.decode_ms->p90;
+            report["decode_preprocess_ms_max"] = input.decode_ms->max;
+        }
+        report["cpu"] = cpu_model();
+        report["isa"] = cpu_isa();
+        report["onednn_version"] = onednn_version();
+        report["onevit_version"] = ONEVIT_VERSION;
         fmt::print("{}\n", report.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
         return;
     }
     fmt::print("model          {}\n", options.model_path);
-    fmt::print("batch          {}\n", options.batch);
+    fmt::print("machine        {}, oneDNN {} ({}), onevit {}\n", cpu_model(), onednn_version(), cpu_isa(),
+               ONEVIT_VERSION);
+    fmt::print("batch          {}\n", options.run.batch);
     fmt::print("precision      {}\n", to_string(precision));
-    fmt::print("hint           {} ({} stream{} x {} threads in all{})\n", options.hint, model.streams(),
+    fmt::print("hint           {} ({} stream{} x {} threads in all{})\n", hint, model.streams(),
                model.streams() > 1 ? "s" : "", model.threads(),
-               threads_chosen ? fmt::format(", chosen by the cost model for batch {}", options.batch) : "");
+               threads_chosen ? fmt::format(", chosen by the cost model for batch {}", options.run.batch)
+                              : options.streams > 0 ? ", as given" : ", threads as given");
     fmt::print("modelled       {:.3f} ms per forward on {} threads (the cost model's figure)\n", modelled_ms,
                model.threads() / model.streams());
-    fmt::print("requests       {} timed, after {} warm-up round{}\n", m.requests, options.warmup,
+    if (input.decode_ms)
+        fmt::print("input          {} images: decode + preprocess {:.3f} ms per image (mean; p50 {:.3f}, max {:.3f}), "
+                   "one thread, not in the latency below\n",
+                   input.images, input.decode_ms->mean, input.decode_ms->p50, input.decode_ms->max);
+    fmt::print("requests       {} timed, after {} warm-up round{}\n", latency.count, options.warmup,
                options.warmup == 1 ? "" : "s");
-    fmt::print("latency        median {:.3f} ms, min {:.3f} ms, max {:.3f} ms\n", m.median_ms, m.min_ms, m.max_ms);
+    fmt::print("latency        mean {:.3f} ms, p50 {:.3f}, p90 {:.3f}, p99 {:.3f}, min {:.3f}, max {:.3f}\n", latency.mean,
+               latency.p50, latency.p90, latency.p99, latency.min, latency.max);
     fmt::print("throughput     {:.2f} images/s\n", m.images_per_s);
     fmt::print("compute        {:.1f} GFLOP/s ({:.2f} GFLOP per image)\n", gflops, forward_flops(arch) / 1e9);
     fmt::print("matmul peak    {:.1f} GFLOP/s (oneDNN {} matmul, {} threads, measured now)\n", peak_gflops,
@@ -186,10 +208,10 @@ void bench(const BenchOptions& options) {
 // --emulate-threads T: the T-thread plan timed on one thread (engine/model/emulate.hpp),
 // against T times the one-thread matmul peak measured now.
 void bench_emulated(const BenchOptions& options) {
-    const Precision precision = resolve_precision(options.precision);
-    const EmulatedForward e = emulate_forward(options.model_path, options.batch, options.emulate_threads,
+    const Precision precision = resolve_precision(options.run.precision);
+    const EmulatedForward e = emulate_forward(options.model_path, options.run.batch, options.emulate_threads,
                                               options.iterations, precision);
-    const double gflops = forward_flops(e.arch) * options.batch / (e.latency_ms / 1e3) / 1e9;
+    const double gflops = forward_flops(e.arch) * options.run.batch / (e.latency_ms / 1e3) / 1e9;
     const double peak_per_thread = matmul_peak_gflops_thread_cpu(precision);
     const double efficiency = gflops / (peak_per_thread * e.threads);
     if (options.json) {
@@ -199,7 +221,7 @@ void bench_emulated(const BenchOptions& options) {
                               {"all_tiles_ms", p.all_tiles_ms}});
         const nlohmann::ordered_json report = {
             {"model", options.model_path},
-            {"batch", options.batch},
+            {"batch", options.run.batch},
             {"precision", to_string(precision)},
             {"emulated_threads", e.threads},
             {"runs", e.runs},
@@ -214,7 +236,7 @@ void bench_emulated(const BenchOptions& options) {
         return;
     }
     fmt::print("model          {}\n", options.model_path);
-    fmt::print("batch          {}\n", options.batch);
+    fmt::print("batch          {}\n", options.run.batch);
     fmt::print("emulated       the {}-thread plan, its tiles run one after another on one thread, in its CPU time ({} runs);\n"
                "               leaves out memory-bandwidth contention and thread wake-ups\n",
                e.threads, e.runs);
@@ -238,8 +260,7 @@ void add_bench_command(CLI::App& app) {
     CLI::App* command = app.add_subcommand("bench", "Time the model on random input, against this machine's matmul peak");
     auto options = std::make_shared<BenchOptions>();
     command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
-    add_batch_option(*command, options->batch);
-    add_threads_option(*command, options->threads);
+    add_run_options(*command, options->run);
     command->add_option("--streams,-s", options->streams, "Streams (0 = chosen for the hint)")
         ->capture_default_str()
         ->check(at_least(0));
@@ -255,7 +276,9 @@ void add_bench_command(CLI::App& app) {
     command->add_option("--max-seconds", options->max_seconds, "Stop timing after this long (at least one run)")
         ->capture_default_str()
         ->check(at_least(0.0));
-    add_precision_option(*command, options->precision);
+    command->add_option("--input,-i", options->inputs,
+                        "Time on these images (files or directories) instead of random pixels; their decoding and "
+                        "preprocessing is timed apart");
     command->add_flag("--json", options->json, "One JSON object instead of text");
     command->add_option("--emulate-threads", options->emulate_threads,
                         "Time the plan for this many threads on one thread, phase by phase (no real run)")

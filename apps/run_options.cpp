@@ -1,7 +1,12 @@
 #include "run_options.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
 #include "commands.hpp"
 #include "onevit/error.hpp"
+#include "model/thread_plan.hpp"
 
 namespace onevit::cli {
 
@@ -34,12 +39,17 @@ Precision resolve_precision(const std::string& precision) {
     return precision == "auto" ? fastest_native_precision() : parse_precision(precision);
 }
 
-Model load_model(const std::string& path, const RunOptions& options) {
-    Options model_options;
-    model_options.threads = options.threads;
-    model_options.batch = options.batch;
-    model_options.precision = resolve_precision(options.precision);
-    return Model::load(path, model_options);
+Model load_model(const std::string& path, const RunOptions& options, Options base) {
+    // oneTBB runs no more threads than the process has cores, and warns on stderr
+    // when asked for more: ask for what will run, and say so.
+    const int cores = available_cores();
+    base.threads = std::min(options.threads, cores);
+    if (options.threads > cores)
+        fmt::print(stderr, "onevit: note: --threads {}: this process has {} cores, so the model runs on {} threads\n",
+                   options.threads, cores, cores);
+    base.batch = options.batch;
+    base.precision = resolve_precision(options.precision);
+    return Model::load(path, base);
 }
 
 void require_classifier(const Model& model, const std::string& path) {

@@ -35,8 +35,10 @@ void add_run_options(CLI::App& command, RunOptions& options);
 // The precision a --precision value names; "auto" = fastest_native_precision().
 Precision resolve_precision(const std::string& precision);
 
-// Loads the model as the options say (its threads chosen for batches of options.batch).
-Model load_model(const std::string& path, const RunOptions& options);
+// Loads the model as the options say, over `base` (streams, hint): its threads
+// chosen for batches of options.batch. Threads beyond the cores this process may
+// use are capped at them, said in one note on stderr.
+Model load_model(const std::string& path, const RunOptions& options, Options base = {});
 
 // For the commands that need a classifier: a model without one (num_classes 0)
 // is refused, pointing at `onevit embed`, as the C and Python bindings do.

@@ -11,6 +11,7 @@ weights/samples/*.png (override with --model / --samples), and temporary files.
 import argparse
 import json
 import math
+import os
 import re
 import shlex
 import shutil
@@ -139,6 +140,19 @@ def test_garbage_model_file(ctx):
     garbage = ctx.tmp / "garbage.ovit"
     garbage.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     expect_one_line_error(ctx.run("info", garbage), 1, str(garbage))
+
+
+def test_truncated_model_file(ctx):
+    """A model file cut short says so, with its size and the size its header needs."""
+    whole = Path(ctx.model).read_bytes()
+    data_offset = int.from_bytes(whole[16:24], "little")
+    for length, needs in [(20, "the header needs at least 32"), (data_offset - 100, f"the header needs {data_offset}")]:
+        cut = ctx.tmp / f"cut_{length}.ovit"
+        cut.write_bytes(whole[:length])
+        expect_one_line_error(ctx.run("info", cut), 1, str(cut), f"truncated ({length} bytes, {needs})")
+    cut = ctx.tmp / "cut_data.ovit"
+    cut.write_bytes(whole[:len(whole) - 1000])
+    expect_one_line_error(ctx.run("info", cut), 1, f"truncated ({len(whole) - 1000} bytes, tensor ")
 
 
 def test_infer_writes_logits(ctx):
@@ -430,18 +444,60 @@ def test_bench_json(ctx):
                      "--warmup", "1", "--json")
     expect_success(result)
     (report,) = json_lines(result)
-    for key in ["latency_ms_median", "latency_ms_min", "latency_ms_max", "images_per_s", "gflops", "peak_gflops",
-                "efficiency", "load_ms", "first_result_ms"]:
+    for key in ["latency_ms_mean", "latency_ms_median", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99",
+                "latency_ms_min", "latency_ms_max", "images_per_s", "gflops", "peak_gflops", "efficiency", "load_ms",
+                "first_result_ms"]:
         assert isinstance(report[key], float) and report[key] > 0, report
-    assert report["latency_ms_min"] <= report["latency_ms_median"] <= report["latency_ms_max"], report
+    assert report["latency_ms_min"] <= report["latency_ms_p50"] <= report["latency_ms_p90"] <= \
+        report["latency_ms_p99"] <= report["latency_ms_max"], report
+    assert report["latency_ms_min"] <= report["latency_ms_mean"] <= report["latency_ms_max"], report
+    assert report["latency_ms_median"] == report["latency_ms_p50"], report
     assert report["load_ms"] < report["first_result_ms"], report
     # One stream runs one request at a time: no faster than its fastest request.
     assert report["images_per_s"] <= 2 / (report["latency_ms_min"] / 1000) * 1.0001, report
     assert math.isclose(report["efficiency"], report["gflops"] / report["peak_gflops"], rel_tol=1e-9), report
     assert report["batch"] == 2 and report["threads"] == 1 and report["model"] == str(ctx.model), report
     assert report["hint"] == "latency" and report["streams"] == 1, report
-    assert report["precision"] == "f32", report
+    assert report["threads_chosen"] is False, report  # --threads given
+    assert report["precision"] == "f32" and report["input"] == "random", report
     assert 1 <= report["iterations"] <= 3, report
+    version = ctx.run("--version").stdout.split()[1]
+    assert report["onevit_version"] == version, report
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", report["onednn_version"]), report
+    assert report["cpu"] and report["isa"] and not report["isa"].startswith("oneDNN"), report
+    chosen = ctx.run("bench", "--model", ctx.model, "--iters", "1", "--warmup", "0", "--json")
+    expect_success(chosen)
+    assert json_lines(chosen)[0]["threads_chosen"] is True, describe(chosen)
+
+
+def test_bench_on_images(ctx):
+    """--input: the forward timed on real images, their decoding reported apart; a bad one refused."""
+    result = ctx.run("bench", "--model", ctx.model, "--input", ctx.samples[0].parent, "--batch", "3", "--iters", "2",
+                     "--warmup", "0", "--json")
+    expect_success(result)
+    (report,) = json_lines(result)
+    assert report["input"] == "images" and report["input_images"] == len(ctx.samples), report
+    assert 0 < report["decode_preprocess_ms_p50"] <= report["decode_preprocess_ms_p90"] <= \
+        report["decode_preprocess_ms_max"], report
+    assert 0 < report["decode_preprocess_ms_mean"] <= report["decode_preprocess_ms_max"], report
+    text = ctx.run("bench", "--model", ctx.model, "--input", ctx.samples[0], "--iters", "1", "--warmup", "0")
+    expect_success(text)
+    assert re.search(r"^input +1 images: decode \+ preprocess", text.stdout, re.M), describe(text)
+    corrupt = ctx.tmp / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    expect_one_line_error(ctx.run("bench", "--model", ctx.model, "--input", corrupt), 1, str(corrupt))
+
+
+def test_threads_beyond_the_cores(ctx):
+    """More threads than this process's cores: capped, said in one note; no TBB warning."""
+    cores = len(os.sched_getaffinity(0))
+    for command in (["bench", "--iters", "1", "--warmup", "0", "--json"], ["classify", "--json", ctx.samples[0]]):
+        result = ctx.run(command[0], "--model", ctx.model, "--threads", cores + 1, *command[1:])
+        assert result.returncode == 0, describe(result)
+        assert result.stderr == f"onevit: note: --threads {cores + 1}: this process has {cores} cores, so the " \
+            f"model runs on {cores} threads\n", describe(result)
+        if command[0] == "bench":
+            assert json_lines(result)[0]["threads"] == cores, describe(result)
 
 
 def test_bench_precision(ctx):
@@ -535,6 +591,11 @@ def test_bench_throughput_hint(ctx):
     (report,) = json_lines(result)
     assert report["hint"] == "throughput" and report["streams"] == 2 and report["threads"] == 2, report
     assert report["iterations"] == 2 * 2, report  # a request per stream per round
+    # --streams 2 without a hint runs as throughput does, and says so.
+    streams = ctx.run("bench", "--model", ctx.model, "--threads", "2", "--streams", "2", "--iters", "1",
+                      "--warmup", "0", "--json")
+    expect_success(streams)
+    assert json_lines(streams)[0]["hint"] == "throughput" and json_lines(streams)[0]["streams"] == 2, describe(streams)
 
 
 def test_bench_rejects_bad_numbers(ctx):
@@ -730,9 +791,9 @@ def main():
             except Skip as reason:
                 skipped += 1
                 print(f"SKIP {name}: {reason}")
-            except AssertionError as error:
+            except Exception as error:  # an assertion, or output missing what the test reads
                 failures += 1
-                print(f"FAIL {name}\n{error}")
+                print(f"FAIL {name}\n{type(error).__name__}: {error}")
     print(f"{len(tests) - failures - skipped}/{len(tests)} passed, {skipped} skipped, {failures} failed")
     return 1 if failures else 0
 
