@@ -35,9 +35,11 @@
 #include "runtime/aligned_buffer.hpp"
 #include "runtime/executor.hpp"
 #include "ops/attention.hpp"
-#include "ops/layer_norm.hpp"
 #include "ops/linear.hpp"
+#include "ops/norm.hpp"
 #include "ops/patch_embed.hpp"
+#include "ops/schedule.hpp"
+#include "runtime/thread_memory.hpp"
 
 namespace {
 
@@ -58,9 +60,9 @@ struct VitShape {
 };
 const VitShape kModels[] = {{"vit_tiny", 192, 768}, {"vit_small", 384, 1536}, {"vit_base", 768, 3072}};
 
-enum class Op { patch_embed, attention, mlp };
-const char* op_name(Op op) {
-    static const char* const names[] = {"patch_embed", "attention", "mlp"};  // in Op's order
+enum class Part { patch_embed, attention, mlp };
+const char* op_name(Part op) {
+    static const char* const names[] = {"patch_embed", "attention", "mlp"};  // in Part's order
     return names[static_cast<int>(op)];
 }
 
@@ -88,23 +90,23 @@ struct Product {
     double flops() const { return 2.0 * batch * m * k * n; }
 };
 
-std::vector<Product> products(Op op, const VitShape& s, int batch) {
+std::vector<Product> products(Part op, const VitShape& s, int batch) {
     const memory::dim rows = memory::dim(batch) * kTokens, D = s.dim, heads = memory::dim(batch) * s.heads();
     switch (op) {
-        case Op::patch_embed: return {{1, memory::dim(batch) * kPatches, kPatchDim, D, true, Epilogue::none}};
-        case Op::attention:
+        case Part::patch_embed: return {{1, memory::dim(batch) * kPatches, kPatchDim, D, true, Epilogue::none}};
+        case Part::attention:
             return {{1, rows, D, 3 * D, true, Epilogue::none},                 // qkv
                     {heads, kTokens, kHeadDim, kTokens, false, Epilogue::none},  // q kᵀ
                     {heads, kTokens, kTokens, kHeadDim, false, Epilogue::none},  // p v
                     {1, rows, D, D, true, Epilogue::residual_add}};              // proj
-        case Op::mlp:
+        case Part::mlp:
             return {{1, rows, D, s.mlp, true, Epilogue::gelu_erf},  // fc1
                     {1, rows, s.mlp, D, true, Epilogue::residual_add}};  // fc2
     }
     return {};
 }
 
-double flops(Op op, const VitShape& s, int batch) {
+double flops(Part op, const VitShape& s, int batch) {
     double total = 0;
     for (const Product& p : products(op, s, batch)) total += p.flops();
     return total;
@@ -174,17 +176,26 @@ private:
 
 // ---- the engine's ops -------------------------------------------------------------
 
-void run_steps(Executor& executor, std::vector<Step>& steps, std::vector<memory>& scratchpads) {
-    executor.parallel(static_cast<int>(steps.size()),
-                      [&](int i) { steps[i].execute(executor.stream(), scratchpads[Executor::slot()]); });
-}
-
+// Some of the engine's ops, run as a Forward runs them (ops/schedule.hpp).
 class EngineOp {
 public:
     virtual ~EngineOp() = default;
-    virtual std::size_t scratchpad_bytes() const = 0;
-    // Inside Executor::run; scratchpads: one per arena slot.
-    virtual void run(Executor& executor, std::vector<memory>& scratchpads) = 0;
+    // Once built: the threads' memory, sized for every op.
+    void bind(const dnnl::engine& engine, int threads) {
+        std::size_t scratchpad = 0, workspace = 0;
+        for (onevit::Op* op : ops_) {
+            scratchpad = std::max(scratchpad, op->scratchpad_bytes());
+            workspace = std::max(workspace, op->workspace_bytes());
+        }
+        memory_ = ThreadMemory(engine, threads, scratchpad, workspace);
+        for (onevit::Op* op : ops_) op->bind(memory_);
+    }
+    // Inside Executor::run.
+    virtual void run(Executor& executor) = 0;
+
+protected:
+    std::vector<onevit::Op*> ops_;
+    ThreadMemory memory_;
 };
 
 // A [out, in] weight (scaled so activations stay O(1)) and [out] bias, as a model file holds them.
@@ -198,9 +209,9 @@ struct RandomLinear {
           bias_view{{out}, bias.data()} {}
 };
 
-// The patch-embedding steps (each row tile cuts its patches out of the NCHW
-// input, then multiplies them by the embedding): the engine's cost of turning
-// images into patch embeddings.
+// The patch embedding (each row tile cuts its patches out of the NCHW input,
+// then multiplies them by the embedding): the engine's cost of turning images
+// into patch embeddings.
 class PatchEmbedOp : public EngineOp {
 public:
     PatchEmbedOp(Executor& executor, const VitShape& s, int batch)
@@ -208,63 +219,61 @@ public:
           images_(random_buffer(std::size_t(batch) * kChannels * kImage * kImage, 3)),
           out_(std::size_t(batch) * kPatches * s.dim),
           weights_(executor, weight_memory_, PatchGrid{kChannels, kImage, kImage, kPatch},
-                   TensorView{{s.dim, kChannels, kPatch, kPatch}, params_.weight.data()}, params_.bias_view,
+                   TensorView{{s.dim, kChannels, kPatch, kPatch}, params_.weight.data()}, &params_.bias_view,
                    executor.threads()),
-          steps_(weights_, executor.engine(), batch, out_.data()) {}
-    std::size_t scratchpad_bytes() const override { return steps_.scratchpad_bytes(); }
-    void run(Executor& executor, std::vector<memory>& scratchpads) override {
-        steps_.run(executor, images_.data(), scratchpads);
+          embedding_(weights_, executor.engine(), executor.threads(), batch, out_.data()) {
+        embedding_.extract->set_input(images_.data());
+        ops_ = {embedding_.extract.get(), embedding_.linear.get()};
     }
+    void run(Executor& executor) override { Schedule(executor, memory_).run(ops_); }
 
 private:
     RandomLinear params_;  // the convolution's [dim, C·P·P] weight is a linear layer's
     AlignedBuffer images_, out_;
     WeightMemory weight_memory_;
     PatchEmbedWeights weights_;
-    PatchEmbedSteps steps_;  // refers to weights_
+    PatchEmbedding embedding_;  // refers to weights_
 };
 
 // Half a transformer block, x += second(middle(first(LN(x)))): for attention, first
 // is qkv, middle the attention core, second proj; for the MLP, first is fc1 with
-// GELU, no middle, second fc2. Layer sizes and epilogues are the model's (vit.cpp).
+// GELU, no middle, second fc2. Layer sizes and epilogues are the model's.
 class BlockHalfOp : public EngineOp {
 public:
-    BlockHalfOp(Executor& executor, const VitShape& s, int batch, Op op)
+    BlockHalfOp(Executor& executor, const VitShape& s, int batch, Part op)
         : rows_(batch * kTokens),
           attention_shape_{batch, kTokens, s.heads(), kHeadDim, 1.f / std::sqrt(float(kHeadDim))},
-          first_width_(op == Op::attention ? 3 * s.dim : s.mlp),
-          second_in_(op == Op::attention ? s.dim : s.mlp),
+          first_width_(op == Part::attention ? 3 * s.dim : s.mlp),
+          second_in_(op == Part::attention ? s.dim : s.mlp),
           x_(random_buffer(std::size_t(rows_) * s.dim, 4)),
           h_(std::size_t(rows_) * s.dim),
           first_out_(std::size_t(rows_) * first_width_),
-          middle_out_(op == Op::attention ? std::size_t(rows_) * s.dim : 0),
+          middle_out_(op == Part::attention ? std::size_t(rows_) * s.dim : 0),
           norm_scale_(random_buffer(s.dim, 5)),
           norm_shift_(random_buffer(s.dim, 6)),
           first_params_(first_width_, s.dim, 7),
           second_params_(s.dim, second_in_, 9),
-          norm_(executor.engine(), executor.threads(), rows_, s.dim, kNormEps, norm_scale_.data(), norm_shift_.data(),
-                x_.data(), h_.data()),
-          // Tuned for one image's rows at every batch size, as vit.cpp does.
+          // Tuned for one image's rows at every batch size, as the model's weights are.
           first_weights_(executor, weight_memory_, first_params_.weight_view, &first_params_.bias_view,
-                         op == Op::attention ? Epilogue::none : Epilogue::gelu_erf, {kTokens, executor.threads()}),
-          first_(first_weights_, executor.engine(), rows_, h_.data(), first_out_.data()),
+                         op == Part::attention ? Epilogue::none : Epilogue::gelu_erf, {kTokens, executor.threads()}),
           second_weights_(executor, weight_memory_, second_params_.weight_view, &second_params_.bias_view,
-                          Epilogue::residual_add, {kTokens, executor.threads()}),
-          second_(second_weights_, executor.engine(), rows_, op == Op::attention ? middle_out_.data() : first_out_.data(),
-                  x_.data()) {
-        if (op == Op::attention)
-            attention_.emplace(executor.engine(), executor.threads(), attention_shape_, first_out_.data(),
-                               middle_out_.data());
+                          Epilogue::residual_add, {kTokens, executor.threads()}) {
+        const dnnl::engine& engine = executor.engine();
+        norm_ = make_norm("norm", engine, executor.threads(), rows_,
+                          {NormKind::layer, s.dim, kNormEps, norm_scale_.data(), norm_shift_.data()}, x_.data(), h_.data());
+        first_ = make_linear("first", first_weights_, engine, rows_, h_.data(), first_out_.data());
+        if (op == Part::attention)
+            attention_ = std::make_unique<Attention>(engine, executor.threads(), attention_shape_, first_out_.data(),
+                                                     middle_out_.data());
+        second_ = make_linear("second", second_weights_, engine, rows_,
+                              op == Part::attention ? middle_out_.data() : first_out_.data(), x_.data());
+        ops_ = {norm_.get(), first_.get()};
+        if (attention_) ops_.push_back(attention_.get());
+        ops_.push_back(second_.get());
     }
-    std::size_t scratchpad_bytes() const override {
-        std::size_t bytes = std::max({norm_.scratchpad_bytes(), first_.scratchpad_bytes(), second_.scratchpad_bytes()});
-        return attention_ ? std::max(bytes, attention_->scratchpad_bytes()) : bytes;
-    }
-    void run(Executor& executor, std::vector<memory>& scratchpads) override {
-        run_steps(executor, norm_.steps(), scratchpads);
-        run_steps(executor, first_.steps(), scratchpads);
-        if (attention_) attention_->run(executor, scratchpads);
-        run_steps(executor, second_.steps(), scratchpads);
+    void run(Executor& executor) override {
+        Schedule schedule(executor, memory_);
+        for (onevit::Op* op : ops_) schedule.run({op});
     }
 
 private:
@@ -275,18 +284,15 @@ private:
     AlignedBuffer norm_scale_, norm_shift_;
     RandomLinear first_params_, second_params_;
     WeightMemory weight_memory_;
-    LayerNormSteps norm_;
     LinearWeights first_weights_;
-    LinearSteps first_;
     LinearWeights second_weights_;
-    LinearSteps second_;
-    std::optional<AttentionSteps> attention_;
+    std::unique_ptr<onevit::Op> norm_, first_, attention_, second_;
 };
 
 // ---- benchmarks -------------------------------------------------------------------
 
 struct Case {
-    Op op;
+    Part op;
     VitShape shape;
     // The onednn row's seconds per iteration, by "<op>/<model>/batch/threads": the
     // onevit row, registered right after it, divides by it.
@@ -322,18 +328,13 @@ void onevit_op(benchmark::State& state, const Case& c) {
     Executor executor(cpu, threads);
     std::unique_ptr<EngineOp> op;
     executor.run([&] {  // primitives are created inside the arena (Executor::require_inside_run)
-        if (c.op == Op::patch_embed)
+        if (c.op == Part::patch_embed)
             op = std::make_unique<PatchEmbedOp>(executor, c.shape, batch);
         else
             op = std::make_unique<BlockHalfOp>(executor, c.shape, batch, c.op);
     });
-    const memory::desc scratchpad_md({memory::dim(std::max<std::size_t>(op->scratchpad_bytes(), 64))},
-                                     memory::data_type::u8, memory::format_tag::x);
-    std::vector<memory> scratchpads;
-    for (int slot = 0; slot < executor.threads(); ++slot) scratchpads.emplace_back(scratchpad_md, cpu);
-
-    const double seconds =
-        time_loop(state, c, batch, [&] { executor.run([&] { op->run(executor, scratchpads); }); });
+    op->bind(cpu, executor.threads());
+    const double seconds = time_loop(state, c, batch, [&] { executor.run([&] { op->run(executor); }); });
     const auto reference = onednn_seconds.find(c.key(batch, threads));
     if (reference != onednn_seconds.end()) state.counters["vs_onednn"] = seconds / reference->second;
 }
@@ -369,7 +370,7 @@ int main(int argc, char** argv) {
     // Each onednn row directly before its onevit row: the pair runs close in time,
     // so clock drift on this shared machine touches both alike.
     for (const VitShape& shape : kModels)
-        for (Op op : {Op::patch_embed, Op::attention, Op::mlp})
+        for (Part op : {Part::patch_embed, Part::attention, Part::mlp})
             for (int batch : {1, 8})
                 for (const char* impl : {"onednn", "onevit"}) {
                     const std::string name = std::string(op_name(op)) + "/" + shape.name + "/" + impl;

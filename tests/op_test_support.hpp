@@ -1,6 +1,6 @@
 // What the op tests share: random data, 64-byte aligned tensors, a tolerance
 // check against a double-precision naive loop, building ops inside the arena,
-// and a fixture that runs a step list on every thread count.
+// and a fixture that runs an op on every thread count.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -14,7 +14,9 @@
 #include "runtime/executor.hpp"
 #include "format/model_file.hpp"
 #include "ops/attention.hpp"
-#include "ops/step.hpp"
+#include "ops/op.hpp"
+#include "ops/schedule.hpp"
+#include "runtime/thread_memory.hpp"
 #include "runtime/weight_memory.hpp"
 
 namespace onevit {
@@ -116,18 +118,11 @@ class OpTest : public ::testing::TestWithParam<int> {
 public:
     dnnl::engine engine{dnnl::engine::kind::cpu, 0};
     WeightMemory weight_memory;
-    std::vector<dnnl::memory> scratchpads(Executor& ex, std::size_t bytes) {
-        std::vector<dnnl::memory> s;
-        for (int i = 0; i < ex.threads(); ++i)
-            s.emplace_back(dnnl::memory::desc({std::int64_t(bytes + 64)}, dnnl::memory::data_type::u8,
-                                              dnnl::memory::format_tag::x),
-                           engine);
-        return s;
-    }
-    void run(Executor& ex, std::vector<Step>& steps, std::vector<dnnl::memory>& scratch) {
-        ex.run([&] {
-            ex.parallel(int(steps.size()), [&](int i) { steps[i].execute(ex.stream(), scratch[Executor::slot()]); });
-        });
+    // Runs op once on ex's threads, each task with its thread's own memory, as a Forward does.
+    void run(Executor& ex, Op& op) {
+        ThreadMemory memory(engine, ex.threads(), op.scratchpad_bytes(), op.workspace_bytes());
+        op.bind(memory);
+        ex.run([&] { Schedule(ex, memory).run({&op}); });
     }
 };
 

@@ -31,6 +31,7 @@
 #include "fuzz/synthetic.hpp"
 #include "fuzz/synthetic_images.hpp"
 #include "format/model_file.hpp"
+#include "model/open_model_file.hpp"
 #include "onevit/error.hpp"
 #include "onevit/image.hpp"
 #include "onevit/model.hpp"
@@ -105,7 +106,7 @@ std::string error_of(F&& f, const std::string& context = {}) {
 std::string open_error(const Bytes& bytes, const std::string& context = {}) {
     const std::string path = temp_path("model.ovit");
     write_file(path, bytes);
-    const std::string message = error_of([&] { ModelFile::open(path); }, context);
+    const std::string message = error_of([&] { open_model_file(path); }, context);
     EXPECT_NE(message, "") << context << ": opened without error";
     EXPECT_NE(message.find(path), std::string::npos) << context << ": " << message;
     return message;
@@ -136,7 +137,7 @@ TEST(HostileModel, SyntheticModelsOpenLoadAndRun) {
     for (const Spec& spec : {Spec{}, distilled, grey, synthetic::zoo_spec(), pooler, projected, token_and_mean}) {
         const std::string path = temp_path("sane.ovit");
         write_file(path, tiny_bytes(spec));
-        ModelFile file = ModelFile::open(path);
+        ModelFile file = open_model_file(path);
         EXPECT_NO_THROW(file.verify_data());
         Options options;
         options.threads = 1;
@@ -245,7 +246,7 @@ TEST(HostileModel, RandomResealedFlipsAreRefusedOrConsistent) {
         bool opened = false;
         const std::string message = error_of(
             [&] {
-                ModelFile file = ModelFile::open(path);
+                ModelFile file = open_model_file(path);
                 opened = true;
                 file.verify_data();
                 if (accepted++ < 50) {  // loading builds primitives: a sample is enough
@@ -271,7 +272,7 @@ TEST(HostileModel, DataFlipsPassOpeningAndFailVerification) {
         Bytes bytes = whole;
         bytes[data_offset + rng() % (whole.size() - data_offset)] ^= std::uint8_t(1 + rng() % 255);
         write_file(path, bytes);
-        ModelFile file = ModelFile::open(path);  // loading does not hash the weights
+        ModelFile file = open_model_file(path);  // loading does not hash the weights
         const std::string message = error_of([&] { file.verify_data(); });
         EXPECT_NE(message.find("checksum"), std::string::npos) << message;
         EXPECT_NE(message.find(path), std::string::npos) << message;
@@ -626,7 +627,7 @@ TEST(HostilePaths, ModelPaths) {
     const std::string fifo = temp_path("model.fifo");
     fs::remove(fifo);
     ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-    expect_fifo_refused(fifo, [&] { ModelFile::open(fifo); });
+    expect_fifo_refused(fifo, [&] { open_model_file(fifo); });
     fs::remove(fifo);
     fs::remove(loop);
 }

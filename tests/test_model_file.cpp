@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "format/model_file.hpp"
+#include "model/open_model_file.hpp"
 #include "onevit/error.hpp"
 #include "onevit/model.hpp"
 
@@ -42,7 +43,7 @@ protected:
     std::string open_error(const std::vector<std::uint8_t>& bytes) {
         write(bytes);
         try {
-            ModelFile::open(path);
+            open_model_file(path);
         } catch (const Error& e) {
             return e.what();
         }
@@ -69,7 +70,7 @@ protected:
 
 TEST_F(DamagedFile, IntactFileOpensAndVerifies) {
     write(original);
-    ModelFile file = ModelFile::open(path);
+    ModelFile file = open_model_file(path);
     EXPECT_GT(file.info().parameter_count, 0);
     EXPECT_NO_THROW(file.verify_data());
 }
@@ -94,7 +95,7 @@ TEST_F(DamagedFile, EveryFlippedHeaderByteIsRefused) {
     };
     for (std::size_t at = 0; at < data_offset; ++at) {
         put(at, original[at] ^ 0x5a);
-        EXPECT_THROW(ModelFile::open(path), Error) << "byte " << at;
+        EXPECT_THROW(open_model_file(path), Error) << "byte " << at;
         put(at, original[at]);
     }
     file.close();
@@ -107,7 +108,7 @@ TEST_F(DamagedFile, FlippedDataByteFailsVerification) {
         const std::size_t at = data_offset + rng() % (original.size() - data_offset);
         bytes[at] ^= 0x01;
         write(bytes);
-        ModelFile file = ModelFile::open(path);  // loading does not hash the data
+        ModelFile file = open_model_file(path);  // loading does not hash the data
         EXPECT_THROW(file.verify_data(), Error) << "byte " << at;
     }
 }

@@ -12,8 +12,8 @@
 #include "runtime/executor.hpp"
 #include "ops/attention.hpp"
 #include "ops/gelu.hpp"
-#include "ops/layer_norm.hpp"
 #include "ops/linear.hpp"
+#include "ops/norm.hpp"
 #include "ops/patch_embed.hpp"
 #include "ops/patch_extract.hpp"
 #include "ops/quantize.hpp"
@@ -45,9 +45,8 @@ TEST_P(Ops, LinearMatchesNaiveForEveryEpilogue) {
                 if (e == Epilogue::residual_add) acc += dst[r * out + o];
                 expected[r * out + o] = acc;
             }
-        auto steps = inside(ex, [&] { return LinearSteps(w, engine, rows, s.data(), dst.data()); });
-        auto scratch = scratchpads(ex, steps.scratchpad_bytes());
-        run(ex, steps.steps(), scratch);
+        auto op = inside(ex, [&] { return make_linear("linear", w, engine, rows, s.data(), dst.data()); });
+        run(ex, *op);
         expect_close(dst, expected, 1e-5);
     }
 }
@@ -59,12 +58,11 @@ TEST_P(Ops, LayerNormMatchesNaive) {
     Tensor scale({dim}, 8), shift({dim}, 9);
     std::vector<float> src = random_vector(rows * dim, 10, 3.f), dst(src.size());
     for (std::size_t i = 0; i < src.size(); ++i) src[i] += 5.f;  // a mean far from 0
-    auto steps = inside(ex, [&] {
-        return LayerNormSteps(engine, ex.threads(), rows, dim, eps, scale.view.data, shift.view.data, src.data(),
-                              dst.data());
+    auto op = inside(ex, [&] {
+        return make_norm("norm", engine, ex.threads(), rows, {NormKind::layer, dim, eps, scale.view.data, shift.view.data},
+                         src.data(), dst.data());
     });
-    auto scratch = scratchpads(ex, steps.scratchpad_bytes());
-    run(ex, steps.steps(), scratch);
+    run(ex, *op);
     const std::vector<double> expected =
         naive_layer_norm(src, rows, dim, eps, scale.view.data, shift.view.data);
     expect_close(dst, expected, 1e-5);
@@ -75,17 +73,17 @@ TEST_P(Ops, AttentionMatchesNaive) {
     const AttentionShape s{2, 11, 3, 8, 0.3f};
     const int I = s.inner(), rows = s.batch * s.tokens;
     std::vector<float> qkv = random_vector(rows * 3 * I, 11), out(rows * I, -1.f);
-    auto attention = inside(ex, [&] { return AttentionSteps(engine, ex.threads(), s, qkv.data(), out.data()); });
-    auto scratch = scratchpads(ex, attention.scratchpad_bytes());
-    ex.run([&] { attention.run(ex, scratch); });
+    auto attention = inside(ex, [&] { return std::make_unique<Attention>(engine, ex.threads(), s, qkv.data(), out.data()); });
+    run(ex, *attention);
     // Asked for, the probabilities are copied out — here as block 1 of 2, block
     // 0 left alone — and the output is the same as without.
     const int T = s.tokens;
     const std::int64_t block = std::int64_t(s.heads) * T * T;
     std::vector<float> probs(s.batch * 2 * block, -1.f);
     const std::vector<float> out_without = out;
-    const AttentionSteps::ProbabilitiesOut where{probs.data() + block, 2 * block};
-    ex.run([&] { attention.run(ex, scratch, &where); });
+    const Attention::ProbabilitiesOut where{probs.data() + block, 2 * block};
+    attention->copy_probabilities_to(&where);
+    run(ex, *attention);
     EXPECT_EQ(out, out_without);
     std::vector<double> naive_probs;
     const std::vector<double> expected = naive_attention(qkv, s, &naive_probs);
@@ -109,12 +107,15 @@ TEST_P(Ops, PatchEmbedMatchesNaive) {
         const PatchGrid s{3, 24, 16, 8};
         const int batch = 2, G = s.patches(), patch = s.patch, dim = 70;
         Tensor weight({dim, s.channels, patch, patch}, 12, 0.1f), bias({dim}, 13);
-        auto w = inside(ex, [&] { return PatchEmbedWeights(ex, weight_memory, s, weight.view, bias.view, ex.threads(), type); });
+        auto w = inside(ex, [&] { return PatchEmbedWeights(ex, weight_memory, s, weight.view, &bias.view, ex.threads(), type); });
         const std::vector<float> image = random_vector(batch * s.channels * s.image_height * s.image_width, 14);
         std::vector<float> out(batch * G * dim);
-        auto steps = inside(ex, [&] { return PatchEmbedSteps(w, engine, batch, out.data()); });
-        auto scratch = scratchpads(ex, steps.scratchpad_bytes());
-        ex.run([&] { steps.run(ex, image.data(), scratch); });
+        auto embedding = inside(ex, [&] { return std::make_unique<PatchEmbedding>(w, engine, ex.threads(), batch, out.data()); });
+        embedding->extract->set_input(image.data());
+        ThreadMemory memory(engine, ex.threads(), embedding->linear->scratchpad_bytes(),
+                            std::max(embedding->linear->workspace_bytes(), embedding->extract->workspace_bytes()));
+        embedding->linear->bind(memory);
+        ex.run([&] { Schedule(ex, memory).run({embedding->extract.get(), embedding->linear.get()}); });
         std::vector<double> expected;
         for (int b = 0; b < batch; ++b)
             for (int gy = 0; gy < s.grid_height(); ++gy)
@@ -140,7 +141,9 @@ TEST_P(Ops, PatchExtractionMatchesNaive) {
     const int batch = 3;
     const std::vector<float> images = random_vector(batch * g.channels * g.image_height * g.image_width, 16);
     std::vector<float> rows(batch * g.patches() * g.patch_dim(), -1.f);
-    ex.run([&] { extract_patches(ex, g, batch, images.data(), rows.data()); });
+    ExtractPatches extract(g, split_evenly(batch * g.patches(), ex.threads()), rows.data());
+    extract.set_input(images.data());
+    run(ex, extract);
     std::vector<double> expected;
     for (int b = 0; b < batch; ++b)
         for (int gy = 0; gy < g.grid_height(); ++gy)

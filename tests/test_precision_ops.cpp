@@ -12,8 +12,9 @@
 #include "runtime/executor.hpp"
 #include "op_test_support.hpp"
 #include "ops/attention.hpp"
-#include "ops/layer_norm.hpp"
+#include "ops/convert_rows.hpp"
 #include "ops/linear.hpp"
+#include "ops/norm.hpp"
 #include "ops/quantize.hpp"
 
 namespace onevit {
@@ -108,9 +109,8 @@ void check_linear(PrecisionOps& t, Type src_type, double tolerance, int rows = 3
                 if (e == Epilogue::residual_add) acc += residual[r * out + o];
                 expected[r * out + o] = acc;
             }
-        auto steps = inside(ex, [&] { return LinearSteps(w, t.engine, rows, s.activation(), dst.activation()); });
-        auto scratch = t.scratchpads(ex, steps.scratchpad_bytes());
-        t.run(ex, steps.steps(), scratch);
+        auto op = inside(ex, [&] { return make_linear("linear", w, t.engine, rows, s.activation(), dst.activation()); });
+        t.run(ex, *op);
         expect_rows_close(dst.values(), expected, out, tolerance);
     }
 }
@@ -122,8 +122,8 @@ TEST_P(PrecisionOps, LinearAtBf16MatchesNaive) { check_linear(*this, Type::bf16,
 // over 70 random products the error stays within ~1 % of the output's scale.
 TEST_P(PrecisionOps, LinearAtInt8MatchesNaive) { check_linear(*this, Type::s8, 3e-2); }
 
-// 700 rows: an int8 row tile of them runs as several row chunks (ops/linear.cpp's
-// int8_chunks keeps each f32 block within 1 MiB), each with its own row loop.
+// 700 rows: an int8 row tile of them runs as several row chunks (ops/linear_int8.hpp
+// keeps each f32 block within the L2), each with its own row loop.
 TEST_P(PrecisionOps, LinearAtInt8MatchesNaiveOverRowChunks) { check_linear(*this, Type::s8, 3e-2, 700); }
 
 // Without a bias, which the int8 row loop then adds as zeros.
@@ -141,12 +141,11 @@ TEST_P(PrecisionOps, LayerNormWritesBf16AndS8) {
     // bf16: one rounding (2^-9). s8: half a step, 0.5/127 of the row's maximum.
     for (auto [type, tolerance] : {std::pair{Type::bf16, 4e-3}, std::pair{Type::s8, 0.5 / 127 + 1e-5}}) {
         Buffer dst(type, rows, dim);
-        auto steps = inside(ex, [&] {
-            return LayerNormSteps(engine, ex.threads(), rows, dim, eps, scale.view.data, shift.view.data, src.data(),
-                                  dst.activation());
+        auto op = inside(ex, [&] {
+            return make_norm("norm", engine, ex.threads(), rows,
+                             {NormKind::layer, dim, eps, scale.view.data, shift.view.data}, src.data(), dst.activation());
         });
-        auto scratch = scratchpads(ex, steps.scratchpad_bytes());
-        run(ex, steps.steps(), scratch);
+        run(ex, *op);
         expect_rows_close(dst.values(), expected, dim, tolerance);
     }
 }
@@ -158,9 +157,8 @@ TEST_P(PrecisionOps, ConvertRowsQuantizesEachRowToHalfAStep) {
     Buffer src = Buffer::of(Type::bf16, rows, cols, values);
     const std::vector<float> rounded = src.values();
     Buffer dst(Type::s8, rows, cols);
-    ConvertRowsSteps steps(ex.threads(), rows, cols, src.activation(), dst.activation());
-    auto scratch = scratchpads(ex, 0);
-    run(ex, steps.steps(), scratch);
+    ConvertRows op("convert", ex.threads(), rows, cols, src.activation(), dst.activation());
+    run(ex, op);
     expect_rows_close(dst.values(), std::vector<double>(rounded.begin(), rounded.end()), cols, 0.5 / 127 + 1e-6);
 }
 
@@ -188,14 +186,14 @@ TEST_P(PrecisionOps, AttentionAtBf16MatchesNaive) {
     const std::vector<float> qkv_values = random_vector(rows * 3 * I, 11);
     Buffer qkv = Buffer::of(Type::bf16, rows, 3 * I, qkv_values);
     Buffer out(Type::bf16, rows, I);
-    auto attention = inside(ex, [&] { return AttentionSteps(engine, ex.threads(), s, qkv.activation(), out.activation()); });
-    auto scratch = scratchpads(ex, attention.scratchpad_bytes());
+    auto attention = inside(ex, [&] { return std::make_unique<Attention>(engine, ex.threads(), s, qkv.activation(), out.activation()); });
     // With the probabilities copied out (onevit infer --attention): as floats,
     // widened from the bf16 the softmax writes.
     const std::int64_t block = std::int64_t(s.heads) * s.tokens * s.tokens;
     std::vector<float> probs(s.batch * block, -1.f);
-    const AttentionSteps::ProbabilitiesOut where{probs.data(), block};
-    ex.run([&] { attention.run(ex, scratch, &where); });
+    const Attention::ProbabilitiesOut where{probs.data(), block};
+    attention->copy_probabilities_to(&where);
+    run(ex, *attention);
     std::vector<double> expected_probs;
     const std::vector<double> expected = naive_attention(qkv_values, s, &expected_probs);
     // bf16 q, k, v, probabilities and output: a few roundings of 2^-9 each.

@@ -17,6 +17,7 @@
 
 #include "fuzz/synthetic.hpp"
 #include "format/model_file.hpp"
+#include "model/open_model_file.hpp"
 #include "onevit/model.hpp"
 
 namespace onevit {
@@ -59,7 +60,7 @@ float bf16_value(std::uint16_t bits) {
 }
 
 TEST(TensorDTypes, F32TensorsAreReadInPlace) {
-    const ModelFile file = ModelFile::open(write_model(model_stored_as(synthetic::kF32), "f32"));
+    const ModelFile file = open_model_file(write_model(model_stored_as(synthetic::kF32), "f32"));
     const StoredTensor& stored = file.stored("blocks.0.mlp.fc1.weight");
     EXPECT_EQ(stored.dtype, TensorDType::f32);
     EXPECT_EQ(stored.scales, nullptr);
@@ -68,7 +69,7 @@ TEST(TensorDTypes, F32TensorsAreReadInPlace) {
 
 TEST(TensorDTypes, Bf16IsStoredAndWidenedAsTheFormatSays) {
     const ModelBytes m = model_stored_as(synthetic::kBF16);
-    const ModelFile file = ModelFile::open(write_model(m, "bf16"));
+    const ModelFile file = open_model_file(write_model(m, "bf16"));
     int linear = 0;
     for (const synthetic::Tensor& t : m.tensors) {
         const StoredTensor& stored = file.stored(t.name);
@@ -95,7 +96,7 @@ TEST(TensorDTypes, Bf16IsStoredAndWidenedAsTheFormatSays) {
 
 TEST(TensorDTypes, Int8IsStoredAndWidenedAsTheFormatSays) {
     const ModelBytes m = model_stored_as(synthetic::kInt8);
-    const ModelFile file = ModelFile::open(write_model(m, "int8"));
+    const ModelFile file = open_model_file(write_model(m, "int8"));
     for (const synthetic::Tensor& t : m.tensors) {
         if (!is_linear_weight(t)) continue;
         const StoredTensor& stored = file.stored(t.name);
@@ -125,7 +126,7 @@ TEST(TensorDTypes, AllZeroRowHasScaleZero) {
     ModelBytes m = model_stored_as(synthetic::kInt8);
     synthetic::Tensor& head = *m.tensor("head.weight");
     std::fill(head.values.begin(), head.values.begin() + std::ptrdiff_t(head.dims[1]), 0.f);
-    const ModelFile file = ModelFile::open(write_model(m, "zero_row"));
+    const ModelFile file = open_model_file(write_model(m, "zero_row"));
     EXPECT_EQ(file.stored("head.weight").scales[0], 0.f);
     const TensorView& view = file.tensor("head.weight");
     for (std::uint64_t c = 0; c < head.dims[1]; ++c) EXPECT_EQ(view.data[c], 0.f);
@@ -136,7 +137,7 @@ TEST(TensorDTypes, AllZeroRowHasScaleZero) {
 // widens it again, to the same values.
 TEST(TensorDTypes, WideningIsSharedAcrossThreadsAndUndoneByRelease) {
     const ModelBytes m = model_stored_as(synthetic::kInt8);
-    const ModelFile file = ModelFile::open(write_model(m, "threads"));
+    const ModelFile file = open_model_file(write_model(m, "threads"));
     const std::vector<std::string> names = {"blocks.0.attn.qkv.weight", "blocks.0.mlp.fc1.weight",
                                             "blocks.1.mlp.fc2.weight", "head.weight"};
     constexpr int kThreads = 8;

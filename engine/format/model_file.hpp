@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,6 +13,7 @@
 
 #include "format/mapped_file.hpp"
 #include "format/page_buffer.hpp"
+#include "onevit/error.hpp"
 #include "onevit/model_info.hpp"
 
 namespace onevit {
@@ -48,9 +50,21 @@ struct StoredTensor {
     const std::int8_t* s8() const { return static_cast<const std::int8_t*>(data); }
 };
 
+// What an architecture needs the file to hold: each tensor's shape, and
+// whether it may be stored as bf16/int8 (a linear layer's weight). The model
+// layer's description gives it (model/model_files.hpp).
+struct ExpectedTensor {
+    std::vector<std::int64_t> dims;
+    bool linear_weight = false;
+};
+using ExpectedTensors = std::map<std::string, ExpectedTensor>;
+using DescribeTensors = std::function<ExpectedTensors(const Architecture&)>;
+
 class ModelFile {
 public:
-    static ModelFile open(const std::string& path);
+    // Reads and checks the header, the metadata and the tensor table, then
+    // the tensor set against expected(architecture).
+    static ModelFile open(const std::string& path, const DescribeTensors& expected);
 
     const ModelInfo& info() const { return info_; }
     const std::string& path() const { return path_; }
@@ -70,6 +84,9 @@ public:
 
 private:
     ModelFile(std::string path, MappedFile file);
+    void read_fixed_header();
+    // "<path>: truncated (N bytes, <needs>)".
+    Error truncated(const std::string& needs) const;
 
     // The f32 copy of a bf16/int8 tensor, built on demand.
     struct Widened {

@@ -5,23 +5,19 @@
 #include <optional>
 #include <random>
 
-#include "runtime/executor.hpp"
-#include "format/model_file.hpp"
-#include "onevit/error.hpp"
+#include "model/open_model_file.hpp"
 #include "model/vit.hpp"
+#include "onevit/error.hpp"
+#include "runtime/executor.hpp"
 
 namespace onevit {
-
-namespace {
-
-}  // namespace
 
 EmulatedForward emulate_forward(const std::string& model_path, int batch, int threads, int runs,
                                 Precision precision) {
     if (batch < 1 || threads < 1 || runs < 1)
         throw Error("emulation needs batch, threads and runs >= 1, got " + std::to_string(batch) + ", " +
                     std::to_string(threads) + ", " + std::to_string(runs));
-    const ModelFile file = ModelFile::open(model_path);
+    const ModelFile file = open_model_file(model_path);
     const Architecture& a = file.info().arch;
     try {
         const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
@@ -35,16 +31,14 @@ EmulatedForward emulate_forward(const std::string& model_path, int batch, int th
         for (float& value : input) value = pixel(generator);
         std::vector<float> logits(std::size_t(batch) * a.outputs());
 
-        Executor emulated(engine, EmulatedThreads{threads});
-        std::vector<std::vector<EmulatedPhase>> timed;
-        emulated.run([&] {
-            Forward forward(*weights, emulated, batch);
-            forward.run(emulated, input.data(), logits.data(), nullptr, nullptr);  // warm-up
-            emulated.take_emulated_phases();
-            for (int r = 0; r < runs; ++r) {
-                forward.run(emulated, input.data(), logits.data(), nullptr, nullptr);
-                timed.push_back(emulated.take_emulated_phases());
-            }
+        // One thread runs the T-thread plan, phase by phase (ops/schedule.hpp).
+        Executor one_thread(engine, 1);
+        std::vector<std::vector<EmulatedPhase>> timed(runs);
+        one_thread.run([&] {
+            Forward forward(*weights, one_thread, batch, threads);
+            forward.run(one_thread, input.data(), logits.data(), nullptr, nullptr);  // warm-up
+            for (int r = 0; r < runs; ++r)
+                forward.run(one_thread, input.data(), logits.data(), nullptr, nullptr, &timed[r]);
         });
 
         // Each share at its fastest over the runs: what other processes on a
@@ -54,7 +48,7 @@ EmulatedForward emulate_forward(const std::string& model_path, int batch, int th
             std::vector<double> share_ms = timed.front()[p].share_ms;
             for (const auto& run : timed)
                 for (std::size_t s = 0; s < share_ms.size(); ++s) share_ms[s] = std::min(share_ms[s], run[p].share_ms[s]);
-            EmulatedPhaseTime phase{timed.front()[p].tiles, 0, 0};
+            EmulatedPhaseTime phase{timed.front()[p].ops, timed.front()[p].tiles, 0, 0};
             for (double ms : share_ms) phase.slowest_thread_ms = std::max(phase.slowest_thread_ms, ms), phase.all_tiles_ms += ms;
             result.phases.push_back(phase);
             result.latency_ms += phase.slowest_thread_ms;

@@ -18,6 +18,7 @@ namespace onevit {
 // contention between cores, and the cost of waking and joining T threads at
 // each phase.
 struct EmulatedPhaseTime {
+    std::string ops;  // the ops the phase runs, "blocks.0.norm1 + blocks.0.attn.qkv"
     int tiles = 0;
     double slowest_thread_ms = 0;  // the busiest thread's share
     double all_tiles_ms = 0;       // all shares

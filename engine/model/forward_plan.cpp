@@ -1,57 +1,58 @@
 #include "model/forward_plan.hpp"
 
-#include "model/block_types.hpp"
+#include "model/graph.hpp"
 #include "ops/attention.hpp"
-#include "ops/layer_norm.hpp"
 #include "ops/linear.hpp"
+#include "ops/norm.hpp"
 #include "ops/patch_embed.hpp"
 
 namespace onevit {
 
 std::vector<Precision> planned_precisions() { return {Precision::f32, Precision::bf16, Precision::int8}; }
 
+// Every layer of the description, planned as Forward builds it; one block
+// stands for all (their shapes are alike).
 void plan_forward(const Architecture& a, Precision precision, const dnnl::engine& engine, int threads, int batch) {
-    const int rows = batch * a.tokens(), patch_rows = batch * a.patch_tokens(), D = a.dim;
-    const Epilogue gelu = gelu_epilogue(a.gelu);
-    const BlockTypes t = BlockTypes::at(precision, a.attn_proj);
-    const auto linear = [&](int in, int out, bool bias, Epilogue epilogue, int typical_rows, int run_rows,
-                            LinearTypes types = {}) {
-        LinearSteps::plan(LinearWeights(engine, LinearShape{in, out, bias, epilogue, types}, {typical_rows, threads}),
-                          engine, run_rows);
+    const ModelGraph g = describe(a, precision);
+    const BlockTypes fc1_whole_rows = BlockTypes::at(precision, a.attn_proj, true);
+    const auto linear = [&](const LinearDesc& d) {
+        const LinearWeights weights(engine, d.shape, {d.rows_per_image, threads});
+        plan_linear(weights, engine, d.rows_per_image * batch);
     };
-    const auto norm = [&](int norm_rows, int dim) { LayerNormSteps::plan(engine, threads, norm_rows, dim, a.norm_eps); };
-    // A block's norms writing bf16/s8 are loops (ops/layer_norm.hpp): nothing to plan.
-    const auto block_norm = [&] {
-        if (t.normed == dnnl::memory::data_type::f32) norm(rows, D);
+    const auto norm = [&](const std::optional<NormDesc>& d, int rows, Activation::Type dst) {
+        if (d) plan_norm(engine, threads, rows, {d->kind, d->dim, d->eps}, dst);
     };
-
-    const PatchGrid grid{a.channels, a.image_height, a.image_width, a.patch_size};
-    if (a.patch_norm) {
-        norm(patch_rows, a.patch_dim());
-        linear(a.patch_dim(), D, true, Epilogue::none, a.patch_tokens(), patch_rows);
-        norm(patch_rows, D);
-    } else {
-        PatchEmbedSteps::plan(PatchEmbedWeights(engine, grid, D, threads, patch_embed_type(precision)), engine, batch);
+    const int rows = batch * a.tokens(), patch_rows = batch * a.patch_tokens();
+    if (g.patch_embed) {
+        const PatchEmbedDesc& p = *g.patch_embed;
+        PatchEmbedding::plan(PatchEmbedWeights(engine, p.grid, p.dim, p.bias, threads, p.type), engine, batch);
     }
-    if (a.norm_pre) norm(rows, D);
-    block_norm();
-    linear(D, 3 * a.inner_dim(), a.qkv_bias, Epilogue::none, a.tokens(), rows, {t.normed, t.qkv});
-    AttentionSteps::plan(engine, threads, {batch, a.tokens(), a.heads, a.head_dim, a.attn_scale}, t.qkv, t.attention);
-    if (a.attn_proj) linear(a.inner_dim(), D, true, Epilogue::residual_add, a.tokens(), rows, {t.proj_in});
-    block_norm();
-    linear(D, a.mlp_dim, true, gelu, a.tokens(), rows, {t.normed, t.hidden});
-    linear(a.mlp_dim, D, true, Epilogue::residual_add, a.tokens(), rows, {t.fc2_in});
-    if (a.final_norm) norm(rows, D);
-    const int pooled_rows = a.head == Head::distilled ? 2 * batch : batch;
-    if (a.head_norm) norm(pooled_rows, D);
-    if (a.pool_proj > 0) linear(a.pooled_dim(), a.pool_proj, true, Epilogue::none, 1, batch);
-    if (a.num_classes == 0) return;  // a model without a classifier: embeddings only
-    if (a.head == Head::mlp) {
-        linear(a.embed_dim(), a.head_hidden, true, gelu, 1, batch);
-        linear(a.head_hidden, a.num_classes, true, Epilogue::none, 1, batch);
-    } else if (a.head != Head::none) {
-        linear(a.embed_dim(), a.num_classes, true, Epilogue::none, 1, batch);  // the distilled head's twin is alike
+    norm(g.patch_norm_in, patch_rows, Activation::Type::f32);
+    if (g.patch_linear) linear(*g.patch_linear);
+    norm(g.patch_norm_out, patch_rows, Activation::Type::f32);
+    norm(g.norm_pre, rows, Activation::Type::f32);
+    const BlockDesc& b = g.blocks.front();
+    norm(b.norm1, rows, b.types.normed);
+    linear(b.qkv);
+    Attention::plan(engine, threads, b.attention.shape(batch), b.attention.qkv, b.attention.out);
+    if (b.proj) linear(*b.proj);
+    norm(b.norm2, rows, b.types.normed);
+    linear(b.fc1);
+    if (precision == Precision::int8) {  // fc1 writes s8 where its rows are whole
+        LinearDesc whole = b.fc1;
+        whole.shape.types.dst = fc1_whole_rows.hidden;
+        linear(whole);
     }
+    linear(b.fc2);
+    norm(g.norm, rows, Activation::Type::f32);
+    const int pooled_rows = g.head_dist ? 2 * batch : batch;
+    if (g.attn_pool) {
+        for (const LinearDesc* l : {&g.attn_pool->kv, &g.attn_pool->proj, &g.attn_pool->fc1, &g.attn_pool->fc2}) linear(*l);
+        norm(g.attn_pool->norm, batch, Activation::Type::f32);
+    }
+    norm(g.head_norm, pooled_rows, Activation::Type::f32);
+    for (const auto* l : {&g.pool_proj, &g.head_hidden, &g.head, &g.head_dist})
+        if (*l) linear(**l);
 }
 
 }  // namespace onevit

@@ -18,8 +18,8 @@ namespace onevit {
 std::vector<Precision> planned_precisions();
 
 // Inside Executor::run (primitives are created single-threaded). Throws
-// ReferenceKernel on the first reference implementation. Mirrors Forward's
-// constructor and VitWeights' tuning; one block stands for all (they are alike).
+// ReferenceKernel on the first reference implementation. Plans every layer of
+// the model's description (model/graph.hpp) as VitWeights and Forward build it.
 void plan_forward(const Architecture& arch, Precision precision, const dnnl::engine& engine, int threads, int batch);
 
 }  // namespace onevit

@@ -9,12 +9,11 @@
 
 #include <oneapi/tbb/info.h>
 
-#include "ops/step.hpp"
-#include "runtime/stream.hpp"
-#include "format/model_file.hpp"
+#include "model/open_model_file.hpp"
+#include "model/vit.hpp"
 #include "onevit/error.hpp"
 #include "model/thread_plan.hpp"
-#include "model/vit.hpp"
+#include "runtime/stream.hpp"
 
 namespace onevit {
 
@@ -37,11 +36,12 @@ struct StreamPlan {
 };
 
 // Explicit threads and streams win; what they leave open, the cost model
-// chooses for this model and options.batch (model/thread_plan.hpp).
-StreamPlan plan_streams(const Options& options, const Architecture& arch) {
+// chooses for this model, options.batch and the precision it runs at (model/thread_plan.hpp).
+StreamPlan plan_streams(const Options& options, const Architecture& arch, Precision precision) {
     const int threads = options.threads > 0 ? options.threads : available_cores();
     if (options.threads == 0 || (options.streams == 0 && options.hint == Hint::throughput)) {
-        const ThreadPlan chosen = choose_thread_plan(arch, options.batch, options.hint, threads, options.streams);
+        const ThreadPlan chosen =
+            choose_thread_plan(arch, options.batch, options.hint, threads, options.streams, precision);
         return {chosen.streams, std::vector<Range>(chosen.streams, Range{0, chosen.threads_per_stream})};
     }
     const int streams = options.streams > 0 ? options.streams : 1;
@@ -177,9 +177,9 @@ Model Model::load(const std::string& path, const Options& options) {
     if (options.threads < 0) throw Error("threads must be >= 0 (0 = chosen per model), got " + std::to_string(options.threads));
     if (options.streams < 0) throw Error("streams must be >= 0 (0 = chosen for the hint), got " + std::to_string(options.streams));
     if (options.batch < 1) throw Error("batch must be >= 1, got " + std::to_string(options.batch));
-    ModelFile file = ModelFile::open(path);
-    const StreamPlan plan = plan_streams(options, file.info().arch);
+    ModelFile file = open_model_file(path);
     const Precision precision = options.precision.value_or(file.info().stored_precision);
+    const StreamPlan plan = plan_streams(options, file.info().arch, precision);
     return translating_dnnl_errors(path, [&] { return Model(std::make_unique<Impl>(std::move(file), plan, precision)); });
 }
 

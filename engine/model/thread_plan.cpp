@@ -5,24 +5,23 @@
 
 #include <oneapi/tbb/info.h>
 
-#include "ops/attention.hpp"
-#include "ops/linear.hpp"
+#include "model/graph.hpp"
 
 namespace onevit {
 
 namespace {
 
-// One core's f32 brgemm speed, measured here (oneDNN 2.6.3, 1 thread, 192–3072
-// wide layers at 4–197 rows: 107–117 GFLOP/s, flat in the row count): the cost
-// model's multiply-accumulates become milliseconds at this rate. Only the ratio
-// to the phase start-up cost below matters for the choice.
+// One core's f32 matmul rate (docs/performance.md, "The cost model"): the
+// model's multiply-accumulates become milliseconds at this rate. Only the
+// ratio to the phase start-up cost below matters for the choice.
 constexpr double kCoreMacsPerMs = 55e6;
-// Starting and joining a parallel phase: TBB wakes the threads and each takes
-// its share, so the cost grows with the threads that take part. Not calibrated
-// beyond 2 cores (no many-core machine measured yet): a few microseconds, as
-// oneTBB's fork-join is on 2 cores here.
+// Starting and joining a parallel phase grows with the threads that take part
+// (calibrated on 2 cores only: docs/performance.md).
 constexpr double kPhaseStartMs = 0.002;
 constexpr double kPhaseStartPerThreadMs = 0.0001;
+// A row loop of ours (norms, conversions, the int8 epilogue's extra pass):
+// per value, about this many multiply-accumulates of a matmul's time.
+constexpr double kRowLoopMacsPerValue = 4;
 // Within this of the best, fewer threads (or streams) are taken: they leave
 // cores to the rest of the machine.
 constexpr double kTolerance = 0.005;
@@ -33,30 +32,39 @@ double phase_start_ms(int threads) { return kPhaseStartMs + kPhaseStartPerThread
 
 int available_cores() { return tbb::info::default_concurrency(); }
 
-double modelled_latency_ms(const Architecture& a, int batch, int threads) {
-    const int rows = batch * a.tokens(), D = a.dim;
-    const auto linear = [&](int in, int out, int typical_rows, int run_rows) {
-        return modelled_linear_macs(LinearShape{in, out, true, Epilogue::none}, {typical_rows, threads}, run_rows);
+// The sum over the model's description: each linear layer and attention at the
+// cost its tiling minimises at its precision, the norms and conversions as row
+// loops spread over the threads, and the start of every parallel phase.
+double modelled_latency_ms(const Architecture& a, int batch, int threads, Precision precision) {
+    const ModelGraph g = describe(a, precision);
+    const auto linear = [&](const LinearShape& shape, int rows_per_image) {
+        return modelled_linear_macs(shape, {rows_per_image, threads}, rows_per_image * batch);
     };
-    double macs = linear(a.patch_dim(), D, a.patch_tokens(), batch * a.patch_tokens());
-    double block = linear(D, 3 * a.inner_dim(), a.tokens(), rows) +
-                   modelled_attention_macs({batch, a.tokens(), a.heads, a.head_dim, a.attn_scale}, threads) +
-                   linear(a.mlp_dim, D, a.tokens(), rows) + linear(D, a.mlp_dim, a.tokens(), rows);
-    if (a.attn_proj) block += linear(a.inner_dim(), D, a.tokens(), rows);
-    macs += a.depth * block;
-    if (a.num_classes > 0) macs += linear(D, a.num_classes, 1, batch);  // none: an embedding model
+    double macs = 0;
+    if (g.patch_embed) {
+        const PatchEmbedDesc& p = *g.patch_embed;
+        macs += linear({p.grid.patch_dim(), p.dim, p.bias, Epilogue::none, {p.type}}, p.grid.patches());
+    }
+    for (const LinearDesc* l : g.linears()) macs += linear(l->shape, l->rows_per_image);
+    const double row_values = double(batch) * a.tokens() * a.dim;
+    for (const BlockDesc& b : g.blocks) {
+        const double speedup = b.attention.qkv == Activation::Type::f32 ? 1 : 2;  // bf16 operands
+        macs += modelled_attention_macs(b.attention.shape(batch), threads) / speedup;
+        macs += 2 * row_values * kRowLoopMacsPerValue / threads;  // norm1, norm2
+    }
     // Phases: patches, tokens, the first row chain, then per block attention
     // and a row chain, then pooling and the head.
     const int phases = 5 + 2 * a.depth;
     return macs / kCoreMacsPerMs + phases * phase_start_ms(threads);
 }
 
-ThreadPlan choose_thread_plan(const Architecture& arch, int batch, Hint hint, int cores, int streams) {
+ThreadPlan choose_thread_plan(const Architecture& arch, int batch, Hint hint, int cores, int streams,
+                              Precision precision) {
     if (cores < 1) throw Error("cores must be >= 1, got " + std::to_string(cores));
     if (streams > cores)
         throw Error(std::to_string(streams) + " streams need at least as many threads, got " + std::to_string(cores));
     const auto plan = [&](int s, int t) {
-        const double ms = modelled_latency_ms(arch, batch, t);
+        const double ms = modelled_latency_ms(arch, batch, t, precision);
         return ThreadPlan{s, t, ms, s * batch * 1e3 / ms};
     };
     if (streams > 0) return plan(streams, cores / streams);

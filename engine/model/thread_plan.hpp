@@ -23,13 +23,14 @@ struct ThreadPlan {
 // The cores this process may use (what threads = 0 means at most).
 int available_cores();
 
-// The modelled latency of one forward of `batch` images on a stream of `threads` threads.
-double modelled_latency_ms(const Architecture& arch, int batch, int threads);
+// The modelled latency of one forward of `batch` images on a stream of `threads` threads, at `precision`.
+double modelled_latency_ms(const Architecture& arch, int batch, int threads, Precision precision = Precision::f32);
 
 // latency: one stream, the thread count t <= cores of least modelled latency
 // (the fewest threads within 0.5 % of it). throughput: streams x threads <= cores
 // of most modelled images/s (the fewest streams within 0.5 % of it). An explicit
 // streams (> 0) fixes the streams; threads are then cores / streams each.
-ThreadPlan choose_thread_plan(const Architecture& arch, int batch, Hint hint, int cores, int streams = 0);
+ThreadPlan choose_thread_plan(const Architecture& arch, int batch, Hint hint, int cores, int streams = 0,
+                              Precision precision = Precision::f32);
 
 }  // namespace onevit

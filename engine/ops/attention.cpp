@@ -41,7 +41,7 @@ struct PrimitiveDescs {
 };
 
 PrimitiveDescs primitive_descs(const dnnl::engine& engine, const AttentionShape& s, int rows, Activation::Type qkv,
-                               Activation::Type out, std::size_t* scratchpad_bytes) {
+                               Activation::Type out) {
     const int T = s.tokens, dh = s.head_dim;
     const memory::desc q_md({rows, dh}, qkv, {dh, 1});
     const memory::desc kt_md({dh, T}, qkv, {1, dh});  // kᵀ: a view of the dense k block
@@ -51,34 +51,32 @@ PrimitiveDescs primitive_descs(const dnnl::engine& engine, const AttentionShape&
     const memory::desc o_md({rows, dh}, out, {dh, 1});
     dnnl::primitive_attr scaled = user_scratchpad_attr();
     scaled.set_output_scales(0, {s.scale});
-    PrimitiveDescs pds{
-        checked(dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, kt_md, scores_md), scaled, engine),
-                "attention scores matmul"),
-        checked(dnnl::matmul::primitive_desc(dnnl::matmul::desc(probabilities_md, v_md, o_md), user_scratchpad_attr(),
-                                             engine),
-                "attention mix matmul")};
-    for (std::size_t bytes : {pds.scores.scratchpad_desc().get_size(), pds.mix.scratchpad_desc().get_size()})
-        *scratchpad_bytes = std::max(*scratchpad_bytes, bytes);
-    return pds;
+    return {checked(dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, kt_md, scores_md), scaled, engine),
+                    "attention scores matmul"),
+            checked(dnnl::matmul::primitive_desc(dnnl::matmul::desc(probabilities_md, v_md, o_md),
+                                                 user_scratchpad_attr(), engine),
+                    "attention mix matmul")};
 }
 
 // The tasks' query ranges, and one set of descriptors per distinct range height.
 struct QueryPlan {
     std::vector<Range> query_parts;
-    std::map<int, int> rows_class;  // query rows → class
+    std::map<int, int> rows_class;    // query rows → class
     std::vector<PrimitiveDescs> pds;  // by class
 };
 
 QueryPlan plan_queries(const dnnl::engine& engine, int threads, const AttentionShape& s, Activation::Type qkv,
-                       Activation::Type out, std::size_t* scratchpad_bytes) {
+                       Activation::Type out) {
     QueryPlan plan{split_evenly(s.tokens, choose_query_parts(s, threads)), {}, {}};
     for (Range r : plan.query_parts) {
         if (plan.rows_class.count(r.size)) continue;
         plan.rows_class.emplace(r.size, static_cast<int>(plan.pds.size()));
-        plan.pds.push_back(primitive_descs(engine, s, r.size, qkv, out, scratchpad_bytes));
+        plan.pds.push_back(primitive_descs(engine, s, r.size, qkv, out));
     }
     return plan;
 }
+
+std::size_t aligned64(std::size_t bytes) { return (bytes + 63) / 64 * 64; }
 
 }  // namespace
 
@@ -88,103 +86,103 @@ double modelled_attention_macs(const AttentionShape& shape, int threads) {
     return cost;
 }
 
-void AttentionSteps::plan(const dnnl::engine& engine, int threads, const AttentionShape& shape, Activation::Type qkv,
-                          Activation::Type out) {
-    std::size_t scratchpad_bytes = 0;
-    plan_queries(engine, threads, shape, qkv, out, &scratchpad_bytes);
+void Attention::plan(const dnnl::engine& engine, int threads, const AttentionShape& shape, Activation::Type qkv,
+                     Activation::Type out) {
+    plan_queries(engine, threads, shape, qkv, out);
 }
 
-AttentionSteps::AttentionSteps(const dnnl::engine& engine, int threads, const AttentionShape& s, Activation qkv,
-                               Activation out)
-    : shape_(s), qkv_type_(qkv.type), qkv_bytes_(Activation::bytes_per_element(qkv.type)), out_bytes_(Activation::bytes_per_element(out.type)) {
+Attention::Attention(const dnnl::engine& engine, int threads, const AttentionShape& s, Activation qkv, Activation out)
+    : engine_(engine),
+      shape_(s),
+      qkv_type_(qkv.type),
+      qkv_bytes_(Activation::bytes_per_element(qkv.type)),
+      out_bytes_(Activation::bytes_per_element(out.type)) {
     const int T = s.tokens, dh = s.head_dim, I = s.inner();
     const std::int64_t qkv_stride = 3 * I;
-    const QueryPlan plan = plan_queries(engine, threads, s, qkv.type, out.type, &scratchpad_bytes_);
-    const std::vector<Range>& query_parts = plan.query_parts;
-    const std::map<int, int>& rows_class = plan.rows_class;
-    const std::vector<PrimitiveDescs>& pds = plan.pds;
-    std::vector<TaskSteps> primitives;  // by rows class, not bound to memory yet
-    for (const PrimitiveDescs& p : pds)
-        primitives.push_back({{dnnl::matmul(p.scores), {}}, {dnnl::matmul(p.mix), {}}});
-
-    // Every block is sized for all T rows; each rows class views its first rows.
-    const std::size_t block = std::size_t(T) * dh;
-    workspaces_.resize(threads);
-    for (Workspace& w : workspaces_) {
-        w.q = AlignedBuffer(block), w.k = AlignedBuffer(block), w.v = AlignedBuffer(block), w.o = AlignedBuffer(block);
-        w.scores = AlignedBuffer(std::size_t(T) * T);
-        const bool in_place = qkv.type == memory::data_type::f32;
-        if (!in_place) w.probabilities = AlignedBuffer(std::size_t(T) * T);
-        for (std::size_t c = 0; c < pds.size(); ++c) {
-            TaskSteps steps = primitives[c];
-            const memory scores(pds[c].scores.dst_desc(), engine, w.scores.data());
-            const memory probabilities(pds[c].mix.src_desc(), engine,
-                                       in_place ? w.scores.data() : w.probabilities.data());
-            steps.scores.args = {{DNNL_ARG_SRC, memory(pds[c].scores.src_desc(), engine, w.q.data())},
-                                 {DNNL_ARG_WEIGHTS, memory(pds[c].scores.weights_desc(), engine, w.k.data())},
-                                 {DNNL_ARG_DST, scores}};
-            steps.mix.args = {{DNNL_ARG_SRC, probabilities},
-                              {DNNL_ARG_WEIGHTS, memory(pds[c].mix.weights_desc(), engine, w.v.data())},
-                              {DNNL_ARG_DST, memory(pds[c].mix.dst_desc(), engine, w.o.data())}};
-            for (Step* step : {&steps.scores, &steps.mix}) step->args[DNNL_ARG_SCRATCHPAD] = memory();
-            w.steps.push_back(std::move(steps));
-        }
+    const QueryPlan plan = plan_queries(engine, threads, s, qkv.type, out.type);
+    for (const PrimitiveDescs& p : plan.pds) {
+        scores_pds_.push_back(p.scores), mix_pds_.push_back(p.mix);
+        scores_primitives_.push_back(dnnl::matmul(p.scores)), mix_primitives_.push_back(dnnl::matmul(p.mix));
+        scratchpad_bytes_ = std::max({scratchpad_bytes_, p.scores.scratchpad_desc().get_size(),
+                                      p.mix.scratchpad_desc().get_size()});
     }
+    // Every block is sized for all T rows; each rows class views its first rows.
+    // The probabilities have qkv's type: f32 in place of the scores, or bf16.
+    const std::size_t block = aligned64(std::size_t(T) * dh * std::max(qkv_bytes_, out_bytes_));
+    const std::size_t scores = aligned64(std::size_t(T) * T * sizeof(float));
+    const bool in_place = qkv.type == memory::data_type::f32;
+    layout_.q = 0, layout_.k = block, layout_.v = 2 * block, layout_.o = 3 * block, layout_.scores = 4 * block;
+    layout_.probabilities = in_place ? layout_.scores : layout_.scores + scores;
+    layout_.bytes = layout_.scores + scores + (in_place ? 0 : scores);
+    workspace_bytes_ = layout_.bytes;
 
     for (int b = 0; b < s.batch; ++b) {
         for (int h = 0; h < s.heads; ++h) {
             const auto* q = static_cast<const char*>(qkv.at(std::int64_t(b) * T, qkv_stride, h * dh));
-            for (Range r : query_parts)
-                tasks_.push_back({b * s.heads + h, r, rows_class.at(r.size), q + r.begin * qkv_stride * qkv_bytes_,
+            for (Range r : plan.query_parts)
+                tasks_.push_back({b * s.heads + h, r, plan.rows_class.at(r.size), q + r.begin * qkv_stride * qkv_bytes_,
                                   q + I * qkv_bytes_, q + 2 * I * qkv_bytes_,
                                   static_cast<char*>(out.at(std::int64_t(b) * T + r.begin, I, h * dh))});
         }
     }
 }
 
-void AttentionSteps::run(Executor& executor, std::vector<dnnl::memory>& scratchpads,
-                         const ProbabilitiesOut* probabilities) {
-    for (Workspace& w : workspaces_) w.unit = -1;  // qkv holds a new layer's values
-    executor.parallel(static_cast<int>(tasks_.size()), [&](int i) {
-        const int slot = Executor::slot();
-        run_task(tasks_[i], workspaces_[slot], executor.stream(), scratchpads[slot], probabilities);
-    });
+void Attention::bind(const ThreadMemory& thread_memory) {
+    slots_.clear();
+    for (int slot = 0; slot < thread_memory.slots(); ++slot) {
+        SlotSteps steps;
+        steps.workspace = thread_memory.workspace(slot);
+        char* w = steps.workspace;
+        for (std::size_t c = 0; c < scores_pds_.size(); ++c) {
+            const auto& scores = scores_pds_[c];
+            const auto& mix = mix_pds_[c];
+            steps.scores.emplace_back(scores_primitives_[c],
+                                      std::unordered_map<int, memory>{
+                                          {DNNL_ARG_SRC, memory(scores.src_desc(), engine_, w + layout_.q)},
+                                          {DNNL_ARG_WEIGHTS, memory(scores.weights_desc(), engine_, w + layout_.k)},
+                                          {DNNL_ARG_DST, memory(scores.dst_desc(), engine_, w + layout_.scores)}});
+            steps.mix.emplace_back(mix_primitives_[c],
+                                   std::unordered_map<int, memory>{
+                                       {DNNL_ARG_SRC, memory(mix.src_desc(), engine_, w + layout_.probabilities)},
+                                       {DNNL_ARG_WEIGHTS, memory(mix.weights_desc(), engine_, w + layout_.v)},
+                                       {DNNL_ARG_DST, memory(mix.dst_desc(), engine_, w + layout_.o)}});
+        }
+        slots_.push_back(std::move(steps));
+    }
 }
 
-void AttentionSteps::run_task(const Task& task, Workspace& w, dnnl::stream& stream, const dnnl::memory& scratchpad,
-                              const ProbabilitiesOut* probabilities) {
+void Attention::start() {
+    for (SlotSteps& s : slots_) s.unit = -1;  // qkv holds a new layer's values
+}
+
+void Attention::run(int t, TaskContext& context) {
+    const Task& task = tasks_[t];
+    SlotSteps& steps = slots_[context.slot];
+    char* w = steps.workspace;
     const int T = shape_.tokens, dh = shape_.head_dim, I = shape_.inner();
     const std::int64_t qkv_stride = 3 * I * qkv_bytes_, block_stride = dh * qkv_bytes_;
-    const auto block = [](AlignedBuffer& buffer) { return reinterpret_cast<char*>(buffer.data()); };
-    if (w.unit != task.unit) {
-        copy_rows(task.k, qkv_stride, T, block_stride, block(w.k), block_stride);
-        copy_rows(task.v, qkv_stride, T, block_stride, block(w.v), block_stride);
-        w.unit = task.unit;
+    if (steps.unit != task.unit) {
+        copy_rows(task.k, qkv_stride, T, block_stride, w + layout_.k, block_stride);
+        copy_rows(task.v, qkv_stride, T, block_stride, w + layout_.v, block_stride);
+        steps.unit = task.unit;
     }
-    copy_rows(task.q, qkv_stride, task.queries.size, block_stride, block(w.q), block_stride);
-    TaskSteps& steps = w.steps[task.rows_class];
-    steps.scores.execute(stream, scratchpad);
-    // The probabilities have qkv's type: f32 in place of the scores, or bf16.
-    const bool in_place = w.probabilities.size() == 0;
-    softmax_rows(w.scores.data(), task.queries.size, T,
-                 Activation(in_place ? w.scores.data() : w.probabilities.data(), qkv_type_));
-    if (probabilities) copy_out_probabilities(task, w, *probabilities);
-    steps.mix.execute(stream, scratchpad);
-    copy_rows(block(w.o), dh * out_bytes_, task.queries.size, dh * out_bytes_, task.out, I * out_bytes_);
+    copy_rows(task.q, qkv_stride, task.queries.size, block_stride, w + layout_.q, block_stride);
+    steps.scores[task.rows_class].execute(context);
+    auto* scores = reinterpret_cast<float*>(w + layout_.scores);
+    softmax_rows(scores, task.queries.size, T, Activation(w + layout_.probabilities, qkv_type_));
+    if (probabilities_) copy_out_probabilities(task, w + layout_.probabilities);
+    steps.mix[task.rows_class].execute(context);
+    copy_rows(w + layout_.o, dh * out_bytes_, task.queries.size, dh * out_bytes_, task.out, I * out_bytes_);
 }
 
-// The probabilities as the mix matmul reads them: f32 in place of the scores,
-// or bf16 (where qkv is bf16: at int8 precision), widened here.
-void AttentionSteps::copy_out_probabilities(const Task& task, Workspace& w, const ProbabilitiesOut& where) const {
+// The probabilities as the mix matmul reads them: f32, or bf16 widened here.
+void Attention::copy_out_probabilities(const Task& task, const char* probabilities) const {
     const int T = shape_.tokens;
     const int image = task.unit / shape_.heads, head = task.unit % shape_.heads;
-    float* dst = where.probs + image * where.image_stride + (std::int64_t(head) * T + task.queries.begin) * T;
-    if (w.probabilities.size() == 0) {
-        std::memcpy(dst, w.scores.data(), sizeof(float) * task.queries.size * T);
-        return;
-    }
-    const Activation bf16(w.probabilities.data(), memory::data_type::bf16);
-    for (int row = 0; row < task.queries.size; ++row) load_row(bf16, row, T, T, dst + std::int64_t(row) * T);
+    float* dst = probabilities_->probs + image * probabilities_->image_stride +
+                 (std::int64_t(head) * T + task.queries.begin) * T;
+    const Activation rows(const_cast<char*>(probabilities), qkv_type_);
+    for (int row = 0; row < task.queries.size; ++row) load_row(rows, row, T, T, dst + std::int64_t(row) * T);
 }
 
 }  // namespace onevit

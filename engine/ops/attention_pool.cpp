@@ -9,68 +9,66 @@ namespace {
 
 std::size_t elements(int rows, int width) { return std::size_t(rows) * std::size_t(width); }
 
-void run_parallel(Executor& executor, StepList& op, std::vector<dnnl::memory>& scratchpads) {
-    std::vector<Step>& steps = op.steps();
-    executor.parallel(static_cast<int>(steps.size()),
-                      [&](int i) { steps[i].execute(executor.stream(), scratchpads[Executor::slot()]); });
-}
+// attended[image, head columns] = softmax over the patch tokens of scale · q·k, weighting v.
+class Attend : public Op {
+public:
+    Attend(const AttentionPoolShape& shape, const float* query, const float* kv, float* attended)
+        : shape_(shape), query_(query), kv_(kv), attended_(attended) {}
+    std::string name() const override { return "attention pool"; }
+    int tasks() const override { return shape_.batch * shape_.heads; }
+    std::size_t workspace_bytes() const override { return sizeof(float) * (shape_.tokens - shape_.prefix_tokens); }
+
+    void run(int task, TaskContext& context) override {
+        const int image = task / shape_.heads, head = task % shape_.heads;
+        const int D = shape_.dim, head_dim = D / shape_.heads, first = shape_.prefix_tokens;
+        const int count = shape_.tokens - first;
+        const float* q = query_ + head * head_dim;
+        const float* rows = kv_ + elements(image * shape_.tokens + first, 2 * D);
+        auto* weights = reinterpret_cast<float*>(context.workspace);
+        float max_score = -INFINITY;
+        for (int t = 0; t < count; ++t) {
+            const float* k = rows + elements(t, 2 * D) + head * head_dim;
+            float dot = 0.f;
+            for (int i = 0; i < head_dim; ++i) dot += q[i] * k[i];
+            weights[t] = shape_.scale * dot;
+            max_score = std::max(max_score, weights[t]);
+        }
+        float sum = 0.f;
+        for (int t = 0; t < count; ++t) sum += weights[t] = std::exp(weights[t] - max_score);
+        float* out = attended_ + elements(image, D) + head * head_dim;
+        std::fill(out, out + head_dim, 0.f);
+        for (int t = 0; t < count; ++t) {
+            const float* v = rows + elements(t, 2 * D) + D + head * head_dim;
+            const float p = weights[t] / sum;
+            for (int i = 0; i < head_dim; ++i) out[i] += p * v[i];
+        }
+    }
+
+private:
+    AttentionPoolShape shape_;
+    const float* query_;
+    const float* kv_;
+    float* attended_;
+};
 
 }  // namespace
 
-AttentionPoolSteps::AttentionPoolSteps(const AttentionPoolWeights& w, const dnnl::engine& engine, int threads,
-                                       const AttentionPoolShape& shape, const float* tokens, float* pooled)
-    : query_(w.query),
-      shape_(shape),
-      kv_(elements(shape.batch * shape.tokens, 2 * shape.dim)),
-      scores_(elements(shape.batch * shape.heads, shape.tokens - shape.prefix_tokens)),
-      attended_(elements(shape.batch, shape.dim)),
-      normed_(elements(shape.batch, shape.dim)),
-      hidden_(elements(shape.batch, shape.mlp_dim)),
+AttentionPool::AttentionPool(const AttentionPoolWeights& w, const dnnl::engine& engine, int threads,
+                             const AttentionPoolShape& s, const float* tokens, float* pooled)
+    : kv_(elements(s.batch * s.tokens, 2 * s.dim)),
+      attended_(elements(s.batch, s.dim)),
+      normed_(elements(s.batch, s.dim)),
+      hidden_(elements(s.batch, s.mlp_dim)),
       // k and v of the prefix tokens are computed too (the rows are dense) and never read.
-      kv_steps_(w.kv, engine, shape.batch * shape.tokens, tokens, kv_.data()),
-      proj_(w.proj, engine, shape.batch, attended_.data(), pooled),
-      norm_(engine, threads, shape.batch, shape.dim, shape.eps, w.norm_scale, w.norm_shift, pooled, normed_.data()),
-      fc1_(w.fc1, engine, shape.batch, normed_.data(), hidden_.data()),
-      fc2_(w.fc2, engine, shape.batch, hidden_.data(), pooled) {}
+      kv_op_(make_linear("attn_pool.kv", w.kv, engine, s.batch * s.tokens, tokens, kv_.data())),
+      attend_(std::make_unique<Attend>(s, w.query, kv_.data(), attended_.data())),
+      proj_(make_linear("attn_pool.proj", w.proj, engine, s.batch, attended_.data(), pooled)),
+      norm_(make_norm("attn_pool.norm", engine, threads, s.batch, w.norm, pooled, normed_.data())),
+      fc1_(make_linear("attn_pool.fc1", w.fc1, engine, s.batch, normed_.data(), hidden_.data())),
+      fc2_(make_linear("attn_pool.fc2", w.fc2, engine, s.batch, hidden_.data(), pooled)) {}
 
-std::size_t AttentionPoolSteps::scratchpad_bytes() const {
-    return std::max({kv_steps_.scratchpad_bytes(), proj_.scratchpad_bytes(), norm_.scratchpad_bytes(),
-                     fc1_.scratchpad_bytes(), fc2_.scratchpad_bytes()});
-}
-
-void AttentionPoolSteps::run(Executor& executor, std::vector<dnnl::memory>& scratchpads) {
-    run_parallel(executor, kv_steps_, scratchpads);
-    executor.parallel(shape_.batch * shape_.heads, [&](int task) { attend(task / shape_.heads, task % shape_.heads); });
-    run_parallel(executor, proj_, scratchpads);  // pooled = attended Wprojᵀ + b
-    run_parallel(executor, norm_, scratchpads);
-    run_parallel(executor, fc1_, scratchpads);
-    run_parallel(executor, fc2_, scratchpads);  // pooled += fc2(gelu(fc1(LN(pooled))))
-}
-
-// attended[image, head columns] = softmax over the patch tokens of scale · q·k, weighting v.
-void AttentionPoolSteps::attend(int image, int head) {
-    const int D = shape_.dim, head_dim = D / shape_.heads, first = shape_.prefix_tokens;
-    const int count = shape_.tokens - first;
-    const float* q = query_ + head * head_dim;
-    const float* rows = kv_.data() + elements(image * shape_.tokens + first, 2 * D);
-    float* weights = scores_.data() + elements(image * shape_.heads + head, count);
-    float max_score = -INFINITY;
-    for (int t = 0; t < count; ++t) {
-        const float* k = rows + elements(t, 2 * D) + head * head_dim;
-        float dot = 0.f;
-        for (int i = 0; i < head_dim; ++i) dot += q[i] * k[i];
-        weights[t] = shape_.scale * dot;
-        max_score = std::max(max_score, weights[t]);
-    }
-    float sum = 0.f;
-    for (int t = 0; t < count; ++t) sum += weights[t] = std::exp(weights[t] - max_score);
-    float* out = attended_.data() + elements(image, D) + head * head_dim;
-    std::fill(out, out + head_dim, 0.f);
-    for (int t = 0; t < count; ++t) {
-        const float* v = rows + elements(t, 2 * D) + D + head * head_dim;
-        const float p = weights[t] / sum;
-        for (int i = 0; i < head_dim; ++i) out[i] += p * v[i];
-    }
+std::vector<Op*> AttentionPool::ops() const {
+    return {kv_op_.get(), attend_.get(), proj_.get(), norm_.get(), fc1_.get(), fc2_.get()};
 }
 
 }  // namespace onevit

@@ -8,15 +8,16 @@
 //
 // The query is a constant (the latent through its projection, folded at
 // conversion), so each (image, head) is one dot product per token and one
-// weighted sum: plain loops, cheap next to the kv matmul over every token.
+// weighted sum: plain loops (the Attend op), cheap next to the kv matmul over
+// every token. The rest are linear and norm ops, run one after another.
 #pragma once
 
+#include <memory>
 #include <vector>
 
-#include "runtime/aligned_buffer.hpp"
-#include "runtime/executor.hpp"
-#include "ops/layer_norm.hpp"
 #include "ops/linear.hpp"
+#include "ops/norm.hpp"
+#include "runtime/aligned_buffer.hpp"
 
 namespace onevit {
 
@@ -24,8 +25,7 @@ struct AttentionPoolWeights {
     const float* query;  // [dim], read in place from the mapped file
     LinearWeights kv;    // [2·dim, dim]: rows k, then v, each head-major
     LinearWeights proj;  // [dim, dim]
-    const float* norm_scale;  // [dim]
-    const float* norm_shift;  // [dim]
+    NormParams norm;     // [dim]
     LinearWeights fc1;   // [mlp, dim], GELU fused
     LinearWeights fc2;   // [dim, mlp], residual add fused
 };
@@ -38,34 +38,22 @@ struct AttentionPoolShape {
     int dim = 0;
     int mlp_dim = 0;
     float scale = 0.f;
-    float eps = 0.f;
 };
 
-class AttentionPoolSteps {
+class AttentionPool {
 public:
     // tokens: (batch·tokens) × dim; pooled: batch × dim.
-    AttentionPoolSteps(const AttentionPoolWeights& weights, const dnnl::engine& engine, int threads,
-                       const AttentionPoolShape& shape, const float* tokens, float* pooled);
-
-    // Inside Executor::run; scratchpads: one per arena slot.
-    void run(Executor& executor, std::vector<dnnl::memory>& scratchpads);
-    std::size_t scratchpad_bytes() const;
+    AttentionPool(const AttentionPoolWeights& weights, const dnnl::engine& engine, int threads,
+                  const AttentionPoolShape& shape, const float* tokens, float* pooled);
+    // Its ops, in order, each a phase of its own.
+    std::vector<Op*> ops() const;
 
 private:
-    void attend(int image, int head);
-
-    const float* query_;
-    AttentionPoolShape shape_;
     AlignedBuffer kv_;        // (batch·tokens) × 2·dim
-    AlignedBuffer scores_;    // (batch·heads) × patch tokens: each task's own row
     AlignedBuffer attended_;  // batch × dim
     AlignedBuffer normed_;    // batch × dim
     AlignedBuffer hidden_;    // batch × mlp
-    LinearSteps kv_steps_;
-    LinearSteps proj_;
-    LayerNormSteps norm_;
-    LinearSteps fc1_;
-    LinearSteps fc2_;
+    std::unique_ptr<Op> kv_op_, attend_, proj_, norm_, fc1_, fc2_;
 };
 
 }  // namespace onevit

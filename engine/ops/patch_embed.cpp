@@ -14,43 +14,39 @@ TensorView flattened(const TensorView& weight) {
 }  // namespace
 
 PatchEmbedWeights::PatchEmbedWeights(Executor& loader, WeightMemory& memory, const PatchGrid& grid,
-                                     const TensorView& weight, const TensorView& bias, int run_threads,
+                                     const TensorView& weight, const TensorView* bias, int run_threads,
                                      Activation::Type type)
     : grid_(grid),
-      linear_(loader, memory, flattened(weight), &bias, Epilogue::none, {grid.patches(), run_threads}, {type}) {}
+      linear_(loader, memory, flattened(weight), bias, Epilogue::none, {grid.patches(), run_threads}, {type}) {}
 
-PatchEmbedWeights::PatchEmbedWeights(const dnnl::engine& engine, const PatchGrid& grid, int dim, int run_threads,
-                                     Activation::Type type)
+PatchEmbedWeights::PatchEmbedWeights(const dnnl::engine& engine, const PatchGrid& grid, int dim, bool bias,
+                                     int run_threads, Activation::Type type)
     : grid_(grid),
-      linear_(engine, LinearShape{grid.patch_dim(), dim, true, Epilogue::none, {type}}, {grid.patches(), run_threads}) {}
+      linear_(engine, LinearShape{grid.patch_dim(), dim, bias, Epilogue::none, {type}}, {grid.patches(), run_threads}) {}
 
-PatchEmbedSteps::PatchEmbedSteps(const PatchEmbedWeights& w, const dnnl::engine& engine, int batch, float* out)
-    : grid_(w.grid_),
-      batch_(batch),
-      rows_(std::size_t(batch) * w.grid_.patches() * w.grid_.patch_dim()),  // floats: room for bf16 too
-      patches_(rows_.data(), w.linear_.types().src),
-      linear_(w.linear_, engine, batch * w.grid_.patches(), patches_, out) {}
-
-void PatchEmbedSteps::plan(const PatchEmbedWeights& w, const dnnl::engine& engine, int batch) {
-    LinearSteps::plan(w.linear_, engine, batch * w.grid_.patches());
+ExtractPatches::ExtractPatches(const PatchGrid& grid, std::vector<Range> tiles, Activation rows)
+    : grid_(grid), rows_(rows) {
+    row_tiles_ = std::move(tiles);
 }
 
-void PatchEmbedSteps::run(Executor& executor, const float* input, std::vector<dnnl::memory>& scratchpads) {
-    std::vector<Step>& steps = linear_.steps();
-    const std::vector<Range>& row_tiles = linear_.row_tiles();
-    if (!row_tiles.empty()) {  // each tile reads only its own patches: cut them out in the same task
-        executor.parallel(static_cast<int>(steps.size()), [&](int t) {
-            extract_patch_rows(grid_, input, row_tiles[t], patches_);
-            steps[t].execute(executor.stream(), scratchpads[Executor::slot()]);
-        });
-        return;
-    }
-    executor.parallel(batch_ * grid_.patches(), [&](int row) {  // column tiles read every patch
-        extract_patch_rows(grid_, input, {row, 1}, patches_);
-    });
-    executor.parallel(static_cast<int>(steps.size()), [&](int i) {
-        steps[i].execute(executor.stream(), scratchpads[Executor::slot()]);
-    });
+void ExtractPatches::run(int task, TaskContext& context) {
+    extract_patch_rows(grid_, images_, row_tiles_[task], rows_, reinterpret_cast<float*>(context.workspace));
+}
+
+PatchEmbedding::PatchEmbedding(const PatchEmbedWeights& w, const dnnl::engine& engine, int threads, int batch,
+                               float* out)
+    : rows(std::size_t(batch) * w.grid().patches() * w.grid().patch_dim()) {  // floats: room for bf16 too
+    const int patch_rows = batch * w.grid().patches();
+    const Activation patches(rows.data(), w.linear().types().src);
+    linear = make_linear("patch embedding", w.linear(), engine, patch_rows, patches, out);
+    // Each of the matmul's row tiles cuts out its own patches; column tiles read every patch.
+    std::vector<Range> tiles = linear->row_tiles();
+    if (tiles.empty()) tiles = split_evenly(patch_rows, std::max(1, std::min(patch_rows, threads)));
+    extract = std::make_unique<ExtractPatches>(w.grid(), std::move(tiles), patches);
+}
+
+void PatchEmbedding::plan(const PatchEmbedWeights& w, const dnnl::engine& engine, int batch) {
+    plan_linear(w.linear(), engine, batch * w.grid().patches());
 }
 
 }  // namespace onevit

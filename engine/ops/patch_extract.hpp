@@ -3,17 +3,16 @@
 // so a patch row times the weight's rows is the convolution (ops/patch_embed).
 #pragma once
 
-#include "runtime/executor.hpp"
 #include "ops/activation.hpp"
+#include "ops/op.hpp"
 #include "ops/patch_grid.hpp"
-#include "ops/step.hpp"
 
 namespace onevit {
 
 // The rows [rows.begin, rows.begin + rows.size) of all_rows only (row = image
-// · patches + patch), written as all_rows' type: f32 or bf16.
-void extract_patch_rows(const PatchGrid& grid, const float* images, Range rows, const Activation& all_rows);
-// images: batch × C × H × W; rows: (batch · patches) × patch_dim. Inside Executor::run.
-void extract_patches(Executor& executor, const PatchGrid& grid, int batch, const float* images, float* rows);
+// · patches + patch), written as all_rows' type: f32, or bf16 through
+// `converted`, a row of patch_dim floats.
+void extract_patch_rows(const PatchGrid& grid, const float* images, Range rows, const Activation& all_rows,
+                        float* converted);
 
 }  // namespace onevit

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "ops/vector_math.hpp"
+
 namespace onevit {
 
 namespace {
@@ -55,20 +57,16 @@ void scale_into(const float* values, int n, float scale, float* out) {
     for (int i = 0; i < n; ++i) out[i] = values[i] * scale;
 }
 
-constexpr int kLanes = 16;
-
 }  // namespace
 
 ONEVIT_VECTOR_CLONES
 float sum_of(const float* values, int n) {
-    float lanes[kLanes] = {};
-    int i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-        for (int l = 0; l < kLanes; ++l) lanes[l] += values[i + l];
-    float sum = 0.f;
-    for (; i < n; ++i) sum += values[i];
-    for (float lane : lanes) sum += lane;
-    return sum;
+    return lane_sum(n, [&](int i) { return values[i]; });
+}
+
+ONEVIT_VECTOR_CLONES
+float sum_of_squares(const float* values, int n) {
+    return lane_sum(n, [&](int i) { return values[i] * values[i]; });
 }
 
 // On the bits: for floats that are not NaN, |x| orders as its bits with the
@@ -132,30 +130,6 @@ void load_row(const Activation& src, std::int64_t row, std::int64_t stride, int 
         case Type::bf16: from_bf16_row(static_cast<const std::uint16_t*>(src.at(row, stride)), n, values); return;
         default: throw std::logic_error("load_row: unsupported activation type");
     }
-}
-
-std::vector<RowTile> row_store_tiles(int threads, int rows, int cols, Activation dst,
-                                     std::function<void(int row, float* values)> fill) {
-    std::vector<RowTile> tiles;
-    for (Range r : split_evenly(rows, std::min(rows, threads))) {
-        Step step;
-        step.kernel = [=] {
-            thread_local std::vector<float> values;
-            values.resize(cols);
-            for (int row = r.begin; row < r.begin + r.size; ++row) {
-                fill(row, values.data());
-                store_row(values.data(), cols, dst, row, cols);
-            }
-        };
-        tiles.push_back({r, std::move(step)});
-    }
-    return tiles;
-}
-
-ConvertRowsSteps::ConvertRowsSteps(int threads, int rows, int cols, Activation src, Activation dst) {
-    const auto load = [=](int row, float* values) { load_row(src, row, cols, cols, values); };
-    for (RowTile& tile : row_store_tiles(threads, rows, cols, dst, load))
-        add_row_tile(std::move(tile.step), 0, tile.rows);
 }
 
 }  // namespace onevit

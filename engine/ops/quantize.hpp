@@ -10,11 +10,9 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <vector>
 
 #include "ops/activation.hpp"
-#include "ops/step.hpp"
 #include "runtime/sanitizers.hpp"
 
 // The row loops here are compiled for AVX-512 and AVX2 as well as the baseline
@@ -41,9 +39,9 @@ struct QuantizedWeights {
 };
 QuantizedWeights quantize_per_output_channel(const float* weight, int out, int in);
 
-// Sums and max |x| of n floats with 16 independent lanes, so that they vectorise
-// (a single running sum fixes the order of the additions).
+// Sums (ops/vector_math.hpp's lane_sum) and max |x| of n floats, vectorised.
 float sum_of(const float* values, int n);
+float sum_of_squares(const float* values, int n);
 float max_abs_of(const float* values, int n);
 
 // Writes one row of n floats, times scale (> 0), as dst's type, from this
@@ -54,23 +52,5 @@ void store_row(const float* values, int n, const Activation& dst, std::int64_t r
 
 // Reads one row of src (f32 or bf16) as floats.
 void load_row(const Activation& src, std::int64_t row, std::int64_t stride, int n, float* values);
-
-// Rows of dst written by a loop of ours, one row tile per thread (as
-// LayerNormSteps splits rows, so they chain with their neighbours): row r is
-// computed in f32 by fill(r, values), then stored as dst's type (store_row).
-// The LayerNorms feeding bf16/s8 matmuls and ConvertRowsSteps are such loops.
-struct RowTile {
-    Range rows;
-    Step step;
-};
-std::vector<RowTile> row_store_tiles(int threads, int rows, int cols, Activation dst,
-                                     std::function<void(int row, float* values)> fill);
-
-// dst = src converted row by row (e.g. bf16 → s8 with row scales), in row
-// tiles as LayerNormSteps splits rows, so it chains with its neighbours.
-class ConvertRowsSteps : public StepList {
-public:
-    ConvertRowsSteps(int threads, int rows, int cols, Activation src, Activation dst);
-};
 
 }  // namespace onevit

@@ -29,19 +29,10 @@ float max_of(const float* values, int n) {
     return max;
 }
 
-// values[i] = e^{values[i] − shift}, in place; returns their sum, over 16
-// lanes so that the loop vectorises.
+// values[i] = e^{values[i] − shift}, in place; returns their sum.
 ONEVIT_VECTOR_CLONES
 float exp_shifted_sum(float* values, int n, float shift) {
-    constexpr int kLanes = 16;
-    float lanes[kLanes] = {};
-    int i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-        for (int l = 0; l < kLanes; ++l) lanes[l] += values[i + l] = exp_of(values[i + l] - shift);
-    float sum = 0.f;
-    for (; i < n; ++i) sum += values[i] = exp_of(values[i] - shift);
-    for (float lane : lanes) sum += lane;
-    return sum;
+    return lane_sum(n, [&](int i) { return values[i] = exp_of(values[i] - shift); });
 }
 
 ONEVIT_VECTOR_CLONES

@@ -9,6 +9,21 @@
 
 namespace onevit {
 
+// The sum of term(i) over i in [0, n), in 16 independent lanes so that the
+// loop vectorises (a single running sum fixes the order of the additions).
+template <class Term>
+inline float lane_sum(int n, Term term) {
+    constexpr int kLanes = 16;
+    float lanes[kLanes] = {};
+    int i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (int l = 0; l < kLanes; ++l) lanes[l] += term(i + l);
+    float sum = 0.f;
+    for (; i < n; ++i) sum += term(i);
+    for (float lane : lanes) sum += lane;
+    return sum;
+}
+
 // e^x for x in [-87, 88]: 2^k · e^r with k = round(x / ln2), |r| ≤ ln2 / 2,
 // e^r by its Taylor polynomial to degree 6 (relative error < 2e-7 there).
 // k is read from the bits of x / ln2 + 1.5·2^23, whose low bits hold it, in

@@ -4,7 +4,6 @@
 
 #include <oneapi/tbb/info.h>
 
-#include <ctime>
 #include <stdexcept>
 
 #include "runtime/sanitizers.hpp"
@@ -42,24 +41,13 @@ void Executor::SingleThreadedOpenMP::on_scheduler_exit(bool) {
 }
 
 Executor::Executor(const dnnl::engine& engine, int threads)
-    : Executor(engine, threads > 0 ? threads : tbb::info::default_concurrency(), false) {}
-
-Executor::Executor(const dnnl::engine& engine, EmulatedThreads emulated) : Executor(engine, emulated.threads, true) {}
-
-Executor::Executor(const dnnl::engine& engine, int threads, bool emulated)
-    : engine_(engine), threads_(threads), emulated_(emulated), arena_(emulated ? 1 : threads) {
+    : engine_(engine), threads_(threads > 0 ? threads : tbb::info::default_concurrency()), arena_(threads_) {
     arena_.initialize();
     observer_ = std::make_unique<SingleThreadedOpenMP>(arena_);
     for (int i = 0; i < threads_; ++i) streams_.emplace_back(engine_);
 }
 
 Executor::~Executor() { observer_.reset(); }
-
-double Executor::thread_cpu_ms() {
-    timespec now{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-    return now.tv_sec * 1e3 + now.tv_nsec / 1e6;
-}
 
 int Executor::slot() { return tbb::this_task_arena::current_thread_index(); }
 

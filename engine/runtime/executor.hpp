@@ -22,27 +22,10 @@
 
 namespace onevit {
 
-// One parallel phase of an emulated run (see EmulatedThreads): its tiles, and
-// the time of each thread's share of them, run one after another.
-struct EmulatedPhase {
-    int tiles = 0;
-    std::vector<double> share_ms;
-};
-
-// Emulation of a many-core plan on one core (onevit bench --emulate-threads):
-// the executor plans for `threads` threads — threads() says so, ops tile for
-// it — but its arena has one thread, and parallel() runs the tiles one after
-// another, timing each thread's share of the static partition in CPU time of
-// the one thread (so other processes on a shared machine do not count).
-struct EmulatedThreads {
-    int threads;
-};
-
 class Executor {
 public:
     // threads <= 0: all cores available to the process.
     Executor(const dnnl::engine& engine, int threads);
-    explicit Executor(const dnnl::engine& engine, EmulatedThreads emulated);
     ~Executor();
 
     int threads() const { return threads_; }
@@ -65,7 +48,6 @@ public:
     // thread, so neighbouring tiles (sharing weights) stay on one core.
     template <class Item>
     void parallel(int count, const Item& item) {
-        if (emulated_) return emulate(count, item);
         if (count == 1) return item(0);
         int fork = 0, join = 0;
         // The index form: only TBB's own code touches the ranges it splits and
@@ -91,29 +73,7 @@ public:
     // or every tile would start a team of its own. Throws if called elsewhere.
     static void require_inside_run();
 
-    // Emulating executors: the phases run since the last call, in order.
-    std::vector<EmulatedPhase> take_emulated_phases() { return std::move(phases_); }
-
 private:
-    Executor(const dnnl::engine& engine, int threads, bool emulated);
-    static double thread_cpu_ms();
-
-    // As tbb::static_partitioner hands a range to the arena's threads: contiguous
-    // shares whose sizes differ by at most one.
-    template <class Item>
-    void emulate(int count, const Item& item) {
-        const int shares = std::min(count, threads_);
-        EmulatedPhase phase{count, {}};
-        for (int share = 0, begin = 0; share < shares; ++share) {
-            const int size = count / shares + (share < count % shares ? 1 : 0);
-            const double start = thread_cpu_ms();
-            for (int i = begin; i < begin + size; ++i) item(i);
-            phase.share_ms.push_back(thread_cpu_ms() - start);
-            begin += size;
-        }
-        phases_.push_back(std::move(phase));
-    }
-
     class SingleThreadedOpenMP : public tbb::task_scheduler_observer {
     public:
         explicit SingleThreadedOpenMP(tbb::task_arena& arena);
@@ -124,8 +84,6 @@ private:
 
     dnnl::engine engine_;
     int threads_;
-    bool emulated_ = false;
-    std::vector<EmulatedPhase> phases_;
     tbb::task_arena arena_;
     std::unique_ptr<SingleThreadedOpenMP> observer_;
     std::vector<dnnl::stream> streams_;

@@ -8,21 +8,11 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "model/graph.hpp"
+
 namespace onevit {
 
-double forward_flops(const Architecture& a) {
-    const double n = a.tokens(), d = a.dim, inner = a.inner_dim(), m = a.mlp_dim;
-    const double patch_embed = double(a.patch_tokens()) * d * a.patch_dim();
-    const double qkv = n * d * 3 * inner;
-    const double attention = 2 * n * n * inner;  // q kᵀ and p v, all heads
-    const double proj = a.attn_proj ? n * inner * d : 0;
-    const double mlp = 2 * n * d * m;
-    const double e = a.embed_dim();
-    const double pool_proj = double(a.pooled_dim()) * a.pool_proj;
-    const double head = pool_proj + (a.head == Head::mlp ? e * a.head_hidden + double(a.head_hidden) * a.num_classes
-                                                         : (a.head == Head::distilled ? 2 : 1) * e * a.num_classes);
-    return 2 * (patch_embed + a.depth * (qkv + attention + proj + mlp) + head);
-}
+double forward_flops(const Architecture& a) { return describe(a).flops(); }
 
 namespace {
 

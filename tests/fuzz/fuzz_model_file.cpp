@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "format/model_file.hpp"
+#include "model/open_model_file.hpp"
 #include "onevit/error.hpp"
 #include "onevit/model.hpp"
 #include "synthetic.hpp"
@@ -72,7 +73,7 @@ bool verbose() {
 }
 
 void exercise(const std::string& path, std::size_t size) {
-    onevit::ModelFile file = onevit::ModelFile::open(path);
+    onevit::ModelFile file = onevit::open_model_file(path);
     const onevit::ModelInfo& info = file.info();
     if (!info.labels.empty() && info.labels.size() != static_cast<std::size_t>(info.arch.num_classes))
         die("labels and num_classes disagree");

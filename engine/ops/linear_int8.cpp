@@ -1,0 +1,114 @@
+#include "ops/linear_int8.hpp"
+
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+
+#include "ops/gelu.hpp"
+#include "ops/quantize.hpp"
+#include "ops/vector_math.hpp"
+#include "runtime/cpu_caches.hpp"
+
+namespace onevit {
+
+namespace {
+
+using dnnl::memory;
+
+ONEVIT_VECTOR_CLONES
+void scale_and_add_bias(float* values, int n, float scale, const float* bias) {
+    for (int i = 0; i < n; ++i) values[i] = values[i] * scale + bias[i];
+}
+
+ONEVIT_VECTOR_CLONES
+void add_scaled_into(const float* values, int n, float scale, const float* bias, float* sum) {
+    for (int i = 0; i < n; ++i) sum[i] += values[i] * scale + bias[i];
+}
+
+// block holds rows × cols of s32 sums times the weight scales. Each row is
+// multiplied by its activation scale and gets the bias (and the GELU), in
+// the same pass as it is added to the residual in dst or, in place, before it
+// is stored as dst's type (s8 quantizes it per row).
+void finish_rows(float* block, Range rows, int cols, const float* row_scales, const float* bias, Epilogue epilogue,
+                 const Activation& dst, int dst_stride, int dst_column) {
+    const std::optional<Gelu> gelu = gelu_of(epilogue);
+    for (int row = rows.begin; row < rows.begin + rows.size; ++row) {
+        float* values = block + std::int64_t(row - rows.begin) * cols;
+        if (epilogue == Epilogue::residual_add) {
+            add_scaled_into(values, cols, row_scales[row], bias,
+                            static_cast<float*>(dst.at(row, dst_stride, dst_column)));
+            continue;
+        }
+        if (gelu)
+            apply_gelu(*gelu, values, cols, row_scales[row], bias);
+        else
+            scale_and_add_bias(values, cols, row_scales[row], bias);
+        store_row(values, cols, dst, row, dst_stride, dst_column);
+    }
+}
+
+}  // namespace
+
+std::size_t Int8Linear::chunk_floats() { return l2_cache_bytes() / sizeof(float); }
+
+Int8Linear::Int8Linear(std::string name, const LinearWeights& w, const dnnl::engine& engine, int rows, Activation src,
+                       Activation dst)
+    : name_(std::move(name)),
+      engine_(engine),
+      src_(src),
+      dst_(dst),
+      out_(w.out_features()),
+      bias_(w.bias()),
+      epilogue_(w.shape().epilogue) {
+    const auto& column_tiles = w.column_tiles();
+    if (epilogue_ == Epilogue::tanh) throw std::logic_error("Int8Linear: no tanh epilogue (poolers stay f32)");
+    if (!w.int8() || src.type != memory::data_type::s8 || !src.row_scales ||
+        (dst.type == memory::data_type::s8 && column_tiles.size() > 1))
+        throw std::logic_error("Int8Linear: activations of other data types than the weights were prepared for");
+    std::map<std::pair<int, int>, int> block_class;  // (rows, width) → class
+    for (const LinearTile& t : plan_linear_tiles(w, engine, rows, chunk_floats())) {
+        const auto& tile = column_tiles[t.column_tile];
+        Task task{tile.columns, {}};
+        for (const LinearTile::Chunk& chunk : t.chunks) {
+            const auto shape = std::make_pair(chunk.rows.size, tile.columns.size);
+            auto found = block_class.find(shape);
+            if (found == block_class.end()) {
+                found = block_class.emplace(shape, static_cast<int>(block_mds_.size())).first;
+                block_mds_.push_back(chunk.pd.dst_desc());
+                workspace_bytes_ = std::max(workspace_bytes_, chunk.pd.dst_desc().get_size());
+            }
+            scratchpad_bytes_ = std::max(scratchpad_bytes_, chunk.pd.scratchpad_desc().get_size());
+            task.chunks.push_back(
+                {chunk.rows,
+                 BoundPrimitive(dnnl::matmul(chunk.pd),
+                                {{DNNL_ARG_SRC, memory(chunk.pd.src_desc(), engine, src.at(chunk.rows.begin, w.in_features()))},
+                                 {DNNL_ARG_WEIGHTS, tile.weights},
+                                 {DNNL_ARG_DST, memory()}}),
+                 found->second});
+        }
+        if (column_tiles.size() == 1) row_tiles_.push_back(t.rows);
+        tasks_.push_back(std::move(task));
+    }
+}
+
+void Int8Linear::bind(const ThreadMemory& thread_memory) {
+    blocks_.clear();
+    for (int slot = 0; slot < thread_memory.slots(); ++slot) {
+        std::vector<memory> views;
+        for (const memory::desc& md : block_mds_) views.emplace_back(md, engine_, thread_memory.workspace(slot));
+        blocks_.push_back(std::move(views));
+    }
+}
+
+void Int8Linear::run(int t, TaskContext& context) {
+    Task& task = tasks_[t];
+    for (Chunk& chunk : task.chunks) {
+        const memory& block = blocks_[context.slot][chunk.block_class];
+        chunk.matmul.args[DNNL_ARG_DST] = block;
+        chunk.matmul.execute(context);
+        finish_rows(static_cast<float*>(block.get_data_handle()), chunk.rows, task.columns.size, src_.row_scales,
+                    bias_ + task.columns.begin, epilogue_, dst_, out_, task.columns.begin);
+    }
+}
+
+}  // namespace onevit

@@ -1,0 +1,57 @@
+// The int8 linear op (ops/linear.hpp): s8 · s8 → s32 matmuls applying only
+// the weight scales (static output scales), each into an f32 block in the
+// running thread's workspace, then a row loop of ours over the block:
+// each row times its activation scale, plus the bias, the GELU, then stored
+// (f32, bf16), quantized per row (s8, for whole rows) or added to the
+// residual. A tile runs as row chunks whose blocks fit the core's L2, so each
+// block is read back from L2 (docs/performance.md).
+//
+// Why not oneDNN's epilogues: oneDNN 2.6's brgemm takes a per-row multiply
+// only in a 3-D matmul, whose weights stay plain — slower than 2-D with
+// blocked weights (docs/design.md).
+#pragma once
+
+#include <vector>
+
+#include "ops/linear.hpp"
+
+namespace onevit {
+
+class Int8Linear : public Op {
+public:
+    Int8Linear(std::string name, const LinearWeights& weights, const dnnl::engine& engine, int rows, Activation src,
+               Activation dst);
+    // The chunk size: an f32 block of at most this many floats (the core's L2).
+    static std::size_t chunk_floats();
+
+    std::string name() const override { return name_; }
+    int tasks() const override { return static_cast<int>(tasks_.size()); }
+    void run(int task, TaskContext& context) override;
+    std::size_t scratchpad_bytes() const override { return scratchpad_bytes_; }
+    std::size_t workspace_bytes() const override { return workspace_bytes_; }
+    void bind(const ThreadMemory& memory) override;
+
+private:
+    struct Chunk {
+        Range rows;
+        BoundPrimitive matmul;
+        int block_class;
+    };
+    struct Task {
+        Range columns;
+        std::vector<Chunk> chunks;
+    };
+    std::string name_;
+    dnnl::engine engine_;
+    Activation src_, dst_;
+    int out_;
+    const float* bias_;
+    Epilogue epilogue_;
+    std::vector<Task> tasks_;
+    std::vector<dnnl::memory::desc> block_mds_;
+    std::vector<std::vector<dnnl::memory>> blocks_;  // by slot, then class
+    std::size_t scratchpad_bytes_ = 0;
+    std::size_t workspace_bytes_ = 0;
+};
+
+}  // namespace onevit

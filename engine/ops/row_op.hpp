@@ -1,0 +1,37 @@
+// An op whose every output row is computed by a loop of ours, in row tiles
+// one per thread (as the norms split rows, so that they chain with their
+// neighbours): normalisations into bf16/s8, conversions between types.
+#pragma once
+
+#include <algorithm>
+#include <string>
+
+#include "ops/op.hpp"
+
+namespace onevit {
+
+class RowOp : public Op {
+public:
+    RowOp(std::string name, int threads, int rows, int row_floats)
+        : name_(std::move(name)), row_floats_(row_floats) {
+        row_tiles_ = split_evenly(rows, std::max(1, std::min(rows, threads)));
+    }
+    std::string name() const override { return name_; }
+    int tasks() const override { return static_cast<int>(row_tiles_.size()); }
+    std::size_t workspace_bytes() const override { return sizeof(float) * std::size_t(row_floats_); }
+    void run(int task, TaskContext& context) override {
+        const Range rows = row_tiles_[task];
+        for (int row = rows.begin; row < rows.begin + rows.size; ++row)
+            run_row(row, reinterpret_cast<float*>(context.workspace));
+    }
+
+protected:
+    // values: row_floats floats of the running thread's workspace.
+    virtual void run_row(int row, float* values) = 0;
+
+private:
+    std::string name_;
+    int row_floats_;
+};
+
+}  // namespace onevit

@@ -1,0 +1,61 @@
+#include "ops/schedule.hpp"
+
+#include <ctime>
+
+namespace onevit {
+
+namespace {
+
+double thread_cpu_ms() {
+    timespec now{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return now.tv_sec * 1e3 + now.tv_nsec / 1e6;
+}
+
+bool same_row_tiles(const std::vector<Op*>& ops) {
+    const std::vector<Range>& first = ops.front()->row_tiles();
+    if (first.empty()) return false;
+    for (const Op* op : ops)
+        if (op->row_tiles() != first) return false;
+    return true;
+}
+
+}  // namespace
+
+void Schedule::run(const std::vector<Op*>& all) {
+    std::vector<Op*> ops;
+    for (Op* op : all)
+        if (op) ops.push_back(op);
+    if (ops.empty()) return;
+    for (Op* op : ops) op->start();
+    if (ops.size() > 1 && same_row_tiles(ops)) return run_phase(ops, static_cast<int>(ops.front()->row_tiles().size()), true);
+    for (Op* op : ops) run_phase({op}, op->tasks(), false);
+}
+
+// chained: tile t of every op in turn; otherwise ops holds one op and tile t is its task t.
+void Schedule::run_tile(const std::vector<Op*>& ops, int tile, bool chained, int slot) {
+    TaskContext context{slot, executor_.stream(), memory_.scratchpad(slot), memory_.workspace(slot)};
+    if (!chained) return ops.front()->run(tile, context);
+    for (Op* op : ops) op->run(tile, context);
+}
+
+void Schedule::run_phase(const std::vector<Op*>& ops, int tiles, bool chained) {
+    if (!emulated_) {
+        executor_.parallel(tiles, [&](int t) { run_tile(ops, t, chained, Executor::slot()); });
+        return;
+    }
+    EmulatedPhase phase;
+    for (const Op* op : ops) phase.ops += (phase.ops.empty() ? "" : " + ") + op->name();
+    phase.tiles = tiles;
+    const int shares = std::min(tiles, memory_.slots());
+    for (int share = 0, begin = 0; share < shares; ++share) {
+        const int size = tiles / shares + (share < tiles % shares ? 1 : 0);
+        const double start = thread_cpu_ms();
+        for (int t = begin; t < begin + size; ++t) run_tile(ops, t, chained, share);
+        phase.share_ms.push_back(thread_cpu_ms() - start);
+        begin += size;
+    }
+    emulated_->push_back(std::move(phase));
+}
+
+}  // namespace onevit

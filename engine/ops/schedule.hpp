@@ -1,0 +1,49 @@
+// Runs ops on an executor's threads, each task with the running thread's own
+// memory (ThreadMemory). A list of ops whose row tiles agree — each tile of an
+// op reads only rows that the same tile of the ops before it wrote — runs as
+// one parallel phase, each thread carrying its rows through all of them: one
+// barrier, not one per op, and the rows stay in its cache. Otherwise op by op.
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "ops/op.hpp"
+#include "runtime/executor.hpp"
+#include "runtime/thread_memory.hpp"
+
+namespace onevit {
+
+// One parallel phase of an emulated run: its ops, tiles, and the time of each
+// thread's share of the tiles, run one after another on one core.
+struct EmulatedPhase {
+    std::string ops;  // the ops' names, joined by " + "
+    int tiles = 0;
+    std::vector<double> share_ms;
+};
+
+class Schedule {
+public:
+    Schedule(Executor& executor, const ThreadMemory& memory) : executor_(executor), memory_(memory) {}
+
+    // Inside Executor::run. Null ops are skipped.
+    void run(std::initializer_list<Op*> ops) { run(std::vector<Op*>(ops)); }
+    void run(const std::vector<Op*>& ops);
+
+    // Emulation of a many-core plan on one thread (onevit bench --emulate-threads):
+    // the ops were planned for memory.slots() threads; each phase's tiles run on
+    // the calling thread, share by share as the executor's static partition
+    // would hand them out, and each share is timed in the thread's CPU time.
+    void emulate_into(std::vector<EmulatedPhase>* phases) { emulated_ = phases; }
+
+private:
+    void run_phase(const std::vector<Op*>& ops, int tiles, bool chained);
+    void run_tile(const std::vector<Op*>& ops, int tile, bool chained, int slot);
+
+    Executor& executor_;
+    const ThreadMemory& memory_;
+    std::vector<EmulatedPhase>* emulated_ = nullptr;
+};
+
+}  // namespace onevit
