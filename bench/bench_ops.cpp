@@ -260,7 +260,7 @@ public:
                           Epilogue::residual_add, {kTokens, executor.threads()}) {
         const dnnl::engine& engine = executor.engine();
         norm_ = make_norm("norm", engine, executor.threads(), rows_,
-                          {NormKind::layer, s.dim, kNormEps, norm_scale_.data(), norm_shift_.data()}, x_.data(), h_.data());
+                          {Norm::layer, s.dim, kNormEps, norm_scale_.data(), norm_shift_.data()}, x_.data(), h_.data());
         first_ = make_linear("first", first_weights_, engine, rows_, h_.data(), first_out_.data());
         if (op == Part::attention)
             attention_ = std::make_unique<Attention>(engine, executor.threads(), attention_shape_, first_out_.data(),

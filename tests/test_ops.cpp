@@ -59,7 +59,7 @@ TEST_P(Ops, LayerNormMatchesNaive) {
     std::vector<float> src = random_vector(rows * dim, 10, 3.f), dst(src.size());
     for (std::size_t i = 0; i < src.size(); ++i) src[i] += 5.f;  // a mean far from 0
     auto op = inside(ex, [&] {
-        return make_norm("norm", engine, ex.threads(), rows, {NormKind::layer, dim, eps, scale.view.data, shift.view.data},
+        return make_norm("norm", engine, ex.threads(), rows, {Norm::layer, dim, eps, scale.view.data, shift.view.data},
                          src.data(), dst.data());
     });
     run(ex, *op);

@@ -143,7 +143,7 @@ TEST_P(PrecisionOps, LayerNormWritesBf16AndS8) {
         Buffer dst(type, rows, dim);
         auto op = inside(ex, [&] {
             return make_norm("norm", engine, ex.threads(), rows,
-                             {NormKind::layer, dim, eps, scale.view.data, shift.view.data}, src.data(), dst.activation());
+                             {Norm::layer, dim, eps, scale.view.data, shift.view.data}, src.data(), dst.activation());
         });
         run(ex, *op);
         expect_rows_close(dst.values(), expected, dim, tolerance);

@@ -24,6 +24,12 @@ inline constexpr EnumName<Pool> kPoolNames[] = {{"token", Pool::token},
 inline constexpr EnumName<PoolProjAct> kPoolProjActNames[] = {{"none", PoolProjAct::none}, {"tanh", PoolProjAct::tanh}};
 inline constexpr EnumName<Head> kHeadNames[] = {
     {"linear", Head::linear}, {"distilled", Head::distilled}, {"mlp", Head::mlp}, {"none", Head::none}};
+inline constexpr EnumName<Norm> kNormNames[] = {{"layer", Norm::layer}, {"rms", Norm::rms}};
+inline constexpr EnumName<Block> kBlockNames[] = {
+    {"pre_norm", Block::pre_norm}, {"post_norm", Block::post_norm}, {"parallel", Block::parallel}};
+inline constexpr EnumName<Mlp> kMlpNames[] = {{"gelu", Mlp::gelu}, {"swiglu", Mlp::swiglu}};
+inline constexpr EnumName<Rope> kRopeNames[] = {
+    {"none", Rope::none}, {"interleaved", Rope::interleaved}, {"half", Rope::half}};
 inline constexpr EnumName<Resize> kResizeNames[] = {{"shorter_then_crop", Resize::shorter_then_crop},
                                                     {"direct", Resize::direct},
                                                     {"squash_then_crop", Resize::squash_then_crop}};

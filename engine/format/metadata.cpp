@@ -1,5 +1,6 @@
 #include "format/metadata.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "onevit/error.hpp"
@@ -104,7 +105,47 @@ const std::vector<std::string>* Metadata::optional_string_array(const std::strin
     return &get(key, kStringArray).string_array;
 }
 
-Architecture read_architecture(const Metadata& m) {
+namespace {
+
+// The features of a version 2 file (weights/FORMAT.md, "Features"), each with
+// what it sets; a file naming any other is refused, so no reader runs a model
+// it would get wrong.
+void read_features(const Metadata& m, Architecture& a) {
+    const std::vector<std::string>* features = m.optional_string_array("arch.features");
+    if (!features) m.fail("missing metadata key arch.features (version 2 files list their features)");
+    a.features = *features;
+    for (const std::string& f : a.features) {
+        if (std::count(a.features.begin(), a.features.end(), f) > 1) m.fail("feature '" + f + "' is listed twice");
+        if (f == "rms_norm") a.norm = Norm::rms;
+        else if (f == "embed_norm") a.embed_norm = true;
+        else if (f == "no_pos_embed") a.pos_embed = false;
+        else if (f == "qk_norm") a.qk_norm = true;
+        else if (f == "rope") a.rope = m.choice("arch.rope_layout", kRopeNames);
+        else if (f == "attn_norm") a.attn_norm = true;
+        else if (f == "swiglu") a.mlp = Mlp::swiglu;
+        else if (f == "mlp_norm") a.mlp_norm = true;
+        else if (f == "post_norm") a.block = Block::post_norm;
+        else if (f == "parallel") a.block = Block::parallel;
+        else if (f == "rel_pos_bias") a.rel_pos_bias = true;
+        else if (f == "attn_pool_shape") {
+            a.pool_heads = m.u32("arch.pool_heads", 1, 1024);
+            a.pool_mlp_dim = m.u32("arch.pool_mlp_dim", 1, 4 * kMaxWidth);
+            a.pool_prefix = m.flag("arch.pool_prefix");
+        } else {
+            m.fail("feature '" + f + "' is not supported by this version of onevit");
+        }
+    }
+    if (std::count(a.features.begin(), a.features.end(), "rope")) {
+        if (a.rope == Rope::none) m.fail("arch.rope_layout = \"none\" with feature 'rope'");
+        a.rope_per_block = m.flag("arch.rope_per_block");
+    }
+    if (a.block == Block::post_norm && std::count(a.features.begin(), a.features.end(), "parallel"))
+        m.fail("features 'post_norm' and 'parallel' exclude each other");
+}
+
+}  // namespace
+
+Architecture read_architecture(const Metadata& m, std::uint32_t version) {
     Architecture a;
     a.family = m.string("arch.family");
     a.image_height = m.u32("arch.image_height", 1, kMaxImageSide);
@@ -136,6 +177,8 @@ Architecture read_architecture(const Metadata& m) {
         if (a.pool_proj == 0) m.fail("arch.pool_proj_act needs arch.pool_proj");
         a.pool_proj_act = m.choice("arch.pool_proj_act", kPoolProjActNames);
     }
+    if (version >= 2) read_features(m, a);
+    else if (m.optional_string_array("arch.features")) m.fail("arch.features needs model file version 2");
 
     if (a.image_height % a.patch_size || a.image_width % a.patch_size)
         m.fail("image " + std::to_string(a.image_height) + "x" + std::to_string(a.image_width) +
@@ -153,7 +196,12 @@ Architecture read_architecture(const Metadata& m) {
     if (a.pool == Pool::token_and_mean_patches && (a.head_norm || a.head == Head::distilled))
         m.fail("arch.pool = \"token_and_mean_patches\" goes with neither a head norm nor a distilled head");
     if (a.pool_proj > 0 && a.head == Head::distilled) m.fail("arch.pool_proj does not go with a distilled head");
-    if (a.pool == Pool::map && a.inner_dim() != a.dim) m.fail("arch.pool = \"map\" needs heads x head_dim == dim");
+    if (a.pool == Pool::map && a.dim % a.attn_pool_heads())
+        m.fail("arch.pool = \"map\" needs dim divisible by the pooling heads");
+    if (a.pool == Pool::map && a.pool_heads == 0 && a.inner_dim() != a.dim)
+        m.fail("arch.pool = \"map\" needs heads x head_dim == dim");
+    if (a.rope != Rope::none && a.head_dim % 2) m.fail("RoPE needs an even head_dim, got " + std::to_string(a.head_dim));
+    if (a.mlp == Mlp::swiglu && a.block == Block::parallel) m.fail("features 'swiglu' and 'parallel' together are not supported");
     return a;
 }
 

@@ -54,7 +54,8 @@ private:
     std::string context_;
 };
 
-Architecture read_architecture(const Metadata& metadata);
+// version: the file's; version 2 files list their features (arch.features).
+Architecture read_architecture(const Metadata& metadata, std::uint32_t version);
 Preprocessing read_preprocessing(const Metadata& metadata, int channels);
 // The labels (num_classes names, no control characters), or none.
 std::vector<std::string> read_labels(const Metadata& metadata, int num_classes);

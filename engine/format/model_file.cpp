@@ -16,7 +16,7 @@ namespace onevit {
 namespace {
 
 constexpr std::uint8_t kMagic[8] = {'O', 'N', 'E', 'V', 'I', 'T', 0, 1};
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kMaxVersion = 2;  // 2: files that list features (weights/FORMAT.md)
 constexpr std::size_t kFixedHeaderBytes = 32;
 constexpr std::uint64_t kMaxFileBytes = 1ull << 50;  // sums of larger offsets could wrap
 constexpr std::uint64_t kAlignment = 64;
@@ -75,9 +75,10 @@ void ModelFile::read_fixed_header() {
     ByteReader fixed(base, file_size, path_);
     fixed.u64("magic");
     const std::uint32_t version = fixed.u32("version");
-    if (version != kVersion)
-        throw Error(path_ + ": unsupported model file version " + std::to_string(version) + " (expected " +
-                    std::to_string(kVersion) + ")");
+    if (version < 1 || version > kMaxVersion)
+        throw Error(path_ + ": unsupported model file version " + std::to_string(version) + " (this onevit reads 1 to " +
+                    std::to_string(kMaxVersion) + ")");
+    version_ = version;
     const std::uint32_t header_crc = fixed.u32("header_crc");
     data_offset_ = fixed.u64("data_offset");
     data_crc_ = fixed.u32("data_crc");
@@ -98,7 +99,7 @@ ModelFile ModelFile::open(const std::string& path, const DescribeTensors& expect
     ByteReader in(base + kFixedHeaderBytes, mf.data_offset_ - kFixedHeaderBytes, path + ": header");
     const Metadata meta = Metadata::read(in, path);
     ModelInfo& info = mf.info_;
-    info.arch = read_architecture(meta);
+    info.arch = read_architecture(meta, mf.version_);
     info.preprocess = read_preprocessing(meta, info.arch.channels);
     info.labels = read_labels(meta, info.arch.num_classes);
     info.embedding = read_embedding_description(meta);

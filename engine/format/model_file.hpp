@@ -103,6 +103,7 @@ private:
 
     std::string path_;
     MappedFile file_;
+    std::uint32_t version_ = 0;
     std::uint64_t data_offset_ = 0;
     std::uint32_t data_crc_ = 0;
     ModelInfo info_;

@@ -1,8 +1,8 @@
 // Floats in pages of their own, straight from mmap and given back to the
 // kernel when freed. For short-lived large buffers (a bf16/int8 tensor widened
 // to f32 for a reorder): glibc raises its mmap threshold after such a buffer is
-// freed and then keeps the next ones on its heap, which measured +40 MB of peak
-// resident memory loading an int8 ViT-B/16 at f32.
+// freed and then keeps the next ones on its heap, raising peak resident memory
+// (docs/performance.md, "Loading").
 #pragma once
 
 #include <sys/mman.h>

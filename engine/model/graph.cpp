@@ -1,5 +1,7 @@
 #include "model/graph.hpp"
 
+#include <cmath>
+
 namespace onevit {
 
 namespace {
@@ -10,49 +12,79 @@ struct Describer {
     const Architecture& a;
     Precision precision;
 
-    NormDesc norm(std::string name, int dim) const { return {std::move(name), NormKind::layer, dim, a.norm_eps}; }
+    NormDesc norm(std::string name, int dim) const { return {std::move(name), a.norm, dim, a.norm_eps}; }
     LinearDesc linear(std::string name, int in, int out, bool bias, Epilogue epilogue, int rows_per_image,
                       LinearTypes types = {}) const {
         return {std::move(name), LinearShape{in, out, bias, epilogue, types}, rows_per_image};
     }
 
+    AttentionDesc attention(const std::string& b, const BlockTypes& t) const {
+        AttentionDesc d;
+        d.tokens = a.tokens(), d.heads = a.heads, d.head_dim = a.head_dim, d.scale = a.attn_scale;
+        d.qkv = t.qkv, d.out = a.attn_norm ? Type::f32 : t.attention;
+        if (a.qk_norm) d.q_norm = norm(b + "attn.q_norm", a.head_dim), d.k_norm = norm(b + "attn.k_norm", a.head_dim);
+        d.rope = a.rope;
+        if (a.rope != Rope::none) d.rope_table = a.rope_per_block ? b + "attn.rope" : "rope";
+        d.rope_per_head = a.rope_per_block;
+        if (a.rel_pos_bias) d.rel_pos_bias = b + "attn.rel_pos_bias";
+        return d;
+    }
+
+    // pre_norm and parallel blocks add their branches to x as their last
+    // layers run; post_norm ones write the branch, which its norm adds.
     BlockDesc block(int i) const {
         const std::string b = "blocks." + std::to_string(i) + ".";
-        const int D = a.dim, I = a.inner_dim(), T = a.tokens();
+        const int D = a.dim, I = a.inner_dim(), M = a.mlp_dim, T = a.tokens();
         const BlockTypes t = BlockTypes::at(precision, a.attn_proj);
-        return BlockDesc{
-            norm(b + "norm1", D),
-            linear(b + "attn.qkv", D, 3 * I, a.qkv_bias, Epilogue::none, T, {t.normed, t.qkv}),
-            AttentionDesc{T, a.heads, a.head_dim, a.attn_scale, t.qkv, t.attention},
-            a.attn_proj ? std::optional(linear(b + "attn.proj", I, D, true, Epilogue::residual_add, T, {t.proj_in}))
-                        : std::nullopt,
-            norm(b + "norm2", D),
-            linear(b + "mlp.fc1", D, a.mlp_dim, true, gelu_epilogue(a.gelu), T, {t.normed, t.hidden}),
-            linear(b + "mlp.fc2", a.mlp_dim, D, true, Epilogue::residual_add, T, {t.fc2_in}),
-            t,
-        };
+        const bool swiglu = a.mlp == Mlp::swiglu;
+        const bool hidden_op = swiglu || a.mlp_norm;
+        const Epilogue add = a.block == Block::post_norm ? Epilogue::none : Epilogue::residual_add;
+        BlockDesc d{a.block,
+                    norm(b + "norm1", D),
+                    linear(b + "attn.qkv", D, 3 * I, a.qkv_bias, Epilogue::none, T, {t.normed, t.qkv}),
+                    attention(b, t),
+                    a.attn_norm ? std::optional(norm(b + "attn.norm", I)) : std::nullopt,
+                    a.attn_proj ? std::optional(linear(b + "attn.proj", I, D, true, add, T, {t.proj_in}))
+                                : std::nullopt,
+                    a.block == Block::parallel ? std::nullopt : std::optional(norm(b + "norm2", D)),
+                    linear(b + "mlp.fc1", D, swiglu ? 2 * M : M, true, swiglu ? Epilogue::none : gelu_epilogue(a.gelu),
+                           T, {t.normed, hidden_op ? Type::f32 : t.hidden}),
+                    swiglu,
+                    a.mlp_norm ? std::optional(norm(b + "mlp.norm", M)) : std::nullopt,
+                    linear(b + "mlp.fc2", M, D, true, add, T, {t.fc2_in}),
+                    t};
+        return d;
     }
 
     AttentionPoolDesc attention_pool() const {
-        const int D = a.dim;
+        const int D = a.dim, M = a.attn_pool_mlp_dim(), heads = a.attn_pool_heads();
+        const float scale = a.pool_heads > 0 ? 1.f / std::sqrt(float(D / heads)) : a.attn_scale;
         return {"attn_pool.query",
                 linear("attn_pool.kv", D, 2 * D, true, Epilogue::none, a.tokens()),
                 linear("attn_pool.proj", D, D, true, Epilogue::none, 1),
                 norm("attn_pool.norm", D),
-                linear("attn_pool.fc1", D, a.mlp_dim, true, gelu_epilogue(a.gelu), 1),
-                linear("attn_pool.fc2", a.mlp_dim, D, true, Epilogue::residual_add, 1),
-                a.heads};
+                linear("attn_pool.fc1", D, M, true, gelu_epilogue(a.gelu), 1),
+                linear("attn_pool.fc2", M, D, true, Epilogue::residual_add, 1),
+                heads,
+                scale,
+                a.pool_prefix};
     }
 };
 
-void add_norm(std::vector<TensorDesc>& t, const NormDesc& n) {
-    t.push_back({n.name + ".weight", {n.dim}});
-    if (n.kind == NormKind::layer) t.push_back({n.name + ".bias", {n.dim}});
+void add_norm(std::vector<TensorDesc>& t, const std::optional<NormDesc>& n) {
+    if (!n) return;
+    t.push_back({n->name + ".weight", {n->dim}});
+    if (n->kind == Norm::layer) t.push_back({n->name + ".bias", {n->dim}});
 }
 
 void add_linear(std::vector<TensorDesc>& t, const LinearDesc& l) {
     t.push_back({l.name + ".weight", {l.shape.out, l.shape.in}, true});
     if (l.shape.bias) t.push_back({l.name + ".bias", {l.shape.out}});
+}
+
+void add_rope(std::vector<TensorDesc>& t, const std::string& table, std::vector<std::int64_t> dims) {
+    t.push_back({table + ".cos", dims});
+    t.push_back({table + ".sin", dims});
 }
 
 }  // namespace
@@ -71,6 +103,9 @@ ModelGraph describe(const Architecture& a, Precision precision) {
     } else {
         g.patch_embed = PatchEmbedDesc{"patch_embed", grid, D, true, patch_embed_type(precision)};
     }
+    if (a.embed_norm) g.embed_norm = d.norm("embed_norm", D);
+    g.pos_embed = a.pos_embed;
+    if (a.rope != Rope::none && !a.rope_per_block) g.rope_table = "rope";
     if (a.norm_pre) g.norm_pre = d.norm("norm_pre", D);
     for (int i = 0; i < a.depth; ++i) g.blocks.push_back(d.block(i));
     if (a.final_norm) g.norm = d.norm("norm", D);
@@ -89,29 +124,33 @@ ModelGraph describe(const Architecture& a, Precision precision) {
 
 std::vector<TensorDesc> ModelGraph::tensors() const {
     const Architecture& a = arch;
+    const std::int64_t T = a.tokens();
     std::vector<TensorDesc> t;
-    if (patch_embed) {
-        t.push_back({"patch_embed.weight", {a.dim, a.channels, a.patch_size, a.patch_size}});
-        if (patch_embed->bias) t.push_back({"patch_embed.bias", {a.dim}});
-    } else {
-        add_norm(t, *patch_norm_in);
-        // The convolution's kernel, applied as a linear map: stored as the convolution.
-        t.push_back({"patch_embed.weight", {a.dim, a.channels, a.patch_size, a.patch_size}});
-        t.push_back({"patch_embed.bias", {a.dim}});
-        add_norm(t, *patch_norm_out);
-    }
+    add_norm(t, patch_norm_in);
+    // The patch embedding is stored as the convolution, with or without dual patch norm.
+    t.push_back({"patch_embed.weight", {a.dim, a.channels, a.patch_size, a.patch_size}});
+    t.push_back({"patch_embed.bias", {a.dim}});
+    add_norm(t, patch_norm_out);
+    add_norm(t, embed_norm);
     if (a.prefix_tokens > 0) t.push_back({"prefix_tokens", {a.prefix_tokens, a.dim}});
-    t.push_back({"pos_embed", {a.tokens(), a.dim}});
-    if (norm_pre) add_norm(t, *norm_pre);
+    if (pos_embed) t.push_back({"pos_embed", {T, a.dim}});
+    if (rope_table) add_rope(t, *rope_table, {T, a.head_dim});
+    add_norm(t, norm_pre);
     for (const BlockDesc& b : blocks) {
         add_norm(t, b.norm1);
         add_linear(t, b.qkv);
+        add_norm(t, b.attention.q_norm);
+        add_norm(t, b.attention.k_norm);
+        if (b.attention.rope_per_head) add_rope(t, b.attention.rope_table, {a.heads, T, a.head_dim});
+        if (!b.attention.rel_pos_bias.empty()) t.push_back({b.attention.rel_pos_bias, {a.heads, T, T}});
+        add_norm(t, b.attn_norm);
         if (b.proj) add_linear(t, *b.proj);
         add_norm(t, b.norm2);
         add_linear(t, b.fc1);
+        add_norm(t, b.mlp_norm);
         add_linear(t, b.fc2);
     }
-    if (norm) add_norm(t, *norm);
+    add_norm(t, norm);
     if (attn_pool) {
         t.push_back({attn_pool->query, {a.dim}});
         add_linear(t, attn_pool->kv);
@@ -120,7 +159,7 @@ std::vector<TensorDesc> ModelGraph::tensors() const {
         add_linear(t, attn_pool->fc1);
         add_linear(t, attn_pool->fc2);
     }
-    if (head_norm) add_norm(t, *head_norm);
+    add_norm(t, head_norm);
     for (const auto* l : {&pool_proj, &head_hidden, &head, &head_dist})
         if (*l) add_linear(t, **l);
     return t;
@@ -148,7 +187,7 @@ double ModelGraph::flops() const {
     for (const LinearDesc* l : linears()) macs += double(l->rows_per_image) * l->shape.in * l->shape.out;
     for (const BlockDesc& b : blocks)  // q kᵀ and p v, all heads
         macs += 2.0 * b.attention.tokens * b.attention.tokens * b.attention.heads * b.attention.head_dim;
-    if (attn_pool) macs += 2.0 * arch.patch_tokens() * arch.dim;  // the pooling query's q kᵀ and p v
+    if (attn_pool) macs += 2.0 * arch.tokens() * arch.dim;  // the pooling query's q kᵀ and p v
     return 2 * macs;
 }
 

@@ -31,7 +31,7 @@ struct TensorDesc {
 
 struct NormDesc {
     std::string name;  // tensors name.weight [dim] (and name.bias [dim] for LayerNorm)
-    NormKind kind = NormKind::layer;
+    Norm kind = Norm::layer;
     int dim = 0;
     float eps = 0.f;
 };
@@ -56,18 +56,30 @@ struct AttentionDesc {
     int tokens = 0, heads = 0, head_dim = 0;
     float scale = 0.f;
     Activation::Type qkv = Activation::Type::f32, out = Activation::Type::f32;
+    std::optional<NormDesc> q_norm, k_norm;  // [head_dim], each head's q and k rows
+    Rope rope = Rope::none;
+    std::string rope_table;     // its tensors: rope_table.cos, .sin
+    bool rope_per_head = false;  // [heads, tokens, head_dim], else [tokens, head_dim]
+    std::string rel_pos_bias;   // a [heads, tokens, tokens] tensor, or empty
     AttentionShape shape(int batch) const { return {batch, tokens, heads, head_dim, scale}; }
 };
 
+// One transformer block (Architecture::block says how its parts connect).
 struct BlockDesc {
+    Block kind = Block::pre_norm;
     NormDesc norm1;
     LinearDesc qkv;
     AttentionDesc attention;
-    std::optional<LinearDesc> proj;  // none: the attention output is added to x as it is
-    NormDesc norm2;
-    LinearDesc fc1;  // its activation fused
-    LinearDesc fc2;  // the residual add fused
+    std::optional<NormDesc> attn_norm;  // over the attention output, before proj
+    std::optional<LinearDesc> proj;     // none: the attention output is added to x as it is
+    std::optional<NormDesc> norm2;      // none in parallel blocks (fc1 reads norm1's output)
+    LinearDesc fc1;                     // GELU fused; or, SwiGLU, gate and value rows
+    bool swiglu = false;
+    std::optional<NormDesc> mlp_norm;   // over the hidden, before fc2
+    LinearDesc fc2;
     BlockTypes types;
+    // The hidden between fc1 and fc2 is more than fc1's fused activation (ops/mlp_hidden.hpp).
+    bool mlp_hidden_op() const { return swiglu || mlp_norm.has_value(); }
 };
 
 // Attention pooling (ops/attention_pool.hpp).
@@ -77,6 +89,8 @@ struct AttentionPoolDesc {
     NormDesc norm;
     LinearDesc fc1, fc2;
     int heads = 0;
+    float scale = 0.f;
+    bool prefix = false;  // attends over the prefix tokens too
 };
 
 struct ModelGraph {
@@ -87,6 +101,9 @@ struct ModelGraph {
     std::optional<NormDesc> patch_norm_in;      //   norm over each flattened patch,
     std::optional<LinearDesc> patch_linear;     //   the convolution's weights as a linear map,
     std::optional<NormDesc> patch_norm_out;     //   norm over each embedded patch
+    std::optional<NormDesc> embed_norm;         // over each embedded patch
+    bool pos_embed = true;
+    std::optional<std::string> rope_table;      // the model's one rotation table, if it has one
     std::optional<NormDesc> norm_pre;
     std::vector<BlockDesc> blocks;
     std::optional<NormDesc> norm;

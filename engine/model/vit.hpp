@@ -26,10 +26,13 @@ namespace onevit {
 
 struct BlockWeights {
     NormParams norm1;
-    LinearWeights qkv;                  // [3·inner, dim]
+    LinearWeights qkv;  // [3·inner, dim]
+    AttentionLayer attention;  // q/k norms, rotation tables, score bias
+    std::optional<NormParams> attn_norm;
     std::optional<LinearWeights> proj;  // [dim, inner]
-    NormParams norm2;
-    LinearWeights fc1;  // [mlp, dim]
+    std::optional<NormParams> norm2;
+    LinearWeights fc1;  // [mlp, dim], or [2·mlp, dim] (SwiGLU)
+    std::optional<NormParams> mlp_norm;
     LinearWeights fc2;  // [dim, mlp]
 };
 
@@ -40,8 +43,9 @@ struct VitWeights {
     std::optional<NormParams> patch_norm_in;
     std::optional<LinearWeights> patch_linear;
     std::optional<NormParams> patch_norm_out;
+    std::optional<NormParams> embed_norm;
     const float* prefix_tokens = nullptr;  // [prefix, dim]; null without prefix tokens
-    const float* pos_embed = nullptr;      // [tokens, dim]
+    const float* pos_embed = nullptr;      // [tokens, dim]; null without an absolute table
     std::optional<NormParams> norm_pre;
     std::vector<BlockWeights> blocks;
     std::optional<NormParams> norm;
@@ -69,13 +73,15 @@ public:
              std::vector<EmulatedPhase>* emulated = nullptr);
 
 private:
-    // One block's ops, in order; null where the block has none.
+    // One block's ops before its attention and after it, in order (null: none);
+    // each list chains with its neighbours' where their row tiles agree.
     struct BlockOps {
-        Op *norm1, *qkv, *add_attention, *quantize_attention, *proj, *norm2, *fc1, *quantize_hidden, *fc2;
+        std::vector<Op*> before, after;
     };
     Op* own(std::unique_ptr<Op> op);
     void build_stem(const dnnl::engine& engine);
     void build_blocks(const dnnl::engine& engine);
+    BlockOps block_ops(const dnnl::engine& engine, const BlockDesc& d, const BlockWeights& b);
     void build_head(const dnnl::engine& engine);
     void copy_features(Features& features) const;
     void copy_embedding(Features& features) const;
@@ -92,13 +98,15 @@ private:
     AlignedBuffer x_;        // residual stream, rows × dim
     AlignedBuffer h_;        // normalised x (f32), rows × dim: the final norm's output
     AlignedBuffer qkv_;      // rows × 3·inner
-    AlignedBuffer attn_;     // rows × inner
-    AlignedBuffer mlp_;      // rows × mlp
+    AlignedBuffer attn_;     // rows × inner: the attention output
+    AlignedBuffer mlp_;      // rows × fc1's outputs
+    AlignedBuffer branch_;   // post-norm blocks: proj's and fc2's output before its norm, rows × dim
     // bf16/int8: the blocks' normalised x (bf16 or s8), apart from h_ (the
     // final norm writes h_ in the same row chain as the last block's norm2);
-    // int8: its row scales, attn_'s s8 copy and scales, mlp_'s scales and,
-    // where fc1 writes bf16, mlp_'s s8 copy.
-    AlignedBuffer h_low_, h_scales_, attn_s8_, attn_scales_, mlp_scales_, mlp_s8_;
+    // int8: its row scales. Where proj's and fc2's inputs differ from attn_
+    // and mlp_ (quantized, normalised, gated): attn_in_ and mlp_in_, and their
+    // row scales at int8.
+    AlignedBuffer h_low_, h_scales_, attn_in_, attn_scales_, mlp_in_, mlp_scales_;
     AlignedBuffer pooled_;  // batch × pooled width (distilled: 2 × batch × dim)
     AlignedBuffer embedded_;  // batch × pool_proj: pool_proj's output, the embedding
     AlignedBuffer hidden_;  // batch × head_hidden (mlp head)
@@ -109,9 +117,9 @@ private:
     AlignedBuffer patch_rows_;  // dual patch norm: the flattened patches
     ExtractPatches* extract_ = nullptr;
     Op *patch_norm_in_ = nullptr, *patch_linear_ = nullptr, *patch_norm_out_ = nullptr;
-    Op *tokens_op_ = nullptr, *norm_pre_ = nullptr;
+    Op *embed_norm_ = nullptr, *tokens_op_ = nullptr, *norm_pre_ = nullptr;
     std::vector<BlockOps> blocks_;
-    Attention* attention_ = nullptr;  // every block's: they share qkv_ and attn_
+    Attention* attention_ = nullptr;  // every block's (set_layer): they share qkv_ and attn_
     Op *norm_ = nullptr, *pool_ = nullptr, *head_norm_ = nullptr, *pool_proj_ = nullptr, *head_hidden_ = nullptr,
        *head_ = nullptr, *head_dist_ = nullptr;
     std::optional<AttentionPool> attn_pool_;

@@ -5,6 +5,7 @@
 
 #include "ops/kernel_check.hpp"
 #include "ops/quantize.hpp"
+#include "ops/rope.hpp"
 #include "ops/softmax.hpp"
 
 namespace onevit {
@@ -113,7 +114,8 @@ Attention::Attention(const dnnl::engine& engine, int threads, const AttentionSha
     const bool in_place = qkv.type == memory::data_type::f32;
     layout_.q = 0, layout_.k = block, layout_.v = 2 * block, layout_.o = 3 * block, layout_.scores = 4 * block;
     layout_.probabilities = in_place ? layout_.scores : layout_.scores + scores;
-    layout_.bytes = layout_.scores + scores + (in_place ? 0 : scores);
+    layout_.row = layout_.scores + scores + (in_place ? 0 : scores);
+    layout_.bytes = layout_.row + aligned64(sizeof(float) * dh);
     workspace_bytes_ = layout_.bytes;
 
     for (int b = 0; b < s.batch; ++b) {
@@ -161,18 +163,44 @@ void Attention::run(int t, TaskContext& context) {
     char* w = steps.workspace;
     const int T = shape_.tokens, dh = shape_.head_dim, I = shape_.inner();
     const std::int64_t qkv_stride = 3 * I * qkv_bytes_, block_stride = dh * qkv_bytes_;
+    const bool transforms = layer_ && layer_->transforms_qk();
+    auto* row = reinterpret_cast<float*>(w + layout_.row);
+    const int head = task.unit % shape_.heads;
     if (steps.unit != task.unit) {
-        copy_rows(task.k, qkv_stride, T, block_stride, w + layout_.k, block_stride);
+        if (transforms)
+            copy_transformed(task.k, T, 0, head, layer_->k_norm, w + layout_.k, row);
+        else
+            copy_rows(task.k, qkv_stride, T, block_stride, w + layout_.k, block_stride);
         copy_rows(task.v, qkv_stride, T, block_stride, w + layout_.v, block_stride);
         steps.unit = task.unit;
     }
-    copy_rows(task.q, qkv_stride, task.queries.size, block_stride, w + layout_.q, block_stride);
+    if (transforms)
+        copy_transformed(task.q, task.queries.size, task.queries.begin, head, layer_->q_norm, w + layout_.q, row);
+    else
+        copy_rows(task.q, qkv_stride, task.queries.size, block_stride, w + layout_.q, block_stride);
     steps.scores[task.rows_class].execute(context);
     auto* scores = reinterpret_cast<float*>(w + layout_.scores);
-    softmax_rows(scores, task.queries.size, T, Activation(w + layout_.probabilities, qkv_type_));
+    const float* bias = layer_ && layer_->bias ? layer_->bias + (std::int64_t(head) * T + task.queries.begin) * T : nullptr;
+    softmax_rows(scores, task.queries.size, T, Activation(w + layout_.probabilities, qkv_type_), bias);
     if (probabilities_) copy_out_probabilities(task, w + layout_.probabilities);
     steps.mix[task.rows_class].execute(context);
     copy_rows(w + layout_.o, dh * out_bytes_, task.queries.size, dh * out_bytes_, task.out, I * out_bytes_);
+}
+
+void Attention::copy_transformed(const char* src, int rows, int first_token, int head,
+                                 const std::optional<NormParams>& norm, char* dst, float* row) const {
+    const int dh = shape_.head_dim, T = shape_.tokens;
+    const Activation from(const_cast<char*>(src), qkv_type_), to(dst, qkv_type_);
+    const std::int64_t rope_head = layer_->rope_per_head ? std::int64_t(head) * T * dh : 0;
+    for (int r = 0; r < rows; ++r) {
+        load_row(from, r, 3 * shape_.inner(), dh, row);
+        if (norm) normalize_row(*norm, row, row);
+        if (layer_->rope != Rope::none) {
+            const std::int64_t at = rope_head + std::int64_t(first_token + r) * dh;
+            rotate_row(layer_->rope, row, layer_->rope_cos + at, layer_->rope_sin + at, dh);
+        }
+        store_row(row, dh, to, r, dh);
+    }
 }
 
 // The probabilities as the mix matmul reads them: f32, or bf16 widened here.

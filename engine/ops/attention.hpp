@@ -1,4 +1,4 @@
-// Multi-head self-attention core: softmax(scale · q kᵀ) v for every image and
+// Multi-head self-attention core: softmax(scale · q kᵀ + bias) v for every image and
 // head, reading q, k and v out of the fused qkv activation and writing each
 // head's output into its columns of the attention output.
 //
@@ -10,15 +10,21 @@
 // operands); one head's k and v are copied once for all of its tasks that a
 // thread runs in a row.
 //
+// What differs from block to block (AttentionLayer) is applied as q and k are
+// copied: each head's q and k rows normalised (q/k norm), then rotated
+// (RoPE); and a per-head bias is added to the scores in the softmax's pass.
+//
 // With bf16 operands (int8 precision, model/block_types.hpp) q, k, v, the
 // probabilities and the output are bf16, the scores and softmax f32.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ops/activation.hpp"
+#include "ops/norm.hpp"
 #include "ops/op.hpp"
 
 namespace onevit {
@@ -30,6 +36,17 @@ struct AttentionShape {
     int head_dim = 0;
     float scale = 0.f;
     int inner() const { return heads * head_dim; }
+};
+
+// A block's own parts of attention, around the shared primitives.
+struct AttentionLayer {
+    std::optional<NormParams> q_norm, k_norm;  // over head_dim
+    Rope rope = Rope::none;
+    const float* rope_cos = nullptr;  // [tokens, head_dim], or [heads, tokens, head_dim] if rope_per_head
+    const float* rope_sin = nullptr;
+    bool rope_per_head = false;
+    const float* bias = nullptr;  // [heads, tokens, tokens], added to the scaled scores; or none
+    bool transforms_qk() const { return q_norm || k_norm || rope != Rope::none; }
 };
 
 // The modelled time of the attention phase on this many threads, in one core's
@@ -54,6 +71,8 @@ public:
         std::int64_t image_stride;
     };
     void copy_probabilities_to(const ProbabilitiesOut* where) { probabilities_ = where; }
+    // The block the next run is: its norms, rotations and bias (null: none of them).
+    void set_layer(const AttentionLayer* layer) { layer_ = layer; }
 
     std::string name() const override { return "attention"; }
     int tasks() const override { return static_cast<int>(tasks_.size()); }
@@ -75,7 +94,7 @@ private:
     };
     // The dense blocks of a thread's workspace, at these byte offsets.
     struct Layout {
-        std::size_t q, k, v, o, scores, probabilities, bytes;
+        std::size_t q, k, v, o, scores, probabilities, row, bytes;
     };
     // One slot's primitives, bound to its workspace, per rows class.
     struct SlotSteps {
@@ -85,6 +104,9 @@ private:
         int unit = -1;  // whose k and v the blocks hold
     };
     void copy_out_probabilities(const Task& task, const char* probabilities) const;
+    // Copies rows of q or k into a dense block, through the layer's norm and rotation.
+    void copy_transformed(const char* src, int rows, int first_token, int head, const std::optional<NormParams>& norm,
+                          char* dst, float* row) const;
 
     dnnl::engine engine_;
     AttentionShape shape_;
@@ -97,6 +119,7 @@ private:
     std::vector<SlotSteps> slots_;
     std::size_t scratchpad_bytes_ = 0, workspace_bytes_ = 0;
     const ProbabilitiesOut* probabilities_ = nullptr;
+    const AttentionLayer* layer_ = nullptr;
 };
 
 }  // namespace onevit

@@ -1,7 +1,7 @@
 // Every primitive descriptor onevit creates passes through checked(): when no
 // optimised implementation accepts a descriptor, oneDNN 2.6 silently picks its
-// reference loop — tens to hundreds of times slower (reference-facts §4.10:
-// patch-embedding bands of 3–4 grid rows took 170–330 ms as `ref:any`). For
+// reference loop — tens to hundreds of times slower (docs/design.md, "No
+// reference kernels"). For
 // onevit that is a planning error, never a slow path: checked() throws
 // ReferenceKernel, planners that have another tiling catch it and take that
 // one (counted: reference_fallbacks()), and tests assert that neither happens.

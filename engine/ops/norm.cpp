@@ -22,6 +22,11 @@ void layer_norm_row(const float* x, int dim, float eps, const float* scale, cons
 }
 
 ONEVIT_VECTOR_CLONES
+void add_row(const float* values, int n, float* sum) {
+    for (int i = 0; i < n; ++i) sum[i] += values[i];
+}
+
+ONEVIT_VECTOR_CLONES
 void rms_norm_row(const float* x, int dim, float eps, const float* scale, float* y) {
     const float inverse_rms = 1.f / std::sqrt(sum_of_squares(x, dim) / dim + eps);
     for (int k = 0; k < dim; ++k) y[k] = x[k] * inverse_rms * scale[k];
@@ -38,7 +43,7 @@ layer_normalization_forward::primitive_desc layer_norm_desc(const dnnl::engine& 
 }
 
 bool runs_primitive(const NormParams& params, Activation::Type dst) {
-    return params.kind == NormKind::layer && dst == dnnl::memory::data_type::f32;
+    return params.kind == Norm::layer && dst == dnnl::memory::data_type::f32;
 }
 
 // oneDNN's LayerNorm, one primitive per row tile.
@@ -79,34 +84,39 @@ private:
 // A loop of ours: f32 statistics, the row stored as dst's type.
 class NormLoop : public RowOp {
 public:
-    NormLoop(std::string name, int threads, int rows, const NormParams& params, const float* src, Activation dst)
-        : RowOp(std::move(name), threads, rows, params.dim), params_(params), src_(src), dst_(dst) {}
+    NormLoop(std::string name, int threads, int rows, const NormParams& params, const float* src, Activation dst,
+             bool accumulate)
+        : RowOp(std::move(name), threads, rows, params.dim), params_(params), src_(src), dst_(dst), accumulate_(accumulate) {}
 
 private:
     void run_row(int row, float* values) override {
         normalize_row(params_, src_ + std::int64_t(row) * params_.dim, values);
-        store_row(values, params_.dim, dst_, row, params_.dim);
+        if (accumulate_)
+            add_row(values, params_.dim, static_cast<float*>(dst_.at(row, params_.dim)));
+        else
+            store_row(values, params_.dim, dst_, row, params_.dim);
     }
     NormParams params_;
     const float* src_;
     Activation dst_;
+    bool accumulate_;
 };
 
 }  // namespace
 
 void normalize_row(const NormParams& p, const float* x, float* y) {
-    if (p.kind == NormKind::rms)
+    if (p.kind == Norm::rms)
         rms_norm_row(x, p.dim, p.eps, p.scale, y);
     else
         layer_norm_row(x, p.dim, p.eps, p.scale, p.shift, y);
 }
 
 std::unique_ptr<Op> make_norm(std::string name, const dnnl::engine& engine, int threads, int rows,
-                              const NormParams& params, const float* src, Activation dst) {
-    if (runs_primitive(params, dst.type))
+                              const NormParams& params, const float* src, Activation dst, bool accumulate) {
+    if (runs_primitive(params, dst.type) && !accumulate)
         return std::make_unique<LayerNormPrimitive>(std::move(name), engine, threads, rows, params, src,
                                                     static_cast<float*>(dst.data));
-    return std::make_unique<NormLoop>(std::move(name), threads, rows, params, src, dst);
+    return std::make_unique<NormLoop>(std::move(name), threads, rows, params, src, dst, accumulate);
 }
 
 void plan_norm(const dnnl::engine& engine, int threads, int rows, const NormParams& params, Activation::Type dst) {

@@ -11,15 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "onevit/model_info.hpp"
 #include "ops/activation.hpp"
 #include "ops/op.hpp"
 
 namespace onevit {
 
-enum class NormKind { layer, rms };
-
 struct NormParams {
-    NormKind kind = NormKind::layer;
+    Norm kind = Norm::layer;
     int dim = 0;
     float eps = 0.f;
     const float* scale = nullptr;  // [dim], read in place from the mapped file
@@ -27,8 +26,9 @@ struct NormParams {
 };
 
 // src (f32) and dst are rows × dim, dense; they may be the same buffer if dst is f32.
+// accumulate: dst (f32) += norm(src) — a residual post-norm.
 std::unique_ptr<Op> make_norm(std::string name, const dnnl::engine& engine, int threads, int rows,
-                              const NormParams& params, const float* src, Activation dst);
+                              const NormParams& params, const float* src, Activation dst, bool accumulate = false);
 
 // Creates and checks (ops/kernel_check.hpp) the descriptors such an op would create.
 void plan_norm(const dnnl::engine& engine, int threads, int rows, const NormParams& params,

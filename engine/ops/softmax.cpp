@@ -36,6 +36,11 @@ float exp_shifted_sum(float* values, int n, float shift) {
 }
 
 ONEVIT_VECTOR_CLONES
+void add_into(float* values, int n, const float* addend) {
+    for (int i = 0; i < n; ++i) values[i] += addend[i];
+}
+
+ONEVIT_VECTOR_CLONES
 void scale_row(float* values, int n, float scale) {
     for (int i = 0; i < n; ++i) values[i] *= scale;
 }
@@ -44,9 +49,10 @@ void scale_row(float* values, int n, float scale) {
 
 // Three passes a row: the maximum; the exponentials and their sum; the
 // division by the sum, in place or as the probabilities are stored.
-void softmax_rows(float* scores, int rows, int cols, const Activation& probabilities) {
+void softmax_rows(float* scores, int rows, int cols, const Activation& probabilities, const float* bias) {
     for (int r = 0; r < rows; ++r) {
         float* row = scores + std::int64_t(r) * cols;
+        if (bias) add_into(row, cols, bias + std::int64_t(r) * cols);
         const float inverse_sum = 1.f / exp_shifted_sum(row, cols, max_of(row, cols));
         if (probabilities.data == scores)
             scale_row(row, cols, inverse_sum);

@@ -32,6 +32,10 @@ void AssembleTokens::run(int task, TaskContext&) {
         float* dst = x_ + row * D;
         const float* src = t < prefix_ ? prefix_tokens_ + t * D
                                        : patches_ + (std::size_t(b) * patches_per_image_ + (t - prefix_)) * D;
+        if (!pos_embed_) {
+            std::memcpy(dst, src, sizeof(float) * D);
+            continue;
+        }
         const float* pos = pos_embed_ + t * D;
         for (std::size_t i = 0; i < D; ++i) dst[i] = src[i] + pos[i];
     }

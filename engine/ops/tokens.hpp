@@ -10,7 +10,7 @@
 
 namespace onevit {
 
-// x = concat(prefix tokens, patch embeddings) + pos_embed, per image; in row
+// x = concat(prefix tokens, patch embeddings) + pos_embed (if any), per image; in row
 // tiles as the norms split rows, so it chains with the first norm.
 class AssembleTokens : public Op {
 public:

@@ -1,9 +1,8 @@
 // Memory for the weights reordered at load. Every forward streams all of them
 // from DRAM, so they live on transparent huge pages (2 MB) where the kernel
-// allows it: on ViT-B/16 that took ~4 % off each forward (far fewer TLB misses
-// than 4 KB pages give over 344 MB) and ~40 % off the reorders at load (far
-// fewer page faults). Allocations are carved out of large chunks so that
-// rounding to 2 MB costs little resident memory.
+// allows it: far fewer TLB misses per forward and page faults at load
+// (docs/performance.md, "Loading"). Allocations are carved out of large chunks
+// so that rounding to 2 MB costs little resident memory.
 #pragma once
 
 #include <cstddef>

@@ -41,8 +41,7 @@ struct Options {
 };
 
 // The transformer's output tokens, after the final LayerNorm (after the last
-// block where the model has none), as seed 003's ViT returns them, and the
-// image embedding.
+// block where the model has none), and the image embedding.
 struct Features {
     std::vector<float> class_token;   // batch × dim: token 0; empty when the model has no class token
     std::vector<float> patch_tokens;  // batch × patches × dim: the tokens after the prefix tokens

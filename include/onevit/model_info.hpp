@@ -22,6 +22,13 @@ enum class Head { linear, distilled, mlp, none };  // none: no classifier (num_c
 // The activation after the pooled vector's linear layer (pool_proj): none (CLIP's projection) or
 // tanh (a pooler / pre-logits layer: Hugging Face ViTModel, torchvision's heads.pre_logits).
 enum class PoolProjAct { none, tanh };
+enum class Norm { layer, rms };  // every norm of the model: LayerNorm, or RMSNorm (no shift)
+// pre_norm: x += attn(norm1(x)); x += mlp(norm2(x)). post_norm: x += norm1(attn(x));
+// x += norm2(mlp(x)). parallel: x += attn(norm1(x)) + mlp(norm1(x)).
+enum class Block { pre_norm, post_norm, parallel };
+enum class Mlp { gelu, swiglu };  // swiglu: silu(gate) ⊙ value, gate and value from one fc1
+// Rotary positions on q and k: pairs (2i, 2i+1), or (i, i + head_dim/2) (rotate_half).
+enum class Rope { none, interleaved, half };
 
 struct Architecture {
     std::string family;
@@ -53,6 +60,22 @@ struct Architecture {
     // after pool_proj_act, is the embedding and the classifier's input.
     int pool_proj = 0;
     PoolProjAct pool_proj_act = PoolProjAct::none;
+    // The 2025-26 layers (weights/FORMAT.md, "Features"); the defaults are a version 1 file's.
+    std::vector<std::string> features;  // the file's feature names, as it lists them
+    Norm norm = Norm::layer;
+    Block block = Block::pre_norm;
+    Mlp mlp = Mlp::gelu;
+    bool embed_norm = false;    // a norm on each embedded patch
+    bool pos_embed = true;      // an absolute position table
+    bool qk_norm = false;       // q and k normalised per head
+    Rope rope = Rope::none;
+    bool rope_per_block = false;  // a rotation table per block and head (mixed RoPE)
+    bool attn_norm = false;     // a norm on the attention output before proj
+    bool mlp_norm = false;      // a norm on the MLP hidden before fc2
+    bool rel_pos_bias = false;  // a per-head table added to the attention scores
+    int pool_heads = 0;         // attention pooling's heads, MLP width; 0: heads, mlp_dim
+    int pool_mlp_dim = 0;
+    bool pool_prefix = false;   // attention pooling attends over the prefix tokens too
 
     int grid_height() const { return image_height / patch_size; }
     int grid_width() const { return image_width / patch_size; }
@@ -64,6 +87,8 @@ struct Architecture {
     int pooled_dim() const { return pool == Pool::token_and_mean_patches ? 2 * dim : dim; }
     // Width of the embedding (Features::embedding): the pooled vector, or pool_proj's output.
     int embed_dim() const { return pool_proj > 0 ? pool_proj : pooled_dim(); }
+    int attn_pool_heads() const { return pool_heads > 0 ? pool_heads : heads; }
+    int attn_pool_mlp_dim() const { return pool_mlp_dim > 0 ? pool_mlp_dim : mlp_dim; }
     // Floats per image of the model's output: the logits, or, without a classifier
     // (num_classes 0), the embedding, as timm's forward gives with num_classes=0.
     int outputs() const { return num_classes > 0 ? num_classes : embed_dim(); }
@@ -100,6 +125,10 @@ const char* to_string(Gelu);
 const char* to_string(Pool);
 const char* to_string(Head);
 const char* to_string(PoolProjAct);
+const char* to_string(Norm);
+const char* to_string(Block);
+const char* to_string(Mlp);
+const char* to_string(Rope);
 const char* to_string(Resize);
 const char* to_string(Interpolation);
 
