@@ -19,6 +19,7 @@ void add_embed_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_explain_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_serve_command(CLI::App& app);  // serve/serve_command.cpp
 
 // A lower bound for a numeric option; CLI11's own ranges print their limits
 // with six decimals, even DBL_MAX in full.

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
     onevit::cli::add_bench_command(app);
     onevit::cli::add_explain_command(app);
     onevit::cli::add_eval_command(app);
+    onevit::cli::add_serve_command(app);
 
     try {
         app.parse(argc, argv);

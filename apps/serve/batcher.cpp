@@ -1,0 +1,137 @@
+#include "batcher.hpp"
+
+#include <cstring>
+#include <exception>
+
+#include "metrics.hpp"
+
+namespace onevit::serve {
+
+Batcher::Batcher(const Model& model, int max_batch, std::chrono::microseconds max_delay, int max_queued_images,
+                 Metrics& metrics)
+    : model_(model),
+      max_batch_(max_batch),
+      max_delay_(max_delay),
+      max_queued_images_(max_queued_images),
+      image_floats_(std::size_t(model.info().arch.channels) * model.info().arch.image_height *
+                    model.info().arch.image_width),
+      outputs_per_image_(std::size_t(model.info().arch.outputs())),
+      metrics_(metrics) {
+    // One worker per stream, each with at most one batch in flight: Model::submit
+    // sends each to the least busy stream, so every stream has one to run.
+    for (int i = 0; i < model.streams(); ++i) workers_.emplace_back([this] { work(); });
+}
+
+Batcher::~Batcher() { stop(); }
+
+bool Batcher::reserve(int images) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_ || queued_images_ + reserved_images_ + images > max_queued_images_) return false;
+    reserved_images_ += images;
+    ++reserved_requests_;
+    report_queue();
+    return true;
+}
+
+void Batcher::release(int images) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    reserved_images_ -= images;
+    --reserved_requests_;
+    report_queue();
+    changed_.notify_all();  // stop() may be waiting for the reservations to settle
+}
+
+void Batcher::submit(std::unique_ptr<BatchJob> job) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        job->queued_at = BatchJob::Clock::now();
+        reserved_images_ -= job->images;
+        --reserved_requests_;
+        queued_images_ += job->images;
+        queue_.push_back(std::move(job));
+        report_queue();
+    }
+    changed_.notify_all();  // idle workers, and one waiting out max_delay for a fuller batch
+}
+
+void Batcher::report_queue() {
+    metrics_.set_queued(static_cast<int>(queue_.size()) + reserved_requests_, queued_images_ + reserved_images_);
+}
+
+void Batcher::stop() {
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        closed_ = true;
+        changed_.wait(lock, [this] { return reserved_requests_ == 0; });
+        stopping_ = true;
+    }
+    changed_.notify_all();
+    for (std::thread& worker : workers_) worker.join();
+    workers_.clear();
+}
+
+void Batcher::work() {
+    std::vector<float> buffer;  // a batch of several requests, gathered into one input
+    std::vector<std::unique_ptr<BatchJob>> batch;
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+        changed_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, and every job has run
+        // Wait for a full batch, or until the oldest request has waited max_delay.
+        while (!stopping_ && !queue_.empty() && queued_images_ < max_batch_) {
+            const auto deadline = queue_.front()->queued_at + max_delay_;
+            if (BatchJob::Clock::now() >= deadline) break;
+            changed_.wait_until(lock, deadline);
+        }
+        if (queue_.empty()) continue;  // another worker took them
+        int images = 0;
+        while (!queue_.empty() && images + queue_.front()->images <= max_batch_) {
+            images += queue_.front()->images;
+            batch.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+        }
+        queued_images_ -= images;
+        report_queue();
+        lock.unlock();
+        run(batch, images, buffer);
+        batch.clear();
+        lock.lock();
+    }
+}
+
+void Batcher::run(std::vector<std::unique_ptr<BatchJob>>& batch, int images, std::vector<float>& buffer) {
+    const auto started = BatchJob::Clock::now();
+    for (const auto& job : batch) metrics_.observe_queue_time(std::chrono::duration<double>(started - job->queued_at).count());
+    metrics_.observe_batch(images);
+    const float* input = batch.front()->pixels.data();
+    if (batch.size() > 1) {
+        buffer.resize(std::size_t(images) * image_floats_);
+        std::size_t at = 0;
+        for (const auto& job : batch) {
+            std::memcpy(buffer.data() + at, job->pixels.data(), job->pixels.size() * sizeof(float));
+            at += job->pixels.size();
+        }
+        input = buffer.data();
+    }
+    std::vector<float> outputs;
+    std::string error;
+    try {
+        outputs = model_.run(input, images);
+    } catch (const std::exception& e) {
+        error = std::string("inference failed: ") + e.what();
+    }
+    std::size_t row = 0;
+    for (const auto& job : batch) {
+        const std::size_t count = std::size_t(job->images) * outputs_per_image_;
+        std::vector<float> mine;
+        if (error.empty()) mine.assign(outputs.begin() + row, outputs.begin() + row + count);
+        row += count;
+        try {
+            job->done(std::move(mine), error);
+        } catch (const std::exception&) {
+            // A transport that cannot answer (out of memory) must not take the worker down with it.
+        }
+    }
+}
+
+}  // namespace onevit::serve

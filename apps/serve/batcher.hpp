@@ -1,0 +1,76 @@
+// Dynamic batching over the model's streams: requests queue; one worker per
+// stream takes the oldest as one batch of up to max_batch images as soon as the
+// queue holds max_batch images or its oldest request has waited max_delay
+// (0: at once, so under load a batch is what queued while the streams were busy),
+// runs it, and hands each request its rows of the result.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "onevit/model.hpp"
+
+namespace onevit::serve {
+
+class Metrics;
+
+struct BatchJob {
+    using Clock = std::chrono::steady_clock;
+    int images = 0;
+    std::vector<float> pixels;  // images x C x H x W
+    // On a batcher thread: the job's outputs (images x outputs floats), or error non-empty.
+    std::function<void(std::vector<float> outputs, const std::string& error)> done;
+    Clock::time_point queued_at{};
+};
+
+class Batcher {
+public:
+    Batcher(const Model& model, int max_batch, std::chrono::microseconds max_delay, int max_queued_images,
+            Metrics& metrics);
+    ~Batcher();  // stop()
+    Batcher(const Batcher&) = delete;
+    Batcher& operator=(const Batcher&) = delete;
+
+    // Room for `images` more in the queue (--max-queue), held until submit() or
+    // release(); false when the queue is full or the batcher is stopping.
+    bool reserve(int images);
+    void release(int images);
+    // Queues a job whose images were reserved.
+    void submit(std::unique_ptr<BatchJob> job);
+    // Refuses new reservations, waits for the outstanding ones to be submitted or
+    // released, runs every queued job, then stops the workers.
+    void stop();
+
+private:
+    void work();
+    void report_queue();  // to the metrics; under mutex_
+    void run(std::vector<std::unique_ptr<BatchJob>>& batch, int images, std::vector<float>& buffer);
+
+    const Model& model_;
+    const int max_batch_;
+    const std::chrono::microseconds max_delay_;
+    const int max_queued_images_;
+    const std::size_t image_floats_;
+    const std::size_t outputs_per_image_;
+    Metrics& metrics_;
+
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::deque<std::unique_ptr<BatchJob>> queue_;
+    int queued_images_ = 0;    // in queue_
+    int reserved_images_ = 0;  // reserved, not yet submitted (images being decoded)
+    int reserved_requests_ = 0;
+    bool closed_ = false;    // no new reservations
+    bool stopping_ = false;  // workers end once the queue is empty
+    std::vector<std::thread> workers_;
+};
+
+}  // namespace onevit::serve

@@ -1,0 +1,35 @@
+// The Open Inference Protocol's HTTP/REST endpoints over the HTTP transport:
+//   GET  /v2/health/live, /v2/health/ready, /v2 (server metadata)
+//   GET  /v2/models/NAME[/versions/1], .../ready       model metadata, readiness
+//   POST /v2/models/NAME[/versions/1]/infer           inference (JSON, binary tensor data)
+//   GET  /metrics                                      Prometheus text format
+// With an API key, everything but liveness needs "Authorization: Bearer KEY".
+// Every refusal is a {"error": "..."} body and one log line.
+#pragma once
+
+#include <string>
+
+#include "http_server.hpp"
+#include "metrics.hpp"
+#include "serving_state.hpp"
+
+namespace onevit::serve {
+
+class HttpRoutes : public HttpHandler {
+public:
+    HttpRoutes(const ServingState& state, Metrics& metrics, std::string server_version);
+
+    std::optional<HttpResponse> screen(const HttpRequest::header_type& header, const std::string& peer) override;
+    void handle(HttpRequest request, const std::string& peer, Respond respond) override;
+    HttpResponse refusal(boost::beast::http::status status, const std::string& message,
+                         const std::string& peer) override;
+
+private:
+    void infer(HttpRequest request, const std::string& peer, Respond respond);
+
+    const ServingState& state_;
+    Metrics& metrics_;
+    const std::string server_version_;
+};
+
+}  // namespace onevit::serve

@@ -1,0 +1,24 @@
+// One inference request as both transports hand it to the service, after the
+// protocol codec (HTTP JSON + binary extension, or gRPC) has checked it against
+// the model: exactly one input, of `batch` images, and what the output should be.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace onevit::serve {
+
+struct OutputRequest {
+    bool binary = false;     // HTTP: the output as binary tensor data after the JSON
+    int classification = 0;  // > 0: the top-k "prob:index:label" strings instead of the tensor
+};
+
+struct InferenceRequest {
+    std::string id;                   // echoed in the response
+    int batch = 0;                    // images, 1 ... max_batch
+    std::vector<float> pixels;        // input pixel_values: batch x C x H x W, preprocessed
+    std::vector<std::string> images;  // input image: batch encoded JPEG/PNG files
+    OutputRequest output;
+};
+
+}  // namespace onevit::serve

@@ -1,0 +1,93 @@
+#include "inference_service.hpp"
+
+#include <fmt/format.h>
+
+#include <boost/asio/post.hpp>
+
+#include "metrics.hpp"
+#include "onevit/error.hpp"
+#include "onevit/image.hpp"
+
+namespace onevit::serve {
+
+InferenceService::InferenceService(const Model& model, const ModelSpec& spec, const ServiceOptions& options,
+                                   Metrics& metrics)
+    : model_(model),
+      spec_(spec),
+      options_(options),
+      metrics_(metrics),
+      batcher_(model, options.max_batch, options.max_queue_delay, options.max_queued_images, metrics),
+      decoders_(std::size_t(options.decode_threads)) {}
+
+InferenceService::~InferenceService() { stop(); }
+
+void InferenceService::infer(InferenceRequest request, std::function<void(Outcome)> done) {
+    if (!batcher_.reserve(request.batch)) {
+        done({Status::unavailable,
+              stopped_ ? "the server is stopping"
+                       : fmt::format("the server is busy: its queue holds --max-queue {} images", options_.max_queued_images),
+              {}});
+        return;
+    }
+    metrics_.inflight(+1);
+    auto answer = [this, done = std::move(done)](Outcome outcome) {
+        metrics_.inflight(-1);
+        done(std::move(outcome));
+    };
+    if (request.images.empty()) {
+        enqueue(std::move(request.pixels), request.batch, std::move(answer));
+        return;
+    }
+    boost::asio::post(decoders_, [this, images = std::move(request.images), batch = request.batch,
+                                  answer = std::move(answer)]() mutable {
+        std::vector<float> pixels;
+        try {
+            pixels = decode(images);
+        } catch (const Error& e) {
+            batcher_.release(batch);
+            answer({Status::bad_request, e.what(), {}});
+            return;
+        }
+        enqueue(std::move(pixels), batch, std::move(answer));
+    });
+}
+
+std::vector<float> InferenceService::decode(const std::vector<std::string>& images) const {
+    const ModelInfo& info = model_.info();
+    std::vector<float> pixels;
+    pixels.reserve(images.size() * spec_.image_floats());
+    DecodeLimits limits;
+    limits.max_pixels = options_.max_image_pixels;
+    for (std::size_t i = 0; i < images.size(); ++i) {
+        try {
+            const Image image = decode_image_bytes(reinterpret_cast<const std::uint8_t*>(images[i].data()),
+                                                   images[i].size(), info.arch.channels, limits);
+            const std::vector<float> chw = preprocess(image, info.arch, info.preprocess);
+            pixels.insert(pixels.end(), chw.begin(), chw.end());
+        } catch (const Error& e) {
+            throw Error(fmt::format("image {} of {}: {}", i, images.size(), e.what()));
+        }
+    }
+    return pixels;
+}
+
+void InferenceService::enqueue(std::vector<float> pixels, int batch, std::function<void(Outcome)> done) {
+    auto job = std::make_unique<BatchJob>();
+    job->images = batch;
+    job->pixels = std::move(pixels);
+    job->done = [done = std::move(done)](std::vector<float> outputs, const std::string& error) {
+        if (error.empty())
+            done({Status::ok, {}, std::move(outputs)});
+        else
+            done({Status::internal, error, {}});
+    };
+    batcher_.submit(std::move(job));
+}
+
+void InferenceService::stop() {
+    if (stopped_.exchange(true)) return;
+    batcher_.stop();   // the decoders still run: the images being decoded reach the queue first
+    decoders_.join();
+}
+
+}  // namespace onevit::serve

@@ -1,0 +1,56 @@
+#include "signal_watcher.hpp"
+
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
+
+#include "log.hpp"
+
+namespace onevit::serve {
+
+namespace {
+
+sigset_t stop_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    return set;
+}
+
+}  // namespace
+
+SignalWatcher::SignalWatcher() {
+    const sigset_t set = stop_signals();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);  // a client gone mid-response is an error code, not the end of the server
+    thread_ = std::thread([this] { watch(); });
+}
+
+SignalWatcher::~SignalWatcher() {
+    done_ = true;
+    thread_.join();
+}
+
+void SignalWatcher::watch() {
+    const sigset_t set = stop_signals();
+    const timespec poll{0, 100'000'000};  // 100 ms: notice done_ without a signal
+    while (!done_) {
+        const int signal = sigtimedwait(&set, nullptr, &poll);
+        if (signal < 0) continue;
+        if (stop_requested_.exchange(true)) {
+            log_line("second signal: exiting now, without answering the requests in progress");
+            std::_Exit(1);
+        }
+        log_line(signal == SIGTERM ? "SIGTERM: stopping" : "SIGINT: stopping");
+        std::lock_guard<std::mutex> lock(mutex_);
+        signalled_.notify_all();
+    }
+}
+
+void SignalWatcher::wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    signalled_.wait(lock, [this] { return stop_requested_.load(); });
+}
+
+}  // namespace onevit::serve

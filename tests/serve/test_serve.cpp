@@ -1,0 +1,360 @@
+// onevit serve's pieces below the transports: the streaming JSON request
+// parser, the HTTP codec (JSON, binary tensor data, classification), raw BYTES,
+// the API key, the metrics' text and the dynamic batcher on the bundled model.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <cfloat>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <future>
+#include <limits>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api_key.hpp"
+#include "batcher.hpp"
+#include "http_infer_codec.hpp"
+#include "json_request.hpp"
+#include "metrics.hpp"
+#include "model_spec.hpp"
+#include "onevit/model.hpp"
+#include "request_error.hpp"
+#include "tensor_data.hpp"
+
+namespace onevit::serve {
+namespace {
+
+using json = nlohmann::json;
+
+ModelSpec tiny_spec() {
+    ModelSpec spec;
+    spec.name = "tiny";
+    spec.channels = 1;
+    spec.height = 2;
+    spec.width = 2;
+    spec.outputs = 3;
+    spec.classifier = true;
+    spec.labels = {"zero", "one", "two"};
+    spec.max_batch = 4;
+    return spec;
+}
+
+// The message of the RequestError that f throws ("" if it throws none).
+template <class F>
+std::string refusal(F&& f) {
+    try {
+        f();
+    } catch (const RequestError& e) {
+        EXPECT_EQ(e.status(), Status::bad_request);
+        return e.what();
+    }
+    return "";
+}
+
+std::string binary_request(const std::vector<float>& pixels, std::vector<int> shape, std::size_t* header_length) {
+    const json header = {{"inputs", {{{"name", "pixel_values"}, {"datatype", "FP32"}, {"shape", shape},
+                                      {"parameters", {{"binary_data_size", pixels.size() * 4}}}}}},
+                         {"outputs", {{{"name", "logits"}, {"parameters", {{"binary_data", true}}}}}}};
+    std::string body = header.dump();
+    *header_length = body.size();
+    body.append(reinterpret_cast<const char*>(pixels.data()), pixels.size() * 4);
+    return body;
+}
+
+TEST(JsonRequest, DataIsCapturedFlatFromAnyNesting) {
+    const JsonRequest r = parse_json_request(
+        R"({"id": "a", "inputs": [{"name": "x", "data": [[1, 2.5], [-3e2, 4]], "shape": [2, 2]},
+                                  {"name": "y", "data": ["p", "q"]}, {"name": "z", "data": 7}]})");
+    ASSERT_EQ(r.data.size(), 3u);
+    EXPECT_EQ(r.data[0].numbers, (std::vector<float>{1.f, 2.5f, -300.f, 4.f}));
+    EXPECT_EQ(r.data[1].strings, (std::vector<std::string>{"p", "q"}));
+    EXPECT_EQ(r.data[2].numbers, (std::vector<float>{7.f}));
+    EXPECT_TRUE(r.data[0].present && r.data[1].present && r.data[2].present);
+    // Everything but the data is the document, as a DOM parser gives it.
+    EXPECT_EQ(r.document["id"], "a");
+    EXPECT_EQ(r.document["inputs"][0]["shape"], json({2, 2}));
+    EXPECT_FALSE(r.document["inputs"][0].contains("data"));
+    EXPECT_EQ(r.document["inputs"][2]["name"], "z");
+}
+
+TEST(JsonRequest, DataOutsideInputsStaysInTheDocument) {
+    const JsonRequest r = parse_json_request(R"({"outputs": [{"data": [1, 2]}], "data": {"inputs": 1}})");
+    EXPECT_TRUE(r.data.empty());
+    EXPECT_EQ(r.document["outputs"][0]["data"], json({1, 2}));
+}
+
+TEST(JsonRequest, FloatsAreTheNearestToTheText) {
+    const float values[] = {0.1f, 1e-30f, FLT_MAX, std::numeric_limits<float>::denorm_min(), -2.7182817f};
+    json data = json::array();
+    for (float v : values) data.push_back(double(v));
+    const JsonRequest r = parse_json_request(json{{"inputs", {{{"data", data}}}}}.dump());
+    ASSERT_EQ(r.data[0].numbers.size(), 5u);
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(r.data[0].numbers[i], values[i]);
+}
+
+TEST(JsonRequest, RefusesWhatIsNotARequest) {
+    EXPECT_NE(refusal([] { parse_json_request(R"({"inputs": [)"); }).find("malformed JSON"), std::string::npos);
+    EXPECT_NE(refusal([] { parse_json_request(std::string(100000, '[') + std::string(100000, ']')); })
+                  .find("nested deeper than 32"),
+              std::string::npos);
+    const std::string deep_data = R"({"inputs": [{"data": )" + std::string(40, '[') + std::string(40, ']') + "}]}";
+    EXPECT_NE(refusal([&] { parse_json_request(deep_data); }).find("nested deeper"), std::string::npos);
+    EXPECT_NE(refusal([] { parse_json_request(R"({"inputs": [{"data": [{"b64": "x"}]}]})"); }).find("object"),
+              std::string::npos);
+    EXPECT_NE(refusal([] { parse_json_request(R"({"inputs": [{"data": [true]}]})"); }).find("boolean"),
+              std::string::npos);
+    EXPECT_NE(refusal([] { parse_json_request(R"({"inputs": [{"data": [1], "data": [2]}]})"); }).find("two data"),
+              std::string::npos);
+}
+
+TEST(HttpCodec, JsonAndBinaryRequestsGiveTheSamePixels) {
+    const ModelSpec spec = tiny_spec();
+    const std::vector<float> pixels = {0.25f, -1.5f, 3.f, 1e-7f, 5.f, 6.f, 7.f, 8.f};
+    const InferenceRequest from_json = decode_http_infer(
+        spec,
+        R"({"id": "r1", "inputs": [{"name": "pixel_values", "datatype": "FP32", "shape": [2, 1, 2, 2],
+            "data": [[0.25, -1.5, 3, 1e-7], [5, 6, 7, 8]]}]})",
+        std::nullopt);
+    EXPECT_EQ(from_json.pixels, pixels);
+    EXPECT_EQ(from_json.batch, 2);
+    EXPECT_EQ(from_json.id, "r1");
+    EXPECT_FALSE(from_json.output.binary);
+    std::size_t header = 0;
+    const std::string body = binary_request(pixels, {2, 1, 2, 2}, &header);
+    const InferenceRequest from_binary = decode_http_infer(spec, body, header);
+    EXPECT_EQ(from_binary.pixels, pixels);
+    EXPECT_TRUE(from_binary.output.binary);
+}
+
+TEST(HttpCodec, RefusesInconsistentBinaryData) {
+    const ModelSpec spec = tiny_spec();
+    std::size_t header = 0;
+    const std::string body = binary_request(std::vector<float>(4, 1.f), {1, 1, 2, 2}, &header);
+    EXPECT_NE(refusal([&] { decode_http_infer(spec, body, body.size() + 1); }).find("more than the body"),
+              std::string::npos);
+    EXPECT_NE(refusal([&] { decode_http_infer(spec, body.substr(0, body.size() - 1), header); }).find("binary"),
+              std::string::npos);
+    EXPECT_NE(refusal([&] { decode_http_infer(spec, body + "x", header); }).find("after the inputs"),
+              std::string::npos);
+    std::vector<float> nan_pixels(4, 1.f);
+    nan_pixels[2] = std::nanf("");
+    const std::string nan_body = binary_request(nan_pixels, {1, 1, 2, 2}, &header);
+    EXPECT_NE(refusal([&] { decode_http_infer(spec, nan_body, header); }).find("finite"), std::string::npos);
+}
+
+TEST(HttpCodec, RefusesRequestsTheModelCannotRun) {
+    const ModelSpec spec = tiny_spec();
+    const auto with = [&](const std::string& input) {
+        return refusal([&] { decode_http_infer(spec, R"({"inputs": [)" + input + "]}", std::nullopt); });
+    };
+    EXPECT_NE(with(R"({"name": "pixels", "datatype": "FP32", "shape": [1,1,2,2], "data": [1,2,3,4]})")
+                  .find("unknown input 'pixels'"),
+              std::string::npos);
+    EXPECT_NE(with(R"({"name": "pixel_values", "datatype": "FP16", "shape": [1,1,2,2], "data": [1,2,3,4]})")
+                  .find("FP32"),
+              std::string::npos);
+    EXPECT_NE(with(R"({"name": "pixel_values", "datatype": "FP32", "shape": [1,2,2], "data": [1,2,3,4]})")
+                  .find("shape"),
+              std::string::npos);
+    EXPECT_NE(with(R"({"name": "pixel_values", "datatype": "FP32", "shape": [5,1,2,2], "data": []})")
+                  .find("--max-batch 4"),
+              std::string::npos);
+    EXPECT_NE(with(R"({"name": "pixel_values", "datatype": "FP32", "shape": [1,1,2,2], "data": [1,2,3]})")
+                  .find("3 values"),
+              std::string::npos);
+    EXPECT_NE(with(R"({"name": "image", "datatype": "BYTES", "shape": [2], "data": ["a"]})").find("1 strings"),
+              std::string::npos);
+    EXPECT_NE(with(R"({"name": "image", "datatype": "BYTES", "shape": [1,1], "data": ["a"]})").find("shape"),
+              std::string::npos);
+    EXPECT_NE(refusal([&] { decode_http_infer(spec, R"({"inputs": []})", std::nullopt); }).find("exactly one"),
+              std::string::npos);
+    EXPECT_NE(refusal([&] {
+                  decode_http_infer(spec,
+                                    R"({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": ["a"]}],
+                                        "outputs": [{"name": "logits", "parameters": {"classification": 0}}]})",
+                                    std::nullopt);
+              }).find("at least 1"),
+              std::string::npos);
+}
+
+TEST(HttpCodec, OutputsAsRequested) {
+    const ModelSpec spec = tiny_spec();
+    const InferenceRequest images = decode_http_infer(
+        spec,
+        R"({"parameters": {"binary_data_output": true},
+            "inputs": [{"name": "image", "datatype": "BYTES", "shape": [2], "data": ["a", "b"]}],
+            "outputs": [{"name": "logits", "parameters": {"classification": 9}}]})",
+        std::nullopt);
+    EXPECT_EQ(images.images, (std::vector<std::string>{"a", "b"}));
+    EXPECT_TRUE(images.output.binary);             // from the request's binary_data_output
+    EXPECT_EQ(images.output.classification, 3);    // clamped to the classes
+
+    // Classification: softmax probabilities, most probable first, as "prob:index:label".
+    const std::vector<float> logits = {0.f, 2.f, 1.f, 5.f, 0.f, 0.f};
+    InferenceRequest json_out = images;
+    json_out.output.binary = false;
+    const HttpInferResponse encoded = encode_http_infer(spec, json_out, logits);
+    EXPECT_FALSE(encoded.header_length);
+    const json response = json::parse(encoded.body);
+    EXPECT_EQ(response["outputs"][0]["datatype"], "BYTES");
+    EXPECT_EQ(response["outputs"][0]["shape"], json({2, 3}));
+    const std::vector<Prediction> top = top_k(logits.data(), 3, 3, spec.labels);
+    const std::string first = response["outputs"][0]["data"][0];
+    EXPECT_EQ(first.substr(first.find(':')), ":1:one");
+    EXPECT_EQ(std::stof(first.substr(0, first.find(':'))), top[0].prob);
+
+    const HttpInferResponse binary = encode_http_infer(spec, images, logits);
+    ASSERT_TRUE(binary.header_length);
+    const json header = json::parse(binary.body.substr(0, *binary.header_length));
+    const std::size_t size = header["outputs"][0]["parameters"]["binary_data_size"];
+    EXPECT_EQ(*binary.header_length + size, binary.body.size());
+    const std::vector<std::string> strings =
+        strings_from_bytes(std::string_view(binary.body).substr(*binary.header_length), 6);
+    EXPECT_EQ(strings[0], first);
+}
+
+TEST(HttpCodec, JsonLogitsReadBackAsTheSameFloats) {
+    const ModelSpec spec = tiny_spec();
+    InferenceRequest request;
+    request.batch = 2;
+    const std::vector<float> logits = {0.1f, 1e-30f, FLT_MAX, std::numeric_limits<float>::denorm_min(), -2.7182817f,
+                                       123456.789f};
+    const json response = json::parse(encode_http_infer(spec, request, logits).body);
+    EXPECT_EQ(response["outputs"][0]["shape"], json({2, 3}));
+    for (std::size_t i = 0; i < logits.size(); ++i)
+        EXPECT_EQ(static_cast<float>(response["outputs"][0]["data"][i].get<double>()), logits[i]);
+
+    request.output.binary = true;
+    const HttpInferResponse binary = encode_http_infer(spec, request, logits);
+    std::vector<float> back(logits.size());
+    std::memcpy(back.data(), binary.body.data() + *binary.header_length, back.size() * 4);
+    EXPECT_EQ(back, logits);
+}
+
+TEST(TensorData, BytesElementsAreLengthPrefixed) {
+    std::string raw;
+    append_string_bytes({"ab", "", "xyz"}, raw);
+    EXPECT_EQ(raw.size(), 4u * 3 + 5);
+    EXPECT_EQ(strings_from_bytes(raw, 3), (std::vector<std::string>{"ab", "", "xyz"}));
+    EXPECT_NE(refusal([&] { strings_from_bytes(raw, 2); }).find("more than"), std::string::npos);
+    EXPECT_NE(refusal([&] { strings_from_bytes(raw, 4); }).find("3 elements"), std::string::npos);
+    EXPECT_NE(refusal([&] { strings_from_bytes(raw.substr(0, 2), 1); }).find("inside the length"), std::string::npos);
+    EXPECT_NE(refusal([&] { strings_from_bytes(raw.substr(0, 5), 3); }).find("claims 2 bytes"), std::string::npos);
+}
+
+TEST(ApiKey, AcceptsOnlyTheBearerOfTheKey) {
+    const ApiKey key("k3y");
+    EXPECT_TRUE(key.accepts("Bearer k3y"));
+    EXPECT_FALSE(key.accepts("Bearer k3"));
+    EXPECT_FALSE(key.accepts("Bearer k3yy"));
+    EXPECT_FALSE(key.accepts("Bearer k3Y"));
+    EXPECT_FALSE(key.accepts("bearer k3y"));
+    EXPECT_FALSE(key.accepts("k3y"));
+    EXPECT_FALSE(key.accepts(""));
+    EXPECT_FALSE(key.accepts("Bearer k3yBearer k3y"));  // the key cycled, same bytes
+}
+
+TEST(Metrics, HistogramsAreCumulative) {
+    Metrics metrics(8);
+    metrics.observe_batch(1);
+    metrics.observe_batch(3);
+    metrics.observe_batch(8);
+    metrics.request(Protocol::grpc, Endpoint::infer, false);
+    const std::string text = metrics.render();
+    EXPECT_NE(text.find("onevit_batch_size_bucket{le=\"1\"} 1\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("onevit_batch_size_bucket{le=\"2\"} 1\n"), std::string::npos);
+    EXPECT_NE(text.find("onevit_batch_size_bucket{le=\"4\"} 2\n"), std::string::npos);
+    EXPECT_NE(text.find("onevit_batch_size_bucket{le=\"8\"} 3\n"), std::string::npos);
+    EXPECT_NE(text.find("onevit_batch_size_bucket{le=\"+Inf\"} 3\n"), std::string::npos);
+    EXPECT_NE(text.find("onevit_batch_size_sum 12\n"), std::string::npos);
+    EXPECT_NE(text.find("onevit_images_total 12\n"), std::string::npos);
+    EXPECT_NE(text.find("onevit_request_failures_total{protocol=\"grpc\",endpoint=\"infer\"} 1\n"), std::string::npos);
+}
+
+// The batcher on the bundled model: whatever batches it forms, each job gets the
+// rows Model::run gives its own input (the engine's rows do not depend on the batch).
+class BatcherTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        Options options;
+        options.threads = 2;
+        options.streams = 2;
+        model_ = new Model(Model::load("weights/digits_vit.ovit", options));
+    }
+    static void TearDownTestSuite() { delete model_; }
+
+    static std::vector<float> random_images(int images, unsigned seed) {
+        std::mt19937 generator(seed);
+        std::normal_distribution<float> normal;
+        std::vector<float> pixels(std::size_t(images) * 32 * 32);
+        for (float& v : pixels) v = normal(generator);
+        return pixels;
+    }
+
+    static Model* model_;
+};
+Model* BatcherTest::model_ = nullptr;
+
+TEST_F(BatcherTest, EachJobGetsItsOwnRows) {
+    Metrics metrics(4);
+    Batcher batcher(*model_, 4, std::chrono::microseconds(200), 1000, metrics);
+    constexpr int kJobs = 60;
+    std::vector<std::vector<float>> inputs;
+    std::vector<std::promise<std::vector<float>>> results(kJobs);
+    for (int i = 0; i < kJobs; ++i) inputs.push_back(random_images(1 + i % 4, i));
+    std::vector<std::thread> senders;
+    for (int t = 0; t < 4; ++t)
+        senders.emplace_back([&, t] {
+            for (int i = t; i < kJobs; i += 4) {
+                ASSERT_TRUE(batcher.reserve(1 + i % 4));
+                auto job = std::make_unique<BatchJob>();
+                job->images = 1 + i % 4;
+                job->pixels = inputs[i];
+                job->done = [&results, i](std::vector<float> outputs, const std::string& error) {
+                    EXPECT_EQ(error, "");
+                    results[i].set_value(std::move(outputs));
+                };
+                batcher.submit(std::move(job));
+            }
+        });
+    for (std::thread& t : senders) t.join();
+    for (int i = 0; i < kJobs; ++i)
+        EXPECT_EQ(results[i].get_future().get(), model_->run(inputs[i].data(), 1 + i % 4)) << "job " << i;
+}
+
+TEST_F(BatcherTest, WaitsForAFullBatchAtMostTheDelay) {
+    Metrics metrics(4);
+    // A delay no test run reaches: only a full batch (4 images) can start it.
+    Batcher batcher(*model_, 4, std::chrono::seconds(600), 8, metrics);
+    std::atomic<int> done{0};
+    const auto submit = [&](int images) {
+        ASSERT_TRUE(batcher.reserve(images));
+        auto job = std::make_unique<BatchJob>();
+        job->images = images;
+        job->pixels = random_images(images, 7);
+        job->done = [&](std::vector<float>, const std::string&) { ++done; };
+        batcher.submit(std::move(job));
+    };
+    submit(1);
+    submit(2);
+    EXPECT_FALSE(batcher.reserve(6)) << "3 queued + 6 is over the queue's 8";
+    EXPECT_TRUE(batcher.reserve(5));
+    batcher.release(5);
+    EXPECT_EQ(done.load(), 0);
+    submit(1);  // 4 images: a full batch
+    for (int wait = 0; wait < 6000 && done.load() < 3; ++wait) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(done.load(), 3);
+    EXPECT_NE(metrics.render().find("onevit_batch_size_count 1\n"), std::string::npos) << "one batch of all three";
+    submit(2);
+    batcher.stop();  // runs what is queued without waiting out the delay
+    EXPECT_EQ(done.load(), 4);
+    EXPECT_FALSE(batcher.reserve(1));
+}
+
+}  // namespace
+}  // namespace onevit::serve
