@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan + UBSan) and fuzzes each for SECONDS.
 #
-#   tests/fuzz/run.sh SECONDS [TARGET...]     (targets: model_file image; default both)
+#   tests/fuzz/run.sh SECONDS [TARGET...]     (targets: model_file image serve_request; default all)
 #
 # Environment: ONEVIT_FUZZ_BUILD (build dir, default build-fuzz), CXX (default
 # clang++-14), ONEVIT_FUZZ_JOBS (build parallelism).
@@ -15,13 +15,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 if [[ $# -lt 1 || ! "$1" =~ ^[0-9]+$ ]]; then
-  echo "usage: $0 SECONDS [model_file|image ...]" >&2
+  echo "usage: $0 SECONDS [model_file|image|serve_request ...]" >&2
   exit 2
 fi
 seconds=$1
 shift
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(model_file image)
+[[ ${#targets[@]} -gt 0 ]] || targets=(model_file image serve_request)
 
 build=${ONEVIT_FUZZ_BUILD:-build-fuzz}
 cxx=${CXX:-clang++-14}
@@ -31,7 +31,7 @@ if [[ ! -f "$build/CMakeCache.txt" ]]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DONEVIT_FUZZ=ON \
     -DONEVIT_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Release
 fi
-cmake --build "$build" -j "$jobs" --target fuzz_model_file fuzz_image fuzz_seeds
+cmake --build "$build" -j "$jobs" --target fuzz_model_file fuzz_image fuzz_serve_request fuzz_seeds
 
 work=$build/fuzz
 mkdir -p "$work/artifacts"
@@ -48,6 +48,9 @@ make_seeds() {  # TARGET DIR
       cp weights/samples/*.png "$2/"
       cp tests/data/images/*.jpg tests/data/images/src_rgb.png "$2/"
       "$build/tests/fuzz/fuzz_seeds" images "$2" >/dev/null
+      ;;
+    serve_request)
+      cp tests/fuzz/serve_request_seeds/* "$2/"
       ;;
   esac
 }
