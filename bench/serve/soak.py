@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+"""A soak of onevit serve: a steady request rate for minutes, every answer checked, the
+server's resident memory sampled (docs/serve.md).
+
+    /usr/bin/python3 bench/serve/soak.py --model bench/models/vit_tiny_patch16_224.ovit --rate 120 \\
+        [--minutes 10] [--precision f32] [--max-batch 8] [--clients 16] [--csv soak_rss.csv]
+
+`--rate` requests/s of one image each (binary tensor data), spread evenly over `--clients`
+kept-alive connections, each sending on a fixed schedule (a late answer delays only its own
+client). Every answer must be a 200 with the logits of `onevit infer` on the same image.
+RSS (VmRSS of the server) is sampled every 5 s into the CSV; flat means: the largest RSS
+after the first minute (the warm-up) within 5 % of the RSS at one minute. Prints the counts,
+the latency percentiles and the RSS summary; exits 1 on any failure or an RSS rise over 5 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "serve"))
+from serve_harness import ServeProcess, binary_tensor_body, http_request, infer_outputs, model_name_of  # noqa: E402
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--onevit", default=os.path.join(REPO, "build", "apps", "onevit"))
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--precision", default="f32")
+    ap.add_argument("--rate", type=float, required=True, help="requests per second (of one image)")
+    ap.add_argument("--minutes", type=float, default=10)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--max-batch", type=int, default=8)
+    ap.add_argument("--warmup-s", type=float, default=60)
+    ap.add_argument("--csv", default="soak_rss.csv")
+    ap.add_argument("serve_args", nargs="*", help="more onevit serve options (after --)")
+    args = ap.parse_args()
+
+    name = model_name_of(args.model)
+    with tempfile.TemporaryDirectory(prefix="onevit_soak_") as tmp:
+        with ServeProcess(args.onevit, args.model, "--precision", args.precision, "--max-batch",
+                          str(args.max_batch), *args.serve_args) as server:
+            shape = tuple(http_request(server.http_port, "GET", f"/v2/models/{name}").json()["inputs"][0]["shape"][1:])
+            x = np.random.default_rng(0).standard_normal((1,) + shape).astype(np.float32)
+            np.save(os.path.join(tmp, "x.npy"), x)
+            subprocess.run([args.onevit, "infer", "--model", args.model, "--precision", args.precision, "--input",
+                            os.path.join(tmp, "x.npy"), "--output", os.path.join(tmp, "y.npy")], check=True)
+            expected = np.load(os.path.join(tmp, "y.npy"))
+            body, header = binary_tensor_body(x)
+            headers = {"Inference-Header-Content-Length": str(header)}
+
+            duration = args.minutes * 60
+            interval = args.clients / args.rate  # each client's period
+            start = time.monotonic() + 1.0
+            latencies: list[float] = []
+            failures: list[str] = []
+            sent = [0] * args.clients
+            lock = threading.Lock()
+
+            def client(k: int) -> None:
+                conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=60)
+                n = 0
+                while True:
+                    due = start + k * interval / args.clients + n * interval
+                    if due - start >= duration:
+                        break
+                    time.sleep(max(0.0, due - time.monotonic()))
+                    n += 1
+                    t0 = time.monotonic()
+                    try:
+                        conn.request("POST", f"/v2/models/{name}/infer", body, headers)
+                        reply = conn.getresponse()
+                        data = reply.read()
+                        ok = reply.status == 200 and np.array_equal(
+                            infer_outputs({h.lower(): v for h, v in reply.getheaders()}, data)["logits"], expected)
+                        problem = "" if ok else f"status {reply.status}: {data[:120]!r}"
+                    except (OSError, http.client.HTTPException) as e:
+                        problem = f"{type(e).__name__}: {e}"
+                        conn.close()
+                        conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=60)
+                    with lock:
+                        sent[k] += 1
+                        if problem:
+                            failures.append(problem)
+                        else:
+                            latencies.append(time.monotonic() - t0)
+                conn.close()
+
+            samples: list[tuple[float, int]] = []
+            done = threading.Event()
+
+            def sampler() -> None:
+                while not done.wait(5.0 if samples else max(0.0, start - time.monotonic())):
+                    samples.append((time.monotonic() - start, rss_kb(server.proc.pid)))
+
+            watcher = threading.Thread(target=sampler)
+            watcher.start()
+            threads = [threading.Thread(target=client, args=(k,)) for k in range(args.clients)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            elapsed = time.monotonic() - start
+            done.set()
+            watcher.join()
+            status = server.stop()
+
+    with open(args.csv, "w") as f:
+        f.write("seconds,rss_kb\n")
+        for t, kb in samples:
+            f.write(f"{t:.1f},{kb}\n")
+    after = [kb for t, kb in samples if t >= args.warmup_s]
+    at_warmup = after[0] if after else 0
+    peak = max(after) if after else 0
+    rise = (peak - at_warmup) / at_warmup if at_warmup else float("nan")
+    lat = np.array(latencies) * 1e3
+    total = sum(sent)
+    print(f"{total} requests in {elapsed:.0f} s ({total / elapsed:.1f}/s, asked {args.rate}/s), "
+          f"{len(failures)} failed; latency p50 {np.percentile(lat, 50):.2f} ms, p99 {np.percentile(lat, 99):.2f} ms, "
+          f"max {lat.max():.2f} ms")
+    print(f"RSS: {samples[0][1] / 1024:.1f} MiB at start, {at_warmup / 1024:.1f} MiB at {args.warmup_s:.0f} s, "
+          f"peak after it {peak / 1024:.1f} MiB ({100 * rise:+.2f} %), {samples[-1][1] / 1024:.1f} MiB at the end; "
+          f"curve: {args.csv}")
+    print(f"server exit status {status}")
+    for problem in failures[:10]:
+        print(f"  {problem}")
+    return 0 if not failures and status == 0 and rise <= 0.05 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
