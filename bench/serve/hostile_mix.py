@@ -17,9 +17,7 @@ must still run, then exit 0 on SIGTERM.
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,8 +27,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "serve"))
-from serve_harness import (ServeProcess, binary_tensor_body, hostile_requests, http_request,  # noqa: E402
-                           infer_outputs, model_name_of, trickle)
+from serve_harness import (GoodClient, ServeProcess, hostile_requests, http_request, model_name_of,  # noqa: E402
+                           reference_logits, trickle)
 
 MAX_BODY = 4_000_000
 
@@ -50,11 +48,7 @@ def main() -> int:
         port = server.http_port
         shape = tuple(http_request(port, "GET", f"/v2/models/{name}").json()["inputs"][0]["shape"][1:])
         x = np.random.default_rng(0).standard_normal((1,) + shape).astype(np.float32)
-        np.save(os.path.join(tmp, "x.npy"), x)
-        subprocess.run([args.onevit, "infer", "--model", args.model, "--input", os.path.join(tmp, "x.npy"),
-                        "--output", os.path.join(tmp, "y.npy")], check=True)
-        expected = np.load(os.path.join(tmp, "y.npy"))
-        body, header = binary_tensor_body(x)
+        expected = reference_logits(args.onevit, args.model, x, tmp)
         catalog = hostile_requests(name, shape, 4, MAX_BODY)
 
         lock = threading.Lock()
@@ -81,26 +75,15 @@ def main() -> int:
                         hostile_ok[0] += 1
 
         def good_client() -> None:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            client = GoodClient(port, name, x, expected)
             while not stop_good.is_set():
-                try:
-                    conn.request("POST", f"/v2/models/{name}/infer", body,
-                                 {"Inference-Header-Content-Length": str(header)})
-                    reply = conn.getresponse()
-                    data = reply.read()
-                    ok = reply.status == 200 and np.array_equal(
-                        infer_outputs({h.lower(): v for h, v in reply.getheaders()}, data)["logits"], expected)
-                    problem = "" if ok else f"{reply.status}: {data[:120]!r}"
-                except (OSError, http.client.HTTPException) as e:
-                    problem = f"{type(e).__name__}: {e}"
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                problem = client.send()
                 with lock:
                     if problem:
                         good_lost.append(problem)
                     else:
                         good_ok[0] += 1
-            conn.close()
+            client.close()
 
         good = [threading.Thread(target=good_client) for _ in range(args.good_clients)]
         hostile = [threading.Thread(target=hostile_client) for _ in range(args.hostile_clients)]

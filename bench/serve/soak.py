@@ -16,9 +16,7 @@ the latency percentiles and the RSS summary; exits 1 on any failure or an RSS ri
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,7 +27,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "serve"))
-from serve_harness import ServeProcess, binary_tensor_body, http_request, infer_outputs, model_name_of  # noqa: E402
+from serve_harness import GoodClient, ServeProcess, http_request, model_name_of, reference_logits  # noqa: E402
 
 
 def rss_kb(pid: int) -> int:
@@ -60,12 +58,7 @@ def main() -> int:
                           str(args.max_batch), *args.serve_args) as server:
             shape = tuple(http_request(server.http_port, "GET", f"/v2/models/{name}").json()["inputs"][0]["shape"][1:])
             x = np.random.default_rng(0).standard_normal((1,) + shape).astype(np.float32)
-            np.save(os.path.join(tmp, "x.npy"), x)
-            subprocess.run([args.onevit, "infer", "--model", args.model, "--precision", args.precision, "--input",
-                            os.path.join(tmp, "x.npy"), "--output", os.path.join(tmp, "y.npy")], check=True)
-            expected = np.load(os.path.join(tmp, "y.npy"))
-            body, header = binary_tensor_body(x)
-            headers = {"Inference-Header-Content-Length": str(header)}
+            expected = reference_logits(args.onevit, args.model, x, tmp, args.precision)
 
             duration = args.minutes * 60
             interval = args.clients / args.rate  # each client's period
@@ -76,7 +69,7 @@ def main() -> int:
             lock = threading.Lock()
 
             def client(k: int) -> None:
-                conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=60)
+                good = GoodClient(server.http_port, name, x, expected)
                 n = 0
                 while True:
                     due = start + k * interval / args.clients + n * interval
@@ -85,24 +78,14 @@ def main() -> int:
                     time.sleep(max(0.0, due - time.monotonic()))
                     n += 1
                     t0 = time.monotonic()
-                    try:
-                        conn.request("POST", f"/v2/models/{name}/infer", body, headers)
-                        reply = conn.getresponse()
-                        data = reply.read()
-                        ok = reply.status == 200 and np.array_equal(
-                            infer_outputs({h.lower(): v for h, v in reply.getheaders()}, data)["logits"], expected)
-                        problem = "" if ok else f"status {reply.status}: {data[:120]!r}"
-                    except (OSError, http.client.HTTPException) as e:
-                        problem = f"{type(e).__name__}: {e}"
-                        conn.close()
-                        conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=60)
+                    problem = good.send()
                     with lock:
                         sent[k] += 1
                         if problem:
                             failures.append(problem)
                         else:
                             latencies.append(time.monotonic() - t0)
-                conn.close()
+                good.close()
 
             samples: list[tuple[float, int]] = []
             done = threading.Event()

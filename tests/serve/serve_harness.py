@@ -34,6 +34,111 @@ def model_name_of(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
 
 
+class Checks:
+    """A test's checks: failures are printed as they happen and summed up by report()."""
+
+    def __init__(self):
+        self.failures: list[str] = []
+        self.passed = 0
+
+    def check(self, ok: bool, what: str) -> bool:
+        if ok:
+            self.passed += 1
+        else:
+            self.failures.append(what)
+            print(f"  FAIL {what}", flush=True)
+        return ok
+
+    def report(self) -> int:
+        """PASS or FAIL with every failure; the exit status."""
+        if self.failures:
+            print(f"FAIL: {len(self.failures)} of {self.passed + len(self.failures)} checks")
+            for failure in self.failures:
+                print(f"  {failure}")
+            return 1
+        print(f"PASS: {self.passed} checks")
+        return 0
+
+
+class TestModel:
+    """A model the serve tests run: its file, input shape (C, H, W), classes and sample images."""
+
+    def __init__(self, name: str, path: str, shape: tuple, classes: int, images: list[str]):
+        self.name, self.path, self.shape, self.classes, self.images = name, path, shape, classes, images
+
+
+def test_models(data: str, tmp: str) -> list[TestModel]:
+    """The bundled digits model, and DeiT-tiny converted into tmp when `data` (../shared/data) has it."""
+    samples = sorted(os.path.join(REPO, "weights", "samples", f)
+                     for f in os.listdir(os.path.join(REPO, "weights", "samples")) if f.endswith(".png"))
+    models = [TestModel("digits_vit", os.path.join(REPO, "weights", "digits_vit.ovit"), (1, 32, 32), 10, samples)]
+    checkpoint = os.path.join(data, "deit_tiny_patch16_224", "model.safetensors")
+    if not os.path.isfile(checkpoint):
+        print(f"(no {checkpoint}: DeiT-tiny's part skipped)")
+        return models
+    deit = os.path.join(tmp, "deit_tiny.ovit")
+    subprocess.run(["/usr/bin/python3", os.path.join(REPO, "weights", "convert.py"), checkpoint, "--arch",
+                    "deit_tiny_patch16_224", "--labels", os.path.join(data, "labels", "imagenet_classes.txt"),
+                    "-o", deit], check=True, stdout=subprocess.DEVNULL)
+    photos = sorted(os.path.join(data, "images", f) for f in os.listdir(os.path.join(data, "images"))
+                    if f.endswith(".jpg"))
+    models.append(TestModel("deit_tiny", deit, (3, 224, 224), 1000, photos))
+    return models
+
+
+def reference_logits(onevit: str, model: str, x: np.ndarray, tmp: str, precision: str = "") -> np.ndarray:
+    """`onevit infer`'s logits for x (written to tmp)."""
+    source, result = os.path.join(tmp, "reference_in.npy"), os.path.join(tmp, "reference_out.npy")
+    np.save(source, x)
+    subprocess.run([onevit, "infer", "--model", model, "--input", source, "--output", result,
+                    *(["--precision", precision] if precision else [])], check=True)
+    return np.load(result)
+
+
+def reference_topk(onevit: str, model: str, images: list[str], top: int) -> dict:
+    """`onevit classify --json --top top`: {image path: topk list}."""
+    out = subprocess.run([onevit, "classify", "--model", model, "--top", str(top), "--json", *images], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    return {json.loads(line)["image"]: json.loads(line)["topk"] for line in out.splitlines() if line.strip()}
+
+
+def same_topk(strings, topk) -> bool:
+    """Classification strings ("prob:index:label", str or bytes) equal to a `classify --json` topk."""
+    mine = [(s.decode() if isinstance(s, bytes) else s).split(":", 2) for s in strings]
+    return len(mine) == len(topk) and all(
+        float(p) == t["prob"] and int(i) == t["index"] and label == t["label"] for (p, i, label), t in zip(mine, topk))
+
+
+class GoodClient:
+    """Sends one good request again and again on a kept-alive connection, each answer
+    checked against the expected logits; reconnects after a failure."""
+
+    def __init__(self, port: int, model: str, x: np.ndarray, expected: np.ndarray):
+        self.port, self.path = port, f"/v2/models/{model}/infer"
+        self.body, header = binary_tensor_body(x)
+        self.headers = {"Inference-Header-Content-Length": str(header)}
+        self.expected = expected
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def send(self) -> str:
+        """"" if the answer was right, else what was wrong."""
+        try:
+            self.conn.request("POST", self.path, self.body, self.headers)
+            reply = self.conn.getresponse()
+            data = reply.read()
+            if reply.status != 200:
+                return f"status {reply.status}: {data[:120]!r}"
+            logits = infer_outputs({h.lower(): v for h, v in reply.getheaders()}, data)["logits"]
+            return "" if np.array_equal(logits, self.expected) else "wrong logits"
+        except (OSError, http.client.HTTPException) as e:
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            return f"{type(e).__name__}: {e}"
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 class ServeProcess:
     """`onevit serve --model MODEL --http-port 0 --grpc-port 0 ARGS...` until ready."""
 

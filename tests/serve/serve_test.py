@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 
@@ -33,44 +31,14 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ToolError, argument_parser, exit_status, resolve_converter, resolve_onevit, run_tool, scratch_dir  # noqa: E402
-from serve_harness import (ServeProcess, binary_tensor_body, hostile_requests, http_request, image_body,  # noqa: E402
-                           infer_outputs, infer_request, json_tensor_body, metric_values, raw_exchange, status_of,
-                           trickle)
+from harness import argument_parser, exit_status, resolve_onevit, scratch_dir  # noqa: E402
+from serve_harness import (Checks, ServeProcess, TestModel, binary_tensor_body, hostile_requests, http_request, image_body,  # noqa: E402
+                           infer_outputs, infer_request, json_tensor_body, metric_values, raw_exchange,
+                           reference_logits, reference_topk, same_topk, status_of,
+                           test_models, trickle)
 
 
-class Checks:
-    def __init__(self):
-        self.failures: list[str] = []
-        self.passed = 0
-
-    def check(self, ok: bool, what: str) -> bool:
-        if ok:
-            self.passed += 1
-        else:
-            self.failures.append(what)
-            print(f"  FAIL {what}", flush=True)
-        return ok
-
-
-class Model:
-    def __init__(self, name: str, path: str, shape: tuple, classes: int, images: list[str]):
-        self.name, self.path, self.shape, self.classes, self.images = name, path, shape, classes, images
-
-
-def reference_logits(onevit: str, model: str, x: np.ndarray, tmp: str) -> np.ndarray:
-    np.save(os.path.join(tmp, "ref_in.npy"), x)
-    run_tool([onevit, "infer", "--model", model, "--input", os.path.join(tmp, "ref_in.npy"),
-              "--output", os.path.join(tmp, "ref_out.npy")], "onevit infer")
-    return np.load(os.path.join(tmp, "ref_out.npy"))
-
-
-def reference_topk(onevit: str, model: str, images: list[str], top: int) -> dict:
-    out = run_tool([onevit, "classify", "--model", model, "--top", str(top), "--json", *images], "onevit classify")
-    return {json.loads(line)["image"]: json.loads(line)["topk"] for line in out.splitlines() if line.strip()}
-
-
-def good_request(server: ServeProcess, model: Model, x: np.ndarray, expected: np.ndarray) -> bool:
+def good_request(server: ServeProcess, model: TestModel, x: np.ndarray, expected: np.ndarray) -> bool:
     body, header = binary_tensor_body(x)
     reply = infer_request(server.http_port, model.name, body, header)
     return reply.status == 200 and np.array_equal(infer_outputs(reply.headers, reply.body)["logits"], expected)
@@ -78,7 +46,7 @@ def good_request(server: ServeProcess, model: Model, x: np.ndarray, expected: np
 
 # --- 1. the protocol ---------------------------------------------------------------------------
 
-def protocol(onevit: str, model: Model, tmp: str, c: Checks) -> None:
+def protocol(onevit: str, model: TestModel, tmp: str, c: Checks) -> None:
     print(f"protocol: {model.name}", flush=True)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3,) + model.shape).astype(np.float32)
@@ -129,12 +97,9 @@ def protocol(onevit: str, model: Model, tmp: str, c: Checks) -> None:
         if c.check(reply.status == 200, f"{model.name} image infer: {reply.status} {reply.error()}"):
             got = infer_outputs(reply.headers, reply.body)["logits"]
             for i, path in enumerate(images):
-                mine = [s.split(":", 2) for s in got[i * top:(i + 1) * top]]
-                theirs = ref[path]
-                same = len(mine) == len(theirs) and all(
-                    float(p) == t["prob"] and int(idx) == t["index"] and label == t["label"]
-                    for (p, idx, label), t in zip(mine, theirs))
-                c.check(same, f"{model.name} {os.path.basename(path)}: top-{top} {mine} != classify's {theirs}")
+                mine = got[i * top:(i + 1) * top]
+                c.check(same_topk(mine, ref[path]),
+                        f"{model.name} {os.path.basename(path)}: top-{top} {mine} != classify's {ref[path]}")
         body, header = image_body(files[:1])
         reply = infer_request(port, model.name, body, header)
         if c.check(reply.status == 200, f"{model.name} image infer, logits: {reply.status} {reply.error()}"):
@@ -147,7 +112,7 @@ def protocol(onevit: str, model: Model, tmp: str, c: Checks) -> None:
 
 # --- 2. concurrency ----------------------------------------------------------------------------
 
-def concurrency(onevit: str, model: Model, tmp: str, c: Checks, clients: int = 32, requests: int = 6) -> None:
+def concurrency(onevit: str, model: TestModel, tmp: str, c: Checks, clients: int = 32, requests: int = 6) -> None:
     print(f"concurrency: {clients} clients x {requests} requests, batch 1-4", flush=True)
     rng = np.random.default_rng(2)
     batches = [[int(rng.integers(1, 5)) for _ in range(requests)] for _ in range(clients)]
@@ -202,7 +167,7 @@ def infer_head(model: str, length: int, extra: str = "") -> bytes:
             f"Content-Length: {length}\r\n{extra}\r\n").encode()
 
 
-def hostile(onevit: str, model: Model, tmp: str, c: Checks) -> None:
+def hostile(onevit: str, model: TestModel, tmp: str, c: Checks) -> None:
     print("hostile clients", flush=True)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2,) + model.shape).astype(np.float32)
@@ -253,7 +218,7 @@ def hostile(onevit: str, model: Model, tmp: str, c: Checks) -> None:
 
 # --- 4. API key, limits, metrics ---------------------------------------------------------------
 
-def key_and_limits(onevit: str, model: Model, tmp: str, c: Checks) -> None:
+def key_and_limits(onevit: str, model: TestModel, tmp: str, c: Checks) -> None:
     print("API key, connection limit, metrics", flush=True)
     key_file = os.path.join(tmp, "key")
     with open(key_file, "w") as f:
@@ -313,7 +278,7 @@ def key_and_limits(onevit: str, model: Model, tmp: str, c: Checks) -> None:
         c.check(server.stop() == 0, "exit status 0 after SIGTERM")
 
 
-def queue_limit(onevit: str, model: Model, tmp: str, c: Checks) -> None:
+def queue_limit(onevit: str, model: TestModel, tmp: str, c: Checks) -> None:
     """--max-queue 8 with batches that wait 3 s to fill: 6 images queue, 4 more are refused at once."""
     print("queue limit", flush=True)
     rng = np.random.default_rng(5)
@@ -348,7 +313,7 @@ def queue_limit(onevit: str, model: Model, tmp: str, c: Checks) -> None:
 
 # --- 5. SIGTERM under load ---------------------------------------------------------------------
 
-def sigterm_under_load(onevit: str, model: Model, c: Checks, clients: int = 16) -> None:
+def sigterm_under_load(onevit: str, model: TestModel, c: Checks, clients: int = 16) -> None:
     print(f"SIGTERM under load ({clients} clients)", flush=True)
     import http.client
     x = np.random.default_rng(6).standard_normal((2,) + model.shape).astype(np.float32)
@@ -412,20 +377,8 @@ def main(argv=None) -> int:
     data = os.path.abspath(args.data or os.path.join(args.repo, os.pardir, "shared", "data"))
     c = Checks()
     with scratch_dir("onevit_serve_test_", args.keep) as tmp:
-        samples = sorted(os.path.join(args.repo, "weights", "samples", f)
-                         for f in os.listdir(os.path.join(args.repo, "weights", "samples")) if f.endswith(".png"))
-        digits = Model("digits_vit", os.path.join(args.repo, "weights", "digits_vit.ovit"), (1, 32, 32), 10, samples)
-        models = [digits]
-        checkpoint = os.path.join(data, "deit_tiny_patch16_224", "model.safetensors")
-        if os.path.isfile(checkpoint):
-            deit = os.path.join(tmp, "deit_tiny.ovit")
-            run_tool([sys.executable, resolve_converter(args.repo), checkpoint, "--arch", "deit_tiny_patch16_224",
-                      "--labels", os.path.join(data, "labels", "imagenet_classes.txt"), "-o", deit], "convert.py")
-            photos = sorted(os.path.join(data, "images", f) for f in os.listdir(os.path.join(data, "images"))
-                            if f.endswith(".jpg"))
-            models.append(Model("deit_tiny", deit, (3, 224, 224), 1000, photos))
-        else:
-            print(f"(no {checkpoint}: DeiT-tiny's part skipped)")
+        models = test_models(data, tmp)
+        digits = models[0]
         for model in models:
             protocol(onevit, model, tmp, c)
         concurrency(onevit, digits, tmp, c)
@@ -433,14 +386,7 @@ def main(argv=None) -> int:
         key_and_limits(onevit, digits, tmp, c)
         queue_limit(onevit, digits, tmp, c)
         sigterm_under_load(onevit, digits, c)
-    if c.failures:
-        print(f"FAIL: {len(c.failures)} of {c.passed + len(c.failures)} checks")
-        for failure in c.failures:
-            print(f"  {failure}")
-        return 1
-    print(f"PASS: {c.passed} checks")
-    return 0
-
+    return c.report()
 
 if __name__ == "__main__":
     sys.exit(exit_status(main))

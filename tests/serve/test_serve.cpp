@@ -149,28 +149,20 @@ TEST(HttpCodec, RefusesInconsistentBinaryData) {
 
 TEST(HttpCodec, RefusesRequestsTheModelCannotRun) {
     const ModelSpec spec = tiny_spec();
-    const auto with = [&](const std::string& input) {
-        return refusal([&] { decode_http_infer(spec, R"({"inputs": [)" + input + "]}", std::nullopt); });
+    const std::pair<const char*, const char*> inputs_and_words[] = {
+        {R"({"name": "pixels", "datatype": "FP32", "shape": [1,1,2,2], "data": [1,2,3,4]})", "unknown input 'pixels'"},
+        {R"({"name": "pixel_values", "datatype": "FP16", "shape": [1,1,2,2], "data": [1,2,3,4]})", "FP32"},
+        {R"({"name": "pixel_values", "datatype": "FP32", "shape": [1,2,2], "data": [1,2,3,4]})", "shape"},
+        {R"({"name": "pixel_values", "datatype": "FP32", "shape": [5,1,2,2], "data": []})", "--max-batch 4"},
+        {R"({"name": "pixel_values", "datatype": "FP32", "shape": [1,1,2,2], "data": [1,2,3]})", "3 values"},
+        {R"({"name": "image", "datatype": "BYTES", "shape": [2], "data": ["a"]})", "1 strings"},
+        {R"({"name": "image", "datatype": "BYTES", "shape": [1,1], "data": ["a"]})", "shape"},
     };
-    EXPECT_NE(with(R"({"name": "pixels", "datatype": "FP32", "shape": [1,1,2,2], "data": [1,2,3,4]})")
-                  .find("unknown input 'pixels'"),
-              std::string::npos);
-    EXPECT_NE(with(R"({"name": "pixel_values", "datatype": "FP16", "shape": [1,1,2,2], "data": [1,2,3,4]})")
-                  .find("FP32"),
-              std::string::npos);
-    EXPECT_NE(with(R"({"name": "pixel_values", "datatype": "FP32", "shape": [1,2,2], "data": [1,2,3,4]})")
-                  .find("shape"),
-              std::string::npos);
-    EXPECT_NE(with(R"({"name": "pixel_values", "datatype": "FP32", "shape": [5,1,2,2], "data": []})")
-                  .find("--max-batch 4"),
-              std::string::npos);
-    EXPECT_NE(with(R"({"name": "pixel_values", "datatype": "FP32", "shape": [1,1,2,2], "data": [1,2,3]})")
-                  .find("3 values"),
-              std::string::npos);
-    EXPECT_NE(with(R"({"name": "image", "datatype": "BYTES", "shape": [2], "data": ["a"]})").find("1 strings"),
-              std::string::npos);
-    EXPECT_NE(with(R"({"name": "image", "datatype": "BYTES", "shape": [1,1], "data": ["a"]})").find("shape"),
-              std::string::npos);
+    for (const auto& [input, words] : inputs_and_words) {
+        const std::string body = std::string(R"({"inputs": [)") + input + "]}";
+        EXPECT_NE(refusal([&] { decode_http_infer(spec, body, std::nullopt); }).find(words), std::string::npos)
+            << input;
+    }
     EXPECT_NE(refusal([&] { decode_http_infer(spec, R"({"inputs": []})", std::nullopt); }).find("exactly one"),
               std::string::npos);
     EXPECT_NE(refusal([&] {

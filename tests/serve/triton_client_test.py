@@ -15,9 +15,7 @@ an API key sent as the client's headers.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -27,53 +25,17 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_harness import REPO, ServeProcess  # noqa: E402
+from serve_harness import REPO, Checks, ServeProcess, reference_logits, reference_topk, same_topk, test_models  # noqa: E402
 
 
-class Checks:
-    def __init__(self):
-        self.failures, self.passed = [], 0
-
-    def check(self, ok: bool, what: str) -> bool:
-        if ok:
-            self.passed += 1
-        else:
-            self.failures.append(what)
-            print(f"  FAIL {what}", flush=True)
-        return ok
-
-    def raises(self, call, what: str, words: str) -> None:
-        try:
-            call()
-        except InferenceServerException as e:
-            self.check(words in str(e), f"{what}: the client's exception says '{e}', want '{words}'")
-            return
-        self.check(False, f"{what}: no InferenceServerException")
-
-
-def run(cmd: list[str]) -> str:
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return proc.stdout
-
-
-def reference_logits(onevit: str, model: str, x: np.ndarray, tmp: str) -> np.ndarray:
-    np.save(os.path.join(tmp, "in.npy"), x)
-    run([onevit, "infer", "--model", model, "--input", os.path.join(tmp, "in.npy"), "--output",
-         os.path.join(tmp, "out.npy")])
-    return np.load(os.path.join(tmp, "out.npy"))
-
-
-def reference_topk(onevit: str, model: str, images: list[str], top: int) -> dict:
-    lines = run([onevit, "classify", "--model", model, "--top", str(top), "--json", *images]).splitlines()
-    return {json.loads(line)["image"]: json.loads(line)["topk"] for line in lines if line.strip()}
-
-
-def same_topk(strings, topk) -> bool:
-    mine = [(s.decode() if isinstance(s, bytes) else s).split(":", 2) for s in strings]
-    return len(mine) == len(topk) and all(
-        float(p) == t["prob"] and int(i) == t["index"] and label == t["label"] for (p, i, label), t in zip(mine, topk))
+def raises(c: Checks, call, what: str, words: str) -> None:
+    """c checks that call raises the client's InferenceServerException, saying `words`."""
+    try:
+        call()
+    except InferenceServerException as e:
+        c.check(words in str(e), f"{what}: the client's exception says '{e}', want '{words}'")
+        return
+    c.check(False, f"{what}: no InferenceServerException")
 
 
 def drive(client_module, client, protocol: str, onevit: str, name: str, model_path: str, shape: tuple,
@@ -136,9 +98,9 @@ def drive(client_module, client, protocol: str, onevit: str, name: str, model_pa
 
     wrong = client_module.InferInput("pixel_values", [1, 5, 5, 5], "FP32")
     wrong.set_data_from_numpy(np.zeros((1, 5, 5, 5), np.float32))
-    c.raises(lambda: client.infer(name, [wrong]), f"{protocol} wrong shape", "shape")
-    c.raises(lambda: client.infer("no_such_model", [tensor]), f"{protocol} unknown model", "unknown model")
-    c.raises(lambda: client.get_model_metadata("no_such_model"), f"{protocol} unknown model metadata",
+    raises(c, lambda: client.infer(name, [wrong]), f"{protocol} wrong shape", "shape")
+    raises(c, lambda: client.infer("no_such_model", [tensor]), f"{protocol} unknown model", "unknown model")
+    raises(c, lambda: client.get_model_metadata("no_such_model"), f"{protocol} unknown model metadata",
              "unknown model")
 
 
@@ -150,20 +112,7 @@ def main() -> int:
     onevit = os.path.abspath(args.onevit)
     c = Checks()
     with tempfile.TemporaryDirectory(prefix="onevit_triton_") as tmp:
-        samples = sorted(os.path.join(REPO, "weights", "samples", f)
-                         for f in os.listdir(os.path.join(REPO, "weights", "samples")) if f.endswith(".png"))
-        models = [("digits_vit", os.path.join(REPO, "weights", "digits_vit.ovit"), (1, 32, 32), 10, samples)]
-        checkpoint = os.path.join(args.data, "deit_tiny_patch16_224", "model.safetensors")
-        if os.path.isfile(checkpoint):
-            deit = os.path.join(tmp, "deit_tiny.ovit")
-            run(["/usr/bin/python3", os.path.join(REPO, "weights", "convert.py"), checkpoint, "--arch",
-                 "deit_tiny_patch16_224", "--labels", os.path.join(args.data, "labels", "imagenet_classes.txt"),
-                 "-o", deit])
-            photos = sorted(os.path.join(args.data, "images", f) for f in os.listdir(os.path.join(args.data, "images"))
-                            if f.endswith(".jpg"))
-            models.append(("deit_tiny", deit, (3, 224, 224), 1000, photos))
-        else:
-            print(f"(no {checkpoint}: DeiT-tiny's part skipped)")
+        models = [(m.name, m.path, m.shape, m.classes, m.images) for m in test_models(args.data, tmp)]
 
         for name, path, shape, classes, images in models:
             with ServeProcess(onevit, path, "--max-batch", "4") as server:
@@ -191,8 +140,8 @@ def main() -> int:
                 tensor = module.InferInput("pixel_values", list(x.shape), "FP32")
                 tensor.set_data_from_numpy(x)
                 c.check(client.is_server_live(), f"{protocol} live without a key")
-                c.raises(lambda: client.infer(name, [tensor]), f"{protocol} infer without a key", "API key")
-                c.raises(lambda: client.infer(name, [tensor], headers={header: "Bearer wrong"}),
+                raises(c, lambda: client.infer(name, [tensor]), f"{protocol} infer without a key", "API key")
+                raises(c, lambda: client.infer(name, [tensor], headers={header: "Bearer wrong"}),
                          f"{protocol} infer with a wrong key", "wrong API key")
                 c.check(client.infer(name, [tensor], headers=good).as_numpy("logits").shape == (1, 10),
                         f"{protocol} infer with the key")
@@ -200,14 +149,7 @@ def main() -> int:
                 client.close()
             c.check(server.stop() == 0, "exit status 0 after SIGTERM")
 
-    if c.failures:
-        print(f"FAIL: {len(c.failures)} of {c.passed + len(c.failures)} checks")
-        for failure in c.failures:
-            print(f"  {failure}")
-        return 1
-    print(f"PASS: {c.passed} checks")
-    return 0
-
+    return c.report()
 
 if __name__ == "__main__":
     sys.exit(main())
