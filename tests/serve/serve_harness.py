@@ -213,7 +213,8 @@ def json_tensor_body(x: np.ndarray, *, binary_output=False, classification=0, ou
     request = {"inputs": [{"name": "pixel_values", "datatype": "FP32", "shape": list(x.shape), "data": data}]}
     if request_id:
         request["id"] = request_id
-    request["outputs"] = [output_spec(output, binary_output, classification)]
+    if output is not None:  # None: no outputs named, the server sends them all
+        request["outputs"] = [output_spec(output, binary_output, classification)]
     return json.dumps(request).encode()
 
 
@@ -229,8 +230,9 @@ def binary_tensor_body(x: np.ndarray, *, binary_output=True, classification=0, o
     """pixel_values as binary tensor data: (body, Inference-Header-Content-Length)."""
     raw = np.ascontiguousarray(x, dtype="<f4").tobytes()
     request = {"inputs": [{"name": "pixel_values", "datatype": "FP32", "shape": list(x.shape),
-                           "parameters": {"binary_data_size": len(raw)}}],
-               "outputs": [output_spec(output, binary_output, classification)]}
+                           "parameters": {"binary_data_size": len(raw)}}]}
+    if output is not None:  # None: no outputs named, the server sends them all
+        request["outputs"] = [output_spec(output, binary_output, classification)]
     if request_id:
         request["id"] = request_id
     header = json.dumps(request).encode()

@@ -7,7 +7,8 @@
 1. The protocol, on the bundled digits model and (with ../shared/data) DeiT-tiny:
    health, metadata, tensor inference in JSON (flat and nested) and in the binary
    tensor data extension, logits bit-identical to `onevit infer`; image inference
-   (BYTES files) with the classification extension equal to `onevit classify --json`.
+   (BYTES files) with the classification extension equal to `onevit classify --json`;
+   a model without a classifier serves `embedding`; --name replaces the file's stem.
 2. 32 clients at once with mixed batch sizes each get exactly their own logits.
 3. Hostile clients: malformed, oversized and truncated bodies, wrong shapes and
    types, trickled bytes, disconnects mid-request: each answered or dropped as
@@ -107,6 +108,44 @@ def protocol(onevit: str, model: TestModel, tmp: str, c: Checks) -> None:
             c.check(logits.shape == (1, model.classes) and int(np.argmax(logits)) == ref[images[0]][0]["index"],
                     f"{model.name} image logits: argmax {int(np.argmax(logits))}, classify's top-1 "
                     f"{ref[images[0]][0]['index']}")
+        c.check(server.stop() == 0, "exit status 0 after SIGTERM")
+
+
+def headless_and_name(onevit: str, tmp: str, c: Checks) -> None:
+    """A model without a classifier serves its output as `embedding`, FP32 [-1, dim], = onevit infer's,
+    and refuses the classification extension; --name NAME replaces the file stem in every path."""
+    print("a headless model, --name", flush=True)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+    from headless_model import DIM, GRID, write_headless_vit
+    path = os.path.join(tmp, "headless.ovit")
+    write_headless_vit(path, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "weights",
+                                          "convert.py"))
+    shape = (3, GRID * 16, GRID * 16)
+    x = np.random.default_rng(7).standard_normal((2,) + shape).astype(np.float32)
+    expected = reference_logits(onevit, path, x, tmp)
+    with ServeProcess(onevit, path, "--max-batch", "2", "--name", "vit-embedder") as server:
+        port = server.http_port
+        c.check(http_request(port, "GET", "/v2/models/headless").status == 404, "--name: the file stem is unknown")
+        meta = http_request(port, "GET", "/v2/models/vit-embedder")
+        if c.check(meta.status == 200, f"--name: metadata under the given name: {meta.status}"):
+            c.check(meta.json()["name"] == "vit-embedder", f"--name: metadata name {meta.json()['name']}")
+            c.check(meta.json()["outputs"] == [{"name": "embedding", "datatype": "FP32", "shape": [-1, DIM]}],
+                    f"headless metadata outputs: {meta.json()['outputs']}")
+        for how, (body, header) in {"binary": binary_tensor_body(x, output="embedding"),
+                                    "JSON": (json_tensor_body(x, output="embedding"), None),
+                                    "no outputs named": binary_tensor_body(x, output=None)}.items():
+            reply = infer_request(port, "vit-embedder", body, header)
+            if c.check(reply.status == 200, f"headless {how}: {reply.status} {reply.error()}"):
+                got = infer_outputs(reply.headers, reply.body)
+                c.check(list(got) == ["embedding"] and np.array_equal(got["embedding"], expected),
+                        f"headless {how}: the embedding differs from onevit infer's")
+        body, header = binary_tensor_body(x, output="logits")
+        reply = infer_request(port, "vit-embedder", body, header)
+        c.check(reply.status == 400 and "embedding" in reply.error(), f"headless, 'logits' asked: {reply.status}")
+        body, header = binary_tensor_body(x, output="embedding", classification=3)
+        reply = infer_request(port, "vit-embedder", body, header)
+        c.check(reply.status == 400 and "classifier" in reply.error(),
+                f"headless, classification asked: {reply.status} {reply.error()}")
         c.check(server.stop() == 0, "exit status 0 after SIGTERM")
 
 
@@ -381,6 +420,7 @@ def main(argv=None) -> int:
         digits = models[0]
         for model in models:
             protocol(onevit, model, tmp, c)
+        headless_and_name(onevit, tmp, c)
         concurrency(onevit, digits, tmp, c)
         hostile(onevit, digits, tmp, c)
         key_and_limits(onevit, digits, tmp, c)
