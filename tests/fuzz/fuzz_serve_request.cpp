@@ -14,27 +14,11 @@
 
 #include "http_infer_codec.hpp"
 #include "request_error.hpp"
-
-namespace {
-
-onevit::serve::ModelSpec fuzz_spec() {
-    onevit::serve::ModelSpec spec;
-    spec.name = "fuzz";
-    spec.channels = 1;
-    spec.height = 2;
-    spec.width = 2;
-    spec.outputs = 3;
-    spec.classifier = true;
-    spec.labels = {"a", "b", "c"};
-    spec.max_batch = 4;
-    return spec;
-}
-
-}  // namespace
+#include "tiny_spec.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace onevit::serve;
-    static const ModelSpec spec = fuzz_spec();
+    static const ModelSpec spec = tiny_spec();
     if (size < 1) return 0;
     std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
     std::optional<std::size_t> header_length;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "api_key.hpp"
+#include "digits_model_test.hpp"
 #include "batcher.hpp"
 #include "http_infer_codec.hpp"
 #include "json_request.hpp"
@@ -25,24 +26,12 @@
 #include "onevit/model.hpp"
 #include "request_error.hpp"
 #include "tensor_data.hpp"
+#include "tiny_spec.hpp"
 
 namespace onevit::serve {
 namespace {
 
 using json = nlohmann::json;
-
-ModelSpec tiny_spec() {
-    ModelSpec spec;
-    spec.name = "tiny";
-    spec.channels = 1;
-    spec.height = 2;
-    spec.width = 2;
-    spec.outputs = 3;
-    spec.classifier = true;
-    spec.labels = {"zero", "one", "two"};
-    spec.max_batch = 4;
-    return spec;
-}
 
 // The message of the RequestError that f throws ("" if it throws none).
 template <class F>
@@ -270,27 +259,7 @@ TEST(Metrics, HistogramsAreCumulative) {
 
 // The batcher on the bundled model: whatever batches it forms, each job gets the
 // rows Model::run gives its own input (the engine's rows do not depend on the batch).
-class BatcherTest : public ::testing::Test {
-protected:
-    static void SetUpTestSuite() {
-        Options options;
-        options.threads = 2;
-        options.streams = 2;
-        model_ = new Model(Model::load("weights/digits_vit.ovit", options));
-    }
-    static void TearDownTestSuite() { delete model_; }
-
-    static std::vector<float> random_images(int images, unsigned seed) {
-        std::mt19937 generator(seed);
-        std::normal_distribution<float> normal;
-        std::vector<float> pixels(std::size_t(images) * 32 * 32);
-        for (float& v : pixels) v = normal(generator);
-        return pixels;
-    }
-
-    static Model* model_;
-};
-Model* BatcherTest::model_ = nullptr;
+using BatcherTest = DigitsModelTest<2>;
 
 TEST_F(BatcherTest, EachJobGetsItsOwnRows) {
     Metrics metrics(4);

@@ -11,12 +11,12 @@
 #include <cstring>
 #include <memory>
 #include <optional>
-#include <random>
 #include <regex>
 #include <string>
 #include <vector>
 
 #include "api_key.hpp"
+#include "digits_model_test.hpp"
 #include "grpc_predict_v2.grpc.pb.h"
 #include "grpc_server.hpp"
 #include "inference_service.hpp"
@@ -80,14 +80,6 @@ std::unique_ptr<grpc::ClientContext> context(const std::string& authorization = 
     return c;
 }
 
-std::vector<float> random_images(int images, unsigned seed) {
-    std::mt19937 generator(seed);
-    std::normal_distribution<float> normal;
-    std::vector<float> pixels(std::size_t(images) * 32 * 32);
-    for (float& v : pixels) v = normal(generator);
-    return pixels;
-}
-
 inference::ModelInferRequest pixel_request(const std::vector<float>& pixels, int batch, bool raw = true) {
     inference::ModelInferRequest request;
     request.set_model_name("digits_vit");
@@ -112,18 +104,7 @@ std::vector<float> raw_floats(const inference::ModelInferResponse& response) {
     return values;
 }
 
-class GrpcServeTest : public ::testing::Test {
-protected:
-    static void SetUpTestSuite() {
-        Options options;
-        options.threads = 2;
-        options.streams = 1;
-        model_ = new Model(Model::load("weights/digits_vit.ovit", options));
-    }
-    static void TearDownTestSuite() { delete model_; }
-    static Model* model_;
-};
-Model* GrpcServeTest::model_ = nullptr;
+using GrpcServeTest = DigitsModelTest<1>;
 
 TEST_F(GrpcServeTest, HealthAndMetadata) {
     GrpcServe serve(*model_);
