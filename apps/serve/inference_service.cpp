@@ -4,6 +4,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include <exception>
+
 #include "metrics.hpp"
 #include "onevit/error.hpp"
 #include "onevit/image.hpp"
@@ -46,6 +48,11 @@ void InferenceService::infer(InferenceRequest request, std::function<void(Outcom
         } catch (const Error& e) {
             batcher_.release(batch);
             answer({Status::bad_request, e.what(), {}});
+            return;
+        } catch (const std::exception& e) {
+            // Out of memory, most likely: the request fails, the decoding thread lives on.
+            batcher_.release(batch);
+            answer({Status::internal, fmt::format("cannot decode the images: {}", e.what()), {}});
             return;
         }
         enqueue(std::move(pixels), batch, std::move(answer));
