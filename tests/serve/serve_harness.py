@@ -67,11 +67,14 @@ class TestModel:
         self.name, self.path, self.shape, self.classes, self.images = name, path, shape, classes, images
 
 
-def test_models(data: str, tmp: str) -> list[TestModel]:
-    """The bundled digits model, and DeiT-tiny converted into tmp when `data` (../shared/data) has it."""
+def test_models(data: str | None, tmp: str) -> list[TestModel]:
+    """The bundled digits model, and DeiT-tiny converted into tmp when `data` (../shared/data) has it
+    (data None: the digits model alone)."""
     samples = sorted(os.path.join(REPO, "weights", "samples", f)
                      for f in os.listdir(os.path.join(REPO, "weights", "samples")) if f.endswith(".png"))
     models = [TestModel("digits_vit", os.path.join(REPO, "weights", "digits_vit.ovit"), (1, 32, 32), 10, samples)]
+    if data is None:
+        return models
     checkpoint = os.path.join(data, "deit_tiny_patch16_224", "model.safetensors")
     if not os.path.isfile(checkpoint):
         print(f"(no {checkpoint}: DeiT-tiny's part skipped)")
