@@ -11,6 +11,9 @@ tests/fixtures/setup_venv.sh), the library's own outputs on fixed inputs in floa
   3. `onevit infer --output [--embedding]` at batch 1 and 3 against the library's logits (or,
      without a classifier, its embedding) and its embedding:
      max|Δ| ≤ 1e-4 × max(1, max|ref|).
+A fixture whose fixture.json has "error" (graphs that are no ViT onevit runs) must instead be
+refused: exit status 1, one `convert.py: error:` line holding each of those words, no
+traceback, no file written.
 
 Usage: /usr/bin/python3 tests/fixtures_test.py --onevit build/apps/onevit [--only torchvision/plain,...] [--keep]
 Exit status: 0 pass, 1 a comparison failed, 2 a tool failed.
@@ -21,12 +24,13 @@ from __future__ import annotations
 import glob
 import json
 import os
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "reference"))
-from harness import REL_TOL, argument_parser, exit_status, parity, report, resolve_converter, resolve_onevit, \
-    run_tool, scratch_dir  # noqa: E402  (before torch)
+from harness import REL_TOL, TOOL_ENV, argument_parser, exit_status, parity, report, resolve_converter, \
+    resolve_onevit, run_tool, scratch_dir  # noqa: E402  (before torch)
 
 import numpy as np  # noqa: E402
 
@@ -49,6 +53,22 @@ def fixtures(only):
     return found
 
 
+def refused(convert, arguments, model, name, words):
+    """The conversion must fail in one error line naming `words`, writing nothing."""
+    proc = subprocess.run([sys.executable, convert, *arguments, "-o", model], capture_output=True, text=True,
+                          env=TOOL_ENV)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("convert.py: error: ")]
+    problems = []
+    if proc.returncode != 1 or len(errors) != 1 or "Traceback" in proc.stderr:
+        problems.append(f"{name}: expected one error line and exit 1, got exit {proc.returncode}: {proc.stderr[-600:]}")
+    elif not all(w in errors[0] for w in words):
+        problems.append(f"{name}: the error does not name {words}: {errors[0]}")
+    if os.path.exists(model):
+        problems.append(f"{name}: a refused conversion wrote {model}")
+    print(f"{name:<34}{'':>6}  {'refused':<10}{'':>10}{'':>12}  {'FAIL' if problems else 'ok'}")
+    return problems
+
+
 def main(argv=None) -> int:
     ap = argument_parser(__doc__.split("\n\n")[0], keep=True)
     ap.add_argument("--only", help="comma-separated fixture names (source/case)")
@@ -67,6 +87,9 @@ def main(argv=None) -> int:
             model = os.path.join(tmp, name.replace("/", "_") + ".ovit")
             arguments = [os.path.join(directory, a) if os.path.exists(os.path.join(directory, a)) else a
                          for a in manifest["convert"]]
+            if "error" in manifest:
+                failures += refused(convert, arguments, model, name, manifest["error"])
+                continue
             run_tool([sys.executable, convert, *arguments, "-o", model], f"convert.py ({name})")
             meta = read_ovit(model).metadata
             for key, want in manifest.get("metadata", {}).items():

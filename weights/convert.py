@@ -77,7 +77,7 @@ from onevit_convert.errors import ConvertError  # noqa: E402
 from onevit_convert.families import FAMILIES, map_checkpoint  # noqa: E402
 from onevit_convert.hub_folder import resolve as resolve_input  # noqa: E402
 from onevit_convert.labels import read_labels  # noqa: E402
-from onevit_convert import openclip_vit, torchvision_vit  # noqa: E402
+from onevit_convert import onnx_source, openclip_vit, torchvision_vit  # noqa: E402
 from onevit_convert.openclip_vit import OpenClipArch  # noqa: E402
 from onevit_convert.torchvision_vit import TorchvisionArch  # noqa: E402
 from onevit_convert.metadata import model_metadata  # noqa: E402
@@ -174,9 +174,15 @@ def convert(argv):
         apply_flags(config, **flags)
     labels = read_labels(args.labels) if args.labels else None
     size = parse_image_size(args.image_size) if args.image_size is not None else None
-    mapped, spec = map_checkpoint(load_checkpoint(checkpoint), config)
+    check = None
+    if onnx_source.is_onnx(checkpoint):
+        mapped, spec, check = onnx_source.read(checkpoint, config, labels)
+    else:
+        mapped, spec = map_checkpoint(load_checkpoint(checkpoint), config)
     mapped.notes[:0] = notes
     model = assemble(mapped, spec, labels)
+    if check is not None:
+        check(model)  # the converted model against the graph's own outputs
     if size is not None:
         model, note = resize_model(model, size, args.pos_resample)
         if note:

@@ -70,7 +70,7 @@ class Sources(tc.ConvertTestCase):
         self.convert_fails(pth, "--arch", "vit_b_16", "--weights", "IMAGENET1K_SWAG_E2E_V1", "--heads", "2",
                            contains=("384x384", "32x32"))
         self.convert_fails(pth, "--weights", "IMAGENET1K_V1", "--heads", "2",
-                           contains=("IMAGENET1K_V1", "vit_b_16", "vit_l_16", "--arch"))
+                           contains=("IMAGENET1K_V1", "differs between", "--arch"))
         self.convert_fails(pth, "--heads", "2", "--gelu", "tanh", contains=("torchvision", "exact GELU"))
         # A timm name for a torchvision checkpoint.
         self.convert_fails(pth, "--arch", "vit_tiny_patch16_224", contains=("timm", "torchvision"))
@@ -146,6 +146,37 @@ class Sources(tc.ConvertTestCase):
         m = self.convert(bin_path, "--arch", "ViT-B-32-quickgelu", "--heads", "2").metadata
         self.assertEqual((m["arch.gelu"], m["arch.pool_proj"], m["arch.norm_pre"], m["preprocess.interpolation"]),
                          ("quick", 24, 1, "bicubic"))
+
+    # ------------------------------------------------------------------ ONNX
+
+    def test_onnx_without_its_data_or_not_onnx(self):
+        shutil.copy(fixture("onnx", "timm_tanh_external", "model.onnx"), self.path("model.onnx"))
+        self.convert_fails(self.path("model.onnx"), contains=("model.onnx.data", "missing"))
+        with open(self.path("garbage.onnx"), "wb") as f:
+            f.write(b"\x08\x07garbage that is no protobuf" * 10)
+        self.convert_fails(self.path("garbage.onnx"), contains=("garbage.onnx",))
+
+    def test_onnx_preprocessing_notice_and_sidecars(self):
+        result = self.run_convert(fixture("onnx", "timm_opset14", "model.onnx"), "-o", self.path("a.ovit"))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        notes = [line for line in result.stderr.splitlines() if "carries no preprocessing" in line]
+        self.assertEqual(len(notes), 1, result.stderr)
+        self.assertIn("ImageNet", notes[0])
+        # A timm name gives timm's recipe for it (the graph still gives the architecture).
+        m = self.convert(fixture("onnx", "timm_opset14", "model.onnx"), "--arch", "vit_base_patch16_224").metadata
+        self.assertEqual((m["preprocess.interpolation"], m["preprocess.mean"]), ("bicubic", [0.5] * 3))
+        # The graph says the heads: flags are refused.
+        self.convert_fails(fixture("onnx", "timm_opset14", "model.onnx"), "--heads", "2",
+                           contains=("ONNX", "architecture"))
+
+    def test_onnx_labels_make_a_bias_free_last_layer_a_classifier(self):
+        path = fixture("onnx", "hf_clip_projection", "model.onnx")
+        m = self.convert(path).metadata
+        self.assertEqual((m["arch.head"], m["arch.pool_proj"]), ("none", 24))
+        with open(self.path("labels.txt"), "w") as f:
+            f.write("".join(f"class {i}\n" for i in range(24)))
+        m = self.convert(path, "--labels", self.path("labels.txt"), output="labelled.ovit").metadata
+        self.assertEqual((m["arch.head"], m["arch.num_classes"], m.get("arch.pool_proj", 0)), ("linear", 24, 0))
 
 
 if __name__ == "__main__":

@@ -94,9 +94,6 @@ def describe(name, weights, heads):
             known = sorted({w for n in ([name] if name else ARCHITECTURES) for w in WEIGHTS[n]})
             raise ConvertError(f"--weights {weights}: not a torchvision weight set of "
                                f"{name or 'a torchvision ViT'} ({', '.join(known)})")
-        if len({WEIGHTS[n][weights] for n in names}) > 1:
-            raise ConvertError(f"--weights {weights}: its preprocessing differs between {', '.join(names)}: "
-                               f"give --arch too")
     source = f"--arch {name}" if name else "--weights" if weights else "--heads"
     return TorchvisionArch(source=source, name=name, weights=weights, heads=heads)
 
@@ -228,8 +225,11 @@ def _preprocess(weights, name, image):
     side, CenterCrop(crop), ImageNet mean/std."""
     if weights is None:
         return Preprocessing("shorter_then_crop", image, "bilinear", IMAGENET_MEAN, IMAGENET_STD)
-    crop, resize, interpolation = next(s[weights] for n, s in WEIGHTS.items()
-                                       if weights in s and (name is None or n == name))
+    recipes = {s[weights] for n, s in WEIGHTS.items() if weights in s and (name is None or n == name)}
+    if len(recipes) > 1:  # --weights and --heads for a checkpoint of no torchvision architecture
+        raise ConvertError(f"--weights {weights}: its preprocessing differs between torchvision's architectures: "
+                           f"give --arch too")
+    crop, resize, interpolation = recipes.pop()
     if crop != image:
         raise ConvertError(f"--weights {weights} is for {crop}x{crop} inputs, but the checkpoint's "
                            f"position embedding is for {image}x{image}")
