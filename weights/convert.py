@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Converts a ViT checkpoint (timm, Hugging Face, Google .npz, torchvision, ...) into a .ovit model file.
+"""Converts a ViT checkpoint (timm, Hugging Face, torchvision, OpenCLIP, ONNX, Google .npz, ...) into a .ovit model file.
 
     python3 weights/convert.py INPUT [--config FILE | --arch NAME] [--heads N] [--gelu KIND]
                                [--norm-eps E] [--global-pool POOL] [--labels FILE]
@@ -11,7 +11,16 @@ line, `convert.py: error: ...`, with exit status 1.
 
 EPILOG = """checkpoint families (detected from the tensor names):
   timm, hf, google                  with --arch NAME or a timm / Hugging Face config.json
-                                    (timm: or only --heads N and the other flags)
+                                    (timm: or only --heads N and the other flags); Hugging Face
+                                    transformers: ViT, DeiT, DINOv2, CLIP, SigLIP from their
+                                    config.json (give the hub folder)
+  torchvision                       --arch vit_b_16 ... (or the shapes of one) or --heads N;
+                                    --weights NAME: the weight set's preprocessing
+  openclip                          --arch ViT-B-32[-quickgelu] ..., an open_clip_config.json,
+                                    or --heads N and --gelu erf|quick
+  onnx                              a .onnx graph, matched to the ViT by structure; its
+                                    preprocessing from a preprocessor_config.json beside it,
+                                    --config or --arch, else ImageNet's defaults
 
 timm models by description: width, depth, MLP width, patch size, input size, class /
 register / distillation tokens, LayerScale, norm_pre, fc_norm and the attention-pooling
@@ -102,9 +111,10 @@ def _parse(argv):
                      epilog=EPILOG + "\ncheckpoint layouts (tensor names):\n" + layouts,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", metavar="INPUT",
-                        help="checkpoint: .safetensors, .pt/.pth/.bin (state dict) or .npz; or a folder "
-                             "downloaded from a hub (model.safetensors + config.json [+ "
-                             "preprocessor_config.json]), whose config is read too")
+                        help="checkpoint: .safetensors, .pt/.pth/.bin (state dict), .npz or .onnx (a ViT "
+                             "graph, matched by structure); or a folder downloaded from a hub "
+                             "(model.safetensors + config.json [+ preprocessor_config.json]), whose "
+                             "config is read too")
     parser.add_argument("--config", metavar="FILE",
                         help="timm config.json, Hugging Face config.json (a preprocessor_config.json "
                              "beside it is read too), open_clip_config.json, or a model constructor's "

@@ -147,6 +147,15 @@ class Sources(tc.ConvertTestCase):
         self.assertEqual((m["arch.gelu"], m["arch.pool_proj"], m["arch.norm_pre"], m["preprocess.interpolation"]),
                          ("quick", 24, 1, "bicubic"))
 
+    def test_openai_clip_state_dict_is_quickgelu(self):
+        state = self.torch_state(fixture("openclip", "quickgelu", "open_clip_pytorch_model.bin"))
+        import torch
+        state.update(input_resolution=torch.tensor(32), context_length=torch.tensor(8), vocab_size=torch.tensor(64))
+        result = self.run_convert(self.save_torch(state, "openai.pt"), "--heads", "2", "-o", self.path("o.ovit"))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("OpenAI CLIP state dict", result.stderr)
+        self.assertEqual(self.convert(self.path("openai.pt"), "--heads", "2").metadata["arch.gelu"], "quick")
+
     # ------------------------------------------------------------------ ONNX
 
     def test_onnx_without_its_data_or_not_onnx(self):

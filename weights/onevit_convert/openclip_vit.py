@@ -116,6 +116,7 @@ def matches(keys):
 
 def to_canonical(src):
     keys = set(src)
+    openai = any(k in keys for k in _OPENAI_EXTRAS)
     if "visual.trunk.patch_embed.proj.weight" in keys:
         raise ConvertError(f"{FAMILY} checkpoint: its vision tower is a timm model inside open_clip "
                            f"(visual.trunk.*, visual.head.*), which onevit does not read as such")
@@ -184,7 +185,6 @@ def to_canonical(src):
     put("norm.bias", p + "ln_post.bias")
     put("pool_proj.weight", p + "proj", np.ascontiguousarray(proj.T))
     out["pool_proj.bias"], origin["pool_proj.bias"] = np.zeros(proj.shape[1], np.float32), "zeros (proj has no bias)"
-    openai = any(k in src or k in keys for k in _OPENAI_EXTRAS) if not p else False
     mapped = MappedCheckpoint(FAMILY, out, origin, depth, pool="token", pool_proj_act="none",
                               embedding="open_clip encode_image (the pooled vector @ visual.proj)")
     mapped.openai = openai
@@ -210,6 +210,9 @@ def spec(arch, mapped, openai_extras=False):
             raise ConvertError(f"{arch.source} says {key}={v[key]}, but the checkpoint has {found} ({evidence}): "
                                f"give its own open_clip name, or --heads N")
     heads = arch.heads
+    if heads is None and getattr(mapped, "openai", False) and dim % 64 == 0:
+        heads = dim // 64  # OpenAI's clip/model.py: vision_heads = vision_width // 64
+        mapped.notes.append(f"OpenAI CLIP state dict: {heads} heads of 64")
     if heads is None:
         if "head_width" in v or "width" in v:
             heads = int(v.get("width", dim)) // int(v.get("head_width", 64))
