@@ -16,7 +16,10 @@
 #include <iterator>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include <jpeglib.h>
 #include <png.h>
@@ -301,6 +304,66 @@ TEST(DecodeJpeg, ProgressiveDecodesLikeBaseline) {
     EXPECT_EQ(progressive.pixels, baseline.pixels);
 }
 
+// ------------------------------------------------------------ WebP, BMP, TIFF decoding
+
+// Each fixture is src_rgb.png written in another format and layout (by PIL, by
+// hand or by ImageMagick: tests/data/make_image_fixtures.py), beside PIL's decode.
+const char* const kOtherFormats[] = {"lossy.webp",   "lossless.webp", "alpha.webp",       "rgb24.bmp",
+                                     "palette8.bmp", "palette4.bmp",  "rgb565.bmp",       "xbgr_topdown.bmp",
+                                     "lzw.tif",      "jpeg.tif",      "cmyk.tif",         "rgb16.tif",
+                                     "tiled.tif"};
+
+TEST(DecodeOtherFormats, MatchPilDecode) {
+    for (const char* name : kOtherFormats) {
+        const std::string base = fixture(name);
+        EXPECT_EQ(onevit::decode_image(base, 3).pixels, onevit::decode_image(base + ".rgb.expected.png", 3).pixels)
+            << name;
+        EXPECT_EQ(onevit::decode_image(base, 1).pixels, onevit::decode_image(base + ".l.expected.png", 1).pixels)
+            << name;
+    }
+}
+
+Bytes read_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The whole file through a pipe, as `onevit classify -` reads stdin.
+TEST(DecodeOtherFormats, FromAPipe) {
+    for (const char* name : {"baseline.jpg", "lossy.webp", "rgb24.bmp", "lzw.tif"}) {
+        const Bytes bytes = read_bytes(fixture(name));
+        int ends[2];
+        ASSERT_EQ(pipe(ends), 0);
+        std::thread writer([&] {
+            for (std::size_t done = 0; done < bytes.size();) {
+                const ssize_t n = write(ends[1], bytes.data() + done, bytes.size() - done);
+                if (n <= 0) break;
+                done += std::size_t(n);
+            }
+            close(ends[1]);
+        });
+        Image image;
+        const std::string message = error_of([&] { image = onevit::decode_image_fd(ends[0], "-"); });
+        writer.join();
+        close(ends[0]);
+        EXPECT_EQ(message, "") << name;
+        EXPECT_EQ(image.pixels, onevit::decode_image(fixture(name)).pixels) << name;
+    }
+    int ends[2];
+    ASSERT_EQ(pipe(ends), 0);
+    close(ends[1]);
+    EXPECT_EQ(error_of([&] { onevit::decode_image_fd(ends[0], "-"); }), "-: file is empty");
+    close(ends[0]);
+    EXPECT_NE(error_of([] { onevit::decode_image_fd(-1, "-"); }).find("-: read failed"), std::string::npos);
+}
+
+TEST(DecodeOtherFormats, ImageExtensionsAreTheDecodersFormats) {
+    for (const char* name : {"a.jpg", "dir/b.JPEG", "c.png", "d.webp", "e.Bmp", "f.tif", "g.TIFF", ".x/h.jpg"})
+        EXPECT_TRUE(onevit::has_image_extension(name)) << name;
+    for (const char* name : {"a.gif", "jpg", "b.jpg.txt", "dir.png/readme", "c.", ""})
+        EXPECT_FALSE(onevit::has_image_extension(name)) << name;
+}
+
 // ------------------------------------------------------------ bad input
 
 class DecodeErrors : public ::testing::Test {
@@ -353,8 +416,34 @@ TEST_F(DecodeErrors, EmptyFile) {
 }
 
 TEST_F(DecodeErrors, GarbageBytes) {
-    EXPECT_NE(file_error("garbage.jpg", random_bytes(1000, 0, 255, 7)).find("not a JPEG or PNG"),
+    EXPECT_NE(file_error("garbage.jpg", random_bytes(1000, 0, 255, 7)).find("not a JPEG, PNG, WebP, BMP or TIFF"),
               std::string::npos);
+}
+
+// Cut in half or after the header, every other format is refused in one line naming it.
+TEST_F(DecodeErrors, TruncatedWebpBmpTiff) {
+    for (const auto& [name, format] : {std::pair{"lossy.webp", "WebP"}, {"lossless.webp", "WebP"},
+                                       {"rgb24.bmp", "BMP"}, {"palette4.bmp", "BMP"}, {"lzw.tif", "TIFF"},
+                                       {"jpeg.tif", "TIFF"}, {"tiled.tif", "TIFF"}, {"rgb16.tif", "TIFF"}}) {
+        const Bytes bytes = read_bytes(fixture(name));
+        for (std::size_t length : {bytes.size() / 2, std::size_t(20), std::size_t(8)}) {
+            const std::string message = file_error(std::string("cut_") + name, Bytes(bytes.begin(), bytes.begin() + std::ptrdiff_t(length)));
+            EXPECT_NE(message.find(format), std::string::npos) << name << " cut at " << length << ": " << message;
+            EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+        }
+    }
+}
+
+TEST_F(DecodeErrors, UnsupportedBmpAndTiffLayoutsAreNamed) {
+    Bytes bmp = read_bytes(fixture("rgb24.bmp"));
+    bmp[30] = 1;  // compression: RLE8
+    EXPECT_NE(file_error("rle.bmp", bmp).find("run-length"), std::string::npos);
+    bmp[30] = 0;
+    bmp[28] = 7;  // bits per pixel
+    EXPECT_NE(file_error("bits7.bmp", bmp).find("pixel depth 7"), std::string::npos);
+    bmp[28] = 24;
+    bmp[14] = 52;  // header size
+    EXPECT_NE(file_error("header52.bmp", bmp).find("header size 52"), std::string::npos);
 }
 
 TEST_F(DecodeErrors, FormatComesFromContentNotExtension) {

@@ -22,11 +22,23 @@ struct DecodeLimits {
     std::int64_t max_pixels = 100'000'000;  // refused before any pixel is decoded
 };
 
-// Decodes a JPEG or PNG file (any bit depth, palette, alpha) to 8-bit RGB
-// (channels = 3) or grey (channels = 1). Throws onevit::Error naming the file.
+// Decodes a JPEG, PNG, WebP, BMP or TIFF file to 8-bit RGB (channels = 3) or
+// grey (channels = 1), the pixels PIL's Image.open(path).convert('RGB' or 'L')
+// gives (alpha dropped, palettes looked up; a layout PIL does not decode the
+// same way is refused by name). Throws onevit::Error naming the file.
 Image decode_image(const std::string& path, int channels = 3, const DecodeLimits& = {});
+// The same for a file's bytes in memory ("image data" in messages).
 Image decode_image_bytes(const std::uint8_t* data, std::size_t size, int channels = 3,
                          const DecodeLimits& = {});
+// The same for a file read to its end from a file descriptor: a pipe, or stdin
+// (fd 0, for a command's "-" argument); `name` starts the messages.
+Image decode_image_fd(int fd, const std::string& name, int channels = 3, const DecodeLimits& = {});
+
+// The file name extensions of the formats decode_image reads, lower case with
+// the dot (.jpg .jpeg .png .webp .bmp .tif .tiff), and whether `path` ends in
+// one of them, in any case: how a directory's image files are told apart.
+const std::vector<std::string>& image_file_extensions();
+bool has_image_extension(const std::string& path);
 
 // Resize (+ centre crop), scale to [0,1], normalise: a C × H × W float tensor
 // of the model's input size, ready for Model::run.

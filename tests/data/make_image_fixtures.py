@@ -7,12 +7,16 @@ and cropping bit for bit without needing Python. Run with /usr/bin/python3
 from anywhere; the output is deterministic.
 """
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import torchvision.transforms as T
 from PIL import Image
 
 OUT = pathlib.Path(__file__).resolve().parent / "images"
+sys.path.insert(0, str(OUT.parent.parent / "reference"))
+from image_writers import bmp, tiff16  # noqa: E402
 
 
 def source_rgb():
@@ -59,6 +63,40 @@ def main():
     for name, args in jpegs.items():
         image = args.pop("image")
         image.save(OUT / name, **args)
+        with Image.open(OUT / name) as decoded:
+            save(decoded.convert("RGB"), f"{name}.rgb.expected.png")
+            save(decoded.convert("L"), f"{name}.l.expected.png")
+
+    other_formats(rgb)
+
+
+def other_formats(rgb):
+    """WebP, BMP and TIFF files of src_rgb, each with PIL's decoded pixels (RGB and L) beside it."""
+    a = np.asarray(rgb)
+    rgba = rgb.convert("RGBA")
+    rgba.putalpha(Image.fromarray((np.arange(a.shape[0] * a.shape[1]) % 256).astype(np.uint8).reshape(a.shape[:2])))
+    q16 = rgb.quantize(16)
+    palette16 = np.array(q16.getpalette()[:48]).reshape(16, 3)
+    files = {
+        "lossy.webp": lambda path: rgb.save(path, quality=80),
+        "lossless.webp": lambda path: rgb.save(path, lossless=True),
+        "alpha.webp": lambda path: rgba.save(path, quality=80),
+        "rgb24.bmp": lambda path: rgb.save(path),
+        "palette8.bmp": lambda path: rgb.quantize(256).save(path),
+        "palette4.bmp": lambda path: path.write_bytes(bmp(a, 4, palette=palette16, indices=np.asarray(q16))),
+        "rgb565.bmp": lambda path: path.write_bytes(bmp(a, 16, compression=3, masks=(0xF800, 0x7E0, 0x1F))),
+        "xbgr_topdown.bmp": lambda path: path.write_bytes(
+            bmp(a, 32, compression=3, header=108, masks=(0xFF000000, 0xFF0000, 0xFF00, 0), top_down=True)),
+        "lzw.tif": lambda path: rgb.save(path, compression="tiff_lzw"),
+        "jpeg.tif": lambda path: rgb.save(path, compression="jpeg"),
+        "cmyk.tif": lambda path: rgb.convert("CMYK").save(path),
+        "rgb16.tif": lambda path: path.write_bytes(tiff16(a, big_endian=True)),
+        "tiled.tif": lambda path: subprocess.run(
+            ["convert", str(OUT / "src_rgb.png"), "-define", "tiff:tile-geometry=16x16", "-compress", "zip",
+             str(path)], check=True),
+    }
+    for name, write in files.items():
+        write(OUT / name)
         with Image.open(OUT / name) as decoded:
             save(decoded.convert("RGB"), f"{name}.rgb.expected.png")
             save(decoded.convert("L"), f"{name}.l.expected.png")

@@ -46,7 +46,8 @@ make_seeds() {  # TARGET DIR
       ;;
     image)
       cp weights/samples/*.png "$2/"
-      cp tests/data/images/*.jpg tests/data/images/src_rgb.png "$2/"
+      cp tests/data/images/*.jpg tests/data/images/*.webp tests/data/images/*.bmp tests/data/images/*.tif \
+        tests/data/images/src_rgb.png "$2/"
       "$build/tests/fuzz/fuzz_seeds" images "$2" >/dev/null
       ;;
     serve_request)

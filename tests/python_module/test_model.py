@@ -263,7 +263,7 @@ class BadArguments(Scratch):
     def test_images(self):
         missing = self.tmp / "missing.png"
         self.assert_raises(onevit.Error, f"{missing}: cannot open", onevit.decode_image, missing)
-        self.assert_raises(onevit.Error, "not a JPEG or PNG", onevit.decode_image, b"not an image")
+        self.assert_raises(onevit.Error, "not a JPEG, PNG, WebP, BMP or TIFF", onevit.decode_image, b"not an image")
         self.assert_raises(onevit.Error, "channels", onevit.decode_image, SAMPLES[0], 2)
         self.assert_raises(TypeError, "", onevit.decode_image, 3.5)
         self.assert_raises(onevit.Error, str(missing), self.model.classify, [SAMPLES[0], missing])
