@@ -6,8 +6,11 @@ The DeiT-tiny of ../shared/data (converted here, as README shows) classifies the
 that is not an image:
   1. `python3 -m onevit.dask classify --workers 2` prints the same JSON lines as
      `onevit classify --json` (same records in the same order, error lines
-     included; compared as parsed JSON, exactly), with Dask's progress bar on
-     stderr and exit status 1 (an image failed), as the program's;
+     included; compared as parsed JSON, exactly), with no progress bar on a
+     stderr that is not a terminal, and exit status 1 (an image failed), as the
+     program's; with stderr a terminal (script(1)'s pty), Dask's progress bar;
+     a directory tree (subfolders, WebP/BMP/TIFF, a text file) expands to the
+     program's images, in its order, with the same one-line note;
   2. a model file the workers cannot load is one line on stderr, exit status 1;
   3. onevit.dask.classify() on a LocalCluster of 2 workers, one of which is
      killed (SIGKILL) in the middle of the run, still gives every image exactly
@@ -23,6 +26,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -68,11 +73,56 @@ def check_command(model: str, inputs: list[str], expected: list[str], env: dict,
         failures.append(f"python3 -m onevit.dask: exit {result.returncode}, expected 1 (two bad images)\n"
                         f"{result.stderr[-3000:]}")
     compare_lines(result.stdout.splitlines(), expected, "python3 -m onevit.dask", failures)
-    if "% Completed" not in result.stderr:
-        failures.append("python3 -m onevit.dask: no Dask progress bar on stderr")
+    if "Completed" in result.stderr:
+        failures.append("python3 -m onevit.dask: Dask's progress bar on a stderr that is not a terminal")
     errors = [line for line in result.stderr.splitlines() if line.startswith("onevit.dask: error: ")]
     if len(errors) != 2:
         failures.append(f"python3 -m onevit.dask: {len(errors)} error lines on stderr, expected 2: {errors}")
+
+
+def check_progress_on_a_terminal(model: str, images: list[str], expected: list[str], tmp: str, env: dict,
+                                  failures: list[str]) -> None:
+    """With stderr a terminal (script(1)'s pty), Dask's progress bar is there; stdout is as without one."""
+    if not shutil.which("script"):
+        print("SKIP progress check: needs script(1) (util-linux)")
+        return
+    out = os.path.join(tmp, "terminal.jsonl")
+    command = shlex.join([sys.executable, "-m", "onevit.dask", "classify", "--model", model, "--workers", "1",
+                          *images]) + " > " + shlex.quote(out)
+    terminal = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, timeout=600, env=env)
+    screen = terminal.stdout.decode(errors="replace")
+    if terminal.returncode != 0 or "100% Completed" not in screen:
+        failures.append(f"python3 -m onevit.dask on a terminal: exit {terminal.returncode}, no Dask progress bar: "
+                        f"{screen[-2000:]!r}")
+    with open(out) as f:
+        compare_lines(f.read().splitlines(), expected, "python3 -m onevit.dask on a terminal", failures)
+
+
+def check_directory_tree(onevit_bin: str, model: str, photos: list[str], tmp: str, env: dict,
+                         failures: list[str]) -> None:
+    """A tree of images in subfolders, of every format, and a file of another type: the images
+    `onevit classify` finds there, in its order, and its note on the skipped file."""
+    from PIL import Image
+    tree = os.path.join(tmp, "tree")
+    os.makedirs(os.path.join(tree, "b", "c"))
+    with Image.open(photos[0]) as photo:
+        small = photo.convert("RGB").resize((48, 40))
+    for name in ("z.JPG", "b/a.webp", "b/c/d.bmp", "b/c/e.tiff", "a.png"):
+        small.save(os.path.join(tree, name))
+    with open(os.path.join(tree, "b", "notes.txt"), "w") as f:
+        f.write("not an image")
+    program = run([onevit_bin, "classify", "--json", "--model", model, tree], env)
+    result = run([sys.executable, "-m", "onevit.dask", "classify", "--model", model, "--workers", "1", tree], env)
+    if result.returncode != 0 or program.returncode != 0:
+        failures.append(f"a directory tree: exit {result.returncode} (onevit classify: {program.returncode}): "
+                        f"{result.stderr[-2000:]}")
+    compare_lines(result.stdout.splitlines(), program.stdout.splitlines(), "a directory tree", failures)
+    if len(program.stdout.splitlines()) != 5:
+        failures.append(f"a directory tree: onevit classify found {len(program.stdout.splitlines())} images, not 5")
+    notes = [line for line in result.stderr.splitlines() if "note:" in line]
+    expected_note = program.stderr.strip().replace("onevit: note:", "onevit.dask: note:")
+    if notes != [expected_note]:
+        failures.append(f"a directory tree: notes {notes}, expected [{expected_note!r}]")
 
 
 @contextlib.contextmanager
@@ -177,6 +227,9 @@ def main(argv=None) -> int:
             raise ToolError(f"onevit classify: exit {program.returncode}, expected 1\n{program.stderr}")
         expected = program.stdout.splitlines()
         check_command(model, inputs, expected, env, failures)
+        few = sorted(os.path.join(samples, name) for name in os.listdir(samples))[:3]
+        check_progress_on_a_terminal(model, few, expected[:3], tmp, env, failures)
+        check_directory_tree(onevit_bin, model, few, tmp, env, failures)
         check_missing_model(tmp, os.path.join(samples, sorted(os.listdir(samples))[0]), env, failures)
         check_killed_worker(model, inputs, expected, failures)
     return report(failures, "onevit.dask differs from onevit classify --json",

@@ -23,29 +23,41 @@
 namespace onevit {
 namespace {
 
-// PIL's Convert.c L24: ITU-R 601-2 luma in 16-bit fixed point.
-std::uint8_t luma(std::uint8_t r, std::uint8_t g, std::uint8_t b) {
-    return static_cast<std::uint8_t>((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16);
-}
+}  // namespace
 
-// Turns a decoded grey or RGB image into the requested channel count the way
-// PIL's convert('RGB') (grey replicated) and convert('L') (luma) do.
-void convert_channels(Image& image, int channels) {
-    if (image.channels == channels) return;
-    const std::size_t n = static_cast<std::size_t>(image.width) * image.height;
-    std::vector<std::uint8_t>& p = image.pixels;
-    if (channels == 3) {
-        p.resize(n * 3);
-        for (std::size_t i = n; i-- > 0;) p[3 * i] = p[3 * i + 1] = p[3 * i + 2] = p[i];
-    } else {
-        for (std::size_t i = 0; i < n; ++i) p[i] = luma(p[3 * i], p[3 * i + 1], p[3 * i + 2]);
-        p.resize(n);
-        p.shrink_to_fit();
-    }
-    image.channels = channels;
+namespace {
+
+// PIL's Convert.c L24: ITU-R 601-2 luma in 16-bit fixed point.
+std::uint8_t luma(const std::uint8_t* rgb) {
+    return static_cast<std::uint8_t>((rgb[0] * 19595 + rgb[1] * 38470 + rgb[2] * 7471 + 0x8000) >> 16);
 }
 
 }  // namespace
+
+Image convert_channels(Image image, int channels) {
+    const int from = image.channels;
+    if (channels != 1 && channels != 3)
+        throw Error("cannot convert an image to " + std::to_string(channels) + " channels (1 or 3)");
+    if (from < 1 || from > 4) throw Error("cannot convert an image of " + std::to_string(from) + " channels (1 to 4)");
+    const std::size_t n = static_cast<std::size_t>(image.width) * image.height;
+    if (image.width < 0 || image.height < 0 || image.pixels.size() != n * from)
+        throw Error("image size and pixel buffer disagree");
+    if (from == channels) return image;
+    std::vector<std::uint8_t> out(n * channels);
+    const std::uint8_t* in = image.pixels.data();
+    for (std::size_t i = 0; i < n; ++i, in += from) {
+        const std::uint8_t grey = from <= 2 ? in[0] : luma(in);
+        if (channels == 1)
+            out[i] = grey;
+        else if (from <= 2)
+            out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = grey;
+        else
+            for (int c = 0; c < 3; ++c) out[3 * i + c] = in[c];
+    }
+    image.pixels = std::move(out);
+    image.channels = channels;
+    return image;
+}
 
 void check_size(const std::string& name, std::int64_t width, std::int64_t height, const DecodeLimits& limits) {
     if (width <= 0 || height <= 0) throw Error(name + ": image has zero width or height");
@@ -92,7 +104,7 @@ Image decode(const std::uint8_t* data, std::size_t size, int channels, const Dec
             image = decode_tiff(data, size, name, limits);
         else
             throw Error(name + ": not a JPEG, PNG, WebP, BMP or TIFF file");
-        convert_channels(image, channels);
+        image = convert_channels(std::move(image), channels);
     } catch (const std::bad_alloc&) {  // an image within the limits, but not within this machine's memory
         throw Error(name + ": out of memory decoding the image");
     }

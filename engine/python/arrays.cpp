@@ -61,13 +61,14 @@ InputBatch input_batch(const py::handle& x, const Architecture& arch, const char
     return input;
 }
 
-Image image_from_array(const py::handle& object, const char* what) {
+Image image_from_array(const py::handle& object, int channels, const char* what) {
     py::array array = typed_array(object, py::dtype::of<std::uint8_t>(), "uint8", what);
     const bool grey = array.ndim() == 2;
-    if ((array.ndim() != 3 && !grey) || (!grey && array.shape(2) != 1 && array.shape(2) != 3) ||
+    if ((array.ndim() != 3 && !grey) || (!grey && (array.shape(2) < 1 || array.shape(2) > 4)) ||
         array.shape(0) < 1 || array.shape(1) < 1 || array.shape(0) > INT_MAX || array.shape(1) > INT_MAX)
         throw py::value_error(std::string(what) + " has shape " + shape_string(array) +
-                              ", expected uint8 pixels [H, W, 3] (RGB), [H, W, 1] or [H, W] (grey)");
+                              ", expected uint8 pixels [H, W] or [H, W, C] with C = 1 (grey), 2 (grey + alpha), "
+                              "3 (RGB) or 4 (RGBA)");
     check_layout(array, what);
     Image image;
     image.height = static_cast<int>(array.shape(0));
@@ -75,7 +76,7 @@ Image image_from_array(const py::handle& object, const char* what) {
     image.channels = grey ? 1 : static_cast<int>(array.shape(2));
     const auto* pixels = static_cast<const std::uint8_t*>(array.data());
     image.pixels.assign(pixels, pixels + array.size());
-    return image;
+    return convert_channels(std::move(image), channels);
 }
 
 }  // namespace onevit::python

@@ -30,9 +30,11 @@ struct InputBatch {
 // argument in the messages.
 InputBatch input_batch(const py::handle& x, const Architecture& arch, const char* what);
 
-// image must be a numpy.ndarray of uint8, [H, W, C] (or [H, W] for one
-// channel), C-contiguous. The pixels are copied into the engine's Image.
-Image image_from_array(const py::handle& image, const char* what);
+// image must be a numpy.ndarray of uint8, [H, W] (grey) or [H, W, C] with C 1
+// (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA), C-contiguous. The pixels are
+// copied into the engine's Image and converted to `channels` as PIL converts
+// (alpha dropped, grey replicated, RGB to luma), as a decoded file would be.
+Image image_from_array(const py::handle& image, int channels, const char* what);
 
 // A vector's memory becomes the array's: no copy, freed with the array.
 template <class T>

@@ -7,11 +7,14 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
+
+#include <tbb/info.h>
 
 #include "arrays.hpp"
 #include "onevit/onevit.hpp"
@@ -35,10 +38,12 @@ Precision parse_precision_value(const std::string& name) {
     }
 }
 
-// precision None: the precision the file was written for.
+// precision None: the precision the file was written for. Threads beyond the
+// cores oneTBB gives this process are capped to them, as the CLI does (oneTBB
+// would refuse the extra workers anyway, with a warning on stderr).
 Model load(const std::string& path, int threads, int streams, const std::string& hint,
            const std::optional<std::string>& precision) {
-    Options options{threads, streams, parse_hint(hint)};
+    Options options{std::min(threads, tbb::info::default_concurrency()), streams, parse_hint(hint)};
     if (precision) options.precision = parse_precision_value(*precision);
     py::gil_scoped_release unlocked;
     return Model::load(path, options);
@@ -126,23 +131,97 @@ std::pair<py::array_t<float>, py::array_t<float>> features(const Model& model, c
             to_numpy(std::move(out.patch_tokens), {input.batch, arch.patch_tokens(), arch.dim})};
 }
 
-// images: a sequence of uint8 pixel arrays; → per image, (index, label, prob) tuples.
-std::vector<std::vector<std::tuple<int, std::string, float>>> classify_arrays(const Model& model,
-                                                                            const py::sequence& arrays,
-                                                                            int top) {
+// A sequence of uint8 pixel arrays as the model's input images (image_from_array).
+std::vector<Image> images_from_arrays(const py::sequence& arrays, const Architecture& arch) {
     std::vector<Image> images;
     for (std::size_t i = 0; i < arrays.size(); ++i)
-        images.push_back(image_from_array(arrays[i], ("images[" + std::to_string(i) + "]").c_str()));
-    std::vector<std::vector<Prediction>> predictions;
+        images.push_back(image_from_array(arrays[i], arch.channels, ("images[" + std::to_string(i) + "]").c_str()));
+    return images;
+}
+
+// Per image, its top classes as (index, label, prob) tuples, or the one-line
+// message of why it could not be preprocessed: the others still run, as one batch.
+py::list classify_arrays(const Model& model, const py::sequence& arrays, int top) {
+    const ModelInfo& info = model.info();
+    if (info.arch.num_classes == 0)
+        throw Error("the model has no classifier (num_classes 0): it gives image embeddings (Model.embed_images)");
+    const std::vector<Image> images = images_from_arrays(arrays, info.arch);
+    std::vector<std::string> errors(images.size());
+    std::vector<std::vector<Prediction>> predictions(images.size());
     {
         py::gil_scoped_release unlocked;
-        predictions = model.classify(images, top);
+        std::vector<float> input;
+        std::vector<std::size_t> ran;  // the images in the batch
+        for (std::size_t i = 0; i < images.size(); ++i) {
+            try {
+                const std::vector<float> chw = preprocess(images[i], info.arch, info.preprocess);
+                input.insert(input.end(), chw.begin(), chw.end());
+                ran.push_back(i);
+            } catch (const Error& e) {
+                errors[i] = e.what();
+            }
+        }
+        if (!ran.empty()) {
+            const int classes = info.arch.num_classes;
+            const std::vector<float> logits = model.run(input.data(), static_cast<int>(ran.size()));
+            for (std::size_t b = 0; b < ran.size(); ++b)
+                predictions[ran[b]] = top_k(logits.data() + b * classes, classes, top, info.labels);
+        }
     }
-    std::vector<std::vector<std::tuple<int, std::string, float>>> out;
-    for (const std::vector<Prediction>& image : predictions) {
-        out.emplace_back();
-        for (const Prediction& p : image) out.back().emplace_back(p.index, p.label, p.prob);
+    py::list out;
+    for (std::size_t i = 0; i < images.size(); ++i) {
+        if (!errors[i].empty()) {
+            out.append(py::str(errors[i]));
+            continue;
+        }
+        py::list image;
+        for (const Prediction& p : predictions[i]) image.append(py::make_tuple(p.index, p.label, p.prob));
+        out.append(image);
     }
+    return out;
+}
+
+// The pooled embeddings of images: [N, dim].
+py::array_t<float> embed_arrays(const Model& model, const py::sequence& arrays, bool normalize) {
+    const std::vector<Image> images = images_from_arrays(arrays, model.info().arch);
+    std::vector<float> rows;
+    {
+        py::gil_scoped_release unlocked;
+        rows = model.embed(images, normalize);
+    }
+    return to_numpy(std::move(rows), {static_cast<py::ssize_t>(images.size()), model.info().arch.embed_dim()});
+}
+
+// Every block's attention probabilities: [N, depth, heads, tokens, tokens].
+py::array_t<float> attention(const Model& model, const py::handle& x) {
+    const Architecture& arch = model.info().arch;
+    const InputBatch input = input_batch(x, arch, "x");
+    AttentionMaps maps;
+    {
+        py::gil_scoped_release unlocked;
+        model.run(input.data, input.batch, nullptr, &maps);
+    }
+    return to_numpy(std::move(maps.probs), {input.batch, maps.depth, maps.heads, maps.tokens, maps.tokens});
+}
+
+// Attention rollout of each image (onevit/rollout.hpp): float32 [grid_h, grid_w] maps summing to 1.
+// One image per run, as `onevit explain` runs them: the same maps, and memory for one image's attention.
+std::vector<py::array_t<float>> explain_arrays(const Model& model, const py::sequence& arrays) {
+    const ModelInfo& info = model.info();
+    const std::vector<Image> images = images_from_arrays(arrays, info.arch);
+    std::vector<std::vector<float>> maps;
+    {
+        py::gil_scoped_release unlocked;
+        for (const Image& image : images) {
+            const std::vector<float> input = preprocess(image, info.arch, info.preprocess);
+            AttentionMaps attention;
+            model.run(input.data(), 1, nullptr, &attention);
+            maps.push_back(attention_rollout(attention, 0, info.arch));
+        }
+    }
+    std::vector<py::array_t<float>> out;
+    for (std::vector<float>& map : maps)
+        out.push_back(to_numpy(std::move(map), {info.arch.grid_height(), info.arch.grid_width()}));
     return out;
 }
 
@@ -162,8 +241,8 @@ py::array_t<std::uint8_t> decode(const py::handle& source, int channels) {
 }
 
 py::array_t<float> preprocess_array(const py::handle& array, const Model& model) {
-    const Image image = image_from_array(array, "image");
     const ModelInfo& info = model.info();
+    const Image image = image_from_array(array, info.arch.channels, "image");
     std::vector<float> chw;
     {
         py::gil_scoped_release unlocked;
@@ -210,12 +289,20 @@ PYBIND11_MODULE(_core, m) {
                 model.verify();
             },
             "Checks the checksum of all weights (loading checks only the header's); raises onevit.Error.")
-        .def("_classify_arrays", &classify_arrays, py::arg("images"), py::arg("top"));
+        .def("attention", &attention, py::arg("x"),
+             "Every block's attention probabilities, softmax(scale q k^T) of each head, for x as in run():\n"
+             "float32 [N, depth, heads, tokens, tokens] (prefix tokens first, then the patches row by row).")
+        .def("_classify_arrays", &classify_arrays, py::arg("images"), py::arg("top"))
+        .def("_embed_arrays", &embed_arrays, py::arg("images"), py::arg("normalize"))
+        .def("_explain_arrays", &explain_arrays, py::arg("images"));
 
+    m.attr("__version__") = ONEVIT_VERSION;
     m.def("decode_image", &decode, py::arg("source"), py::arg("channels") = 3,
-          "Decodes a JPEG or PNG (any bit depth, palette, alpha) to uint8 pixels [H, W, channels]:\n"
+          "Decodes a JPEG, PNG, WebP, BMP or TIFF to uint8 pixels [H, W, channels], as PIL's\n"
+          "Image.open(source).convert('RGB' or 'L') gives them:\n"
           "source is a path (str or os.PathLike) or the file's bytes (bytes, bytearray); channels is 3 (RGB) or 1 (grey).\n"
           "Raises onevit.Error naming the file.");
+    m.attr("_image_file_extensions") = py::cast(image_file_extensions());
     m.def("_preprocess_array", &preprocess_array, py::arg("image"), py::arg("model"));
 }
 

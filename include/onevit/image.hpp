@@ -40,6 +40,12 @@ Image decode_image_fd(int fd, const std::string& name, int channels = 3, const D
 const std::vector<std::string>& image_file_extensions();
 bool has_image_extension(const std::string& path);
 
+// The image with `channels` channels (1 grey or 3 RGB) from one of 1 (grey),
+// 2 (grey + alpha), 3 (RGB) or 4 (RGBA), as PIL's convert('L') / convert('RGB')
+// makes it: alpha dropped, grey replicated, RGB to ITU-R 601-2 luma. Throws
+// onevit::Error for other channel counts or pixels that do not fit the size.
+Image convert_channels(Image image, int channels);
+
 // Resize (+ centre crop), scale to [0,1], normalise: a C × H × W float tensor
 // of the model's input size, ready for Model::run.
 std::vector<float> preprocess(const Image& image, const Architecture& arch,

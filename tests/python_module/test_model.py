@@ -210,6 +210,123 @@ class Images(Scratch):
             np.testing.assert_array_equal(onevit.preprocess(pixels, model), expected)
 
 
+class ArraysAsFiles(Scratch):
+    """A grey [H, W], grey + alpha [H, W, 2], RGB or RGBA [H, W, 4] array is the image its file is:
+    PIL's np.asarray(Image.open(f)) given to preprocess/classify gives what the file gives."""
+
+    def check(self, model: onevit.Model):
+        from PIL import Image
+        photo = Image.open(REPO / "tests" / "data" / "images" / "baseline.jpg").convert("RGB")
+        alpha = Image.fromarray(np.random.default_rng(5).integers(0, 256, photo.size[::-1], dtype=np.uint8))
+        for mode in ("L", "LA", "RGB", "RGBA"):
+            image = photo.convert(mode)
+            if "A" in mode:
+                image.putalpha(alpha)
+            path = self.tmp / f"{mode}.png"
+            image.save(path)
+            pixels = np.asarray(Image.open(path))
+            self.assertEqual(pixels.ndim, 2 if mode == "L" else 3, mode)
+            with self.subTest(mode=mode, channels=model.info["architecture"]["channels"]):
+                np.testing.assert_array_equal(onevit.preprocess(pixels, model), onevit.preprocess(path, model))
+                self.assertEqual(model.classify([pixels], top=3), model.classify([path], top=3))
+
+    def test_digits(self):  # a grey model
+        self.check(onevit.Model(DIGITS))
+
+    def test_deit_tiny(self):  # an RGB model
+        self.check(onevit.Model(require_deit(self)))
+
+
+class PerImageErrors(Scratch):
+    def test_classify_reports_a_bad_image_in_its_place(self):
+        """As `onevit classify`: an image that cannot be read or preprocessed is its own onevit.Error,
+        in its place; the others are classified as they are alone."""
+        model = onevit.Model(DIGITS)
+        missing = self.tmp / "missing.png"
+        corrupt = self.tmp / "corrupt.png"
+        corrupt.write_bytes(SAMPLES[0].read_bytes()[:100])
+        results = model.classify([SAMPLES[0], missing, corrupt, SAMPLES[1]], top=2)
+        self.assertEqual(len(results), 4)
+        self.assertEqual(results[0], model.classify([SAMPLES[0]], top=2)[0])
+        self.assertEqual(results[3], model.classify([SAMPLES[1]], top=2)[0])
+        for result, path in ((results[1], missing), (results[2], corrupt)):
+            self.assertIsInstance(result, onevit.Error)
+            self.assertIn(str(path), str(result))
+            self.assertEqual(len(str(result).splitlines()), 1)
+
+    def test_an_image_preprocess_refuses(self):
+        model = onevit.Model(require_deit(self))  # resizes the shorter side: a 1-pixel-high strip overflows
+        strip = np.zeros((1, 10_000_000), np.uint8)
+        results = model.classify([SAMPLES[0], strip], top=1)
+        self.assertIsInstance(results[1], onevit.Error)
+        self.assertIn("preprocess", str(results[1]))
+        self.assertEqual(results[0], model.classify([SAMPLES[0]], top=1)[0])
+
+
+class FromImagePaths(Scratch):
+    """embed_images and explain take images as classify does and give the program's outputs."""
+
+    def test_embed_images_is_onevit_embed(self):
+        model = onevit.Model(DIGITS)
+        for normalize in (False, True):
+            flags = ["--normalize"] if normalize else []
+            run_tool(onevit_bin(), "embed", "--model", DIGITS, "-o", self.tmp / "e.npy", *flags, *SAMPLES[:3])
+            expected = np.load(self.tmp / "e.npy")
+            got = model.embed_images(SAMPLES[:3], normalize=normalize)
+            self.assertEqual(got.dtype, np.float32)
+            np.testing.assert_array_equal(got, expected)
+        x = np.stack([onevit.preprocess(p, model) for p in SAMPLES[:3]])
+        np.testing.assert_array_equal(model.embed_images(SAMPLES[:3]), model.embed(x))
+
+    def test_explain_is_onevit_explain(self):
+        import torch
+        from rollout_reference import attention_rollout
+        model = onevit.Model(DIGITS)
+        arch = model.info["architecture"]
+        images = SAMPLES[:2]
+        run_tool(onevit_bin(), "explain", "--model", DIGITS, "--out", self.tmp, *images)
+        maps = model.explain(images)
+        self.assertEqual(len(maps), len(images))
+        for path, got in zip(images, maps):
+            np.testing.assert_array_equal(got, np.load(self.tmp / f"{path.stem}.npy"))
+            # Model.attention's maps, rolled out as the paper says, give the same map.
+            attention = model.attention(np.stack([onevit.preprocess(path, model)]))
+            self.assertEqual(attention.shape[:3], (1, arch["depth"], arch["heads"]))
+            prefix = attention.shape[-1] - got.size
+            expected = attention_rollout(torch.from_numpy(attention[0]).double(), prefix, got.shape).numpy()
+            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * expected.max())
+
+
+class Package(unittest.TestCase):
+    def test_version_is_the_programs(self):
+        result = run_tool(onevit_bin(), "--version")
+        self.assertEqual(f"onevit {onevit.__version__}", result.stdout.strip())
+
+    def test_stub_declares_every_public_name(self):
+        """__init__.pyi declares each public name of the package and of Model (and no name they lack)."""
+        import ast
+        stub = ast.parse(Path(onevit.__file__).with_name("__init__.pyi").read_text())
+        top = {node.name for node in stub.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        top |= {node.target.id for node in stub.body if isinstance(node, ast.AnnAssign)}
+        self.assertEqual(top - {"ImageLike"}, set(onevit.__all__) | {"Prediction"})
+        model_stub = next(node for node in stub.body if isinstance(node, ast.ClassDef) and node.name == "Model")
+        declared = {node.name for node in model_stub.body if isinstance(node, ast.FunctionDef)}
+        declared |= {node.target.id for node in model_stub.body if isinstance(node, ast.AnnAssign)}
+        public = {name for name in dir(onevit.Model(DIGITS)) if not name.startswith("_")} | {"__init__"}
+        self.assertEqual(declared, public)
+
+    def test_threads_beyond_the_cores_are_capped_quietly(self):
+        """threads=1000 runs on the cores this process has, with no oneTBB warning on stderr."""
+        script = ("import os, onevit; m = onevit.Model(%r, threads=1000); "
+                  "print(m.threads, len(os.sched_getaffinity(0))); m.classify([%r])") % (str(DIGITS), str(SAMPLES[0]))
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=TOOL_ENV,
+                                timeout=300)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stderr, "")
+        threads, cores = map(int, result.stdout.split())
+        self.assertEqual(threads, cores)
+
+
 class BadArguments(Scratch):
     """Every bad argument is an exception naming what was expected; none crashes."""
 
@@ -253,7 +370,9 @@ class BadArguments(Scratch):
         self.assert_raises(ValueError, "latency or throughput", onevit.Model, DIGITS, hint="fast")
         self.assert_raises(ValueError, "f32, bf16, int8 or auto", onevit.Model, DIGITS, precision="f16")
         self.assert_raises(TypeError, "precision must be str", onevit.Model, DIGITS, precision=8)
-        self.assert_raises(onevit.Error, "threads", onevit.Model, DIGITS, threads=-1)
+        self.assert_raises(ValueError, "threads must be >= 0, got -1", onevit.Model, DIGITS, threads=-1)
+        self.assert_raises(ValueError, "streams must be >= 0, got -2", onevit.Model, DIGITS, streams=-2)
+        self.assert_raises(ValueError, "threads must be at most", onevit.Model, DIGITS, threads=2**40)
         self.assert_raises(onevit.Error, "streams", onevit.Model, DIGITS, threads=1, streams=2)
         self.assert_raises(TypeError, "os.PathLike", onevit.Model, 42)
         self.assert_raises(TypeError, "threads must be int, got str", onevit.Model, DIGITS, threads="two")
@@ -266,14 +385,19 @@ class BadArguments(Scratch):
         self.assert_raises(onevit.Error, "not a JPEG, PNG, WebP, BMP or TIFF", onevit.decode_image, b"not an image")
         self.assert_raises(onevit.Error, "channels", onevit.decode_image, SAMPLES[0], 2)
         self.assert_raises(TypeError, "", onevit.decode_image, 3.5)
-        self.assert_raises(onevit.Error, str(missing), self.model.classify, [SAMPLES[0], missing])
         self.assert_raises(TypeError, "sequence", self.model.classify, SAMPLES[0])
         self.assert_raises(TypeError, "PIL", self.model.classify, [3])
         self.assert_raises(TypeError, "uint8", self.model.classify, [np.zeros((8, 8, 1), np.float32)])
-        self.assert_raises(ValueError, "[H, W, 3]", self.model.classify, [np.zeros((8, 8, 2), np.uint8)])
-        self.assert_raises(ValueError, "[H, W, 3]", self.model.classify, [np.zeros((0, 8, 1), np.uint8)])
-        self.assert_raises(onevit.Error, "channels", self.model.classify, [np.zeros((8, 8, 3), np.uint8)])
-        self.assert_raises(onevit.Error, "top-k", self.model.classify, [SAMPLES[0]], top=0)
+        self.assert_raises(ValueError, "[H, W, C]", self.model.classify, [np.zeros((8, 8, 5), np.uint8)])
+        self.assert_raises(ValueError, "[H, W, C]", self.model.classify, [np.zeros((0, 8, 1), np.uint8)])
+        self.assert_raises(ValueError, "[H, W, C]", self.model.classify, [np.zeros((8, 8, 1, 1), np.uint8)])
+        self.assert_raises(ValueError, "top must be >= 1, got 0", self.model.classify, [SAMPLES[0]], top=0)
+        self.assert_raises(ValueError, "top must be >= 1", self.model.classify, [SAMPLES[0]], top=-3)
+        for call in (self.model.embed_images, self.model.explain):
+            self.assert_raises(onevit.Error, str(missing), call, [SAMPLES[0], missing])
+            self.assert_raises(TypeError, "sequence", call, SAMPLES[0])
+            self.assert_raises(TypeError, "PIL", call, [3])
+        self.assert_raises(TypeError, "normalize must be bool", self.model.embed_images, SAMPLES[:1], normalize=1)
         self.assert_raises(TypeError, "top must be int", self.model.classify, [SAMPLES[0]], top=2.5)
         self.assert_raises(TypeError, "uint8", onevit.preprocess, np.zeros((8, 8), np.int32), self.model)
 
@@ -283,8 +407,12 @@ class Documentation(unittest.TestCase):
         import pydoc
         text = pydoc.render_doc(onevit.Model, renderer=pydoc.plaintext)
         for fragment in ("Model(path, threads=0, streams=0, hint=\"latency\", precision=None)",
-                         "run(", "features(", "submit(", "classify(", "info", "C-contiguous float32"):
+                         "run(", "features(", "submit(", "classify(", "embed(", "embed_images(", "explain(",
+                         "attention(", "info", "C-contiguous float32", "WebP, BMP, TIFF", "chosen per model",
+                         "\"auto\""):
             self.assertIn(fragment, text)
+        for stale in ("raise until", "JPEG or PNG", "JPEG/PNG", "[H, W, 3] (RGB)"):
+            self.assertNotIn(stale, text + pydoc.render_doc(onevit, renderer=pydoc.plaintext))
         self.assertEqual(onevit.Error.__module__, "onevit")
         stubs = Path(onevit.__file__).with_name("__init__.pyi")
         self.assertTrue(stubs.is_file() and Path(onevit.__file__).with_name("py.typed").is_file())

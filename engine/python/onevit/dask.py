@@ -35,7 +35,7 @@ import onevit
 
 __all__ = ["ModelPlugin", "classify", "expand_inputs", "json_line", "main"]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+IMAGE_EXTENSIONS = tuple(onevit._core._image_file_extensions)  # those onevit decodes, as the CLI
 # Images a worker decodes and runs as one batch, as `onevit classify` does.
 IMAGES_PER_BATCH = 8
 
@@ -73,33 +73,14 @@ def _classify_partition(plugin_name: str, paths: Sequence[str], top: int) -> lis
 
 
 def _classify_batch(model: onevit.Model, paths: Sequence[str], top: int) -> list[dict]:
-    channels = model.info["architecture"]["channels"]
-    pixels: dict[int, Any] = {}
-    records: list[dict] = []
-    for i, path in enumerate(paths):
-        try:
-            pixels[i] = onevit.decode_image(path, channels)
-            records.append({"image": path})
-        except onevit.Error as e:
-            records.append({"image": path, "error": str(e)})
-    try:
-        predictions = model.classify(list(pixels.values()), top)
-    except onevit.Error:
-        # One image that decodes but cannot be preprocessed: find it, classify the others.
-        predictions = [_classify_one(model, image, top) for image in pixels.values()]
-    for i, image_predictions in zip(pixels, predictions):
-        if isinstance(image_predictions, str):
-            records[i]["error"] = image_predictions
+    """classify()'s results as `onevit classify --json`'s records: a bad image gets its error in place."""
+    records = []
+    for path, result in zip(paths, model.classify(list(paths), top)):
+        if isinstance(result, onevit.Error):
+            records.append({"image": path, "error": str(result)})
         else:
-            records[i]["topk"] = [p._asdict() for p in image_predictions]
+            records.append({"image": path, "topk": [p._asdict() for p in result]})
     return records
-
-
-def _classify_one(model: onevit.Model, image: Any, top: int) -> list[onevit.Prediction] | str:
-    try:
-        return model.classify([image], top)[0]
-    except onevit.Error as e:
-        return str(e)
 
 
 def _partition_size(images: int, threads: int) -> int:
@@ -141,21 +122,38 @@ def classify(client: Client, model_path: str, paths: Sequence[str], top: int = 5
 
 
 def expand_inputs(inputs: Sequence[str]) -> list[str]:
-    """As `onevit classify`: a directory becomes its .jpg/.jpeg/.png files (any case), sorted;
-    any other argument is kept as given, so a missing file is reported like a bad image.
-    Raises onevit.Error for a directory without images."""
+    """As `onevit classify`: a directory becomes its image files (.jpg, .jpeg, .png, .webp,
+    .bmp, .tif, .tiff, any case) and those below it, sorted by path; any other argument is
+    kept as given, so a missing file is reported like a bad image. Raises onevit.Error for a
+    directory without images."""
+    return _expand(inputs)[0]
+
+
+def _expand(inputs: Sequence[str]) -> tuple[list[str], int]:
+    """expand_inputs(), and the count of the other files in the directories (skipped)."""
     images: list[str] = []
+    skipped = 0
     for given in inputs:
         if not os.path.isdir(given):
             images.append(given)
             continue
-        found = sorted(os.path.join(given, name) for name in os.listdir(given)
-                       if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-                       and os.path.isfile(os.path.join(given, name)))
+        found = []
+        for directory, _, names in os.walk(given):
+            for name in names:
+                path = os.path.join(directory, name)
+                if not os.path.isfile(path):
+                    continue
+                if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                    found.append(path)
+                else:
+                    skipped += 1
         if not found:
-            raise onevit.Error(f"{given}: directory has no .jpg, .jpeg or .png files")
-        images += found
-    return images
+            raise onevit.Error(f"{given}: directory has no image files ({_EXTENSIONS_TEXT}; nor below it)")
+        images += sorted(found, key=os.fsencode)  # by the path's bytes, as the CLI sorts
+    return images, skipped
+
+
+_EXTENSIONS_TEXT = ", ".join(IMAGE_EXTENSIONS[:-1]) + " or " + IMAGE_EXTENSIONS[-1]  # as the CLI says it
 
 
 def json_line(row: Any) -> str:
@@ -193,7 +191,8 @@ def _parser() -> argparse.ArgumentParser:
     command = commands.add_parser(
         "classify", help="the top classes of each image, as JSON lines",
         description="The top classes of each image, one JSON line per image in input order, with the "
-                    "content of `onevit classify --json`; Dask's progress bar on stderr.")
+                    "content of `onevit classify --json`; Dask's progress bar on stderr when it is a "
+                    "terminal.")
     command.add_argument("--model", "-m", required=True, help="model file (.ovit), at this path on every worker")
     command.add_argument("--top", "-k", type=positive, default=5, help="classes to show per image (default 5)")
     where = command.add_mutually_exclusive_group()
@@ -202,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--workers", type=positive, default=None,
                        help="worker processes of the local cluster, one thread each (default: the cores)")
     command.add_argument("images", nargs="+", metavar="PATH",
-                         help="image files, or directories of .jpg/.jpeg/.png files")
+                         help="image files, or directories: their image files and those below them")
     return parser
 
 
@@ -224,9 +223,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """python3 -m onevit.dask classify ...: exit status 0, or 1 when an image or the run failed."""
     args = _parser().parse_args(argv)
     try:
-        images = expand_inputs(args.images)
+        images, skipped = _expand(args.images)
+        if skipped:
+            sys.stderr.write(f"onevit.dask: note: skipped {skipped} file{'' if skipped == 1 else 's'} in the "
+                             f"directories given: not {_EXTENSIONS_TEXT}\n")
         with contextlib.ExitStack() as resources:
-            table = classify(_client(args, resources), args.model, images, args.top, show_progress=True)
+            # Dask's bar redraws itself with carriage returns: for a terminal, not for a log file.
+            table = classify(_client(args, resources), args.model, images, args.top,
+                             show_progress=sys.stderr.isatty())
     except (onevit.Error, OSError) as e:
         sys.stderr.write(f"onevit.dask: error: {e}\n")
         return 1
