@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <random>
 
+#include "image_files.hpp"
 #include "onevit/image.hpp"
 
 namespace onevit::cli {
@@ -23,7 +24,7 @@ BenchInput image_input(const ModelInfo& info, const std::vector<std::string>& im
     std::vector<double> milliseconds;
     for (const std::string& path : images) {
         const Clock::time_point start = Clock::now();
-        std::vector<float> chw = preprocess(decode_image(path, info.arch.channels), info.arch, info.preprocess);
+        std::vector<float> chw = preprocess(decode_input(path, info.arch.channels), info.arch, info.preprocess);
         milliseconds.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
         if (pixels.size() < kept) pixels.push_back(std::move(chw));
     }

@@ -99,7 +99,7 @@ void classify(const ClassifyOptions& options) {
 }  // namespace
 
 void add_classify_command(CLI::App& app) {
-    CLI::App* command = app.add_subcommand("classify", "Classify JPEG/PNG images: the top classes of each");
+    CLI::App* command = app.add_subcommand("classify", "Classify images: the top classes of each");
     auto options = std::make_shared<ClassifyOptions>();
     command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
     command->add_option("--top,-k", options->top, "Classes to show per image")

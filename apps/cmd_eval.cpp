@@ -232,6 +232,8 @@ void print_json(const EvalOptions& options, const std::vector<Score>& scores, co
 
 void eval(const EvalOptions& options) {
     const std::vector<std::string> images = expand_image_inputs(options.inputs);
+    if (std::find(images.begin(), images.end(), "-") != images.end())
+        throw Error("-: eval takes each image's class from its file or folder name, and the standard input has none");
     std::vector<Score> scores = {{resolve_precision(options.run.precision)}};
     if (!options.against.empty()) scores.push_back({resolve_precision(options.against)});
 
@@ -292,7 +294,8 @@ void add_eval_command(CLI::App& app) {
                         "images, else the model's labels if they start with WordNet ids)");
     command->add_flag("--json", options->json, "One JSON object instead of text");
     command->add_option("images", options->inputs,
-                        "Image files, or directories: their .jpg/.jpeg/.png files and those below them; the class of each comes from a WordNet id "
+                        "Image files (JPEG, PNG, WebP, BMP, TIFF), or directories: their image files and those below them; "
+                        "the class of each comes from a WordNet id "
                         "prefix (n01440764_x.JPEG), a WordNet-id folder, or a folder named after a label")
         ->required();
     command->callback([options] { eval(*options); });

@@ -42,7 +42,7 @@ struct ExplainOptions {
 // (headline()). Throws onevit::Error.
 std::string write_explanation(const Model& model, const std::string& image_path, const fs::path& stem) {
     const Architecture& arch = model.info().arch;
-    Explanation explanation = explain_image(model, image_path, 1);
+    Explanation explanation = explain_image(model, image_path, 1, decode_input);
     const std::string shown = headline(explanation);
     heatmap::caption(explanation.overlay, shown);
     std::string title = "attention rollout";
@@ -68,7 +68,7 @@ void explain(const ExplainOptions& options) {
     std::map<fs::path, std::string> written;  // output stem → the image it came from
     bool all_explained = true;
     for (const std::string& image : images) {
-        const fs::path stem = fs::path(options.out_dir) / fs::path(image).stem();
+        const fs::path stem = fs::path(options.out_dir) / (image == "-" ? fs::path("stdin") : fs::path(image).stem());
         try {
             const auto earlier = written.find(stem);
             if (earlier != written.end())
@@ -92,7 +92,7 @@ void explain(const ExplainOptions& options) {
 void add_explain_command(CLI::App& app) {
     CLI::App* command = app.add_subcommand(
         "explain", "Attention heat-maps: per image, DIR/<stem>.png (the photo, the rollout map over the model's crop, the "
-        "top-1) and DIR/<stem>.npy");
+        "top-1) and DIR/<stem>.npy (DIR/stdin.* for -)");
     auto options = std::make_shared<ExplainOptions>();
     command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
     command->add_option("--out,-o", options->out_dir, "Output directory (created if missing)")->required();

@@ -5,6 +5,7 @@
 #include <oneapi/tbb/info.h>
 
 #include "onevit/error.hpp"
+#include "image_files.hpp"
 #include "onevit/image.hpp"
 #include "runtime/sanitizers.hpp"
 
@@ -64,7 +65,7 @@ DecodeAhead::Input DecodeAhead::decode(std::size_t i) const {
     Input input;
     try {
         try {
-            input.chw = preprocess(decode_image(paths_[i], info_.arch.channels), info_.arch, info_.preprocess);
+            input.chw = preprocess(decode_input(paths_[i], info_.arch.channels), info_.arch, info_.preprocess);
         } catch (const Error& e) {
             input.error = e.what();
         }

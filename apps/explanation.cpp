@@ -7,10 +7,12 @@
 
 namespace onevit {
 
-Explanation explain_image(const Model& model, const std::string& image_path, int classes) {
+Image decode_file(const std::string& path, int channels) { return decode_image(path, channels); }
+
+Explanation explain_image(const Model& model, const std::string& image_path, int classes, ImageDecoder decode) {
     const ModelInfo& info = model.info();
     const Architecture& arch = info.arch;
-    const Image decoded = decode_image(image_path, arch.channels);
+    const Image decoded = decode(image_path, arch.channels);
     const std::vector<float> input = preprocess(decoded, arch, info.preprocess);
     AttentionMaps attention;
     const std::vector<float> logits = model.run(input.data(), 1, nullptr, &attention);
@@ -18,7 +20,7 @@ Explanation explain_image(const Model& model, const std::string& image_path, int
     if (arch.num_classes > 0) e.top = top_k(logits.data(), arch.num_classes, classes, info.labels);
     e.map = attention_rollout(attention, 0, arch);
     // Shown in colour whatever the model reads (a grey model's photo is grey anyway).
-    const Image colour = arch.channels == 3 ? decoded : decode_image(image_path, 3);
+    const Image colour = arch.channels == 3 ? decoded : decode(image_path, 3);
     const int factor = heatmap::display_factor(colour);
     e.photo = heatmap::scaled_up(colour, factor);
     CropBox box = input_crop_box(colour.width, colour.height, arch, info.preprocess);

@@ -19,10 +19,15 @@ struct Explanation {
     Image overlay;  // photo with the map over the model's input crop, outlined; the rest dimmed
 };
 
+// How a path becomes pixels: decode_image, or the command line's (which reads "-" from stdin).
+using ImageDecoder = Image (*)(const std::string& path, int channels);
+Image decode_file(const std::string& path, int channels);
+
 // Decodes, preprocesses and runs image_path; keeps the `classes` most probable
 // (none for a model without a classifier: its map is still the rollout).
 // Throws onevit::Error.
-Explanation explain_image(const Model& model, const std::string& image_path, int classes);
+Explanation explain_image(const Model& model, const std::string& image_path, int classes,
+                          ImageDecoder decode = decode_file);
 
 // "Samoyed", or "class 258" where the model has no labels.
 std::string prediction_name(const Prediction& prediction);

@@ -1,20 +1,29 @@
 // The image files named on a command line, by one rule for every command: files
-// as given, directories as the .jpg/.jpeg/.png files in them and below them.
+// as given, "-" the standard input, directories as the image files (the formats
+// onevit decodes, by extension) in them and below them.
 #pragma once
 
-#include <filesystem>
 #include <string>
 #include <vector>
+
+#include "onevit/image.hpp"
 
 namespace onevit::cli {
 
 // The commands' help for their image arguments.
 inline constexpr const char* kImageInputsHelp =
-    "Image files, or directories: their .jpg/.jpeg/.png files and those below them";
+    "Image files (JPEG, PNG, WebP, BMP, TIFF), - for the standard input, or directories: their image files and "
+    "those below them";
 
-bool has_image_extension(const std::filesystem::path& path);
+// The extensions of image files, for messages: ".jpg, .jpeg, ..., .tif or .tiff".
+std::string image_extensions_text();
 
-// A directory becomes its image files and those of its subdirectories, sorted
+// An image argument decoded: a file, or for "-" the standard input, read once
+// (on first use; decoded again from memory when asked again) and named "stdin"
+// in messages. Throws onevit::Error.
+Image decode_input(const std::string& path, int channels);
+
+// "-" stays "-" (the standard input). A directory becomes its image files and those of its subdirectories, sorted
 // by path; the other files in it are skipped, and counted in one line on stderr
 // ("onevit: note: ..."). Any other argument is taken as an image path as given,
 // so that a missing file, or one of another type, is reported like an

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "image_files.hpp"
 #include "json_line.hpp"
 #include "onevit/error.hpp"
 
@@ -14,7 +15,7 @@ DecodedBatch decode_batch(const std::vector<std::string>& paths, int channels) {
     batch.errors.resize(paths.size());
     for (std::size_t i = 0; i < paths.size(); ++i) {
         try {
-            batch.images.push_back(decode_image(paths[i], channels));
+            batch.images.push_back(decode_input(paths[i], channels));
         } catch (const Error& e) {
             batch.errors[i] = e.what();
         }

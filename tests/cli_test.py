@@ -27,7 +27,7 @@ from harness import (TOOL_ENV, add_digits_arguments, argument_parser,  # noqa: E
 import numpy as np  # noqa: E402
 
 # What a command prints when it skips files of other types in a directory it was given.
-NOTE = "onevit: note: skipped {} in the directories given: not .jpg, .jpeg or .png\n"
+NOTE = "onevit: note: skipped {} in the directories given: not .jpg, .jpeg, .png, .webp, .bmp, .tif or .tiff\n"
 SUBCOMMANDS = ["info", "infer", "classify", "embed", "explain", "eval", "bench"]
 
 
@@ -272,14 +272,17 @@ def test_classify_agrees_with_infer(ctx):
 
 
 def test_directories_expand_alike(ctx):
-    """classify, embed, eval and explain take a directory by one rule: its .jpg/.jpeg/.png files and those
-    below it, sorted by path; other files skipped and counted in one note on stderr."""
+    """classify, embed, eval and explain take a directory by one rule: its image files (JPEG, PNG, WebP,
+    BMP, TIFF by extension) and those below it, sorted by path; other files skipped and counted in one note
+    on stderr."""
+    from PIL import Image
     labelled = digit_samples(ctx)
     directory = ctx.tmp / "album"
     (directory / "nested").mkdir(parents=True)
-    names = ["b.png", "a.png", "c.PNG", "nested/d.png"]
-    for name in names:
-        shutil.copy(labelled[0][0], directory / name)
+    names = ["b.png", "a.png", "c.PNG", "nested/d.png", "f.webp", "g.BMP", "h.tif", "nested/i.tiff"]
+    with Image.open(labelled[0][0]) as sample:
+        for name in names:
+            sample.save(directory / name, **({"lossless": True} if name.endswith(".webp") else {}))
     (directory / "notes.txt").write_text("not an image")
     (directory / "nested" / "e.gif").write_bytes(b"GIF89a")
     expected = sorted(str(directory / name) for name in names)
@@ -302,6 +305,46 @@ def test_directories_expand_alike(ctx):
     result = ctx.run("eval", "--model", ctx.model, "--json", labelled_dir)
     assert result.returncode == 0 and result.stderr == note.replace("2 files", "1 file"), describe(result)
     assert json_lines(result)[0]["images"] == 1, describe(result)
+
+
+def test_images_from_stdin(ctx):
+    """"-" is the image on stdin, in every command that takes images (eval refuses it: no label)."""
+    sample = ctx.samples[0]
+
+    def piped(*args, image=sample):
+        with open(image, "rb") as stdin:
+            return subprocess.run([str(ctx.onevit), *map(str, args)], stdin=stdin, capture_output=True, text=True,
+                                  timeout=300, env=TOOL_ENV)
+
+    named = ctx.run("classify", "--model", ctx.model, "--json", sample, sample)
+    result = piped("classify", "--model", ctx.model, "--json", "-", sample, "-")  # read once, used twice
+    expect_success(result)
+    expected = json_lines(named)[0]["topk"]
+    assert [(r["image"], r["topk"]) for r in json_lines(result)] == \
+        [("-", expected), (str(sample), expected), ("-", expected)], describe(result)
+
+    expect_success(ctx.run("embed", "--model", ctx.model, "-o", ctx.tmp / "named.npy", sample))
+    expect_success(piped("embed", "--model", ctx.model, "-o", ctx.tmp / "piped.npy", "-"))
+    assert np.array_equal(np.load(ctx.tmp / "named.npy"), np.load(ctx.tmp / "piped.npy"))
+    assert (ctx.tmp / "piped.txt").read_text() == "-\n"
+
+    explained = piped("explain", "--model", ctx.model, "--out", ctx.tmp / "from_stdin", "-")
+    expect_success(ctx.run("explain", "--model", ctx.model, "--out", ctx.tmp / "from_file", sample))
+    assert explained.returncode == 0, describe(explained)
+    assert np.array_equal(np.load(ctx.tmp / "from_stdin" / "stdin.npy"),
+                          np.load(ctx.tmp / "from_file" / f"{sample.stem}.npy")), describe(explained)
+    assert (ctx.tmp / "from_stdin" / "stdin.png").read_bytes() == \
+        (ctx.tmp / "from_file" / f"{sample.stem}.png").read_bytes()
+
+    bench = piped("bench", "--model", ctx.model, "--input", "-", "--iters", "1", "--warmup", "0", "--json")
+    expect_success(bench)
+    assert json_lines(bench)[0]["input_images"] == 1, describe(bench)
+
+    expect_one_line_error(piped("eval", "--model", ctx.model, "-"), 1, "-: eval takes each image's class")
+    garbage = ctx.tmp / "garbage.bin"
+    garbage.write_bytes(b"not an image at all")
+    expect_one_line_error(piped("classify", "--model", ctx.model, "-", image=garbage), 1,
+                          "stdin: not a JPEG, PNG, WebP, BMP or TIFF file")
 
 
 def test_classify_empty_directory(ctx):

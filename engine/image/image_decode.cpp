@@ -206,8 +206,8 @@ bool has_image_extension(const std::string& path) {
 }
 
 Image decode_image_bytes(const std::uint8_t* data, std::size_t size, int channels,
-                         const DecodeLimits& limits) {
-    return decode(data, size, channels, limits, "image data");
+                         const DecodeLimits& limits, const std::string& name) {
+    return decode(data, size, channels, limits, name);
 }
 
 }  // namespace onevit

@@ -27,9 +27,9 @@ struct DecodeLimits {
 // gives (alpha dropped, palettes looked up; a layout PIL does not decode the
 // same way is refused by name). Throws onevit::Error naming the file.
 Image decode_image(const std::string& path, int channels = 3, const DecodeLimits& = {});
-// The same for a file's bytes in memory ("image data" in messages).
+// The same for a file's bytes in memory; `name` starts the messages.
 Image decode_image_bytes(const std::uint8_t* data, std::size_t size, int channels = 3,
-                         const DecodeLimits& = {});
+                         const DecodeLimits& = {}, const std::string& name = "image data");
 // The same for a file read to its end from a file descriptor: a pipe, or stdin
 // (fd 0, for a command's "-" argument); `name` starts the messages.
 Image decode_image_fd(int fd, const std::string& name, int channels = 3, const DecodeLimits& = {});
