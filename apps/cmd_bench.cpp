@@ -217,7 +217,7 @@ void bench_emulated(const BenchOptions& options) {
     if (options.json) {
         nlohmann::ordered_json phases = nlohmann::ordered_json::array();
         for (const EmulatedPhaseTime& p : e.phases)
-            phases.push_back({{"tiles", p.tiles}, {"slowest_thread_ms", p.slowest_thread_ms},
+            phases.push_back({{"ops", p.ops}, {"tiles", p.tiles}, {"slowest_thread_ms", p.slowest_thread_ms},
                               {"all_tiles_ms", p.all_tiles_ms}});
         const nlohmann::ordered_json report = {
             {"model", options.model_path},
@@ -248,10 +248,10 @@ void bench_emulated(const BenchOptions& options) {
     fmt::print("matmul peak    {:.1f} GFLOP/s per thread (oneDNN {} matmul, 1 thread, CPU time, measured now) x {}\n",
                peak_per_thread, to_string(precision), e.threads);
     fmt::print("efficiency     {:.1f}% of that peak\n", 100 * efficiency);
-    fmt::print("phases         tiles  slowest thread ms  all tiles ms\n");
+    fmt::print("phases         tiles  slowest thread ms  all tiles ms  ops\n");
     for (std::size_t i = 0; i < e.phases.size(); ++i)
-        fmt::print("  {:>3}          {:>5}  {:>17.3f}  {:>12.3f}\n", i, e.phases[i].tiles,
-                   e.phases[i].slowest_thread_ms, e.phases[i].all_tiles_ms);
+        fmt::print("  {:>3}          {:>5}  {:>17.3f}  {:>12.3f}  {}\n", i, e.phases[i].tiles,
+                   e.phases[i].slowest_thread_ms, e.phases[i].all_tiles_ms, e.phases[i].ops);
 }
 
 }  // namespace

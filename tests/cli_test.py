@@ -531,6 +531,23 @@ def test_bench_on_images(ctx):
     expect_one_line_error(ctx.run("bench", "--model", ctx.model, "--input", corrupt), 1, str(corrupt))
 
 
+def test_bench_emulate_threads_names_the_ops(ctx):
+    """--emulate-threads: each phase says which ops it runs (JSON "ops", the text table's last column)."""
+    result = ctx.run("bench", "--model", ctx.model, "--emulate-threads", "2", "--iters", "1", "--json")
+    expect_success(result)
+    (report,) = json_lines(result)
+    phases = report["phases"]
+    assert phases and all(isinstance(p["ops"], str) and p["ops"] for p in phases), report
+    names = " + ".join(p["ops"] for p in phases).split(" + ")
+    depth = int(ctx.info_value("depth"))
+    for block in (0, depth - 1):  # every block's ops are there, named by their weights' prefix
+        assert any(name.startswith(f"blocks.{block}.") for name in names), names
+    text = ctx.run("bench", "--model", ctx.model, "--emulate-threads", "2", "--iters", "1")
+    expect_success(text)
+    rows = [line for line in text.stdout.splitlines() if re.match(r"^ +\d+ +\d+ +[\d.]+ +[\d.]+  \S", line)]
+    assert [row.split(None, 4)[4] for row in rows] == [p["ops"] for p in phases], describe(text)
+
+
 def test_threads_beyond_the_cores(ctx):
     """More threads than this process's cores: capped, said in one note; no TBB warning."""
     cores = len(os.sched_getaffinity(0))
