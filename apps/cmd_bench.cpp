@@ -8,6 +8,7 @@
 #include <deque>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,7 @@ namespace {
 
 struct BenchOptions {
     std::string model_path;
-    RunOptions run{"f32", 0, 1};  // bench times one image per run unless told
+    RunOptions run{"", 0, 1};  // the file's precision; bench times one image per run unless told
     int streams = 0;
     std::string hint = "latency";
     std::vector<std::string> inputs;  // --input: real images instead of random pixels
@@ -126,7 +127,7 @@ void bench(const BenchOptions& options) {
     const LatencyStats& latency = m.latency_ms;
     const double gflops = forward_flops(arch) * m.images_per_s / 1e9;
     // Measured after the model's runs, in the same command: the ratio survives clock drift.
-    const Precision precision = resolve_precision(options.run.precision);
+    const Precision precision = model.precision();
     const double peak_gflops = matmul_peak_gflops(model.threads(), precision);
     const double efficiency = gflops / peak_gflops;
     // Threads given are not the cost model's; several streams are throughput, whatever the hint said.
@@ -208,7 +209,8 @@ void bench(const BenchOptions& options) {
 // --emulate-threads T: the T-thread plan timed on one thread (engine/model/emulate.hpp),
 // against T times the one-thread matmul peak measured now.
 void bench_emulated(const BenchOptions& options) {
-    const Precision precision = resolve_precision(options.run.precision);
+    const std::optional<Precision> given = resolve_precision(options.run.precision);
+    const Precision precision = given ? *given : Model::load(options.model_path).info().stored_precision;
     const EmulatedForward e = emulate_forward(options.model_path, options.run.batch, options.emulate_threads,
                                               options.iterations, precision);
     const double gflops = forward_flops(e.arch) * options.run.batch / (e.latency_ms / 1e3) / 1e9;

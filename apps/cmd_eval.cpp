@@ -234,15 +234,15 @@ void eval(const EvalOptions& options) {
     const std::vector<std::string> images = expand_image_inputs(options.inputs);
     if (std::find(images.begin(), images.end(), "-") != images.end())
         throw Error("-: eval takes each image's class from its file or folder name, and the standard input has none");
-    std::vector<Score> scores = {{resolve_precision(options.run.precision)}};
-    if (!options.against.empty()) scores.push_back({resolve_precision(options.against)});
-
     std::vector<Model> models;
-    for (const Score& s : scores) {
+    models.push_back(load_model(options.model_path, options.run));  // --precision, else the file's
+    if (!options.against.empty()) {
         RunOptions run = options.run;
-        run.precision = to_string(s.precision);
+        run.precision = options.against;
         models.push_back(load_model(options.model_path, run));
     }
+    std::vector<Score> scores;
+    for (const Model& model : models) scores.push_back({model.precision()});
     require_classifier(models[0], options.model_path);
     const ClassLabels labels(models[0].info(), options.synsets, synset_search_dirs(options.inputs));
     // Without a synset list, every image named by WordNet id would fail alike: say it once.

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -14,15 +15,31 @@ namespace onevit::cli {
 
 namespace {
 
-// 5717416 → "5,717,416 (5.7 M)"
-std::string parameter_count_string(std::int64_t count) {
+// 5717416 → "5,717,416"
+std::string grouped(std::uintmax_t count) {
     std::string digits = std::to_string(count);
     for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(static_cast<std::size_t>(i), ",");
+    return digits;
+}
+
+// 5717416 → "5,717,416 (5.7 M)"
+std::string parameter_count_string(std::int64_t count) {
+    const std::string digits = grouped(static_cast<std::uintmax_t>(count));
     const double value = static_cast<double>(count);
     if (value >= 1e9) return fmt::format("{} ({:.1f} G)", digits, value / 1e9);
     if (value >= 1e6) return fmt::format("{} ({:.1f} M)", digits, value / 1e6);
     if (value >= 1e3) return fmt::format("{} ({:.1f} k)", digits, value / 1e3);
     return digits;
+}
+
+// 22884416 → "22,884,416 bytes (21.8 MiB)"
+std::string byte_count_string(std::uintmax_t bytes) {
+    const std::string digits = grouped(bytes);
+    const double value = static_cast<double>(bytes);
+    if (value >= 1 << 30) return fmt::format("{} bytes ({:.1f} GiB)", digits, value / (1 << 30));
+    if (value >= 1 << 20) return fmt::format("{} bytes ({:.1f} MiB)", digits, value / (1 << 20));
+    if (value >= 1 << 10) return fmt::format("{} bytes ({:.1f} KiB)", digits, value / (1 << 10));
+    return digits + " bytes";
 }
 
 const char* yes_no(bool value) { return value ? "yes" : "no"; }
@@ -99,6 +116,9 @@ void print_info(const InfoOptions& options) {
     field("head", to_string(arch.head));
     field("embedding", fmt::format("{} wide{}", arch.embed_dim(), info.embedding.empty() ? "" : ", " + info.embedding));
     row("parameters", parameter_count_string(info.parameter_count));
+    row("weights stored", fmt::format("{} (commands compute in it unless --precision says otherwise)",
+                                      to_string(info.stored_precision)));
+    row("file size", byte_count_string(std::filesystem::file_size(options.model)));
     section("preprocessing");
     field("resize", resize_string(arch, recipe));
     field("interpolation", to_string(recipe.interpolation));

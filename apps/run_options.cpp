@@ -15,7 +15,6 @@ void add_precision_option(CLI::App& command, std::string& precision, const std::
     command.add_option(name, precision,
                        help + "; auto = the fastest this CPU runs natively (here: " +
                            to_string(fastest_native_precision()) + ")")
-        ->capture_default_str()
         ->check(CLI::IsMember({"f32", "bf16", "int8", "auto"}));
 }
 
@@ -35,8 +34,9 @@ void add_run_options(CLI::App& command, RunOptions& options) {
     add_batch_option(command, options.batch);
 }
 
-Precision resolve_precision(const std::string& precision) {
-    return precision == "auto" ? fastest_native_precision() : parse_precision(precision);
+std::optional<Precision> resolve_precision(const std::string& precision) {
+    if (precision.empty()) return std::nullopt;
+    return parse_precision(precision);  // "auto" included
 }
 
 Model load_model(const std::string& path, const RunOptions& options, Options base) {

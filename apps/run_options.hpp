@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "onevit/model.hpp"
@@ -17,14 +18,15 @@ namespace onevit::cli {
 constexpr int kImagesPerBatch = 8;
 
 struct RunOptions {
-    std::string precision = "f32";  // f32, bf16, int8 or auto
+    std::string precision;          // f32, bf16, int8 or auto; empty: the file's (ModelInfo::stored_precision)
     int threads = 0;                // 0: chosen per model
     int batch = kImagesPerBatch;    // images per run
 };
 
 // --precision f32|bf16|int8|auto (or another option taking a precision: eval's --against).
 void add_precision_option(CLI::App& command, std::string& precision, const std::string& name = "--precision,-p",
-                          const std::string& help = "Data type to compute in");
+                          const std::string& help = "Data type to compute in (default: the one the file was written "
+                                                    "for, as `onevit info` shows)");
 // --threads T (0 = chosen per model).
 void add_threads_option(CLI::App& command, int& threads);
 // --batch B, images per run.
@@ -32,8 +34,9 @@ void add_batch_option(CLI::App& command, int& batch);
 // All three.
 void add_run_options(CLI::App& command, RunOptions& options);
 
-// The precision a --precision value names; "auto" = fastest_native_precision().
-Precision resolve_precision(const std::string& precision);
+// The precision a --precision value names; "auto" = fastest_native_precision();
+// none for "" (the option not given: the file's precision).
+std::optional<Precision> resolve_precision(const std::string& precision);
 
 // Loads the model as the options say, over `base` (streams, hint): its threads
 // chosen for batches of options.batch. Threads beyond the cores this process may

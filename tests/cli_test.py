@@ -560,6 +560,43 @@ def test_threads_beyond_the_cores(ctx):
             assert json_lines(result)[0]["threads"] == cores, describe(result)
 
 
+def test_files_precision_is_the_default(ctx):
+    """info shows how the weights are stored and the file's size; a file written in int8 computes in int8
+    unless --precision says otherwise (infer's logits = --precision int8's, not f32's; bench reports it),
+    a file written in f32 in f32; --help says so."""
+    import safetensors_io
+    from random_vit import random_vit_state
+    state = random_vit_state(64, 2, mlp_dim=128, num_classes=10, seed=2505, grid_tokens=16)
+    safetensors_io.save_file(state, str(ctx.tmp / "random.safetensors"), metadata={"format": "pt"})
+    files = {}
+    for dtype in ("f32", "int8"):
+        files[dtype] = ctx.tmp / f"random_{dtype}.ovit"
+        converted = subprocess.run([sys.executable, str(Path(ctx.repo) / "weights" / "convert.py"),
+                                    str(ctx.tmp / "random.safetensors"), "--heads", "2", "--dtype", dtype,
+                                    "-o", str(files[dtype])], capture_output=True, text=True, env=TOOL_ENV)
+        assert converted.returncode == 0, converted.stderr
+    x = np.random.default_rng(6).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    np.save(ctx.tmp / "x.npy", x)
+
+    def logits(model, *precision):
+        expect_success(ctx.run("infer", "--model", model, "--input", ctx.tmp / "x.npy", "--output",
+                               ctx.tmp / "y.npy", *precision))
+        return np.load(ctx.tmp / "y.npy")
+
+    for dtype, model in files.items():
+        info = ctx.run("info", model)
+        expect_success(info)
+        assert re.search(rf"^weights stored +{dtype} \(", info.stdout, re.M), describe(info)
+        size = f"{os.path.getsize(model):,} bytes"
+        assert re.search(rf"^file size +{size} \(\d+\.\d [KM]iB\)$", info.stdout, re.M), describe(info)
+        assert np.array_equal(logits(model), logits(model, "--precision", dtype)), dtype
+        bench = ctx.run("bench", "--model", model, "--iters", "1", "--warmup", "0", "--json")
+        expect_success(bench)
+        assert json_lines(bench)[0]["precision"] == dtype, describe(bench)
+    assert not np.array_equal(logits(files["int8"]), logits(files["int8"], "--precision", "f32"))
+    assert "the one the file was written for" in ctx.run("classify", "--help").stdout
+
+
 def test_bench_precision(ctx):
     """bench reports the precision asked for; auto is what --help says it picks here."""
     help_text = ctx.run("bench", "--help").stdout

@@ -155,8 +155,9 @@ def main(argv=None) -> int:
                 ref = canonical_reference.forward(file_meta, file_tensors, images)
                 x, out, emb = (os.path.join(tmp, f"{seed}_{batch}_{n}.npy") for n in ("x", "out", "emb"))
                 np.save(x, images)
-                run_tool([onevit, "infer", "--model", path, "--input", x, "--output", out, "--embedding", emb],
-                         "onevit infer")
+                # At f32 (an int8 file would otherwise compute in int8): the reference is f32 arithmetic.
+                run_tool([onevit, "infer", "--model", path, "--input", x, "--output", out, "--embedding", emb,
+                          "--precision", "f32"], "onevit infer")
                 for what, got in (("output", np.load(out)), ("embedding", np.load(emb))):
                     want = ref[what]
                     if got.shape != want.shape:

@@ -14,7 +14,7 @@ struct ServeOptions {
     std::string host = "127.0.0.1";
     int http_port = 8000;
     int grpc_port = 8001;
-    std::string precision = "f32";
+    std::string precision;  // empty: the file's (as every command)
     std::string hint = "throughput";
     int threads = 0;
     int streams = 0;
