@@ -134,7 +134,8 @@ void bench(const BenchOptions& options) {
     const bool threads_chosen = options.run.threads == 0;
     const std::string hint = model.streams() > 1 ? "throughput" : "latency";
     // What the cost model says of the plan that runs (engine/model/thread_plan.hpp).
-    const double modelled_ms = modelled_latency_ms(arch, options.run.batch, model.threads() / model.streams());
+    const double modelled_ms =
+        modelled_latency_ms(arch, options.run.batch, model.threads() / model.streams(), model.precision());
 
     if (options.json) {
         nlohmann::ordered_json report = {

@@ -63,16 +63,17 @@ struct InfoOptions {
 };
 
 // --plan: what the cost model chooses for this model on this machine.
-void print_plan(const Architecture& arch, int batch, int cores) {
-    fmt::print("plan               for batch {} on {} cores (onevit's cost model)\n", batch, cores);
-    const ThreadPlan latency = choose_thread_plan(arch, batch, Hint::latency, cores);
-    const ThreadPlan throughput = choose_thread_plan(arch, batch, Hint::throughput, cores);
+void print_plan(const Architecture& arch, int batch, int cores, Precision precision) {
+    fmt::print("plan               for batch {} on {} cores at {} (onevit's cost model)\n", batch, cores,
+               to_string(precision));
+    const ThreadPlan latency = choose_thread_plan(arch, batch, Hint::latency, cores, 0, precision);
+    const ThreadPlan throughput = choose_thread_plan(arch, batch, Hint::throughput, cores, 0, precision);
     fmt::print("  {:<17} {} threads, modelled {:.3f} ms\n", "latency", latency.threads_per_stream, latency.modelled_ms);
     fmt::print("  {:<17} {} streams x {} threads, modelled {:.1f} images/s\n", "throughput", throughput.streams,
                throughput.threads_per_stream, throughput.modelled_images_per_s);
     std::string by_threads;
     for (int t = 1; t <= cores; t = t < 4 ? t + 1 : t * 2)
-        by_threads += fmt::format("{}{}: {:.3f}", by_threads.empty() ? "" : ", ", t, modelled_latency_ms(arch, batch, t));
+        by_threads += fmt::format("{}{}: {:.3f}", by_threads.empty() ? "" : ", ", t, modelled_latency_ms(arch, batch, t, precision));
     fmt::print("  {:<17} {} (threads: ms)\n", "modelled latency", by_threads);
 }
 
@@ -129,7 +130,8 @@ void print_info(const InfoOptions& options) {
         model.verify();  // throws on a mismatch
         row("data checksum", "ok");
     }
-    if (options.plan) print_plan(arch, options.batch, options.cores > 0 ? options.cores : available_cores());
+    if (options.plan)
+        print_plan(arch, options.batch, options.cores > 0 ? options.cores : available_cores(), info.stored_precision);
 }
 
 }  // namespace

@@ -608,6 +608,14 @@ def test_bench_precision(ctx):
         expect_success(result)
         (report,) = json_lines(result)
         assert report["precision"] == reported and report["peak_gflops"] > 0, report
+    # The cost model's figure is for the precision that runs (int8's matmuls are not f32's).
+    modelled = {}
+    for precision in ("f32", "int8"):
+        result = ctx.run("bench", "--model", ctx.model, "--threads", "1", "--iters", "1", "--warmup", "0",
+                         "--precision", precision, "--json")
+        expect_success(result)
+        modelled[precision] = json_lines(result)[0]["modelled_latency_ms"]
+    assert modelled["f32"] != modelled["int8"], modelled
 
 
 def shared_option_commands(ctx):
