@@ -169,8 +169,8 @@ def main(argv=None):
         prefix = tmp / "prefix"
         run_tool([args.cmake, "--install", args.build, "--prefix", str(prefix)], "cmake --install")
         libdir = Path(glob.glob(f"{prefix}/**/libonevit.so", recursive=True)[0]).parent
-        run_env = dict(TOOL_ENV, LD_LIBRARY_PATH=os.pathsep.join(filter(None, [str(libdir),
-                                                                             TOOL_ENV.get("LD_LIBRARY_PATH")])))
+        # No LD_LIBRARY_PATH: onevit.pc's rpath finds libonevit.so under this prefix.
+        run_env = dict(TOOL_ENV)
 
         source = Path(args.repo, "tests", "c_api", "c_api_check.c")
         shared_words = pkg_config(prefix, "--cflags", "--libs")
@@ -185,6 +185,11 @@ def main(argv=None):
         needed = run_tool(["readelf", "-d", str(programs["static"])], "readelf")
         if "libonevit" in needed:
             failures.append("the --static program still needs libonevit.so")
+        dynamic = run_tool(["readelf", "-d", str(programs["shared"])], "readelf")
+        rpaths = [os.path.realpath(d) for line in re.findall(r"R(?:UN)?PATH.*\[(.*)\]", dynamic)
+                  for d in line.split(":")]
+        if os.path.realpath(libdir) not in rpaths:
+            failures.append(f"the shared program has no rpath to {libdir}:\n{dynamic}")
 
         classify = run_tool([onevit, "classify", "--model", model, "--json", "--top", str(TOP_K), *samples],
                             "onevit classify")
