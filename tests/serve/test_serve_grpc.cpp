@@ -13,6 +13,7 @@
 #include <optional>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api_key.hpp"
@@ -34,10 +35,11 @@ constexpr int kMaxBatch = 4;
 // composes it (without HTTP and signals), with or without an API key.
 class GrpcServe {
 public:
-    explicit GrpcServe(const Model& model, std::optional<std::string> key = std::nullopt)
+    explicit GrpcServe(const Model& model, std::optional<std::string> key = std::nullopt,
+                       ServiceOptions options = service_options())
         : spec_(ModelSpec::of(model.info(), "digits_vit", kMaxBatch)),
           metrics_(kMaxBatch),
-          service_(model, spec_, service_options(), metrics_),
+          service_(model, spec_, options, metrics_),
           backend_{spec_, service_},
           key_(key ? std::make_optional(ApiKey(*key)) : std::nullopt),
           state_("digits_vit", key_ ? &*key_ : nullptr),
@@ -52,15 +54,16 @@ public:
         service_.stop();
     }
 
-    inference::GRPCInferenceService::Stub& stub() { return *stub_; }
-    const ModelSpec& spec() const { return spec_; }
-
-private:
     static ServiceOptions service_options() {
         ServiceOptions options;
         options.max_batch = kMaxBatch;
         return options;
     }
+
+    inference::GRPCInferenceService::Stub& stub() { return *stub_; }
+    const Metrics& metrics() const { return metrics_; }
+
+private:
 
     ModelSpec spec_;
     Metrics metrics_;
@@ -293,6 +296,40 @@ TEST_F(GrpcServeTest, BadRequestsAreRefusedAndTheServerServesOn) {
         ASSERT_TRUE(good.ok()) << "after " << c.what << ": " << good.error_message();
         EXPECT_EQ(raw_floats(response), model_->run(pixels.data(), 1)) << "after " << c.what;
     }
+}
+
+TEST_F(GrpcServeTest, OverTheQueueLimitUnavailableAtOnce) {
+    // Batches wait for 4 images (no delay a test reaches); the queue holds 4 at most.
+    ServiceOptions options = GrpcServe::service_options();
+    options.max_queue_delay = std::chrono::seconds(600);
+    options.max_queued_images = kMaxBatch;
+    GrpcServe serve(*model_, std::nullopt, options);
+    const auto infer = [&](const std::vector<float>& pixels, int batch, inference::ModelInferResponse* response) {
+        return serve.stub().ModelInfer(context().get(), pixel_request(pixels, batch), response);
+    };
+    const std::vector<float> three = random_images(3, 21);
+    inference::ModelInferResponse three_response;
+    grpc::Status three_status;
+    std::thread queued([&] { three_status = infer(three, 3, &three_response); });
+    for (int wait = 0; wait < 6000 && serve.metrics().render().find("onevit_queued_images 3\n") == std::string::npos;
+         ++wait)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_NE(serve.metrics().render().find("onevit_queued_images 3\n"), std::string::npos) << "3 images queued";
+
+    inference::ModelInferResponse over_response;
+    const grpc::Status over = infer(random_images(2, 22), 2, &over_response);
+    EXPECT_EQ(over.error_code(), grpc::StatusCode::UNAVAILABLE) << over.error_message();
+    EXPECT_NE(over.error_message().find("--max-queue"), std::string::npos) << over.error_message();
+
+    // One more image fills the batch: both queued requests are answered, each with its own rows.
+    const std::vector<float> one = random_images(1, 23);
+    inference::ModelInferResponse one_response;
+    const grpc::Status one_status = infer(one, 1, &one_response);
+    queued.join();
+    ASSERT_TRUE(one_status.ok()) << one_status.error_message();
+    ASSERT_TRUE(three_status.ok()) << three_status.error_message();
+    EXPECT_EQ(raw_floats(one_response), model_->run(one.data(), 1));
+    EXPECT_EQ(raw_floats(three_response), model_->run(three.data(), 3));
 }
 
 TEST_F(GrpcServeTest, TheApiKeyGuardsAllButLiveness) {
