@@ -699,9 +699,6 @@ class Rejections(ConvertTestCase):
         def parallel(s):
             s["blocks.0.attns.0.norm.weight"] = np.ones(D, np.float32)
         self.convert_fails(self.timm_file(parallel), "--heads", "2", contains=("parallel blocks",))
-        # Residual post-norm blocks have a plain block's tensors: refused by the name.
-        self.convert_fails(self.timm_file(), "--arch", "vit_base_patch16_rpn_224",
-                           contains=("residual post-norm",))
 
     def test_pre_logits_and_pooler_are_refused(self):
         # Both add a layer (in21k pre-logits, HF pooler) that a plain ViT head does not have.

@@ -25,7 +25,8 @@ FEATURES = {
     "attn_pool_shape": "an attention pool with heads and MLP of its own, over every token (Eva's attn_pool)",
 }
 
-ENGINE_SUPPORTED = frozenset()
+# Every feature: tests/modern_test.py checks each against timm at parity (tests/fixtures/modern).
+ENGINE_SUPPORTED = frozenset(FEATURES)
 
 
 def check_runnable(features, refusals, what, supported=None):
