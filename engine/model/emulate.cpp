@@ -8,6 +8,7 @@
 #include "model/open_model_file.hpp"
 #include "model/vit.hpp"
 #include "onevit/error.hpp"
+#include "runtime/dnnl_errors.hpp"
 #include "runtime/executor.hpp"
 
 namespace onevit {
@@ -19,7 +20,7 @@ EmulatedForward emulate_forward(const std::string& model_path, int batch, int th
                     std::to_string(threads) + ", " + std::to_string(runs));
     const ModelFile file = open_model_file(model_path);
     const Architecture& a = file.info().arch;
-    try {
+    return translating_dnnl_errors(model_path, [&] {
         const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
         Executor loader(engine, 0);
         std::optional<VitWeights> weights;
@@ -55,9 +56,7 @@ EmulatedForward emulate_forward(const std::string& model_path, int batch, int th
             result.work_ms += phase.all_tiles_ms;
         }
         return result;
-    } catch (const dnnl::error& e) {
-        throw Error(model_path + ": oneDNN: " + e.what());
-    }
+    });
 }
 
 }  // namespace onevit

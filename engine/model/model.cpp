@@ -9,25 +9,17 @@
 
 #include <oneapi/tbb/info.h>
 
+#include "model/forward_pool.hpp"
 #include "model/open_model_file.hpp"
 #include "model/vit.hpp"
 #include "onevit/error.hpp"
 #include "model/thread_plan.hpp"
+#include "runtime/dnnl_errors.hpp"
 #include "runtime/stream.hpp"
 
 namespace onevit {
 
 namespace {
-
-// oneDNN reports failures as dnnl::error; the API promises onevit::Error.
-template <class F>
-auto translating_dnnl_errors(const std::string& context, F&& f) -> decltype(f()) {
-    try {
-        return f();
-    } catch (const dnnl::error& e) {
-        throw Error(context + ": oneDNN: " + e.what());
-    }
-}
 
 // How many streams, of how many threads each.
 struct StreamPlan {
@@ -57,13 +49,15 @@ struct Model::Impl {
     std::vector<std::unique_ptr<Stream>> streams;
     VitWeights weights;  // shared by every stream
 
-    std::mutex mutex;
-    std::map<std::pair<int, int>, std::vector<std::unique_ptr<Forward>>> idle;  // by (stream, batch)
-
+    std::vector<ForwardPool> pools;  // by stream
     Precision precision;
 
     Impl(ModelFile f, const StreamPlan& plan, Precision p)
-        : file(std::move(f)), streams(make_streams(plan)), weights(build_weights(plan, p)), precision(p) {}
+        : file(std::move(f)),
+          streams(make_streams(plan)),
+          weights(build_weights(plan, p)),
+          pools(streams.size()),
+          precision(p) {}
 
     // The streams' threads run jobs that use everything else here: stop them first.
     ~Impl() { streams.clear(); }
@@ -97,24 +91,30 @@ struct Model::Impl {
     // Runs on stream s's thread, inside its arena: batch × outputs floats into output.
     void run_on(int s, const float* input, int batch, float* output, Features* features, AttentionMaps* attention) {
         Executor& executor = streams[s]->executor();
-        std::unique_ptr<Forward> forward = acquire(s, batch, executor);
+        std::unique_ptr<Forward> forward = acquire(s, batch);
         forward->run(executor, input, output, features, attention);
-        std::lock_guard<std::mutex> lock(mutex);
-        idle[{s, batch}].push_back(std::move(forward));
+        pools[s].give_back(std::move(forward));
     }
 
-    // A Forward for this stream and batch size that no other request is using.
-    std::unique_ptr<Forward> acquire(int s, int batch, Executor& executor) {
-        {
-            std::lock_guard<std::mutex> lock(mutex);
-            auto& pool = idle[{s, batch}];
-            if (!pool.empty()) {
-                auto forward = std::move(pool.back());
-                pool.pop_back();
-                return forward;
-            }
-        }
-        return std::make_unique<Forward>(weights, executor, batch);
+    // Stream s's Forward for this batch size: the kept one, or a new plan (on s's thread).
+    std::unique_ptr<Forward> acquire(int s, int batch) {
+        if (std::unique_ptr<Forward> kept = pools[s].take(batch)) return kept;
+        return std::make_unique<Forward>(weights, streams[s]->executor(), batch);
+    }
+
+    // Every stream plans these batch sizes now and keeps them.
+    void plan(const std::vector<int>& batches) {
+        for (int batch : batches)
+            if (batch < 1) throw Error("batch must be >= 1, got " + std::to_string(batch));
+        std::vector<std::future<void>> done;
+        for (int s = 0; s < static_cast<int>(streams.size()); ++s)
+            done.push_back(post_to(s, [this, batches](int stream) {
+                for (int batch : batches) {
+                    pools[stream].pin(batch);
+                    pools[stream].give_back(acquire(stream, batch));
+                }
+            }));
+        for (auto& d : done) d.get();
     }
 
     static void check_request(const float* input, int batch) {
@@ -122,15 +122,19 @@ struct Model::Impl {
         if (!input) throw Error("input is null");
     }
 
-    // Queues work(stream) on the least busy stream; its result, or error, arrives through the future.
+    // Queues work(s) on stream s; its result, or error, arrives through the future.
     template <class Work>
-    auto post(Work work) -> std::future<decltype(work(0))> {
-        const int s = least_busy_stream();
+    auto post_to(int s, Work work) -> std::future<decltype(work(0))> {
         auto task = std::make_shared<std::packaged_task<decltype(work(0))()>>(
             [this, s, work = std::move(work)] { return translating_dnnl_errors(file.path(), [&] { return work(s); }); });
         auto result = task->get_future();
         streams[s]->post([task] { (*task)(); });
         return result;
+    }
+
+    template <class Work>
+    auto post(Work work) -> std::future<decltype(work(0))> {
+        return post_to(least_busy_stream(), std::move(work));
     }
 
     std::future<std::vector<float>> submit(const float* input, int batch, Features* features,
@@ -186,6 +190,8 @@ Model Model::load(const std::string& path, const Options& options) {
 const ModelInfo& Model::info() const { return impl_->file.info(); }
 
 void Model::verify() const { impl_->file.verify_data(); }
+
+void Model::plan(const std::vector<int>& batch_sizes) const { impl_->plan(batch_sizes); }
 
 int Model::streams() const { return static_cast<int>(impl_->streams.size()); }
 

@@ -81,6 +81,12 @@ public:
     // since hashing every weight would cost more than the load itself).
     void verify() const;
 
+    // Plans these batch sizes on every stream now (primitives, activation
+    // buffers), so that no run of them pays for planning, and keeps them for
+    // the model's lifetime. Other batch sizes are planned on first use and kept
+    // while among the 4 most recently used of their stream.
+    void plan(const std::vector<int>& batch_sizes) const;
+
     int streams() const;
     int threads() const;
     // The precision the model computes in (Options::precision, or the file's).
