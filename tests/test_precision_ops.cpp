@@ -179,27 +179,41 @@ TEST_P(PrecisionOps, QuantizedWeightsFollowTheSymmetricPerChannelRule) {
     }
 }
 
-TEST_P(PrecisionOps, AttentionAtBf16MatchesNaive) {
-    Executor ex(engine, GetParam());
-    const AttentionShape s{2, 11, 3, 8, 0.3f};
+// Attention from bf16 qkv rows into a bf16 output, computing in f32, bf16, or
+// s8 q kᵀ and u8 · s8 p v — each against the naive loop on the same bf16 values,
+// probabilities copied out too (onevit infer --attention).
+void check_attention(PrecisionOps& t, AttentionTypes types, double tolerance) {
+    Executor ex(t.engine, t.GetParam());
+    const AttentionShape s{2, 37, 3, 16, 0.25f};
     const int I = s.inner(), rows = s.batch * s.tokens;
     const std::vector<float> qkv_values = random_vector(rows * 3 * I, 11);
     Buffer qkv = Buffer::of(Type::bf16, rows, 3 * I, qkv_values);
+    const std::vector<float> rounded = qkv.values();
     Buffer out(Type::bf16, rows, I);
-    auto attention = inside(ex, [&] { return std::make_unique<Attention>(engine, ex.threads(), s, qkv.activation(), out.activation()); });
-    // With the probabilities copied out (onevit infer --attention): as floats,
-    // widened from the bf16 the softmax writes.
+    auto attention = inside(ex, [&] {
+        return std::make_unique<Attention>(t.engine, ex.threads(), s, qkv.activation(), out.activation(), types);
+    });
     const std::int64_t block = std::int64_t(s.heads) * s.tokens * s.tokens;
     std::vector<float> probs(s.batch * block, -1.f);
     const Attention::ProbabilitiesOut where{probs.data(), block};
     attention->copy_probabilities_to(&where);
-    run(ex, *attention);
+    t.run(ex, *attention);
     std::vector<double> expected_probs;
-    const std::vector<double> expected = naive_attention(qkv_values, s, &expected_probs);
-    // bf16 q, k, v, probabilities and output: a few roundings of 2^-9 each.
-    expect_close(out.values(), expected, 2e-2);
-    expect_close(probs, expected_probs, 2e-2);
+    const std::vector<double> expected = naive_attention(rounded, s, &expected_probs);
+    expect_close(out.values(), expected, tolerance);
+    expect_close(probs, expected_probs, tolerance);
 }
+
+// f32 inside: one bf16 rounding of the output.
+TEST_P(PrecisionOps, AttentionFromBf16MatchesNaive) { check_attention(*this, {Type::f32, Type::f32}, 4e-3); }
+
+// bf16 q, k, v, probabilities and output: a few roundings of 2^-9 each.
+TEST_P(PrecisionOps, AttentionAtBf16MatchesNaive) { check_attention(*this, {Type::bf16, Type::bf16}, 2e-2); }
+
+// s8 q and k rows (half a step of 1/127 of their maximum each) and u8
+// probabilities (steps of 1/255 of the row's largest p·|v| scale): within a
+// few percent of the output's scale, as int8 linear layers are.
+TEST_P(PrecisionOps, AttentionAtInt8MatchesNaive) { check_attention(*this, {Type::s8, Type::u8}, 3e-2); }
 
 INSTANTIATE_TEST_SUITE_P(Threads, PrecisionOps, ::testing::Values(1, 2, 3, 5));
 

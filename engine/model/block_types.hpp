@@ -2,22 +2,25 @@
 // (docs/design.md, "Precision"). The residual stream, norm statistics,
 // softmax and every op outside the blocks stay f32 at every precision.
 //   bf16: every block matmul's input is bf16, written as bf16 by the op that
-//         produces it; attention stays f32.
+//         produces it; attention's q kᵀ f32, its p v bf16 (ops/attention.hpp).
 //   int8: every block matmul's input is s8 with a scale per row, quantized
 //         by the op that produces it (a norm, fc1's row loop where its rows
-//         are whole) or by a conversion pass; attention runs at bf16.
+//         are whole) or by a conversion pass; attention's q kᵀ is s8 · s8 and
+//         its p v u8 · s8 (ops/attention.hpp).
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "onevit/model.hpp"
+#include "ops/attention.hpp"
 
 namespace onevit {
 
 struct BlockTypes {
     using Type = dnnl::memory::data_type;
     Type normed = Type::f32;     // norm output: the qkv and fc1 input
-    Type qkv = Type::f32;        // qkv output: attention's operands
+    Type qkv = Type::f32;        // qkv output: attention's input
+    AttentionTypes attention_ops;  // what q kᵀ and p v compute in
     Type attention = Type::f32;  // attention output
     Type proj_in = Type::f32;    // proj input: the attention output, quantized at int8
     Type hidden = Type::f32;     // fc1 output (after the activation)
@@ -31,6 +34,8 @@ struct BlockTypes {
         const Type low = precision == Precision::int8 ? Type::s8 : Type::bf16;
         t.normed = low;
         t.qkv = precision == Precision::bf16 ? Type::f32 : Type::bf16;
+        t.attention_ops = precision == Precision::int8 ? AttentionTypes{Type::s8, Type::u8}
+                                                       : AttentionTypes{Type::f32, Type::bf16};
         t.attention = has_proj && t.qkv == Type::bf16 ? Type::bf16 : Type::f32;
         t.proj_in = has_proj ? low : t.attention;
         t.hidden = precision == Precision::int8 && fc1_whole_rows ? Type::s8 : Type::bf16;

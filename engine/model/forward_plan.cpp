@@ -34,7 +34,7 @@ void plan_forward(const Architecture& a, Precision precision, const dnnl::engine
     const BlockDesc& b = g.blocks.front();
     norm(b.norm1, rows, b.types.normed);
     linear(b.qkv);
-    Attention::plan(engine, threads, b.attention.shape(batch), b.attention.qkv, b.attention.out);
+    Attention::plan(engine, threads, b.attention.shape(batch), b.attention.types);
     if (b.proj) linear(*b.proj);
     norm(b.norm2, rows, b.types.normed);
     linear(b.fc1);

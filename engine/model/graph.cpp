@@ -21,7 +21,7 @@ struct Describer {
     AttentionDesc attention(const std::string& b, const BlockTypes& t) const {
         AttentionDesc d;
         d.tokens = a.tokens(), d.heads = a.heads, d.head_dim = a.head_dim, d.scale = a.attn_scale;
-        d.qkv = t.qkv, d.out = a.attn_norm ? Type::f32 : t.attention;
+        d.qkv = t.qkv, d.out = a.attn_norm ? Type::f32 : t.attention, d.types = t.attention_ops;
         if (a.qk_norm) d.q_norm = norm(b + "attn.q_norm", a.head_dim), d.k_norm = norm(b + "attn.k_norm", a.head_dim);
         d.rope = a.rope;
         if (a.rope != Rope::none) d.rope_table = a.rope_per_block ? b + "attn.rope" : "rope";

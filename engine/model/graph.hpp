@@ -55,7 +55,8 @@ struct PatchEmbedDesc {
 struct AttentionDesc {
     int tokens = 0, heads = 0, head_dim = 0;
     float scale = 0.f;
-    Activation::Type qkv = Activation::Type::f32, out = Activation::Type::f32;
+    Activation::Type qkv = Activation::Type::f32, out = Activation::Type::f32;  // its input and output
+    AttentionTypes types;  // what it computes in
     std::optional<NormDesc> q_norm, k_norm;  // [head_dim], each head's q and k rows
     Rope rope = Rope::none;
     std::string rope_table;     // its tensors: rope_table.cos, .sin

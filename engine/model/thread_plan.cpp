@@ -48,7 +48,8 @@ double modelled_latency_ms(const Architecture& a, int batch, int threads, Precis
     for (const LinearDesc* l : g.linears()) macs += linear(l->shape, l->rows_per_image);
     const double row_values = double(batch) * a.tokens() * a.dim;
     for (const BlockDesc& b : g.blocks) {
-        const double speedup = b.attention.qkv == Activation::Type::f32 ? 1 : 2;  // bf16 operands
+        const AttentionTypes& t = b.attention.types;  // bf16 and int8 run 2x and 4x as many per cycle
+        const double speedup = t.qk == Activation::Type::s8 ? 4 : t.qk == Activation::Type::bf16 ? 2 : 1;
         macs += modelled_attention_macs(b.attention.shape(batch), threads) / speedup;
         macs += 2 * row_values * kRowLoopMacsPerValue / threads;  // norm1, norm2
     }

@@ -207,7 +207,7 @@ void Forward::build_blocks(const dnnl::engine& engine) {
     const BlockDesc& first = w_.graph.blocks.front();
     auto attention = std::make_unique<Attention>(engine, threads_, first.attention.shape(batch_),
                                                  Activation(qkv_.data(), types_.qkv),
-                                                 Activation(attn_.data(), first.attention.out));
+                                                 Activation(attn_.data(), first.attention.out), first.attention.types);
     attention_ = attention.get();
     own(std::move(attention));
     for (std::size_t i = 0; i < w_.blocks.size(); ++i) blocks_.push_back(block_ops(engine, w_.graph.blocks[i], w_.blocks[i]));

@@ -2,29 +2,40 @@
 
 #include <cstring>
 #include <map>
+#include <utility>
 
 #include "ops/kernel_check.hpp"
 #include "ops/quantize.hpp"
 #include "ops/rope.hpp"
 #include "ops/softmax.hpp"
+#include "runtime/cpu_caches.hpp"
 
 namespace onevit {
 
 namespace {
 
 using dnnl::memory;
+using Type = Activation::Type;
 
 constexpr double kTaskOverhead = 2e4;  // per-task dispatch cost, in multiply-accumulates
 
-// Query rows per task: enough tasks to keep every thread busy, no more.
+// At most this many query rows a task: its f32 scores (rows × tokens) within a
+// quarter of the L2.
+int max_query_rows(int tokens) {
+    return std::max<int>(1, static_cast<int>(l2_cache_bytes() / 4 / sizeof(float) / std::size_t(tokens)));
+}
+
+// Query rows per task: enough tasks to keep every thread busy, no more, and
+// no task over max_query_rows.
 int choose_query_parts(const AttentionShape& s, int threads, double* cost_out = nullptr) {
     const int units = s.batch * s.heads;
-    int best = 1;
+    const int fewest = (s.tokens + max_query_rows(s.tokens) - 1) / max_query_rows(s.tokens);
+    int best = fewest;
     double best_cost = 0;
-    for (int parts = 1; parts <= s.tokens && parts <= 64; ++parts) {
+    for (int parts = fewest; parts <= s.tokens && parts <= std::max(64, fewest); ++parts) {
         const double rows = (s.tokens + parts - 1) / parts;
         const double cost = phase_cost(units * parts, threads, 2 * rows * s.tokens * s.head_dim, kTaskOverhead);
-        if (parts == 1 || cost < best_cost) best = parts, best_cost = cost;
+        if (parts == fewest || cost < best_cost) best = parts, best_cost = cost;
     }
     if (cost_out) *cost_out = best_cost;
     return best;
@@ -36,22 +47,26 @@ void copy_rows(const char* src, std::int64_t src_stride, int rows, std::size_t b
     for (int r = 0; r < rows; ++r) std::memcpy(dst + r * dst_stride, src + r * src_stride, bytes);
 }
 
+// v's type: s8 where the probabilities are u8.
+Type v_type_of(AttentionTypes t) { return t.pv == Type::u8 ? Type::s8 : t.pv; }
+
 struct PrimitiveDescs {
     dnnl::matmul::primitive_desc scores;
     dnnl::matmul::primitive_desc mix;
 };
 
-PrimitiveDescs primitive_descs(const dnnl::engine& engine, const AttentionShape& s, int rows, Activation::Type qkv,
-                               Activation::Type out) {
+// q kᵀ into f32 scores (scaled, but for s8, whose scales the softmax applies);
+// p v into an f32 block.
+PrimitiveDescs primitive_descs(const dnnl::engine& engine, const AttentionShape& s, int rows, AttentionTypes t) {
     const int T = s.tokens, dh = s.head_dim;
-    const memory::desc q_md({rows, dh}, qkv, {dh, 1});
-    const memory::desc kt_md({dh, T}, qkv, {1, dh});  // kᵀ: a view of the dense k block
-    const memory::desc v_md({T, dh}, qkv, {dh, 1});
+    const memory::desc q_md({rows, dh}, t.qk, {dh, 1});
+    const memory::desc kt_md({dh, T}, t.qk, {1, dh});  // kᵀ: a view of the dense k block
     const memory::desc scores_md = strided_md({rows, T}, {T, 1});
-    const memory::desc probabilities_md({rows, T}, qkv, {T, 1});
-    const memory::desc o_md({rows, dh}, out, {dh, 1});
+    const memory::desc probabilities_md({rows, T}, t.pv, {T, 1});
+    const memory::desc v_md({T, dh}, v_type_of(t), {dh, 1});
+    const memory::desc o_md = strided_md({rows, dh}, {dh, 1});
     dnnl::primitive_attr scaled = user_scratchpad_attr();
-    scaled.set_output_scales(0, {s.scale});
+    if (t.qk != Type::s8) scaled.set_output_scales(0, {s.scale});
     return {checked(dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md, kt_md, scores_md), scaled, engine),
                     "attention scores matmul"),
             checked(dnnl::matmul::primitive_desc(dnnl::matmul::desc(probabilities_md, v_md, o_md),
@@ -64,20 +79,22 @@ struct QueryPlan {
     std::vector<Range> query_parts;
     std::map<int, int> rows_class;    // query rows → class
     std::vector<PrimitiveDescs> pds;  // by class
+    int max_rows = 0;
 };
 
-QueryPlan plan_queries(const dnnl::engine& engine, int threads, const AttentionShape& s, Activation::Type qkv,
-                       Activation::Type out) {
-    QueryPlan plan{split_evenly(s.tokens, choose_query_parts(s, threads)), {}, {}};
+QueryPlan plan_queries(const dnnl::engine& engine, int threads, const AttentionShape& s, AttentionTypes t) {
+    QueryPlan plan{split_evenly(s.tokens, choose_query_parts(s, threads)), {}, {}, 0};
     for (Range r : plan.query_parts) {
+        plan.max_rows = std::max(plan.max_rows, r.size);
         if (plan.rows_class.count(r.size)) continue;
         plan.rows_class.emplace(r.size, static_cast<int>(plan.pds.size()));
-        plan.pds.push_back(primitive_descs(engine, s, r.size, qkv, out));
+        plan.pds.push_back(primitive_descs(engine, s, r.size, t));
     }
     return plan;
 }
 
 std::size_t aligned64(std::size_t bytes) { return (bytes + 63) / 64 * 64; }
+std::size_t bytes_of(Type t) { return Activation::bytes_per_element(t); }
 
 }  // namespace
 
@@ -87,36 +104,46 @@ double modelled_attention_macs(const AttentionShape& shape, int threads) {
     return cost;
 }
 
-void Attention::plan(const dnnl::engine& engine, int threads, const AttentionShape& shape, Activation::Type qkv,
-                     Activation::Type out) {
-    plan_queries(engine, threads, shape, qkv, out);
+void Attention::plan(const dnnl::engine& engine, int threads, const AttentionShape& shape, AttentionTypes types) {
+    plan_queries(engine, threads, shape, types);
 }
 
-Attention::Attention(const dnnl::engine& engine, int threads, const AttentionShape& s, Activation qkv, Activation out)
+Attention::Attention(const dnnl::engine& engine, int threads, const AttentionShape& s, Activation qkv, Activation out,
+                     AttentionTypes types)
     : engine_(engine),
       shape_(s),
+      types_(types),
       qkv_type_(qkv.type),
+      out_type_(out.type),
+      v_type_(v_type_of(types)),
       qkv_bytes_(Activation::bytes_per_element(qkv.type)),
       out_bytes_(Activation::bytes_per_element(out.type)) {
     const int T = s.tokens, dh = s.head_dim, I = s.inner();
     const std::int64_t qkv_stride = 3 * I;
-    const QueryPlan plan = plan_queries(engine, threads, s, qkv.type, out.type);
+    const QueryPlan plan = plan_queries(engine, threads, s, types);
     for (const PrimitiveDescs& p : plan.pds) {
         scores_pds_.push_back(p.scores), mix_pds_.push_back(p.mix);
         scores_primitives_.push_back(dnnl::matmul(p.scores)), mix_primitives_.push_back(dnnl::matmul(p.mix));
         scratchpad_bytes_ = std::max({scratchpad_bytes_, p.scores.scratchpad_desc().get_size(),
                                       p.mix.scratchpad_desc().get_size()});
     }
-    // Every block is sized for all T rows; each rows class views its first rows.
-    // The probabilities have qkv's type: f32 in place of the scores, or bf16.
-    const std::size_t block = aligned64(std::size_t(T) * dh * std::max(qkv_bytes_, out_bytes_));
-    const std::size_t scores = aligned64(std::size_t(T) * T * sizeof(float));
-    const bool in_place = qkv.type == memory::data_type::f32;
-    layout_.q = 0, layout_.k = block, layout_.v = 2 * block, layout_.o = 3 * block, layout_.scores = 4 * block;
-    layout_.probabilities = in_place ? layout_.scores : layout_.scores + scores;
-    layout_.row = layout_.scores + scores + (in_place ? 0 : scores);
-    layout_.bytes = layout_.row + aligned64(sizeof(float) * dh);
-    workspace_bytes_ = layout_.bytes;
+    // k and v hold every token; q, o, the scores and the probabilities a task's rows.
+    // f32 probabilities are written in place of the scores.
+    const std::size_t R = plan.max_rows;
+    std::size_t at = 0;
+    const auto take = [&](std::size_t bytes) { return std::exchange(at, at + aligned64(bytes)); };
+    layout_.q = take(R * dh * bytes_of(types.qk));
+    layout_.k = take(std::size_t(T) * dh * bytes_of(types.qk));
+    layout_.v = take(std::size_t(T) * dh * bytes_of(v_type_));
+    layout_.o = take(R * dh * sizeof(float));
+    layout_.scores = take(R * T * sizeof(float));
+    layout_.probabilities = types.pv == Type::f32 ? layout_.scores : take(R * T * bytes_of(types.pv));
+    layout_.q_scales = take(R * sizeof(float));
+    layout_.k_scales = take(std::size_t(T) * sizeof(float));
+    layout_.v_scales = take(std::size_t(T) * sizeof(float));
+    layout_.p_scales = take(R * sizeof(float));
+    layout_.row = take(sizeof(float) * dh);
+    layout_.bytes = workspace_bytes_ = at;
 
     for (int b = 0; b < s.batch; ++b) {
         for (int h = 0; h < s.heads; ++h) {
@@ -162,55 +189,84 @@ void Attention::run(int t, TaskContext& context) {
     SlotSteps& steps = slots_[context.slot];
     char* w = steps.workspace;
     const int T = shape_.tokens, dh = shape_.head_dim, I = shape_.inner();
-    const std::int64_t qkv_stride = 3 * I * qkv_bytes_, block_stride = dh * qkv_bytes_;
-    const bool transforms = layer_ && layer_->transforms_qk();
     auto* row = reinterpret_cast<float*>(w + layout_.row);
     const int head = task.unit % shape_.heads;
+    const auto block = [&](std::size_t offset, Type type, std::size_t scales) {
+        return Activation(w + offset, type, reinterpret_cast<float*>(w + scales));
+    };
     if (steps.unit != task.unit) {
-        if (transforms)
-            copy_transformed(task.k, T, 0, head, layer_->k_norm, w + layout_.k, row);
-        else
-            copy_rows(task.k, qkv_stride, T, block_stride, w + layout_.k, block_stride);
-        copy_rows(task.v, qkv_stride, T, block_stride, w + layout_.v, block_stride);
+        copy_in(task.k, T, 0, head, layer_ ? &layer_->k_norm : nullptr, block(layout_.k, types_.qk, layout_.k_scales),
+                row);
+        copy_in(task.v, T, 0, head, nullptr, block(layout_.v, v_type_, layout_.v_scales), row);
         steps.unit = task.unit;
     }
-    if (transforms)
-        copy_transformed(task.q, task.queries.size, task.queries.begin, head, layer_->q_norm, w + layout_.q, row);
-    else
-        copy_rows(task.q, qkv_stride, task.queries.size, block_stride, w + layout_.q, block_stride);
+    copy_in(task.q, task.queries.size, task.queries.begin, head, layer_ ? &layer_->q_norm : nullptr,
+            block(layout_.q, types_.qk, layout_.q_scales), row);
     steps.scores[task.rows_class].execute(context);
-    auto* scores = reinterpret_cast<float*>(w + layout_.scores);
-    const float* bias = layer_ && layer_->bias ? layer_->bias + (std::int64_t(head) * T + task.queries.begin) * T : nullptr;
-    softmax_rows(scores, task.queries.size, T, Activation(w + layout_.probabilities, qkv_type_), bias);
-    if (probabilities_) copy_out_probabilities(task, w + layout_.probabilities);
+    softmax(task, w);
     steps.mix[task.rows_class].execute(context);
-    copy_rows(w + layout_.o, dh * out_bytes_, task.queries.size, dh * out_bytes_, task.out, I * out_bytes_);
+    // o (f32), times each row's probability scale where p was quantized, into its place as out's type.
+    const Activation out(task.out, out_type_);
+    const auto* o = reinterpret_cast<const float*>(w + layout_.o);
+    const auto* p_scales = reinterpret_cast<const float*>(w + layout_.p_scales);
+    for (int r = 0; r < task.queries.size; ++r)
+        store_row(o + std::int64_t(r) * dh, dh, out, r, I, 0, types_.pv == Type::u8 ? p_scales[r] : 1.f);
 }
 
-void Attention::copy_transformed(const char* src, int rows, int first_token, int head,
-                                 const std::optional<NormParams>& norm, char* dst, float* row) const {
+// The probabilities from the scores: f32 or bf16 ones from the scaled scores;
+// u8 ones from s8 products, applying q's and k's row scales and v's (ops/softmax.hpp).
+void Attention::softmax(const Task& task, char* w) const {
+    const int T = shape_.tokens, rows = task.queries.size;
+    const int head = task.unit % shape_.heads;
+    const float* bias = layer_ && layer_->bias ? layer_->bias + (std::int64_t(head) * T + task.queries.begin) * T : nullptr;
+    auto* scores = reinterpret_cast<float*>(w + layout_.scores);
+    float* probabilities_out = nullptr;
+    if (probabilities_) {
+        const int image = task.unit / shape_.heads;
+        probabilities_out = probabilities_->probs + image * probabilities_->image_stride +
+                            (std::int64_t(head) * T + task.queries.begin) * T;
+    }
+    if (types_.pv != Type::u8) {
+        const Activation probabilities(w + layout_.probabilities, types_.pv);
+        if (types_.qk == Type::s8) {  // s8 products: their scales first
+            const auto* q_scales = reinterpret_cast<const float*>(w + layout_.q_scales);
+            const auto* k_scales = reinterpret_cast<const float*>(w + layout_.k_scales);
+            for (int r = 0; r < rows; ++r)
+                scale_scores(scores + std::int64_t(r) * T, T, q_scales[r] * shape_.scale, k_scales);
+        }
+        softmax_rows(scores, rows, T, probabilities, bias);
+        for (int r = 0; probabilities_out && r < rows; ++r)
+            load_row(probabilities, r, T, T, probabilities_out + std::int64_t(r) * T);
+        return;
+    }
+    const auto* q_scales = reinterpret_cast<const float*>(w + layout_.q_scales);
+    softmax_rows_u8(scores, rows, T, q_scales, types_.qk == Type::s8 ? shape_.scale : 1.f,
+                    types_.qk == Type::s8 ? reinterpret_cast<const float*>(w + layout_.k_scales) : nullptr, bias,
+                    reinterpret_cast<const float*>(w + layout_.v_scales),
+                    reinterpret_cast<std::uint8_t*>(w + layout_.probabilities),
+                    reinterpret_cast<float*>(w + layout_.p_scales), probabilities_out);
+}
+
+void Attention::copy_in(const char* src, int rows, int first_token, int head, const std::optional<NormParams>* norm,
+                        const Activation& dst, float* row) const {
     const int dh = shape_.head_dim, T = shape_.tokens;
-    const Activation from(const_cast<char*>(src), qkv_type_), to(dst, qkv_type_);
-    const std::int64_t rope_head = layer_->rope_per_head ? std::int64_t(head) * T * dh : 0;
+    const std::int64_t qkv_stride = 3 * shape_.inner();
+    const bool normed = norm && norm->has_value();
+    const bool rotated = norm && layer_ && layer_->rope != Rope::none;  // q and k only
+    if (dst.type == qkv_type_ && !normed && !rotated)
+        return copy_rows(src, qkv_stride * qkv_bytes_, rows, dh * qkv_bytes_, static_cast<char*>(dst.data),
+                         dh * qkv_bytes_);
+    const Activation from(const_cast<char*>(src), qkv_type_);
+    const std::int64_t rope_head = rotated && layer_->rope_per_head ? std::int64_t(head) * T * dh : 0;
     for (int r = 0; r < rows; ++r) {
-        load_row(from, r, 3 * shape_.inner(), dh, row);
-        if (norm) normalize_row(*norm, row, row);
-        if (layer_->rope != Rope::none) {
+        load_row(from, r, qkv_stride, dh, row);
+        if (normed) normalize_row(**norm, row, row);
+        if (rotated) {
             const std::int64_t at = rope_head + std::int64_t(first_token + r) * dh;
             rotate_row(layer_->rope, row, layer_->rope_cos + at, layer_->rope_sin + at, dh);
         }
-        store_row(row, dh, to, r, dh);
+        store_row(row, dh, dst, r, dh);
     }
-}
-
-// The probabilities as the mix matmul reads them: f32, or bf16 widened here.
-void Attention::copy_out_probabilities(const Task& task, const char* probabilities) const {
-    const int T = shape_.tokens;
-    const int image = task.unit / shape_.heads, head = task.unit % shape_.heads;
-    float* dst = probabilities_->probs + image * probabilities_->image_stride +
-                 (std::int64_t(head) * T + task.queries.begin) * T;
-    const Activation rows(const_cast<char*>(probabilities), qkv_type_);
-    for (int row = 0; row < task.queries.size; ++row) load_row(rows, row, T, T, dst + std::int64_t(row) * T);
 }
 
 }  // namespace onevit

@@ -14,8 +14,15 @@
 // copied: each head's q and k rows normalised (q/k norm), then rotated
 // (RoPE); and a per-head bias is added to the scores in the softmax's pass.
 //
-// With bf16 operands (int8 precision, model/block_types.hpp) q, k, v, the
-// probabilities and the output are bf16, the scores and softmax f32.
+// The operands' types (AttentionTypes, chosen per precision by
+// model/block_types.hpp) are those of the copies and the probabilities: q kᵀ
+// from f32, bf16 or s8 q and k (s8: a scale per row, applied in the
+// softmax's first pass); p v from f32 or bf16, or u8 probabilities times s8 v
+// (v's scale per key folded into p before it is quantized per row, that row
+// scale applied as the output is copied back). The scores and the softmax are
+// f32 at every precision. A task's query rows are capped so that its scores
+// stay a fraction of the L2: memory per thread grows with the tokens, not
+// their square.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +45,13 @@ struct AttentionShape {
     int inner() const { return heads * head_dim; }
 };
 
+// What q kᵀ and p v compute in. qk: f32, bf16 or s8; pv: f32, bf16, or u8
+// (probabilities, with v s8).
+struct AttentionTypes {
+    Activation::Type qk = Activation::Type::f32;
+    Activation::Type pv = Activation::Type::f32;
+};
+
 // A block's own parts of attention, around the shared primitives.
 struct AttentionLayer {
     std::optional<NormParams> q_norm, k_norm;  // over head_dim
@@ -57,12 +71,12 @@ class Attention : public Op {
 public:
     // qkv: (batch·tokens) × 3·inner, rows [q | k | v], each head-major.
     // out: (batch·tokens) × inner. Each f32 or bf16.
-    Attention(const dnnl::engine& engine, int threads, const AttentionShape& shape, Activation qkv, Activation out);
+    Attention(const dnnl::engine& engine, int threads, const AttentionShape& shape, Activation qkv, Activation out,
+              AttentionTypes types = {});
 
     // Creates and checks (ops/kernel_check.hpp) the descriptors the tasks of
-    // a threads-thread plan would run for qkv and out of these types, without buffers.
-    static void plan(const dnnl::engine& engine, int threads, const AttentionShape& shape, Activation::Type qkv,
-                     Activation::Type out);
+    // a threads-thread plan would run, without buffers.
+    static void plan(const dnnl::engine& engine, int threads, const AttentionShape& shape, AttentionTypes types);
 
     // Where the next run also copies out the probabilities: image b, head h,
     // query row r at probs + b·image_stride + (h·tokens + r)·tokens. Null: not.
@@ -94,7 +108,7 @@ private:
     };
     // The dense blocks of a thread's workspace, at these byte offsets.
     struct Layout {
-        std::size_t q, k, v, o, scores, probabilities, row, bytes;
+        std::size_t q, k, v, o, scores, probabilities, q_scales, k_scales, v_scales, p_scales, row, bytes;
     };
     // One slot's primitives, bound to its workspace, per rows class.
     struct SlotSteps {
@@ -104,13 +118,16 @@ private:
         int unit = -1;  // whose k and v the blocks hold
     };
     void copy_out_probabilities(const Task& task, const char* probabilities) const;
-    // Copies rows of q or k into a dense block, through the layer's norm and rotation.
-    void copy_transformed(const char* src, int rows, int first_token, int head, const std::optional<NormParams>& norm,
-                          char* dst, float* row) const;
+    // Copies rows of q, k or v into a dense block of dst's type: through the
+    // layer's norm and rotation (q and k), quantized per row (s8).
+    void copy_in(const char* src, int rows, int first_token, int head, const std::optional<NormParams>* norm,
+                 const Activation& dst, float* row) const;
+    void softmax(const Task& task, char* w) const;
 
     dnnl::engine engine_;
     AttentionShape shape_;
-    Activation::Type qkv_type_;
+    AttentionTypes types_;
+    Activation::Type qkv_type_, out_type_, v_type_;
     std::size_t qkv_bytes_ = 0, out_bytes_ = 0;  // per element
     std::vector<Task> tasks_;
     std::vector<dnnl::matmul::primitive_desc> scores_pds_, mix_pds_;  // by rows class

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include <algorithm>
+
 #include "ops/quantize.hpp"
 #include "ops/vector_math.hpp"
 
@@ -45,7 +47,51 @@ void scale_row(float* values, int n, float scale) {
     for (int i = 0; i < n; ++i) values[i] *= scale;
 }
 
+ONEVIT_VECTOR_CLONES
+void scale_by(float* values, int n, float row_scale, const float* col_scales) {
+    for (int i = 0; i < n; ++i) values[i] *= row_scale * col_scales[i];
+}
+
+ONEVIT_VECTOR_CLONES
+void multiply_into(float* values, int n, const float* factors) {
+    for (int i = 0; i < n; ++i) values[i] *= factors[i];
+}
+
+// values (≥ 0, or NaN from a hostile model) to u8 steps of max/255, rounded
+// to nearest even; NaN clamps to 255 (std::min's order), never undefined.
+ONEVIT_VECTOR_CLONES
+void quantize_u8(const float* values, int n, float inverse_step, std::uint8_t* out) {
+    constexpr float kMagic = 12582912.f;  // 1.5·2^23: adding and subtracting it rounds
+    for (int i = 0; i < n; ++i)
+        out[i] = static_cast<std::uint8_t>(std::max(0.f, std::min(255.f, (values[i] * inverse_step + kMagic) - kMagic)));
+}
+
 }  // namespace
+
+void scale_scores(float* scores, int n, float row_scale, const float* col_scales) {
+    scale_by(scores, n, row_scale, col_scales);
+}
+
+// Three passes a row, as softmax_rows, then the quantization: scales (and
+// bias), the maximum; the exponentials and their sum; v's scales, their
+// maximum, the u8 steps.
+void softmax_rows_u8(float* products, int rows, int cols, const float* q_scales, float scale, const float* k_scales,
+                     const float* bias, const float* v_scales, std::uint8_t* u8, float* p_scales,
+                     float* probabilities) {
+    for (int r = 0; r < rows; ++r) {
+        float* row = products + std::int64_t(r) * cols;
+        if (k_scales)
+            scale_by(row, cols, q_scales[r] * scale, k_scales);
+        if (bias) add_into(row, cols, bias + std::int64_t(r) * cols);
+        const float sum = exp_shifted_sum(row, cols, max_of(row, cols));
+        if (probabilities) store_row(row, cols, Activation(probabilities), r, cols, 0, 1.f / sum);
+        multiply_into(row, cols, v_scales);
+        const float max = max_of(row, cols);
+        const float step = max / 255.f;
+        quantize_u8(row, cols, step > 0.f ? 1.f / step : 0.f, u8 + std::int64_t(r) * cols);
+        p_scales[r] = step / sum;
+    }
+}
 
 // Three passes a row: the maximum; the exponentials and their sum; the
 // division by the sum, in place or as the probabilities are stored.

@@ -3,6 +3,8 @@
 // times as much on attention's short rows (docs/performance.md).
 #pragma once
 
+#include <cstdint>
+
 #include "ops/activation.hpp"
 
 namespace onevit {
@@ -12,5 +14,18 @@ namespace onevit {
 // exponentials), and may be probabilities itself at f32. All rows × cols,
 // dense; bias may be null (none).
 void softmax_rows(float* scores, int rows, int cols, const Activation& probabilities, const float* bias = nullptr);
+
+// scores[j] *= row_scale · col_scales[j]: s8 q kᵀ products to scores.
+void scale_scores(float* scores, int n, float row_scale, const float* col_scales);
+
+// int8 attention's softmax. Row r's scores are products[r][j] · q_scales[r] ·
+// scale · k_scales[j] (k_scales null: 1) + bias[r][j] (bias null: 0). Its
+// probabilities p are multiplied by v's row scales v_scales[j] and quantized
+// to u8 per row — p[r][j] · v[j] = p_scales[r] · u8[r][j] · v_s8[j] — so p v
+// runs as u8 · s8. products is overwritten; probabilities (rows × cols), if
+// not null, gets p itself.
+void softmax_rows_u8(float* products, int rows, int cols, const float* q_scales, float scale, const float* k_scales,
+                     const float* bias, const float* v_scales, std::uint8_t* u8, float* p_scales,
+                     float* probabilities);
 
 }  // namespace onevit
