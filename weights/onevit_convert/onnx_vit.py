@@ -380,10 +380,11 @@ def _linear_from(m, t):
         b = np.broadcast_to(c * n.attr("beta", 1.0), (w.shape[0],)) if c is not None else np.zeros(w.shape[0])
     else:
         return None
-    w, b = w.astype(np.float64), np.asarray(b, np.float64)
+    # w stays as stored (a transposed view) unless a folded scale widens it to float64: one copy at the end.
+    b = np.asarray(b, np.float64)
     out, bias_seen = n.outputs[0], n.op == "Gemm" and len(n.inputs) > 2 and bool(n.inputs[2])
     out, w, b, folded = _fold_affine(m, out, w, b)
-    return w.astype(np.float32), b.astype(np.float32), out, n, bias_seen or folded
+    return np.ascontiguousarray(w, np.float32), b.astype(np.float32), out, n, bias_seen or folded
 
 
 def _fold_affine(m, out, w, b):
@@ -401,7 +402,7 @@ def _fold_affine(m, out, w, b):
         if users[0].op == "Add":
             b, added = b + vector, True
         else:
-            w, b = w * vector[:, None], b * vector
+            w, b = np.multiply(w, vector[:, None], dtype=np.float64), b * vector
         out = users[0].outputs[0]
 
 
