@@ -1,8 +1,10 @@
 """Reading a checkpoint file into {name: numpy array}, whatever its container.
 
 Containers: safetensors (parsed here: the `safetensors` package is not
-available), PyTorch pickles (.pt/.pth/.bin, through torch's weights-only
-unpickler, so a file can never run code), and NumPy .npz (no pickles either).
+available), PyTorch pickles (.pt/.pth/.bin: torch.save's zip archives read by
+torch_zip.py without torch, else through torch's weights-only unpickler; either
+way an allow-list, so a file can never run code), and NumPy .npz (no pickles
+either).
 Arrays keep their stored dtype (bf16 becomes f32, which numpy lacks and which
 is exact); deciding what dtypes are acceptable is the family mapper's job,
 so that an unused integer buffer is reported as an unexpected key, by name.
@@ -16,6 +18,7 @@ import zipfile
 
 import numpy as np
 
+from . import torch_zip
 from .errors import ConvertError
 
 # safetensors dtype strings (safetensors/src/tensor.rs) → numpy little-endian dtypes.
@@ -190,7 +193,29 @@ def _load_npz(path):
 
 
 def _load_torch(path):
-    import torch  # imported here: slow to import, and only needed for this container
+    obj = torch_zip.load(path) if zipfile.is_zipfile(path) else None
+    if obj is None:  # what torch_zip leaves to torch: legacy pickles, other globals
+        obj = _torch_load(path)
+    if isinstance(obj, dict):
+        for key in _WRAPPER_KEYS:
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict):
+        raise ConvertError(f"{path}: expected a state dict (name → tensor), got {type(obj).__name__}")
+    # A model saved from DistributedDataParallel prefixes every name with 'module.'.
+    if obj and all(isinstance(k, str) and k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    for name, value in obj.items():
+        if not isinstance(value, np.ndarray):
+            raise ConvertError(f"{path}: state dict entry {name!r} is a {type(value).__name__}, "
+                               f"not a tensor")
+    return {str(name): value for name, value in obj.items()}
+
+
+def _torch_load(path):
+    """torch's weights-only unpickler; its tensors (those of nested dicts too) as numpy arrays."""
+    import torch  # imported here: slow to import, and only needed for what torch_zip does not read
 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -204,23 +229,14 @@ def _load_torch(path):
     except Exception as e:  # a corrupt or foreign file: torch raises many different types
         raise ConvertError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})") \
             from None
-    if isinstance(obj, dict):
-        for key in _WRAPPER_KEYS:
-            if isinstance(obj.get(key), dict):
-                obj = obj[key]
-                break
-    if not isinstance(obj, dict):
-        raise ConvertError(f"{path}: expected a state dict (name → tensor), got {type(obj).__name__}")
-    # A model saved from DistributedDataParallel prefixes every name with 'module.'.
-    if obj and all(isinstance(k, str) and k.startswith("module.") for k in obj):
-        obj = {k[len("module."):]: v for k, v in obj.items()}
-    tensors = {}
-    for name, value in obj.items():
+
+    def numpy(value):
+        if isinstance(value, dict):
+            return {k: numpy(v) for k, v in value.items()}
         if not isinstance(value, torch.Tensor):
-            raise ConvertError(f"{path}: state dict entry {name!r} is a {type(value).__name__}, "
-                               f"not a tensor")
+            return value
         value = value.detach().cpu()
         if value.dtype in (torch.bfloat16, torch.float16):
             value = value.to(torch.float32)  # numpy has no bf16; widening is exact
-        tensors[str(name)] = value.contiguous().numpy().copy()
-    return tensors
+        return value.contiguous().numpy().copy()
+    return numpy(obj)

@@ -17,9 +17,12 @@
 The heads are not in the weights: they come from torchvision's architecture name (--arch
 vit_b_16, ...; a checkpoint whose width, patch and depth are exactly one architecture's is
 named by them), or --heads. The eval preprocessing is that of a torchvision weight set
-(--weights, the enum member's name), as its transforms() gives it (ImageClassification).
+(--weights, the enum member's name), as its transforms() gives it (ImageClassification), and so
+are its class names.
 """
 
+import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -56,6 +59,7 @@ WEIGHTS = {
     "vit_l_32": {"IMAGENET1K_V1": (224, 256, "bilinear")},
     "vit_h_14": {"IMAGENET1K_SWAG_E2E_V1": (518, 518, "bicubic"), "IMAGENET1K_SWAG_LINEAR_V1": (224, 224, "bicubic")},
 }
+_CATEGORIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torchvision_categories.json")
 _MLP_NAMES = (("mlp.0", "mlp.3"), ("mlp.linear_1", "mlp.linear_2"))
 
 
@@ -237,11 +241,13 @@ def _preprocess(weights, name, image):
 
 
 def _labels(name, weights, classes):
-    """The weight set's category names, from torchvision when it is at hand (it is optional here)."""
-    if weights is None or name is None or classes != 1000:
+    """The weight set's category names: torchvision's own, from a snapshot (torchvision_categories.json,
+    written by tests/fixtures/make_torchvision_categories.py) rather than importing torch and torchvision."""
+    if weights is None or name is None:
         return None
-    try:
-        from torchvision.models import get_weight
-        return list(get_weight(f"ViT_{name[4:].upper()}_Weights.{weights}").meta["categories"])
-    except Exception:  # torchvision absent or older than the weight set: no names
+    with open(_CATEGORIES, encoding="utf-8") as f:
+        snapshot = json.load(f)
+    if f"ViT_{name[4:].upper()}_Weights.{weights}" not in snapshot["weight_sets"] or \
+            classes != len(snapshot["categories"]):
         return None
+    return list(snapshot["categories"])
