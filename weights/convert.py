@@ -12,8 +12,8 @@ line, `convert.py: error: ...`, with exit status 1.
 EPILOG = """checkpoint families (detected from the tensor names):
   timm, hf, google                  with --arch NAME or a timm / Hugging Face config.json
                                     (timm: or only --heads N and the other flags); Hugging Face
-                                    transformers: ViT, DeiT, DINOv2, CLIP, SigLIP from their
-                                    config.json (give the hub folder)
+                                    transformers: ViT, DeiT, DINOv2, DINOv3, CLIP, SigLIP from
+                                    their config.json (give the hub folder)
   torchvision                       --arch vit_b_16 ... (or the shapes of one) or --heads N;
                                     --weights NAME: the weight set's preprocessing
   openclip                          --arch ViT-B-32[-quickgelu] ..., an open_clip_config.json,

@@ -12,12 +12,12 @@ import os
 import shutil
 import sys
 import unittest
-
-import numpy as np
+from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import test_convert as tc  # noqa: E402  (ConvertTestCase, safetensors writer, the converter on sys.path)
+from onevit_convert import features  # noqa: E402
 from onevit_convert.checkpoint import load_checkpoint  # noqa: E402
 
 FIXTURES = os.path.join(tc.ROOT, "tests", "fixtures")
@@ -124,6 +124,44 @@ class Sources(tc.ConvertTestCase):
             with self.subTest(case=case):
                 m = self.convert(fixture("transformers", case), output=f"{case}.ovit").metadata
                 self.assertIn(words, m["embedding"])
+
+    def test_transformers_features_decided_from_the_config(self):
+        """DINOv3 (RoPE, no position table; a gated MLP) and DINOv2's SwiGLU are version 2 features:
+        refused by name where the engine does not run them, else written as the contract says."""
+        cases = {"dinov3": ["no_pos_embed", "rope"], "dinov3_swiglu": ["no_pos_embed", "rope", "swiglu"],
+                 "dinov2_swiglu": ["swiglu"]}
+        for case, names in cases.items():
+            with self.subTest(case=case):
+                with mock.patch.object(features, "ENGINE_SUPPORTED", frozenset()):
+                    self.convert_fails(fixture("transformers", case), contains=("config.json", *names, "cannot run"))
+                with mock.patch.object(features, "ENGINE_SUPPORTED", frozenset(features.FEATURES)):
+                    m = self.convert(fixture("transformers", case), output=f"{case}.ovit").metadata
+                self.assertEqual(m["arch.features"], names)
+                self.assertIn("pooler_output (the normed class token)", m["embedding"])
+
+    def test_transformers_dinov3_near_misses(self):
+        folder = self.copy_folder("transformers", "dinov3")
+        weights, config_path = os.path.join(folder, "model.safetensors"), os.path.join(folder, "config.json")
+        with open(config_path) as f:
+            config = json.load(f)
+        with mock.patch.object(features, "ENGINE_SUPPORTED", frozenset(features.FEATURES)):
+            state = load_checkpoint(weights)
+            del state["layer.1.attention.k_proj.weight"]
+            tc.write_safetensors(weights, state)
+            self.convert_fails(folder, contains=("hf", "missing 1 tensor", "layer.1.attention.k_proj.weight"))
+            shutil.copy(fixture("transformers", "dinov3", "model.safetensors"), weights)
+            # The config's gated MLP is not in the tensors: both named.
+            self.write_config(config_path, config, use_gated_mlp=True, hidden_act="silu")
+            self.convert_fails(folder, contains=("dinov3_vit", "no_pos_embed, rope, swiglu", "tensors",
+                                                 "no_pos_embed, rope"))
+            self.write_config(config_path, config, use_gated_mlp=True, hidden_act="gelu")
+            self.convert_fails(folder, contains=("use_gated_mlp", "'gelu'", "SiLU"))
+            self.write_config(config_path, config, num_register_tokens=3)
+            self.convert_fails(folder, contains=("num_register_tokens=3", "2 register tokens"))
+
+    def write_config(self, path, config, **changes):
+        with open(path, "w") as f:
+            json.dump(dict(config, **changes), f)
 
     # ------------------------------------------------------------------ OpenCLIP
 

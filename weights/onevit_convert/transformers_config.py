@@ -1,14 +1,17 @@
 """A Hugging Face transformers config.json (and the preprocessor_config.json beside it) → the
 ModelSpec of its vision tower, completed by the checkpoint's tensors (transformers_vit.py).
 
-Model types: vit, deit, dinov2, dinov2_with_registers, clip_vision_model and clip (its
-vision_config), siglip_vision_model and siglip (its vision_config). Absent keys take the
-defaults of the transformers config class of that type.
+Model types: vit, deit, dinov2, dinov2_with_registers, dinov3_vit, clip_vision_model and clip
+(its vision_config), siglip_vision_model and siglip (its vision_config). Absent keys take the
+defaults of the transformers config class of that type. The layers a version 2 model file
+expresses as features (DINOv3's RoPE without a position table, SwiGLU MLPs) are decided from the
+config, and refused by the feature's name where the engine cannot run them.
 
 The input size is the image processor's (its crop, else its resize); DINOv2 interpolates its
 position embedding to it on every forward (bicubic, PyTorch's interpolate without antialias),
 so its file is written for that size with the embedding resampled the same way; the other
-models run at their config's image_size, which the processor must match.
+models run at their config's image_size, which the processor must match, but DINOv3, whose RoPE
+is computed for the grid of every input (as here, for the file's).
 """
 
 import math
@@ -19,7 +22,9 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from . import transformers_dinov3
 from .errors import ConvertError
+from .features import check_runnable
 from .posembed import resample_grid
 from .preprocess import hf_image_processor
 from .spec import ModelSpec
@@ -36,6 +41,9 @@ _TYPES = {
                    use_swiglu_ffn=False),
     "dinov2_with_registers": dict(_COMMON, mlp_ratio=4, hidden_act="gelu", layer_norm_eps=1e-6, patch_size=16,
                                   qkv_bias=True, use_swiglu_ffn=False, num_register_tokens=4),
+    "dinov3_vit": dict(_COMMON, hidden_size=384, num_attention_heads=6, intermediate_size=1536, hidden_act="gelu",
+                       layer_norm_eps=1e-5, patch_size=16, num_register_tokens=0, rope_theta=100.0,
+                       use_gated_mlp=False),
     "clip_vision_model": dict(_COMMON, intermediate_size=3072, hidden_act="quick_gelu", layer_norm_eps=1e-5,
                               patch_size=32),
     "siglip_vision_model": dict(_COMMON, intermediate_size=3072, hidden_act="gelu_pytorch_tanh",
@@ -67,6 +75,8 @@ class TransformersConfig:
     preprocessor: Optional[dict]
     labels: Optional[List[str]]
     num_classes: Optional[int]
+    features: List[str]             # model-file features (features.py), from the config
+    rope_theta: Optional[float]     # DINOv3's RoPE base period
 
     def spec(self, mapped):
         return _spec(self, mapped)
@@ -91,27 +101,37 @@ def read(path, data, read_json):
     dim, depth, heads = (_int(path, k, get[k]) for k in ("hidden_size", "num_hidden_layers", "num_attention_heads"))
     if dim % heads:
         raise ConvertError(f"{path}: hidden_size {dim} is not a multiple of num_attention_heads {heads}")
-    if get.get("use_swiglu_ffn"):
-        raise ConvertError(f"{path}: use_swiglu_ffn (a SwiGLU MLP, DINOv2-giant): the engine cannot run it")
     if model_type == "siglip_vision_model" and not get.get("vision_use_head", True):
         raise ConvertError(f"{path}: vision_use_head is false: a SigLIP tower without its attention-pooling head "
                            f"has no pooled output onevit reproduces")
     mlp = _int(path, "intermediate_size", get["intermediate_size"]) if "intermediate_size" in get else \
         int(dim * _number(path, "mlp_ratio", get["mlp_ratio"]))
+    features = ["no_pos_embed", "rope"] if model_type == "dinov3_vit" else []
     act = get["hidden_act"]
-    if act not in GELU:
+    if get.get("use_swiglu_ffn"):
+        # Dinov2SwiGLUFFN: two thirds of the MLP width, rounded up to a multiple of 8; SiLU whatever hidden_act says.
+        features.append("swiglu")
+        mlp, act = (int(mlp * 2 / 3) + 7) // 8 * 8, "silu"
+    elif get.get("use_gated_mlp"):
+        features.append("swiglu")
+        if act != "silu":
+            raise ConvertError(f"{path}: use_gated_mlp with hidden_act {act!r}: only SiLU's gate (SwiGLU) is "
+                               f"supported")
+    elif act not in GELU:
         raise ConvertError(f"{path}: hidden_act {act!r} is not supported ({', '.join(GELU)})")
+    check_runnable(features, [], f"{path} ({model_type})")
     eps = _number(path, "layer_norm_eps", get["layer_norm_eps"])
     image = _hw(path, "image_size", get["image_size"])
     pre_path = os.path.join(os.path.dirname(os.path.abspath(path)), "preprocessor_config.json")
     preprocessor = read_json(pre_path) if os.path.exists(pre_path) else None
     return TransformersConfig(
         source=path, model_type=model_type, architectures=architectures, dim=dim, depth=depth, heads=heads,
-        mlp_dim=mlp, norm_eps=eps, gelu=GELU[act], image=image, patch=_int(path, "patch_size", get["patch_size"]),
+        mlp_dim=mlp, norm_eps=eps, gelu=GELU.get(act, "erf"), image=image, patch=_int(path, "patch_size", get["patch_size"]),
         channels=_int(path, "num_channels", get["num_channels"]), registers=int(get.get("num_register_tokens", 0)),
         preprocess_source=pre_path if preprocessor is not None else
         f"{path} (no preprocessor_config.json: the image processor's defaults)",
-        preprocessor=preprocessor, labels=labels, num_classes=num_classes)
+        preprocessor=preprocessor, labels=labels, num_classes=num_classes, features=features,
+        rope_theta=_number(path, "rope_theta", get["rope_theta"]) if "rope_theta" in get else None)
 
 
 def _int(path, key, value, minimum=1):
@@ -149,10 +169,15 @@ def _labels(path, data):
 def _spec(c, mapped):
     """Sizes the config states are checked against the tensors by assemble, naming both values."""
     t = mapped.tensors
+    if sorted(mapped.features) != sorted(c.features):
+        raise ConvertError(f"{c.source} describes a {c.model_type} model with " + _feature_words(c.features) +
+                           ", but the checkpoint's tensors are one with " + _feature_words(mapped.features))
+    if "rope" in c.features:
+        mapped.rope = transformers_dinov3.rope(c.rope_theta)
     # The input size the image processor feeds (its crop, else its resize), and its recipe.
     size = _processor_size(c)
     preprocess = hf_image_processor(c.preprocess_source, c.preprocessor, size[0], size[1], c.channels)
-    if size != c.image:
+    if size != c.image and "rope" not in c.features:
         if not c.model_type.startswith("dinov2"):
             raise ConvertError(f"{c.preprocess_source} feeds {size[0]}x{size[1]} images, but {c.source}'s model "
                                f"is for {c.image[0]}x{c.image[1]} (image_size), and {c.model_type} does not "
@@ -168,6 +193,10 @@ def _spec(c, mapped):
                      patch_size=c.patch, dim=c.dim, depth=c.depth, heads=c.heads, head_dim=c.dim // c.heads,
                      mlp_dim=c.mlp_dim, norm_eps=c.norm_eps, gelu=c.gelu, preprocess=preprocess,
                      num_classes=c.num_classes if classifier else None, labels=c.labels if classifier else None)
+
+
+def _feature_words(features):
+    return "features " + ", ".join(features) if features else "no version 2 features"
 
 
 def _interpolate_pos_embed(c, mapped, size):

@@ -2,7 +2,7 @@
 write them) → canonical tensors.
 
 Two encoder layouts, under a model prefix (none for a base model, `vit.`, `deit.`, `dinov2.`,
-`vision_model.`):
+`vision_model.`), and DINOv3's (transformers_dinov3.py):
 
   BERT-style (ViT, DeiT, DINOv2)
     embeddings.{cls_token, position_embeddings, patch_embeddings.projection.*}
@@ -11,6 +11,7 @@ Two encoder layouts, under a model prefix (none for a base model, `vit.`, `deit.
                      layernorm_after, intermediate.dense, output.dense}             ViT, DeiT
     encoder.layer.N.{norm1, attention.attention.{query,key,value}, attention.output.dense,
                      layer_scale1.lambda1, norm2, mlp.fc1, mlp.fc2, layer_scale2.lambda1}   DINOv2
+      (use_swiglu_ffn, DINOv2-giant: mlp.weights_in [gate; value], mlp.weights_out: the swiglu feature)
     layernorm; pooler.dense (ViTModel: dense + tanh on the class token)
   CLIP-style (CLIP, SigLIP)
     embeddings.{patch_embedding, class_embedding (CLIP), position_embedding}; pre_layrnorm (CLIP)
@@ -34,15 +35,16 @@ import re
 
 import numpy as np
 
+from . import transformers_dinov3
 from .errors import ConvertError
 from .mapped import MappedCheckpoint
 from .tensors import as_f32, block_count, expect_keys, expect_ndim, shape_str, squeeze_leading
 
 FAMILY = "hf"
-DESCRIPTION = ("Hugging Face transformers ViT, DeiT, DINOv2, CLIP, SigLIP ([vit.|deit.|dinov2.|vision_model.]"
-               "embeddings.patch_embedding[s.projection].weight, [...]encoder.layer.N.attention.attention."
-               "{query,key,value}.* or [...]encoder.layers.N.self_attn.{q,k,v,out}_proj.*, classifier.*, "
-               "visual_projection.*)")
+DESCRIPTION = ("Hugging Face transformers ViT, DeiT, DINOv2, DINOv3, CLIP, SigLIP ([vit.|deit.|dinov2.|"
+               "vision_model.]embeddings.patch_embedding[s.projection].weight, [...]encoder.layer.N.attention."
+               "attention.{query,key,value}.* or [...]encoder.layers.N.self_attn.{q,k,v,out}_proj.* or "
+               "layer.N.attention.{q,k,v,o}_proj.* (DINOv3), classifier.*, visual_projection.*)")
 # What a full CLIPModel / SiglipModel holds besides its vision tower.
 _TEXT = re.compile(r"^(text_model\.|text_projection\.|logit_scale$|logit_bias$)")
 _PREFIXES = ("vit.", "deit.", "dinov2.", "dinov2_with_registers.", "vision_model.", "")
@@ -58,11 +60,15 @@ def _prefix(keys):
 
 
 def matches(keys):
-    return _prefix(keys) is not None
+    return _prefix(keys) is not None or transformers_dinov3.layers_prefix(keys) is not None
 
 
 def layout(keys):
-    """"bert" (ViT, DeiT, DINOv2) or "clip" (CLIP, SigLIP), and the model prefix."""
+    """"bert" (ViT, DeiT, DINOv2), "clip" (CLIP, SigLIP) or "dinov3", and the model prefix (DINOv3:
+    its layers')."""
+    p = transformers_dinov3.layers_prefix(keys)
+    if p is not None:
+        return "dinov3", p
     p = _prefix(keys)
     return ("bert" if p + "embeddings.patch_embeddings.projection.weight" in keys else "clip"), p
 
@@ -108,6 +114,18 @@ class _Mapper:
             self.out[f"{canonical}.{part}"] = np.concatenate(arrays, axis=0)
             self.origin[f"{canonical}.{part}"] = "{" + ",".join(names) + "}." + part
 
+    def prefix_tokens(self, names, dim):
+        """canonical prefix_tokens from the token tensors `names` ([1, n, D] each), in order; returns
+        each one's rows."""
+        prefix = [squeeze_leading(n, self.get(n), 2) for n in names]
+        for n, t in zip(names, prefix):
+            if t.shape[1] != dim:
+                raise ConvertError(f"tensor {n} has shape {shape_str(self.src[n].shape)}; its width differs from "
+                                   f"the embedding width {dim}")
+        self.out["prefix_tokens"] = np.concatenate(prefix, axis=0)
+        self.origin["prefix_tokens"] = " + ".join(names)
+        return prefix
+
     def fold_scale(self, layer, gamma_name):
         """LayerScale: x + γ·(W a + b) = x + (γ W) a + γ b."""
         gamma = squeeze_leading(gamma_name, self.get(gamma_name), 1)
@@ -123,18 +141,20 @@ def to_canonical(src):
     keys = {k for k in src if not _TEXT.match(k)}
     src = {k: src[k] for k in keys}
     kind, p = layout(keys)
+    if kind == "dinov3":
+        return transformers_dinov3.to_canonical(_Mapper(src), keys, p)
     return _bert(src, keys, p) if kind == "bert" else _clip(src, keys, p)
 
 
 def _bert(src, keys, p):
     dinov2 = p + "encoder.layer.0.norm1.weight" in keys
     depth = block_count(keys, re.escape(p) + r"encoder\.layer\.(\d+)\.", FAMILY)
-    if p + "encoder.layer.0.mlp.weights_in.weight" in keys:
-        raise ConvertError(f"{FAMILY} checkpoint uses a SwiGLU MLP ({p}encoder.layer.0.mlp.weights_in, "
-                           f"use_swiglu_ffn, DINOv2-giant); the .ovit format cannot express it")
+    # Dinov2SwiGLUFFN as saved (transformers 5 splits weights_in into gate_proj/up_proj on loading only).
+    swiglu = dinov2 and p + "encoder.layer.0.mlp.weights_in.weight" in keys
     e = p + "embeddings."
-    block = ({"norm1": "norm1", "attn.proj": "attention.output.dense", "norm2": "norm2", "mlp.fc1": "mlp.fc1",
-              "mlp.fc2": "mlp.fc2"} if dinov2 else
+    fc = ("mlp.weights_in", "mlp.weights_out") if swiglu else ("mlp.fc1", "mlp.fc2")
+    block = ({"norm1": "norm1", "attn.proj": "attention.output.dense", "norm2": "norm2", "mlp.fc1": fc[0],
+              "mlp.fc2": fc[1]} if dinov2 else
              {"norm1": "layernorm_before", "attn.proj": "attention.output.dense", "norm2": "layernorm_after",
               "mlp.fc1": "intermediate.dense", "mlp.fc2": "output.dense"})
     tokens = [n for n in ("cls_token", "distillation_token", "register_tokens") if e + n in keys]
@@ -173,13 +193,7 @@ def _bert(src, keys, p):
         m.put("patch_embed.bias", e + "patch_embeddings.projection.bias")
     else:
         m.out["patch_embed.bias"], m.origin["patch_embed.bias"] = np.zeros(dim, np.float32), "zeros"
-    prefix = [squeeze_leading(e + n, m.get(e + n), 2) for n in tokens]
-    for n, t in zip(tokens, prefix):
-        if t.shape[1] != dim:
-            raise ConvertError(f"tensor {e}{n} has shape {shape_str(src[e + n].shape)}; its width differs from "
-                               f"the embedding width {dim}")
-    m.out["prefix_tokens"] = np.concatenate(prefix, axis=0)
-    m.origin["prefix_tokens"] = " + ".join(e + n for n in tokens)
+    prefix = m.prefix_tokens([e + n for n in tokens], dim)
     pos = squeeze_leading(e + "position_embeddings", m.get(e + "position_embeddings"), 2)
     if "register_tokens" in tokens:
         # DINOv2 with registers: the position embedding covers the class token and the patches;
@@ -219,8 +233,10 @@ def _bert(src, keys, p):
     else:
         embedding = ("Dinov2Model pooler_output (the normed class token)" if dinov2 else
                      "ViTModel last_hidden_state[:, 0] (the normed class token)")
-    return MappedCheckpoint(FAMILY, m.out, m.origin, depth, pool=pool, pool_proj_act=act,
-                            embedding=f"transformers {embedding}" if embedding else None)
+    mapped = MappedCheckpoint(FAMILY, m.out, m.origin, depth, pool=pool, pool_proj_act=act,
+                              embedding=f"transformers {embedding}" if embedding else None)
+    mapped.features = ["swiglu"] if swiglu else []
+    return mapped
 
 
 def _clip(src, keys, p):
