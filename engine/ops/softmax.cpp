@@ -52,9 +52,21 @@ void scale_by(float* values, int n, float row_scale, const float* col_scales) {
     for (int i = 0; i < n; ++i) values[i] *= row_scale * col_scales[i];
 }
 
+// values[i] *= row_scale · col_scales[i] (row_scale only, col_scales null);
+// returns their maximum: the two passes of a row in one.
 ONEVIT_VECTOR_CLONES
-void multiply_into(float* values, int n, const float* factors) {
-    for (int i = 0; i < n; ++i) values[i] *= factors[i];
+float scale_by_and_max(float* values, int n, float row_scale, const float* col_scales) {
+    std::int32_t max_key = ordered_bits(static_cast<std::int32_t>(0xff800000u));  // -inf
+    for (int i = 0; i < n; ++i) {
+        const float value = values[i] *= col_scales ? row_scale * col_scales[i] : row_scale;
+        std::int32_t bits;
+        std::memcpy(&bits, &value, sizeof bits);
+        max_key = std::max(max_key, ordered_bits(bits));
+    }
+    const std::int32_t bits = ordered_bits(max_key);
+    float max;
+    std::memcpy(&max, &bits, sizeof max);
+    return max;
 }
 
 // values (≥ 0, or NaN from a hostile model) to u8 steps of max/255, rounded
@@ -72,22 +84,24 @@ void scale_scores(float* scores, int n, float row_scale, const float* col_scales
     scale_by(scores, n, row_scale, col_scales);
 }
 
-// Three passes a row, as softmax_rows, then the quantization: scales (and
-// bias), the maximum; the exponentials and their sum; v's scales, their
-// maximum, the u8 steps.
+// Four passes a row: the scales and the maximum (bias: three); the
+// exponentials and their sum; v's scales and their maximum; the u8 steps.
 void softmax_rows_u8(float* products, int rows, int cols, const float* q_scales, float scale, const float* k_scales,
                      const float* bias, const float* v_scales, std::uint8_t* u8, float* p_scales,
                      float* probabilities) {
     for (int r = 0; r < rows; ++r) {
         float* row = products + std::int64_t(r) * cols;
-        if (k_scales)
-            scale_by(row, cols, q_scales[r] * scale, k_scales);
-        if (bias) add_into(row, cols, bias + std::int64_t(r) * cols);
-        const float sum = exp_shifted_sum(row, cols, max_of(row, cols));
+        float max = 0.f;
+        if (bias) {
+            if (k_scales) scale_by(row, cols, q_scales[r] * scale, k_scales);
+            add_into(row, cols, bias + std::int64_t(r) * cols);
+            max = max_of(row, cols);
+        } else {
+            max = k_scales ? scale_by_and_max(row, cols, q_scales[r] * scale, k_scales) : max_of(row, cols);
+        }
+        const float sum = exp_shifted_sum(row, cols, max);
         if (probabilities) store_row(row, cols, Activation(probabilities), r, cols, 0, 1.f / sum);
-        multiply_into(row, cols, v_scales);
-        const float max = max_of(row, cols);
-        const float step = max / 255.f;
+        const float step = scale_by_and_max(row, cols, 1.f, v_scales) / 255.f;
         quantize_u8(row, cols, step > 0.f ? 1.f / step : 0.f, u8 + std::int64_t(r) * cols);
         p_scales[r] = step / sum;
     }
