@@ -22,8 +22,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "reference"))
-from harness import (TOOL_ENV, ToolError, argument_parser, classify_json, exit_status, report,  # noqa: E402
-                     resolve_converter, resolve_onevit, run_tool, scratch_dir)
+from harness import (TOOL_ENV, ToolError, argument_parser, classify_json, exit_status,  # noqa: E402
+                     onednn_implementations, report, resolve_converter, resolve_onevit, run_tool, scratch_dir)
 from shared_photos import SKIP, add_data_argument, data_dir, find_photos  # noqa: E402
 
 MIN_AGREEMENT = {"bf16": 0.98, "int8": 0.95}
@@ -36,15 +36,7 @@ def classify(onevit: str, ovit: str, precision: str, photos: list[str]) -> tuple
                           + photos, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise ToolError(f"onevit classify --precision {precision} failed: {proc.stderr.strip()[:500]}")
-    json_lines, impls = [], []
-    for line in proc.stdout.splitlines():
-        if line.startswith(("onednn_verbose", "dnnl_verbose")):
-            fields = line.split(",")
-            if len(fields) > 5 and fields[1].startswith("create"):
-                impls.append(f"{fields[3]} {fields[4]}")  # primitive, implementation
-        else:
-            json_lines.append(line)
-    return "\n".join(json_lines), impls
+    return onednn_implementations(proc.stdout)
 
 
 def main(argv=None) -> int:

@@ -58,10 +58,10 @@ def resolve_converter(repo: str) -> str:
     return path
 
 
-def run_tool(cmd: list[str], what: str) -> str:
-    """Runs cmd with TOOL_ENV and returns its stdout; ToolError if it exits non-zero."""
+def run_tool(cmd: list[str], what: str, env: dict[str, str] | None = None) -> str:
+    """Runs cmd with env (default TOOL_ENV) and returns its stdout; ToolError if it exits non-zero."""
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env=TOOL_ENV)
+                          env=TOOL_ENV if env is None else env)
     if proc.returncode != 0:
         raise ToolError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n"
                         f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}")
@@ -161,6 +161,20 @@ def classify_json(stdout: str, failures: list[str], images: list[str]) -> dict:
 REL_TOL = 1e-4
 # At --precision bf16 (8 significant bits per matmul input), the bound of issue 11.
 BF16_REL_TOL = 2e-2
+
+
+def onednn_implementations(stdout: str) -> tuple[str, list[str]]:
+    """A tool's stdout under ONEDNN_VERBOSE=2: (stdout without oneDNN's lines, "primitive implementation"
+    of every primitive created). An implementation starting with `ref` is oneDNN's slow fallback loop."""
+    rest, impls = [], []
+    for line in stdout.splitlines():
+        if line.startswith(("onednn_verbose", "dnnl_verbose")):
+            fields = line.split(",")
+            if len(fields) > 5 and fields[1].startswith("create"):
+                impls.append(f"{fields[3]} {fields[4]}")
+        else:
+            rest.append(line)
+    return "\n".join(rest), impls
 
 
 class Parity(typing.NamedTuple):
