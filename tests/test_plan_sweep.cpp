@@ -103,6 +103,87 @@ TEST(PlanSweep, NoReferenceKernelAnywhere) {
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
 
+// The 2025-26 layers (issue 20) as the zoo combines them: what the plan of each
+// creates differs from the classic block's (SwiGLU's doubled fc1, f32 fc1 output
+// before the hidden op, LayerNorm on the attention output and on each patch,
+// post-norm's accumulating norms, attention pooling's own heads and width).
+struct Modern {
+    const char* name;
+    void (*apply)(Architecture&);
+};
+
+const Modern modern_layouts[] = {
+    {"DINOv3 (rope half, registers, SwiGLU)",
+     [](Architecture& a) {
+         a.features = {"no_pos_embed", "rope", "swiglu"};
+         a.pos_embed = false, a.rope = Rope::half, a.prefix_tokens = 5, a.mlp = Mlp::swiglu;
+         a.mlp_dim = a.dim * 8 / 3;
+     }},
+    {"EVA-02 CLIP (rope interleaved, attn/mlp norm, SwiGLU)",
+     [](Architecture& a) {
+         a.features = {"rope", "attn_norm", "swiglu", "mlp_norm"};
+         a.rope = Rope::interleaved, a.attn_norm = a.mlp_norm = true, a.mlp = Mlp::swiglu;
+     }},
+    {"mixed RoPE (a table per block)",
+     [](Architecture& a) {
+         a.features = {"no_pos_embed", "rope"};
+         a.pos_embed = false, a.rope = Rope::interleaved, a.rope_per_block = true;
+     }},
+    {"parallel scaling (RMSNorm, q/k norm)",
+     [](Architecture& a) {
+         a.features = {"rms_norm", "qk_norm", "parallel"};
+         a.norm = Norm::rms, a.qk_norm = true, a.block = Block::parallel;
+     }},
+    {"residual post-norm, relative-position bias",
+     [](Architecture& a) {
+         a.features = {"post_norm", "rel_pos_bias"};
+         a.block = Block::post_norm, a.rel_pos_bias = true;
+     }},
+    {"AIMv2 (RMSNorm, embed norm, SwiGLU, no qkv bias)",
+     [](Architecture& a) {
+         a.features = {"rms_norm", "embed_norm", "swiglu"};
+         a.norm = Norm::rms, a.embed_norm = true, a.mlp = Mlp::swiglu, a.qkv_bias = false;
+     }},
+    {"PE core (embed norm, attention pool of its own shape)",
+     [](Architecture& a) {
+         a.features = {"embed_norm", "rope", "attn_pool_shape"};
+         a.embed_norm = true, a.rope = Rope::half, a.pool = Pool::map, a.pool_heads = 8;
+         a.pool_mlp_dim = 2 * a.dim, a.pool_prefix = true, a.num_classes = 0, a.head = Head::none;
+     }},
+};
+
+TEST(PlanSweep, NoReferenceKernelInTheModernLayers) {
+    const Family families[] = {{"ViT-S", 384, 12, 6}, {"ViT-B", 768, 12, 12}};
+    const int thread_counts[] = {1, 2, 3, 4, 8, 16, 64};
+    const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    const long checked_before = kernels_checked(), fallbacks_before = reference_fallbacks();
+    int plans = 0;
+    for (int threads : thread_counts) {
+        Executor executor(engine, threads);
+        for (Precision precision : planned_precisions())
+            for (const Family& family : families)
+                for (const Modern& layout : modern_layouts)
+                    for (int batch : {1, 3, 8}) {
+                        Architecture a = vit(family, 16, 224);
+                        layout.apply(a);
+                        const std::string what = std::string(family.name) + " " + layout.name + ", batch " +
+                                                 std::to_string(batch) + ", " + std::to_string(threads) +
+                                                 " threads, " + to_string(precision);
+                        executor.run([&] {
+                            try {
+                                plan_forward(a, precision, engine, threads, batch);
+                            } catch (const ReferenceKernel& e) {
+                                ADD_FAILURE() << what << ": " << e.what();
+                            }
+                        });
+                        ++plans;
+                    }
+    }
+    EXPECT_EQ(reference_fallbacks() - fallbacks_before, 0) << "a planner's first choice had a reference kernel";
+    EXPECT_EQ(plans, 7 * 2 * 7 * 3 * static_cast<int>(planned_precisions().size()));
+    EXPECT_GT(kernels_checked() - checked_before, plans);
+}
+
 // threads = 0: the thread plan's contract, checked by brute force over the
 // cost model (model/thread_plan.hpp) at every machine size of the sweep.
 TEST(ThreadPlan, LatencyTakesTheFewestThreadsWithinHalfAPercentOfTheBest) {

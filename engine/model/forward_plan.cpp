@@ -30,15 +30,18 @@ void plan_forward(const Architecture& a, Precision precision, const dnnl::engine
     norm(g.patch_norm_in, patch_rows, Activation::Type::f32);
     if (g.patch_linear) linear(*g.patch_linear);
     norm(g.patch_norm_out, patch_rows, Activation::Type::f32);
+    norm(g.embed_norm, patch_rows, Activation::Type::f32);
     norm(g.norm_pre, rows, Activation::Type::f32);
     const BlockDesc& b = g.blocks.front();
-    norm(b.norm1, rows, b.types.normed);
+    const bool post = b.kind == Block::post_norm;  // its norms add into x: loops
+    if (!post) norm(b.norm1, rows, b.types.normed);
     linear(b.qkv);
     Attention::plan(engine, threads, b.attention.shape(batch), b.attention.types);
+    norm(b.attn_norm, rows, b.types.proj_in);
     if (b.proj) linear(*b.proj);
-    norm(b.norm2, rows, b.types.normed);
+    if (!post) norm(b.norm2, rows, b.types.normed);
     linear(b.fc1);
-    if (precision == Precision::int8) {  // fc1 writes s8 where its rows are whole
+    if (precision == Precision::int8 && !b.mlp_hidden_op()) {  // fc1 writes s8 where its rows are whole
         LinearDesc whole = b.fc1;
         whole.shape.types.dst = fc1_whole_rows.hidden;
         linear(whole);
