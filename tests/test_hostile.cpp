@@ -155,6 +155,31 @@ TEST(HostileModel, SyntheticModelsOpenLoadAndRun) {
     }
 }
 
+// Version 2 files: each feature set the zoo combines (tests/fuzz/synthetic.hpp modern_model).
+std::vector<std::pair<std::vector<std::string>, Spec>> modern_sets() {
+    Spec pooled = synthetic::zoo_spec();  // attention pooling, so attn_pool_shape has something to shape
+    return {{{"no_pos_embed", "rope", "swiglu"}, Spec{}},
+            {{"rms_norm", "qk_norm", "parallel"}, Spec{}},
+            {{"post_norm", "rel_pos_bias", "attn_norm", "mlp_norm"}, Spec{}},
+            {{"rms_norm", "embed_norm", "swiglu", "mlp_norm"}, Spec{}},
+            {{"embed_norm", "rope", "attn_pool_shape"}, pooled}};
+}
+
+TEST(HostileModel, SyntheticVersion2ModelsOpenLoadAndRun) {
+    for (const auto& [features, spec] : modern_sets()) {
+        const std::string path = temp_path("sane_v2.ovit");
+        write_file(path, synthetic::modern_model(features, spec).bytes());
+        Options options;
+        options.threads = 1;
+        const Model model = Model::load(path, options);
+        EXPECT_EQ(model.info().arch.features, features);
+        const std::vector<float> input(std::size_t(spec.channels) * spec.image * spec.image, 0.5f);
+        const std::vector<float> out = model.run(input.data(), 1);
+        ASSERT_EQ(out.size(), std::size_t(spec.classes > 0 ? spec.classes : spec.dim));
+        for (float v : out) EXPECT_TRUE(std::isfinite(v)) << features.front();
+    }
+}
+
 // ------------------------------------------------------------ truncations and flips
 
 TEST(HostileModel, EveryTruncationOfSyntheticModelsIsRefused) {
@@ -545,6 +570,94 @@ std::vector<FieldCase> field_cases() {
     add("wrong shape", model([](ModelBytes& m) {
             m.tensor("head.weight")->dims = {4, 3};
         }), {"head.weight", "shape [4, 3]"});
+
+    // Version 2: the features and what they read (weights/FORMAT.md, "Features (version 2)").
+    const auto v2 = [](std::vector<std::string> features, auto&& change, Spec spec = {}) {
+        ModelBytes m = synthetic::modern_model(features, spec);
+        change(m);
+        return m.bytes();
+    };
+    const auto as_is = [](ModelBytes&) {};
+    const auto reshape = [](const char* name, std::vector<std::uint64_t> dims) {  // values to match
+        return [name, dims](ModelBytes& m) {
+            std::uint64_t count = 1;
+            for (auto d : dims) count *= d;
+            *m.tensor(name) = {name, dims, std::vector<float>(count, 0.25f)};
+        };
+    };
+    const auto set = [](const char* key, synthetic::Entry e) {
+        return [key, e](ModelBytes& m) { *m.entry(key) = e; };
+    };
+    add("unknown feature", v2({"rope", "differential_attention"}, as_is),
+        {"feature 'differential_attention' is not supported"});
+    add("feature listed twice", v2({"swiglu", "swiglu"}, as_is), {"feature 'swiglu' is listed twice"});
+    add("version 2 without arch.features", v2({}, [](ModelBytes& m) {
+            m.entries.erase(std::find_if(m.entries.begin(), m.entries.end(),
+                                         [](const synthetic::Entry& e) { return e.key == "arch.features"; }));
+        }), {"missing metadata key arch.features"});
+    add("arch.features in a version 1 file", v2({"swiglu"}, [](ModelBytes& m) { m.version = 1; }),
+        {"arch.features needs model file version 2"});
+    add("arch.features not a string array", v2({"rope"}, set("arch.features", synthetic::string_entry("arch.features",
+                                                                                                     "rope"))),
+        {"arch.features", "wrong type"});
+    add("rope without its table", v2({"rope"}, [](ModelBytes& m) {
+            m.tensors.erase(m.tensors.begin() + (m.tensor("rope.sin") - m.tensors.data()));
+        }), {"missing tensors: rope.sin"});
+    add("rope table of the wrong shape", v2({"rope"}, reshape("rope.cos", {5, 3})),
+        {"rope.cos", "shape [5, 3]"});
+    add("rope layout unknown", v2({"rope"}, set("arch.rope_layout", synthetic::string_entry("arch.rope_layout",
+                                                                                           "diagonal"))),
+        {"arch.rope_layout", "diagonal"});
+    add("rope layout none", v2({"rope"}, set("arch.rope_layout", synthetic::string_entry("arch.rope_layout", "none"))),
+        {"arch.rope_layout = \"none\" with feature 'rope'"});
+    add("rope layout missing", v2({"rope"}, [](ModelBytes& m) {
+            m.entries.erase(std::find_if(m.entries.begin(), m.entries.end(),
+                                         [](const synthetic::Entry& e) { return e.key == "arch.rope_layout"; }));
+        }), {"arch.rope_layout"});
+    add("rope_per_block out of range",
+        v2({"rope"}, set("arch.rope_per_block", synthetic::u32_entry("arch.rope_per_block", 2))),
+        {"arch.rope_per_block", "outside [0, 1]"});
+    add("rope per block without the tables",
+        v2({"rope"}, set("arch.rope_per_block", synthetic::u32_entry("arch.rope_per_block", 1))),
+        {"blocks.0.attn.rope.cos"});
+    add("rope with an odd head_dim", [] {
+        Spec s;
+        s.heads = 1, s.head_dim = 3;
+        return synthetic::modern_model({"rope"}, s).bytes();
+    }(), {"RoPE needs an even head_dim"});
+    add("q_norm missing", v2({"qk_norm"}, [](ModelBytes& m) {
+            m.tensors.erase(m.tensors.begin() + (m.tensor("blocks.0.attn.q_norm.weight") - m.tensors.data()));
+        }), {"missing tensors: blocks.0.attn.q_norm.weight"});
+    add("q_norm of the wrong width", v2({"qk_norm"}, reshape("blocks.0.attn.q_norm.weight", {4})), {"blocks.0.attn.q_norm.weight", "shape [4]"});
+    add("swiglu with one half of fc1", v2({"swiglu"}, reshape("blocks.0.mlp.fc1.weight", {8, 4})), {"blocks.0.mlp.fc1.weight", "shape [8, 4]", "needs [16, 4]"});
+    add("swiglu and parallel", v2({"swiglu", "parallel"}, as_is), {"'swiglu' and 'parallel'"});
+    for (const auto& order : {std::vector<std::string>{"post_norm", "parallel"}, {"parallel", "post_norm"}})
+        add("post_norm and parallel", v2(order, as_is), {"'post_norm' and 'parallel'"});
+    add("rel_pos_bias of the wrong shape", v2({"rel_pos_bias"}, reshape("blocks.0.attn.rel_pos_bias", {2, 5, 4})), {"blocks.0.attn.rel_pos_bias", "shape [2, 5, 4]"});
+    add("rel_pos_bias missing", v2({"rel_pos_bias"}, [](ModelBytes& m) {
+            m.tensors.erase(m.tensors.begin() + (m.tensor("blocks.0.attn.rel_pos_bias") - m.tensors.data()));
+        }), {"missing tensors: blocks.0.attn.rel_pos_bias"});
+    add("rms_norm with LayerNorm shifts", v2({"rms_norm"}, [](ModelBytes& m) {
+            m.tensors.push_back({"blocks.0.norm1.bias", {4}, std::vector<float>(4, 0.f)});
+        }), {"unexpected tensors: blocks.0.norm1.bias"});
+    add("no_pos_embed with a position table", v2({"no_pos_embed"}, [](ModelBytes& m) {
+            m.tensors.push_back({"pos_embed", {5, 4}, std::vector<float>(20, 0.f)});
+        }), {"unexpected tensors: pos_embed"});
+    add("pool_heads zero", v2({"attn_pool_shape"}, set("arch.pool_heads", synthetic::u32_entry("arch.pool_heads", 0)),
+                              synthetic::zoo_spec()),
+        {"arch.pool_heads"});
+    add("pool_heads not dividing dim", v2({"attn_pool_shape"},
+                                          set("arch.pool_heads", synthetic::u32_entry("arch.pool_heads", 3)),
+                                          synthetic::zoo_spec()),
+        {"dim divisible by the pooling heads"});
+    add("pool_mlp_dim huge", v2({"attn_pool_shape"},
+                                set("arch.pool_mlp_dim", synthetic::u32_entry("arch.pool_mlp_dim", kHuge32)),
+                                synthetic::zoo_spec()),
+        {"arch.pool_mlp_dim"});
+    add("pool_prefix out of range", v2({"attn_pool_shape"},
+                                       set("arch.pool_prefix", synthetic::u32_entry("arch.pool_prefix", 2)),
+                                       synthetic::zoo_spec()),
+        {"arch.pool_prefix", "outside [0, 1]"});
     return cases;
 }
 

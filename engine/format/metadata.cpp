@@ -139,7 +139,9 @@ void read_features(const Metadata& m, Architecture& a) {
         if (a.rope == Rope::none) m.fail("arch.rope_layout = \"none\" with feature 'rope'");
         a.rope_per_block = m.flag("arch.rope_per_block");
     }
-    if (a.block == Block::post_norm && std::count(a.features.begin(), a.features.end(), "parallel"))
+    // Both set the block's kind, so the last listed would win: checked by name.
+    if (std::count(a.features.begin(), a.features.end(), "post_norm") &&
+        std::count(a.features.begin(), a.features.end(), "parallel"))
         m.fail("features 'post_norm' and 'parallel' exclude each other");
 }
 

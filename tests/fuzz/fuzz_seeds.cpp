@@ -44,6 +44,17 @@ void models(const std::string& dir) {
     s = {}; s.patch_norm = true; variants.push_back({"patch_norm", s});
     variants.push_back({"zoo", zoo_spec()});
     for (const Variant& v : variants) write(dir, std::string(v.name) + ".ovit", tiny_model(v.spec).bytes());
+    // Version 2 files, one per feature set the zoo combines (weights/FORMAT.md, "Features (version 2)").
+    struct Modern {
+        const char* name;
+        std::vector<std::string> features;
+        Spec spec;
+    };
+    for (const Modern& v : {Modern{"v2_rope_swiglu", {"no_pos_embed", "rope", "swiglu"}, Spec{}},
+                            Modern{"v2_rms_qk_parallel", {"rms_norm", "qk_norm", "parallel"}, Spec{}},
+                            Modern{"v2_post_relpos_norms", {"post_norm", "rel_pos_bias", "attn_norm", "mlp_norm"}, Spec{}},
+                            Modern{"v2_embed_norm_pool", {"embed_norm", "rope", "attn_pool_shape"}, zoo_spec()}})
+        write(dir, std::string(v.name) + ".ovit", modern_model(v.features, v.spec).bytes());
     // Linear weights stored in bf16 and int8 (weights/FORMAT.md, "Tensor data types").
     for (const auto& [name, dtype] : {std::pair{"bf16", kBF16}, std::pair{"int8", kInt8}}) {
         ModelBytes m = tiny_model(Spec{});

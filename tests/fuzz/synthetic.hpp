@@ -207,6 +207,7 @@ struct ModelBytes {
     std::vector<Tensor> tensors;
     std::optional<std::uint32_t> entry_count;  // what the counts say, if not the truth
     std::optional<std::uint32_t> tensor_count;
+    std::uint32_t version = 1;  // 2: arch.features lists the 2025-26 layers (modern_model)
 
     Bytes header() const {
         Bytes h;
@@ -234,7 +235,7 @@ struct ModelBytes {
         const Bytes h = header();
         const std::uint64_t data_offset = (kFixedHeader + h.size() + 63) / 64 * 64;
         Bytes b = {'O', 'N', 'E', 'V', 'I', 'T', 0, 1};
-        put_u32(b, 1);          // version
+        put_u32(b, version);
         put_u32(b, 0);          // header_crc, below
         put_u64(b, data_offset);
         put_u32(b, 0);          // data_crc, below
@@ -419,6 +420,85 @@ inline ModelBytes tiny_model(const Spec& s = {}, std::uint32_t seed = 1) {
         add("head_dist.weight", {K, D});
         add("head_dist.bias", {K});
     }
+    return m;
+}
+
+// A version 2 file (weights/FORMAT.md, "Features (version 2)"): tiny_model(s)
+// with `features`, the metadata each reads (RoPE interleaved, one table; attention
+// pooling of 1 head, 6 wide; s.map_pool for attn_pool_shape) and the tensors the
+// engine's description (engine/model/graph.cpp) expects of them.
+inline ModelBytes modern_model(const std::vector<std::string>& features, const Spec& s = {}, std::uint32_t seed = 1) {
+    ModelBytes m = tiny_model(s, seed);
+    m.version = 2;
+    const auto has = [&](const char* f) { return std::find(features.begin(), features.end(), f) != features.end(); };
+    m.entries.push_back(string_array_entry("arch.features", features));
+    if (has("rope")) {
+        m.entries.push_back(string_entry("arch.rope_layout", "interleaved"));
+        m.entries.push_back(u32_entry("arch.rope_per_block", 0));
+    }
+    if (has("attn_pool_shape")) {
+        m.entries.push_back(u32_entry("arch.pool_heads", 1));
+        m.entries.push_back(u32_entry("arch.pool_mlp_dim", 6));
+        m.entries.push_back(u32_entry("arch.pool_prefix", 0));
+    }
+    const std::uint64_t D = s.dim, I = std::uint64_t(s.heads) * s.head_dim, M = s.mlp, H = s.heads;
+    const std::uint64_t T = (s.distilled ? 2 : s.prefix) + std::uint64_t(s.image / s.patch) * (s.image / s.patch);
+    std::uint32_t n = seed * 2000;
+    std::vector<Tensor>& t = m.tensors;
+    const auto at = [&](const std::string& name) {
+        return std::find_if(t.begin(), t.end(), [&](const Tensor& x) { return x.name == name; });
+    };
+    const auto tensor = [&](const std::string& name, std::vector<std::uint64_t> dims) {
+        std::uint64_t count = 1;
+        for (auto d : dims) count *= d;
+        return Tensor{name, std::move(dims), pseudo_random(count, ++n)};
+    };
+    const auto insert_before = [&](const std::string& next, const std::string& name, std::vector<std::uint64_t> dims) {
+        t.insert(at(next), tensor(name, std::move(dims)));
+    };
+    const auto norm_before = [&](const std::string& next, const std::string& name, std::uint64_t dim) {
+        insert_before(next, name + ".weight", {dim});
+        insert_before(next, name + ".bias", {dim});  // dropped below under rms_norm
+    };
+    const std::string first_block = s.depth > 0 ? "blocks.0.norm1.weight" : "";
+    if (has("embed_norm")) norm_before(t[2].name, "embed_norm", D);
+    if (has("no_pos_embed")) t.erase(at("pos_embed"));
+    if (has("rope")) {
+        insert_before(first_block, "rope.cos", {T, std::uint64_t(s.head_dim)});
+        insert_before(first_block, "rope.sin", {T, std::uint64_t(s.head_dim)});
+    }
+    for (int i = 0; i < s.depth; ++i) {
+        const std::string b = "blocks." + std::to_string(i) + ".";
+        const std::string after_qkv = s.attn_proj ? b + "attn.proj.weight" : b + "norm2.weight";
+        if (has("qk_norm")) {
+            norm_before(after_qkv, b + "attn.q_norm", std::uint64_t(s.head_dim));
+            norm_before(after_qkv, b + "attn.k_norm", std::uint64_t(s.head_dim));
+        }
+        if (has("rel_pos_bias")) insert_before(after_qkv, b + "attn.rel_pos_bias", {H, T, T});
+        if (has("attn_norm")) norm_before(after_qkv, b + "attn.norm", I);
+        if (has("swiglu")) {
+            *at(b + "mlp.fc1.weight") = tensor(b + "mlp.fc1.weight", {2 * M, D});
+            *at(b + "mlp.fc1.bias") = tensor(b + "mlp.fc1.bias", {2 * M});
+        }
+        if (has("mlp_norm")) norm_before(b + "mlp.fc2.weight", b + "mlp.norm", M);
+        if (has("parallel")) {
+            t.erase(at(b + "norm2.weight"));
+            t.erase(at(b + "norm2.bias"));
+        }
+    }
+    if (has("attn_pool_shape")) {
+        *at("attn_pool.fc1.weight") = tensor("attn_pool.fc1.weight", {6, D});
+        *at("attn_pool.fc1.bias") = tensor("attn_pool.fc1.bias", {6});
+        *at("attn_pool.fc2.weight") = tensor("attn_pool.fc2.weight", {D, 6});
+    }
+    if (has("rms_norm"))  // RMSNorm has no shift: a norm is a 1-D weight with a bias beside it
+        for (auto it = t.begin(); it != t.end();) {
+            const std::string& name = it->name;
+            const bool norm_bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0 &&
+                                   at(name.substr(0, name.size() - 5) + ".weight") != t.end() &&
+                                   at(name.substr(0, name.size() - 5) + ".weight")->dims.size() == 1;
+            it = norm_bias ? t.erase(it) : it + 1;
+        }
     return m;
 }
 
