@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "onevit/model.hpp"
@@ -52,6 +53,23 @@ std::string resize_string(const Architecture& arch, const Preprocessing& recipe)
                            recipe.resize_size, arch.image_height, arch.image_width);
     return fmt::format("{} (shorter side to {}, centre crop {} x {})", to_string(recipe.resize), recipe.resize_size,
                        arch.image_height, arch.image_width);
+}
+
+// The 2025-26 layers a version 2 file lists (weights/FORMAT.md, "Features"), with
+// what each reads from the metadata; "none" for a classic ViT.
+std::string features_string(const Architecture& arch) {
+    std::vector<std::string> shown;
+    for (const std::string& f : arch.features) {
+        if (f == "rope")
+            shown.push_back(fmt::format("rope ({} layout, {})", to_string(arch.rope),
+                                        arch.rope_per_block ? "a table per block" : "one table"));
+        else if (f == "attn_pool_shape")
+            shown.push_back(fmt::format("attn_pool_shape ({} heads, mlp {}{})", arch.attn_pool_heads(),
+                                        arch.attn_pool_mlp_dim(), arch.pool_prefix ? ", over the prefix too" : ""));
+        else
+            shown.push_back(f);
+    }
+    return shown.empty() ? "none" : fmt::format("{}", fmt::join(shown, ", "));
 }
 
 struct InfoOptions {
@@ -115,6 +133,7 @@ void print_info(const InfoOptions& options) {
         field("pool proj", fmt::format("{} -> {}, activation {}", arch.pooled_dim(), arch.pool_proj,
                                        to_string(arch.pool_proj_act)));
     field("head", to_string(arch.head));
+    field("features", features_string(arch));
     field("embedding", fmt::format("{} wide{}", arch.embed_dim(), info.embedding.empty() ? "" : ", " + info.embedding));
     row("parameters", parameter_count_string(info.parameter_count));
     row("weights stored", fmt::format("{} (commands compute in it unless --precision says otherwise)",

@@ -128,6 +128,27 @@ def test_info(ctx):
     assert "," in ctx.info_value("parameters") or int(ctx.info_value("parameters")) < 1000
 
 
+def test_info_features(ctx):
+    """info lists a version 2 file's features, with what RoPE and attention pooling read; a classic ViT none."""
+    assert ctx.info_value("features") == "none", ctx.info_value("features")
+    fixture = Path(ctx.repo) / "tests" / "fixtures" / "modern"
+    for variant, features in [
+            ("dinov3-small", "no_pos_embed, rope (half layout, one table)"),
+            ("rope-mixed", "no_pos_embed, rope (interleaved layout, a table per block)"),
+            ("pe-core-pool-heads",  # timm: attn_pool_num_heads 8, mlp_ratio 4 on embed_dim 48, pooling every token
+             "rope (interleaved layout, one table), attn_pool_shape (8 heads, mlp 192, over the prefix too)")]:
+        model = ctx.tmp / f"{variant}.ovit"
+        converted = subprocess.run([sys.executable, str(Path(ctx.repo) / "weights" / "convert.py"),
+                                    str(fixture / variant / "model.safetensors"), "--config",
+                                    str(fixture / variant / "config.json"), "-o", str(model)],
+                                   capture_output=True, text=True)
+        assert converted.returncode == 0, converted.stderr
+        result = ctx.run("info", model)
+        expect_success(result)
+        shown = re.search(r"^  features +(.*)$", result.stdout, re.M)
+        assert shown and shown.group(1) == features, describe(result)
+
+
 def test_missing_model_file(ctx):
     missing = ctx.tmp / "no_such_model.ovit"
     for args in [["info", missing],
