@@ -76,6 +76,16 @@ py::dict architecture_dict(const Architecture& a) {
     d["head"] = to_string(a.head);
     d["head_hidden"] = a.head_hidden;
     d["patch_norm"] = a.patch_norm;
+    d["class_token"] = a.class_token;
+    d["norm_pre"] = a.norm_pre;
+    d["pool_proj"] = a.pool_proj;
+    d["pool_proj_act"] = to_string(a.pool_proj_act);
+    d["features"] = a.features;
+    if (a.rope != Rope::none) d["rope_layout"] = to_string(a.rope);
+    d["rope_per_block"] = a.rope_per_block;
+    d["pool_heads"] = a.attn_pool_heads();
+    d["pool_mlp_dim"] = a.attn_pool_mlp_dim();
+    d["pool_prefix"] = a.pool_prefix;
     return d;
 }
 

@@ -126,6 +126,39 @@ class EmbedEqualsInfer(Scratch):
         np.testing.assert_array_equal(got, np.load(self.tmp / "embedding.npy"))
 
 
+class ArchitectureInfo(Scratch):
+    """info["architecture"] holds every arch.* entry of the file, as the converter's own reader reads it."""
+
+    def check(self, path):
+        sys.path.insert(0, str(REPO / "weights"))
+        from onevit_convert.ovit_reader import read_ovit
+        arch = onevit.Model(str(path)).info["architecture"]
+        for key, value in read_ovit(str(path)).metadata.items():
+            if not key.startswith("arch."):
+                continue
+            name = key[len("arch."):]
+            with self.subTest(path=path.name, key=name):
+                self.assertIn(name, arch)
+                got = arch[name]
+                if isinstance(value, float):
+                    self.assertEqual(np.float32(got), np.float32(value))
+                elif isinstance(value, int):
+                    self.assertEqual(int(got), value)
+                else:
+                    self.assertEqual(got, value)
+
+    def test_digits(self):
+        self.check(DIGITS)
+
+    def test_version_2_features(self):
+        for variant in ("pe-core-pool-heads", "rope-mixed", "relpos-shared"):
+            fixture = REPO / "tests" / "fixtures" / "modern" / variant
+            path = self.tmp / f"{variant}.ovit"
+            run_tool(sys.executable, REPO / "weights" / "convert.py", fixture / "model.safetensors",
+                     "--config", fixture / "config.json", "-o", path)
+            self.check(path)
+
+
 class Precision(unittest.TestCase):
     def test_unset_is_the_files_and_auto_is_accepted(self):
         """precision=None runs the file's stored precision; every name the CLI takes, auto included, loads."""
