@@ -1,8 +1,7 @@
 // Before the server says it is ready, every batch size the batcher can form
-// (1 ... max_batch) runs once on every stream, so that no request pays for
-// planning one (primitive creation, activation buffers): the engine keeps what
-// a (stream, batch size) planned for the next run of that size. The one place
-// to switch to the engine's explicit pre-planning of batch sizes once it has one.
+// (1 ... max_batch) is planned on every stream and kept for the model's
+// lifetime (Model::plan), so that no request pays for planning one (primitive
+// creation, activation buffers).
 #pragma once
 
 #include "onevit/model.hpp"
