@@ -41,28 +41,51 @@ Architecture vit(const Family& f, int patch, int image) {
     return a;
 }
 
-// The check itself, on the case that was seen (issue 10): a band of 4 patch-grid
-// rows of a ViT-Ti/16 as a strided NHWC convolution, with the weight layout the
-// whole image's convolution chose, gets only `ref:any`.
-TEST(KernelCheck, FlagsTheConvolutionBandThatRanAsRef) {
+// A descriptor as checked() reads one: its implementation's name and source.
+struct NamedDesc {
+    std::string impl;
+    dnnl::memory::desc src;
+    const char* impl_info_str() const { return impl.c_str(); }
+    dnnl::memory::desc src_desc() const { return src; }
+};
+
+// A reference kernel is refused, named with the op and its source, whatever
+// shapes fall to one on this CPU and oneDNN version; other kernels pass.
+TEST(KernelCheck, RefusesReferenceKernelsByName) {
+    using dnnl::memory;
+    const memory::desc src({4, 3, 64, 224}, memory::data_type::f32, memory::format_tag::nhwc);
+    for (const char* impl : {"ref:any", "ref_int8:any", "ref_fused_convolution:any"}) {
+        try {
+            checked(NamedDesc{impl, src}, "convolution");
+            ADD_FAILURE() << impl << " was not refused";
+        } catch (const ReferenceKernel& e) {
+            const std::string message = e.what();
+            for (const char* part : {impl, "convolution", "4x3x64x224"})
+                EXPECT_NE(message.find(part), std::string::npos) << message;
+        }
+    }
+    // simple_layer_normalization: 2.6's jit layer norm; simple:any: its specialised reorders.
+    for (const char* impl : {"brg:avx512_core", "gemm:jit", "jit:avx2", "simple_layer_normalization:any", "simple:any"})
+        EXPECT_NO_THROW(checked(NamedDesc{impl, src}, "convolution")) << impl;
+}
+
+// On oneDNN's own descriptors: every implementation it lists for a matmul is
+// refused exactly when it is a reference one, and its first choice for a plain
+// f32 matmul (a jit gemm on any x86-64 CPU) passes.
+TEST(KernelCheck, OneDnnsImplementationsAreCheckedByTheirNames) {
     using dnnl::memory;
     const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-    const int rows = 4, P = 16, W = 224, C = 3, D = 192;
-    const memory::desc src({1, C, rows * P, W}, memory::data_type::f32,
-                           memory::dims{std::int64_t(rows) * P * W * C, 1, W * C, C});
-    const memory::desc dst({1, D, rows, W / P}, memory::data_type::f32,
-                           memory::dims{std::int64_t(rows) * (W / P) * D, 1, (W / P) * D, D});
-    const memory::desc weights({D, C, P, P}, memory::data_type::f32, memory::format_tag::Acdb48a);
-    const memory::desc bias({D}, memory::data_type::f32, memory::format_tag::x);
-    const dnnl::convolution_forward::primitive_desc pd(
-        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
-                                        weights, bias, dst, {P, P}, {0, 0}, {0, 0}),
-        engine);
-    EXPECT_TRUE(is_reference_kernel(pd.impl_info_str())) << pd.impl_info_str();
-    EXPECT_THROW(checked(pd, "convolution"), ReferenceKernel);
-    EXPECT_FALSE(is_reference_kernel("brg:avx512_core"));
-    EXPECT_FALSE(is_reference_kernel("simple_layer_normalization:any"));
-    EXPECT_TRUE(is_reference_kernel("ref_int8:any"));
+    const memory::desc a({2, 64, 96}, memory::data_type::f32, memory::format_tag::abc);
+    const memory::desc b({2, 96, 128}, memory::data_type::f32, memory::format_tag::acb);
+    const memory::desc c({2, 64, 128}, memory::data_type::f32, memory::format_tag::bac);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), engine);
+    EXPECT_FALSE(is_reference_kernel(pd.impl_info_str())) << pd.impl_info_str();
+    do {
+        if (is_reference_kernel(pd.impl_info_str()))
+            EXPECT_THROW(checked(pd, "matmul"), ReferenceKernel) << pd.impl_info_str();
+        else
+            EXPECT_NO_THROW(checked(pd, "matmul")) << pd.impl_info_str();
+    } while (pd.next_impl());
 }
 
 TEST(PlanSweep, NoReferenceKernelAnywhere) {
@@ -85,6 +108,7 @@ TEST(PlanSweep, NoReferenceKernelAnywhere) {
                                                      std::to_string(image) + ", batch " + std::to_string(batch) +
                                                      ", " + std::to_string(threads) + " threads, " +
                                                      to_string(precision);
+                            const long checked_here = kernels_checked();
                             executor.run([&] {
                                 try {
                                     plan_forward(vit(family, patch, image), precision, engine, threads, batch);
@@ -92,13 +116,13 @@ TEST(PlanSweep, NoReferenceKernelAnywhere) {
                                     ADD_FAILURE() << what << ": " << e.what();
                                 }
                             });
+                            // A plan that checks nothing would pass this sweep vacuously.
+                            EXPECT_GT(kernels_checked(), checked_here) << what << ": no descriptor checked";
                             ++plans;
                         }
     }
     const long checked = kernels_checked() - checked_before;
     EXPECT_EQ(reference_fallbacks() - fallbacks_before, 0) << "a planner's first choice had a reference kernel";
-    EXPECT_EQ(plans, 12 * 4 * 2 * 2 * 5 * static_cast<int>(planned_precisions().size()));
-    EXPECT_GT(checked, plans);  // every plan checked descriptors
     std::printf("plan sweep: %d plans, %ld primitive descriptors checked, %.1f s\n", plans, checked,
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
@@ -156,8 +180,7 @@ TEST(PlanSweep, NoReferenceKernelInTheModernLayers) {
     const Family families[] = {{"ViT-S", 384, 12, 6}, {"ViT-B", 768, 12, 12}};
     const int thread_counts[] = {1, 2, 3, 4, 8, 16, 64};
     const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-    const long checked_before = kernels_checked(), fallbacks_before = reference_fallbacks();
-    int plans = 0;
+    const long fallbacks_before = reference_fallbacks();
     for (int threads : thread_counts) {
         Executor executor(engine, threads);
         for (Precision precision : planned_precisions())
@@ -169,6 +192,7 @@ TEST(PlanSweep, NoReferenceKernelInTheModernLayers) {
                         const std::string what = std::string(family.name) + " " + layout.name + ", batch " +
                                                  std::to_string(batch) + ", " + std::to_string(threads) +
                                                  " threads, " + to_string(precision);
+                        const long checked_here = kernels_checked();
                         executor.run([&] {
                             try {
                                 plan_forward(a, precision, engine, threads, batch);
@@ -176,12 +200,11 @@ TEST(PlanSweep, NoReferenceKernelInTheModernLayers) {
                                 ADD_FAILURE() << what << ": " << e.what();
                             }
                         });
-                        ++plans;
+                        // A plan that checks nothing would pass this sweep vacuously.
+                        EXPECT_GT(kernels_checked(), checked_here) << what << ": no descriptor checked";
                     }
     }
     EXPECT_EQ(reference_fallbacks() - fallbacks_before, 0) << "a planner's first choice had a reference kernel";
-    EXPECT_EQ(plans, 7 * 2 * 7 * 3 * static_cast<int>(planned_precisions().size()));
-    EXPECT_GT(kernels_checked() - checked_before, plans);
 }
 
 // threads = 0: the thread plan's contract, checked by brute force over the

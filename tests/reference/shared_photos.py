@@ -1,10 +1,9 @@
 """The real photos in ../shared/data, and the reference pipeline they go through.
 
-Shared by the tests that run the pretrained DeiT-tiny on them (deit_photos_test,
-precision_photos_test, accuracy_test): where the data lives, which files are
-photos, and facebookresearch/deit's eval transform — PIL open -> RGB ->
-Resize(256, bicubic) -> CenterCrop(224) -> ToTensor -> Normalize(ImageNet) —
-independent of onevit's own image pipeline.
+Used by accuracy_test, which runs the pretrained DeiT-tiny on them: where the
+data lives, which files are photos, and facebookresearch/deit's eval transform —
+PIL open -> RGB -> Resize(256, bicubic) -> CenterCrop(224) -> ToTensor ->
+Normalize(ImageNet) — independent of onevit's own image pipeline.
 """
 
 from __future__ import annotations
