@@ -16,19 +16,24 @@ namespace {
 // negative values, all but the sign flipped (its own inverse). An integer
 // maximum vectorises, where a float one (std::max's NaN order) does not.
 inline std::int32_t ordered_bits(std::int32_t bits) { return bits ^ ((bits >> 31) & 0x7fffffff); }
+inline std::int32_t order_key(float value) {
+    std::int32_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    return ordered_bits(bits);
+}
+inline float from_order_key(std::int32_t key) {
+    const std::int32_t bits = ordered_bits(key);
+    float value;
+    std::memcpy(&value, &bits, sizeof value);
+    return value;
+}
+constexpr float kMinusInfinity = -__builtin_inff();
 
 ONEVIT_VECTOR_CLONES
 float max_of(const float* values, int n) {
-    std::int32_t max_key = ordered_bits(static_cast<std::int32_t>(0xff800000u));  // -inf
-    for (int i = 0; i < n; ++i) {
-        std::int32_t bits;
-        std::memcpy(&bits, &values[i], sizeof bits);
-        max_key = std::max(max_key, ordered_bits(bits));
-    }
-    const std::int32_t bits = ordered_bits(max_key);
-    float max;
-    std::memcpy(&max, &bits, sizeof max);
-    return max;
+    std::int32_t max_key = order_key(kMinusInfinity);
+    for (int i = 0; i < n; ++i) max_key = std::max(max_key, order_key(values[i]));
+    return from_order_key(max_key);
 }
 
 // values[i] = e^{values[i] − shift}, in place; returns their sum.
@@ -56,17 +61,10 @@ void scale_by(float* values, int n, float row_scale, const float* col_scales) {
 // returns their maximum: the two passes of a row in one.
 ONEVIT_VECTOR_CLONES
 float scale_by_and_max(float* values, int n, float row_scale, const float* col_scales) {
-    std::int32_t max_key = ordered_bits(static_cast<std::int32_t>(0xff800000u));  // -inf
-    for (int i = 0; i < n; ++i) {
-        const float value = values[i] *= col_scales ? row_scale * col_scales[i] : row_scale;
-        std::int32_t bits;
-        std::memcpy(&bits, &value, sizeof bits);
-        max_key = std::max(max_key, ordered_bits(bits));
-    }
-    const std::int32_t bits = ordered_bits(max_key);
-    float max;
-    std::memcpy(&max, &bits, sizeof max);
-    return max;
+    std::int32_t max_key = order_key(kMinusInfinity);
+    for (int i = 0; i < n; ++i)
+        max_key = std::max(max_key, order_key(values[i] *= col_scales ? row_scale * col_scales[i] : row_scale));
+    return from_order_key(max_key);
 }
 
 // values (≥ 0, or NaN from a hostile model) to u8 steps of max/255, rounded
