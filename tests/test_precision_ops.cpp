@@ -210,6 +210,9 @@ TEST_P(PrecisionOps, AttentionFromBf16MatchesNaive) { check_attention(*this, {Ty
 // bf16 q, k, v, probabilities and output: a few roundings of 2^-9 each.
 TEST_P(PrecisionOps, AttentionAtBf16MatchesNaive) { check_attention(*this, {Type::bf16, Type::bf16}, 2e-2); }
 
+// What bf16 precision runs (model/block_types.hpp): f32 q kᵀ, bf16 probabilities and v.
+TEST_P(PrecisionOps, AttentionWithBf16MixMatchesNaive) { check_attention(*this, {Type::f32, Type::bf16}, 2e-2); }
+
 // s8 q and k rows (half a step of 1/127 of their maximum each) and u8
 // probabilities (steps of 1/255 of the row's largest p·|v| scale): within a
 // few percent of the output's scale, as int8 linear layers are.

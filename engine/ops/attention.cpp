@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <map>
+#include <stdexcept>
 #include <utility>
 
 #include "ops/kernel_check.hpp"
@@ -131,6 +132,8 @@ Attention::Attention(const dnnl::engine& engine, int threads, const AttentionSha
       out_bytes_(Activation::bytes_per_element(out.type)) {
     const int T = s.tokens, dh = s.head_dim, I = s.inner();
     const std::int64_t qkv_stride = 3 * I;
+    if ((types.qk == Type::s8) != (types.pv == Type::u8))
+        throw std::logic_error("Attention: s8 q kT goes with u8 p v, and only with it");
     const QueryPlan plan = plan_queries(engine, threads, s, types);
     for (const PrimitiveDescs& p : plan.pds) {
         scores_pds_.push_back(p.scores), mix_pds_.push_back(p.mix);
@@ -239,20 +242,13 @@ void Attention::softmax(const Task& task, char* w) const {
     }
     if (types_.pv != Type::u8) {
         const Activation probabilities(w + layout_.probabilities, types_.pv);
-        if (types_.qk == Type::s8) {  // s8 products: their scales first
-            const auto* q_scales = reinterpret_cast<const float*>(w + layout_.q_scales);
-            const auto* k_scales = reinterpret_cast<const float*>(w + layout_.k_scales);
-            for (int r = 0; r < rows; ++r)
-                scale_scores(scores + std::int64_t(r) * T, T, q_scales[r] * shape_.scale, k_scales);
-        }
         softmax_rows(scores, rows, T, probabilities, bias);
         for (int r = 0; probabilities_out && r < rows; ++r)
             load_row(probabilities, r, T, T, probabilities_out + std::int64_t(r) * T);
         return;
     }
     const auto* q_scales = reinterpret_cast<const float*>(w + layout_.q_scales);
-    softmax_rows_u8(scores, rows, T, q_scales, types_.qk == Type::s8 ? shape_.scale : 1.f,
-                    types_.qk == Type::s8 ? reinterpret_cast<const float*>(w + layout_.k_scales) : nullptr, bias,
+    softmax_rows_u8(scores, rows, T, q_scales, shape_.scale, reinterpret_cast<const float*>(w + layout_.k_scales), bias,
                     reinterpret_cast<const float*>(w + layout_.v_scales),
                     reinterpret_cast<std::uint8_t*>(w + layout_.probabilities),
                     reinterpret_cast<float*>(w + layout_.p_scales), probabilities_out);

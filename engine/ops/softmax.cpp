@@ -78,10 +78,6 @@ void quantize_u8(const float* values, int n, float inverse_step, std::uint8_t* o
 
 }  // namespace
 
-void scale_scores(float* scores, int n, float row_scale, const float* col_scales) {
-    scale_by(scores, n, row_scale, col_scales);
-}
-
 // Four passes a row: the scales and the maximum (bias: three); the
 // exponentials and their sum; v's scales and their maximum; the u8 steps.
 void softmax_rows_u8(float* products, int rows, int cols, const float* q_scales, float scale, const float* k_scales,

@@ -15,9 +15,6 @@ namespace onevit {
 // dense; bias may be null (none).
 void softmax_rows(float* scores, int rows, int cols, const Activation& probabilities, const float* bias = nullptr);
 
-// scores[j] *= row_scale · col_scales[j]: s8 q kᵀ products to scores.
-void scale_scores(float* scores, int n, float row_scale, const float* col_scales);
-
 // int8 attention's softmax. Row r's scores are products[r][j] · q_scales[r] ·
 // scale · k_scales[j] (k_scales null: 1) + bias[r][j] (bias null: 0). Its
 // probabilities p are multiplied by v's row scales v_scales[j] and quantized
