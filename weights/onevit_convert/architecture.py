@@ -1,20 +1,14 @@
-"""The final architecture written to a model file: one field per `arch.*` key of FORMAT.md."""
+"""The final architecture written to a model file: one field per `arch.*` key of FORMAT.md
+(its sizes, image_height to mlp_dim, are Geometry's)."""
 
 from dataclasses import dataclass
 
+from .geometry import Geometry
+
 
 @dataclass(frozen=True)
-class Architecture:
+class Architecture(Geometry):
     family: str
-    image_height: int
-    image_width: int
-    channels: int
-    patch_size: int
-    dim: int
-    depth: int
-    heads: int
-    head_dim: int
-    mlp_dim: int
     num_classes: int
     prefix_tokens: int
     norm_eps: float
@@ -45,10 +39,6 @@ class Architecture:
         return feature in self.features
 
     @property
-    def inner_dim(self):
-        return self.heads * self.head_dim
-
-    @property
     def pooled_dim(self):
         """token_and_mean_patches: concat(token 0, mean of the patch tokens)."""
         return 2 * self.dim if self.pool == "token_and_mean_patches" else self.dim
@@ -57,11 +47,3 @@ class Architecture:
     def embed_dim(self):
         """Width of the embedding: pool_proj's output, else the pooled vector."""
         return self.pool_proj or self.pooled_dim
-
-    @property
-    def patch_dim(self):
-        return self.channels * self.patch_size * self.patch_size
-
-    @property
-    def grid_tokens(self):
-        return (self.image_height // self.patch_size) * (self.image_width // self.patch_size)

@@ -113,7 +113,7 @@ def assemble(mapped, spec, labels=None):
         raise ConvertError(f"tensor {evidence('blocks.0.mlp.fc2.weight')} reads {shapes.mlp} hidden features, "
                            f"but {evidence('blocks.0.mlp.fc1.weight')} writes {fc1_rows}")
     agree("mlp_dim", spec.mlp_dim, shapes.mlp, evidence("blocks.0.mlp.fc2.weight"))
-    agree("heads×head_dim", spec.heads * spec.head_dim, shapes.inner,
+    agree("heads×head_dim", spec.inner_dim, shapes.inner,
           evidence("blocks.0.attn.qkv.weight") + ", a third of its rows")
     if mapped.heads is not None:
         agree("heads", spec.heads, mapped.heads, "the [D, H, Dh] query kernel of block 0")
@@ -142,7 +142,7 @@ def assemble(mapped, spec, labels=None):
         if size % spec.patch_size:
             raise ConvertError(f"{spec.source}: image {side} {size} is not a multiple of "
                                f"patch size {spec.patch_size}")
-    grid = (spec.image_height // spec.patch_size) * (spec.image_width // spec.patch_size)
+    grid = spec.grid_tokens
     tokens = shapes.prefix_tokens + grid
     if shapes.pos_tokens is None:
         pass                                 # no_pos_embed: checked with the tensor set below

@@ -1,27 +1,20 @@
 """What the user's --arch or --config says about the model, before it meets the weights.
 
 Fields left None are not stated by that source and are taken from the checkpoint;
-every stated field is cross-checked against the tensors (assemble.py).
+every stated field is cross-checked against the tensors (assemble.py). Its sizes, image_height
+to mlp_dim, are Geometry's.
 """
 
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from .geometry import Geometry
 from .preprocess import Preprocessing
 
 
-@dataclass
-class ModelSpec:
+@dataclass(frozen=True)
+class ModelSpec(Geometry):
     source: str                 # how messages name it: "--arch vit_base_patch16_224", "config.json"
-    image_height: int
-    image_width: int
-    channels: int
-    patch_size: int
-    dim: int
-    depth: int
-    heads: int
-    head_dim: int
-    mlp_dim: int
     norm_eps: float
     gelu: str                   # "erf" | "tanh"
     preprocess: Preprocessing
