@@ -1,7 +1,7 @@
 """Which checkpoint family a set of tensor names belongs to, and the spec it is read with."""
 
 from . import flax_patch_encoder_vit, google, mnist, openclip_vit, timm, torchvision_vit, transformers_vit, \
-    vitpytorch, vitpytorch2023
+    vitpytorch
 from .constructor_config import SIGNATURES, ConstructorConfig
 from .errors import ConvertError
 from .openclip_vit import OpenClipArch
@@ -10,8 +10,8 @@ from .timm_description import TimmDescription
 from .torchvision_vit import TorchvisionArch
 from .transformers_config import TransformersConfig
 
-FAMILIES = (timm, transformers_vit, google, torchvision_vit, openclip_vit, vitpytorch, vitpytorch2023, mnist,
-            flax_patch_encoder_vit)
+FAMILIES = (timm, transformers_vit, google, torchvision_vit, openclip_vit, vitpytorch.BEFORE_2023,
+            vitpytorch.SINCE_2023, mnist, flax_patch_encoder_vit)
 # What each family's own description is; a flags-only TimmDescription (--heads, --gelu) serves all.
 _OWN_CONFIG = {torchvision_vit: TorchvisionArch, openclip_vit: OpenClipArch}
 

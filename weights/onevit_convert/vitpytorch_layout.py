@@ -68,8 +68,8 @@ def patch_vector(c, name, spec):
     return v.reshape(p, p, ch).transpose(2, 0, 1).reshape(-1)
 
 
-# A block's canonical tensors, under blocks.N.; each vit-pytorch-style family names
-# them relative to transformer.layers.N. in its BLOCK_NAMES table. qkv has no bias.
+# A block's canonical tensors, under blocks.N.; each vit-pytorch-style layout names
+# them relative to transformer.layers.N. in its table of block names. qkv has no bias.
 _CANONICAL_BLOCK = {"norm1": "norm1", "qkv": "attn.qkv", "proj": "attn.proj", "norm2": "norm2",
                     "fc1": "mlp.fc1", "fc2": "mlp.fc2"}
 
