@@ -92,8 +92,8 @@ void ClassLabels::read_synsets(const std::string& path, int num_classes) {
         ++index;
     }
     if (index != num_classes)
-        throw Error(path + ": " + std::to_string(index) + " WordNet ids for a model of " +
-                    std::to_string(num_classes) + " classes");
+        throw Error(path + ": " + std::to_string(index) + " WordNet ids for a model of " + std::to_string(num_classes) +
+                    " classes");
     synsets_source_ = path;
 }
 
@@ -103,13 +103,15 @@ int ClassLabels::of(const std::string& image_path) const {
             throw Error(image_path + ": WordNet id " + *id +
                         ", but no synset list (give --synsets FILE, or put synset_words.txt beside the images)");
         const auto it = by_wordnet_id_.find(*id);
-        if (it == by_wordnet_id_.end()) throw Error(image_path + ": WordNet id " + *id + " is not in " + synsets_source_);
+        if (it == by_wordnet_id_.end())
+            throw Error(image_path + ": WordNet id " + *id + " is not in " + synsets_source_);
         return it->second;
     }
     const std::string folder = fs::path(image_path).parent_path().filename().string();
     const auto it = by_label_.find(folder);
     if (it == by_label_.end())
-        throw Error(image_path + ": no class: neither a WordNet id (n01440764_….JPEG, n01440764/…) nor a folder "
+        throw Error(image_path +
+                    ": no class: neither a WordNet id (n01440764_….JPEG, n01440764/…) nor a folder "
                     "named after one of the model's labels");
     return it->second;
 }

@@ -102,8 +102,8 @@ Model load_and_run_once(const BenchOptions& options, Startup& startup, BenchInpu
     const auto since = [](Clock::time_point start) {
         return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     };
-    const std::vector<std::string> images = options.inputs.empty() ? std::vector<std::string>{}
-                                                                   : expand_image_inputs(options.inputs);
+    const std::vector<std::string> images =
+        options.inputs.empty() ? std::vector<std::string>{} : expand_image_inputs(options.inputs);
     const Clock::time_point start = Clock::now();
     Options base;
     base.streams = options.streams;
@@ -186,18 +186,20 @@ void bench(const BenchOptions& options) {
     fmt::print("precision      {}\n", to_string(precision));
     fmt::print("hint           {} ({} stream{} x {} threads in all{})\n", hint, model.streams(),
                model.streams() > 1 ? "s" : "", model.threads(),
-               threads_chosen ? fmt::format(", chosen by the cost model for batch {}", options.run.batch)
-                              : options.streams > 0 ? ", as given" : ", threads as given");
+               threads_chosen        ? fmt::format(", chosen by the cost model for batch {}", options.run.batch)
+               : options.streams > 0 ? ", as given"
+                                     : ", threads as given");
     fmt::print("modelled       {:.3f} ms per forward on {} threads (the cost model's figure)\n", modelled_ms,
                model.threads() / model.streams());
     if (input.decode_ms)
-        fmt::print("input          {} images: decode + preprocess {:.3f} ms per image (mean; p50 {:.3f}, max {:.3f}), "
-                   "one thread, not in the latency below\n",
-                   input.images, input.decode_ms->mean, input.decode_ms->p50, input.decode_ms->max);
+        fmt::print(
+            "input          {} images: decode + preprocess {:.3f} ms per image (mean; p50 {:.3f}, max {:.3f}), "
+            "one thread, not in the latency below\n",
+            input.images, input.decode_ms->mean, input.decode_ms->p50, input.decode_ms->max);
     fmt::print("requests       {} timed, after {} warm-up round{}\n", latency.count, options.warmup,
                options.warmup == 1 ? "" : "s");
-    fmt::print("latency        mean {:.3f} ms, p50 {:.3f}, p90 {:.3f}, p99 {:.3f}, min {:.3f}, max {:.3f}\n", latency.mean,
-               latency.p50, latency.p90, latency.p99, latency.min, latency.max);
+    fmt::print("latency        mean {:.3f} ms, p50 {:.3f}, p90 {:.3f}, p99 {:.3f}, min {:.3f}, max {:.3f}\n",
+               latency.mean, latency.p50, latency.p90, latency.p99, latency.min, latency.max);
     fmt::print("throughput     {:.2f} images/s\n", m.images_per_s);
     fmt::print("compute        {:.1f} GFLOP/s ({:.2f} GFLOP per image)\n", gflops, forward_flops(arch) / 1e9);
     fmt::print("matmul peak    {:.1f} GFLOP/s (oneDNN {} matmul, {} threads, measured now)\n", peak_gflops,
@@ -212,15 +214,17 @@ void bench(const BenchOptions& options) {
 void bench_emulated(const BenchOptions& options) {
     const std::optional<Precision> given = resolve_precision(options.run.precision);
     const Precision precision = given ? *given : Model::load(options.model_path).info().stored_precision;
-    const EmulatedForward e = emulate_forward(options.model_path, options.run.batch, options.emulate_threads,
-                                              options.iterations, precision);
+    const EmulatedForward e =
+        emulate_forward(options.model_path, options.run.batch, options.emulate_threads, options.iterations, precision);
     const double gflops = forward_flops(e.arch) * options.run.batch / (e.latency_ms / 1e3) / 1e9;
     const double peak_per_thread = matmul_peak_gflops_thread_cpu(precision);
     const double efficiency = gflops / (peak_per_thread * e.threads);
     if (options.json) {
         nlohmann::ordered_json phases = nlohmann::ordered_json::array();
         for (const EmulatedPhaseTime& p : e.phases)
-            phases.push_back({{"ops", p.ops}, {"tiles", p.tiles}, {"slowest_thread_ms", p.slowest_thread_ms},
+            phases.push_back({{"ops", p.ops},
+                              {"tiles", p.tiles},
+                              {"slowest_thread_ms", p.slowest_thread_ms},
                               {"all_tiles_ms", p.all_tiles_ms}});
         const nlohmann::ordered_json report = {
             {"model", options.model_path},
@@ -240,9 +244,10 @@ void bench_emulated(const BenchOptions& options) {
     }
     fmt::print("model          {}\n", options.model_path);
     fmt::print("batch          {}\n", options.run.batch);
-    fmt::print("emulated       the {}-thread plan, its tiles run one after another on one thread, in its CPU time ({} runs);\n"
-               "               leaves out memory-bandwidth contention and thread wake-ups\n",
-               e.threads, e.runs);
+    fmt::print(
+        "emulated       the {}-thread plan, its tiles run one after another on one thread, in its CPU time ({} runs);\n"
+        "               leaves out memory-bandwidth contention and thread wake-ups\n",
+        e.threads, e.runs);
     fmt::print("latency        {:.3f} ms emulated (the slowest thread's share of each phase, summed)\n", e.latency_ms);
     fmt::print("one core       {:.3f} ms for all tiles of this plan ({:.2f}x the emulated latency)\n", e.work_ms,
                e.work_ms / e.latency_ms);
@@ -260,7 +265,8 @@ void bench_emulated(const BenchOptions& options) {
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
-    CLI::App* command = app.add_subcommand("bench", "Time the model on random input, against this machine's matmul peak");
+    CLI::App* command =
+        app.add_subcommand("bench", "Time the model on random input, against this machine's matmul peak");
     auto options = std::make_shared<BenchOptions>();
     command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
     add_run_options(*command, options->run);
@@ -283,8 +289,9 @@ void add_bench_command(CLI::App& app) {
                         "Time on these images (files or directories) instead of random pixels; their decoding and "
                         "preprocessing is timed apart");
     command->add_flag("--json", options->json, "One JSON object instead of text");
-    command->add_option("--emulate-threads", options->emulate_threads,
-                        "Time the plan for this many threads on one thread, phase by phase (no real run)")
+    command
+        ->add_option("--emulate-threads", options->emulate_threads,
+                     "Time the plan for this many threads on one thread, phase by phase (no real run)")
         ->check(at_least(1));
     command->callback([options] { options->emulate_threads > 0 ? bench_emulated(*options) : bench(*options); });
 }

@@ -76,22 +76,22 @@ void classify(const ClassifyOptions& options) {
     Progress progress(images.size());
     ResultPrinter printer(options.json, progress);
     bool all_classified = true;
-    for_each_batch(model, images, options.run.batch, progress,
-                   [&](std::size_t first, std::vector<DecodeAhead::Input>& inputs) {
-                       const Stacked batch = stack_usable(inputs);
-                       const std::vector<float> logits =
-                           batch.count ? model.run(batch.pixels.data(), batch.count) : std::vector<float>{};
-                       std::size_t row = 0;
-                       for (std::size_t i = 0; i < inputs.size(); ++i) {
-                           const std::string& image = images[first + i];
-                           if (!inputs[i].error.empty()) {
-                               printer.failure(image, inputs[i].error);
-                               all_classified = false;
-                               continue;
-                           }
-                           printer.predictions(image, top_k(logits.data() + row++ * classes, classes, top, info.labels));
-                       }
-                   });
+    for_each_batch(
+        model, images, options.run.batch, progress, [&](std::size_t first, std::vector<DecodeAhead::Input>& inputs) {
+            const Stacked batch = stack_usable(inputs);
+            const std::vector<float> logits =
+                batch.count ? model.run(batch.pixels.data(), batch.count) : std::vector<float>{};
+            std::size_t row = 0;
+            for (std::size_t i = 0; i < inputs.size(); ++i) {
+                const std::string& image = images[first + i];
+                if (!inputs[i].error.empty()) {
+                    printer.failure(image, inputs[i].error);
+                    all_classified = false;
+                    continue;
+                }
+                printer.predictions(image, top_k(logits.data() + row++ * classes, classes, top, info.labels));
+            }
+        });
     // Each failure is already on stderr: exit 1 without another message.
     if (!all_classified) throw CLI::RuntimeError(1);
 }

@@ -60,7 +60,7 @@ struct ClassScore {
 struct Tally {
     int evaluated = 0;
     int failed = 0;
-    int agreed = 0;  // top-1 equal at both precisions (with --against)
+    int agreed = 0;                     // top-1 equal at both precisions (with --against)
     std::vector<ClassScore> per_class;  // by class index
 };
 
@@ -82,8 +82,8 @@ std::vector<std::vector<int>> ranked(const Model& model, const std::vector<float
     std::vector<std::vector<int>> out;
     for (int b = 0; b < batch; ++b) {
         std::vector<int> indices;
-        for (const Prediction& p : top_k(logits.data() + std::size_t(b) * info.arch.num_classes, info.arch.num_classes,
-                                         k, info.labels))
+        for (const Prediction& p :
+             top_k(logits.data() + std::size_t(b) * info.arch.num_classes, info.arch.num_classes, k, info.labels))
             indices.push_back(p.index);
         out.push_back(std::move(indices));
     }
@@ -169,7 +169,8 @@ double fraction(int count, int of) { return of ? double(count) / of : 0.0; }
 void print_text(const EvalOptions& options, const std::vector<Score>& scores, const Tally& tally,
                 const std::string& synsets, const ModelInfo& info) {
     fmt::print("model       {}\n", options.model_path);
-    fmt::print("labels      {}\n", synsets.empty() ? "folders named after the model's labels" : "WordNet ids in " + synsets);
+    fmt::print("labels      {}\n",
+               synsets.empty() ? "folders named after the model's labels" : "WordNet ids in " + synsets);
     fmt::print("images      {} evaluated, {} failed\n", tally.evaluated, tally.failed);
     const auto hits = [&](int count) {
         return fmt::format("{:6.2f}% ({}/{})", 100 * fraction(count, tally.evaluated), count, tally.evaluated);
@@ -249,7 +250,8 @@ void eval(const EvalOptions& options) {
     if (labels.synsets_source().empty())
         for (const std::string& path : images)
             if (wordnet_id_of(path))
-                throw Error(path + " is named by WordNet id, but there is no synset list (give --synsets FILE, or put "
+                throw Error(path +
+                            " is named by WordNet id, but there is no synset list (give --synsets FILE, or put "
                             "synset_words.txt beside the images)");
 
     std::vector<const Model*> running;
@@ -293,10 +295,12 @@ void add_eval_command(CLI::App& app) {
                         "Synset list: line i = 'WordNet-id name' of class i (default: synset_words.txt beside the "
                         "images, else the model's labels if they start with WordNet ids)");
     command->add_flag("--json", options->json, "One JSON object instead of text");
-    command->add_option("images", options->inputs,
-                        "Image files (JPEG, PNG, WebP, BMP, TIFF), or directories: their image files and those below them; "
-                        "the class of each comes from a WordNet id "
-                        "prefix (n01440764_x.JPEG), a WordNet-id folder, or a folder named after a label")
+    command
+        ->add_option(
+            "images", options->inputs,
+            "Image files (JPEG, PNG, WebP, BMP, TIFF), or directories: their image files and those below them; "
+            "the class of each comes from a WordNet id "
+            "prefix (n01440764_x.JPEG), a WordNet-id folder, or a folder named after a label")
         ->required();
     command->callback([options] { eval(*options); });
 }

@@ -91,15 +91,15 @@ void explain(const ExplainOptions& options) {
 
 void add_explain_command(CLI::App& app) {
     CLI::App* command = app.add_subcommand(
-        "explain", "Attention heat-maps: per image, DIR/<stem>.png (the photo, the rollout map over the model's crop, the "
+        "explain",
+        "Attention heat-maps: per image, DIR/<stem>.png (the photo, the rollout map over the model's crop, the "
         "top-1) and DIR/<stem>.npy (DIR/stdin.* for -)");
     auto options = std::make_shared<ExplainOptions>();
     command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
     command->add_option("--out,-o", options->out_dir, "Output directory (created if missing)")->required();
     add_precision_option(*command, options->run.precision);
     add_threads_option(*command, options->run.threads);
-    command->add_option("images", options->images, kImageInputsHelp)
-        ->required();
+    command->add_option("images", options->images, kImageInputsHelp)->required();
     command->callback([options] { explain(*options); });
 }
 

@@ -24,8 +24,8 @@ struct InferOptions {
     std::string model_path;
     std::string input_path;
     std::string output_path;
-    std::string cls_path;     // optional: class token after the final norm, (batch, dim)
-    std::string tokens_path;  // optional: patch tokens after the final norm, (batch, patches, dim)
+    std::string cls_path;        // optional: class token after the final norm, (batch, dim)
+    std::string tokens_path;     // optional: patch tokens after the final norm, (batch, patches, dim)
     std::string attention_path;  // optional: attention probabilities, (batch, depth, heads, tokens, tokens)
     std::string embedding_path;  // optional: the pooled embedding, (batch, dim)
     RunOptions run;

@@ -49,8 +49,8 @@ std::string resize_string(const Architecture& arch, const Preprocessing& recipe)
     if (recipe.resize == Resize::direct)
         return fmt::format("{} to {} x {}", to_string(recipe.resize), arch.image_height, arch.image_width);
     if (recipe.resize == Resize::squash_then_crop)
-        return fmt::format("{} (both sides to {}, centre crop {} x {})", to_string(recipe.resize),
-                           recipe.resize_size, arch.image_height, arch.image_width);
+        return fmt::format("{} (both sides to {}, centre crop {} x {})", to_string(recipe.resize), recipe.resize_size,
+                           arch.image_height, arch.image_width);
     return fmt::format("{} (shorter side to {}, centre crop {} x {})", to_string(recipe.resize), recipe.resize_size,
                        arch.image_height, arch.image_width);
 }
@@ -91,7 +91,8 @@ void print_plan(const Architecture& arch, int batch, int cores, Precision precis
                throughput.threads_per_stream, throughput.modelled_images_per_s);
     std::string by_threads;
     for (int t = 1; t <= cores; t = t < 4 ? t + 1 : t * 2)
-        by_threads += fmt::format("{}{}: {:.3f}", by_threads.empty() ? "" : ", ", t, modelled_latency_ms(arch, batch, t, precision));
+        by_threads += fmt::format("{}{}: {:.3f}", by_threads.empty() ? "" : ", ", t,
+                                  modelled_latency_ms(arch, batch, t, precision));
     fmt::print("  {:<17} {} (threads: ms)\n", "modelled latency", by_threads);
 }
 
@@ -130,14 +131,14 @@ void print_info(const InfoOptions& options) {
     field("pooling", to_string(arch.pool));
     field("head norm", yes_no(arch.head_norm));
     if (arch.pool_proj > 0)
-        field("pool proj", fmt::format("{} -> {}, activation {}", arch.pooled_dim(), arch.pool_proj,
-                                       to_string(arch.pool_proj_act)));
+        field("pool proj",
+              fmt::format("{} -> {}, activation {}", arch.pooled_dim(), arch.pool_proj, to_string(arch.pool_proj_act)));
     field("head", to_string(arch.head));
     field("features", features_string(arch));
     field("embedding", fmt::format("{} wide{}", arch.embed_dim(), info.embedding.empty() ? "" : ", " + info.embedding));
     row("parameters", parameter_count_string(info.parameter_count));
-    row("weights stored", fmt::format("{} (commands compute in it unless --precision says otherwise)",
-                                      to_string(info.stored_precision)));
+    row("weights stored",
+        fmt::format("{} (commands compute in it unless --precision says otherwise)", to_string(info.stored_precision)));
     row("file size", byte_count_string(std::filesystem::file_size(options.model)));
     section("preprocessing");
     field("resize", resize_string(arch, recipe));

@@ -30,8 +30,8 @@ public:
     // One image ready for Model::run (C × H × W floats), or why it is not.
     struct Input {
         std::vector<float> chw;
-        std::string error;                 // onevit::Error's message: the image cannot be used
-        std::exception_ptr unexpected;     // anything else (out of memory): rethrown by take()
+        std::string error;              // onevit::Error's message: the image cannot be used
+        std::exception_ptr unexpected;  // anything else (out of memory): rethrown by take()
     };
 
     // Decodes paths[i] as `info` says, at most `lookahead` images past the one last taken.

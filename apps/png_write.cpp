@@ -39,8 +39,9 @@ bool encode(png_structp png, png_infop info, std::FILE* file, const Image& image
             png_bytep* rows) {
     if (setjmp(png_jmpbuf(png))) return false;
     png_init_io(png, file);
-    png_set_IHDR(png, info, image.width, image.height, 8, image.channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_IHDR(png, info, image.width, image.height, 8,
+                 image.channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     if (chunk_count > 0) png_set_text(png, info, chunks, chunk_count);
     png_write_info(png, info);
     png_write_image(png, rows);
@@ -75,7 +76,8 @@ void write(const std::string& path, const Image& image, const std::vector<std::p
         png_destroy_write_struct(&png, nullptr);
         throw Error(path + ": cannot start the PNG writer (out of memory)");
     }
-    const bool encoded = encode(png, info, file.get(), image, chunks.data(), static_cast<int>(chunks.size()), rows.data());
+    const bool encoded =
+        encode(png, info, file.get(), image, chunks.data(), static_cast<int>(chunks.size()), rows.data());
     png_destroy_write_struct(&png, &info);
     if (!encoded) throw Error(path + ": cannot write the PNG: " + state.message);
     if (std::fflush(file.get()) != 0 || std::ferror(file.get()))

@@ -10,11 +10,11 @@
 
 namespace onevit::cli {
 
-void add_precision_option(CLI::App& command, std::string& precision, const std::string& name,
-                          const std::string& help) {
-    command.add_option(name, precision,
-                       help + "; auto = the fastest this CPU runs natively (here: " +
-                           to_string(fastest_native_precision()) + ")")
+void add_precision_option(CLI::App& command, std::string& precision, const std::string& name, const std::string& help) {
+    command
+        .add_option(
+            name, precision,
+            help + "; auto = the fastest this CPU runs natively (here: " + to_string(fastest_native_precision()) + ")")
         ->check(CLI::IsMember({"f32", "bf16", "int8", "auto"}));
 }
 

@@ -18,15 +18,16 @@ namespace onevit::cli {
 constexpr int kImagesPerBatch = 8;
 
 struct RunOptions {
-    std::string precision;          // f32, bf16, int8 or auto; empty: the file's (ModelInfo::stored_precision)
-    int threads = 0;                // 0: chosen per model
-    int batch = kImagesPerBatch;    // images per run
+    std::string precision;        // f32, bf16, int8 or auto; empty: the file's (ModelInfo::stored_precision)
+    int threads = 0;              // 0: chosen per model
+    int batch = kImagesPerBatch;  // images per run
 };
 
 // --precision f32|bf16|int8|auto (or another option taking a precision: eval's --against).
 void add_precision_option(CLI::App& command, std::string& precision, const std::string& name = "--precision,-p",
-                          const std::string& help = "Data type to compute in (default: the one the file was written "
-                                                    "for, as `onevit info` shows)");
+                          const std::string& help =
+                              "Data type to compute in (default: the one the file was written "
+                              "for, as `onevit info` shows)");
 // --threads T (0 = chosen per model).
 void add_threads_option(CLI::App& command, int& threads);
 // --batch B, images per run.

@@ -59,7 +59,8 @@ void forward(benchmark::State& state, const std::string& path) {
     try {
         Resident& r = resident(path, threads);
         const onevit::Architecture& arch = r.model->info().arch;
-        std::vector<float> input(static_cast<std::size_t>(batch) * arch.channels * arch.image_height * arch.image_width);
+        std::vector<float> input(static_cast<std::size_t>(batch) * arch.channels * arch.image_height *
+                                 arch.image_width);
         std::mt19937 generator(20240601);  // fixed: every run sees the same input
         std::normal_distribution<float> normalised_pixel;
         std::generate(input.begin(), input.end(), [&] { return normalised_pixel(generator); });
@@ -71,9 +72,9 @@ void forward(benchmark::State& state, const std::string& path) {
             benchmark::DoNotOptimize(logits.data());
         }
         state.SetItemsProcessed(state.iterations() * batch);
-        state.counters["GFLOPS"] = benchmark::Counter(
-            onevit::forward_flops(arch) * 1e-9 * batch * static_cast<double>(state.iterations()),
-            benchmark::Counter::kIsRate);
+        state.counters["GFLOPS"] =
+            benchmark::Counter(onevit::forward_flops(arch) * 1e-9 * batch * static_cast<double>(state.iterations()),
+                               benchmark::Counter::kIsRate);
     } catch (const std::exception& e) {
         state.SkipWithError(e.what());
     }
@@ -152,8 +153,7 @@ int main(int argc, char** argv) {
         if (t == 0) t = tbb::info::default_concurrency();
     benchmark::AddCustomContext("onevit_models", dir.string());
     for (const fs::path& file : files) {
-        benchmark::internal::Benchmark* b =
-            benchmark::RegisterBenchmark(file.stem().c_str(), forward, file.string());
+        benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(file.stem().c_str(), forward, file.string());
         b->ArgNames({"batch", "threads"})->UseRealTime()->Unit(benchmark::kMillisecond)->ReportAggregatesOnly(true);
         for (int t : threads)
             for (int batch : batches) b->Args({batch, t});

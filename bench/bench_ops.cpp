@@ -93,14 +93,15 @@ struct Product {
 std::vector<Product> products(Part op, const VitShape& s, int batch) {
     const memory::dim rows = memory::dim(batch) * kTokens, D = s.dim, heads = memory::dim(batch) * s.heads();
     switch (op) {
-        case Part::patch_embed: return {{1, memory::dim(batch) * kPatches, kPatchDim, D, true, Epilogue::none}};
+        case Part::patch_embed:
+            return {{1, memory::dim(batch) * kPatches, kPatchDim, D, true, Epilogue::none}};
         case Part::attention:
-            return {{1, rows, D, 3 * D, true, Epilogue::none},                 // qkv
+            return {{1, rows, D, 3 * D, true, Epilogue::none},                   // qkv
                     {heads, kTokens, kHeadDim, kTokens, false, Epilogue::none},  // q kᵀ
                     {heads, kTokens, kTokens, kHeadDim, false, Epilogue::none},  // p v
                     {1, rows, D, D, true, Epilogue::residual_add}};              // proj
         case Part::mlp:
-            return {{1, rows, D, s.mlp, true, Epilogue::gelu_erf},  // fc1
+            return {{1, rows, D, s.mlp, true, Epilogue::gelu_erf},       // fc1
                     {1, rows, s.mlp, D, true, Epilogue::residual_add}};  // fc2
     }
     return {};
@@ -154,8 +155,8 @@ private:
         if (p.epilogue == Epilogue::residual_add) post_ops.append_sum(1.f);
         dnnl::primitive_attr attr;
         attr.set_post_ops(post_ops);
-        const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(md(p.m, p.k), weights, bias, md(p.m, p.n)),
-                                              attr, engine_);
+        const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(md(p.m, p.k), weights, bias, md(p.m, p.n)), attr,
+                                              engine_);
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, random_memory(pd.src_desc())},
                                              {DNNL_ARG_WEIGHTS, random_memory(pd.weights_desc())},
                                              {DNNL_ARG_DST, random_memory(pd.dst_desc())}};
@@ -297,7 +298,8 @@ struct Case {
     // The onednn row's seconds per iteration, by "<op>/<model>/batch/threads": the
     // onevit row, registered right after it, divides by it.
     std::string key(int batch, int threads) const {
-        return std::string(op_name(op)) + "/" + shape.name + "/" + std::to_string(batch) + "/" + std::to_string(threads);
+        return std::string(op_name(op)) + "/" + shape.name + "/" + std::to_string(batch) + "/" +
+               std::to_string(threads);
     }
 };
 std::map<std::string, double> onednn_seconds;
@@ -310,8 +312,8 @@ double time_loop(benchmark::State& state, const Case& c, int batch, const std::f
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double iterations = static_cast<double>(state.iterations());
     state.SetItemsProcessed(state.iterations() * batch);
-    state.counters["GFLOPS"] = benchmark::Counter(flops(c.op, c.shape, batch) * 1e-9 * iterations,
-                                                  benchmark::Counter::kIsRate);
+    state.counters["GFLOPS"] =
+        benchmark::Counter(flops(c.op, c.shape, batch) * 1e-9 * iterations, benchmark::Counter::kIsRate);
     return seconds / iterations;
 }
 

@@ -53,7 +53,9 @@ inline void expect_close(const std::vector<float>& actual, const std::vector<dou
 }
 
 inline double gelu_erf(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
-inline double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }
+inline double gelu_tanh(double x) {
+    return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+}
 inline double gelu_quick(double x) { return x / (1 + std::exp(-1.702 * x)); }  // CLIP's QuickGELU, x·sigmoid(1.702x)
 
 // softmax(scale · q kᵀ) v per image and head, in double, from qkv rows [q | k | v].
@@ -80,7 +82,8 @@ inline std::vector<double> naive_attention(const std::vector<float>& qkv, const 
                 }
                 for (double& x : p) sum += x = std::exp(x - max);
                 if (probabilities)
-                    for (int j = 0; j < T; ++j) (*probabilities)[((std::size_t(b) * s.heads + h) * T + i) * T + j] = p[j] / sum;
+                    for (int j = 0; j < T; ++j)
+                        (*probabilities)[((std::size_t(b) * s.heads + h) * T + i) * T + j] = p[j] / sum;
                 for (int d = 0; d < s.head_dim; ++d) {
                     double acc = 0;
                     for (int j = 0; j < s.tokens; ++j) acc += p[j] / sum * at(j, 2, d);

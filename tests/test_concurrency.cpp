@@ -80,8 +80,8 @@ TEST(Concurrency, EveryPrecisionIsDeterministicRunToRun) {
             std::vector<std::future<std::vector<float>>> in_flight;
             for (int i = 0; i < 4; ++i) in_flight.push_back(model.submit(input.data(), 3));
             for (auto& result : in_flight)
-                EXPECT_EQ(result.get(), first) << to_string(precision) << ", " << threads << " threads, " << streams
-                                               << " streams";
+                EXPECT_EQ(result.get(), first)
+                    << to_string(precision) << ", " << threads << " threads, " << streams << " streams";
             EXPECT_EQ(model.run(input.data(), 3), first);
         }
     }

@@ -33,7 +33,7 @@ TEST(ForwardPool, KeepsTheMostRecentBatchSizesAndThePinnedOnes) {
     use(7);
     for (int batch = 1; batch <= 6; ++batch) use(batch);
     EXPECT_EQ(pool.kept(), (std::set<int>{3, 4, 5, 6, 7}));  // 4 recent + the pinned one
-    use(3);  // 3 is the most recent now: 4 goes next
+    use(3);                                                  // 3 is the most recent now: 4 goes next
     use(9);
     EXPECT_EQ(pool.kept(), (std::set<int>{3, 5, 6, 7, 9}));
     EXPECT_EQ(pool.take(4), nullptr);

@@ -45,7 +45,7 @@ using synthetic::Bytes;
 using synthetic::ModelBytes;
 using synthetic::Spec;
 
-constexpr double kCaseSeconds = 20;  // generous: sanitizer builds on a loaded machine
+constexpr double kCaseSeconds = 20;                     // generous: sanitizer builds on a loaded machine
 const std::string kDigits = "weights/digits_vit.ovit";  // tests run in the source root
 
 // Every temporary file made, removed when the test program ends.
@@ -147,8 +147,9 @@ TEST(HostileModel, SyntheticModelsOpenLoadAndRun) {
         const std::vector<float> logits = model.run(input.data(), 1);
         const int embedding = spec.pool_proj > 0 ? spec.pool_proj : spec.dim;
         ASSERT_EQ(logits.size(), std::size_t(spec.classes > 0 ? spec.classes : embedding));  // headless: the embedding
-        ASSERT_EQ(model.embed({Image{spec.image, spec.image, spec.channels,
-                                     std::vector<std::uint8_t>(std::size_t(spec.image) * spec.image * spec.channels)}})
+        ASSERT_EQ(model
+                      .embed({Image{spec.image, spec.image, spec.channels,
+                                    std::vector<std::uint8_t>(std::size_t(spec.image) * spec.image * spec.channels)}})
                       .size(),
                   std::size_t(embedding));
         for (float v : logits) EXPECT_TRUE(std::isfinite(v));
@@ -228,8 +229,8 @@ TEST(HostileModel, TruncationsSayTruncatedAndHowLong) {
     for (std::size_t n : {data_offset / 2, data_offset - 1, data_offset + 1, whole.size() / 2, whole.size() - 1})
         lengths.push_back(n);
     for (std::size_t length : lengths) {
-        const std::string message =
-            open_error(Bytes(whole.begin(), whole.begin() + std::ptrdiff_t(length)), "length " + std::to_string(length));
+        const std::string message = open_error(Bytes(whole.begin(), whole.begin() + std::ptrdiff_t(length)),
+                                               "length " + std::to_string(length));
         const std::string expected = "truncated (" + std::to_string(length) + " bytes, ";
         EXPECT_NE(message.find(expected), std::string::npos) << "length " << length << ": " << message;
         if (length >= 32 && length < data_offset) {
@@ -360,17 +361,19 @@ std::vector<FieldCase> field_cases() {
     add("data_offset huge", patched_u64(good, 16, kHuge64), {"data_offset"});
     add("data_offset unaligned", patched_u64(good, 16, 96 + 1), {"data_offset"});
     add("data_offset zero", patched_u64(good, 16, 0), {"data_offset"});
-    add("data_offset at end of file", [&] {
-        Bytes b = good;
-        b.resize((b.size() + 63) / 64 * 64, 0);
-        return patched_u64(b, 16, b.size());
-    }(), {"truncated"});
+    add("data_offset at end of file",
+        [&] {
+            Bytes b = good;
+            b.resize((b.size() + 63) / 64 * 64, 0);
+            return patched_u64(b, 16, b.size());
+        }(),
+        {"truncated"});
 
     // Counts and lengths far beyond the file.
     add("metadata count huge", model([](ModelBytes& m) { m.entry_count = 0xFFFFFFFFu; }), {"metadata count"});
     add("metadata count 4097", model([](ModelBytes& m) { m.entry_count = 4097; }), {"metadata count"});
-    add("metadata count one too many", model([](ModelBytes& m) { m.entry_count = std::uint32_t(m.entries.size() + 1); }),
-        {});
+    add("metadata count one too many",
+        model([](ModelBytes& m) { m.entry_count = std::uint32_t(m.entries.size() + 1); }), {});
     add("metadata count zero", model([](ModelBytes& m) { m.entry_count = 0; }), {"metadata key"});
     add("key length huge", patched_u32(good, after_key(good, "arch.dim") - 8 - 4, kHuge32), {"metadata key length"});
     add("key length 257", patched_u32(good, after_key(good, "arch.dim") - 8 - 4, 257), {"metadata key length"});
@@ -398,111 +401,131 @@ std::vector<FieldCase> field_cases() {
             m.entries[1] = synthetic::u32_entry("arch.image_height", 16384);
             m.entries[2] = synthetic::u32_entry("arch.image_width", 16384);
             m.entries[4] = synthetic::u32_entry("arch.patch_size", 1);
-        }), {"too many tokens"});
+        }),
+        {"too many tokens"});
     add("heads x head_dim", model([](ModelBytes& m) {
             *m.entry("arch.heads") = synthetic::u32_entry("arch.heads", 1024);
             *m.entry("arch.head_dim") = synthetic::u32_entry("arch.head_dim", 65536);
-        }), {"heads x head_dim"});
-    add("norm_eps NaN", model([](ModelBytes& m) {
-            *m.entry("arch.norm_eps") = synthetic::f32_entry("arch.norm_eps", std::nanf(""));
-        }), {"arch.norm_eps"});
-    add("attn_scale infinite", model([](ModelBytes& m) {
-            *m.entry("arch.attn_scale") = synthetic::f32_entry("arch.attn_scale", INFINITY);
-        }), {"arch.attn_scale"});
+        }),
+        {"heads x head_dim"});
+    add("norm_eps NaN",
+        model([](ModelBytes& m) { *m.entry("arch.norm_eps") = synthetic::f32_entry("arch.norm_eps", std::nanf("")); }),
+        {"arch.norm_eps"});
+    add("attn_scale infinite",
+        model([](ModelBytes& m) { *m.entry("arch.attn_scale") = synthetic::f32_entry("arch.attn_scale", INFINITY); }),
+        {"arch.attn_scale"});
     add("std zero", model([](ModelBytes& m) {
             *m.entry("preprocess.std") = synthetic::f32_array_entry("preprocess.std", {0.25f, 0.f, 0.25f});
-        }), {"preprocess.mean/std"});
+        }),
+        {"preprocess.mean/std"});
     add("mean NaN", model([](ModelBytes& m) {
             *m.entry("preprocess.mean") = synthetic::f32_array_entry("preprocess.mean", {0.5f, std::nanf(""), 0.5f});
-        }), {"preprocess.mean/std"});
+        }),
+        {"preprocess.mean/std"});
     add("wrong type", model([](ModelBytes& m) { *m.entry("arch.dim") = synthetic::f32_entry("arch.dim", 4.f); }),
         {"arch.dim", "wrong type"});
     add("missing key", model([](ModelBytes& m) { m.entries.erase(m.entries.begin() + 6); }), {"arch.depth"});
     add("duplicate key", model([](ModelBytes& m) { m.entries.push_back(m.entries[5]); }), {"duplicate", "arch.dim"});
     add("invalid key", model([](ModelBytes& m) { m.entries.push_back(synthetic::u32_entry("Arch.Dim", 1)); }),
         {"invalid metadata key"});
-    add("unknown choice", model([](ModelBytes& m) {
-            *m.entry("arch.gelu") = synthetic::string_entry("arch.gelu", "relu");
-        }), {"arch.gelu", "relu"});
-    add("class_token out of range", model([](ModelBytes& m) {
-            m.entries.push_back(synthetic::u32_entry("arch.class_token", 2));
-        }), {"arch.class_token", "outside [0, 1]"});
-    add("norm_pre out of range", model([](ModelBytes& m) {
-            m.entries.push_back(synthetic::u32_entry("arch.norm_pre", 7));
-        }), {"arch.norm_pre", "outside [0, 1]"});
-    add("too many prefix tokens", model([](ModelBytes& m) {
-            *m.entry("arch.prefix_tokens") = synthetic::u32_entry("arch.prefix_tokens", 65);
-        }), {"arch.prefix_tokens", "outside [0, 64]"});
-    add("pool_proj_act without pool_proj", model([](ModelBytes& m) {
-            m.entries.push_back(synthetic::string_entry("arch.pool_proj_act", "tanh"));
-        }), {"arch.pool_proj_act", "needs arch.pool_proj"});
-    add("unknown pool_proj_act", [] {
-        Spec s;
-        s.pool_proj = 5;
-        ModelBytes m = synthetic::tiny_model(s);
-        *m.entry("arch.pool_proj_act") = synthetic::string_entry("arch.pool_proj_act", "relu");
-        return m.bytes();
-    }(), {"arch.pool_proj_act", "relu"});
-    add("token_and_mean_patches with a head norm", [] {
-        Spec s;
-        s.token_and_mean = true;
-        s.head_norm = true;
-        return synthetic::tiny_model(s).bytes();
-    }(), {"token_and_mean_patches", "head norm"});
-    add("token_and_mean_patches without a class token", [] {
-        Spec s = synthetic::zoo_spec();
-        s.map_pool = false;
-        s.token_and_mean = true;
-        return synthetic::tiny_model(s).bytes();
-    }(), {"token_and_mean_patches", "needs a class token"});
-    add("pool_proj with a distilled head", [] {
-        Spec s;
-        s.distilled = true;
-        ModelBytes m = synthetic::tiny_model(s);
-        m.entries.push_back(synthetic::u32_entry("arch.pool_proj", 5));
-        return m.bytes();
-    }(), {"arch.pool_proj", "distilled"});
-    add("pool_proj width disagrees with its tensor", [] {
-        Spec s;
-        s.pool_proj = 5;
-        ModelBytes m = synthetic::tiny_model(s);
-        *m.entry("arch.pool_proj") = synthetic::u32_entry("arch.pool_proj", 6);
-        return m.bytes();
-    }(), {"has shape [3, 5]", "needs [3, 6]"});  // head.weight: the first in name order
-    add("token pooling without a class token", model([](ModelBytes& m) {
-            m.entries.push_back(synthetic::u32_entry("arch.class_token", 0));
-        }), {"arch.pool", "class token"});
-    add("no head with classes", model([](ModelBytes& m) {
-            *m.entry("arch.head") = synthetic::string_entry("arch.head", "none");
-        }), {"arch.head", "num_classes = 0"});
-    add("classes zero with a head", model([](ModelBytes& m) {
-            *m.entry("arch.num_classes") = synthetic::u32_entry("arch.num_classes", 0);
-        }), {"arch.head", "num_classes = 0"});
+    add("unknown choice",
+        model([](ModelBytes& m) { *m.entry("arch.gelu") = synthetic::string_entry("arch.gelu", "relu"); }),
+        {"arch.gelu", "relu"});
+    add("class_token out of range",
+        model([](ModelBytes& m) { m.entries.push_back(synthetic::u32_entry("arch.class_token", 2)); }),
+        {"arch.class_token", "outside [0, 1]"});
+    add("norm_pre out of range",
+        model([](ModelBytes& m) { m.entries.push_back(synthetic::u32_entry("arch.norm_pre", 7)); }),
+        {"arch.norm_pre", "outside [0, 1]"});
+    add("too many prefix tokens",
+        model([](ModelBytes& m) { *m.entry("arch.prefix_tokens") = synthetic::u32_entry("arch.prefix_tokens", 65); }),
+        {"arch.prefix_tokens", "outside [0, 64]"});
+    add("pool_proj_act without pool_proj",
+        model([](ModelBytes& m) { m.entries.push_back(synthetic::string_entry("arch.pool_proj_act", "tanh")); }),
+        {"arch.pool_proj_act", "needs arch.pool_proj"});
+    add("unknown pool_proj_act",
+        [] {
+            Spec s;
+            s.pool_proj = 5;
+            ModelBytes m = synthetic::tiny_model(s);
+            *m.entry("arch.pool_proj_act") = synthetic::string_entry("arch.pool_proj_act", "relu");
+            return m.bytes();
+        }(),
+        {"arch.pool_proj_act", "relu"});
+    add("token_and_mean_patches with a head norm",
+        [] {
+            Spec s;
+            s.token_and_mean = true;
+            s.head_norm = true;
+            return synthetic::tiny_model(s).bytes();
+        }(),
+        {"token_and_mean_patches", "head norm"});
+    add("token_and_mean_patches without a class token",
+        [] {
+            Spec s = synthetic::zoo_spec();
+            s.map_pool = false;
+            s.token_and_mean = true;
+            return synthetic::tiny_model(s).bytes();
+        }(),
+        {"token_and_mean_patches", "needs a class token"});
+    add("pool_proj with a distilled head",
+        [] {
+            Spec s;
+            s.distilled = true;
+            ModelBytes m = synthetic::tiny_model(s);
+            m.entries.push_back(synthetic::u32_entry("arch.pool_proj", 5));
+            return m.bytes();
+        }(),
+        {"arch.pool_proj", "distilled"});
+    add("pool_proj width disagrees with its tensor",
+        [] {
+            Spec s;
+            s.pool_proj = 5;
+            ModelBytes m = synthetic::tiny_model(s);
+            *m.entry("arch.pool_proj") = synthetic::u32_entry("arch.pool_proj", 6);
+            return m.bytes();
+        }(),
+        {"has shape [3, 5]", "needs [3, 6]"});  // head.weight: the first in name order
+    add("token pooling without a class token",
+        model([](ModelBytes& m) { m.entries.push_back(synthetic::u32_entry("arch.class_token", 0)); }),
+        {"arch.pool", "class token"});
+    add("no head with classes",
+        model([](ModelBytes& m) { *m.entry("arch.head") = synthetic::string_entry("arch.head", "none"); }),
+        {"arch.head", "num_classes = 0"});
+    add("classes zero with a head",
+        model([](ModelBytes& m) { *m.entry("arch.num_classes") = synthetic::u32_entry("arch.num_classes", 0); }),
+        {"arch.head", "num_classes = 0"});
     add("resize_size zero", model([](ModelBytes& m) {
             *m.entry("preprocess.resize_size") = synthetic::u32_entry("preprocess.resize_size", 0);
-        }), {"resize_size"});
+        }),
+        {"resize_size"});
     add("label count", model([](ModelBytes& m) {
             *m.entry("labels") = synthetic::string_array_entry("labels", {"a", "b"});
-        }), {"labels has 2"});
-    add("escape sequence in the embedding's description", model([](ModelBytes& m) {
-            m.entries.push_back(synthetic::string_entry("embedding", "pooled \x1b[2J"));
-        }), {"embedding", "control character (byte 27)"});
+        }),
+        {"labels has 2"});
+    add("escape sequence in the embedding's description",
+        model([](ModelBytes& m) { m.entries.push_back(synthetic::string_entry("embedding", "pooled \x1b[2J")); }),
+        {"embedding", "control character (byte 27)"});
     add("control character in a label", model([](ModelBytes& m) {
             *m.entry("labels") = synthetic::string_array_entry("labels", {"cat", "dog\n  1  99.00%  2  bird", "x"});
-        }), {"labels", "control character"});
+        }),
+        {"labels", "control character"});
 
     // Tensor records.
     add("ndim zero", model([](ModelBytes& m) { m.tensor("head.bias")->dims = {}; }), {"head.bias", "ndim 0"});
-    add("ndim five", model([](ModelBytes& m) { m.tensor("head.bias")->dims = {1, 1, 1, 1, 3}; }),
+    add("ndim five", model([](ModelBytes& m) {
+            m.tensor("head.bias")->dims = {1, 1, 1, 1, 3};
+        }),
         {"head.bias", "ndim 5"});
-    add("dimension zero", model([](ModelBytes& m) { m.tensor("head.bias")->dims = {0}; }), {"head.bias", "dimension 0"});
+    add("dimension zero", model([](ModelBytes& m) { m.tensor("head.bias")->dims = {0}; }),
+        {"head.bias", "dimension 0"});
     add("dimension huge", model([](ModelBytes& m) { m.tensor("head.bias")->dims = {1ull << 40}; }),
         {"head.bias", "out of range"});
     add("element count overflows", model([](ModelBytes& m) {
             m.tensor("head.bias")->dims = {1ull << 32, 1ull << 32, 1ull << 32, 1ull << 32};
-        }), {"head.bias", "overflows"});
-    add("nbytes disagrees", model([](ModelBytes& m) { m.tensor("head.bias")->nbytes = 16; }),
-        {"head.bias", "nbytes"});
+        }),
+        {"head.bias", "overflows"});
+    add("nbytes disagrees", model([](ModelBytes& m) { m.tensor("head.bias")->nbytes = 16; }), {"head.bias", "nbytes"});
     add("nbytes huge", model([](ModelBytes& m) { m.tensor("head.bias")->nbytes = 0xFFFFFFFFFFFFFFFFull; }),
         {"head.bias", "nbytes"});
     add("dtype unknown", model([](ModelBytes& m) { m.tensor("head.bias")->dtype = 3; }),
@@ -520,27 +543,32 @@ std::vector<FieldCase> field_cases() {
     add("bf16 nbytes of f32", model([](ModelBytes& m) {
             m.tensor("head.weight")->dtype = synthetic::kBF16;
             m.tensor("head.weight")->nbytes = 3 * 4 * 4;
-        }), {"head.weight", "nbytes 48", "bf16 (24)"});
+        }),
+        {"head.weight", "nbytes 48", "bf16 (24)"});
     add("int8 nbytes without scales", model([](ModelBytes& m) {
             m.tensor("head.weight")->dtype = synthetic::kInt8;
             m.tensor("head.weight")->nbytes = 64;
-        }), {"head.weight", "nbytes 64", "int8 (76)"});
-    add("int8 scales past the end", [] {
-        ModelBytes m = synthetic::tiny_model();
-        m.tensor("head.weight")->dtype = synthetic::kInt8;  // 12 s8 values, padding, 3 scales: 76 bytes
-        const Bytes b = m.bytes();
-        const std::uint64_t data_bytes = b.size() - data_offset_of(b);  // ends with head.bias, 12 bytes
-        m.tensor("head.weight")->offset = data_bytes - 12;  // the values fit, the scales do not
-        return m.bytes();
-    }(), {"head.weight", "truncated"});
-    for (const auto& [what, scale] : {std::pair<const char*, float>{"NaN", std::nanf("")}, {"infinite", INFINITY},
-                                      {"negative", -0.5f}}) {
+        }),
+        {"head.weight", "nbytes 64", "int8 (76)"});
+    add("int8 scales past the end",
+        [] {
+            ModelBytes m = synthetic::tiny_model();
+            m.tensor("head.weight")->dtype = synthetic::kInt8;  // 12 s8 values, padding, 3 scales: 76 bytes
+            const Bytes b = m.bytes();
+            const std::uint64_t data_bytes = b.size() - data_offset_of(b);  // ends with head.bias, 12 bytes
+            m.tensor("head.weight")->offset = data_bytes - 12;              // the values fit, the scales do not
+            return m.bytes();
+        }(),
+        {"head.weight", "truncated"});
+    for (const auto& [what, scale] :
+         {std::pair<const char*, float>{"NaN", std::nanf("")}, {"infinite", INFINITY}, {"negative", -0.5f}}) {
         add(std::string("int8 scale ") + what, model([scale = scale](ModelBytes& m) {
                 synthetic::Tensor& t = *m.tensor("blocks.0.mlp.fc1.weight");
                 t.dtype = synthetic::kInt8;
                 t.scales = std::vector<float>(t.dims[0], 0.01f);
                 (*t.scales)[5] = scale;
-            }), {"blocks.0.mlp.fc1.weight", "scale of row 5"});
+            }),
+            {"blocks.0.mlp.fc1.weight", "scale of row 5"});
     }
     add("offset unaligned", model([](ModelBytes& m) { m.tensor("head.bias")->offset = 4; }),
         {"head.bias", "64-byte aligned"});
@@ -552,24 +580,28 @@ std::vector<FieldCase> field_cases() {
     add("tensors out of order", model([](ModelBytes& m) {
             m.tensors[0].offset = 256;  // patch_embed.weight after patch_embed.bias
             m.tensors[1].offset = 0;
-        }), {"out of order"});
-    add("last tensor past the end", [&] {
-        Bytes b = good;
-        b.resize(b.size() - 4);
-        synthetic::reseal(b);
-        return b;
-    }(), {"head.bias", "truncated"});
-    add("duplicate tensor", model([](ModelBytes& m) {
-            m.tensors.push_back(m.tensors.back());
-        }), {"duplicate tensor head.bias"});
+        }),
+        {"out of order"});
+    add("last tensor past the end",
+        [&] {
+            Bytes b = good;
+            b.resize(b.size() - 4);
+            synthetic::reseal(b);
+            return b;
+        }(),
+        {"head.bias", "truncated"});
+    add("duplicate tensor", model([](ModelBytes& m) { m.tensors.push_back(m.tensors.back()); }),
+        {"duplicate tensor head.bias"});
     add("empty tensor name", model([](ModelBytes& m) { m.tensor("head.bias")->name = ""; }), {"empty tensor name"});
     add("missing tensor", model([](ModelBytes& m) { m.tensors.pop_back(); }), {"missing tensors: head.bias"});
     add("unexpected tensor", model([](ModelBytes& m) {
             m.tensors.push_back({"head.extra", {4}, std::vector<float>(4, 0.f)});
-        }), {"unexpected tensors: head.extra"});
+        }),
+        {"unexpected tensors: head.extra"});
     add("wrong shape", model([](ModelBytes& m) {
             m.tensor("head.weight")->dims = {4, 3};
-        }), {"head.weight", "shape [4, 3]"});
+        }),
+        {"head.weight", "shape [4, 3]"});
 
     // Version 2: the features and what they read (weights/FORMAT.md, "Features (version 2)").
     const auto v2 = [](std::vector<std::string> features, auto&& change, Spec spec = {}) {
@@ -585,78 +617,100 @@ std::vector<FieldCase> field_cases() {
             *m.tensor(name) = {name, dims, std::vector<float>(count, 0.25f)};
         };
     };
-    const auto set = [](const char* key, synthetic::Entry e) {
-        return [key, e](ModelBytes& m) { *m.entry(key) = e; };
-    };
+    const auto set = [](const char* key, synthetic::Entry e) { return [key, e](ModelBytes& m) { *m.entry(key) = e; }; };
     add("unknown feature", v2({"rope", "differential_attention"}, as_is),
         {"feature 'differential_attention' is not supported"});
     add("feature listed twice", v2({"swiglu", "swiglu"}, as_is), {"feature 'swiglu' is listed twice"});
-    add("version 2 without arch.features", v2({}, [](ModelBytes& m) {
-            m.entries.erase(std::find_if(m.entries.begin(), m.entries.end(),
-                                         [](const synthetic::Entry& e) { return e.key == "arch.features"; }));
-        }), {"missing metadata key arch.features"});
+    add("version 2 without arch.features",
+        v2({},
+           [](ModelBytes& m) {
+               m.entries.erase(std::find_if(m.entries.begin(), m.entries.end(),
+                                            [](const synthetic::Entry& e) { return e.key == "arch.features"; }));
+           }),
+        {"missing metadata key arch.features"});
     add("arch.features in a version 1 file", v2({"swiglu"}, [](ModelBytes& m) { m.version = 1; }),
         {"arch.features needs model file version 2"});
-    add("arch.features not a string array", v2({"rope"}, set("arch.features", synthetic::string_entry("arch.features",
-                                                                                                     "rope"))),
+    add("arch.features not a string array",
+        v2({"rope"}, set("arch.features", synthetic::string_entry("arch.features", "rope"))),
         {"arch.features", "wrong type"});
-    add("rope without its table", v2({"rope"}, [](ModelBytes& m) {
-            m.tensors.erase(m.tensors.begin() + (m.tensor("rope.sin") - m.tensors.data()));
-        }), {"missing tensors: rope.sin"});
-    add("rope table of the wrong shape", v2({"rope"}, reshape("rope.cos", {5, 3})),
-        {"rope.cos", "shape [5, 3]"});
-    add("rope layout unknown", v2({"rope"}, set("arch.rope_layout", synthetic::string_entry("arch.rope_layout",
-                                                                                           "diagonal"))),
+    add("rope without its table",
+        v2({"rope"},
+           [](ModelBytes& m) { m.tensors.erase(m.tensors.begin() + (m.tensor("rope.sin") - m.tensors.data())); }),
+        {"missing tensors: rope.sin"});
+    add("rope table of the wrong shape", v2({"rope"}, reshape("rope.cos", {5, 3})), {"rope.cos", "shape [5, 3]"});
+    add("rope layout unknown",
+        v2({"rope"}, set("arch.rope_layout", synthetic::string_entry("arch.rope_layout", "diagonal"))),
         {"arch.rope_layout", "diagonal"});
     add("rope layout none", v2({"rope"}, set("arch.rope_layout", synthetic::string_entry("arch.rope_layout", "none"))),
         {"arch.rope_layout = \"none\" with feature 'rope'"});
-    add("rope layout missing", v2({"rope"}, [](ModelBytes& m) {
-            m.entries.erase(std::find_if(m.entries.begin(), m.entries.end(),
-                                         [](const synthetic::Entry& e) { return e.key == "arch.rope_layout"; }));
-        }), {"arch.rope_layout"});
+    add("rope layout missing",
+        v2({"rope"},
+           [](ModelBytes& m) {
+               m.entries.erase(std::find_if(m.entries.begin(), m.entries.end(),
+                                            [](const synthetic::Entry& e) { return e.key == "arch.rope_layout"; }));
+           }),
+        {"arch.rope_layout"});
     add("rope_per_block out of range",
         v2({"rope"}, set("arch.rope_per_block", synthetic::u32_entry("arch.rope_per_block", 2))),
         {"arch.rope_per_block", "outside [0, 1]"});
     add("rope per block without the tables",
         v2({"rope"}, set("arch.rope_per_block", synthetic::u32_entry("arch.rope_per_block", 1))),
         {"blocks.0.attn.rope.cos"});
-    add("rope with an odd head_dim", [] {
-        Spec s;
-        s.heads = 1, s.head_dim = 3;
-        return synthetic::modern_model({"rope"}, s).bytes();
-    }(), {"RoPE needs an even head_dim"});
-    add("q_norm missing", v2({"qk_norm"}, [](ModelBytes& m) {
-            m.tensors.erase(m.tensors.begin() + (m.tensor("blocks.0.attn.q_norm.weight") - m.tensors.data()));
-        }), {"missing tensors: blocks.0.attn.q_norm.weight"});
-    add("q_norm of the wrong width", v2({"qk_norm"}, reshape("blocks.0.attn.q_norm.weight", {4})), {"blocks.0.attn.q_norm.weight", "shape [4]"});
-    add("swiglu with one half of fc1", v2({"swiglu"}, reshape("blocks.0.mlp.fc1.weight", {8, 4})), {"blocks.0.mlp.fc1.weight", "shape [8, 4]", "needs [16, 4]"});
+    add("rope with an odd head_dim",
+        [] {
+            Spec s;
+            s.heads = 1, s.head_dim = 3;
+            return synthetic::modern_model({"rope"}, s).bytes();
+        }(),
+        {"RoPE needs an even head_dim"});
+    add("q_norm missing",
+        v2({"qk_norm"},
+           [](ModelBytes& m) {
+               m.tensors.erase(m.tensors.begin() + (m.tensor("blocks.0.attn.q_norm.weight") - m.tensors.data()));
+           }),
+        {"missing tensors: blocks.0.attn.q_norm.weight"});
+    add("q_norm of the wrong width", v2({"qk_norm"}, reshape("blocks.0.attn.q_norm.weight", {4})),
+        {"blocks.0.attn.q_norm.weight", "shape [4]"});
+    add("swiglu with one half of fc1", v2({"swiglu"}, reshape("blocks.0.mlp.fc1.weight", {8, 4})),
+        {"blocks.0.mlp.fc1.weight", "shape [8, 4]", "needs [16, 4]"});
     add("swiglu and parallel", v2({"swiglu", "parallel"}, as_is), {"'swiglu' and 'parallel'"});
     for (const auto& order : {std::vector<std::string>{"post_norm", "parallel"}, {"parallel", "post_norm"}})
         add("post_norm and parallel", v2(order, as_is), {"'post_norm' and 'parallel'"});
-    add("rel_pos_bias of the wrong shape", v2({"rel_pos_bias"}, reshape("blocks.0.attn.rel_pos_bias", {2, 5, 4})), {"blocks.0.attn.rel_pos_bias", "shape [2, 5, 4]"});
-    add("rel_pos_bias missing", v2({"rel_pos_bias"}, [](ModelBytes& m) {
-            m.tensors.erase(m.tensors.begin() + (m.tensor("blocks.0.attn.rel_pos_bias") - m.tensors.data()));
-        }), {"missing tensors: blocks.0.attn.rel_pos_bias"});
-    add("rms_norm with LayerNorm shifts", v2({"rms_norm"}, [](ModelBytes& m) {
-            m.tensors.push_back({"blocks.0.norm1.bias", {4}, std::vector<float>(4, 0.f)});
-        }), {"unexpected tensors: blocks.0.norm1.bias"});
-    add("no_pos_embed with a position table", v2({"no_pos_embed"}, [](ModelBytes& m) {
-            m.tensors.push_back({"pos_embed", {5, 4}, std::vector<float>(20, 0.f)});
-        }), {"unexpected tensors: pos_embed"});
-    add("pool_heads zero", v2({"attn_pool_shape"}, set("arch.pool_heads", synthetic::u32_entry("arch.pool_heads", 0)),
-                              synthetic::zoo_spec()),
+    add("rel_pos_bias of the wrong shape", v2({"rel_pos_bias"}, reshape("blocks.0.attn.rel_pos_bias", {2, 5, 4})),
+        {"blocks.0.attn.rel_pos_bias", "shape [2, 5, 4]"});
+    add("rel_pos_bias missing",
+        v2({"rel_pos_bias"},
+           [](ModelBytes& m) {
+               m.tensors.erase(m.tensors.begin() + (m.tensor("blocks.0.attn.rel_pos_bias") - m.tensors.data()));
+           }),
+        {"missing tensors: blocks.0.attn.rel_pos_bias"});
+    add("rms_norm with LayerNorm shifts",
+        v2({"rms_norm"},
+           [](ModelBytes& m) {
+               m.tensors.push_back({"blocks.0.norm1.bias", {4}, std::vector<float>(4, 0.f)});
+           }),
+        {"unexpected tensors: blocks.0.norm1.bias"});
+    add("no_pos_embed with a position table",
+        v2({"no_pos_embed"},
+           [](ModelBytes& m) {
+               m.tensors.push_back({"pos_embed", {5, 4}, std::vector<float>(20, 0.f)});
+           }),
+        {"unexpected tensors: pos_embed"});
+    add("pool_heads zero",
+        v2({"attn_pool_shape"}, set("arch.pool_heads", synthetic::u32_entry("arch.pool_heads", 0)),
+           synthetic::zoo_spec()),
         {"arch.pool_heads"});
-    add("pool_heads not dividing dim", v2({"attn_pool_shape"},
-                                          set("arch.pool_heads", synthetic::u32_entry("arch.pool_heads", 3)),
-                                          synthetic::zoo_spec()),
+    add("pool_heads not dividing dim",
+        v2({"attn_pool_shape"}, set("arch.pool_heads", synthetic::u32_entry("arch.pool_heads", 3)),
+           synthetic::zoo_spec()),
         {"dim divisible by the pooling heads"});
-    add("pool_mlp_dim huge", v2({"attn_pool_shape"},
-                                set("arch.pool_mlp_dim", synthetic::u32_entry("arch.pool_mlp_dim", kHuge32)),
-                                synthetic::zoo_spec()),
+    add("pool_mlp_dim huge",
+        v2({"attn_pool_shape"}, set("arch.pool_mlp_dim", synthetic::u32_entry("arch.pool_mlp_dim", kHuge32)),
+           synthetic::zoo_spec()),
         {"arch.pool_mlp_dim"});
-    add("pool_prefix out of range", v2({"attn_pool_shape"},
-                                       set("arch.pool_prefix", synthetic::u32_entry("arch.pool_prefix", 2)),
-                                       synthetic::zoo_spec()),
+    add("pool_prefix out of range",
+        v2({"attn_pool_shape"}, set("arch.pool_prefix", synthetic::u32_entry("arch.pool_prefix", 2)),
+           synthetic::zoo_spec()),
         {"arch.pool_prefix", "outside [0, 1]"});
     return cases;
 }
@@ -752,8 +806,8 @@ TEST(HostilePaths, ImagePaths) {
     const std::string missing = temp_path("missing/image.png");
     const std::string empty = temp_path("empty.png");
     write_file(empty, {});
-    for (const std::string& path : {missing, dir, empty, std::string("/dev/null"), std::string("/dev/zero"),
-                                    std::string("/proc/self/status")}) {
+    for (const std::string& path :
+         {missing, dir, empty, std::string("/dev/null"), std::string("/dev/zero"), std::string("/proc/self/status")}) {
         const std::string message = error_of([&] { decode_image(path); }, path);
         EXPECT_NE(message, "") << path;
         EXPECT_NE(message.find(path), std::string::npos) << message;
@@ -943,8 +997,11 @@ TEST(HostileImage, GarbageAfterACompleteImageIsIgnored) {
 TEST(HostileImage, OversizedHeadersAreRefusedBeforeAllocation) {
     // Nothing follows these headers: a decoder that allocated first would
     // need gigabytes (and the sanitizer build would abort on them).
-    for (auto [w, h] : {std::pair<std::uint32_t, std::uint32_t>{100000, 100000}, {0x7FFFFFFF, 0x7FFFFFFF},
-                        {0xFFFFFFFF, 0xFFFFFFFF}, {1, 0xFFFFFFFF}, {200000, 1000}}) {
+    for (auto [w, h] : {std::pair<std::uint32_t, std::uint32_t>{100000, 100000},
+                        {0x7FFFFFFF, 0x7FFFFFFF},
+                        {0xFFFFFFFF, 0xFFFFFFFF},
+                        {1, 0xFFFFFFFF},
+                        {200000, 1000}}) {
         const Bytes png = synthetic::png_header_only(w, h);
         const std::string message = error_of([&] { decode_image_bytes(png.data(), png.size()); });
         EXPECT_NE(message, "") << w << "x" << h;
@@ -962,8 +1019,7 @@ TEST(HostileImage, OversizedHeadersAreRefusedBeforeAllocation) {
     DecodeLimits small;
     small.max_pixels = 100;
     const Bytes png = synthetic::png_header_only(11, 10);
-    EXPECT_NE(error_of([&] { decode_image_bytes(png.data(), png.size(), 3, small); }).find("limit"),
-              std::string::npos);
+    EXPECT_NE(error_of([&] { decode_image_bytes(png.data(), png.size(), 3, small); }).find("limit"), std::string::npos);
 }
 
 TEST(HostileImage, ZeroWidthOrHeightIsRefused) {

@@ -40,9 +40,7 @@ using onevit::Image;
 using onevit::Interpolation;
 using Bytes = std::vector<std::uint8_t>;
 
-std::string fixture(const std::string& name) {
-    return std::string(ONEVIT_TEST_DATA_DIR) + "/images/" + name;
-}
+std::string fixture(const std::string& name) { return std::string(ONEVIT_TEST_DATA_DIR) + "/images/" + name; }
 
 // Runs `f` and returns the onevit::Error message it throws ("" if none).
 template <typename F>
@@ -109,8 +107,7 @@ Bytes write_png(const PngSpec& spec) {
     Bytes out;
     const std::size_t stride = spec.rows.size() / spec.height;
     std::vector<png_bytep> rows(spec.height);
-    for (int y = 0; y < spec.height; ++y)
-        rows[y] = const_cast<png_bytep>(spec.rows.data() + stride * y);
+    for (int y = 0; y < spec.height; ++y) rows[y] = const_cast<png_bytep>(spec.rows.data() + stride * y);
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
     png_infop info = png_create_info_struct(png);
     if (setjmp(png_jmpbuf(png))) {
@@ -120,13 +117,11 @@ Bytes write_png(const PngSpec& spec) {
     }
     png_set_write_fn(png, &out, append_bytes, nullptr);
     png_set_IHDR(png, info, spec.width, spec.height, spec.bit_depth, spec.color_type,
-                 spec.interlaced ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    if (!spec.palette.empty())
-        png_set_PLTE(png, info, spec.palette.data(), static_cast<int>(spec.palette.size()));
+                 spec.interlaced ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    if (!spec.palette.empty()) png_set_PLTE(png, info, spec.palette.data(), static_cast<int>(spec.palette.size()));
     if (!spec.palette_alpha.empty())
-        png_set_tRNS(png, info, spec.palette_alpha.data(),
-                     static_cast<int>(spec.palette_alpha.size()), nullptr);
+        png_set_tRNS(png, info, spec.palette_alpha.data(), static_cast<int>(spec.palette_alpha.size()), nullptr);
     png_write_info(png, info);
     if (spec.interlaced) png_set_interlace_handling(png);
     png_write_image(png, rows.data());
@@ -195,8 +190,7 @@ TEST(DecodePng, RgbRoundTripsAndGreyIsPilLuma) {
     const Image grey = decode(write_png(spec), 1);
     ASSERT_EQ(grey.channels, 1);
     for (std::size_t i = 0; i < grey.pixels.size(); ++i)
-        EXPECT_EQ(grey.pixels[i],
-                  pil_luma(spec.rows[3 * i], spec.rows[3 * i + 1], spec.rows[3 * i + 2]));
+        EXPECT_EQ(grey.pixels[i], pil_luma(spec.rows[3 * i], spec.rows[3 * i + 1], spec.rows[3 * i + 2]));
 }
 
 TEST(DecodePng, PilLumaOfPrimaries) {
@@ -238,8 +232,7 @@ TEST(DecodePng, PaletteWithTransparency) {
         }
     Bytes expected;
     for (std::uint8_t i : index)
-        expected.insert(expected.end(),
-                        {spec.palette[i].red, spec.palette[i].green, spec.palette[i].blue});
+        expected.insert(expected.end(), {spec.palette[i].red, spec.palette[i].green, spec.palette[i].blue});
     EXPECT_EQ(decode(write_png(spec)).pixels, expected);
 }
 
@@ -285,11 +278,9 @@ TEST(DecodePng, Interlaced) {
 TEST(DecodeJpeg, MatchesPilDecode) {
     for (const char* name : {"baseline.jpg", "progressive.jpg", "grey.jpg", "cmyk.jpg"}) {
         const std::string base = fixture(name);
-        EXPECT_EQ(onevit::decode_image(base, 3).pixels,
-                  onevit::decode_image(base + ".rgb.expected.png", 3).pixels)
+        EXPECT_EQ(onevit::decode_image(base, 3).pixels, onevit::decode_image(base + ".rgb.expected.png", 3).pixels)
             << name;
-        EXPECT_EQ(onevit::decode_image(base, 1).pixels,
-                  onevit::decode_image(base + ".l.expected.png", 1).pixels)
+        EXPECT_EQ(onevit::decode_image(base, 1).pixels, onevit::decode_image(base + ".l.expected.png", 1).pixels)
             << name;
     }
 }
@@ -308,10 +299,9 @@ TEST(DecodeJpeg, ProgressiveDecodesLikeBaseline) {
 
 // Each fixture is src_rgb.png written in another format and layout (by PIL, by
 // hand or by ImageMagick: tests/data/make_image_fixtures.py), beside PIL's decode.
-const char* const kOtherFormats[] = {"lossy.webp",   "lossless.webp", "alpha.webp",       "rgb24.bmp",
-                                     "palette8.bmp", "palette4.bmp",  "rgb565.bmp",       "xbgr_topdown.bmp",
-                                     "lzw.tif",      "jpeg.tif",      "cmyk.tif",         "rgb16.tif",
-                                     "tiled.tif"};
+const char* const kOtherFormats[] = {"lossy.webp",   "lossless.webp", "alpha.webp",       "rgb24.bmp", "palette8.bmp",
+                                     "palette4.bmp", "rgb565.bmp",    "xbgr_topdown.bmp", "lzw.tif",   "jpeg.tif",
+                                     "cmyk.tif",     "rgb16.tif",     "tiled.tif"};
 
 TEST(DecodeOtherFormats, MatchPilDecode) {
     for (const char* name : kOtherFormats) {
@@ -370,8 +360,7 @@ class DecodeErrors : public ::testing::Test {
 protected:
     void SetUp() override {
         dir_ = fs::path(::testing::TempDir()) /
-               (std::string("onevit_image_") +
-                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+               (std::string("onevit_image_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
         fs::create_directories(dir_);
     }
     void TearDown() override { fs::remove_all(dir_); }
@@ -379,8 +368,7 @@ protected:
     std::string file(const std::string& name, const Bytes& bytes) const {
         const std::string path = (dir_ / name).string();
         std::ofstream(path, std::ios::binary)
-            .write(reinterpret_cast<const char*>(bytes.data()),
-                   static_cast<std::streamsize>(bytes.size()));
+            .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
         return path;
     }
     // The message from decoding `bytes` stored as a file: it must name the file.
@@ -400,12 +388,10 @@ Bytes png_header_only(std::uint32_t width, std::uint32_t height) {
     Bytes out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
     Bytes chunk = {0, 0, 0, 13, 'I', 'H', 'D', 'R'};
     for (std::uint32_t v : {width, height})
-        for (int shift = 24; shift >= 0; shift -= 8)
-            chunk.push_back(static_cast<std::uint8_t>(v >> shift));
+        for (int shift = 24; shift >= 0; shift -= 8) chunk.push_back(static_cast<std::uint8_t>(v >> shift));
     chunk.insert(chunk.end(), {8, 2, 0, 0, 0});  // 8-bit RGB, not interlaced
     const std::uint32_t crc = static_cast<std::uint32_t>(crc32(0, chunk.data() + 4, 17));
-    for (int shift = 24; shift >= 0; shift -= 8)
-        chunk.push_back(static_cast<std::uint8_t>(crc >> shift));
+    for (int shift = 24; shift >= 0; shift -= 8) chunk.push_back(static_cast<std::uint8_t>(crc >> shift));
     out.insert(out.end(), chunk.begin(), chunk.end());
     return out;
 }
@@ -422,12 +408,18 @@ TEST_F(DecodeErrors, GarbageBytes) {
 
 // Cut in half or after the header, every other format is refused in one line naming it.
 TEST_F(DecodeErrors, TruncatedWebpBmpTiff) {
-    for (const auto& [name, format] : {std::pair{"lossy.webp", "WebP"}, {"lossless.webp", "WebP"},
-                                       {"rgb24.bmp", "BMP"}, {"palette4.bmp", "BMP"}, {"lzw.tif", "TIFF"},
-                                       {"jpeg.tif", "TIFF"}, {"tiled.tif", "TIFF"}, {"rgb16.tif", "TIFF"}}) {
+    for (const auto& [name, format] : {std::pair{"lossy.webp", "WebP"},
+                                       {"lossless.webp", "WebP"},
+                                       {"rgb24.bmp", "BMP"},
+                                       {"palette4.bmp", "BMP"},
+                                       {"lzw.tif", "TIFF"},
+                                       {"jpeg.tif", "TIFF"},
+                                       {"tiled.tif", "TIFF"},
+                                       {"rgb16.tif", "TIFF"}}) {
         const Bytes bytes = read_bytes(fixture(name));
         for (std::size_t length : {bytes.size() / 2, std::size_t(20), std::size_t(8)}) {
-            const std::string message = file_error(std::string("cut_") + name, Bytes(bytes.begin(), bytes.begin() + std::ptrdiff_t(length)));
+            const std::string message =
+                file_error(std::string("cut_") + name, Bytes(bytes.begin(), bytes.begin() + std::ptrdiff_t(length)));
             EXPECT_NE(message.find(format), std::string::npos) << name << " cut at " << length << ": " << message;
             EXPECT_EQ(message.find('\n'), std::string::npos) << message;
         }
@@ -489,8 +481,7 @@ TEST_F(DecodeErrors, TruncatedAndCorruptPng) {
 
 TEST_F(DecodeErrors, HugeHeadersAreRefusedBeforeDecoding) {
     // Nothing follows the header, so only a size check can produce this message.
-    EXPECT_NE(file_error("huge.png", png_header_only(20000, 20000)).find("limit"),
-              std::string::npos);
+    EXPECT_NE(file_error("huge.png", png_header_only(20000, 20000)).find("limit"), std::string::npos);
 
     Bytes jpeg = valid_jpeg();
     // Patch the SOF0 frame size (FFC0, length, precision, height, width) to 60000x60000.
@@ -506,9 +497,8 @@ TEST_F(DecodeErrors, HugeHeadersAreRefusedBeforeDecoding) {
     onevit::DecodeLimits small;
     small.max_pixels = 64 * 48 - 1;
     const Bytes ok = valid_jpeg();
-    EXPECT_NE(
-        error_of([&] { onevit::decode_image_bytes(ok.data(), ok.size(), 3, small); }).find("limit"),
-        std::string::npos);
+    EXPECT_NE(error_of([&] { onevit::decode_image_bytes(ok.data(), ok.size(), 3, small); }).find("limit"),
+              std::string::npos);
 }
 
 TEST_F(DecodeErrors, BadChannelCount) {
@@ -520,8 +510,7 @@ TEST_F(DecodeErrors, BadChannelCount) {
 
 TEST(Resize, ConstantImageStaysConstant) {
     for (int channels : {1, 3})
-        for (Interpolation f :
-             {Interpolation::nearest, Interpolation::bilinear, Interpolation::bicubic})
+        for (Interpolation f : {Interpolation::nearest, Interpolation::bilinear, Interpolation::bicubic})
             for (auto [w, h] : {std::pair{7, 5}, {50, 40}, {9, 33}, {23, 17}}) {
                 const Image in = make_image(23, 17, channels, Bytes(23 * 17 * channels, 173));
                 const Image out = onevit::resize(in, w, h, f);
@@ -540,9 +529,8 @@ TEST(Resize, MatchesPil) {
     for (const auto& [mode, in] : {std::pair{"rgb", &rgb}, {"l", &grey}})
         for (const auto& [fname, f] : filters)
             for (auto [w, h] : {std::pair{17, 13}, {57, 41}, {40, 11}, {17, 30}}) {
-                const std::string name = std::string("resize_") + mode + "_" + fname + "_" +
-                                         std::to_string(w) + "x" + std::to_string(h) +
-                                         ".expected.png";
+                const std::string name = std::string("resize_") + mode + "_" + fname + "_" + std::to_string(w) + "x" +
+                                         std::to_string(h) + ".expected.png";
                 const Image expected = onevit::decode_image(fixture(name), in->channels);
                 EXPECT_EQ(onevit::resize(*in, w, h, f).pixels, expected.pixels) << name;
             }
@@ -560,8 +548,7 @@ Image naive_resize(const Image& in, int width, int height, Interpolation f) {
     };
     const double sx = double(in.width) / width, sy = double(in.height) / height;
     const double fx = std::max(sx, 1.0), fy = std::max(sy, 1.0);
-    Image out = make_image(width, height, in.channels,
-                           Bytes(static_cast<std::size_t>(width) * height * in.channels));
+    Image out = make_image(width, height, in.channels, Bytes(static_cast<std::size_t>(width) * height * in.channels));
     for (int y = 0; y < height; ++y)
         for (int x = 0; x < width; ++x)
             for (int c = 0; c < in.channels; ++c) {
@@ -570,10 +557,7 @@ Image naive_resize(const Image& in, int width, int height, Interpolation f) {
                 for (int j = 0; j < in.height; ++j)
                     for (int i = 0; i < in.width; ++i) {
                         const double w = kernel((i + 0.5 - cx) / fx) * kernel((j + 0.5 - cy) / fy);
-                        sum +=
-                            w *
-                            in.pixels[(static_cast<std::size_t>(j) * in.width + i) * in.channels +
-                                      c];
+                        sum += w * in.pixels[(static_cast<std::size_t>(j) * in.width + i) * in.channels + c];
                         norm += w;
                     }
                 out.pixels[(static_cast<std::size_t>(y) * width + x) * in.channels + c] =
@@ -586,8 +570,7 @@ TEST(Resize, SeparablePathMatchesDirect2DWithinRounding) {
     // Values kept away from 0 and 255 so bicubic overshoot never clips, which
     // the 8-bit intermediate does and the direct evaluation does not.
     for (int channels : {1, 3}) {
-        const Image in =
-            make_image(31, 23, channels, random_bytes(31 * 23 * channels, 40, 215, 10));
+        const Image in = make_image(31, 23, channels, random_bytes(31 * 23 * channels, 40, 215, 10));
         for (Interpolation f : {Interpolation::bilinear, Interpolation::bicubic})
             for (auto [w, h] : {std::pair{12, 9}, {50, 40}, {31, 10}, {13, 23}, {7, 45}}) {
                 const Image fast = onevit::resize(in, w, h, f);
@@ -602,8 +585,7 @@ TEST(Resize, SeparablePathMatchesDirect2DWithinRounding) {
 
 TEST(Resize, RegionIsThatPartOfTheFullResult) {
     const Image in = make_image(61, 47, 3, random_bytes(61 * 47 * 3, 0, 255, 11));
-    for (Interpolation f :
-         {Interpolation::nearest, Interpolation::bilinear, Interpolation::bicubic}) {
+    for (Interpolation f : {Interpolation::nearest, Interpolation::bilinear, Interpolation::bicubic}) {
         const Image full = onevit::resize(in, 29, 83, f);
         const onevit::ResizeRegion region{5, 30, 17, 21};
         const Image part = onevit::resize(in, 29, 83, f, region);
@@ -619,10 +601,8 @@ TEST(Resize, BadArgumentsThrow) {
     const Image in = make_image(4, 4, 3, Bytes(48, 0));
     EXPECT_THROW(onevit::resize(in, 0, 4, Interpolation::bilinear), onevit::Error);
     EXPECT_THROW(onevit::resize(in, 4, 4, Interpolation::bilinear, {2, 0, 3, 4}), onevit::Error);
-    EXPECT_THROW(onevit::resize(make_image(4, 4, 2, Bytes(32, 0)), 2, 2, Interpolation::bilinear),
-                 onevit::Error);
-    EXPECT_THROW(onevit::resize(make_image(4, 4, 3, Bytes(47, 0)), 2, 2, Interpolation::bilinear),
-                 onevit::Error);
+    EXPECT_THROW(onevit::resize(make_image(4, 4, 2, Bytes(32, 0)), 2, 2, Interpolation::bilinear), onevit::Error);
+    EXPECT_THROW(onevit::resize(make_image(4, 4, 3, Bytes(47, 0)), 2, 2, Interpolation::bilinear), onevit::Error);
 }
 
 // ------------------------------------------------------------ preprocess
@@ -635,8 +615,8 @@ onevit::Architecture arch(int height, int width, int channels = 3) {
     return a;
 }
 
-onevit::Preprocessing recipe(onevit::Resize mode, int size, Interpolation f,
-                             std::vector<float> mean, std::vector<float> std) {
+onevit::Preprocessing recipe(onevit::Resize mode, int size, Interpolation f, std::vector<float> mean,
+                             std::vector<float> std) {
     onevit::Preprocessing p;
     p.resize = mode;
     p.resize_size = size;
@@ -653,9 +633,7 @@ std::vector<float> normalised(const Image& image, const onevit::Preprocessing& p
     for (int c = 0; c < image.channels; ++c)
         for (int i = 0; i < n; ++i)
             out[static_cast<std::size_t>(c) * n + i] =
-                (static_cast<float>(
-                     image.pixels[static_cast<std::size_t>(i) * image.channels + c]) /
-                     255.f -
+                (static_cast<float>(image.pixels[static_cast<std::size_t>(i) * image.channels + c]) / 255.f -
                  p.mean[c]) /
                 p.std[c];
     return out;
@@ -666,13 +644,11 @@ const std::vector<float> kImageNetStd = {0.229f, 0.224f, 0.225f};
 
 TEST(Preprocess, ShorterSideThenCentreCropMatchesTorchvision) {
     const Image src = onevit::decode_image(fixture("src_rgb.png"));
-    const auto p = recipe(onevit::Resize::shorter_then_crop, 19, Interpolation::bicubic,
-                          kImageNetMean, kImageNetStd);
+    const auto p = recipe(onevit::Resize::shorter_then_crop, 19, Interpolation::bicubic, kImageNetMean, kImageNetStd);
     // 40x30 -> 25x19; a 16x16 crop needs offsets round(4.5) = 4 and round(1.5) = 2,
     // a 24-wide 28-high crop pads 4 rows and crops columns at round(0.5) = 0.
     for (auto [h, w] : {std::pair{16, 16}, {28, 24}}) {
-        const std::string name =
-            "crop_19_" + std::to_string(h) + "x" + std::to_string(w) + ".expected.png";
+        const std::string name = "crop_19_" + std::to_string(h) + "x" + std::to_string(w) + ".expected.png";
         const Image expected = onevit::decode_image(fixture(name));
         ASSERT_EQ(expected.height, h);
         ASSERT_EQ(expected.width, w);
@@ -682,8 +658,7 @@ TEST(Preprocess, ShorterSideThenCentreCropMatchesTorchvision) {
 
 TEST(Preprocess, DirectResize) {
     const Image src = onevit::decode_image(fixture("src_rgb.png"));
-    const auto p = recipe(onevit::Resize::direct, 0, Interpolation::bilinear, {0.5f, 0.5f, 0.5f},
-                          {0.5f, 0.5f, 0.5f});
+    const auto p = recipe(onevit::Resize::direct, 0, Interpolation::bilinear, {0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f});
     const Image expected = onevit::decode_image(fixture("resize_rgb_bilinear_17x13.expected.png"));
     EXPECT_EQ(onevit::preprocess(src, arch(13, 17), p), normalised(expected, p));
 }
@@ -698,23 +673,21 @@ TEST(Preprocess, GreyModel) {
 TEST(Preprocess, ImageSmallerThanCropIsZeroPadded) {
     // shorter side 2 -> a 3x2 image in a 4x6 crop: zero rows/columns around it.
     const Image src = make_image(3, 2, 3, Bytes(18, 255));
-    const auto p = recipe(onevit::Resize::shorter_then_crop, 2, Interpolation::bicubic,
-                          {0.f, 0.f, 0.f}, {1.f, 1.f, 1.f});
+    const auto p =
+        recipe(onevit::Resize::shorter_then_crop, 2, Interpolation::bicubic, {0.f, 0.f, 0.f}, {1.f, 1.f, 1.f});
     const std::vector<float> out = onevit::preprocess(src, arch(4, 6), p);
     // Padding (crop - size) // 2 before: 1 column, 1 row.
     for (int c = 0; c < 3; ++c)
         for (int y = 0; y < 4; ++y)
             for (int x = 0; x < 6; ++x) {
                 const bool inside = y >= 1 && y < 3 && x >= 1 && x < 4;
-                EXPECT_EQ(out[(c * 4 + y) * 6 + x], inside ? 1.f : 0.f)
-                    << c << " " << y << " " << x;
+                EXPECT_EQ(out[(c * 4 + y) * 6 + x], inside ? 1.f : 0.f) << c << " " << y << " " << x;
             }
 }
 
 TEST(Preprocess, BadInputsThrow) {
     const Image rgb = make_image(8, 8, 3, Bytes(192, 0));
-    const auto p = recipe(onevit::Resize::shorter_then_crop, 8, Interpolation::bicubic,
-                          kImageNetMean, kImageNetStd);
+    const auto p = recipe(onevit::Resize::shorter_then_crop, 8, Interpolation::bicubic, kImageNetMean, kImageNetStd);
     EXPECT_THROW(onevit::preprocess(rgb, arch(4, 4, 1), p), onevit::Error);  // channels
     auto short_mean = p;
     short_mean.mean.pop_back();

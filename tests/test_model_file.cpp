@@ -76,8 +76,20 @@ TEST_F(DamagedFile, IntactFileOpensAndVerifies) {
 }
 
 TEST_F(DamagedFile, EveryTruncationIsRefused) {
-    std::vector<std::size_t> lengths = {0, 1, 7, 8, 12, 31, 32, 33, 100, data_offset - 1, data_offset,
-                                        data_offset + 1, original.size() / 2, original.size() - 1};
+    std::vector<std::size_t> lengths = {0,
+                                        1,
+                                        7,
+                                        8,
+                                        12,
+                                        31,
+                                        32,
+                                        33,
+                                        100,
+                                        data_offset - 1,
+                                        data_offset,
+                                        data_offset + 1,
+                                        original.size() / 2,
+                                        original.size() - 1};
     for (std::size_t length = 0; length < data_offset; length += 97) lengths.push_back(length);
     for (std::size_t length : lengths) {
         std::vector<std::uint8_t> cut(original.begin(), original.begin() + std::ptrdiff_t(length));
@@ -119,10 +131,10 @@ TEST_F(DamagedFile, HostileValuesBehindValidChecksumAreNamed) {
         std::uint32_t value;
         const char* expected_in_message;
     };
-    for (const Case& c : {Case{"arch.dim", 0, "arch.dim"}, Case{"arch.depth", 1000000, "arch.depth"},
-                          Case{"arch.depth", 9, "tensors: blocks."}, Case{"arch.heads", 5, "shape"},
-                          Case{"arch.patch_size", 1000, "multiple of patch_size"},
-                          Case{"arch.channels", 2, "preprocess.mean"}}) {
+    for (const Case& c :
+         {Case{"arch.dim", 0, "arch.dim"}, Case{"arch.depth", 1000000, "arch.depth"},
+          Case{"arch.depth", 9, "tensors: blocks."}, Case{"arch.heads", 5, "shape"},
+          Case{"arch.patch_size", 1000, "multiple of patch_size"}, Case{"arch.channels", 2, "preprocess.mean"}}) {
         std::vector<std::uint8_t> bytes = original;
         std::memcpy(bytes.data() + metadata_value(c.key), &c.value, 4);
         reseal(bytes, data_offset);

@@ -62,7 +62,8 @@ TEST_P(ModernOps, RmsNormMatchesNaive) {
     run(ex, *op);
     std::vector<double> expected;
     for (int r = 0; r < rows; ++r)
-        for (double v : naive_norm(Norm::rms, &src[r * dim], dim, 1e-5f, scale.view.data, nullptr)) expected.push_back(v);
+        for (double v : naive_norm(Norm::rms, &src[r * dim], dim, 1e-5f, scale.view.data, nullptr))
+            expected.push_back(v);
     expect_close(dst, expected, 1e-5);
 }
 
@@ -74,8 +75,8 @@ TEST_P(ModernOps, NormAccumulatesIntoTheResidual) {
     std::vector<float> x = random_vector(rows * dim, 26);
     const std::vector<float> x0 = x;
     auto op = inside(ex, [&] {
-        return make_norm("post", engine, ex.threads(), rows, {Norm::layer, dim, 1e-6f, scale.view.data, shift.view.data},
-                         branch.data(), x.data(), true);
+        return make_norm("post", engine, ex.threads(), rows,
+                         {Norm::layer, dim, 1e-6f, scale.view.data, shift.view.data}, branch.data(), x.data(), true);
     });
     run(ex, *op);
     std::vector<double> expected;
@@ -101,7 +102,8 @@ TEST_P(ModernOps, MlpHiddenGatesNormalisesAndStores) {
             expected.push_back(v);
     }
     using Type = dnnl::memory::data_type;
-    for (auto [type, tolerance] : {std::pair{Type::f32, 1e-5}, std::pair{Type::bf16, 1e-2}, std::pair{Type::s8, 1e-2}}) {
+    for (auto [type, tolerance] :
+         {std::pair{Type::f32, 1e-5}, std::pair{Type::bf16, 1e-2}, std::pair{Type::s8, 1e-2}}) {
         std::vector<float> storage(rows * hidden), scales(rows), values(rows * hidden);
         const Activation dst(storage.data(), type, scales.data());
         MlpHidden op("hidden", ex.threads(), rows, hidden, true,
@@ -134,7 +136,8 @@ std::vector<double> naive_modern_attention(const std::vector<float>& qkv, const 
                     std::vector<double> x = norm ? naive_norm(norm->kind, row, dh, norm->eps, norm->scale, norm->shift)
                                                  : std::vector<double>(row, row + dh);
                     if (layer.rope != Rope::none) {
-                        const std::size_t at = (layer.rope_per_head ? std::size_t(h) * T * dh : 0) + std::size_t(t) * dh;
+                        const std::size_t at =
+                            (layer.rope_per_head ? std::size_t(h) * T * dh : 0) + std::size_t(t) * dh;
                         std::vector<float> rounded(x.begin(), x.end());  // the engine rotates floats
                         x = naive_rope(layer.rope, std::vector<double>(rounded.begin(), rounded.end()),
                                        layer.rope_cos + at, layer.rope_sin + at);
@@ -153,7 +156,8 @@ std::vector<double> naive_modern_attention(const std::vector<float>& qkv, const 
                 for (double& x : p) sum += x = std::exp(x - max);
                 for (int d = 0; d < dh; ++d) {
                     double acc = 0;
-                    for (int j = 0; j < T; ++j) acc += p[j] / sum * qkv[(std::size_t(b) * T + j) * 3 * I + 2 * I + h * dh + d];
+                    for (int j = 0; j < T; ++j)
+                        acc += p[j] / sum * qkv[(std::size_t(b) * T + j) * 3 * I + 2 * I + h * dh + d];
                     out[(std::size_t(b) * T + i) * I + h * dh + d] = acc;
                 }
             }
@@ -195,7 +199,8 @@ TEST_P(ModernOps, AttentionWithQkNormRopeAndBiasMatchesNaive) {
         layer.bias = c.with_bias ? bias.data() : nullptr;
         std::vector<float> out(rows * I, -1.f);
         std::vector<float> input = qkv;
-        auto attention = inside(ex, [&] { return std::make_unique<Attention>(engine, ex.threads(), s, input.data(), out.data()); });
+        auto attention =
+            inside(ex, [&] { return std::make_unique<Attention>(engine, ex.threads(), s, input.data(), out.data()); });
         attention->set_layer(&layer);
         run(ex, *attention);
         expect_close(out, naive_modern_attention(qkv, s, layer), 1e-5);

@@ -83,8 +83,8 @@ TEST_F(NpyTest, WritesVersion1WithDataAlignedTo64) {
         const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         ASSERT_GE(bytes.size(), 10u);
         EXPECT_EQ(bytes.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
-        const std::size_t header_size =
-            static_cast<unsigned char>(bytes[8]) | (static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8);
+        const std::size_t header_size = static_cast<unsigned char>(bytes[8]) |
+                                        (static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8);
         const std::size_t data_start = 10 + header_size;
         EXPECT_EQ(data_start % 64, 0u);
         EXPECT_EQ(bytes[data_start - 1], '\n');

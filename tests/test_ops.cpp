@@ -30,9 +30,11 @@ TEST_P(Ops, LinearMatchesNaiveForEveryEpilogue) {
     const int rows = 37, in = 70, out = 1000;  // nothing a multiple of a block; several column tiles
     Tensor weight({out, in}, 1, 0.1f), bias({out}, 2);
     const std::vector<float> src = random_vector(rows * in, 3);
-    for (Epilogue e : {Epilogue::none, Epilogue::gelu_erf, Epilogue::gelu_tanh, Epilogue::gelu_quick,
-                       Epilogue::residual_add}) {
-        auto w = inside(ex, [&] { return LinearWeights(ex, weight_memory, weight.view, &bias.view, e, {rows, ex.threads()}); });
+    for (Epilogue e :
+         {Epilogue::none, Epilogue::gelu_erf, Epilogue::gelu_tanh, Epilogue::gelu_quick, Epilogue::residual_add}) {
+        auto w = inside(ex, [&] {
+            return LinearWeights(ex, weight_memory, weight.view, &bias.view, e, {rows, ex.threads()});
+        });
         std::vector<float> s = src, dst = random_vector(rows * out, 4);
         std::vector<double> expected(dst.size());
         for (int r = 0; r < rows; ++r)
@@ -63,8 +65,7 @@ TEST_P(Ops, LayerNormMatchesNaive) {
                          src.data(), dst.data());
     });
     run(ex, *op);
-    const std::vector<double> expected =
-        naive_layer_norm(src, rows, dim, eps, scale.view.data, shift.view.data);
+    const std::vector<double> expected = naive_layer_norm(src, rows, dim, eps, scale.view.data, shift.view.data);
     expect_close(dst, expected, 1e-5);
 }
 
@@ -73,7 +74,8 @@ TEST_P(Ops, AttentionMatchesNaive) {
     const AttentionShape s{2, 11, 3, 8, 0.3f};
     const int I = s.inner(), rows = s.batch * s.tokens;
     std::vector<float> qkv = random_vector(rows * 3 * I, 11), out(rows * I, -1.f);
-    auto attention = inside(ex, [&] { return std::make_unique<Attention>(engine, ex.threads(), s, qkv.data(), out.data()); });
+    auto attention =
+        inside(ex, [&] { return std::make_unique<Attention>(engine, ex.threads(), s, qkv.data(), out.data()); });
     run(ex, *attention);
     // Asked for, the probabilities are copied out — here as block 1 of 2, block
     // 0 left alone — and the output is the same as without.
@@ -107,10 +109,12 @@ TEST_P(Ops, PatchEmbedMatchesNaive) {
         const PatchGrid s{3, 24, 16, 8};
         const int batch = 2, G = s.patches(), patch = s.patch, dim = 70;
         Tensor weight({dim, s.channels, patch, patch}, 12, 0.1f), bias({dim}, 13);
-        auto w = inside(ex, [&] { return PatchEmbedWeights(ex, weight_memory, s, weight.view, &bias.view, ex.threads(), type); });
+        auto w = inside(
+            ex, [&] { return PatchEmbedWeights(ex, weight_memory, s, weight.view, &bias.view, ex.threads(), type); });
         const std::vector<float> image = random_vector(batch * s.channels * s.image_height * s.image_width, 14);
         std::vector<float> out(batch * G * dim);
-        auto embedding = inside(ex, [&] { return std::make_unique<PatchEmbedding>(w, engine, ex.threads(), batch, out.data()); });
+        auto embedding =
+            inside(ex, [&] { return std::make_unique<PatchEmbedding>(w, engine, ex.threads(), batch, out.data()); });
         embedding->extract->set_input(image.data());
         ThreadMemory memory(engine, ex.threads(), embedding->linear->scratchpad_bytes(),
                             std::max(embedding->linear->workspace_bytes(), embedding->extract->workspace_bytes()));
@@ -151,16 +155,17 @@ TEST_P(Ops, PatchExtractionMatchesNaive) {
                 for (int c = 0; c < g.channels; ++c)
                     for (int y = 0; y < g.patch; ++y)
                         for (int x = 0; x < g.patch; ++x)
-                            expected.push_back(images[((b * g.channels + c) * g.image_height + gy * g.patch + y) *
-                                                          g.image_width +
-                                                      gx * g.patch + x]);
+                            expected.push_back(
+                                images[((b * g.channels + c) * g.image_height + gy * g.patch + y) * g.image_width +
+                                       gx * g.patch + x]);
     expect_close(rows, expected, 0);
 }
 
 TEST_P(Ops, PrimitivesCannotBeCreatedOutsideTheArena) {
     Executor ex(engine, GetParam());
     Tensor weight({8, 8}, 15);
-    EXPECT_THROW(LinearWeights(ex, weight_memory, weight.view, nullptr, Epilogue::none, {4, ex.threads()}), std::logic_error);
+    EXPECT_THROW(LinearWeights(ex, weight_memory, weight.view, nullptr, Epilogue::none, {4, ex.threads()}),
+                 std::logic_error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, Ops, ::testing::Values(1, 2, 3, 7));
@@ -209,9 +214,9 @@ TEST(RowLoops, SoftmaxMatchesNaiveAtF32AndBf16) {
     const int rows = 5, cols = 197;
     std::vector<float> scores = random_vector(rows * cols, 31);
     for (int c = 0; c < cols; ++c) {
-        scores[1 * cols + c] *= 200.f;  // saturating: one or two values carry the row
-        scores[2 * cols + c] = 3.f;     // uniform
-        scores[3 * cols + c] -= 1000.f; // far below zero
+        scores[1 * cols + c] *= 200.f;   // saturating: one or two values carry the row
+        scores[2 * cols + c] = 3.f;      // uniform
+        scores[3 * cols + c] -= 1000.f;  // far below zero
     }
     std::vector<double> expected(scores.size());
     for (int r = 0; r < rows; ++r) {

@@ -89,8 +89,8 @@ TEST(KernelCheck, OneDnnsImplementationsAreCheckedByTheirNames) {
 }
 
 TEST(PlanSweep, NoReferenceKernelAnywhere) {
-    const Family families[] = {{"ViT-Ti", 192, 12, 3}, {"ViT-S", 384, 12, 6}, {"ViT-B", 768, 12, 12},
-                               {"ViT-L", 1024, 24, 16}};
+    const Family families[] = {
+        {"ViT-Ti", 192, 12, 3}, {"ViT-S", 384, 12, 6}, {"ViT-B", 768, 12, 12}, {"ViT-L", 1024, 24, 16}};
     const int batches[] = {1, 2, 3, 8, 17};
     const int thread_counts[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64};
     const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
@@ -105,9 +105,8 @@ TEST(PlanSweep, NoReferenceKernelAnywhere) {
                     for (int image : {224, 384})
                         for (int batch : batches) {
                             const std::string what = std::string(family.name) + "/" + std::to_string(patch) + " at " +
-                                                     std::to_string(image) + ", batch " + std::to_string(batch) +
-                                                     ", " + std::to_string(threads) + " threads, " +
-                                                     to_string(precision);
+                                                     std::to_string(image) + ", batch " + std::to_string(batch) + ", " +
+                                                     std::to_string(threads) + " threads, " + to_string(precision);
                             const long checked_here = kernels_checked();
                             executor.run([&] {
                                 try {
@@ -190,8 +189,8 @@ TEST(PlanSweep, NoReferenceKernelInTheModernLayers) {
                         Architecture a = vit(family, 16, 224);
                         layout.apply(a);
                         const std::string what = std::string(family.name) + " " + layout.name + ", batch " +
-                                                 std::to_string(batch) + ", " + std::to_string(threads) +
-                                                 " threads, " + to_string(precision);
+                                                 std::to_string(batch) + ", " + std::to_string(threads) + " threads, " +
+                                                 to_string(precision);
                         const long checked_here = kernels_checked();
                         executor.run([&] {
                             try {

@@ -92,8 +92,7 @@ void check_linear(PrecisionOps& t, Type src_type, double tolerance, int rows = 3
         const Type dst_type = e == Epilogue::residual_add ? Type::f32 : Type::bf16;
         auto w = inside(ex, [&] {
             return LinearWeights(ex, t.weight_memory, weight.view, with_bias ? &bias.view : nullptr, e,
-                                 {rows, ex.threads()},
-                                 {src_type, dst_type});
+                                 {rows, ex.threads()}, {src_type, dst_type});
         });
         Buffer s = Buffer::of(src_type, rows, in, src);
         const std::vector<float> residual = random_vector(rows * out, 4);
@@ -109,7 +108,8 @@ void check_linear(PrecisionOps& t, Type src_type, double tolerance, int rows = 3
                 if (e == Epilogue::residual_add) acc += residual[r * out + o];
                 expected[r * out + o] = acc;
             }
-        auto op = inside(ex, [&] { return make_linear("linear", w, t.engine, rows, s.activation(), dst.activation()); });
+        auto op =
+            inside(ex, [&] { return make_linear("linear", w, t.engine, rows, s.activation(), dst.activation()); });
         t.run(ex, *op);
         expect_rows_close(dst.values(), expected, out, tolerance);
     }
@@ -136,8 +136,7 @@ TEST_P(PrecisionOps, LayerNormWritesBf16AndS8) {
     Tensor scale({dim}, 8), shift({dim}, 9);
     std::vector<float> src = random_vector(rows * dim, 10, 3.f);
     for (float& x : src) x += 5.f;  // a mean far from 0
-    const std::vector<double> expected =
-        naive_layer_norm(src, rows, dim, eps, scale.view.data, shift.view.data);
+    const std::vector<double> expected = naive_layer_norm(src, rows, dim, eps, scale.view.data, shift.view.data);
     // bf16: one rounding (2^-9). s8: half a step, 0.5/127 of the row's maximum.
     for (auto [type, tolerance] : {std::pair{Type::bf16, 4e-3}, std::pair{Type::s8, 0.5 / 127 + 1e-5}}) {
         Buffer dst(type, rows, dim);

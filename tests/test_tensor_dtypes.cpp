@@ -189,9 +189,9 @@ TEST(TensorDTypes, EveryStoredDTypeRunsAtF32CloseToTheF32File) {
 TEST(TensorDTypes, UnsetPrecisionIsTheFilesOwn) {
     std::vector<float> input(3 * 4 * 4);
     for (std::size_t i = 0; i < input.size(); ++i) input[i] = float(i % 5) / 5.f - 0.3f;
-    for (const auto& [dtype, stored] : {std::pair{synthetic::kF32, Precision::f32},
-                                        std::pair{synthetic::kBF16, Precision::bf16},
-                                        std::pair{synthetic::kInt8, Precision::int8}}) {
+    for (const auto& [dtype, stored] :
+         {std::pair{synthetic::kF32, Precision::f32}, std::pair{synthetic::kBF16, Precision::bf16},
+          std::pair{synthetic::kInt8, Precision::int8}}) {
         const std::string path = write_model(model_stored_as(dtype), "own_" + std::to_string(dtype));
         Options options;
         options.threads = 1;

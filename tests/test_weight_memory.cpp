@@ -21,8 +21,8 @@ struct Allocation {
 TEST(WeightMemory, AllocationsAreAlignedDisjointAndKeepTheirContents) {
     WeightMemory memory;
     // Sizes around the 32 MB chunk and odd ones, from four threads at once.
-    const std::vector<std::size_t> sizes = {1, 63, 64, 1000, std::size_t(9) << 20, (std::size_t(32) << 20) + 5,
-                                            std::size_t(20) << 20, 4096, 12345};
+    const std::vector<std::size_t> sizes = {
+        1, 63, 64, 1000, std::size_t(9) << 20, (std::size_t(32) << 20) + 5, std::size_t(20) << 20, 4096, 12345};
     const int threads = 4;
     std::vector<std::vector<Allocation>> made(threads);
     std::vector<std::thread> workers;

@@ -57,8 +57,8 @@ struct Outcome {
 
 GdkTexture* texture_of(const onevit::Image& image) {
     GBytes* bytes = g_bytes_new(image.pixels.data(), image.pixels.size());
-    GdkTexture* texture = gdk_memory_texture_new(image.width, image.height, GDK_MEMORY_R8G8B8, bytes,
-                                                 std::size_t(image.width) * 3);
+    GdkTexture* texture =
+        gdk_memory_texture_new(image.width, image.height, GDK_MEMORY_R8G8B8, bytes, std::size_t(image.width) * 3);
     g_bytes_unref(bytes);
     return texture;
 }
@@ -149,8 +149,8 @@ void on_file_chosen(GtkNativeDialog* dialog, int response, gpointer data) {
 
 void on_open_clicked(GtkButton*, gpointer data) {
     App& app = *static_cast<App*>(data);
-    GtkFileChooserNative* chooser = gtk_file_chooser_native_new(
-        "Open an image", GTK_WINDOW(app.ui.window), GTK_FILE_CHOOSER_ACTION_OPEN, "_Open", "_Cancel");
+    GtkFileChooserNative* chooser = gtk_file_chooser_native_new("Open an image", GTK_WINDOW(app.ui.window),
+                                                                GTK_FILE_CHOOSER_ACTION_OPEN, "_Open", "_Cancel");
     GtkFileFilter* filter = gtk_file_filter_new();
     gtk_file_filter_set_name(filter, "JPEG and PNG images");
     for (const char* pattern : {"*.jpg", "*.jpeg", "*.png", "*.JPG", "*.JPEG", "*.PNG"})
@@ -255,14 +255,19 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "onevit-desktop: error: %s\n", e.what());
         return 1;
     }
-    App app{*model, std::filesystem::path(argv[1]).filename().string(),
-            argc == 3 ? std::optional<std::string>(argv[2]) : std::nullopt, {}, false, nullptr};
-    app.worker = std::make_unique<LatestRequestWorker>([&app](const std::string& image) { explain_on_worker(app, image); });
+    App app{*model,
+            std::filesystem::path(argv[1]).filename().string(),
+            argc == 3 ? std::optional<std::string>(argv[2]) : std::nullopt,
+            {},
+            false,
+            nullptr};
+    app.worker =
+        std::make_unique<LatestRequestWorker>([&app](const std::string& image) { explain_on_worker(app, image); });
 
     GtkApplication* application = gtk_application_new("org.onevit.Desktop", G_APPLICATION_NON_UNIQUE);
     g_signal_connect(application, "activate", G_CALLBACK(on_activate), &app);
     const int status = g_application_run(G_APPLICATION(application), 1, argv);  // our arguments are read above
-    app.worker.reset();  // before app and the model go
+    app.worker.reset();                                                         // before app and the model go
     g_object_unref(application);
     return status;
 }

@@ -23,7 +23,8 @@ bool ApiKey::accepts(std::string_view authorization) const {
     const std::string expected = std::string(scheme) + key_;
     unsigned difference = authorization.size() == expected.size() ? 0u : 1u;
     for (std::size_t i = 0; i < authorization.size(); ++i)
-        difference |= static_cast<unsigned char>(authorization[i]) ^ static_cast<unsigned char>(expected[i % expected.size()]);
+        difference |=
+            static_cast<unsigned char>(authorization[i]) ^ static_cast<unsigned char>(expected[i % expected.size()]);
     return difference == 0;
 }
 

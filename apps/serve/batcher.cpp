@@ -101,7 +101,8 @@ void Batcher::work() {
 
 void Batcher::run(std::vector<std::unique_ptr<BatchJob>>& batch, int images, std::vector<float>& buffer) {
     const auto started = BatchJob::Clock::now();
-    for (const auto& job : batch) metrics_.observe_queue_time(std::chrono::duration<double>(started - job->queued_at).count());
+    for (const auto& job : batch)
+        metrics_.observe_queue_time(std::chrono::duration<double>(started - job->queued_at).count());
     metrics_.observe_batch(images);
     const float* input = batch.front()->pixels.data();
     if (batch.size() > 1) {

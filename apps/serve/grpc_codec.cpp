@@ -15,7 +15,8 @@ namespace {
 
 bool has_other_contents(const inference::InferTensorContents& c, bool fp32) {
     return c.bool_contents_size() || c.int_contents_size() || c.int64_contents_size() || c.uint_contents_size() ||
-           c.uint64_contents_size() || c.fp64_contents_size() || (fp32 ? c.bytes_contents_size() : c.fp32_contents_size());
+           c.uint64_contents_size() || c.fp64_contents_size() ||
+           (fp32 ? c.bytes_contents_size() : c.fp32_contents_size());
 }
 
 void read_contents(const CheckedInput& checked, const inference::InferTensorContents& contents,

@@ -18,13 +18,20 @@ using Clock = std::chrono::steady_clock;
 
 grpc::StatusCode grpc_code(Status status) {
     switch (status) {
-        case Status::ok: return grpc::StatusCode::OK;
-        case Status::bad_request: return grpc::StatusCode::INVALID_ARGUMENT;
-        case Status::unauthorized: return grpc::StatusCode::UNAUTHENTICATED;
-        case Status::not_found: return grpc::StatusCode::NOT_FOUND;
-        case Status::too_large: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-        case Status::unavailable: return grpc::StatusCode::UNAVAILABLE;
-        case Status::internal: return grpc::StatusCode::INTERNAL;
+        case Status::ok:
+            return grpc::StatusCode::OK;
+        case Status::bad_request:
+            return grpc::StatusCode::INVALID_ARGUMENT;
+        case Status::unauthorized:
+            return grpc::StatusCode::UNAUTHENTICATED;
+        case Status::not_found:
+            return grpc::StatusCode::NOT_FOUND;
+        case Status::too_large:
+            return grpc::StatusCode::RESOURCE_EXHAUSTED;
+        case Status::unavailable:
+            return grpc::StatusCode::UNAVAILABLE;
+        case Status::internal:
+            return grpc::StatusCode::INTERNAL;
     }
     return grpc::StatusCode::INTERNAL;
 }
@@ -44,21 +51,25 @@ public:
 
     grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* context, const inference::ServerReadyRequest*,
                                           inference::ServerReadyResponse* response) override {
-        if (const auto refused = check_key(context)) return finish(context, Endpoint::ready, Status::unauthorized, *refused);
+        if (const auto refused = check_key(context))
+            return finish(context, Endpoint::ready, Status::unauthorized, *refused);
         response->set_ready(state_.ready());
         return finish(context, Endpoint::ready, Status::ok, {});
     }
 
-    grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* context, const inference::ModelReadyRequest* request,
+    grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* context,
+                                         const inference::ModelReadyRequest* request,
                                          inference::ModelReadyResponse* response) override {
-        if (const auto refused = check_key(context)) return finish(context, Endpoint::model_ready, Status::unauthorized, *refused);
+        if (const auto refused = check_key(context))
+            return finish(context, Endpoint::model_ready, Status::unauthorized, *refused);
         if (const auto unknown = check_model(request->name(), request->version()))
             return finish(context, Endpoint::model_ready, Status::not_found, *unknown);
         response->set_ready(state_.ready());
         return finish(context, Endpoint::model_ready, Status::ok, {});
     }
 
-    grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* context, const inference::ServerMetadataRequest*,
+    grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* context,
+                                             const inference::ServerMetadataRequest*,
                                              inference::ServerMetadataResponse* response) override {
         if (const auto refused = check_key(context))
             return finish(context, Endpoint::server_metadata, Status::unauthorized, *refused);
@@ -74,12 +85,14 @@ public:
         if (const auto unknown = check_model(request->name(), request->version()))
             return finish(context, Endpoint::model_metadata, Status::not_found, *unknown);
         const Backend* backend = state_.backend();
-        if (!backend) return finish(context, Endpoint::model_metadata, Status::unavailable, "the model is still loading");
+        if (!backend)
+            return finish(context, Endpoint::model_metadata, Status::unavailable, "the model is still loading");
         fill_model_metadata(backend->spec, *response);
         return finish(context, Endpoint::model_metadata, Status::ok, {});
     }
 
-    grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context, const inference::ModelInferRequest* request,
+    grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
+                                         const inference::ModelInferRequest* request,
                                          inference::ModelInferResponse* response) override {
         const Clock::time_point received = Clock::now();
         metrics_.infer_received(Protocol::grpc);
@@ -108,7 +121,8 @@ public:
         kept->batch = decoded.batch;
         kept->output = decoded.output;
         backend->service.infer(std::move(decoded), [backend, kept, response, answer](Outcome outcome) {
-            if (outcome.status == Status::ok) encode_grpc_infer(backend->spec, *kept, std::move(outcome.outputs), *response);
+            if (outcome.status == Status::ok)
+                encode_grpc_infer(backend->spec, *kept, std::move(outcome.outputs), *response);
             answer(outcome.status, outcome.message);
         });
         return reactor;
@@ -151,8 +165,8 @@ private:
 GrpcServer::GrpcServer(const std::string& host, int port, const GrpcLimits& limits, const ServingState& state,
                        Metrics& metrics, const std::string& server_version)
     : service_(std::make_unique<Service>(state, metrics, server_version)) {
-    const std::string address = host.find(':') == std::string::npos ? fmt::format("{}:{}", host, port)
-                                                                     : fmt::format("[{}]:{}", host, port);
+    const std::string address =
+        host.find(':') == std::string::npos ? fmt::format("{}:{}", host, port) : fmt::format("[{}]:{}", host, port);
     grpc::ServerBuilder builder;
     builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(service_.get());

@@ -28,8 +28,8 @@ struct GrpcLimits {
 class GrpcServer {
 public:
     // Listens at once (port 0: any free port); throws onevit::Error if it cannot.
-    GrpcServer(const std::string& host, int port, const GrpcLimits& limits, const ServingState& state,
-               Metrics& metrics, const std::string& server_version);
+    GrpcServer(const std::string& host, int port, const GrpcLimits& limits, const ServingState& state, Metrics& metrics,
+               const std::string& server_version);
     ~GrpcServer();
 
     int port() const { return port_; }

@@ -162,7 +162,8 @@ InferenceRequest decode_http_infer(const ModelSpec& spec, std::string_view body,
                            kPixelInput, kImageInput));
     parsed.data.resize(1);
     read_input(spec, inputs[0], parsed.data[0], binary, request);
-    if (!binary.empty()) refuse(fmt::format("{} bytes of binary data after the inputs' binary_data_size", binary.size()));
+    if (!binary.empty())
+        refuse(fmt::format("{} bytes of binary data after the inputs' binary_data_size", binary.size()));
     request.output = read_outputs(spec, document, binary_output);
     return request;
 }

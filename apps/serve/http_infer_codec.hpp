@@ -26,8 +26,7 @@ struct HttpInferResponse {
     std::optional<std::size_t> header_length;  // set when binary data follows the JSON
 };
 // outputs: request.batch x spec.outputs floats.
-HttpInferResponse encode_http_infer(const ModelSpec& spec, const InferenceRequest& request,
-                                    std::vector<float> outputs);
+HttpInferResponse encode_http_infer(const ModelSpec& spec, const InferenceRequest& request, std::vector<float> outputs);
 
 // The protocol's error body: {"error": "message"}.
 std::string error_body(const std::string& message);

@@ -64,21 +64,31 @@ std::optional<Route> route_of(std::string_view target) {
     if (n >= 5 && s[3] == "versions") model.version = std::string(s[4]), at = 5;
     if (at == n) return model;
     if (at + 1 != n) return std::nullopt;
-    if (s[at] == "ready") model.endpoint = Endpoint::model_ready;
-    else if (s[at] == "infer") model.endpoint = Endpoint::infer, model.method = http::verb::post;
-    else return std::nullopt;
+    if (s[at] == "ready")
+        model.endpoint = Endpoint::model_ready;
+    else if (s[at] == "infer")
+        model.endpoint = Endpoint::infer, model.method = http::verb::post;
+    else
+        return std::nullopt;
     return model;
 }
 
 http::status http_status(Status status) {
     switch (status) {
-        case Status::ok: return http::status::ok;
-        case Status::bad_request: return http::status::bad_request;
-        case Status::unauthorized: return http::status::unauthorized;
-        case Status::not_found: return http::status::not_found;
-        case Status::too_large: return http::status::payload_too_large;
-        case Status::unavailable: return http::status::service_unavailable;
-        case Status::internal: return http::status::internal_server_error;
+        case Status::ok:
+            return http::status::ok;
+        case Status::bad_request:
+            return http::status::bad_request;
+        case Status::unauthorized:
+            return http::status::unauthorized;
+        case Status::not_found:
+            return http::status::not_found;
+        case Status::too_large:
+            return http::status::payload_too_large;
+        case Status::unavailable:
+            return http::status::service_unavailable;
+        case Status::internal:
+            return http::status::internal_server_error;
     }
     return http::status::internal_server_error;
 }
@@ -118,31 +128,28 @@ std::optional<HttpResponse> HttpRoutes::screen(const HttpRequest::header_type& h
     const std::optional<Route> route = route_of(target);
     const Endpoint endpoint = route ? route->endpoint : Endpoint::other;
     const auto refuse = [&](http::status status, const std::string& message) {
-        log_line(fmt::format("http {} {} {} from {}: {}", static_cast<unsigned>(status),
-                             text(header.method_string()), target,
-                             peer, message));
+        log_line(fmt::format("http {} {} {} from {}: {}", static_cast<unsigned>(status), text(header.method_string()),
+                             target, peer, message));
         metrics_.request(Protocol::http, endpoint, false);
         return std::optional<HttpResponse>(json_response(status, error_body(message)));
     };
     if (endpoint != Endpoint::live && state_.api_key()) {
         const auto authorization = header.find(http::field::authorization);
-        const std::string_view value = authorization == header.end()
-                                           ? std::string_view()
-                                           : text(authorization->value());
+        const std::string_view value =
+            authorization == header.end() ? std::string_view() : text(authorization->value());
         if (!state_.api_key()->accepts(value)) {
             std::optional<HttpResponse> response =
-                refuse(http::status::unauthorized,
-                       authorization == header.end() ? "this server needs an API key: Authorization: Bearer KEY"
-                                                     : "wrong API key");
+                refuse(http::status::unauthorized, authorization == header.end()
+                                                       ? "this server needs an API key: Authorization: Bearer KEY"
+                                                       : "wrong API key");
             response->set(http::field::www_authenticate, "Bearer");
             return response;
         }
     }
     if (!route) return refuse(http::status::not_found, fmt::format("no endpoint {}", target));
     if (header.method() != route->method) {
-        std::optional<HttpResponse> response =
-            refuse(http::status::method_not_allowed,
-                   fmt::format("{} takes {}", target, text(http::to_string(route->method))));
+        std::optional<HttpResponse> response = refuse(
+            http::status::method_not_allowed, fmt::format("{} takes {}", target, text(http::to_string(route->method))));
         response->set(http::field::allow, http::to_string(route->method));
         return response;
     }
@@ -154,9 +161,9 @@ std::optional<HttpResponse> HttpRoutes::screen(const HttpRequest::header_type& h
                                                            route->model, route->version, kModelVersion));
     const auto encoding = header.find(http::field::content_encoding);
     if (encoding != header.end() && !boost::beast::iequals(encoding->value(), "identity"))
-        return refuse(http::status::unsupported_media_type,
-                      fmt::format("Content-Encoding {} is not supported; send the body as it is",
-                                  text(encoding->value())));
+        return refuse(
+            http::status::unsupported_media_type,
+            fmt::format("Content-Encoding {} is not supported; send the body as it is", text(encoding->value())));
     return std::nullopt;
 }
 
@@ -187,9 +194,9 @@ void HttpRoutes::handle(HttpRequest request, const std::string& peer, Respond re
             if (!backend) return answer(http::status::service_unavailable, error_body("the model is still loading"));
             return answer(http::status::ok, model_metadata_json(backend->spec));
         case Endpoint::model_ready:
-            return answer(ready ? http::status::ok : http::status::service_unavailable,
-                          fmt::format(R"({{"name": {}, "ready": {}}})", nlohmann::json(state_.model_name()).dump(),
-                                      ready));
+            return answer(
+                ready ? http::status::ok : http::status::service_unavailable,
+                fmt::format(R"({{"name": {}, "ready": {}}})", nlohmann::json(state_.model_name()).dump(), ready));
         case Endpoint::metrics: {
             metrics_.request(Protocol::http, Endpoint::metrics, true);
             HttpResponse response(http::status::ok, 11);
@@ -207,8 +214,8 @@ void HttpRoutes::infer(HttpRequest request, const std::string& peer, Respond res
     metrics_.infer_received(Protocol::http);
     const std::string target(request.target());
     // Every answer goes through here: counted, timed, and a failure logged as one line.
-    auto finish = [this, received, target, peer, respond = std::move(respond)](Status status, const std::string& message,
-                                                                              HttpResponse response) {
+    auto finish = [this, received, target, peer, respond = std::move(respond)](
+                      Status status, const std::string& message, HttpResponse response) {
         metrics_.request(Protocol::http, Endpoint::infer, status == Status::ok);
         metrics_.observe_infer_duration(Protocol::http, std::chrono::duration<double>(Clock::now() - received).count());
         if (status != Status::ok) {

@@ -82,10 +82,11 @@ private:
         parser_->header_limit(static_cast<std::uint32_t>(server_.limits_.max_header_bytes));
         parser_->body_limit(server_.limits_.max_body_bytes);
         stream_.expires_at(deadline_);
-        http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-            if (ec) return self->failed_read(ec);
-            self->on_header();
-        });
+        http::async_read_header(stream_, buffer_, *parser_,
+                                [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                    if (ec) return self->failed_read(ec);
+                                    self->on_header();
+                                });
     }
 
     void on_header() {
@@ -95,10 +96,11 @@ private:
         if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
             // curl and others wait for this before sending a large body.
             auto interim = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
-            http::async_write(stream_, *interim, [self = shared_from_this(), interim](beast::error_code ec, std::size_t) {
-                if (ec) return self->close();
-                self->read_body();
-            });
+            http::async_write(stream_, *interim,
+                              [self = shared_from_this(), interim](beast::error_code ec, std::size_t) {
+                                  if (ec) return self->close();
+                                  self->read_body();
+                              });
             return;
         }
         read_body();
@@ -138,9 +140,9 @@ private:
                                                   peer_),
                          true);
         if (ec.category() == http::make_error_code(http::error::bad_target).category())
-            return write(server_.handler_.refusal(http::status::bad_request, "malformed HTTP request: " + ec.message(),
-                                                  peer_),
-                         true);
+            return write(
+                server_.handler_.refusal(http::status::bad_request, "malformed HTTP request: " + ec.message(), peer_),
+                true);
         close();  // a socket error: nobody to answer
     }
 
@@ -189,7 +191,10 @@ private:
 };
 
 HttpServer::HttpServer(const std::string& host, int port, const HttpLimits& limits, HttpHandler& handler, int threads)
-    : limits_(limits), handler_(handler), thread_count_(threads), acceptor_(asio::make_strand(io_)),
+    : limits_(limits),
+      handler_(handler),
+      thread_count_(threads),
+      acceptor_(asio::make_strand(io_)),
       accept_retry_(acceptor_.get_executor()) {
     beast::error_code ec;
     const asio::ip::address address = asio::ip::make_address(host, ec);

@@ -27,7 +27,8 @@ void InferenceService::infer(InferenceRequest request, std::function<void(Outcom
     if (!batcher_.reserve(request.batch)) {
         done({Status::unavailable,
               stopped_ ? "the server is stopping"
-                       : fmt::format("the server is busy: its queue holds --max-queue {} images", options_.max_queued_images),
+                       : fmt::format("the server is busy: its queue holds --max-queue {} images",
+                                     options_.max_queued_images),
               {}});
         return;
     }
@@ -93,7 +94,7 @@ void InferenceService::enqueue(std::vector<float> pixels, int batch, std::functi
 
 void InferenceService::stop() {
     if (stopped_.exchange(true)) return;
-    batcher_.stop();   // the decoders still run: the images being decoded reach the queue first
+    batcher_.stop();  // the decoders still run: the images being decoded reach the queue first
     decoders_.join();
 }
 

@@ -31,7 +31,8 @@ public:
     bool binary(binary_t&) override { return fail("binary values are not JSON"); }
 
     bool start_object(std::size_t) override {
-        if (capturing()) return fail(fmt::format("inputs[{}].data holds an object; data is numbers or strings", input_));
+        if (capturing())
+            return fail(fmt::format("inputs[{}].data holds an object; data is numbers or strings", input_));
         return open(json::object());
     }
     bool key(string_t& k) override {

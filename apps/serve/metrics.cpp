@@ -9,13 +9,11 @@ namespace onevit::serve {
 namespace {
 
 constexpr const char* kProtocolNames[] = {"http", "grpc"};
-constexpr const char* kEndpointNames[] = {"live",  "ready",   "server_metadata", "model_metadata",
-                                          "model_ready", "infer", "metrics", "other"};
+constexpr const char* kEndpointNames[] = {"live",        "ready", "server_metadata", "model_metadata",
+                                          "model_ready", "infer", "metrics",         "other"};
 constexpr int kRateWindowSeconds = 10;
 
-std::vector<double> latency_bounds() {
-    return {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10};
-}
+std::vector<double> latency_bounds() { return {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10}; }
 
 // Powers of two up to max_batch, and max_batch itself.
 std::vector<double> batch_bounds(int max_batch) {
@@ -65,7 +63,9 @@ void Metrics::request(Protocol protocol, Endpoint endpoint, bool ok) {
     if (!ok) ++counts.failed;
 }
 
-void Metrics::observe_infer_duration(Protocol protocol, double seconds) { infer_duration_[int(protocol)].observe(seconds); }
+void Metrics::observe_infer_duration(Protocol protocol, double seconds) {
+    infer_duration_[int(protocol)].observe(seconds);
+}
 
 void Metrics::observe_queue_time(double seconds) { queue_time_.observe(seconds); }
 
@@ -102,7 +102,8 @@ std::string Metrics::render() const {
     std::string out;
     help(out, "onevit_infer_received_total", "counter", "Inference requests received whole, by protocol.");
     for (int p = 0; p < 2; ++p)
-        out += fmt::format("onevit_infer_received_total{{protocol=\"{}\"}} {}\n", kProtocolNames[p], received_[p].load());
+        out +=
+            fmt::format("onevit_infer_received_total{{protocol=\"{}\"}} {}\n", kProtocolNames[p], received_[p].load());
     help(out, "onevit_requests_total", "counter", "Requests answered, by protocol and endpoint.");
     for (int p = 0; p < 2; ++p)
         for (int e = 0; e < kEndpoints; ++e)

@@ -8,8 +8,8 @@
 //   onevit_images_total                               counter: images run
 //   onevit_images_per_second                          gauge: over the last 10 s
 //   onevit_inflight_requests                          gauge: inference requests admitted, not yet answered
-//   onevit_queued_requests                            gauge: inference requests waiting for a stream (decoding included)
-//   onevit_queued_images                              gauge: their images
+//   onevit_queued_requests                            gauge: inference requests waiting for a stream (decoding
+//   included) onevit_queued_images                              gauge: their images
 #pragma once
 
 #include <array>
@@ -65,9 +65,9 @@ private:
     };
     double images_per_second() const;
 
-    std::array<std::atomic<std::uint64_t>, 2> received_{};   // per protocol
+    std::array<std::atomic<std::uint64_t>, 2> received_{};  // per protocol
     std::array<std::array<Counts, kEndpoints>, 2> counts_;  // [protocol][endpoint]
-    std::array<Histogram, 2> infer_duration_;                // per protocol
+    std::array<Histogram, 2> infer_duration_;               // per protocol
     Histogram queue_time_;
     Histogram batch_size_;
     std::atomic<std::uint64_t> images_{0};

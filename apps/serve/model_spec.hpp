@@ -22,10 +22,10 @@ struct ModelSpec {
     int channels = 0;
     int height = 0;
     int width = 0;
-    int outputs = 0;          // floats per image: classes, or dim for a headless model
-    bool classifier = false;  // has classes: the classification extension applies
+    int outputs = 0;                  // floats per image: classes, or dim for a headless model
+    bool classifier = false;          // has classes: the classification extension applies
     std::vector<std::string> labels;  // empty, or one per class
-    int max_batch = 1;        // images per request at most (--max-batch)
+    int max_batch = 1;                // images per request at most (--max-batch)
 
     static ModelSpec of(const ModelInfo& info, const std::string& name, int max_batch);
 

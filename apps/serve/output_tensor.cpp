@@ -31,7 +31,8 @@ OutputTensor make_output_tensor(const ModelSpec& spec, const OutputRequest& requ
     tensor.datatype = "BYTES";
     tensor.shape = {batch, k};
     for (int image = 0; image < batch; ++image)
-        for (const Prediction& p : top_k(outputs.data() + std::size_t(image) * spec.outputs, spec.outputs, k, spec.labels))
+        for (const Prediction& p :
+             top_k(outputs.data() + std::size_t(image) * spec.outputs, spec.outputs, k, spec.labels))
             // {} of a float: its shortest text that reads back as the same float.
             tensor.strings.push_back(p.label.empty() ? fmt::format("{}:{}", p.prob, p.index)
                                                      : fmt::format("{}:{}:{}", p.prob, p.index, p.label));

@@ -12,8 +12,8 @@
 namespace onevit::cli {
 
 void add_serve_command(CLI::App& app) {
-    CLI::App* command = app.add_subcommand(
-        "serve", "Serve the model over the Open Inference Protocol (KServe v2): HTTP/REST and gRPC");
+    CLI::App* command =
+        app.add_subcommand("serve", "Serve the model over the Open Inference Protocol (KServe v2): HTTP/REST and gRPC");
     auto o = std::make_shared<serve::ServeOptions>();
     command->add_option("--model,-m", o->model_path, "Model file (.ovit)")->required();
     command->add_option("--name", o->name, "The model's name in the protocol (default: the file's stem)");
@@ -35,8 +35,9 @@ void add_serve_command(CLI::App& app) {
     command->add_option("--max-batch", o->max_batch, "Images per model run at most (a request may have as many)")
         ->capture_default_str()
         ->check(CLI::Range(1, 256));
-    command->add_option("--max-queue-delay-us", o->max_queue_delay_us,
-                        "How long a request may wait for others to fill its batch (0: never waits)")
+    command
+        ->add_option("--max-queue-delay-us", o->max_queue_delay_us,
+                     "How long a request may wait for others to fill its batch (0: never waits)")
         ->capture_default_str()
         ->check(at_least(0));
     command->add_option("--max-queue", o->max_queue, "Images waiting for a stream at most; beyond: 503 / UNAVAILABLE")
@@ -51,8 +52,9 @@ void add_serve_command(CLI::App& app) {
     command->add_option("--max-header-bytes", o->max_header_bytes, "Largest request header (HTTP) or metadata (gRPC)")
         ->capture_default_str()
         ->check(at_least(std::size_t(1024)));
-    command->add_option("--max-image-pixels", o->max_image_pixels,
-                        "Largest image to decode, in pixels (larger ones are refused before decoding)")
+    command
+        ->add_option("--max-image-pixels", o->max_image_pixels,
+                     "Largest image to decode, in pixels (larger ones are refused before decoding)")
         ->capture_default_str()
         ->check(at_least(std::int64_t(1)));
     command->add_option("--max-connections", o->max_connections, "Open HTTP connections at most; beyond: 503")
@@ -61,18 +63,22 @@ void add_serve_command(CLI::App& app) {
     command->add_option("--idle-timeout-s", o->idle_timeout_s, "Close a connection idle this long")
         ->capture_default_str()
         ->check(at_least(0.001));
-    command->add_option("--request-timeout-s", o->request_timeout_s,
-                        "Drop an HTTP client whose request has not arrived whole within this time")
+    command
+        ->add_option("--request-timeout-s", o->request_timeout_s,
+                     "Drop an HTTP client whose request has not arrived whole within this time")
         ->capture_default_str()
         ->check(at_least(0.001));
-    command->add_option("--shutdown-timeout-s", o->shutdown_timeout_s,
-                        "On SIGTERM/SIGINT, wait this long at most for the accepted requests")
+    command
+        ->add_option("--shutdown-timeout-s", o->shutdown_timeout_s,
+                     "On SIGTERM/SIGINT, wait this long at most for the accepted requests")
         ->capture_default_str()
         ->check(at_least(0.0));
     command->add_option("--http-threads", o->http_threads, "Threads for HTTP I/O")
         ->capture_default_str()
         ->check(CLI::Range(1, 64));
-    command->add_option("--decode-threads", o->decode_threads, "Threads decoding images (0: as many as the model's threads)")
+    command
+        ->add_option("--decode-threads", o->decode_threads,
+                     "Threads decoding images (0: as many as the model's threads)")
         ->capture_default_str()
         ->check(at_least(0));
     command->callback([o] {

@@ -33,7 +33,7 @@ enum class Count { received, answered, failed };
 std::uint64_t inference_requests(const Metrics& metrics, Count count) {
     std::uint64_t n = 0;
     for (Protocol protocol : {Protocol::http, Protocol::grpc})
-        n += count == Count::received ? metrics.infer_received(protocol)
+        n += count == Count::received   ? metrics.infer_received(protocol)
              : count == Count::answered ? metrics.requests(protocol, Endpoint::infer)
                                         : metrics.failures(protocol, Endpoint::infer);
     return n;
@@ -60,8 +60,8 @@ int serve(const ServeOptions& options, const Options& model_options, const std::
     GrpcLimits grpc_limits{options.max_body_bytes, options.max_header_bytes, milliseconds(options.idle_timeout_s)};
     GrpcServer grpc(options.host, options.grpc_port, grpc_limits, state, metrics, version);
     http.start();
-    log_line(fmt::format("listening: HTTP on {}:{}, gRPC on {}:{}; loading {}", options.host, http.port(),
-                         options.host, grpc.port(), options.model_path));
+    log_line(fmt::format("listening: HTTP on {}:{}, gRPC on {}:{}; loading {}", options.host, http.port(), options.host,
+                         grpc.port(), options.model_path));
 
     const Clock::time_point load_start = Clock::now();
     const Model model = Model::load(options.model_path, model_options);
@@ -77,18 +77,18 @@ int serve(const ServeOptions& options, const Options& model_options, const std::
     InferenceService service(model, spec, service_options, metrics);
     const Backend backend{spec, service};
     state.set_ready(&backend);
-    log_line(fmt::format("ready: model '{}' ({}, {} stream{} x {} threads), batch sizes 1-{} planned, {:.1f} s "
-                         "after start",
-                         name, to_string(model.precision()), model.streams(), model.streams() > 1 ? "s" : "",
-                         model.threads() / model.streams(), options.max_batch, startup_s));
+    log_line(
+        fmt::format("ready: model '{}' ({}, {} stream{} x {} threads), batch sizes 1-{} planned, {:.1f} s "
+                    "after start",
+                    name, to_string(model.precision()), model.streams(), model.streams() > 1 ? "s" : "",
+                    model.threads() / model.streams(), options.max_batch, startup_s));
 
     signals.wait();
     state.set_stopping();
     const auto deadline = Clock::now() + milliseconds(options.shutdown_timeout_s);
     http.stop_accepting();
-    std::thread grpc_stop([&] {
-        grpc.shutdown(std::chrono::system_clock::now() + milliseconds(options.shutdown_timeout_s));
-    });
+    std::thread grpc_stop(
+        [&] { grpc.shutdown(std::chrono::system_clock::now() + milliseconds(options.shutdown_timeout_s)); });
     const bool http_closed = http.wait_closed(deadline);
     grpc_stop.join();
     service.stop();

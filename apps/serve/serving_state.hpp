@@ -20,7 +20,8 @@ struct Backend {
 
 class ServingState {
 public:
-    ServingState(std::string model_name, const ApiKey* api_key) : model_name_(std::move(model_name)), api_key_(api_key) {}
+    ServingState(std::string model_name, const ApiKey* api_key)
+        : model_name_(std::move(model_name)), api_key_(api_key) {}
 
     const std::string& model_name() const { return model_name_; }
     const ApiKey* api_key() const { return api_key_; }  // null: no key required

@@ -21,8 +21,8 @@ std::string inputs_text(const ModelSpec& spec) {
 int checked_batch(const ModelSpec& spec, const std::string& name, std::int64_t batch) {
     if (batch < 1) refuse(fmt::format("input '{}': batch {} (the first dimension must be at least 1)", name, batch));
     if (batch > spec.max_batch)
-        refuse(fmt::format("input '{}': batch {} is more than this server's --max-batch {}", name, batch,
-                           spec.max_batch));
+        refuse(
+            fmt::format("input '{}': batch {} is more than this server's --max-batch {}", name, batch, spec.max_batch));
     return static_cast<int>(batch);
 }
 
@@ -37,8 +37,7 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
 CheckedInput check_input(const ModelSpec& spec, const std::string& name, const std::string& datatype,
                          const std::vector<std::int64_t>& shape) {
     if (name == kPixelInput) {
-        if (datatype != "FP32")
-            refuse(fmt::format("input '{}' is FP32, got datatype '{}'", name, datatype));
+        if (datatype != "FP32") refuse(fmt::format("input '{}' is FP32, got datatype '{}'", name, datatype));
         const std::vector<std::int64_t> expected = spec.pixel_shape();
         if (shape.size() != 4 || shape[1] != expected[1] || shape[2] != expected[2] || shape[3] != expected[3])
             refuse(fmt::format("input '{}' has shape {}, got {}", name, shape_text(expected), shape_text(shape)));

@@ -136,9 +136,8 @@ T get(const char* function, T fallback, F&& value) {
 extern "C" {
 
 int onevit_model_load_with_options(const char* path, const onevit_load_options* options, onevit_model** out) {
-    return guarded(__func__, [&] {
-        load_model(path, out, [&] { return options ? to_options(*options) : onevit::Options{}; });
-    });
+    return guarded(__func__,
+                   [&] { load_model(path, out, [&] { return options ? to_options(*options) : onevit::Options{}; }); });
 }
 
 int onevit_model_load(const char* path, const onevit_options* options, onevit_model** out) {
@@ -239,8 +238,7 @@ int onevit_model_embed(const onevit_model* model, const float* input, int batch,
     });
 }
 
-int onevit_model_classify_file(const onevit_model* model, const char* image_path, int top_k,
-                               onevit_prediction* out) {
+int onevit_model_classify_file(const onevit_model* model, const char* image_path, int top_k, onevit_prediction* out) {
     return guarded(__func__, [&] {
         require_model(model);
         require(image_path != nullptr, "image_path is NULL");

@@ -30,8 +30,7 @@ public:
     std::string string(const char* field, std::uint32_t max_length) {
         const std::uint32_t length = u32(field);
         if (length > max_length)
-            fail(std::string(field) + " length " + std::to_string(length) + " exceeds " +
-                 std::to_string(max_length));
+            fail(std::string(field) + " length " + std::to_string(length) + " exceeds " + std::to_string(max_length));
         need(length, field);
         std::string s(reinterpret_cast<const char*>(begin_ + pos_), length);
         pos_ += length;
@@ -50,8 +49,7 @@ private:
     T little_endian(const char* field) {
         need(sizeof(T), field);
         T value = 0;
-        for (std::size_t i = 0; i < sizeof(T); ++i)
-            value |= static_cast<T>(begin_[pos_ + i]) << (8 * i);
+        for (std::size_t i = 0; i < sizeof(T); ++i) value |= static_cast<T>(begin_[pos_ + i]) << (8 * i);
         pos_ += sizeof(T);
         return value;
     }

@@ -34,9 +34,15 @@ Metadata::Value read_value(ByteReader& in, const std::string& key) {
     v.type = in.u32("metadata type");
     const char* field = key.c_str();
     switch (v.type) {
-        case kU32: v.u32 = in.u32(field); break;
-        case kF32: v.f32 = in.f32(field); break;
-        case kString: v.string = in.string(field, kMaxStringLength); break;
+        case kU32:
+            v.u32 = in.u32(field);
+            break;
+        case kF32:
+            v.f32 = in.f32(field);
+            break;
+        case kString:
+            v.string = in.string(field, kMaxStringLength);
+            break;
         case kF32Array: {
             const std::uint32_t n = in.u32(field);
             if (n > kMaxEntries || n * 4ull > in.remaining()) in.fail(key + ": bad array length");
@@ -50,7 +56,8 @@ Metadata::Value read_value(ByteReader& in, const std::string& key) {
             for (std::uint32_t i = 0; i < n; ++i) v.string_array.push_back(in.string(field, kMaxStringLength));
             break;
         }
-        default: in.fail(key + ": unknown metadata type " + std::to_string(v.type));
+        default:
+            in.fail(key + ": unknown metadata type " + std::to_string(v.type));
     }
     return v;
 }
@@ -83,7 +90,8 @@ void Metadata::fail(const std::string& message) const { throw Error(context_ + "
 int Metadata::u32(const std::string& key, std::uint32_t min, std::uint32_t max) const {
     const std::uint32_t v = get(key, kU32).u32;
     if (v < min || v > max)
-        fail(key + " = " + std::to_string(v) + " is outside [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+        fail(key + " = " + std::to_string(v) + " is outside [" + std::to_string(min) + ", " + std::to_string(max) +
+             "]");
     return static_cast<int>(v);
 }
 
@@ -116,17 +124,28 @@ void read_features(const Metadata& m, Architecture& a) {
     a.features = *features;
     for (const std::string& f : a.features) {
         if (std::count(a.features.begin(), a.features.end(), f) > 1) m.fail("feature '" + f + "' is listed twice");
-        if (f == "rms_norm") a.norm = Norm::rms;
-        else if (f == "embed_norm") a.embed_norm = true;
-        else if (f == "no_pos_embed") a.pos_embed = false;
-        else if (f == "qk_norm") a.qk_norm = true;
-        else if (f == "rope") a.rope = m.choice("arch.rope_layout", kRopeNames);
-        else if (f == "attn_norm") a.attn_norm = true;
-        else if (f == "swiglu") a.mlp = Mlp::swiglu;
-        else if (f == "mlp_norm") a.mlp_norm = true;
-        else if (f == "post_norm") a.block = Block::post_norm;
-        else if (f == "parallel") a.block = Block::parallel;
-        else if (f == "rel_pos_bias") a.rel_pos_bias = true;
+        if (f == "rms_norm")
+            a.norm = Norm::rms;
+        else if (f == "embed_norm")
+            a.embed_norm = true;
+        else if (f == "no_pos_embed")
+            a.pos_embed = false;
+        else if (f == "qk_norm")
+            a.qk_norm = true;
+        else if (f == "rope")
+            a.rope = m.choice("arch.rope_layout", kRopeNames);
+        else if (f == "attn_norm")
+            a.attn_norm = true;
+        else if (f == "swiglu")
+            a.mlp = Mlp::swiglu;
+        else if (f == "mlp_norm")
+            a.mlp_norm = true;
+        else if (f == "post_norm")
+            a.block = Block::post_norm;
+        else if (f == "parallel")
+            a.block = Block::parallel;
+        else if (f == "rel_pos_bias")
+            a.rel_pos_bias = true;
         else if (f == "attn_pool_shape") {
             a.pool_heads = m.u32("arch.pool_heads", 1, 1024);
             a.pool_mlp_dim = m.u32("arch.pool_mlp_dim", 1, 4 * kMaxWidth);
@@ -179,8 +198,10 @@ Architecture read_architecture(const Metadata& m, std::uint32_t version) {
         if (a.pool_proj == 0) m.fail("arch.pool_proj_act needs arch.pool_proj");
         a.pool_proj_act = m.choice("arch.pool_proj_act", kPoolProjActNames);
     }
-    if (version >= 2) read_features(m, a);
-    else if (m.optional_string_array("arch.features")) m.fail("arch.features needs model file version 2");
+    if (version >= 2)
+        read_features(m, a);
+    else if (m.optional_string_array("arch.features"))
+        m.fail("arch.features needs model file version 2");
 
     if (a.image_height % a.patch_size || a.image_width % a.patch_size)
         m.fail("image " + std::to_string(a.image_height) + "x" + std::to_string(a.image_width) +
@@ -202,8 +223,10 @@ Architecture read_architecture(const Metadata& m, std::uint32_t version) {
         m.fail("arch.pool = \"map\" needs dim divisible by the pooling heads");
     if (a.pool == Pool::map && a.pool_heads == 0 && a.inner_dim() != a.dim)
         m.fail("arch.pool = \"map\" needs heads x head_dim == dim");
-    if (a.rope != Rope::none && a.head_dim % 2) m.fail("RoPE needs an even head_dim, got " + std::to_string(a.head_dim));
-    if (a.mlp == Mlp::swiglu && a.block == Block::parallel) m.fail("features 'swiglu' and 'parallel' together are not supported");
+    if (a.rope != Rope::none && a.head_dim % 2)
+        m.fail("RoPE needs an even head_dim, got " + std::to_string(a.head_dim));
+    if (a.mlp == Mlp::swiglu && a.block == Block::parallel)
+        m.fail("features 'swiglu' and 'parallel' together are not supported");
     return a;
 }
 
@@ -241,7 +264,8 @@ std::vector<std::string> read_labels(const Metadata& m, int num_classes) {
     if (labels->size() != static_cast<std::size_t>(num_classes))
         m.fail("labels has " + std::to_string(labels->size()) + " names for " + std::to_string(num_classes) +
                " classes");
-    for (std::size_t k = 0; k < labels->size(); ++k) check_printable(m, (*labels)[k], "labels[" + std::to_string(k) + "]");
+    for (std::size_t k = 0; k < labels->size(); ++k)
+        check_printable(m, (*labels)[k], "labels[" + std::to_string(k) + "]");
     return *labels;
 }
 

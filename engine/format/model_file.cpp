@@ -35,9 +35,12 @@ std::uint32_t crc32_of(const std::uint8_t* data, std::uint64_t size) {
 // The precision a weight stored as dtype was written for; Precision's order is f32, bf16, int8.
 Precision precision_of(TensorDType dtype) {
     switch (dtype) {
-        case TensorDType::f32: return Precision::f32;
-        case TensorDType::bf16: return Precision::bf16;
-        case TensorDType::int8: return Precision::int8;
+        case TensorDType::f32:
+            return Precision::f32;
+        case TensorDType::bf16:
+            return Precision::bf16;
+        case TensorDType::int8:
+            return Precision::int8;
     }
     return Precision::f32;
 }
@@ -52,9 +55,12 @@ std::int64_t element_count(const std::vector<std::int64_t>& dims) {
 
 const char* to_string(TensorDType dtype) {
     switch (dtype) {
-        case TensorDType::f32: return "f32";
-        case TensorDType::bf16: return "bf16";
-        case TensorDType::int8: return "int8";
+        case TensorDType::f32:
+            return "f32";
+        case TensorDType::bf16:
+            return "bf16";
+        case TensorDType::int8:
+            return "int8";
     }
     return "?";
 }
@@ -71,13 +77,14 @@ void ModelFile::read_fixed_header() {
     const std::uint64_t file_size = file_.size();
     if (std::memcmp(base, kMagic, std::min<std::uint64_t>(file_size, sizeof kMagic)) != 0)
         throw Error(path_ + ": not an onevit model file (bad magic)");
-    if (file_size < kFixedHeaderBytes) throw truncated("the header needs at least " + std::to_string(kFixedHeaderBytes));
+    if (file_size < kFixedHeaderBytes)
+        throw truncated("the header needs at least " + std::to_string(kFixedHeaderBytes));
     ByteReader fixed(base, file_size, path_);
     fixed.u64("magic");
     const std::uint32_t version = fixed.u32("version");
     if (version < 1 || version > kMaxVersion)
-        throw Error(path_ + ": unsupported model file version " + std::to_string(version) + " (this onevit reads 1 to " +
-                    std::to_string(kMaxVersion) + ")");
+        throw Error(path_ + ": unsupported model file version " + std::to_string(version) +
+                    " (this onevit reads 1 to " + std::to_string(kMaxVersion) + ")");
     version_ = version;
     const std::uint32_t header_crc = fixed.u32("header_crc");
     data_offset_ = fixed.u64("data_offset");
@@ -104,14 +111,13 @@ ModelFile ModelFile::open(const std::string& path, const DescribeTensors& expect
     info.labels = read_labels(meta, info.arch.num_classes);
     info.embedding = read_embedding_description(meta);
 
-    std::map<std::string, StoredTensor> stored =
-        read_tensor_records(in, base + mf.data_offset_, mf.file_.size() - mf.data_offset_, [&](const std::string& name,
-                                                                                             std::uint64_t end) {
+    std::map<std::string, StoredTensor> stored = read_tensor_records(
+        in, base + mf.data_offset_, mf.file_.size() - mf.data_offset_, [&](const std::string& name, std::uint64_t end) {
             // The header is checksummed: a tensor past the end is a file cut short
             // (or one whose writer lied, which the same words cover).
-            return mf.truncated("tensor " + name + " needs " +
-                                (end > kMaxFileBytes ? std::string("data beyond any file")
-                                                     : std::to_string(mf.data_offset_ + end)));
+            return mf.truncated(
+                "tensor " + name + " needs " +
+                (end > kMaxFileBytes ? std::string("data beyond any file") : std::to_string(mf.data_offset_ + end)));
         });
     check_tensor_set(stored, expected(info.arch), path);
     for (auto& [name, tensor] : stored) {

@@ -18,9 +18,12 @@ std::uint64_t aligned(std::uint64_t bytes) { return (bytes + kAlignment - 1) / k
 // The record's nbytes for `elements` values of `dtype` in `rows` rows.
 std::uint64_t stored_bytes(TensorDType dtype, std::uint64_t elements, std::uint64_t rows) {
     switch (dtype) {
-        case TensorDType::f32: return elements * 4;
-        case TensorDType::bf16: return elements * 2;
-        case TensorDType::int8: return aligned(elements) + rows * 4;  // s8 values, padding, f32 scales
+        case TensorDType::f32:
+            return elements * 4;
+        case TensorDType::bf16:
+            return elements * 2;
+        case TensorDType::int8:
+            return aligned(elements) + rows * 4;  // s8 values, padding, f32 scales
     }
     return 0;
 }

@@ -29,9 +29,9 @@ struct BmpHeader {
     bool top_down = false;
     int bits = 0;
     std::uint32_t compression = kRaw;
-    std::uint64_t colors = 0;      // palette entries the file declares
+    std::uint64_t colors = 0;     // palette entries the file declares
     int palette_entry_bytes = 4;  // 3 for the 12-byte header (BGR), else 4 (BGRX)
-    std::uint64_t offset = 0;      // of the pixel rows
+    std::uint64_t offset = 0;     // of the pixel rows
     Layout layout = Layout::bytes;
     std::array<int, 3> rgb_bytes{2, 1, 0};  // Layout::bytes: where R, G, B are in a pixel
 };
@@ -101,9 +101,9 @@ BmpHeader read_header(const std::uint8_t* data, std::size_t size, const std::str
     if (h.compression == kBitfields) {
         if (size < 70) throw Error(name + ": bad BMP: file is truncated inside its channel masks");
         // Masks after the 40-byte header, or inside the longer ones: at byte 54 either way.
-        apply_bitfields(h, {u32_at(data + 54), u32_at(data + 58), u32_at(data + 62),
-                            header_size >= 56 ? u32_at(data + 66) : 0},
-                        name);
+        apply_bitfields(
+            h, {u32_at(data + 54), u32_at(data + 58), u32_at(data + 62), header_size >= 56 ? u32_at(data + 66) : 0},
+            name);
     } else if (h.compression == kRle8 || h.compression == kRle4) {
         throw Error(name + ": unsupported BMP compression (run-length encoded)");
     } else if (h.compression != kRaw) {

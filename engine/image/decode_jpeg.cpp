@@ -54,8 +54,7 @@ void jpeg_progress(j_common_ptr cinfo) {
     auto* dinfo = reinterpret_cast<j_decompress_ptr>(cinfo);
     if (dinfo->input_scan_number > kMaxJpegScans) {
         auto* errors = reinterpret_cast<JpegErrors*>(cinfo->err);
-        std::snprintf(errors->message, sizeof errors->message, "more than %d progressive scans",
-                      kMaxJpegScans);
+        std::snprintf(errors->message, sizeof errors->message, "more than %d progressive scans", kMaxJpegScans);
         std::longjmp(errors->jump, 1);
     }
 }
@@ -129,11 +128,9 @@ bool run_jpeg(JpegDecoder& d, const std::uint8_t* data, std::size_t size, const 
 
 }  // namespace
 
-Image decode_jpeg(const std::uint8_t* data, std::size_t size, const std::string& name,
-                  const DecodeLimits& limits) {
+Image decode_jpeg(const std::uint8_t* data, std::size_t size, const std::string& name, const DecodeLimits& limits) {
     JpegDecoder d;
-    if (!run_jpeg(d, data, size, name, limits))
-        throw Error(name + ": bad JPEG: " + d.errors.message);
+    if (!run_jpeg(d, data, size, name, limits)) throw Error(name + ": bad JPEG: " + d.errors.message);
     return std::move(d.image);
 }
 

@@ -58,8 +58,7 @@ bool run_png(PngDecoder& d) {
 
     png_uint_32 width = 0, height = 0;
     int bit_depth = 0, color_type = 0;
-    png_get_IHDR(d.png, d.info, &width, &height, &bit_depth, &color_type, nullptr, nullptr,
-                 nullptr);
+    png_get_IHDR(d.png, d.info, &width, &height, &bit_depth, &color_type, nullptr, nullptr, nullptr);
 
     // To 8-bit grey or RGB, alpha dropped as PIL's convert('RGB') drops it.
     // 16-bit samples keep their high byte, as PIL's ";16B" unpackers do.
@@ -90,8 +89,7 @@ std::uint32_t big_endian_u32(const std::uint8_t* p) {
 
 }  // namespace
 
-Image decode_png(const std::uint8_t* data, std::size_t size, const std::string& name,
-                 const DecodeLimits& limits) {
+Image decode_png(const std::uint8_t* data, std::size_t size, const std::string& name, const DecodeLimits& limits) {
     // png_read_info reads every chunk up to the image data, so the size is
     // checked here, from IHDR, which the PNG specification places first.
     if (size < 24 || std::memcmp(data + 12, "IHDR", 4) != 0)

@@ -111,7 +111,10 @@ Layout read_layout(TIFF* tif, const std::string& name) {
             l.palette.resize(256 * 3);
             for (int i = 0; i < 256; ++i)  // the colour map has 2^bits entries; PIL's default ramp past them
                 for (int c = 0; c < 3; ++c)
-                    l.palette[3 * i + c] = i < (1 << l.bits) ? std::uint8_t((c == 0 ? r : c == 1 ? g : b)[i] >> 8)
+                    l.palette[3 * i + c] = i < (1 << l.bits) ? std::uint8_t((c == 0   ? r
+                                                                             : c == 1 ? g
+                                                                                      : b)[i] >>
+                                                                            8)
                                                              : std::uint8_t(i);
             break;
         }
@@ -172,7 +175,9 @@ void unpack(const Layout& l, const std::uint8_t* raw, std::uint32_t count, std::
                     const std::uint8_t* s = raw + std::size_t(x) * l.samples;
                     const int alpha = l.associated_alpha ? s[3] : 255;
                     for (int c = 0; c < 3; ++c)  // PIL's "RGBa": the colour divided by alpha, 0 where it is 0
-                        out[3 * x + c] = alpha == 255 ? s[c] : alpha == 0 ? 0 : std::uint8_t(std::min(255, s[c] * 255 / alpha));
+                        out[3 * x + c] = alpha == 255 ? s[c]
+                                         : alpha == 0 ? 0
+                                                      : std::uint8_t(std::min(255, s[c] * 255 / alpha));
                 }
                 break;
             case Kind::cmyk: {
@@ -192,17 +197,16 @@ Image decode_tiff(const std::uint8_t* data, std::size_t size, const std::string&
         throw Error(name + ": bad TIFF: " + what + (source.message[0] ? std::string(": ") + source.message : ""));
     };
     const std::unique_ptr<TIFFOpenOptions, void (*)(TIFFOpenOptions*)> options(TIFFOpenOptionsAlloc(),
-                                                                              TIFFOpenOptionsFree);
+                                                                               TIFFOpenOptionsFree);
     if (!options) throw Error(name + ": out of memory starting the TIFF decoder");
     TIFFOpenOptionsSetErrorHandlerExtR(options.get(), tiff_error, &source);
     TIFFOpenOptionsSetWarningHandlerExtR(options.get(), tiff_warning, &source);
     // No single allocation of libtiff's (a strip, a tag's values) beyond what an image within limits needs.
-    TIFFOpenOptionsSetMaxSingleMemAlloc(options.get(),
-                                        tmsize_t(std::min<std::int64_t>(limits.max_pixels, std::int64_t{1} << 40) * 8 +
-                                                 (16 << 20)));
+    TIFFOpenOptionsSetMaxSingleMemAlloc(
+        options.get(), tmsize_t(std::min<std::int64_t>(limits.max_pixels, std::int64_t{1} << 40) * 8 + (16 << 20)));
     const std::unique_ptr<TIFF, void (*)(TIFF*)> tif(
-        TIFFClientOpenExt(name.c_str(), "r", &source, tiff_read, tiff_write, tiff_seek, tiff_close, tiff_size,
-                          tiff_map, tiff_unmap, options.get()),
+        TIFFClientOpenExt(name.c_str(), "r", &source, tiff_read, tiff_write, tiff_seek, tiff_close, tiff_size, tiff_map,
+                          tiff_unmap, options.get()),
         TIFFClose);
     if (!tif) fail("cannot read its header");
     std::uint32_t width = 0, height = 0;

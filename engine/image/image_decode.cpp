@@ -21,9 +21,7 @@
 #include "onevit/image.hpp"
 
 namespace onevit {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 namespace {
 
@@ -72,8 +70,7 @@ void check_size(const std::string& name, std::int64_t width, std::int64_t height
 
 namespace {
 
-bool starts_with(const std::uint8_t* data, std::size_t size, const std::uint8_t* magic,
-                 std::size_t n) {
+bool starts_with(const std::uint8_t* data, std::size_t size, const std::uint8_t* magic, std::size_t n) {
     return size >= n && std::memcmp(data, magic, n) == 0;
 }
 
@@ -87,7 +84,8 @@ Image decode(const std::uint8_t* data, std::size_t size, int channels, const Dec
     static const std::uint8_t riff_magic[] = {'R', 'I', 'F', 'F'}, webp_magic[] = {'W', 'E', 'B', 'P'};
     static const std::uint8_t bmp_magic[] = {'B', 'M'};
     // Classic TIFF and BigTIFF, little- and big-endian.
-    static const std::uint8_t tiff_magic[][4] = {{'I', 'I', 42, 0}, {'M', 'M', 0, 42}, {'I', 'I', 43, 0}, {'M', 'M', 0, 43}};
+    static const std::uint8_t tiff_magic[][4] = {
+        {'I', 'I', 42, 0}, {'M', 'M', 0, 42}, {'I', 'I', 43, 0}, {'M', 'M', 0, 43}};
     const bool tiff = std::any_of(std::begin(tiff_magic), std::end(tiff_magic),
                                   [&](const std::uint8_t* magic) { return starts_with(data, size, magic, 4); });
     Image image;
@@ -174,15 +172,17 @@ Image decode_image_fd(int fd, const std::string& name, int channels, const Decod
     try {
         for (;;) {
             if (done == bytes.size())
-                bytes.resize(std::size_t(std::min<std::int64_t>(std::max<std::size_t>(2 * bytes.size(), 1 << 16), most + 1)));
+                bytes.resize(
+                    std::size_t(std::min<std::int64_t>(std::max<std::size_t>(2 * bytes.size(), 1 << 16), most + 1)));
             const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) throw Error(name + ": read failed: " + std::strerror(errno));
             if (n == 0) break;
             done += std::size_t(n);
             if (std::int64_t(done) > most)
-                throw Error(name + ": more than " + std::to_string(most) + " bytes, too large for an image of at most " +
-                            std::to_string(limits.max_pixels) + " pixels");
+                throw Error(name + ": more than " + std::to_string(most) +
+                            " bytes, too large for an image of at most " + std::to_string(limits.max_pixels) +
+                            " pixels");
         }
     } catch (const std::bad_alloc&) {
         throw Error(name + ": out of memory reading " + std::to_string(done) + " bytes");
@@ -205,8 +205,8 @@ bool has_image_extension(const std::string& path) {
     return std::find(known.begin(), known.end(), extension) != known.end();
 }
 
-Image decode_image_bytes(const std::uint8_t* data, std::size_t size, int channels,
-                         const DecodeLimits& limits, const std::string& name) {
+Image decode_image_bytes(const std::uint8_t* data, std::size_t size, int channels, const DecodeLimits& limits,
+                         const std::string& name) {
     return decode(data, size, channels, limits, name);
 }
 

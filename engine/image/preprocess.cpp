@@ -54,14 +54,12 @@ void shorter_side_size(int width, int height, int size, int& out_width, int& out
 void check(const Image& image, const Architecture& arch, const Preprocessing& recipe) {
     const std::string channels = std::to_string(arch.channels);
     if (image.channels != arch.channels)
-        throw Error("preprocess: image has " + std::to_string(image.channels) +
-                    " channels, the model takes " + channels);
+        throw Error("preprocess: image has " + std::to_string(image.channels) + " channels, the model takes " +
+                    channels);
     if (image.width <= 0 || image.height <= 0 ||
-        image.pixels.size() !=
-            static_cast<std::size_t>(image.width) * image.height * image.channels)
+        image.pixels.size() != static_cast<std::size_t>(image.width) * image.height * image.channels)
         throw Error("preprocess: image size and pixel buffer disagree");
-    if (arch.image_height <= 0 || arch.image_width <= 0)
-        throw Error("preprocess: model input size is not positive");
+    if (arch.image_height <= 0 || arch.image_width <= 0) throw Error("preprocess: model input size is not positive");
     if (recipe.mean.size() != static_cast<std::size_t>(arch.channels) ||
         recipe.std.size() != static_cast<std::size_t>(arch.channels))
         throw Error("preprocess: mean and std need " + channels + " values each");
@@ -73,8 +71,7 @@ void check(const Image& image, const Architecture& arch, const Preprocessing& re
 
 }  // namespace
 
-std::vector<float> preprocess(const Image& image, const Architecture& arch,
-                              const Preprocessing& recipe) {
+std::vector<float> preprocess(const Image& image, const Architecture& arch, const Preprocessing& recipe) {
     check(image, arch, recipe);
     const int out_h = arch.image_height;
     const int out_w = arch.image_width;
@@ -103,13 +100,11 @@ std::vector<float> preprocess(const Image& image, const Architecture& arch,
     for (int c = 0; c < channels; ++c) {
         // ToTensor divides by 255, Normalize subtracts and divides, all in float32.
         float lut[256];
-        for (int v = 0; v < 256; ++v)
-            lut[v] = (static_cast<float>(v) / 255.f - recipe.mean[c]) / recipe.std[c];
+        for (int v = 0; v < 256; ++v) lut[v] = (static_cast<float>(v) / 255.f - recipe.mean[c]) / recipe.std[c];
         float* plane = out.data() + static_cast<std::size_t>(c) * out_h * out_w;
         std::fill(plane, plane + static_cast<std::size_t>(out_h) * out_w, lut[0]);
         for (int y = 0; y < resized.height; ++y) {
-            const std::uint8_t* src =
-                resized.pixels.data() + static_cast<std::size_t>(y) * resized.width * channels;
+            const std::uint8_t* src = resized.pixels.data() + static_cast<std::size_t>(y) * resized.width * channels;
             float* dst = plane + static_cast<std::size_t>(y + pad_top) * out_w + pad_left;
             for (int x = 0; x < resized.width; ++x) dst[x] = lut[src[x * channels + c]];
         }

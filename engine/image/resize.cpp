@@ -33,9 +33,7 @@ double bicubic_filter(double x) {
     return 0.0;
 }
 
-std::uint8_t clip8(int value) {
-    return static_cast<std::uint8_t>(std::clamp(value >> kPrecisionBits, 0, 255));
-}
+std::uint8_t clip8(int value) { return static_cast<std::uint8_t>(std::clamp(value >> kPrecisionBits, 0, 255)); }
 
 // For each output coordinate of one axis: the first input coordinate it reads,
 // how many it reads and their weights (ksize slots each).
@@ -180,8 +178,7 @@ Image nearest(const Image& in, int width, int height, const ResizeRegion& r) {
         const bool row_inside = y < in.height;
         for (int x : xs) {
             if (row_inside && x < in.width) {
-                const std::uint8_t* src =
-                    in.pixels.data() + (static_cast<std::size_t>(y) * in.width + x) * c;
+                const std::uint8_t* src = in.pixels.data() + (static_cast<std::size_t>(y) * in.width + x) * c;
                 std::copy(src, src + c, dst);
             }
             dst += c;
@@ -192,24 +189,21 @@ Image nearest(const Image& in, int width, int height, const ResizeRegion& r) {
 
 void check(const Image& in, int width, int height, const ResizeRegion& r) {
     if (in.channels != 1 && in.channels != 3)
-        throw Error("resize: image has " + std::to_string(in.channels) +
-                    " channels (1 or 3 supported)");
+        throw Error("resize: image has " + std::to_string(in.channels) + " channels (1 or 3 supported)");
     if (in.width <= 0 || in.height <= 0 ||
         in.pixels.size() != static_cast<std::size_t>(in.width) * in.height * in.channels)
         throw Error("resize: image size and pixel buffer disagree");
     if (width <= 0 || height <= 0)
-        throw Error("resize: target size " + std::to_string(width) + "x" + std::to_string(height) +
-                    " is not positive");
+        throw Error("resize: target size " + std::to_string(width) + "x" + std::to_string(height) + " is not positive");
     if (r.width <= 0 || r.height <= 0 || r.left < 0 || r.top < 0 || r.left > width - r.width ||
         r.top > height - r.height)
-        throw Error("resize: region is empty or outside the " + std::to_string(width) + "x" +
-                    std::to_string(height) + " result");
+        throw Error("resize: region is empty or outside the " + std::to_string(width) + "x" + std::to_string(height) +
+                    " result");
 }
 
 }  // namespace
 
-Image resize(const Image& in, int width, int height, Interpolation filter,
-             const ResizeRegion& region) {
+Image resize(const Image& in, int width, int height, Interpolation filter, const ResizeRegion& region) {
     check(in, width, height, region);
     if (filter == Interpolation::nearest) {
         // PIL copies when the size is unchanged, which the map reproduces.

@@ -22,8 +22,7 @@ struct ResizeRegion {
 // Only `region` of the width × height result is computed and returned; its
 // pixels are those of the full resize, so a centre crop costs no more than
 // the pixels it keeps. Throws onevit::Error on bad sizes or a region outside.
-Image resize(const Image& in, int width, int height, Interpolation filter,
-             const ResizeRegion& region);
+Image resize(const Image& in, int width, int height, Interpolation filter, const ResizeRegion& region);
 
 inline Image resize(const Image& in, int width, int height, Interpolation filter) {
     return resize(in, width, height, filter, ResizeRegion{0, 0, width, height});

@@ -18,13 +18,13 @@ namespace onevit {
 
 struct BlockTypes {
     using Type = dnnl::memory::data_type;
-    Type normed = Type::f32;     // norm output: the qkv and fc1 input
-    Type qkv = Type::f32;        // qkv output: attention's input
+    Type normed = Type::f32;       // norm output: the qkv and fc1 input
+    Type qkv = Type::f32;          // qkv output: attention's input
     AttentionTypes attention_ops;  // what q kᵀ and p v compute in
-    Type attention = Type::f32;  // attention output
-    Type proj_in = Type::f32;    // proj input: the attention output, quantized at int8
-    Type hidden = Type::f32;     // fc1 output (after the activation)
-    Type fc2_in = Type::f32;     // fc2 input: hidden, quantized at int8
+    Type attention = Type::f32;    // attention output
+    Type proj_in = Type::f32;      // proj input: the attention output, quantized at int8
+    Type hidden = Type::f32;       // fc1 output (after the activation)
+    Type fc2_in = Type::f32;       // fc2 input: hidden, quantized at int8
 
     // has_proj: without a projection, attention adds straight into the f32 residual.
     // fc1_whole_rows: fc1 is one column tile, so at int8 it can quantize its rows.
@@ -34,8 +34,8 @@ struct BlockTypes {
         const Type low = precision == Precision::int8 ? Type::s8 : Type::bf16;
         t.normed = low;
         t.qkv = precision == Precision::bf16 ? Type::f32 : Type::bf16;
-        t.attention_ops = precision == Precision::int8 ? AttentionTypes{Type::s8, Type::u8}
-                                                       : AttentionTypes{Type::f32, Type::bf16};
+        t.attention_ops =
+            precision == Precision::int8 ? AttentionTypes{Type::s8, Type::u8} : AttentionTypes{Type::f32, Type::bf16};
         t.attention = has_proj && t.qkv == Type::bf16 ? Type::bf16 : Type::f32;
         t.proj_in = has_proj ? low : t.attention;
         t.hidden = precision == Precision::int8 && fc1_whole_rows ? Type::s8 : Type::bf16;

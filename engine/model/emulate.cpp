@@ -13,8 +13,7 @@
 
 namespace onevit {
 
-EmulatedForward emulate_forward(const std::string& model_path, int batch, int threads, int runs,
-                                Precision precision) {
+EmulatedForward emulate_forward(const std::string& model_path, int batch, int threads, int runs, Precision precision) {
     if (batch < 1 || threads < 1 || runs < 1)
         throw Error("emulation needs batch, threads and runs >= 1, got " + std::to_string(batch) + ", " +
                     std::to_string(threads) + ", " + std::to_string(runs));
@@ -48,9 +47,11 @@ EmulatedForward emulate_forward(const std::string& model_path, int batch, int th
         for (std::size_t p = 0; p < timed.front().size(); ++p) {
             std::vector<double> share_ms = timed.front()[p].share_ms;
             for (const auto& run : timed)
-                for (std::size_t s = 0; s < share_ms.size(); ++s) share_ms[s] = std::min(share_ms[s], run[p].share_ms[s]);
+                for (std::size_t s = 0; s < share_ms.size(); ++s)
+                    share_ms[s] = std::min(share_ms[s], run[p].share_ms[s]);
             EmulatedPhaseTime phase{timed.front()[p].ops, timed.front()[p].tiles, 0, 0};
-            for (double ms : share_ms) phase.slowest_thread_ms = std::max(phase.slowest_thread_ms, ms), phase.all_tiles_ms += ms;
+            for (double ms : share_ms)
+                phase.slowest_thread_ms = std::max(phase.slowest_thread_ms, ms), phase.all_tiles_ms += ms;
             result.phases.push_back(phase);
             result.latency_ms += phase.slowest_thread_ms;
             result.work_ms += phase.all_tiles_ms;

@@ -28,8 +28,8 @@ struct EmulatedForward {
     int threads = 0;
     int batch = 0;
     int runs = 0;
-    double latency_ms = 0;  // sum of the phases' slowest_thread_ms
-    double work_ms = 0;     // sum of the phases' all_tiles_ms: the one-core time of this plan
+    double latency_ms = 0;                  // sum of the phases' slowest_thread_ms
+    double work_ms = 0;                     // sum of the phases' all_tiles_ms: the one-core time of this plan
     std::vector<EmulatedPhaseTime> phases;  // in the forward's order
 };
 EmulatedForward emulate_forward(const std::string& model_path, int batch, int threads, int runs,

@@ -50,7 +50,8 @@ void plan_forward(const Architecture& a, Precision precision, const dnnl::engine
     norm(g.norm, rows, Activation::Type::f32);
     const int pooled_rows = g.head_dist ? 2 * batch : batch;
     if (g.attn_pool) {
-        for (const LinearDesc* l : {&g.attn_pool->kv, &g.attn_pool->proj, &g.attn_pool->fc1, &g.attn_pool->fc2}) linear(*l);
+        for (const LinearDesc* l : {&g.attn_pool->kv, &g.attn_pool->proj, &g.attn_pool->fc1, &g.attn_pool->fc2})
+            linear(*l);
         norm(g.attn_pool->norm, batch, Activation::Type::f32);
     }
     norm(g.head_norm, pooled_rows, Activation::Type::f32);

@@ -39,20 +39,20 @@ struct Describer {
         const bool swiglu = a.mlp == Mlp::swiglu;
         const bool hidden_op = swiglu || a.mlp_norm;
         const Epilogue add = a.block == Block::post_norm ? Epilogue::none : Epilogue::residual_add;
-        BlockDesc d{a.block,
-                    norm(b + "norm1", D),
-                    linear(b + "attn.qkv", D, 3 * I, a.qkv_bias, Epilogue::none, T, {t.normed, t.qkv}),
-                    attention(b, t),
-                    a.attn_norm ? std::optional(norm(b + "attn.norm", I)) : std::nullopt,
-                    a.attn_proj ? std::optional(linear(b + "attn.proj", I, D, true, add, T, {t.proj_in}))
-                                : std::nullopt,
-                    a.block == Block::parallel ? std::nullopt : std::optional(norm(b + "norm2", D)),
-                    linear(b + "mlp.fc1", D, swiglu ? 2 * M : M, true, swiglu ? Epilogue::none : gelu_epilogue(a.gelu),
-                           T, {t.normed, hidden_op ? Type::f32 : t.hidden}),
-                    swiglu,
-                    a.mlp_norm ? std::optional(norm(b + "mlp.norm", M)) : std::nullopt,
-                    linear(b + "mlp.fc2", M, D, true, add, T, {t.fc2_in}),
-                    t};
+        BlockDesc d{
+            a.block,
+            norm(b + "norm1", D),
+            linear(b + "attn.qkv", D, 3 * I, a.qkv_bias, Epilogue::none, T, {t.normed, t.qkv}),
+            attention(b, t),
+            a.attn_norm ? std::optional(norm(b + "attn.norm", I)) : std::nullopt,
+            a.attn_proj ? std::optional(linear(b + "attn.proj", I, D, true, add, T, {t.proj_in})) : std::nullopt,
+            a.block == Block::parallel ? std::nullopt : std::optional(norm(b + "norm2", D)),
+            linear(b + "mlp.fc1", D, swiglu ? 2 * M : M, true, swiglu ? Epilogue::none : gelu_epilogue(a.gelu), T,
+                   {t.normed, hidden_op ? Type::f32 : t.hidden}),
+            swiglu,
+            a.mlp_norm ? std::optional(norm(b + "mlp.norm", M)) : std::nullopt,
+            linear(b + "mlp.fc2", M, D, true, add, T, {t.fc2_in}),
+            t};
         return d;
     }
 
@@ -175,7 +175,8 @@ std::vector<const LinearDesc*> ModelGraph::linears() const {
         all.push_back(&b.fc2);
     }
     if (attn_pool)
-        for (const LinearDesc* l : {&attn_pool->kv, &attn_pool->proj, &attn_pool->fc1, &attn_pool->fc2}) all.push_back(l);
+        for (const LinearDesc* l : {&attn_pool->kv, &attn_pool->proj, &attn_pool->fc1, &attn_pool->fc2})
+            all.push_back(l);
     for (const auto* l : {&pool_proj, &head_hidden, &head, &head_dist})
         if (*l) all.push_back(&**l);
     return all;

@@ -37,8 +37,8 @@ struct NormDesc {
 };
 
 struct LinearDesc {
-    std::string name;  // tensors name.weight [out, in] and, with a bias, name.bias [out]
-    LinearShape shape;  // the activation types at the description's precision
+    std::string name;        // tensors name.weight [out, in] and, with a bias, name.bias [out]
+    LinearShape shape;       // the activation types at the description's precision
     int rows_per_image = 1;  // the rows it multiplies per image: tokens, patches or 1
 };
 
@@ -56,12 +56,12 @@ struct AttentionDesc {
     int tokens = 0, heads = 0, head_dim = 0;
     float scale = 0.f;
     Activation::Type qkv = Activation::Type::f32, out = Activation::Type::f32;  // its input and output
-    AttentionTypes types;  // what it computes in
-    std::optional<NormDesc> q_norm, k_norm;  // [head_dim], each head's q and k rows
+    AttentionTypes types;                                                       // what it computes in
+    std::optional<NormDesc> q_norm, k_norm;                                     // [head_dim], each head's q and k rows
     Rope rope = Rope::none;
-    std::string rope_table;     // its tensors: rope_table.cos, .sin
+    std::string rope_table;      // its tensors: rope_table.cos, .sin
     bool rope_per_head = false;  // [heads, tokens, head_dim], else [tokens, head_dim]
-    std::string rel_pos_bias;   // a [heads, tokens, tokens] tensor, or empty
+    std::string rel_pos_bias;    // a [heads, tokens, tokens] tensor, or empty
     AttentionShape shape(int batch) const { return {batch, tokens, heads, head_dim, scale}; }
 };
 
@@ -76,7 +76,7 @@ struct BlockDesc {
     std::optional<NormDesc> norm2;      // none in parallel blocks (fc1 reads norm1's output)
     LinearDesc fc1;                     // GELU fused; or, SwiGLU, gate and value rows
     bool swiglu = false;
-    std::optional<NormDesc> mlp_norm;   // over the hidden, before fc2
+    std::optional<NormDesc> mlp_norm;  // over the hidden, before fc2
     LinearDesc fc2;
     BlockTypes types;
     // The hidden between fc1 and fc2 is more than fc1's fused activation (ops/mlp_hidden.hpp).
@@ -104,7 +104,7 @@ struct ModelGraph {
     std::optional<NormDesc> patch_norm_out;     //   norm over each embedded patch
     std::optional<NormDesc> embed_norm;         // over each embedded patch
     bool pos_embed = true;
-    std::optional<std::string> rope_table;      // the model's one rotation table, if it has one
+    std::optional<std::string> rope_table;  // the model's one rotation table, if it has one
     std::optional<NormDesc> norm_pre;
     std::vector<BlockDesc> blocks;
     std::optional<NormDesc> norm;

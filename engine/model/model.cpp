@@ -125,8 +125,9 @@ struct Model::Impl {
     // Queues work(s) on stream s; its result, or error, arrives through the future.
     template <class Work>
     auto post_to(int s, Work work) -> std::future<decltype(work(0))> {
-        auto task = std::make_shared<std::packaged_task<decltype(work(0))()>>(
-            [this, s, work = std::move(work)] { return translating_dnnl_errors(file.path(), [&] { return work(s); }); });
+        auto task = std::make_shared<std::packaged_task<decltype(work(0))()>>([this, s, work = std::move(work)] {
+            return translating_dnnl_errors(file.path(), [&] { return work(s); });
+        });
         auto result = task->get_future();
         streams[s]->post([task] { (*task)(); });
         return result;
@@ -163,9 +164,12 @@ Model::~Model() = default;
 
 const char* to_string(Precision p) {
     switch (p) {
-        case Precision::f32: return "f32";
-        case Precision::bf16: return "bf16";
-        case Precision::int8: return "int8";
+        case Precision::f32:
+            return "f32";
+        case Precision::bf16:
+            return "bf16";
+        case Precision::int8:
+            return "int8";
     }
     return "?";
 }
@@ -178,13 +182,16 @@ Precision parse_precision(const std::string& name) {
 }
 
 Model Model::load(const std::string& path, const Options& options) {
-    if (options.threads < 0) throw Error("threads must be >= 0 (0 = chosen per model), got " + std::to_string(options.threads));
-    if (options.streams < 0) throw Error("streams must be >= 0 (0 = chosen for the hint), got " + std::to_string(options.streams));
+    if (options.threads < 0)
+        throw Error("threads must be >= 0 (0 = chosen per model), got " + std::to_string(options.threads));
+    if (options.streams < 0)
+        throw Error("streams must be >= 0 (0 = chosen for the hint), got " + std::to_string(options.streams));
     if (options.batch < 1) throw Error("batch must be >= 1, got " + std::to_string(options.batch));
     ModelFile file = open_model_file(path);
     const Precision precision = options.precision.value_or(file.info().stored_precision);
     const StreamPlan plan = plan_streams(options, file.info().arch, precision);
-    return translating_dnnl_errors(path, [&] { return Model(std::make_unique<Impl>(std::move(file), plan, precision)); });
+    return translating_dnnl_errors(path,
+                                   [&] { return Model(std::make_unique<Impl>(std::move(file), plan, precision)); });
 }
 
 const ModelInfo& Model::info() const { return impl_->file.info(); }
@@ -207,8 +214,7 @@ std::vector<float> Model::run(const float* input, int batch, Features* features,
     return impl_->submit(input, batch, features, attention).get();
 }
 
-void Model::run_into(const float* input, int batch, float* output, Features* features,
-                     AttentionMaps* attention) const {
+void Model::run_into(const float* input, int batch, float* output, Features* features, AttentionMaps* attention) const {
     impl_->submit_into(input, batch, output, features, attention).get();
 }
 

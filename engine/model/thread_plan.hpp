@@ -16,7 +16,7 @@ namespace onevit {
 struct ThreadPlan {
     int streams = 1;
     int threads_per_stream = 1;
-    double modelled_ms = 0;        // one forward of the batch on one stream
+    double modelled_ms = 0;            // one forward of the batch on one stream
     double modelled_images_per_s = 0;  // all streams together
 };
 

@@ -106,7 +106,8 @@ VitWeights::VitWeights(const ModelFile& file, Executor& loader, int run_threads,
     // Blocks are built in parallel: reordering their weights is most of loading,
     // and most layers are a single tile, whose reorder takes one thread.
     std::vector<std::optional<BlockWeights>> built(graph.blocks.size());
-    loader.parallel(static_cast<int>(built.size()), [&](int i) { built[i].emplace(load.block(graph.blocks[i], graph.rope_table)); });
+    loader.parallel(static_cast<int>(built.size()),
+                    [&](int i) { built[i].emplace(load.block(graph.blocks[i], graph.rope_table)); });
     for (auto& block : built) blocks.push_back(std::move(*block));
     norm = load.norm(graph.norm);
     if (graph.attn_pool) {
@@ -153,10 +154,12 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch, int threads
     std::vector<Op*> all;
     for (const auto& op : ops_) all.push_back(op.get());
     if (patch_embedding_) all.insert(all.end(), {patch_embedding_->extract.get(), patch_embedding_->linear.get()});
-    if (attn_pool_) for (Op* op : attn_pool_->ops()) all.push_back(op);
+    if (attn_pool_)
+        for (Op* op : attn_pool_->ops()) all.push_back(op);
     std::size_t scratchpad = 0, workspace = 0;
     for (const Op* op : all)
-        scratchpad = std::max(scratchpad, op->scratchpad_bytes()), workspace = std::max(workspace, op->workspace_bytes());
+        scratchpad = std::max(scratchpad, op->scratchpad_bytes()),
+        workspace = std::max(workspace, op->workspace_bytes());
     thread_memory_ = ThreadMemory(engine, threads_, scratchpad, workspace);
     for (Op* op : all) op->bind(thread_memory_);
 }
@@ -210,7 +213,8 @@ void Forward::build_blocks(const dnnl::engine& engine) {
                                                  Activation(attn_.data(), first.attention.out), first.attention.types);
     attention_ = attention.get();
     own(std::move(attention));
-    for (std::size_t i = 0; i < w_.blocks.size(); ++i) blocks_.push_back(block_ops(engine, w_.graph.blocks[i], w_.blocks[i]));
+    for (std::size_t i = 0; i < w_.blocks.size(); ++i)
+        blocks_.push_back(block_ops(engine, w_.graph.blocks[i], w_.blocks[i]));
 }
 
 // pre_norm:  h = norm1(x); qkv = h Wqkvᵀ | attention | x += proj(attn); h = norm2(x); x += fc2(act(fc1(h)))
@@ -228,7 +232,8 @@ Forward::BlockOps Forward::block_ops(const dnnl::engine& engine, const BlockDesc
                             h_scales_.data());
     const Activation attention(attn_.data(), d.attention.out);
     const bool attn_in_differs = d.attn_norm || t.quantizes_attention();
-    const Activation proj_in = attn_in_differs ? Activation(attn_in_.data(), t.proj_in, attn_scales_.data()) : attention;
+    const Activation proj_in =
+        attn_in_differs ? Activation(attn_in_.data(), t.proj_in, attn_scales_.data()) : attention;
     const Type fc1_type = d.mlp_hidden_op() ? Type::f32 : t.hidden;
     const Activation fc1_out(mlp_.data(), fc1_type, mlp_scales_.data());
     const bool fc2_in_differs = d.mlp_hidden_op() || t.quantizes_hidden();
@@ -247,11 +252,14 @@ Forward::BlockOps Forward::block_ops(const dnnl::engine& engine, const BlockDesc
     ops.before.push_back(own(make_linear(d.qkv.name, b.qkv, engine, rows_, normed, Activation(qkv_.data(), t.qkv))));
 
     std::vector<Op*>& mlp = d.kind == Block::parallel ? ops.before : ops.after;
-    if (!b.proj && !post) ops.after.push_back(own(std::make_unique<AddRows>(threads_, rows_, D, attn_.data(), x_.data())));
+    if (!b.proj && !post)
+        ops.after.push_back(own(std::make_unique<AddRows>(threads_, rows_, D, attn_.data(), x_.data())));
     if (d.attn_norm)
-        ops.after.push_back(own(make_norm(d.attn_norm->name, engine, threads_, rows_, *b.attn_norm, attn_.data(), proj_in)));
+        ops.after.push_back(
+            own(make_norm(d.attn_norm->name, engine, threads_, rows_, *b.attn_norm, attn_.data(), proj_in)));
     else if (t.quantizes_attention())
-        ops.after.push_back(own(std::make_unique<ConvertRows>(d.proj->name + " input", threads_, rows_, I, attention, proj_in)));
+        ops.after.push_back(
+            own(std::make_unique<ConvertRows>(d.proj->name + " input", threads_, rows_, I, attention, proj_in)));
     if (b.proj) ops.after.push_back(own(make_linear(d.proj->name, *b.proj, engine, rows_, proj_in, branch_out)));
     if (post)
         ops.after.push_back(own(make_norm(d.norm1.name, engine, threads_, rows_, b.norm1,
@@ -266,7 +274,8 @@ Forward::BlockOps Forward::block_ops(const dnnl::engine& engine, const BlockDesc
     else if (t.quantizes_hidden())
         mlp.push_back(own(std::make_unique<ConvertRows>(d.fc2.name + " input", threads_, rows_, M, fc1_out, fc2_in)));
     ops.after.push_back(own(make_linear(d.fc2.name, b.fc2, engine, rows_, fc2_in, branch_out)));
-    if (post) ops.after.push_back(own(make_norm(d.norm2->name, engine, threads_, rows_, *b.norm2, branch_.data(), x, true)));
+    if (post)
+        ops.after.push_back(own(make_norm(d.norm2->name, engine, threads_, rows_, *b.norm2, branch_.data(), x, true)));
     return ops;
 }
 
@@ -276,22 +285,24 @@ void Forward::build_head(const dnnl::engine& engine) {
     const float* tokens = w_.norm ? h_.data() : x_.data();
     if (w_.norm) norm_ = own(make_norm(g.norm->name, engine, threads_, rows_, *w_.norm, x_.data(), h_.data()));
     if (w_.attn_pool)
-        attn_pool_.emplace(*w_.attn_pool, engine, threads_,
-                           AttentionPoolShape{batch_, tokens_, g.attn_pool->prefix ? 0 : arch_.prefix_tokens,
-                                              g.attn_pool->heads, arch_.dim, g.attn_pool->fc1.shape.out,
-                                              g.attn_pool->scale},
-                           tokens, pooled_.data());
+        attn_pool_.emplace(
+            *w_.attn_pool, engine, threads_,
+            AttentionPoolShape{batch_, tokens_, g.attn_pool->prefix ? 0 : arch_.prefix_tokens, g.attn_pool->heads,
+                               arch_.dim, g.attn_pool->fc1.shape.out, g.attn_pool->scale},
+            tokens, pooled_.data());
     else
         pool_ = own(std::make_unique<PoolTokens>(arch_, batch_, tokens, pooled_.data(), w_.head_dist.has_value()));
     const int pooled_rows = w_.head_dist ? 2 * batch_ : batch_;
     if (w_.head_norm)
-        head_norm_ = own(make_norm(g.head_norm->name, engine, threads_, pooled_rows, *w_.head_norm, pooled_.data(),
-                                   pooled_.data()));
+        head_norm_ = own(
+            make_norm(g.head_norm->name, engine, threads_, pooled_rows, *w_.head_norm, pooled_.data(), pooled_.data()));
     if (w_.pool_proj)
-        pool_proj_ = own(make_linear(g.pool_proj->name, *w_.pool_proj, engine, batch_, pooled_.data(), embedded_.data()));
+        pool_proj_ =
+            own(make_linear(g.pool_proj->name, *w_.pool_proj, engine, batch_, pooled_.data(), embedded_.data()));
     float* embedding = w_.pool_proj ? embedded_.data() : pooled_.data();
     if (w_.head_hidden)
-        head_hidden_ = own(make_linear(g.head_hidden->name, *w_.head_hidden, engine, batch_, embedding, hidden_.data()));
+        head_hidden_ =
+            own(make_linear(g.head_hidden->name, *w_.head_hidden, engine, batch_, embedding, hidden_.data()));
     if (w_.head)
         head_ = own(make_linear(g.head->name, *w_.head, engine, batch_, w_.head_hidden ? hidden_.data() : embedding,
                                 logits_.data()));
@@ -301,8 +312,8 @@ void Forward::build_head(const dnnl::engine& engine) {
                                      logits_.data() + rows_times(batch_, arch_.num_classes)));
 }
 
-void Forward::run(Executor& executor, const float* input, float* output, Features* features,
-                  AttentionMaps* attention, std::vector<EmulatedPhase>* emulated) {
+void Forward::run(Executor& executor, const float* input, float* output, Features* features, AttentionMaps* attention,
+                  std::vector<EmulatedPhase>* emulated) {
     const Architecture& a = arch_;
     Schedule schedule(executor, thread_memory_);
     schedule.emulate_into(emulated);

@@ -26,7 +26,7 @@ namespace onevit {
 
 struct BlockWeights {
     NormParams norm1;
-    LinearWeights qkv;  // [3·inner, dim]
+    LinearWeights qkv;         // [3·inner, dim]
     AttentionLayer attention;  // q/k norms, rotation tables, score bias
     std::optional<NormParams> attn_norm;
     std::optional<LinearWeights> proj;  // [dim, inner]
@@ -107,10 +107,10 @@ private:
     // and mlp_ (quantized, normalised, gated): attn_in_ and mlp_in_, and their
     // row scales at int8.
     AlignedBuffer h_low_, h_scales_, attn_in_, attn_scales_, mlp_in_, mlp_scales_;
-    AlignedBuffer pooled_;  // batch × pooled width (distilled: 2 × batch × dim)
+    AlignedBuffer pooled_;    // batch × pooled width (distilled: 2 × batch × dim)
     AlignedBuffer embedded_;  // batch × pool_proj: pool_proj's output, the embedding
-    AlignedBuffer hidden_;  // batch × head_hidden (mlp head)
-    AlignedBuffer logits_;  // batch × classes (distilled: 2 × batch × classes)
+    AlignedBuffer hidden_;    // batch × head_hidden (mlp head)
+    AlignedBuffer logits_;    // batch × classes (distilled: 2 × batch × classes)
 
     std::vector<std::unique_ptr<Op>> ops_;  // every op, owned here
     std::optional<PatchEmbedding> patch_embedding_;

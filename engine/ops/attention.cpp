@@ -138,8 +138,8 @@ Attention::Attention(const dnnl::engine& engine, int threads, const AttentionSha
     for (const PrimitiveDescs& p : plan.pds) {
         scores_pds_.push_back(p.scores), mix_pds_.push_back(p.mix);
         scores_primitives_.push_back(dnnl::matmul(p.scores)), mix_primitives_.push_back(dnnl::matmul(p.mix));
-        scratchpad_bytes_ = std::max({scratchpad_bytes_, p.scores.scratchpad_desc().get_size(),
-                                      p.mix.scratchpad_desc().get_size()});
+        scratchpad_bytes_ =
+            std::max({scratchpad_bytes_, p.scores.scratchpad_desc().get_size(), p.mix.scratchpad_desc().get_size()});
     }
     // k and v hold every token; q, o, the scores and the probabilities a task's rows.
     // f32 probabilities are written in place of the scores.
@@ -232,7 +232,8 @@ void Attention::run(int t, TaskContext& context) {
 void Attention::softmax(const Task& task, char* w) const {
     const int T = shape_.tokens, rows = task.queries.size;
     const int head = task.unit % shape_.heads;
-    const float* bias = layer_ && layer_->bias ? layer_->bias + (std::int64_t(head) * T + task.queries.begin) * T : nullptr;
+    const float* bias =
+        layer_ && layer_->bias ? layer_->bias + (std::int64_t(head) * T + task.queries.begin) * T : nullptr;
     auto* scores = reinterpret_cast<float*>(w + layout_.scores);
     float* probabilities_out = nullptr;
     if (probabilities_) {

@@ -98,10 +98,10 @@ public:
 
 private:
     struct Task {
-        int unit;   // image · heads + head: tasks of one unit share k and v
+        int unit;  // image · heads + head: tasks of one unit share k and v
         Range queries;
         int rows_class;  // index into the primitives for queries.size
-        const char* q;  // the first query row, k and v: strided rows of qkv
+        const char* q;   // the first query row, k and v: strided rows of qkv
         const char* k;
         const char* v;
         char* out;  // the first output row, strided

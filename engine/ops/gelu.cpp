@@ -38,9 +38,12 @@ void gelu_quick_row(float* v, int n, float scale, const float* bias) {
 
 void apply_gelu(Gelu gelu, float* values, int n, float scale, const float* bias) {
     switch (gelu) {
-        case Gelu::erf: return gelu_erf_row(values, n, scale, bias);
-        case Gelu::tanh: return gelu_tanh_row(values, n, scale, bias);
-        case Gelu::quick: return gelu_quick_row(values, n, scale, bias);
+        case Gelu::erf:
+            return gelu_erf_row(values, n, scale, bias);
+        case Gelu::tanh:
+            return gelu_tanh_row(values, n, scale, bias);
+        case Gelu::quick:
+            return gelu_quick_row(values, n, scale, bias);
     }
 }
 

@@ -24,8 +24,8 @@ dnnl::reorder::primitive_desc FloatLinear::copy_desc(const LinearWeights& w, con
     return checked(dnnl::reorder::primitive_desc(engine, block, engine, place, attr), "column tile copy");
 }
 
-FloatLinear::FloatLinear(std::string name, const LinearWeights& w, const dnnl::engine& engine, int rows,
-                         Activation src, Activation dst)
+FloatLinear::FloatLinear(std::string name, const LinearWeights& w, const dnnl::engine& engine, int rows, Activation src,
+                         Activation dst)
     : name_(std::move(name)), engine_(engine) {
     if (w.int8() || src.type != w.types().src || dst.type != w.types().dst)
         throw std::logic_error("FloatLinear: activations of other data types than the weights were prepared for");
@@ -37,8 +37,9 @@ FloatLinear::FloatLinear(std::string name, const LinearWeights& w, const dnnl::e
         const auto& tile = column_tiles[t.column_tile];
         const auto& pd = t.chunks.front().pd;
         Task task;
-        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(pd.src_desc(), engine, src.at(t.rows.begin, w.in_features()))},
-                                             {DNNL_ARG_WEIGHTS, tile.weights}};
+        std::unordered_map<int, memory> args{
+            {DNNL_ARG_SRC, memory(pd.src_desc(), engine, src.at(t.rows.begin, w.in_features()))},
+            {DNNL_ARG_WEIGHTS, tile.weights}};
         if (tile.bias) args[DNNL_ARG_BIAS] = tile.bias;
         void* place = dst.at(t.rows.begin, w.out_features(), tile.columns.begin);
         scratchpad_bytes_ = std::max(scratchpad_bytes_, pd.scratchpad_desc().get_size());
@@ -58,9 +59,11 @@ FloatLinear::FloatLinear(std::string name, const LinearWeights& w, const dnnl::e
             args[DNNL_ARG_DST] = memory();  // the running thread's block
             task.matmul = BoundPrimitive(dnnl::matmul(pd), std::move(args));
             auto copy = copies.find(shape);
-            if (copy == copies.end()) copy = copies.emplace(shape, copy_desc(w, engine, t.rows.size, tile.columns)).first;
-            task.copy = BoundPrimitive(dnnl::reorder(copy->second),
-                                       {{DNNL_ARG_FROM, memory()}, {DNNL_ARG_TO, memory(copy->second.dst_desc(), engine, place)}});
+            if (copy == copies.end())
+                copy = copies.emplace(shape, copy_desc(w, engine, t.rows.size, tile.columns)).first;
+            task.copy = BoundPrimitive(
+                dnnl::reorder(copy->second),
+                {{DNNL_ARG_FROM, memory()}, {DNNL_ARG_TO, memory(copy->second.dst_desc(), engine, place)}});
             scratchpad_bytes_ = std::max(scratchpad_bytes_, copy->second.scratchpad_desc().get_size());
         }
         tasks_.push_back(std::move(task));

@@ -36,7 +36,7 @@ private:
     std::string name_;
     dnnl::engine engine_;
     std::vector<Task> tasks_;
-    std::vector<dnnl::memory::desc> block_mds_;  // by block class
+    std::vector<dnnl::memory::desc> block_mds_;      // by block class
     std::vector<std::vector<dnnl::memory>> blocks_;  // by slot, then class: views of the workspace
     std::size_t scratchpad_bytes_ = 0;
     std::size_t workspace_bytes_ = 0;

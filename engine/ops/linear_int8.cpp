@@ -78,13 +78,13 @@ Int8Linear::Int8Linear(std::string name, const LinearWeights& w, const dnnl::eng
                 workspace_bytes_ = std::max(workspace_bytes_, chunk.pd.dst_desc().get_size());
             }
             scratchpad_bytes_ = std::max(scratchpad_bytes_, chunk.pd.scratchpad_desc().get_size());
-            task.chunks.push_back(
-                {chunk.rows,
-                 BoundPrimitive(dnnl::matmul(chunk.pd),
-                                {{DNNL_ARG_SRC, memory(chunk.pd.src_desc(), engine, src.at(chunk.rows.begin, w.in_features()))},
-                                 {DNNL_ARG_WEIGHTS, tile.weights},
-                                 {DNNL_ARG_DST, memory()}}),
-                 found->second});
+            task.chunks.push_back({chunk.rows,
+                                   BoundPrimitive(dnnl::matmul(chunk.pd),
+                                                  {{DNNL_ARG_SRC, memory(chunk.pd.src_desc(), engine,
+                                                                         src.at(chunk.rows.begin, w.in_features()))},
+                                                   {DNNL_ARG_WEIGHTS, tile.weights},
+                                                   {DNNL_ARG_DST, memory()}}),
+                                   found->second});
         }
         if (column_tiles.size() == 1) row_tiles_.push_back(t.rows);
         tasks_.push_back(std::move(task));

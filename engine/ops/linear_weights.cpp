@@ -65,9 +65,12 @@ int choose_column_width(int rows, int out, int in, int threads) {
 // Multiply-accumulates per f32 one: bf16 and int8 matmuls run 2× and 4× as many per cycle.
 double precision_speedup(memory::data_type src) {
     switch (src) {
-        case memory::data_type::bf16: return 2;
-        case memory::data_type::s8: return 4;
-        default: return 1;
+        case memory::data_type::bf16:
+            return 2;
+        case memory::data_type::s8:
+            return 4;
+        default:
+            return 1;
     }
 }
 
@@ -89,19 +92,26 @@ std::vector<Range> chunks_of(Range rows, int cols, std::size_t chunk_floats) {
 
 Epilogue gelu_epilogue(Gelu gelu) {
     switch (gelu) {
-        case Gelu::erf: return Epilogue::gelu_erf;
-        case Gelu::tanh: return Epilogue::gelu_tanh;
-        case Gelu::quick: return Epilogue::gelu_quick;
+        case Gelu::erf:
+            return Epilogue::gelu_erf;
+        case Gelu::tanh:
+            return Epilogue::gelu_tanh;
+        case Gelu::quick:
+            return Epilogue::gelu_quick;
     }
     return Epilogue::gelu_erf;
 }
 
 std::optional<Gelu> gelu_of(Epilogue epilogue) {
     switch (epilogue) {
-        case Epilogue::gelu_erf: return Gelu::erf;
-        case Epilogue::gelu_tanh: return Gelu::tanh;
-        case Epilogue::gelu_quick: return Gelu::quick;
-        default: return std::nullopt;
+        case Epilogue::gelu_erf:
+            return Gelu::erf;
+        case Epilogue::gelu_tanh:
+            return Gelu::tanh;
+        case Epilogue::gelu_quick:
+            return Gelu::quick;
+        default:
+            return std::nullopt;
     }
 }
 
@@ -125,7 +135,8 @@ LinearWeights::LinearWeights(const dnnl::engine& engine, const LinearShape& shap
         auto layout = layout_for_width.find(columns.size);
         if (layout == layout_for_width.end()) {
             tile.weights_md = memory::desc({shape_.in, columns.size}, shape_.types.src, memory::format_tag::any);
-            layout = layout_for_width.emplace(columns.size, matmul_desc(engine, tuning.rows, tile).weights_desc()).first;
+            layout =
+                layout_for_width.emplace(columns.size, matmul_desc(engine, tuning.rows, tile).weights_desc()).first;
         }
         tile.weights_md = layout->second;
         tiles_.push_back(std::move(tile));
@@ -219,11 +230,20 @@ dnnl::primitive_attr LinearWeights::attr(const ColumnTile& tile) const {
     }
     dnnl::post_ops post_ops;
     switch (shape_.epilogue) {
-        case Epilogue::none: break;
-        case Epilogue::gelu_erf: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f); break;
-        case Epilogue::gelu_tanh: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f); break;
-        case Epilogue::gelu_quick: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.702f, 0.f); break;
-        case Epilogue::tanh: post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_tanh, 0.f, 0.f); break;
+        case Epilogue::none:
+            break;
+        case Epilogue::gelu_erf:
+            post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+            break;
+        case Epilogue::gelu_tanh:
+            post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f);
+            break;
+        case Epilogue::gelu_quick:
+            post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.702f, 0.f);
+            break;
+        case Epilogue::tanh:
+            post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_tanh, 0.f, 0.f);
+            break;
         case Epilogue::residual_add:
             if (tile.columns.size == shape_.out) post_ops.append_sum(1.f);
             break;

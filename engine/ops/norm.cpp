@@ -33,7 +33,9 @@ void rms_norm_row(const float* x, int dim, float eps, const float* scale, float*
 }
 
 // Normalisation is memory-bound and cheap: one tile per thread balances it.
-std::vector<Range> norm_tiles(int rows, int threads) { return split_evenly(rows, std::max(1, std::min(rows, threads))); }
+std::vector<Range> norm_tiles(int rows, int threads) {
+    return split_evenly(rows, std::max(1, std::min(rows, threads)));
+}
 
 layer_normalization_forward::primitive_desc layer_norm_desc(const dnnl::engine& engine, int rows, int dim, float eps) {
     const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
@@ -60,12 +62,13 @@ public:
             auto pd = pds.find(r.size);
             if (pd == pds.end()) pd = pds.emplace(r.size, layer_norm_desc(engine, r.size, p.dim, p.eps)).first;
             const std::int64_t first = std::int64_t(r.begin) * p.dim;
-            tiles_.emplace_back(layer_normalization_forward(pd->second),
-                                std::unordered_map<int, memory>{
-                                    {DNNL_ARG_SRC, memory(pd->second.src_desc(), engine, const_cast<float*>(src) + first)},
-                                    {DNNL_ARG_DST, memory(pd->second.dst_desc(), engine, dst + first)},
-                                    {DNNL_ARG_SCALE, scale},
-                                    {DNNL_ARG_SHIFT, shift}});
+            tiles_.emplace_back(
+                layer_normalization_forward(pd->second),
+                std::unordered_map<int, memory>{
+                    {DNNL_ARG_SRC, memory(pd->second.src_desc(), engine, const_cast<float*>(src) + first)},
+                    {DNNL_ARG_DST, memory(pd->second.dst_desc(), engine, dst + first)},
+                    {DNNL_ARG_SCALE, scale},
+                    {DNNL_ARG_SHIFT, shift}});
             scratchpad_bytes_ = std::max(scratchpad_bytes_, pd->second.scratchpad_desc().get_size());
             row_tiles_.push_back(r);
         }
@@ -86,7 +89,11 @@ class NormLoop : public RowOp {
 public:
     NormLoop(std::string name, int threads, int rows, const NormParams& params, const float* src, Activation dst,
              bool accumulate)
-        : RowOp(std::move(name), threads, rows, params.dim), params_(params), src_(src), dst_(dst), accumulate_(accumulate) {}
+        : RowOp(std::move(name), threads, rows, params.dim),
+          params_(params),
+          src_(src),
+          dst_(dst),
+          accumulate_(accumulate) {}
 
 private:
     void run_row(int row, float* values) override {

@@ -31,8 +31,7 @@ std::unique_ptr<Op> make_norm(std::string name, const dnnl::engine& engine, int 
                               const NormParams& params, const float* src, Activation dst, bool accumulate = false);
 
 // Creates and checks (ops/kernel_check.hpp) the descriptors such an op would create.
-void plan_norm(const dnnl::engine& engine, int threads, int rows, const NormParams& params,
-               Activation::Type dst);
+void plan_norm(const dnnl::engine& engine, int threads, int rows, const NormParams& params, Activation::Type dst);
 
 // y = norm(x) for one row of dim floats (y may be x).
 void normalize_row(const NormParams& params, const float* x, float* y);

@@ -22,7 +22,8 @@ PatchEmbedWeights::PatchEmbedWeights(Executor& loader, WeightMemory& memory, con
 PatchEmbedWeights::PatchEmbedWeights(const dnnl::engine& engine, const PatchGrid& grid, int dim, bool bias,
                                      int run_threads, Activation::Type type)
     : grid_(grid),
-      linear_(engine, LinearShape{grid.patch_dim(), dim, bias, Epilogue::none, {type}}, {grid.patches(), run_threads}) {}
+      linear_(engine, LinearShape{grid.patch_dim(), dim, bias, Epilogue::none, {type}}, {grid.patches(), run_threads}) {
+}
 
 ExtractPatches::ExtractPatches(const PatchGrid& grid, std::vector<Range> tiles, Activation rows)
     : grid_(grid), rows_(rows) {

@@ -19,7 +19,8 @@ void extract_patch_rows(const PatchGrid& g, const float* images, Range rows, con
         for (int c = 0; c < g.channels; ++c) {
             const float* src = images + (std::size_t(b) * g.channels + c) * plane +
                                std::size_t(gy) * P * g.image_width + std::size_t(gx) * P;
-            for (int y = 0; y < P; ++y, dst += P) std::memcpy(dst, src + std::size_t(y) * g.image_width, sizeof(float) * P);
+            for (int y = 0; y < P; ++y, dst += P)
+                std::memcpy(dst, src + std::size_t(y) * g.image_width, sizeof(float) * P);
         }
         if (!f32) store_row(converted, width, all_rows, row, width);
     }

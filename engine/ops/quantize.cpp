@@ -119,16 +119,22 @@ void store_row(const float* values, int n, const Activation& dst, std::int64_t r
             quantize(values, n, row_scale, static_cast<std::int8_t*>(dst.at(row, stride)));
             return;
         }
-        default: throw std::logic_error("store_row: unsupported activation type");
+        default:
+            throw std::logic_error("store_row: unsupported activation type");
     }
 }
 
 void load_row(const Activation& src, std::int64_t row, std::int64_t stride, int n, float* values) {
     using Type = Activation::Type;
     switch (src.type) {
-        case Type::f32: std::memcpy(values, src.at(row, stride), sizeof(float) * n); return;
-        case Type::bf16: from_bf16_row(static_cast<const std::uint16_t*>(src.at(row, stride)), n, values); return;
-        default: throw std::logic_error("load_row: unsupported activation type");
+        case Type::f32:
+            std::memcpy(values, src.at(row, stride), sizeof(float) * n);
+            return;
+        case Type::bf16:
+            from_bf16_row(static_cast<const std::uint16_t*>(src.at(row, stride)), n, values);
+            return;
+        default:
+            throw std::logic_error("load_row: unsupported activation type");
     }
 }
 

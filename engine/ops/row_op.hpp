@@ -12,8 +12,7 @@ namespace onevit {
 
 class RowOp : public Op {
 public:
-    RowOp(std::string name, int threads, int rows, int row_floats)
-        : name_(std::move(name)), row_floats_(row_floats) {
+    RowOp(std::string name, int threads, int rows, int row_floats) : name_(std::move(name)), row_floats_(row_floats) {
         row_tiles_ = split_evenly(rows, std::max(1, std::min(rows, threads)));
     }
     std::string name() const override { return name_; }

@@ -28,7 +28,8 @@ void Schedule::run(const std::vector<Op*>& all) {
         if (op) ops.push_back(op);
     if (ops.empty()) return;
     for (Op* op : ops) op->start();
-    if (ops.size() > 1 && same_row_tiles(ops)) return run_phase(ops, static_cast<int>(ops.front()->row_tiles().size()), true);
+    if (ops.size() > 1 && same_row_tiles(ops))
+        return run_phase(ops, static_cast<int>(ops.front()->row_tiles().size()), true);
     for (Op* op : ops) run_phase({op}, op->tasks(), false);
 }
 

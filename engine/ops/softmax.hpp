@@ -22,7 +22,6 @@ void softmax_rows(float* scores, int rows, int cols, const Activation& probabili
 // runs as u8 · s8. products is overwritten; probabilities (rows × cols), if
 // not null, gets p itself.
 void softmax_rows_u8(float* products, int rows, int cols, const float* q_scales, float scale, const float* k_scales,
-                     const float* bias, const float* v_scales, std::uint8_t* u8, float* p_scales,
-                     float* probabilities);
+                     const float* bias, const float* v_scales, std::uint8_t* u8, float* p_scales, float* probabilities);
 
 }  // namespace onevit

@@ -30,8 +30,8 @@ void AssembleTokens::run(int task, TaskContext&) {
     for (int row = rows.begin; row < rows.begin + rows.size; ++row) {
         const int b = row / tokens_, t = row % tokens_;
         float* dst = x_ + row * D;
-        const float* src = t < prefix_ ? prefix_tokens_ + t * D
-                                       : patches_ + (std::size_t(b) * patches_per_image_ + (t - prefix_)) * D;
+        const float* src =
+            t < prefix_ ? prefix_tokens_ + t * D : patches_ + (std::size_t(b) * patches_per_image_ + (t - prefix_)) * D;
         if (!pos_embed_) {
             std::memcpy(dst, src, sizeof(float) * D);
             continue;

@@ -9,8 +9,7 @@ namespace {
 
 std::string shape_string(const py::array& array) {
     std::string text = "(";
-    for (py::ssize_t d = 0; d < array.ndim(); ++d)
-        text += (d ? ", " : "") + std::to_string(array.shape(d));
+    for (py::ssize_t d = 0; d < array.ndim(); ++d) text += (d ? ", " : "") + std::to_string(array.shape(d));
     return text + (array.ndim() == 1 ? ",)" : ")");
 }
 
@@ -26,8 +25,8 @@ py::array typed_array(const py::handle& object, const py::dtype& dtype, const ch
     py::array array = py::reinterpret_borrow<py::array>(object);
     if (!array.dtype().equal(dtype))
         throw py::type_error(std::string(what) + " must have dtype " + dtype_name + ", got " +
-                             py::str(array.dtype()).cast<std::string>() + " (convert with .astype(numpy." +
-                             dtype_name + "))");
+                             py::str(array.dtype()).cast<std::string>() + " (convert with .astype(numpy." + dtype_name +
+                             "))");
     return array;
 }
 
@@ -50,9 +49,8 @@ InputBatch input_batch(const py::handle& x, const Architecture& arch, const char
                           array.shape(3) == expected[2];
     if (!shape_ok || array.shape(0) < 1 || array.shape(0) > INT_MAX)
         throw py::value_error(std::string(what) + " has shape " + shape_string(array) +
-                              ", the model takes float32 [N, C, H, W] = [N, " + std::to_string(expected[0]) +
-                              ", " + std::to_string(expected[1]) + ", " + std::to_string(expected[2]) +
-                              "] with N >= 1");
+                              ", the model takes float32 [N, C, H, W] = [N, " + std::to_string(expected[0]) + ", " +
+                              std::to_string(expected[1]) + ", " + std::to_string(expected[2]) + "] with N >= 1");
     check_layout(array, what);
     InputBatch input;
     input.data = static_cast<const float*>(array.data());
@@ -64,8 +62,8 @@ InputBatch input_batch(const py::handle& x, const Architecture& arch, const char
 Image image_from_array(const py::handle& object, int channels, const char* what) {
     py::array array = typed_array(object, py::dtype::of<std::uint8_t>(), "uint8", what);
     const bool grey = array.ndim() == 2;
-    if ((array.ndim() != 3 && !grey) || (!grey && (array.shape(2) < 1 || array.shape(2) > 4)) ||
-        array.shape(0) < 1 || array.shape(1) < 1 || array.shape(0) > INT_MAX || array.shape(1) > INT_MAX)
+    if ((array.ndim() != 3 && !grey) || (!grey && (array.shape(2) < 1 || array.shape(2) > 4)) || array.shape(0) < 1 ||
+        array.shape(1) < 1 || array.shape(0) > INT_MAX || array.shape(1) > INT_MAX)
         throw py::value_error(std::string(what) + " has shape " + shape_string(array) +
                               ", expected uint8 pixels [H, W] or [H, W, C] with C = 1 (grey), 2 (grey + alpha), "
                               "3 (RGB) or 4 (RGBA)");

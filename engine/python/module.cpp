@@ -294,7 +294,8 @@ PYBIND11_MODULE(_core, m) {
              "(class_token float32 [N, dim] ([N, 0] without a class token), patch_tokens float32\n"
              "[N, patches, dim]).")
         .def(
-            "verify", [](const Model& model) {
+            "verify",
+            [](const Model& model) {
                 py::gil_scoped_release unlocked;
                 model.verify();
             },
@@ -310,7 +311,8 @@ PYBIND11_MODULE(_core, m) {
     m.def("decode_image", &decode, py::arg("source"), py::arg("channels") = 3,
           "Decodes a JPEG, PNG, WebP, BMP or TIFF to uint8 pixels [H, W, channels], as PIL's\n"
           "Image.open(source).convert('RGB' or 'L') gives them:\n"
-          "source is a path (str or os.PathLike) or the file's bytes (bytes, bytearray); channels is 3 (RGB) or 1 (grey).\n"
+          "source is a path (str or os.PathLike) or the file's bytes (bytes, bytearray); channels is 3 (RGB) or 1 "
+          "(grey).\n"
           "Raises onevit.Error naming the file.");
     m.attr("_image_file_extensions") = py::cast(image_file_extensions());
     m.def("_preprocess_array", &preprocess_array, py::arg("image"), py::arg("model"));

@@ -24,8 +24,7 @@ thread_local int saved_omp_threads = 0;
 thread_local int arena_depth = 0;
 }  // namespace
 
-Executor::SingleThreadedOpenMP::SingleThreadedOpenMP(tbb::task_arena& arena)
-    : tbb::task_scheduler_observer(arena) {
+Executor::SingleThreadedOpenMP::SingleThreadedOpenMP(tbb::task_arena& arena) : tbb::task_scheduler_observer(arena) {
     observe(true);
 }
 

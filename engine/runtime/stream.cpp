@@ -2,8 +2,7 @@
 
 namespace onevit {
 
-Stream::Stream(const dnnl::engine& engine, int threads)
-    : executor_(engine, threads), driver_([this] { drive(); }) {}
+Stream::Stream(const dnnl::engine& engine, int threads) : executor_(engine, threads), driver_([this] { drive(); }) {}
 
 Stream::~Stream() {
     {

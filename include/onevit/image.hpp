@@ -28,8 +28,8 @@ struct DecodeLimits {
 // same way is refused by name). Throws onevit::Error naming the file.
 Image decode_image(const std::string& path, int channels = 3, const DecodeLimits& = {});
 // The same for a file's bytes in memory; `name` starts the messages.
-Image decode_image_bytes(const std::uint8_t* data, std::size_t size, int channels = 3,
-                         const DecodeLimits& = {}, const std::string& name = "image data");
+Image decode_image_bytes(const std::uint8_t* data, std::size_t size, int channels = 3, const DecodeLimits& = {},
+                         const std::string& name = "image data");
 // The same for a file read to its end from a file descriptor: a pipe, or stdin
 // (fd 0, for a command's "-" argument); `name` starts the messages.
 Image decode_image_fd(int fd, const std::string& name, int channels = 3, const DecodeLimits& = {});
@@ -48,8 +48,7 @@ Image convert_channels(Image image, int channels);
 
 // Resize (+ centre crop), scale to [0,1], normalise: a C × H × W float tensor
 // of the model's input size, ready for Model::run.
-std::vector<float> preprocess(const Image& image, const Architecture& arch,
-                              const Preprocessing& recipe);
+std::vector<float> preprocess(const Image& image, const Architecture& arch, const Preprocessing& recipe);
 
 // Where preprocess's input lies in an image of width × height pixels: the
 // rectangle, in the image's pixel coordinates, that the resize maps onto the

@@ -37,7 +37,7 @@ struct Options {
     // Unset: the precision the file was written for (ModelInfo::stored_precision),
     // so an int8 or bf16 file runs at int8 or bf16 and an f32 file at f32.
     std::optional<Precision> precision = std::nullopt;
-    int batch = 1;    // the batch size threads and streams are chosen for
+    int batch = 1;  // the batch size threads and streams are chosen for
 };
 
 // The transformer's output tokens, after the final LayerNorm (after the last
@@ -110,8 +110,7 @@ public:
     // The result is a value of its own (labels included): keep it as long as you like.
     std::vector<Prediction> classify(const Image& image, int top_k) const;
     // Decoded images → preprocessing → one batch → the top_k classes of each.
-    std::vector<std::vector<Prediction>> classify(const std::vector<Image>& images,
-                                                  int top_k) const;
+    std::vector<std::vector<Prediction>> classify(const std::vector<Image>& images, int top_k) const;
 
     // A decoded image → preprocessing → its embedding (Features::embedding):
     // arch.embed_dim() floats, scaled to unit L2 norm if `normalize`.
@@ -127,7 +126,6 @@ private:
 };
 
 // Softmax over one row of logits, then the top_k entries, most probable first.
-std::vector<Prediction> top_k(const float* logits, int num_classes, int k,
-                              const std::vector<std::string>& labels);
+std::vector<Prediction> top_k(const float* logits, int num_classes, int k, const std::vector<std::string>& labels);
 
 }  // namespace onevit

@@ -65,17 +65,17 @@ struct Architecture {
     Norm norm = Norm::layer;
     Block block = Block::pre_norm;
     Mlp mlp = Mlp::gelu;
-    bool embed_norm = false;    // a norm on each embedded patch
-    bool pos_embed = true;      // an absolute position table
-    bool qk_norm = false;       // q and k normalised per head
+    bool embed_norm = false;  // a norm on each embedded patch
+    bool pos_embed = true;    // an absolute position table
+    bool qk_norm = false;     // q and k normalised per head
     Rope rope = Rope::none;
     bool rope_per_block = false;  // a rotation table per block and head (mixed RoPE)
-    bool attn_norm = false;     // a norm on the attention output before proj
-    bool mlp_norm = false;      // a norm on the MLP hidden before fc2
-    bool rel_pos_bias = false;  // a per-head table added to the attention scores
-    int pool_heads = 0;         // attention pooling's heads, MLP width; 0: heads, mlp_dim
+    bool attn_norm = false;       // a norm on the attention output before proj
+    bool mlp_norm = false;        // a norm on the MLP hidden before fc2
+    bool rel_pos_bias = false;    // a per-head table added to the attention scores
+    int pool_heads = 0;           // attention pooling's heads, MLP width; 0: heads, mlp_dim
     int pool_mlp_dim = 0;
-    bool pool_prefix = false;   // attention pooling attends over the prefix tokens too
+    bool pool_prefix = false;  // attention pooling attends over the prefix tokens too
 
     int grid_height() const { return image_height / patch_size; }
     int grid_width() const { return image_width / patch_size; }

@@ -52,7 +52,8 @@ typedef struct {
     int batch;             /* the batch size threads and streams are chosen for; 0 = 1 */
 } onevit_load_options;
 
-#define ONEVIT_LOAD_OPTIONS_INIT {sizeof(onevit_load_options), 0, 0, ONEVIT_HINT_LATENCY, NULL, 0}
+#define ONEVIT_LOAD_OPTIONS_INIT \
+    { sizeof(onevit_load_options), 0, 0, ONEVIT_HINT_LATENCY, NULL, 0 }
 
 /* The original options of onevit_model_load, kept for the programs that use
  * them (they cannot grow: new settings come to onevit_load_options only). */
@@ -127,8 +128,7 @@ int onevit_model_embed(const onevit_model* model, const float* input, int batch,
  * file says and classifies it: out[0 .. top_k-1] receive the top_k (>= 1)
  * most probable classes, most probable first. When top_k exceeds the number
  * of classes, the entries past it are {index -1, prob 0, label ""}. */
-int onevit_model_classify_file(const onevit_model* model, const char* image_path, int top_k,
-                               onevit_prediction* out);
+int onevit_model_classify_file(const onevit_model* model, const char* image_path, int top_k, onevit_prediction* out);
 
 /* The message of this thread's most recent failed call ("" if none has
  * failed). Never NULL; valid until this thread's next failing call. */

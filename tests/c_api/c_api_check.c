@@ -64,12 +64,12 @@ static void check_load_errors(const char* model_path) {
                 "load(hint 2)");
     options.hint = 0;
     options.threads = -1;
-    check_error(onevit_model_load(model_path, &options, &model), ONEVIT_ERROR_ARGUMENT, "onevit_model_load",
-                "threads", "load(threads -1)");
+    check_error(onevit_model_load(model_path, &options, &model), ONEVIT_ERROR_ARGUMENT, "onevit_model_load", "threads",
+                "load(threads -1)");
     options.threads = 1;
     options.streams = 2;
-    check_error(onevit_model_load(model_path, &options, &model), ONEVIT_ERROR_FAILED, "onevit_model_load",
-                "streams", "load(2 streams on 1 thread)");
+    check_error(onevit_model_load(model_path, &options, &model), ONEVIT_ERROR_FAILED, "onevit_model_load", "streams",
+                "load(2 streams on 1 thread)");
 }
 
 static void check_call_errors(const onevit_model* model, const char* image) {
@@ -102,8 +102,8 @@ static void check_call_errors(const onevit_model* model, const char* image) {
     check(onevit_model_embedding_size(NULL) == -1, "embedding_size(NULL) is -1");
     check_error(onevit_model_embed(NULL, input, 1, logits), ONEVIT_ERROR_ARGUMENT, "onevit_model_embed", "model",
                 "embed(NULL model)");
-    check_error(onevit_model_embed(model, input, 1, NULL), ONEVIT_ERROR_ARGUMENT, "onevit_model_embed",
-                "embedding", "embed(NULL embedding)");
+    check_error(onevit_model_embed(model, input, 1, NULL), ONEVIT_ERROR_ARGUMENT, "onevit_model_embed", "embedding",
+                "embed(NULL embedding)");
     {
         const int dim = onevit_model_embedding_size(model);
         float* embedding = malloc(sizeof(float) * (size_t)dim);
@@ -114,14 +114,14 @@ static void check_call_errors(const onevit_model* model, const char* image) {
         free(embedding);
     }
 
-    check_error(onevit_model_classify_file(NULL, image, 1, top), ONEVIT_ERROR_ARGUMENT,
-                "onevit_model_classify_file", "model", "classify_file(NULL model)");
-    check_error(onevit_model_classify_file(model, NULL, 1, top), ONEVIT_ERROR_ARGUMENT,
-                "onevit_model_classify_file", "image_path", "classify_file(NULL path)");
-    check_error(onevit_model_classify_file(model, image, 1, NULL), ONEVIT_ERROR_ARGUMENT,
-                "onevit_model_classify_file", "out", "classify_file(NULL out)");
-    check_error(onevit_model_classify_file(model, image, 0, top), ONEVIT_ERROR_ARGUMENT,
-                "onevit_model_classify_file", "top_k", "classify_file(top_k 0)");
+    check_error(onevit_model_classify_file(NULL, image, 1, top), ONEVIT_ERROR_ARGUMENT, "onevit_model_classify_file",
+                "model", "classify_file(NULL model)");
+    check_error(onevit_model_classify_file(model, NULL, 1, top), ONEVIT_ERROR_ARGUMENT, "onevit_model_classify_file",
+                "image_path", "classify_file(NULL path)");
+    check_error(onevit_model_classify_file(model, image, 1, NULL), ONEVIT_ERROR_ARGUMENT, "onevit_model_classify_file",
+                "out", "classify_file(NULL out)");
+    check_error(onevit_model_classify_file(model, image, 0, top), ONEVIT_ERROR_ARGUMENT, "onevit_model_classify_file",
+                "top_k", "classify_file(top_k 0)");
     check_error(onevit_model_classify_file(model, "no/such/image.png", 1, top), ONEVIT_ERROR_FAILED,
                 "onevit_model_classify_file", "no/such/image.png", "classify_file(missing image)");
     onevit_model_free(NULL);
@@ -209,8 +209,8 @@ static void check_run_into(const onevit_model* model, const float* input, size_t
     check(output[needed] == sentinel && output[needed + 1] == sentinel, "run_into leaves the floats past the batch");
     check_error(onevit_model_run_into(model, input, count, output, needed - 1), ONEVIT_ERROR_ARGUMENT,
                 "onevit_model_run_into", "output holds", "run_into(output one float short)");
-    check_error(onevit_model_run_into(model, input, 0, output, needed), ONEVIT_ERROR_ARGUMENT,
-                "onevit_model_run_into", "input_count", "run_into(input_count 0)");
+    check_error(onevit_model_run_into(model, input, 0, output, needed), ONEVIT_ERROR_ARGUMENT, "onevit_model_run_into",
+                "input_count", "run_into(input_count 0)");
     check_error(onevit_model_run_into(model, input, image_size + 1, output, needed), ONEVIT_ERROR_ARGUMENT,
                 "onevit_model_run_into", "multiple", "run_into(input_count not whole images)");
     check_error(onevit_model_run_into(NULL, input, count, output, needed), ONEVIT_ERROR_ARGUMENT,
@@ -271,8 +271,7 @@ static void* classify_job(void* job_pointer) {
     return NULL;
 }
 
-static void check_concurrent_classify(const onevit_model* model, const char* image,
-                                      const onevit_prediction* expected) {
+static void check_concurrent_classify(const onevit_model* model, const char* image, const onevit_prediction* expected) {
     enum { kThreads = 4 };
     struct concurrent_job jobs[kThreads];
     pthread_t threads[kThreads];

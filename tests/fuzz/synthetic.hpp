@@ -189,12 +189,12 @@ struct Spec {
     bool qkv_bias = true, attn_proj = true, final_norm = true, head_norm = false;
     bool distilled = false, mean_pool = false, labels = true, tanh_gelu = false;
     bool token_and_mean = false;  // arch.pool token_and_mean_patches: a 2·dim pooled vector
-    int mlp_head = 0;         // > 0: arch.head = mlp with this hidden width
-    bool patch_norm = false;  // writes arch.patch_norm = 1 and its tensors
+    int mlp_head = 0;             // > 0: arch.head = mlp with this hidden width
+    bool patch_norm = false;      // writes arch.patch_norm = 1 and its tensors
     // timm zoo features: no class token (prefix = registers only), norm_pre, attention
     // pooling, QuickGELU; classes 0 makes a model without a head.
     bool class_token = true, norm_pre = false, map_pool = false, quick_gelu = false;
-    int pool_proj = 0;            // > 0: a pool_proj layer of this width (tanh if pool_proj_tanh)
+    int pool_proj = 0;  // > 0: a pool_proj layer of this width (tanh if pool_proj_tanh)
     bool pool_proj_tanh = false;
     std::string resize = "shorter_then_crop", interpolation = "bicubic";
     int resize_size = 5;
@@ -236,10 +236,10 @@ struct ModelBytes {
         const std::uint64_t data_offset = (kFixedHeader + h.size() + 63) / 64 * 64;
         Bytes b = {'O', 'N', 'E', 'V', 'I', 'T', 0, 1};
         put_u32(b, version);
-        put_u32(b, 0);          // header_crc, below
+        put_u32(b, 0);  // header_crc, below
         put_u64(b, data_offset);
-        put_u32(b, 0);          // data_crc, below
-        put_u32(b, 0);          // reserved
+        put_u32(b, 0);  // data_crc, below
+        put_u32(b, 0);  // reserved
         b.insert(b.end(), h.begin(), h.end());
         b.resize(data_offset, 0);
         for (std::size_t i = 0; i < tensors.size(); ++i) {
@@ -317,8 +317,8 @@ inline ModelBytes tiny_model(const Spec& s = {}, std::uint32_t seed = 1) {
                                           : s.token_and_mean ? "token_and_mean_patches"
                                                              : "token"));
     e.push_back(u32_entry("arch.head_norm", s.head_norm));
-    e.push_back(string_entry("arch.head", s.classes == 0 ? "none"
-                                          : s.distilled ? "distilled"
+    e.push_back(string_entry("arch.head", s.classes == 0   ? "none"
+                                          : s.distilled    ? "distilled"
                                           : s.mlp_head > 0 ? "mlp"
                                                            : "linear"));
     if (s.mlp_head > 0) e.push_back(u32_entry("arch.head_hidden", s.mlp_head));
@@ -402,7 +402,7 @@ inline ModelBytes tiny_model(const Spec& s = {}, std::uint32_t seed = 1) {
         add("head_norm.weight", {D});
         add("head_norm.bias", {D});
     }
-    const std::uint64_t W = s.token_and_mean ? 2 * D : D;  // the pooled vector's width
+    const std::uint64_t W = s.token_and_mean ? 2 * D : D;                      // the pooled vector's width
     const std::uint64_t E = s.pool_proj > 0 ? std::uint64_t(s.pool_proj) : W;  // the embedding's
     if (s.pool_proj > 0) {
         add("pool_proj.weight", {E, W});

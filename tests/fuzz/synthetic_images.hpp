@@ -53,8 +53,7 @@ inline void png_sink_flush(png_structp) {}
     png_longjmp(png, 1);
 }
 // Only trivially destructible locals: libpng errors longjmp out of here.
-inline bool png_encode(png_structp png, png_infop info, const PngOptions& o, png_bytepp rows,
-                       png_colorp palette) {
+inline bool png_encode(png_structp png, png_infop info, const PngOptions& o, png_bytepp rows, png_colorp palette) {
     if (setjmp(png_jmpbuf(png))) return false;
     png_set_IHDR(png, info, o.width, o.height, o.bit_depth, o.color_type,
                  o.interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
@@ -70,10 +69,17 @@ inline bool png_encode(png_structp png, png_infop info, const PngOptions& o, png
 inline ImageBytes encode_png(const PngOptions& o) {
     int samples = 1;
     switch (o.color_type) {
-        case PNG_COLOR_TYPE_GRAY_ALPHA: samples = 2; break;
-        case PNG_COLOR_TYPE_RGB: samples = 3; break;
-        case PNG_COLOR_TYPE_RGB_ALPHA: samples = 4; break;
-        default: samples = 1;
+        case PNG_COLOR_TYPE_GRAY_ALPHA:
+            samples = 2;
+            break;
+        case PNG_COLOR_TYPE_RGB:
+            samples = 3;
+            break;
+        case PNG_COLOR_TYPE_RGB_ALPHA:
+            samples = 4;
+            break;
+        default:
+            samples = 1;
     }
     const std::size_t row_bytes = (static_cast<std::size_t>(o.width) * samples * o.bit_depth + 7) / 8;
     std::vector<std::uint8_t> pixels(row_bytes * o.height, 0);

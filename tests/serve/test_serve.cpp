@@ -46,8 +46,11 @@ std::string refusal(F&& f) {
 }
 
 std::string binary_request(const std::vector<float>& pixels, std::vector<int> shape, std::size_t* header_length) {
-    const json header = {{"inputs", {{{"name", "pixel_values"}, {"datatype", "FP32"}, {"shape", shape},
-                                      {"parameters", {{"binary_data_size", pixels.size() * 4}}}}}},
+    const json header = {{"inputs",
+                          {{{"name", "pixel_values"},
+                            {"datatype", "FP32"},
+                            {"shape", shape},
+                            {"parameters", {{"binary_data_size", pixels.size() * 4}}}}}},
                          {"outputs", {{{"name", "logits"}, {"parameters", {{"binary_data", true}}}}}}};
     std::string body = header.dump();
     *header_length = body.size();
@@ -88,8 +91,9 @@ TEST(JsonRequest, FloatsAreTheNearestToTheText) {
 
 TEST(JsonRequest, RefusesWhatIsNotARequest) {
     EXPECT_NE(refusal([] { parse_json_request(R"({"inputs": [)"); }).find("malformed JSON"), std::string::npos);
-    EXPECT_NE(refusal([] { parse_json_request(std::string(100000, '[') + std::string(100000, ']')); })
-                  .find("nested deeper than 32"),
+    EXPECT_NE(refusal([] {
+                  parse_json_request(std::string(100000, '[') + std::string(100000, ']'));
+              }).find("nested deeper than 32"),
               std::string::npos);
     const std::string deep_data = R"({"inputs": [{"data": )" + std::string(40, '[') + std::string(40, ']') + "}]}";
     EXPECT_NE(refusal([&] { parse_json_request(deep_data); }).find("nested deeper"), std::string::npos);
@@ -104,11 +108,11 @@ TEST(JsonRequest, RefusesWhatIsNotARequest) {
 TEST(HttpCodec, JsonAndBinaryRequestsGiveTheSamePixels) {
     const ModelSpec spec = tiny_spec();
     const std::vector<float> pixels = {0.25f, -1.5f, 3.f, 1e-7f, 5.f, 6.f, 7.f, 8.f};
-    const InferenceRequest from_json = decode_http_infer(
-        spec,
-        R"({"id": "r1", "inputs": [{"name": "pixel_values", "datatype": "FP32", "shape": [2, 1, 2, 2],
+    const InferenceRequest from_json =
+        decode_http_infer(spec,
+                          R"({"id": "r1", "inputs": [{"name": "pixel_values", "datatype": "FP32", "shape": [2, 1, 2, 2],
             "data": [[0.25, -1.5, 3, 1e-7], [5, 6, 7, 8]]}]})",
-        std::nullopt);
+                          std::nullopt);
     EXPECT_EQ(from_json.pixels, pixels);
     EXPECT_EQ(from_json.batch, 2);
     EXPECT_EQ(from_json.id, "r1");
@@ -165,15 +169,14 @@ TEST(HttpCodec, RefusesRequestsTheModelCannotRun) {
 
 TEST(HttpCodec, OutputsAsRequested) {
     const ModelSpec spec = tiny_spec();
-    const InferenceRequest images = decode_http_infer(
-        spec,
-        R"({"parameters": {"binary_data_output": true},
+    const InferenceRequest images = decode_http_infer(spec,
+                                                      R"({"parameters": {"binary_data_output": true},
             "inputs": [{"name": "image", "datatype": "BYTES", "shape": [2], "data": ["a", "b"]}],
             "outputs": [{"name": "logits", "parameters": {"classification": 9}}]})",
-        std::nullopt);
+                                                      std::nullopt);
     EXPECT_EQ(images.images, (std::vector<std::string>{"a", "b"}));
-    EXPECT_TRUE(images.output.binary);             // from the request's binary_data_output
-    EXPECT_EQ(images.output.classification, 3);    // clamped to the classes
+    EXPECT_TRUE(images.output.binary);           // from the request's binary_data_output
+    EXPECT_EQ(images.output.classification, 3);  // clamped to the classes
 
     // Classification: softmax probabilities, most probable first, as "prob:index:label".
     const std::vector<float> logits = {0.f, 2.f, 1.f, 5.f, 0.f, 0.f};
@@ -203,8 +206,8 @@ TEST(HttpCodec, JsonLogitsReadBackAsTheSameFloats) {
     const ModelSpec spec = tiny_spec();
     InferenceRequest request;
     request.batch = 2;
-    const std::vector<float> logits = {0.1f, 1e-30f, FLT_MAX, std::numeric_limits<float>::denorm_min(), -2.7182817f,
-                                       123456.789f};
+    const std::vector<float> logits = {0.1f,        1e-30f,     FLT_MAX, std::numeric_limits<float>::denorm_min(),
+                                       -2.7182817f, 123456.789f};
     const json response = json::parse(encode_http_infer(spec, request, logits).body);
     EXPECT_EQ(response["outputs"][0]["shape"], json({2, 3}));
     for (std::size_t i = 0; i < logits.size(); ++i)
@@ -308,7 +311,8 @@ TEST_F(BatcherTest, WaitsForAFullBatchAtMostTheDelay) {
     batcher.release(5);
     EXPECT_EQ(done.load(), 0);
     submit(1);  // 4 images: a full batch
-    for (int wait = 0; wait < 6000 && done.load() < 3; ++wait) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int wait = 0; wait < 6000 && done.load() < 3; ++wait)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     EXPECT_EQ(done.load(), 3);
     EXPECT_NE(metrics.render().find("onevit_batch_size_count 1\n"), std::string::npos) << "one batch of all three";
     submit(2);

@@ -64,7 +64,6 @@ public:
     const Metrics& metrics() const { return metrics_; }
 
 private:
-
     ModelSpec spec_;
     Metrics metrics_;
     InferenceService service_;

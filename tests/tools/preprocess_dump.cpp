@@ -39,19 +39,19 @@ int main(int argc, char** argv) {
     prep->add_flag("--grey", grey, "decode to one channel");
     prep->add_option("--resize", recipe.resize)
         ->required()
-        ->transform(CLI::CheckedTransformer(std::map<std::string, onevit::Resize>{
-            {"shorter_then_crop", onevit::Resize::shorter_then_crop},
-            {"direct", onevit::Resize::direct},
-            {"squash_then_crop", onevit::Resize::squash_then_crop}}));
+        ->transform(CLI::CheckedTransformer(
+            std::map<std::string, onevit::Resize>{{"shorter_then_crop", onevit::Resize::shorter_then_crop},
+                                                  {"direct", onevit::Resize::direct},
+                                                  {"squash_then_crop", onevit::Resize::squash_then_crop}}));
     prep->add_option("--resize-size", recipe.resize_size);
     prep->add_option("--height", arch.image_height)->required();
     prep->add_option("--width", arch.image_width)->required();
     prep->add_option("--interpolation", recipe.interpolation)
         ->required()
-        ->transform(CLI::CheckedTransformer(std::map<std::string, onevit::Interpolation>{
-            {"nearest", onevit::Interpolation::nearest},
-            {"bilinear", onevit::Interpolation::bilinear},
-            {"bicubic", onevit::Interpolation::bicubic}}));
+        ->transform(CLI::CheckedTransformer(
+            std::map<std::string, onevit::Interpolation>{{"nearest", onevit::Interpolation::nearest},
+                                                         {"bilinear", onevit::Interpolation::bilinear},
+                                                         {"bicubic", onevit::Interpolation::bicubic}}));
     prep->add_option("--mean", recipe.mean)->required()->delimiter(',');
     prep->add_option("--std", recipe.std)->required()->delimiter(',');
 
