@@ -122,7 +122,8 @@ void Attention::plan(const dnnl::engine& engine, int threads, const AttentionSha
 
 Attention::Attention(const dnnl::engine& engine, int threads, const AttentionShape& s, Activation qkv, Activation out,
                      AttentionTypes types)
-    : engine_(engine),
+    : Op("attention"),
+      engine_(engine),
       shape_(s),
       types_(types),
       qkv_type_(qkv.type),

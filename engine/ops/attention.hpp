@@ -88,12 +88,9 @@ public:
     // The block the next run is: its norms, rotations and bias (null: none of them).
     void set_layer(const AttentionLayer* layer) { layer_ = layer; }
 
-    std::string name() const override { return "attention"; }
     int tasks() const override { return static_cast<int>(tasks_.size()); }
     void start() override;
     void run(int task, TaskContext& context) override;
-    std::size_t scratchpad_bytes() const override { return scratchpad_bytes_; }
-    std::size_t workspace_bytes() const override { return workspace_bytes_; }
     void bind(const ThreadMemory& memory) override;
 
 private:
@@ -134,7 +131,6 @@ private:
     std::vector<dnnl::primitive> scores_primitives_, mix_primitives_;
     Layout layout_{};
     std::vector<SlotSteps> slots_;
-    std::size_t scratchpad_bytes_ = 0, workspace_bytes_ = 0;
     const ProbabilitiesOut* probabilities_ = nullptr;
     const AttentionLayer* layer_ = nullptr;
 };

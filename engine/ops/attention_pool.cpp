@@ -13,10 +13,10 @@ std::size_t elements(int rows, int width) { return std::size_t(rows) * std::size
 class Attend : public Op {
 public:
     Attend(const AttentionPoolShape& shape, const float* query, const float* kv, float* attended)
-        : shape_(shape), query_(query), kv_(kv), attended_(attended) {}
-    std::string name() const override { return "attention pool"; }
+        : Op("attention pool"), shape_(shape), query_(query), kv_(kv), attended_(attended) {
+        workspace_bytes_ = sizeof(float) * (shape_.tokens - shape_.prefix_tokens);
+    }
     int tasks() const override { return shape_.batch * shape_.heads; }
-    std::size_t workspace_bytes() const override { return sizeof(float) * (shape_.tokens - shape_.prefix_tokens); }
 
     void run(int task, TaskContext& context) override {
         const int image = task / shape_.heads, head = task % shape_.heads;

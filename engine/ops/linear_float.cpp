@@ -26,12 +26,11 @@ dnnl::reorder::primitive_desc FloatLinear::copy_desc(const LinearWeights& w, con
 
 FloatLinear::FloatLinear(std::string name, const LinearWeights& w, const dnnl::engine& engine, int rows, Activation src,
                          Activation dst)
-    : name_(std::move(name)), engine_(engine) {
+    : BlockOp(std::move(name), engine) {
     if (w.int8() || src.type != w.types().src || dst.type != w.types().dst)
         throw std::logic_error("FloatLinear: activations of other data types than the weights were prepared for");
     const auto& column_tiles = w.column_tiles();
     const bool blocked = column_tiles.size() > 1;
-    std::map<std::pair<int, int>, int> block_class;  // (rows, width) → class
     std::map<std::pair<int, int>, dnnl::reorder::primitive_desc> copies;
     for (const LinearTile& t : plan_linear_tiles(w, engine, rows)) {
         const auto& tile = column_tiles[t.column_tile];
@@ -49,13 +48,7 @@ FloatLinear::FloatLinear(std::string name, const LinearWeights& w, const dnnl::e
             row_tiles_.push_back(t.rows);
         } else {
             const auto shape = std::make_pair(t.rows.size, tile.columns.size);
-            auto found = block_class.find(shape);
-            if (found == block_class.end()) {
-                found = block_class.emplace(shape, static_cast<int>(block_mds_.size())).first;
-                block_mds_.push_back(pd.dst_desc());
-                workspace_bytes_ = std::max(workspace_bytes_, pd.dst_desc().get_size());
-            }
-            task.block_class = found->second;
+            task.block_class = block_class(t.rows.size, tile.columns.size, pd.dst_desc());
             args[DNNL_ARG_DST] = memory();  // the running thread's block
             task.matmul = BoundPrimitive(dnnl::matmul(pd), std::move(args));
             auto copy = copies.find(shape);
@@ -71,19 +64,10 @@ FloatLinear::FloatLinear(std::string name, const LinearWeights& w, const dnnl::e
     if (blocked) row_tiles_.clear();
 }
 
-void FloatLinear::bind(const ThreadMemory& thread_memory) {
-    blocks_.clear();
-    for (int slot = 0; slot < thread_memory.slots(); ++slot) {
-        std::vector<dnnl::memory> views;
-        for (const memory::desc& md : block_mds_) views.emplace_back(md, engine_, thread_memory.workspace(slot));
-        blocks_.push_back(std::move(views));
-    }
-}
-
 void FloatLinear::run(int t, TaskContext& context) {
     Task& task = tasks_[t];
     if (!task.copy) return task.matmul.execute(context);
-    const dnnl::memory& block = blocks_[context.slot][task.block_class];
+    const dnnl::memory& block = workspace_block(context.slot, task.block_class);
     task.matmul.args[DNNL_ARG_DST] = block;
     task.matmul.execute(context);
     task.copy->args[DNNL_ARG_FROM] = block;

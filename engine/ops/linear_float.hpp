@@ -8,11 +8,12 @@
 #include <optional>
 #include <vector>
 
+#include "ops/block_op.hpp"
 #include "ops/linear.hpp"
 
 namespace onevit {
 
-class FloatLinear : public Op {
+class FloatLinear : public BlockOp {
 public:
     FloatLinear(std::string name, const LinearWeights& weights, const dnnl::engine& engine, int rows, Activation src,
                 Activation dst);
@@ -20,12 +21,8 @@ public:
     static dnnl::reorder::primitive_desc copy_desc(const LinearWeights& weights, const dnnl::engine& engine, int rows,
                                                    Range columns);
 
-    std::string name() const override { return name_; }
     int tasks() const override { return static_cast<int>(tasks_.size()); }
     void run(int task, TaskContext& context) override;
-    std::size_t scratchpad_bytes() const override { return scratchpad_bytes_; }
-    std::size_t workspace_bytes() const override { return workspace_bytes_; }
-    void bind(const ThreadMemory& memory) override;
 
 private:
     struct Task {
@@ -33,13 +30,7 @@ private:
         std::optional<BoundPrimitive> copy;  // column tiles: block → place
         int block_class = -1;                // index of the block shape, for column tiles
     };
-    std::string name_;
-    dnnl::engine engine_;
     std::vector<Task> tasks_;
-    std::vector<dnnl::memory::desc> block_mds_;      // by block class
-    std::vector<std::vector<dnnl::memory>> blocks_;  // by slot, then class: views of the workspace
-    std::size_t scratchpad_bytes_ = 0;
-    std::size_t workspace_bytes_ = 0;
 };
 
 }  // namespace onevit

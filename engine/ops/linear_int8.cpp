@@ -1,7 +1,6 @@
 #include "ops/linear_int8.hpp"
 
 #include <algorithm>
-#include <map>
 #include <stdexcept>
 
 #include "ops/gelu.hpp"
@@ -53,8 +52,7 @@ std::size_t Int8Linear::chunk_floats() { return l2_cache_bytes() / sizeof(float)
 
 Int8Linear::Int8Linear(std::string name, const LinearWeights& w, const dnnl::engine& engine, int rows, Activation src,
                        Activation dst)
-    : name_(std::move(name)),
-      engine_(engine),
+    : BlockOp(std::move(name), engine),
       src_(src),
       dst_(dst),
       out_(w.out_features()),
@@ -65,18 +63,10 @@ Int8Linear::Int8Linear(std::string name, const LinearWeights& w, const dnnl::eng
     if (!w.int8() || src.type != memory::data_type::s8 || !src.row_scales ||
         (dst.type == memory::data_type::s8 && column_tiles.size() > 1))
         throw std::logic_error("Int8Linear: activations of other data types than the weights were prepared for");
-    std::map<std::pair<int, int>, int> block_class;  // (rows, width) → class
     for (const LinearTile& t : plan_linear_tiles(w, engine, rows, chunk_floats())) {
         const auto& tile = column_tiles[t.column_tile];
         Task task{tile.columns, {}};
         for (const LinearTile::Chunk& chunk : t.chunks) {
-            const auto shape = std::make_pair(chunk.rows.size, tile.columns.size);
-            auto found = block_class.find(shape);
-            if (found == block_class.end()) {
-                found = block_class.emplace(shape, static_cast<int>(block_mds_.size())).first;
-                block_mds_.push_back(chunk.pd.dst_desc());
-                workspace_bytes_ = std::max(workspace_bytes_, chunk.pd.dst_desc().get_size());
-            }
             scratchpad_bytes_ = std::max(scratchpad_bytes_, chunk.pd.scratchpad_desc().get_size());
             task.chunks.push_back({chunk.rows,
                                    BoundPrimitive(dnnl::matmul(chunk.pd),
@@ -84,26 +74,17 @@ Int8Linear::Int8Linear(std::string name, const LinearWeights& w, const dnnl::eng
                                                                          src.at(chunk.rows.begin, w.in_features()))},
                                                    {DNNL_ARG_WEIGHTS, tile.weights},
                                                    {DNNL_ARG_DST, memory()}}),
-                                   found->second});
+                                   block_class(chunk.rows.size, tile.columns.size, chunk.pd.dst_desc())});
         }
         if (column_tiles.size() == 1) row_tiles_.push_back(t.rows);
         tasks_.push_back(std::move(task));
     }
 }
 
-void Int8Linear::bind(const ThreadMemory& thread_memory) {
-    blocks_.clear();
-    for (int slot = 0; slot < thread_memory.slots(); ++slot) {
-        std::vector<memory> views;
-        for (const memory::desc& md : block_mds_) views.emplace_back(md, engine_, thread_memory.workspace(slot));
-        blocks_.push_back(std::move(views));
-    }
-}
-
 void Int8Linear::run(int t, TaskContext& context) {
     Task& task = tasks_[t];
     for (Chunk& chunk : task.chunks) {
-        const memory& block = blocks_[context.slot][chunk.block_class];
+        const memory& block = workspace_block(context.slot, chunk.block_class);
         chunk.matmul.args[DNNL_ARG_DST] = block;
         chunk.matmul.execute(context);
         finish_rows(static_cast<float*>(block.get_data_handle()), chunk.rows, task.columns.size, src_.row_scales,

@@ -13,23 +13,20 @@
 
 #include <vector>
 
+#include "ops/block_op.hpp"
 #include "ops/linear.hpp"
 
 namespace onevit {
 
-class Int8Linear : public Op {
+class Int8Linear : public BlockOp {
 public:
     Int8Linear(std::string name, const LinearWeights& weights, const dnnl::engine& engine, int rows, Activation src,
                Activation dst);
     // The chunk size: an f32 block of at most this many floats (the core's L2).
     static std::size_t chunk_floats();
 
-    std::string name() const override { return name_; }
     int tasks() const override { return static_cast<int>(tasks_.size()); }
     void run(int task, TaskContext& context) override;
-    std::size_t scratchpad_bytes() const override { return scratchpad_bytes_; }
-    std::size_t workspace_bytes() const override { return workspace_bytes_; }
-    void bind(const ThreadMemory& memory) override;
 
 private:
     struct Chunk {
@@ -41,17 +38,11 @@ private:
         Range columns;
         std::vector<Chunk> chunks;
     };
-    std::string name_;
-    dnnl::engine engine_;
     Activation src_, dst_;
     int out_;
     const float* bias_;
     Epilogue epilogue_;
     std::vector<Task> tasks_;
-    std::vector<dnnl::memory::desc> block_mds_;
-    std::vector<std::vector<dnnl::memory>> blocks_;  // by slot, then class
-    std::size_t scratchpad_bytes_ = 0;
-    std::size_t workspace_bytes_ = 0;
 };
 
 }  // namespace onevit

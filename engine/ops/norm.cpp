@@ -53,7 +53,7 @@ class LayerNormPrimitive : public Op {
 public:
     LayerNormPrimitive(std::string name, const dnnl::engine& engine, int threads, int rows, const NormParams& p,
                        const float* src, float* dst)
-        : name_(std::move(name)) {
+        : Op(std::move(name)) {
         using dnnl::memory;
         const memory scale(strided_md({p.dim}, {1}), engine, const_cast<float*>(p.scale));
         const memory shift(strided_md({p.dim}, {1}), engine, const_cast<float*>(p.shift));
@@ -73,15 +73,10 @@ public:
             row_tiles_.push_back(r);
         }
     }
-    std::string name() const override { return name_; }
-    int tasks() const override { return static_cast<int>(tiles_.size()); }
     void run(int task, TaskContext& context) override { tiles_[task].execute(context); }
-    std::size_t scratchpad_bytes() const override { return scratchpad_bytes_; }
 
 private:
-    std::string name_;
-    std::vector<BoundPrimitive> tiles_;
-    std::size_t scratchpad_bytes_ = 0;
+    std::vector<BoundPrimitive> tiles_;  // by row tile
 };
 
 // A loop of ours: f32 statistics, the row stored as dst's type.

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -32,27 +33,39 @@ struct TaskContext {
     char* workspace;                 // the op's workspace_bytes(), 64-byte aligned
 };
 
+// An op is what its constructor plans — its name, what each thread needs
+// while it runs a task, its row tiles — and what it does: run(task) (with
+// start() before each run and bind() once, where it needs them).
 class Op {
 public:
     virtual ~Op() = default;
+
     // Says what it is in profiles and emulated phases: "blocks.3.mlp.fc1", "attention".
-    virtual std::string name() const = 0;
-    virtual int tasks() const = 0;
-    virtual void run(int task, TaskContext& context) = 0;
-    // Called before each run's tasks, on the calling thread.
-    virtual void start() {}
-
+    const std::string& name() const { return name_; }
     // What each thread needs while it runs one of the tasks.
-    virtual std::size_t scratchpad_bytes() const { return 0; }
-    virtual std::size_t workspace_bytes() const { return 0; }
-    // Once, before the first run: for ops that bind oneDNN memory to the threads' workspaces.
-    virtual void bind(const ThreadMemory&) {}
-
+    std::size_t scratchpad_bytes() const { return scratchpad_bytes_; }
+    std::size_t workspace_bytes() const { return workspace_bytes_; }
     // Where task t reads and writes only rows row_tiles()[t] (of every operand): those rows. Otherwise empty.
     const std::vector<Range>& row_tiles() const { return row_tiles_; }
 
+    // One task per row tile, unless the op's tasks are not row tiles.
+    virtual int tasks() const { return static_cast<int>(row_tiles_.size()); }
+    virtual void run(int task, TaskContext& context) = 0;
+    // Called before each run's tasks, on the calling thread.
+    virtual void start() {}
+    // Once, before the first run: for ops that bind oneDNN memory to the threads' workspaces.
+    virtual void bind(const ThreadMemory&) {}
+
 protected:
+    explicit Op(std::string name) : name_(std::move(name)) {}
+
+    // Set by the constructor.
+    std::size_t scratchpad_bytes_ = 0;
+    std::size_t workspace_bytes_ = 0;
     std::vector<Range> row_tiles_;
+
+private:
+    std::string name_;
 };
 
 // A primitive bound to its memory, executed with the running thread's scratchpad.

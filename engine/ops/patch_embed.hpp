@@ -46,10 +46,7 @@ public:
     ExtractPatches(const PatchGrid& grid, std::vector<Range> tiles, Activation rows);
     void set_input(const float* images) { images_ = images; }
 
-    std::string name() const override { return "patch extraction"; }
-    int tasks() const override { return static_cast<int>(row_tiles_.size()); }
     void run(int task, TaskContext& context) override;
-    std::size_t workspace_bytes() const override { return sizeof(float) * grid_.patch_dim(); }
 
 private:
     PatchGrid grid_;

@@ -12,12 +12,10 @@ namespace onevit {
 
 class RowOp : public Op {
 public:
-    RowOp(std::string name, int threads, int rows, int row_floats) : name_(std::move(name)), row_floats_(row_floats) {
+    RowOp(std::string name, int threads, int rows, int row_floats) : Op(std::move(name)) {
         row_tiles_ = split_evenly(rows, std::max(1, std::min(rows, threads)));
+        workspace_bytes_ = sizeof(float) * std::size_t(row_floats);
     }
-    std::string name() const override { return name_; }
-    int tasks() const override { return static_cast<int>(row_tiles_.size()); }
-    std::size_t workspace_bytes() const override { return sizeof(float) * std::size_t(row_floats_); }
     void run(int task, TaskContext& context) override {
         const Range rows = row_tiles_[task];
         for (int row = rows.begin; row < rows.begin + rows.size; ++row)
@@ -27,10 +25,6 @@ public:
 protected:
     // values: row_floats floats of the running thread's workspace.
     virtual void run_row(int row, float* values) = 0;
-
-private:
-    std::string name_;
-    int row_floats_;
 };
 
 }  // namespace onevit

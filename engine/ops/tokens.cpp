@@ -13,7 +13,8 @@ std::vector<Range> row_split(int rows, int threads) { return split_evenly(rows, 
 
 AssembleTokens::AssembleTokens(const Architecture& a, int threads, int batch, const float* prefix_tokens,
                                const float* pos_embed, const float* patches, float* x)
-    : dim_(a.dim),
+    : Op("tokens"),
+      dim_(a.dim),
       tokens_(a.tokens()),
       prefix_(a.prefix_tokens),
       patches_per_image_(a.patch_tokens()),
@@ -41,7 +42,8 @@ void AssembleTokens::run(int task, TaskContext&) {
     }
 }
 
-AddRows::AddRows(int threads, int rows, int dim, const float* y, float* x) : dim_(dim), y_(y), x_(x) {
+AddRows::AddRows(int threads, int rows, int dim, const float* y, float* x)
+    : Op("residual add"), dim_(dim), y_(y), x_(x) {
     row_tiles_ = row_split(rows, threads);
 }
 
@@ -52,7 +54,8 @@ void AddRows::run(int task, TaskContext&) {
 }
 
 PoolTokens::PoolTokens(const Architecture& a, int batch, const float* tokens, float* pooled, bool distilled)
-    : pool_(a.pool),
+    : Op("pool"),
+      pool_(a.pool),
       batch_(batch),
       dim_(a.dim),
       tokens_(a.tokens()),

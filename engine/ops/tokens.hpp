@@ -17,8 +17,6 @@ public:
     // patches: (batch · patches) × dim; x: (batch · tokens) × dim.
     AssembleTokens(const Architecture& arch, int threads, int batch, const float* prefix_tokens, const float* pos_embed,
                    const float* patches, float* x);
-    std::string name() const override { return "tokens"; }
-    int tasks() const override { return static_cast<int>(row_tiles_.size()); }
     void run(int task, TaskContext& context) override;
 
 private:
@@ -33,8 +31,6 @@ private:
 class AddRows : public Op {
 public:
     AddRows(int threads, int rows, int dim, const float* y, float* x);
-    std::string name() const override { return "residual add"; }
-    int tasks() const override { return static_cast<int>(row_tiles_.size()); }
     void run(int task, TaskContext& context) override;
 
 private:
@@ -49,7 +45,6 @@ private:
 class PoolTokens : public Op {
 public:
     PoolTokens(const Architecture& arch, int batch, const float* tokens, float* pooled, bool distilled);
-    std::string name() const override { return "pool"; }
     int tasks() const override { return batch_; }
     void run(int image, TaskContext& context) override;
 
