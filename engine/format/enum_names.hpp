@@ -15,6 +15,8 @@ struct EnumName {
     Enum value;
 };
 
+inline constexpr EnumName<Precision> kPrecisionNames[] = {
+    {"f32", Precision::f32}, {"bf16", Precision::bf16}, {"int8", Precision::int8}};
 inline constexpr EnumName<Gelu> kGeluNames[] = {{"erf", Gelu::erf}, {"tanh", Gelu::tanh}, {"quick", Gelu::quick}};
 inline constexpr EnumName<Pool> kPoolNames[] = {{"token", Pool::token},
                                                 {"mean", Pool::mean},

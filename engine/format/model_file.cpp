@@ -53,17 +53,8 @@ std::int64_t element_count(const std::vector<std::int64_t>& dims) {
     return n;
 }
 
-const char* to_string(TensorDType dtype) {
-    switch (dtype) {
-        case TensorDType::f32:
-            return "f32";
-        case TensorDType::bf16:
-            return "bf16";
-        case TensorDType::int8:
-            return "int8";
-    }
-    return "?";
-}
+// A dtype's name is that of the precision it was written for.
+const char* to_string(TensorDType dtype) { return to_string(precision_of(dtype)); }
 
 ModelFile::ModelFile(std::string path, MappedFile file) : path_(std::move(path)), file_(std::move(file)) {}
 

@@ -4,6 +4,7 @@
 
 namespace onevit {
 
+const char* to_string(Precision p) { return name_of(kPrecisionNames, p); }
 const char* to_string(Gelu g) { return name_of(kGeluNames, g); }
 const char* to_string(Pool p) { return name_of(kPoolNames, p); }
 const char* to_string(Head h) { return name_of(kHeadNames, h); }

@@ -162,18 +162,6 @@ Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
-const char* to_string(Precision p) {
-    switch (p) {
-        case Precision::f32:
-            return "f32";
-        case Precision::bf16:
-            return "bf16";
-        case Precision::int8:
-            return "int8";
-    }
-    return "?";
-}
-
 Precision parse_precision(const std::string& name) {
     for (Precision p : {Precision::f32, Precision::bf16, Precision::int8})
         if (name == to_string(p)) return p;
