@@ -123,11 +123,15 @@ void load_model(const char* path, onevit_model** out, Convert&& convert) {
     *out = new onevit_model{onevit::Model::load(path, options)};
 }
 
-// A getter's value, or `fallback` (with the last error set) when it fails.
+// A getter: value(model->model), or `fallback` (with the last error set)
+// when model is NULL or value throws.
 template <class T, class F>
-T get(const char* function, T fallback, F&& value) {
+T get(const char* function, const onevit_model* model, T fallback, F&& value) {
     T result = fallback;
-    guarded(function, [&] { result = value(); });
+    guarded(function, [&] {
+        require_model(model);
+        result = value(model->model);
+    });
     return result;
 }
 
@@ -159,38 +163,24 @@ int onevit_model_input_shape(const onevit_model* model, int* channels, int* heig
 }
 
 int onevit_model_num_classes(const onevit_model* model) {
-    return get(__func__, -1, [&] {
-        require_model(model);
-        return model->model.info().arch.num_classes;
-    });
+    return get(__func__, model, -1, [](const onevit::Model& m) { return m.info().arch.num_classes; });
 }
 
 const char* onevit_model_precision(const onevit_model* model) {
-    return get<const char*>(__func__, nullptr, [&] {
-        require_model(model);
-        return onevit::to_string(model->model.precision());
-    });
+    return get<const char*>(__func__, model, nullptr,
+                            [](const onevit::Model& m) { return onevit::to_string(m.precision()); });
 }
 
 int onevit_model_threads(const onevit_model* model) {
-    return get(__func__, -1, [&] {
-        require_model(model);
-        return model->model.threads();
-    });
+    return get(__func__, model, -1, [](const onevit::Model& m) { return m.threads(); });
 }
 
 int onevit_model_streams(const onevit_model* model) {
-    return get(__func__, -1, [&] {
-        require_model(model);
-        return model->model.streams();
-    });
+    return get(__func__, model, -1, [](const onevit::Model& m) { return m.streams(); });
 }
 
 int onevit_model_output_size(const onevit_model* model) {
-    return get(__func__, -1, [&] {
-        require_model(model);
-        return model->model.info().arch.outputs();
-    });
+    return get(__func__, model, -1, [](const onevit::Model& m) { return m.info().arch.outputs(); });
 }
 
 int onevit_model_run(const onevit_model* model, const float* input, int batch, float* logits) {
@@ -223,10 +213,7 @@ int onevit_model_run_into(const onevit_model* model, const float* input, size_t 
 }
 
 int onevit_model_embedding_size(const onevit_model* model) {
-    return get(__func__, -1, [&] {
-        require_model(model);
-        return model->model.info().arch.embed_dim();
-    });
+    return get(__func__, model, -1, [](const onevit::Model& m) { return m.info().arch.embed_dim(); });
 }
 
 int onevit_model_embed(const onevit_model* model, const float* input, int batch, float* embedding) {
