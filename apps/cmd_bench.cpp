@@ -118,79 +118,97 @@ Model load_and_run_once(const BenchOptions& options, Startup& startup, BenchInpu
     return model;
 }
 
-void bench(const BenchOptions& options) {
+// What a timed run measured, and the plan it ran: what bench prints.
+struct BenchFigures {
     Startup startup;
     BenchInput input;
-    const Model model = load_and_run_once(options, startup, input);
-    const Architecture& arch = model.info().arch;
-    const Measurement m = measure(model, input, options);
-    const LatencyStats& latency = m.latency_ms;
-    const double gflops = forward_flops(arch) * m.images_per_s / 1e9;
-    // Measured after the model's runs, in the same command: the ratio survives clock drift.
-    const Precision precision = model.precision();
-    const double peak_gflops = matmul_peak_gflops(model.threads(), precision);
-    const double efficiency = gflops / peak_gflops;
-    // Threads given are not the cost model's; several streams are throughput, whatever the hint said.
-    const bool threads_chosen = options.run.threads == 0;
-    const std::string hint = model.streams() > 1 ? "throughput" : "latency";
-    // What the cost model says of the plan that runs (engine/model/thread_plan.hpp).
-    const double modelled_ms =
-        modelled_latency_ms(arch, options.run.batch, model.threads() / model.streams(), model.precision());
+    Measurement measured;
+    Precision precision = Precision::f32;
+    int streams = 0, threads = 0;
+    bool threads_chosen = false;  // by the cost model: --threads was 0
+    std::string hint;             // several streams are throughput, whatever --hint said
+    double modelled_ms = 0;       // the cost model's latency for the plan that ran
+    double gflops_per_image = 0, gflops = 0, peak_gflops = 0, efficiency = 0;
+};
 
-    if (options.json) {
-        nlohmann::ordered_json report = {
-            {"model", options.model_path},
-            {"batch", options.run.batch},
-            {"hint", hint},
-            {"precision", to_string(precision)},
-            {"streams", model.streams()},
-            {"threads", model.threads()},
-            {"threads_chosen", threads_chosen},
-            {"modelled_latency_ms", modelled_ms},
-            {"warmup", options.warmup},
-            {"iterations", latency.count},
-            {"latency_ms_mean", latency.mean},
-            {"latency_ms_median", latency.p50},
-            {"latency_ms_p50", latency.p50},
-            {"latency_ms_p90", latency.p90},
-            {"latency_ms_p99", latency.p99},
-            {"latency_ms_min", latency.min},
-            {"latency_ms_max", latency.max},
-            {"images_per_s", m.images_per_s},
-            {"gflops_per_image", forward_flops(arch) / 1e9},
-            {"gflops", gflops},
-            {"peak_gflops", peak_gflops},
-            {"efficiency", efficiency},
-            {"load_ms", startup.load_ms},
-            {"first_result_ms", startup.first_result_ms},
-            {"input", input.decode_ms ? "images" : "random"},
-        };
-        if (input.decode_ms) {
-            report["input_images"] = input.images;
-            report["decode_preprocess_ms_mean"] = input.decode_ms->mean;
-            report["decode_preprocess_ms_p50"] = input.decode_ms->p50;
-            report["decode_preprocess_ms_p90"] = input.decode_ms->p90;
-            report["decode_preprocess_ms_max"] = input.decode_ms->max;
-        }
-        report["cpu"] = cpu_model();
-        report["isa"] = cpu_isa();
-        report["onednn_version"] = onednn_version();
-        report["onevit_version"] = ONEVIT_VERSION;
-        fmt::print("{}\n", report.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
-        return;
+BenchFigures run_bench(const BenchOptions& options) {
+    BenchFigures f;
+    const Model model = load_and_run_once(options, f.startup, f.input);
+    const Architecture& arch = model.info().arch;
+    f.measured = measure(model, f.input, options);
+    f.precision = model.precision();
+    f.streams = model.streams();
+    f.threads = model.threads();
+    f.threads_chosen = options.run.threads == 0;
+    f.hint = f.streams > 1 ? "throughput" : "latency";
+    f.modelled_ms = modelled_latency_ms(arch, options.run.batch, f.threads / f.streams, f.precision);
+    f.gflops_per_image = forward_flops(arch) / 1e9;
+    f.gflops = f.gflops_per_image * f.measured.images_per_s;
+    // Measured after the model's runs, in the same command: the ratio survives clock drift.
+    f.peak_gflops = matmul_peak_gflops(f.threads, f.precision);
+    f.efficiency = f.gflops / f.peak_gflops;
+    return f;
+}
+
+void print_json(const BenchOptions& options, const BenchFigures& f) {
+    const LatencyStats& latency = f.measured.latency_ms;
+    const BenchInput& input = f.input;
+    nlohmann::ordered_json report = {
+        {"model", options.model_path},
+        {"batch", options.run.batch},
+        {"hint", f.hint},
+        {"precision", to_string(f.precision)},
+        {"streams", f.streams},
+        {"threads", f.threads},
+        {"threads_chosen", f.threads_chosen},
+        {"modelled_latency_ms", f.modelled_ms},
+        {"warmup", options.warmup},
+        {"iterations", latency.count},
+        {"latency_ms_mean", latency.mean},
+        {"latency_ms_median", latency.p50},
+        {"latency_ms_p50", latency.p50},
+        {"latency_ms_p90", latency.p90},
+        {"latency_ms_p99", latency.p99},
+        {"latency_ms_min", latency.min},
+        {"latency_ms_max", latency.max},
+        {"images_per_s", f.measured.images_per_s},
+        {"gflops_per_image", f.gflops_per_image},
+        {"gflops", f.gflops},
+        {"peak_gflops", f.peak_gflops},
+        {"efficiency", f.efficiency},
+        {"load_ms", f.startup.load_ms},
+        {"first_result_ms", f.startup.first_result_ms},
+        {"input", input.decode_ms ? "images" : "random"},
+    };
+    if (input.decode_ms) {
+        report["input_images"] = input.images;
+        report["decode_preprocess_ms_mean"] = input.decode_ms->mean;
+        report["decode_preprocess_ms_p50"] = input.decode_ms->p50;
+        report["decode_preprocess_ms_p90"] = input.decode_ms->p90;
+        report["decode_preprocess_ms_max"] = input.decode_ms->max;
     }
+    report["cpu"] = cpu_model();
+    report["isa"] = cpu_isa();
+    report["onednn_version"] = onednn_version();
+    report["onevit_version"] = ONEVIT_VERSION;
+    fmt::print("{}\n", report.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+}
+
+void print_text(const BenchOptions& options, const BenchFigures& f) {
+    const LatencyStats& latency = f.measured.latency_ms;
+    const BenchInput& input = f.input;
     fmt::print("model          {}\n", options.model_path);
     fmt::print("machine        {}, oneDNN {} ({}), onevit {}\n", cpu_model(), onednn_version(), cpu_isa(),
                ONEVIT_VERSION);
     fmt::print("batch          {}\n", options.run.batch);
-    fmt::print("precision      {}\n", to_string(precision));
-    fmt::print("hint           {} ({} stream{} x {} threads in all{})\n", hint, model.streams(),
-               model.streams() > 1 ? "s" : "", model.threads(),
-               threads_chosen        ? fmt::format(", chosen by the cost model for batch {}", options.run.batch)
+    fmt::print("precision      {}\n", to_string(f.precision));
+    fmt::print("hint           {} ({} stream{} x {} threads in all{})\n", f.hint, f.streams, f.streams > 1 ? "s" : "",
+               f.threads,
+               f.threads_chosen      ? fmt::format(", chosen by the cost model for batch {}", options.run.batch)
                : options.streams > 0 ? ", as given"
                                      : ", threads as given");
-    fmt::print("modelled       {:.3f} ms per forward on {} threads (the cost model's figure)\n", modelled_ms,
-               model.threads() / model.streams());
+    fmt::print("modelled       {:.3f} ms per forward on {} threads (the cost model's figure)\n", f.modelled_ms,
+               f.threads / f.streams);
     if (input.decode_ms)
         fmt::print(
             "input          {} images: decode + preprocess {:.3f} ms per image (mean; p50 {:.3f}, max {:.3f}), "
@@ -200,13 +218,18 @@ void bench(const BenchOptions& options) {
                options.warmup == 1 ? "" : "s");
     fmt::print("latency        mean {:.3f} ms, p50 {:.3f}, p90 {:.3f}, p99 {:.3f}, min {:.3f}, max {:.3f}\n",
                latency.mean, latency.p50, latency.p90, latency.p99, latency.min, latency.max);
-    fmt::print("throughput     {:.2f} images/s\n", m.images_per_s);
-    fmt::print("compute        {:.1f} GFLOP/s ({:.2f} GFLOP per image)\n", gflops, forward_flops(arch) / 1e9);
-    fmt::print("matmul peak    {:.1f} GFLOP/s (oneDNN {} matmul, {} threads, measured now)\n", peak_gflops,
-               to_string(precision), model.threads());
-    fmt::print("efficiency     {:.1f}% of the matmul peak\n", 100 * efficiency);
-    fmt::print("startup        load {:.1f} ms, first result {:.1f} ms after opening the file\n", startup.load_ms,
-               startup.first_result_ms);
+    fmt::print("throughput     {:.2f} images/s\n", f.measured.images_per_s);
+    fmt::print("compute        {:.1f} GFLOP/s ({:.2f} GFLOP per image)\n", f.gflops, f.gflops_per_image);
+    fmt::print("matmul peak    {:.1f} GFLOP/s (oneDNN {} matmul, {} threads, measured now)\n", f.peak_gflops,
+               to_string(f.precision), f.threads);
+    fmt::print("efficiency     {:.1f}% of the matmul peak\n", 100 * f.efficiency);
+    fmt::print("startup        load {:.1f} ms, first result {:.1f} ms after opening the file\n", f.startup.load_ms,
+               f.startup.first_result_ms);
+}
+
+void bench(const BenchOptions& options) {
+    const BenchFigures figures = run_bench(options);
+    options.json ? print_json(options, figures) : print_text(options, figures);
 }
 
 // --emulate-threads T: the T-thread plan timed on one thread (engine/model/emulate.hpp),
@@ -268,23 +291,16 @@ void add_bench_command(CLI::App& app) {
     CLI::App* command =
         app.add_subcommand("bench", "Time the model on random input, against this machine's matmul peak");
     auto options = std::make_shared<BenchOptions>();
-    command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
+    add_model_option(*command, options->model_path);
     add_run_options(*command, options->run);
-    command->add_option("--streams,-s", options->streams, "Streams (0 = chosen for the hint)")
-        ->capture_default_str()
-        ->check(at_least(0));
+    add_bounded_option(*command, "--streams,-s", options->streams, "Streams (0 = chosen for the hint)", 0);
     command->add_option("--hint", options->hint, "latency: one stream; throughput: several streams")
         ->capture_default_str()
         ->check(CLI::IsMember({"latency", "throughput"}));
-    command->add_option("--iters,-n", options->iterations, "Timed requests per stream at most")
-        ->capture_default_str()
-        ->check(at_least(1));
-    command->add_option("--warmup,-w", options->warmup, "Untimed runs first")
-        ->capture_default_str()
-        ->check(at_least(0));
-    command->add_option("--max-seconds", options->max_seconds, "Stop timing after this long (at least one run)")
-        ->capture_default_str()
-        ->check(at_least(0.0));
+    add_bounded_option(*command, "--iters,-n", options->iterations, "Timed requests per stream at most", 1);
+    add_bounded_option(*command, "--warmup,-w", options->warmup, "Untimed runs first", 0);
+    add_bounded_option(*command, "--max-seconds", options->max_seconds,
+                       "Stop timing after this long (at least one run)", 0.0);
     command->add_option("--input,-i", options->inputs,
                         "Time on these images (files or directories) instead of random pixels; their decoding and "
                         "preprocessing is timed apart");

@@ -101,10 +101,8 @@ void classify(const ClassifyOptions& options) {
 void add_classify_command(CLI::App& app) {
     CLI::App* command = app.add_subcommand("classify", "Classify images: the top classes of each");
     auto options = std::make_shared<ClassifyOptions>();
-    command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
-    command->add_option("--top,-k", options->top, "Classes to show per image")
-        ->capture_default_str()
-        ->check(at_least(1));
+    add_model_option(*command, options->model_path);
+    add_bounded_option(*command, "--top,-k", options->top, "Classes to show per image", 1);
     command->add_flag("--json", options->json, "One JSON object per image per line");
     add_run_options(*command, options->run);
     command->add_option("images", options->inputs, kImageInputsHelp)->required();

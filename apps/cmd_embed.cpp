@@ -110,7 +110,7 @@ void add_embed_command(CLI::App& app) {
     CLI::App* command = app.add_subcommand(
         "embed", "Image embeddings: the pooled vector a classifier would read (what CLIP/DINOv2 users index)");
     auto options = std::make_shared<EmbedOptions>();
-    command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
+    add_model_option(*command, options->model_path);
     command->add_option("--output,-o", options->output_path,
                         "Save the embeddings as float32 .npy, shape (images, dim), row i = image i in input order "
                         "(NaN where it failed), and beside it FILE.txt: the image of each row, one per line");

@@ -282,7 +282,7 @@ void add_eval_command(CLI::App& app) {
     CLI::App* command =
         app.add_subcommand("eval", "Accuracy on labelled images (top-1/top-5), and agreement with another precision");
     auto options = std::make_shared<EvalOptions>();
-    command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
+    add_model_option(*command, options->model_path);
     add_run_options(*command, options->run);
     add_precision_option(*command, options->against, "--against",
                          "Also run this precision and report how often the top-1 classes agree");

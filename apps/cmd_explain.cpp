@@ -95,7 +95,7 @@ void add_explain_command(CLI::App& app) {
         "Attention heat-maps: per image, DIR/<stem>.png (the photo, the rollout map over the model's crop, the "
         "top-1) and DIR/<stem>.npy (DIR/stdin.* for -)");
     auto options = std::make_shared<ExplainOptions>();
-    command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
+    add_model_option(*command, options->model_path);
     command->add_option("--out,-o", options->out_dir, "Output directory (created if missing)")->required();
     add_precision_option(*command, options->run.precision);
     add_threads_option(*command, options->run.threads);

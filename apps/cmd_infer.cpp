@@ -87,7 +87,7 @@ void add_infer_command(CLI::App& app) {
     CLI::App* command =
         app.add_subcommand("infer", "Run a batch of preprocessed images (.npy, float32 NCHW) and save the logits");
     auto options = std::make_shared<InferOptions>();
-    command->add_option("--model,-m", options->model_path, "Model file (.ovit)")->required();
+    add_model_option(*command, options->model_path);
     command->add_option("--input,-i", options->input_path, "Input .npy: float32, shape (batch, C, H, W)")->required();
     command->add_option("--output,-o", options->output_path,
                         "Output .npy: float32 logits, shape (batch, classes); for a model without a classifier "

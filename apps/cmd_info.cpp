@@ -162,12 +162,8 @@ void add_info_command(CLI::App& app) {
     command->add_option("model", options->model, "Model file (.ovit)")->required();
     command->add_flag("--verify", options->verify, "Also check the checksum of all tensor data");
     command->add_flag("--plan", options->plan, "Also show the threads and streams chosen for this machine");
-    command->add_option("--batch,-b", options->batch, "The batch size --plan chooses for")
-        ->capture_default_str()
-        ->check(at_least(1));
-    command->add_option("--cores", options->cores, "The cores --plan chooses for (0 = this machine's)")
-        ->capture_default_str()
-        ->check(at_least(0));
+    add_bounded_option(*command, "--batch,-b", options->batch, "The batch size --plan chooses for", 1);
+    add_bounded_option(*command, "--cores", options->cores, "The cores --plan chooses for (0 = this machine's)", 0);
     command->callback([options] { print_info(*options); });
 }
 

@@ -35,4 +35,11 @@ CLI::Validator at_least(Number minimum) {
         "");  // the message says the bound; --help stays "INT=1"
 }
 
+// A numeric option of at least `minimum`, its default shown in --help.
+template <typename Number>
+CLI::Option* add_bounded_option(CLI::App& command, const std::string& name, Number& value, const std::string& help,
+                                Number minimum) {
+    return command.add_option(name, value, help)->capture_default_str()->check(at_least(minimum));
+}
+
 }  // namespace onevit::cli

@@ -10,6 +10,10 @@
 
 namespace onevit::cli {
 
+void add_model_option(CLI::App& command, std::string& path) {
+    command.add_option("--model,-m", path, "Model file (.ovit)")->required();
+}
+
 void add_precision_option(CLI::App& command, std::string& precision, const std::string& name, const std::string& help) {
     command
         .add_option(
@@ -19,13 +23,11 @@ void add_precision_option(CLI::App& command, std::string& precision, const std::
 }
 
 void add_threads_option(CLI::App& command, int& threads) {
-    command.add_option("--threads,-t", threads, "Threads in all (0 = chosen per model by the cost model)")
-        ->capture_default_str()
-        ->check(at_least(0));
+    add_bounded_option(command, "--threads,-t", threads, "Threads in all (0 = chosen per model by the cost model)", 0);
 }
 
 void add_batch_option(CLI::App& command, int& batch) {
-    command.add_option("--batch,-b", batch, "Images per run")->capture_default_str()->check(at_least(1));
+    add_bounded_option(command, "--batch,-b", batch, "Images per run", 1);
 }
 
 void add_run_options(CLI::App& command, RunOptions& options) {

@@ -23,6 +23,8 @@ struct RunOptions {
     int batch = kImagesPerBatch;  // images per run
 };
 
+// --model/-m FILE, required.
+void add_model_option(CLI::App& command, std::string& path);
 // --precision f32|bf16|int8|auto (or another option taking a precision: eval's --against).
 void add_precision_option(CLI::App& command, std::string& precision, const std::string& name = "--precision,-p",
                           const std::string& help =
