@@ -10,7 +10,8 @@ that is not an image:
      stderr that is not a terminal, and exit status 1 (an image failed), as the
      program's; with stderr a terminal (script(1)'s pty), Dask's progress bar;
      a directory tree (subfolders, WebP/BMP/TIFF, a text file) expands to the
-     program's images, in its order, with the same one-line note;
+     program's images, in its order, with the same one-line note; a directory without
+     images is the program's one-line error (also where its name is not UTF-8);
   2. a model file the workers cannot load is one line on stderr, exit status 1;
   3. onevit.dask.classify() on a LocalCluster of 2 workers, one of which is
      killed (SIGKILL) in the middle of the run, still gives every image exactly
@@ -123,6 +124,21 @@ def check_directory_tree(onevit_bin: str, model: str, photos: list[str], tmp: st
     expected_note = program.stderr.strip().replace("onevit: note:", "onevit.dask: note:")
     if notes != [expected_note]:
         failures.append(f"a directory tree: notes {notes}, expected [{expected_note!r}]")
+
+    # A directory without images (a name that is not UTF-8 too): the program's one-line error.
+    for name in (b"empty", b"empty-\xff"):
+        empty = os.path.join(os.fsencode(tmp), name)
+        os.makedirs(os.path.join(empty, b"sub"))
+        with open(os.path.join(empty, b"sub", b"notes.txt"), "w") as f:
+            f.write("not an image")
+        program = subprocess.run([onevit_bin, "classify", "--model", model, empty], capture_output=True, env=env)
+        result = subprocess.run([sys.executable, "-m", "onevit.dask", "classify", "--model", model, empty],
+                                capture_output=True, env=env)
+        expected_error = program.stderr.replace(b"onevit: error:", b"onevit.dask: error:")
+        if (result.returncode, result.stderr) != (1, expected_error) or program.returncode != 1:
+            failures.append(f"a directory without images {name!r}: exit {result.returncode}, stderr "
+                            f"{result.stderr[-2000:]!r}; expected 1, {expected_error!r} (onevit classify: exit "
+                            f"{program.returncode})")
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@
 #include <tbb/info.h>
 
 #include "arrays.hpp"
+#include "image/image_listing.hpp"
 #include "onevit/onevit.hpp"
 
 namespace onevit::python {
@@ -261,6 +262,22 @@ py::array_t<float> preprocess_array(const py::handle& array, const Model& model)
     return to_numpy(std::move(chw), {info.arch.channels, info.arch.image_height, info.arch.image_width});
 }
 
+// The CLI's rule for image arguments (list_image_inputs), for onevit.dask. Paths
+// are bytes both ways (os.fsencode / os.fsdecode): a file name need not be UTF-8.
+py::tuple list_image_paths(const std::vector<std::string>& inputs) {
+    ImageListing listing;
+    try {
+        listing = list_image_inputs(inputs);
+    } catch (const Error& e) {
+        const py::object message = py::module_::import("os").attr("fsdecode")(py::bytes(e.what()));
+        PyErr_SetObject(py::module_::import("onevit._core").attr("Error").ptr(), message.ptr());
+        throw py::error_already_set();
+    }
+    py::list images;
+    for (const std::string& image : listing.images) images.append(py::bytes(image));
+    return py::make_tuple(images, listing.skipped);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -314,7 +331,8 @@ PYBIND11_MODULE(_core, m) {
           "source is a path (str or os.PathLike) or the file's bytes (bytes, bytearray); channels is 3 (RGB) or 1 "
           "(grey).\n"
           "Raises onevit.Error naming the file.");
-    m.attr("_image_file_extensions") = py::cast(image_file_extensions());
+    m.def("_list_image_inputs", &list_image_paths, py::arg("inputs"));
+    m.def("_skipped_files_note", &skipped_files_note, py::arg("skipped"));
     m.def("_preprocess_array", &preprocess_array, py::arg("image"), py::arg("model"));
 }
 

@@ -35,7 +35,6 @@ import onevit
 
 __all__ = ["ModelPlugin", "classify", "expand_inputs", "json_line", "main"]
 
-IMAGE_EXTENSIONS = tuple(onevit._core._image_file_extensions)  # those onevit decodes, as the CLI
 # Images a worker decodes and runs as one batch, as `onevit classify` does.
 IMAGES_PER_BATCH = 8
 
@@ -130,34 +129,15 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
 
 
 def _expand(inputs: Sequence[str]) -> tuple[list[str], int]:
-    """expand_inputs(), and the count of the other files in the directories (skipped)."""
-    images: list[str] = []
-    skipped = 0
-    for given in inputs:
-        if not os.path.isdir(given):
-            images.append(given)
-            continue
-        found = []
-        for directory, _, names in os.walk(given):
-            for name in names:
-                path = os.path.join(directory, name)
-                if not os.path.isfile(path):
-                    continue
-                if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
-                    found.append(path)
-                else:
-                    skipped += 1
-        if not found:
-            raise onevit.Error(f"{given}: directory has no image files ({_EXTENSIONS_TEXT}; nor below it)")
-        images += sorted(found, key=os.fsencode)  # by the path's bytes, as the CLI sorts
-    return images, skipped
-
-
-_EXTENSIONS_TEXT = ", ".join(IMAGE_EXTENSIONS[:-1]) + " or " + IMAGE_EXTENSIONS[-1]  # as the CLI says it
+    """expand_inputs(), and the count of the other files in the directories (skipped): the
+    CLI's own code (list_image_inputs), paths passed as bytes."""
+    images, skipped = onevit._core._list_image_inputs([os.fsencode(p) for p in inputs])
+    return [os.fsdecode(p) for p in images], skipped
 
 
 def json_line(row: Any) -> str:
-    """One row of classify()'s DataFrame as `onevit classify --json` prints it."""
+    """One row of classify()'s DataFrame as `onevit classify --json` prints it. json.dumps spaces it as
+    the CLI's writer does; using that writer (nlohmann-json) would make the module need it for one line."""
     image = _printable(row.image)
     if row.error is not None:
         return json.dumps({"image": image, "error": _printable(row.error)}, ensure_ascii=False)
@@ -219,27 +199,38 @@ def _client(args: argparse.Namespace, resources: contextlib.ExitStack) -> Client
     return resources.enter_context(Client(cluster))
 
 
+def _say(message: str) -> None:
+    """One line on stderr, "onevit.dask: " first; a file name's bytes as they are, as the CLI prints them
+    (sys.stderr would write an undecodable byte as a backslash escape)."""
+    line = f"onevit.dask: {message}\n"
+    sys.stderr.flush()
+    if hasattr(sys.stderr, "buffer"):
+        sys.stderr.buffer.write(os.fsencode(line))
+        sys.stderr.buffer.flush()
+    else:
+        sys.stderr.write(line)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """python3 -m onevit.dask classify ...: exit status 0, or 1 when an image or the run failed."""
     args = _parser().parse_args(argv)
     try:
         images, skipped = _expand(args.images)
         if skipped:
-            sys.stderr.write(f"onevit.dask: note: skipped {skipped} file{'' if skipped == 1 else 's'} in the "
-                             f"directories given: not {_EXTENSIONS_TEXT}\n")
+            _say(f"note: {onevit._core._skipped_files_note(skipped)}")
         with contextlib.ExitStack() as resources:
             # Dask's bar redraws itself with carriage returns: for a terminal, not for a log file.
             table = classify(_client(args, resources), args.model, images, args.top,
                              show_progress=sys.stderr.isatty())
     except (onevit.Error, OSError) as e:
-        sys.stderr.write(f"onevit.dask: error: {e}\n")
+        _say(f"error: {e}")
         return 1
     except Exception as e:  # Dask's own failures (a task failing on every worker it tried): one line, too
-        sys.stderr.write(f"onevit.dask: error: {type(e).__name__}: {e}\n")
+        _say(f"error: {type(e).__name__}: {e}")
         return 1
     for row in table.itertuples():
         if row.error is not None:
-            sys.stderr.write(f"onevit.dask: error: {row.error}\n")
+            _say(f"error: {row.error}")
         print(json_line(row))
     return 1 if table["error"].notna().any() else 0
 
