@@ -8,33 +8,19 @@ tensor's dependence on the image (a Shape's output depends on the input's shape 
 matcher replays short chains of layout ops on index arrays with `run_chain`, and compares the
 ViT it read with the graph's own outputs.
 
-Read with the `onnx` package (Debian's python3-onnx), external data from the model's folder.
+Read with the `onnx` package (Debian's python3-onnx), the weights in place (onnx_file.py),
+external data from the model's folder.
 """
 
 import math
-import os
 
 import numpy as np
 
+from . import onnx_file
 from .errors import ConvertError
 
 _DTYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32, 7: np.int64, 9: np.bool_,
            10: np.float16, 11: np.float64, 12: np.uint32, 13: np.uint64}
-
-
-def load(path):
-    """The ModelProto of `path`, with its external data (tensors kept beside it, > 2 GB models)."""
-    try:
-        import onnx
-    except ImportError:
-        raise ConvertError(f"{path}: reading ONNX needs the onnx package (Debian: python3-onnx)") from None
-    try:
-        return onnx.load(path, load_external_data=True)
-    except FileNotFoundError as e:
-        raise ConvertError(f"{path}: its external data file is missing ({os.path.basename(str(e.filename))}); keep "
-                           f"the .onnx file and its data files in one folder") from None
-    except Exception as e:  # protobuf's DecodeError and friends: not an ONNX model
-        raise ConvertError(f"{path}: not a readable ONNX model ({type(e).__name__}: {str(e)[:200]})") from None
 
 
 def _erf(x):
@@ -74,13 +60,17 @@ class Graph:
     def __init__(self, path):
         from onnx import numpy_helper
         self.path = path
-        model = load(path)
+        model, arrays = onnx_file.read(path)
         self.opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
         g = model.graph
-        self.values, self.depends = {}, {}
+        self.values = dict(arrays)
         for t in g.initializer:
-            self.values[t.name] = numpy_helper.to_array(t)
-            self.depends[t.name] = False
+            try:
+                self.values[t.name] = numpy_helper.to_array(t)
+            except Exception as e:  # a damaged tensor: data of another size than its shape's
+                raise ConvertError(f"{path}: its initializer {t.name} cannot be read ({type(e).__name__}: "
+                                   f"{str(e)[:150]})") from None
+        self.depends = dict.fromkeys(self.values, False)
         self.inputs = [i for i in g.input if i.name not in self.values]
         self.outputs = [o.name for o in g.output]
         self.nodes = [Node(n, i) for i, n in enumerate(g.node)]

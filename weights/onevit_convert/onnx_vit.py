@@ -534,7 +534,8 @@ def _attention(m, h, out, b):
         w, bias = _projection_weights(m, linear, proj_out)
         rows_w.append(w[offset:offset + inner])
         rows_b.append(bias[offset:offset + inner])
-    m.put(b + "attn.qkv.weight", np.concatenate(rows_w), found["q"][0])
+    # Into a C-ordered array: concatenating transposed views would give a Fortran-ordered one, copied again.
+    m.put(b + "attn.qkv.weight", np.concatenate(rows_w, out=np.empty((3 * inner, d), np.float32)), found["q"][0])
     m.put(b + "attn.qkv.bias", np.concatenate(rows_b), found["q"][0])
     m.facts["heads"].add(heads)
     m.facts["scale"].add(float(np.float32(factor)))
