@@ -1,5 +1,5 @@
-"""An .onnx file read with its weights left where they lie: the file is read once, each
-initializer holding plain raw data becomes a numpy view of those bytes, and only the rest
+"""An .onnx file read with its weights left where they lie: the file is mapped, each
+initializer holding plain raw data becomes a numpy view of its bytes, and only the rest
 (nodes, inputs, outputs, other initializers) is parsed by the onnx package. onnx.load copies
 every weight three times (the protobuf parse, the raw_data bytes object, numpy_helper.to_array);
 for a ViT-B that was a fifth of its conversion.
@@ -11,6 +11,7 @@ An initializer that is anything but one plain raw_data tensor is left in the gra
 """
 
 import math
+import mmap
 import os
 
 import numpy as np
@@ -118,7 +119,7 @@ def _graph(buf, start, end, arrays):
 
 def read(path):
     """(ModelProto without the in-place initializers, with external data loaded; {name: array} of
-    those initializers, read-only views of the file's bytes)."""
+    those initializers, read-only views of the file's mapped bytes)."""
     try:
         import onnx
         from onnx.external_data_helper import load_external_data_for_model
@@ -126,9 +127,10 @@ def read(path):
         raise ConvertError(f"{path}: reading ONNX needs the onnx package (Debian: python3-onnx)") from None
     try:
         with open(path, "rb") as f:
-            buf = f.read()
-    except OSError as e:
-        raise ConvertError(f"{path}: cannot read ({e.strerror})") from None
+            # Mapped, not read: the weights are views of the page cache, and map in 64 KiB at a fault.
+            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size else b""
+    except (OSError, ValueError) as e:
+        raise ConvertError(f"{path}: cannot read ({e})") from None
     arrays, parts = {}, []
     try:
         for number, wire, first, begin, stop, _ in _fields(buf, 0, len(buf)):
