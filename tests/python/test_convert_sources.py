@@ -216,6 +216,18 @@ class Sources(tc.ConvertTestCase):
         self.convert_fails(fixture("onnx", "timm_opset14", "model.onnx"), "--heads", "2",
                            contains=("ONNX", "architecture"))
 
+    def test_onnx_patch_conv_valid_padding_is_none_same_is_refused(self):
+        import onnx
+        source = fixture("optimum", "siglip_vision", "model.onnx")
+        model = onnx.load(source)
+        conv = next(n for n in model.graph.node if n.op_type == "Conv")
+        self.assertEqual([a.s for a in conv.attribute if a.name == "auto_pad"], [b"VALID"])  # as optimum wrote it
+        self.assertEqual(self.convert(source).metadata["arch.pool"], "map")
+        for mode in ("SAME_UPPER", "SAME_LOWER"):
+            next(a for a in conv.attribute if a.name == "auto_pad").s = mode.encode()
+            onnx.save(model, self.path(f"{mode}.onnx"))
+            self.convert_fails(self.path(f"{mode}.onnx"), contains=("Conv", f"auto_pad {mode}", "no padding"))
+
     def test_onnx_labels_make_a_bias_free_last_layer_a_classifier(self):
         path = fixture("onnx", "hf_clip_projection", "model.onnx")
         m = self.convert(path).metadata

@@ -29,6 +29,24 @@ def _linear(t, name, x):
     return x @ t[name + ".weight"].T + t[name + ".bias"]
 
 
+def _attention_pool(arch, t, x):
+    """map: the learned query attending over the patch tokens, then v + fc2(gelu(fc1(norm(v))))."""
+    tokens = x[:, arch.prefix_tokens:]
+    b, n = tokens.shape[:2]
+    kv = _linear(t, "attn_pool.kv", tokens)
+    inner = kv.shape[-1] // 2
+    heads = arch.heads
+    k, v = (kv[..., j * inner:(j + 1) * inner].reshape(b, n, heads, inner // heads).transpose(0, 2, 1, 3)
+            for j in range(2))
+    q = t["attn_pool.query"].reshape(heads, 1, inner // heads)
+    s = (q @ k.transpose(0, 1, 3, 2)) * np.float32(arch.attn_scale)
+    s = np.exp(s - s.max(axis=-1, keepdims=True))
+    a = ((s / s.sum(axis=-1, keepdims=True)) @ v).reshape(b, inner)
+    v = _linear(t, "attn_pool.proj", a)
+    return v + _linear(t, "attn_pool.fc2", _gelu(arch.gelu, _linear(t, "attn_pool.fc1",
+                                                                    _norm(t, "attn_pool.norm", v, arch.norm_eps))))
+
+
 def forward(arch, tensors, image):
     """{"tokens" (after the final norm), "embedding", "logits" (None without a head)} for image [B, C, H, W]."""
     t = dict(tensors)
@@ -58,7 +76,7 @@ def forward(arch, tensors, image):
     if arch.final_norm:
         x = _norm(t, "norm", x, arch.norm_eps)
     first = arch.prefix_tokens
-    pooled = {"token": lambda: x[:, 0], "mean": lambda: x.mean(axis=1),
+    pooled = {"token": lambda: x[:, 0], "mean": lambda: x.mean(axis=1), "map": lambda: _attention_pool(arch, t, x),
               "mean_patches": lambda: x[:, first:].mean(axis=1),
               "token_and_mean_patches": lambda: np.concatenate([x[:, 0], x[:, first:].mean(axis=1)], axis=-1)}
     v = pooled[arch.pool]()

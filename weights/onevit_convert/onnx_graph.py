@@ -155,8 +155,13 @@ def _conv(x, w, b, node):
     strides = node.attr("strides", [1, 1])
     pads = node.attr("pads", [0, 0, 0, 0])
     kernel = list(w.shape[2:])
+    auto_pad = node.attr("auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode("ascii", "replace") if isinstance(auto_pad, bytes) else str(auto_pad)
+    # VALID is no padding, as NOTSET with zero pads; SAME_* pads the image to a multiple of the stride.
+    if auto_pad not in ("NOTSET", "VALID"):
+        raise ConvertError(f"{node} pads its input (auto_pad {auto_pad}); a patch embedding has no padding")
     if node.attr("group", 1) != 1 or any(d != 1 for d in node.attr("dilations", [1, 1])) or any(pads) or \
-            list(strides) != kernel or node.attr("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            list(strides) != kernel:
         raise ConvertError(f"{node} is a convolution other than a patch-embedding one (kernel = stride, no padding, "
                            f"one group)")
     n, c, h, wd = x.shape

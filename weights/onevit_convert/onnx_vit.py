@@ -20,7 +20,9 @@ stream from the image:
             activation: the elementwise ops between the two Linears, evaluated on a probe and
             named exact GELU, tanh GELU or QuickGELU;
             a constant vector multiplied or added after a Linear (a bias, LayerScale) is folded;
-  tail      [norm] then token 0 (Gather / Slice) or a mean over the tokens (ReduceMean), then
+  tail      [norm] then token 0 (Gather / Slice), a mean over the tokens (ReduceMean), both
+            concatenated (Dinov2ForImageClassification), or an attention pooling (SigLIP's head: a
+            constant query attending over the tokens, its projection, v + MLP(LayerNorm(v))), then
             [norm], a Linear [+ Tanh] and a Linear: with a bias the last is the classifier,
             without (CLIP's projection) or before a Tanh (a pooler) it makes the embedding.
 
@@ -70,6 +72,12 @@ def read(path, classes=None, rng_seed=0):
     """(MappedCheckpoint, facts): the canonical tensors of the ViT in an ONNX file, and what the
     spec needs: heads, eps, gelu, attn_scale, image size, channels."""
     g = Graph(path)
+    # A table of sines and cosines computed at run time is a rotary position embedding (DINOv3's RoPE).
+    rope = next((n for n in g.nodes if n.op in ("Sin", "Cos")), None)
+    if rope is not None:
+        raise ConvertError(f"{path}: not a ViT onevit reads from ONNX: {rope} computes a position table at run time, "
+                           f"a rotary position embedding (RoPE, as DINOv3's); convert the model's transformers or "
+                           f"timm checkpoint instead")
     shape = g.input_shape()
     if len(shape) != 4:
         raise ConvertError(f"{path}: the graph's input {g.inputs[0].name} has shape {shape}; a ViT reads an image "
@@ -480,6 +488,28 @@ def _attention(m, h, out, b):
     g = m.g
     tokens, d = g.values[h].shape[-2], g.values[h].shape[-1]
     softmax = _between(m, h, out, "Softmax")
+    qk, factor = _scores(m, softmax)
+    if len(g.data_inputs(qk)) != 2:
+        m.fail(qk, "the attention scores: a MatMul of q and kᵀ")
+    pv = _probabilities_times_v(m, softmax)
+    found = {role: _operand(m, operand, h, tokens, d, role == "k")
+             for role, operand in (("q", qk.inputs[0]), ("k", qk.inputs[1]), ("v", pv.inputs[1]))}
+    factor *= math.prod(f[5] for f in found.values())
+    heads, head_dim = _same_heads(m, qk, found.values())
+    m.put(b + "attn.qkv.weight", _rows(m, [found[r] for r in "qkv"], heads * head_dim, d), found["q"][0])
+    m.put(b + "attn.qkv.bias", np.concatenate([_projection_weights(m, *found[r][:2])[1][found[r][4]:][:heads * head_dim]
+                                               for r in "qkv"]), found["q"][0])
+    m.facts["heads"].add(heads)
+    m.facts["scale"].add(float(np.float32(factor)))
+    w, bias, node = _attention_output(m, pv, tokens, heads, head_dim)
+    _, w, bias = _tokens_back(m, node[1], out, tokens, w, bias)
+    m.put(b + "attn.proj.weight", w, node[0])
+    m.put(b + "attn.proj.bias", bias, node[0])
+
+
+def _scores(m, softmax):
+    """(the MatMul of q and kᵀ, the scalar factor between it and the softmax)."""
+    g = m.g
     if softmax.attr("axis", -1) % g.values[softmax.inputs[0]].ndim != g.values[softmax.inputs[0]].ndim - 1:
         m.fail(softmax, "a softmax over the keys (the last axis)")
     scores, factor = softmax.inputs[0], 1.0
@@ -500,8 +530,12 @@ def _attention(m, h, out, b):
             factor = factor * s if n.op == "Mul" else factor / s
         scores = g.data_inputs(n)[0]
     qk = g.producer[scores]
-    if qk.op != "MatMul" or len(g.data_inputs(qk)) != 2:
+    if qk.op != "MatMul":
         m.fail(qk, "the attention scores: a MatMul of q and kᵀ")
+    return qk, factor
+
+
+def _probabilities_times_v(m, softmax):
     probs = _nan_guard(m, softmax.outputs[0])
     pv = _only_user(m, probs, "the attention probabilities times v")
     while pv.op in ("Cast", "Identity", "Dropout"):
@@ -509,37 +543,38 @@ def _attention(m, h, out, b):
         pv = _only_user(m, probs, "the attention probabilities times v")
     if pv.op != "MatMul" or pv.inputs[0] != probs:
         m.fail(pv, "the attention probabilities times v")
-    found = {}
-    for role, operand in (("q", qk.inputs[0]), ("k", qk.inputs[1]), ("v", pv.inputs[1])):
-        chain, proj_out, f, linear = _back_to_projection(m, operand)
-        factor *= f
-        _projection_input(m, linear, h, tokens, d)
-        weight = g.const(linear.inputs[1])
-        columns = g.values[proj_out].shape[-1]
-        index = _token_index(g.values[proj_out].shape, tokens, columns)
-        if index is None:
-            m.fail(linear, "a projection over the tokens")
-        value = g.run_chain(chain, proj_out, index) if chain else index
-        heads, head_dim, offset = _heads_of(m, chain[-1] if chain else linear, value, tokens, columns, role == "k")
-        found[role] = (linear, proj_out, heads, head_dim, offset)
-    heads = {v[2] for v in found.values()}
-    head_dim = {v[3] for v in found.values()}
+    return pv
+
+
+def _operand(m, operand, h, tokens, d, transposed):
+    """q, k or v traced back to its projection of h: (Linear node, its output, heads, head_dim,
+    the operand's first column in the projection's output, the scalar factor on the way)."""
+    g = m.g
+    chain, proj_out, factor, linear = _back_to_projection(m, operand)
+    _projection_input(m, linear, h, tokens, d)
+    columns = g.values[proj_out].shape[-1]
+    index = _token_index(g.values[proj_out].shape, tokens, columns)
+    if index is None:
+        m.fail(linear, "a projection over the tokens")
+    value = g.run_chain(chain, proj_out, index) if chain else index
+    heads, head_dim, offset = _heads_of(m, chain[-1] if chain else linear, value, tokens, columns, transposed)
+    return linear, proj_out, heads, head_dim, offset, factor
+
+
+def _same_heads(m, node, found):
+    heads, head_dim = {f[2] for f in found}, {f[3] for f in found}
     if len(heads) != 1 or len(head_dim) != 1:
-        m.fail(qk, "q, k and v of the same heads")
-    heads, head_dim = heads.pop(), head_dim.pop()
-    inner = heads * head_dim
-    rows_w, rows_b = [], []
-    for role in ("q", "k", "v"):
-        linear, proj_out, _, _, offset = found[role]
-        w, bias = _projection_weights(m, linear, proj_out)
-        rows_w.append(w[offset:offset + inner])
-        rows_b.append(bias[offset:offset + inner])
+        m.fail(node, "q, k and v of the same heads")
+    return heads.pop(), head_dim.pop()
+
+
+def _rows(m, found, inner, d):
+    """The operands' rows of their projections' weights, stacked [len(found)·inner, d]."""
     # Into a C-ordered array: concatenating transposed views would give a Fortran-ordered one, copied again.
-    m.put(b + "attn.qkv.weight", np.concatenate(rows_w, out=np.empty((3 * inner, d), np.float32)), found["q"][0])
-    m.put(b + "attn.qkv.bias", np.concatenate(rows_b), found["q"][0])
-    m.facts["heads"].add(heads)
-    m.facts["scale"].add(float(np.float32(factor)))
-    _attention_output(m, pv, out, tokens, heads, head_dim, d, b)
+    out = np.empty((len(found) * inner, d), np.float32)
+    for i, (linear, proj_out, _, _, offset, _) in enumerate(found):
+        out[i * inner:(i + 1) * inner] = _projection_weights(m, linear, proj_out)[0][offset:offset + inner]
+    return out
 
 
 def _nan_guard(m, probs):
@@ -601,9 +636,9 @@ def _between(m, start, end, op):
     return found[0]
 
 
-def _attention_output(m, pv, out, tokens, heads, head_dim, d, b):
+def _attention_output(m, pv, tokens, heads, head_dim):
     """From the attention's output (heads × tokens × head width) through layout ops to the output
-    projection, and from it to the residual add."""
+    projection: (weight, bias, (node, output))."""
     g = m.g
     inner = heads * head_dim
     chain, t = _layout_chain(g, pv.outputs[0])
@@ -619,9 +654,7 @@ def _attention_output(m, pv, out, tokens, heads, head_dim, d, b):
     if linear is None:
         m.fail(_first_user(g, t), "the attention's output projection")
     w, bias, proj_out, node, _ = linear
-    t, w, bias = _tokens_back(m, proj_out, out, tokens, w, bias)
-    m.put(b + "attn.proj.weight", w, node)
-    m.put(b + "attn.proj.bias", bias, node)
+    return w, bias, (node, proj_out)
 
 
 def _tokens_back(m, t, end, tokens, w, bias):
@@ -691,10 +724,12 @@ def _mlp(m, h, out, b):
         m.fail(_first_user(g, t), "the MLP's second Linear")
     w2, b2, o, n2, _ = fc2
     _, w2, b2 = _tokens_back(m, o, out, tokens, w2, b2)
-    m.put(b + "mlp.fc1.weight", w1, n1)
-    m.put(b + "mlp.fc1.bias", b1, n1)
-    m.put(b + "mlp.fc2.weight", w2, n2)
-    m.put(b + "mlp.fc2.bias", b2, n2)
+    # A block's blocks.N.mlp.fc1, the attention pooling's attn_pool.fc1 (FORMAT.md's names).
+    fc = b if b == "attn_pool." else b + "mlp."
+    m.put(fc + "fc1.weight", w1, n1)
+    m.put(fc + "fc1.bias", b1, n1)
+    m.put(fc + "fc2.weight", w2, n2)
+    m.put(fc + "fc2.bias", b2, n2)
 
 
 def _evaluate(g, nodes, start, value):
@@ -722,6 +757,8 @@ def _tail(m, x, prefix, classes):
     if x in g.outputs:
         outputs[x] = "tokens"
     pooled, pool, pool_node = _pool(m, x, tokens, d, prefix)
+    if pooled is None:
+        pooled, pool = _attention_pool(m, x, tokens, d, prefix), "map"
     if pooled is None:
         if not outputs or prefix == 0:
             m.fail(_first_user(g, x), "the pooling of the tokens (token 0 or their mean)")
@@ -775,7 +812,9 @@ def _tail(m, x, prefix, classes):
     for o in g.outputs:
         if o not in outputs:
             m.fail(g.producer.get(o), f"an output onevit gives (tokens, embedding or logits): {o}")
-    what = {"token": "token 0", "mean": "the mean of all tokens", "mean_patches": "the mean of the patch tokens"}[pool]
+    what = {"token": "token 0", "mean": "the mean of all tokens", "mean_patches": "the mean of the patch tokens",
+            "map": "the attention pooling of the tokens",
+            "token_and_mean_patches": "token 0 and the mean of the patch tokens, concatenated"}[pool]
     embedding = f"the graph's pooled vector ({what}" + (", projected" if proj is not None else "") + \
         (" + tanh" if proj is not None and proj[4] else "") + ")"
     return {"pool": pool, "class_token": prefix > 0, "outputs": outputs,
@@ -783,7 +822,21 @@ def _tail(m, x, prefix, classes):
 
 
 def _pool(m, x, tokens, d, prefix):
-    """(pooled tensor, arch.pool, node) for token 0 or a mean over the tokens read from x."""
+    """(pooled tensor, arch.pool, node) for token 0 or a mean over the tokens read from x, or both
+    concatenated (Dinov2ForImageClassification's token_and_mean_patches)."""
+    g = m.g
+    found = list(_pools(m, x, tokens, d, prefix))
+    kinds = {kind: t for t, kind, _ in found}
+    if "token" in kinds and "mean_patches" in kinds:
+        for n in g.users(kinds["token"]):
+            if n.op == "Concat" and n.inputs == [kinds["token"], kinds["mean_patches"]] and \
+                    n.attr("axis") % g.values[n.outputs[0]].ndim == g.values[n.outputs[0]].ndim - 1:
+                return n.outputs[0], "token_and_mean_patches", n
+    return found[0] if found else (None, None, None)
+
+
+def _pools(m, x, tokens, d, prefix):
+    """Each (pooled tensor, arch.pool, node) of token 0 or a mean over the tokens read from x."""
     g = m.g
     for n in g.users(x):
         chain, t = [], x
@@ -810,15 +863,63 @@ def _pool(m, x, tokens, d, prefix):
                 m.fail(node, "a mean over the tokens giving one vector per image")
             out = _squeeze_to_vector(m, out, d)
             if picked == list(range(tokens)):
-                return out, "mean", node
-            if picked == list(range(prefix, tokens)):
-                return out, "mean_patches", node
-            m.fail(node, "a mean over all tokens or over the patch tokens")
+                yield out, "mean", node
+            elif picked == list(range(prefix, tokens)):
+                yield out, "mean_patches", node
+            else:
+                m.fail(node, "a mean over all tokens or over the patch tokens")
+            continue
         if chain:
             value = np.asarray(g.run_chain(chain, x, index))
             if value.size == d and np.array_equal(value.reshape(-1), np.arange(d)):
-                return t, "token", chain[-1]
-    return None, None, None
+                yield t, "token", chain[-1]
+
+
+def _attention_pool(m, x, tokens, d, prefix):
+    """SigLIP's attention-pooling head (timm's 'map'): a learned query (a constant) attending over
+    the tokens, its output projection, then v + MLP(LayerNorm(v)); its output vector, or None
+    when no attention follows the tokens."""
+    g = m.g
+    after = g.producer[x].index if x in g.producer else 0
+    softmax = next((n for n in g.nodes[after:] if n.op == "Softmax"), None)
+    if softmax is None:
+        return None
+    qk, factor = _scores(m, softmax)
+    query = g.const(qk.inputs[0])
+    if query is None or len(g.data_inputs(qk)) != 1:
+        m.fail(qk, "an attention pooling's scores: a learned query (a constant) times kᵀ")
+    if prefix:
+        m.fail(qk, "an attention pooling over tokens without class or register tokens (SigLIP's)")
+    pv = _probabilities_times_v(m, softmax)
+    found = [_operand(m, operand, x, tokens, d, role == "k") for role, operand in (("k", qk.inputs[1]),
+                                                                                     ("v", pv.inputs[1]))]
+    heads, head_dim = _same_heads(m, qk, found)
+    if {heads} != m.facts["heads"] or query.size != heads * head_dim:
+        m.fail(qk, f"an attention pooling with the blocks' {sorted(m.facts['heads'])} heads and one query")
+    # The engine scales the query's scores by the blocks' scale: the query absorbs the difference.
+    factor *= math.prod(f[5] for f in found)
+    m.put("attn_pool.query", query.reshape(-1).astype(np.float64) * factor / m.facts["scale"].copy().pop(), qk)
+    m.put("attn_pool.kv.weight", _rows(m, found, heads * head_dim, d), found[0][0])
+    m.put("attn_pool.kv.bias", np.concatenate([_projection_weights(m, *f[:2])[1][f[4]:][:heads * head_dim]
+                                               for f in found]), found[0][0])
+    w, bias, (node, t) = _attention_output(m, pv, 1, heads, head_dim)
+    end = t
+    while len(g.users(end)) == 1 and g.users(end)[0].op in LAYOUT_OPS:
+        end = g.users(end)[0].outputs[0]
+    _, w, bias = _tokens_back(m, t, end, 1, w, bias)
+    m.put("attn_pool.proj.weight", w, node)
+    m.put("attn_pool.proj.bias", bias, node)
+    norm, residual = _norm(m, end), _residual(m, end)
+    if norm is None or residual is None:
+        m.fail(_first_user(g, end), "the attention pooling's LayerNorm and MLP, added to its output")
+    _mlp(m, _put_norm(m, "attn_pool.norm", norm), residual[1], "attn_pool.")
+    if m.t["attn_pool.fc1.weight"].shape[0] != m.t["blocks.0.mlp.fc1.weight"].shape[0]:
+        m.fail(residual[0], "an attention pooling MLP as wide as the blocks'")
+    out = residual[0].outputs[0]
+    while len(g.users(out)) == 1 and g.users(out)[0].op in LAYOUT_OPS | SELECT_OPS and \
+            g.values[g.users(out)[0].outputs[0]].size == d:
+        out = g.users(out)[0].outputs[0]
+    return out
 
 
 def _squeeze_to_vector(m, t, d):
