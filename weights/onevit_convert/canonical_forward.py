@@ -67,6 +67,8 @@ def forward(arch, tensors, image):
         qkv = _linear(t, k + "attn.qkv", _norm(t, k + "norm1", x, arch.norm_eps))
         q, kk, v = (qkv[..., j * heads * hd:(j + 1) * heads * hd].reshape(b, n, heads, hd).transpose(0, 2, 1, 3)
                     for j in range(3))
+        # Contiguous heads: numpy multiplies strided stacks without BLAS, tens of times slower.
+        q, kk, v = (np.ascontiguousarray(t_) for t_ in (q, kk, v))
         s = (q @ kk.transpose(0, 1, 3, 2)) * np.float32(arch.attn_scale)
         s = np.exp(s - s.max(axis=-1, keepdims=True))
         a = ((s / s.sum(axis=-1, keepdims=True)) @ v).transpose(0, 2, 1, 3).reshape(b, n, heads * hd)
