@@ -206,10 +206,11 @@ void check_attention(PrecisionOps& t, AttentionTypes types, double tolerance) {
 // f32 inside: one bf16 rounding of the output.
 TEST_P(PrecisionOps, AttentionFromBf16MatchesNaive) { check_attention(*this, {Type::f32, Type::f32}, 4e-3); }
 
-// bf16 q, k, v, probabilities and output: a few roundings of 2^-9 each.
+// What bf16 precision runs (model/block_types.hpp): bf16 q, k, v,
+// probabilities and output, a few roundings of 2^-9 each.
 TEST_P(PrecisionOps, AttentionAtBf16MatchesNaive) { check_attention(*this, {Type::bf16, Type::bf16}, 2e-2); }
 
-// What bf16 precision runs (model/block_types.hpp): f32 q kᵀ, bf16 probabilities and v.
+// f32 q kᵀ with bf16 probabilities and v: the op takes each matmul's type on its own.
 TEST_P(PrecisionOps, AttentionWithBf16MixMatchesNaive) { check_attention(*this, {Type::f32, Type::bf16}, 2e-2); }
 
 // s8 q and k rows (half a step of 1/127 of their maximum each) and u8

@@ -2,7 +2,7 @@
 // (docs/design.md, "Precision"). The residual stream, norm statistics,
 // softmax and every op outside the blocks stay f32 at every precision.
 //   bf16: every block matmul's input is bf16, written as bf16 by the op that
-//         produces it; attention's q kᵀ f32, its p v bf16 (ops/attention.hpp).
+//         produces it; attention's q kᵀ and p v bf16, f32 sums (ops/attention.hpp).
 //   int8: every block matmul's input is s8 with a scale per row, quantized
 //         by the op that produces it (a norm, fc1's row loop where its rows
 //         are whole) or by a conversion pass; attention's q kᵀ is s8 · s8 and
@@ -33,9 +33,9 @@ struct BlockTypes {
         if (precision == Precision::f32) return t;
         const Type low = precision == Precision::int8 ? Type::s8 : Type::bf16;
         t.normed = low;
-        t.qkv = precision == Precision::bf16 ? Type::f32 : Type::bf16;
+        t.qkv = Type::bf16;
         t.attention_ops =
-            precision == Precision::int8 ? AttentionTypes{Type::s8, Type::u8} : AttentionTypes{Type::f32, Type::bf16};
+            precision == Precision::int8 ? AttentionTypes{Type::s8, Type::u8} : AttentionTypes{Type::bf16, Type::bf16};
         t.attention = has_proj && t.qkv == Type::bf16 ? Type::bf16 : Type::f32;
         t.proj_in = has_proj ? low : t.attention;
         t.hidden = precision == Precision::int8 && fc1_whole_rows ? Type::s8 : Type::bf16;
