@@ -181,9 +181,9 @@ TEST_P(PrecisionOps, QuantizedWeightsFollowTheSymmetricPerChannelRule) {
 // Attention from bf16 qkv rows into a bf16 output, computing in f32, bf16, or
 // s8 q kᵀ and u8 · s8 p v — each against the naive loop on the same bf16 values,
 // probabilities copied out too (onevit infer --attention).
-void check_attention(PrecisionOps& t, AttentionTypes types, double tolerance) {
+void check_attention(PrecisionOps& t, AttentionTypes types, double tolerance,
+                     const AttentionShape& s = {2, 37, 3, 16, 0.25f}) {
     Executor ex(t.engine, t.GetParam());
-    const AttentionShape s{2, 37, 3, 16, 0.25f};
     const int I = s.inner(), rows = s.batch * s.tokens;
     const std::vector<float> qkv_values = random_vector(rows * 3 * I, 11);
     Buffer qkv = Buffer::of(Type::bf16, rows, 3 * I, qkv_values);
@@ -209,6 +209,14 @@ TEST_P(PrecisionOps, AttentionFromBf16MatchesNaive) { check_attention(*this, {Ty
 // What bf16 precision runs (model/block_types.hpp): bf16 q, k, v,
 // probabilities and output, a few roundings of 2^-9 each.
 TEST_P(PrecisionOps, AttentionAtBf16MatchesNaive) { check_attention(*this, {Type::bf16, Type::bf16}, 2e-2); }
+
+// The same with k and v packed for the matmuls (a head split into 4 query
+// parts or more: 1,100 tokens' scores exceed a quarter of any L2 up to 4 MiB
+// in 4 parts), attention sharp enough (scale 1) that a key or value out of
+// place moves the outputs by O(1).
+TEST_P(PrecisionOps, AttentionAtBf16WithPackedKeysMatchesNaive) {
+    check_attention(*this, {Type::bf16, Type::bf16}, 2e-2, {1, 1100, 2, 16, 1.f});
+}
 
 // f32 q kᵀ with bf16 probabilities and v: the op takes each matmul's type on its own.
 TEST_P(PrecisionOps, AttentionWithBf16MixMatchesNaive) { check_attention(*this, {Type::f32, Type::bf16}, 2e-2); }

@@ -62,6 +62,16 @@ void copy_rows(const char* src, std::int64_t src_stride, int rows, std::size_t b
 // v's type: s8 where the probabilities are u8.
 Type v_type_of(AttentionTypes t) { return t.pv == Type::u8 ? Type::s8 : t.pv; }
 
+// bf16 k and v are packed into the layout the matmuls read (format any) once
+// per head and thread where a head has several query parts: from plain k and
+// v, brgemm packs them again at every task (q kᵀ ~5 %, p v ~7 % slower at
+// ViT-S/16 @512's 57-row tasks), but packing a head run as one task only adds
+// a pass (attention ~12 % slower at 197 tokens).
+constexpr int kMinPartsToPack = 4;
+bool packs_kv(AttentionTypes t, int query_parts) {
+    return t.qk == Type::bf16 && t.pv == Type::bf16 && query_parts >= kMinPartsToPack;
+}
+
 struct PrimitiveDescs {
     dnnl::matmul::primitive_desc scores;
     dnnl::matmul::primitive_desc mix;
@@ -69,13 +79,16 @@ struct PrimitiveDescs {
 
 // q kᵀ into f32 scores (scaled, but for s8, whose scales the softmax applies);
 // p v into an f32 block.
-PrimitiveDescs primitive_descs(const dnnl::engine& engine, const AttentionShape& s, int rows, AttentionTypes t) {
+PrimitiveDescs primitive_descs(const dnnl::engine& engine, const AttentionShape& s, int rows, AttentionTypes t,
+                               bool packed) {
     const int T = s.tokens, dh = s.head_dim;
     const memory::desc q_md({rows, dh}, t.qk, {dh, 1});
-    const memory::desc kt_md({dh, T}, t.qk, {1, dh});  // kᵀ: a view of the dense k block
+    const auto any = memory::format_tag::any;
+    // kᵀ: a view of the dense k block, or packed
+    const memory::desc kt_md = packed ? memory::desc({dh, T}, t.qk, any) : memory::desc({dh, T}, t.qk, {1, dh});
     const memory::desc scores_md = strided_md({rows, T}, {T, 1});
     const memory::desc probabilities_md({rows, T}, t.pv, {T, 1});
-    const memory::desc v_md({T, dh}, v_type_of(t), {dh, 1});
+    const memory::desc v_md = packed ? memory::desc({T, dh}, t.pv, any) : memory::desc({T, dh}, v_type_of(t), {dh, 1});
     const memory::desc o_md = strided_md({rows, dh}, {dh, 1});
     dnnl::primitive_attr scaled = user_scratchpad_attr();
     if (t.qk != Type::s8) scaled.set_output_scales(0, {s.scale});
@@ -92,15 +105,21 @@ struct QueryPlan {
     std::map<int, int> rows_class;    // query rows → class
     std::vector<PrimitiveDescs> pds;  // by class
     int max_rows = 0;
+    bool packed = false;  // packs_kv
 };
 
 QueryPlan plan_queries(const dnnl::engine& engine, int threads, const AttentionShape& s, AttentionTypes t) {
-    QueryPlan plan{split_evenly(s.tokens, choose_query_parts(s, threads)), {}, {}, 0};
+    const int parts = choose_query_parts(s, threads);
+    QueryPlan plan{split_evenly(s.tokens, parts), {}, {}, 0, packs_kv(t, parts)};
     for (Range r : plan.query_parts) {
         plan.max_rows = std::max(plan.max_rows, r.size);
         if (plan.rows_class.count(r.size)) continue;
         plan.rows_class.emplace(r.size, static_cast<int>(plan.pds.size()));
-        plan.pds.push_back(primitive_descs(engine, s, r.size, t));
+        plan.pds.push_back(primitive_descs(engine, s, r.size, t, plan.packed));
+        const PrimitiveDescs &first = plan.pds.front(), &last = plan.pds.back();
+        if (last.scores.weights_desc() != first.scores.weights_desc() ||
+            last.mix.weights_desc() != first.mix.weights_desc())
+            throw std::logic_error("Attention: packed k and v differ by query rows");  // one packing serves all
     }
     return plan;
 }
@@ -142,14 +161,26 @@ Attention::Attention(const dnnl::engine& engine, int threads, const AttentionSha
         scratchpad_bytes_ =
             std::max({scratchpad_bytes_, p.scores.scratchpad_desc().get_size(), p.mix.scratchpad_desc().get_size()});
     }
+    const memory::desc dense_kt({dh, T}, types.qk, {1, dh}), dense_v({T, dh}, v_type_, {dh, 1});
+    if (plan.packed) {
+        const auto pack = [&](const memory::desc& dense, const memory::desc& packed, const char* what) {
+            pack_pds_.push_back(
+                checked(dnnl::reorder::primitive_desc(engine, dense, engine, packed, user_scratchpad_attr()), what));
+            pack_primitives_.push_back(dnnl::reorder(pack_pds_.back()));
+            scratchpad_bytes_ = std::max(scratchpad_bytes_, pack_pds_.back().scratchpad_desc().get_size());
+        };
+        pack(dense_kt, plan.pds.front().scores.weights_desc(), "attention k packing");
+        pack(dense_v, plan.pds.front().mix.weights_desc(), "attention v packing");
+    }
     // k and v hold every token; q, o, the scores and the probabilities a task's rows.
     // f32 probabilities are written in place of the scores.
     const std::size_t R = plan.max_rows;
     std::size_t at = 0;
     const auto take = [&](std::size_t bytes) { return std::exchange(at, at + aligned64(bytes)); };
     layout_.q = take(R * dh * bytes_of(types.qk));
-    layout_.k = take(std::size_t(T) * dh * bytes_of(types.qk));
-    layout_.v = take(std::size_t(T) * dh * bytes_of(v_type_));
+    layout_.k = take(scores_pds_.front().weights_desc().get_size());
+    layout_.v = take(mix_pds_.front().weights_desc().get_size());
+    layout_.staged = pack_pds_.empty() ? 0 : take(std::max(dense_kt.get_size(), dense_v.get_size()));
     layout_.o = take(R * dh * sizeof(float));
     layout_.scores = take(R * T * sizeof(float));
     layout_.probabilities = types.pv == Type::f32 ? layout_.scores : take(R * T * bytes_of(types.pv));
@@ -191,6 +222,12 @@ void Attention::bind(const ThreadMemory& thread_memory) {
                                        {DNNL_ARG_WEIGHTS, memory(mix.weights_desc(), engine_, w + layout_.v)},
                                        {DNNL_ARG_DST, memory(mix.dst_desc(), engine_, w + layout_.o)}});
         }
+        for (std::size_t i = 0; i < pack_pds_.size(); ++i)
+            steps.pack.emplace_back(
+                pack_primitives_[i],
+                std::unordered_map<int, memory>{
+                    {DNNL_ARG_FROM, memory(pack_pds_[i].src_desc(), engine_, w + layout_.staged)},
+                    {DNNL_ARG_TO, memory(pack_pds_[i].dst_desc(), engine_, w + (i ? layout_.v : layout_.k))}});
         slots_.push_back(std::move(steps));
     }
 }
@@ -210,9 +247,13 @@ void Attention::run(int t, TaskContext& context) {
         return Activation(w + offset, type, reinterpret_cast<float*>(w + scales));
     };
     if (steps.unit != task.unit) {
-        copy_in(task.k, T, 0, head, layer_ ? &layer_->k_norm : nullptr, block(layout_.k, types_.qk, layout_.k_scales),
+        const bool packed = !steps.pack.empty();
+        copy_in(task.k, T, 0, head, layer_ ? &layer_->k_norm : nullptr,
+                block(packed ? layout_.staged : layout_.k, types_.qk, layout_.k_scales), row);
+        if (packed) steps.pack[0].execute(context);
+        copy_in(task.v, T, 0, head, nullptr, block(packed ? layout_.staged : layout_.v, v_type_, layout_.v_scales),
                 row);
-        copy_in(task.v, T, 0, head, nullptr, block(layout_.v, v_type_, layout_.v_scales), row);
+        if (packed) steps.pack[1].execute(context);
         steps.unit = task.unit;
     }
     copy_in(task.q, task.queries.size, task.queries.begin, head, layer_ ? &layer_->q_norm : nullptr,

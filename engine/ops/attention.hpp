@@ -103,14 +103,16 @@ private:
         const char* v;
         char* out;  // the first output row, strided
     };
-    // The dense blocks of a thread's workspace, at these byte offsets.
+    // The blocks of a thread's workspace, at these byte offsets: dense, but k
+    // and v where packed (packs_kv: copied dense into staged first).
     struct Layout {
-        std::size_t q, k, v, o, scores, probabilities, q_scales, k_scales, v_scales, p_scales, row, bytes;
+        std::size_t q, k, v, staged, o, scores, probabilities, q_scales, k_scales, v_scales, p_scales, row, bytes;
     };
     // One slot's primitives, bound to its workspace, per rows class.
     struct SlotSteps {
         std::vector<BoundPrimitive> scores;  // q kᵀ · scale → scores
         std::vector<BoundPrimitive> mix;     // probabilities v → o
+        std::vector<BoundPrimitive> pack;    // staged k → k, staged v → v; or none
         char* workspace = nullptr;
         int unit = -1;  // whose k and v the blocks hold
     };
@@ -129,6 +131,8 @@ private:
     std::vector<Task> tasks_;
     std::vector<dnnl::matmul::primitive_desc> scores_pds_, mix_pds_;  // by rows class
     std::vector<dnnl::primitive> scores_primitives_, mix_primitives_;
+    std::vector<dnnl::reorder::primitive_desc> pack_pds_;  // k, v; or none
+    std::vector<dnnl::primitive> pack_primitives_;
     Layout layout_{};
     std::vector<SlotSteps> slots_;
     const ProbabilitiesOut* probabilities_ = nullptr;
