@@ -117,10 +117,13 @@ def main(argv=None) -> int:
 
     rows, failures = [], []
     t_start = time.time()
+    bf16 = args.precision == "bf16"
+
     def rel_tol(depth: int) -> float:
-        return bf16_rel_tol(depth) if args.precision == "bf16" else REL_TOL
+        return bf16_rel_tol(depth) if bf16 else REL_TOL
+    tolerance = f"bf16_rel_tol(depth) ({bf16_rel_tol(12):.3g} at depth 12)" if bf16 else f"{REL_TOL:g}"
     print(f"onevit: {onevit} (--precision {args.precision})\nconverter: {convert}\n"
-          f"tolerance: max|Δ| ≤ {rel_tol(12):.3g} × max(1, max|ref|) at depth 12")
+          f"tolerance: max|Δ| ≤ {tolerance} × max(1, max|ref|)")
     print(f"{'model':<24}{'batch':>6}{'max|ref|':>10}{'max|Δ|':>12}{'tolerance':>12}"
           f"{'erf/tanh gap':>14}{'onevit s':>10}  result")
     with scratch_dir("onevit_parity_", args.keep) as tmp:
