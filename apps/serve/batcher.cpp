@@ -77,8 +77,8 @@ void Batcher::work() {
     for (;;) {
         changed_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
         if (queue_.empty()) return;  // stopping, and every job has run
-        // Wait for a full batch, or until the oldest request has waited max_delay.
-        while (!stopping_ && !queue_.empty() && queued_images_ < max_batch_) {
+        // While another batch runs, wait for a full batch, or until the oldest request has waited max_delay.
+        while (!stopping_ && running_ > 0 && !queue_.empty() && queued_images_ < max_batch_) {
             const auto deadline = queue_.front()->queued_at + max_delay_;
             if (BatchJob::Clock::now() >= deadline) break;
             changed_.wait_until(lock, deadline);
@@ -91,11 +91,14 @@ void Batcher::work() {
             queue_.pop_front();
         }
         queued_images_ -= images;
+        ++running_;
         report_queue();
         lock.unlock();
         run(batch, images, buffer);
         batch.clear();
         lock.lock();
+        --running_;
+        changed_.notify_all();  // a worker waiting out max_delay behind this batch may start now
     }
 }
 
@@ -103,7 +106,6 @@ void Batcher::run(std::vector<std::unique_ptr<BatchJob>>& batch, int images, std
     const auto started = BatchJob::Clock::now();
     for (const auto& job : batch)
         metrics_.observe_queue_time(std::chrono::duration<double>(started - job->queued_at).count());
-    metrics_.observe_batch(images);
     const float* input = batch.front()->pixels.data();
     if (batch.size() > 1) {
         buffer.resize(std::size_t(images) * image_floats_);
@@ -116,11 +118,13 @@ void Batcher::run(std::vector<std::unique_ptr<BatchJob>>& batch, int images, std
     }
     std::vector<float> outputs;
     std::string error;
+    const auto computing = BatchJob::Clock::now();
     try {
         outputs = model_.run(input, images);
     } catch (const std::exception& e) {
         error = std::string("inference failed: ") + e.what();
     }
+    metrics_.observe_batch(images, std::chrono::duration<double>(BatchJob::Clock::now() - computing).count());
     std::size_t row = 0;
     for (const auto& job : batch) {
         const std::size_t count = std::size_t(job->images) * outputs_per_image_;

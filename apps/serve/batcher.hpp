@@ -1,8 +1,10 @@
 // Dynamic batching over the model's streams: requests queue; one worker per
-// stream takes the oldest as one batch of up to max_batch images as soon as the
-// queue holds max_batch images or its oldest request has waited max_delay
-// (0: at once, so under load a batch is what queued while the streams were busy),
-// runs it, and hands each request its rows of the result.
+// stream takes the oldest as one batch of up to max_batch images. While another
+// batch is running, a worker waits for the queue to hold max_batch images or
+// for its oldest request to have waited max_delay (0: it never waits, so under
+// load a batch is what queued while the streams were busy); when no batch is
+// running, nothing else is being served and waiting could only add latency, so
+// it starts at once. It runs the batch and hands each request its rows.
 #pragma once
 
 #include <chrono>
@@ -68,6 +70,7 @@ private:
     int queued_images_ = 0;    // in queue_
     int reserved_images_ = 0;  // reserved, not yet submitted (images being decoded)
     int reserved_requests_ = 0;
+    int running_ = 0;        // batches taken by a worker that has not yet handed back their rows
     bool closed_ = false;    // no new reservations
     bool stopping_ = false;  // workers end once the queue is empty
     std::vector<std::thread> workers_;

@@ -45,7 +45,9 @@ void InferenceService::infer(InferenceRequest request, std::function<void(Outcom
                                   answer = std::move(answer)]() mutable {
         std::vector<float> pixels;
         try {
+            const auto started = std::chrono::steady_clock::now();
             pixels = decode(images);
+            metrics_.observe_decode(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         } catch (const Error& e) {
             batcher_.release(batch);
             answer({Status::bad_request, e.what(), {}});

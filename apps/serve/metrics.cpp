@@ -53,6 +53,8 @@ void Histogram::render(std::string& out, const std::string& name, const std::str
 Metrics::Metrics(int max_batch)
     : infer_duration_{Histogram(latency_bounds()), Histogram(latency_bounds())},
       queue_time_(latency_bounds()),
+      compute_time_(latency_bounds()),
+      decode_time_(latency_bounds()),
       batch_size_(batch_bounds(max_batch)) {
     rate_second_.fill(-1);
 }
@@ -69,8 +71,11 @@ void Metrics::observe_infer_duration(Protocol protocol, double seconds) {
 
 void Metrics::observe_queue_time(double seconds) { queue_time_.observe(seconds); }
 
-void Metrics::observe_batch(int images) {
+void Metrics::observe_decode(double seconds) { decode_time_.observe(seconds); }
+
+void Metrics::observe_batch(int images, double seconds) {
     batch_size_.observe(images);
+    compute_time_.observe(seconds);
     images_ += images;
     const std::int64_t second = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_).count();
     std::lock_guard<std::mutex> lock(rate_mutex_);
@@ -121,9 +126,14 @@ std::string Metrics::render() const {
                                   fmt::format("protocol=\"{}\",", kProtocolNames[p]));
     help(out, "onevit_queue_duration_seconds", "histogram", "Time requests waited in the batcher's queue.");
     queue_time_.render(out, "onevit_queue_duration_seconds", "");
+    help(out, "onevit_compute_duration_seconds", "histogram", "Model runs (one batch each), from start to result.");
+    compute_time_.render(out, "onevit_compute_duration_seconds", "");
+    help(out, "onevit_decode_duration_seconds", "histogram",
+         "Decoding and preprocessing the images of one request (image input).");
+    decode_time_.render(out, "onevit_decode_duration_seconds", "");
     help(out, "onevit_batch_size", "histogram", "Images per model run.");
     batch_size_.render(out, "onevit_batch_size", "");
-    help(out, "onevit_images_total", "counter", "Images run through the model.");
+    help(out, "onevit_images_total", "counter", "Images run through the model, counted as their run ends.");
     out += fmt::format("onevit_images_total {}\n", images_.load());
     help(out, "onevit_images_per_second", "gauge", "Images run per second over the last 10 seconds.");
     out += fmt::format("onevit_images_per_second {}\n", images_per_second());

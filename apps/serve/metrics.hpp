@@ -4,8 +4,10 @@
 //   onevit_request_failures_total{protocol,endpoint}  counter: answered with an error
 //   onevit_request_duration_seconds{protocol}         histogram: inference requests, received to answered
 //   onevit_queue_duration_seconds                     histogram: time in the batcher's queue
+//   onevit_compute_duration_seconds                   histogram: model runs (one batch each), start to result
+//   onevit_decode_duration_seconds                    histogram: decoding and preprocessing a request's images
 //   onevit_batch_size                                 histogram: images per model run
-//   onevit_images_total                               counter: images run
+//   onevit_images_total                               counter: images run (counted as their run ends)
 //   onevit_images_per_second                          gauge: over the last 10 s
 //   onevit_inflight_requests                          gauge: inference requests admitted, not yet answered
 //   onevit_queued_requests                            gauge: inference requests waiting for a stream (decoding
@@ -48,7 +50,9 @@ public:
     void request(Protocol protocol, Endpoint endpoint, bool ok);
     void observe_infer_duration(Protocol protocol, double seconds);
     void observe_queue_time(double seconds);
-    void observe_batch(int images);
+    void observe_decode(double seconds);
+    // A model run of `images` that took `seconds`, once it has ended.
+    void observe_batch(int images, double seconds);
     void inflight(int change) { inflight_ += change; }
     void set_queued(int requests, int images) { queued_requests_ = requests, queued_images_ = images; }
 
@@ -69,6 +73,8 @@ private:
     std::array<std::array<Counts, kEndpoints>, 2> counts_;  // [protocol][endpoint]
     std::array<Histogram, 2> infer_duration_;               // per protocol
     Histogram queue_time_;
+    Histogram compute_time_;
+    Histogram decode_time_;
     Histogram batch_size_;
     std::atomic<std::uint64_t> images_{0};
     std::atomic<int> inflight_{0};

@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import argument_parser, exit_status, resolve_onevit, scratch_dir  # noqa: E402
 from serve_harness import (Checks, ServeProcess, TestModel, binary_tensor_body, hostile_requests, http_request, image_body,  # noqa: E402
-                           infer_outputs, infer_request, json_tensor_body, metric_values, raw_exchange,
+                           infer_outputs, infer_request, json_tensor_body, metric_values, png_blank, raw_exchange,
                            reference_logits, reference_topk, same_topk, status_of,
                            test_models, trickle)
 
@@ -293,8 +293,9 @@ def key_and_limits(onevit: str, model: TestModel, tmp: str, c: Checks) -> None:
                      "onevit_images_per_second", "onevit_inflight_requests", "onevit_queued_requests",
                      "onevit_queued_images", 'onevit_infer_received_total{protocol="grpc"}']:
             c.check(name in metrics, f"metric {name}")
-        c.check(metrics.get("onevit_images_total") == 1 and metrics.get("onevit_batch_size_count") == 1,
-                "one image in one batch")
+        c.check(metrics.get("onevit_images_total") == 1 and metrics.get("onevit_batch_size_count") == 1 and
+                metrics.get("onevit_compute_duration_seconds_count") == 1, "one image in one batch, one model run")
+        c.check(metrics.get("onevit_decode_duration_seconds_count") == 0, "no image input, nothing decoded")
 
         # --max-connections 4: four kept-alive connections that were answered, then a fifth is refused.
         import http.client
@@ -317,36 +318,43 @@ def key_and_limits(onevit: str, model: TestModel, tmp: str, c: Checks) -> None:
         c.check(server.stop() == 0, "exit status 0 after SIGTERM")
 
 
-def queue_limit(onevit: str, model: TestModel, tmp: str, c: Checks) -> None:
-    """--max-queue 8 with batches that wait 3 s to fill: 6 images queue, 4 more are refused at once."""
+def queue_limit(onevit: str, model: TestModel, c: Checks) -> None:
+    """--max-queue 8 and one decoding thread, held by a request of two 100-megapixel images (seconds
+    of decoding and resizing): 3 requests of 2 images queue behind it, one more image is refused at once."""
     print("queue limit", flush=True)
-    rng = np.random.default_rng(5)
-    xs = [rng.standard_normal((2,) + model.shape).astype(np.float32) for _ in range(3)]
-    expected = [reference_logits(onevit, model.path, x, tmp) for x in xs]
-    with ServeProcess(onevit, model.path, "--max-batch", "8", "--max-queue", "8",
-                      "--max-queue-delay-us", "3000000") as server:
+    small = image_body([open(path, "rb").read() for path in model.images[:2]])
+    with ServeProcess(onevit, model.path, "--max-batch", "8", "--max-queue", "8", "--decode-threads", "1",
+                      "--max-image-pixels", "100000000") as server:
         port = server.http_port
-        results = [None] * 3
+        alone = infer_request(port, model.name, *small)
+        expected = infer_outputs(alone.headers, alone.body)["logits"] if alone.status == 200 else None
+        c.check(expected is not None, f"the two images alone: {alone.status}")
+        blank = png_blank(10000, 10000)
+        bodies = [image_body([blank, blank])] + [small] * 3
+        results = [None] * len(bodies)
 
         def send(i):
-            body, header = binary_tensor_body(xs[i])
-            results[i] = infer_request(port, model.name, body, header)
+            results[i] = infer_request(port, model.name, *bodies[i])
 
-        threads = [threading.Thread(target=send, args=(i,)) for i in range(3)]
-        for t in threads:
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+        queued = 0
+        for i, t in enumerate(threads):
             t.start()
-        deadline, queued = time.monotonic() + 30, 0
-        while queued < 6 and time.monotonic() < deadline:
-            queued = metric_values(http_request(port, "GET", "/metrics").body.decode()).get("onevit_queued_images")
-        c.check(queued == 6, f"6 images queued, waiting for a fuller batch (got {queued})")
-        body, header = binary_tensor_body(rng.standard_normal((4,) + model.shape).astype(np.float32))
+            deadline = time.monotonic() + 30
+            while queued < 2 * (i + 1) and time.monotonic() < deadline:
+                queued = metric_values(http_request(port, "GET", "/metrics").body.decode()).get("onevit_queued_images")
+        c.check(queued == 8, f"8 images queued behind the slow decoding (got {queued})")
+        body, header = image_body([open(model.images[0], "rb").read()])
         over = infer_request(port, model.name, body, header)
         c.check(over.status == 503 and "--max-queue" in over.error(), f"over --max-queue: {over.status} {over.error()}")
         for t in threads:
             t.join()
-        for i, reply in enumerate(results):
-            ok = reply.status == 200 and np.array_equal(infer_outputs(reply.headers, reply.body)["logits"], expected[i])
-            c.check(ok, f"queued request {i}: {reply.status}")
+        c.check(results[0].status == 200, f"the slow request: {results[0].status} {results[0].error()}")
+        for i, reply in enumerate(results[1:]):
+            ok = reply.status == 200 and np.array_equal(infer_outputs(reply.headers, reply.body)["logits"], expected)
+            c.check(ok, f"queued request {i}: {reply.status}, the logits of the same images served alone")
+        decoded = metric_values(http_request(port, "GET", "/metrics").body.decode()).get("onevit_decode_duration_seconds_count")
+        c.check(decoded == 5, f"5 requests decoded (the refused one was not): {decoded}")
         c.check(server.stop() == 0, "exit status 0 after SIGTERM")
 
 
@@ -426,7 +434,7 @@ def main(argv=None) -> int:
         concurrency(onevit, digits, tmp, c)
         hostile(onevit, digits, tmp, c)
         key_and_limits(onevit, digits, tmp, c)
-        queue_limit(onevit, digits, tmp, c)
+        queue_limit(onevit, digits, c)
         sigterm_under_load(onevit, digits, c)
     return c.report()
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <limits>
 #include <random>
@@ -245,9 +246,9 @@ TEST(ApiKey, AcceptsOnlyTheBearerOfTheKey) {
 
 TEST(Metrics, HistogramsAreCumulative) {
     Metrics metrics(8);
-    metrics.observe_batch(1);
-    metrics.observe_batch(3);
-    metrics.observe_batch(8);
+    metrics.observe_batch(1, 0.0015);
+    metrics.observe_batch(3, 0.003);
+    metrics.observe_batch(8, 0.5);
     metrics.request(Protocol::grpc, Endpoint::infer, false);
     const std::string text = metrics.render();
     EXPECT_NE(text.find("onevit_batch_size_bucket{le=\"1\"} 1\n"), std::string::npos) << text;
@@ -257,6 +258,12 @@ TEST(Metrics, HistogramsAreCumulative) {
     EXPECT_NE(text.find("onevit_batch_size_bucket{le=\"+Inf\"} 3\n"), std::string::npos);
     EXPECT_NE(text.find("onevit_batch_size_sum 12\n"), std::string::npos);
     EXPECT_NE(text.find("onevit_images_total 12\n"), std::string::npos);
+    EXPECT_NE(text.find("onevit_compute_duration_seconds_bucket{le=\"0.001\"} 0\n"), std::string::npos);
+    EXPECT_NE(text.find("onevit_compute_duration_seconds_bucket{le=\"0.002\"} 1\n"), std::string::npos);
+    EXPECT_NE(text.find("onevit_compute_duration_seconds_bucket{le=\"0.005\"} 2\n"), std::string::npos);
+    EXPECT_NE(text.find("onevit_compute_duration_seconds_bucket{le=\"0.5\"} 3\n"), std::string::npos);
+    EXPECT_NE(text.find("onevit_compute_duration_seconds_sum 0.5045\n"), std::string::npos);
+    EXPECT_NE(text.find("onevit_decode_duration_seconds_count 0\n"), std::string::npos);
     EXPECT_NE(text.find("onevit_request_failures_total{protocol=\"grpc\",endpoint=\"infer\"} 1\n"), std::string::npos);
 }
 
@@ -291,33 +298,66 @@ TEST_F(BatcherTest, EachJobGetsItsOwnRows) {
         EXPECT_EQ(results[i].get_future().get(), model_->run(inputs[i].data(), 1 + i % 4)) << "job " << i;
 }
 
-TEST_F(BatcherTest, WaitsForAFullBatchAtMostTheDelay) {
+// With a delay no test run reaches, a request waits for a full batch (4 images)
+// only behind a running batch: with every stream idle it starts at once, and a
+// partial batch starts as soon as the batch ahead of it ends.
+TEST_F(BatcherTest, WaitsForAFullBatchOnlyWhileAnotherRuns) {
     Metrics metrics(4);
-    // A delay no test run reaches: only a full batch (4 images) can start it.
     Batcher batcher(*model_, 4, std::chrono::seconds(600), 8, metrics);
     std::atomic<int> done{0};
-    const auto submit = [&](int images) {
+    const auto submit = [&](
+                            int images, std::function<void()> on_done = [] {}) {
         ASSERT_TRUE(batcher.reserve(images));
         auto job = std::make_unique<BatchJob>();
         job->images = images;
         job->pixels = random_images(images, 7);
-        job->done = [&](std::vector<float>, const std::string&) { ++done; };
+        job->done = [&done, on_done](std::vector<float>, const std::string&) {
+            on_done();
+            ++done;
+        };
         batcher.submit(std::move(job));
     };
+    const auto wait_for = [&](int jobs) {
+        for (int wait = 0; wait < 6000 && done.load() < jobs; ++wait)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        return done.load();
+    };
+    const auto batches = [&] {
+        const std::string text = metrics.render();
+        const std::size_t at = text.find("onevit_batch_size_count ");
+        return std::stoi(text.substr(at + std::strlen("onevit_batch_size_count ")));
+    };
+    // Idle: a lone request starts at once. Its callback holds its worker, so its batch runs until released.
+    std::promise<void> started, release;
+    std::shared_future<void> released = release.get_future().share();
+    submit(1, [&] {
+        started.set_value();
+        released.wait();
+    });
+    ASSERT_EQ(started.get_future().wait_for(std::chrono::seconds(60)), std::future_status::ready)
+        << "a request to an idle batcher waited for others";
     submit(1);
     submit(2);
     EXPECT_FALSE(batcher.reserve(6)) << "3 queued + 6 is over the queue's 8";
     EXPECT_TRUE(batcher.reserve(5));
     batcher.release(5);
-    EXPECT_EQ(done.load(), 0);
-    submit(1);  // 4 images: a full batch
-    for (int wait = 0; wait < 6000 && done.load() < 3; ++wait)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(done.load(), 0) << "3 images behind a running batch wait for a 4th";
+    submit(1);  // 4 images: a full batch, on the other stream
+    EXPECT_EQ(wait_for(3), 3);
+    EXPECT_EQ(batches(), 2) << "the lone request, then one batch of all three";
+    submit(2);  // behind the held batch again: waits
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
     EXPECT_EQ(done.load(), 3);
-    EXPECT_NE(metrics.render().find("onevit_batch_size_count 1\n"), std::string::npos) << "one batch of all three";
+    release.set_value();  // the held batch ends: the 2 images start without waiting out the delay
+    EXPECT_EQ(wait_for(5), 5);
+    EXPECT_EQ(batches(), 3);
+    submit(3);
+    EXPECT_EQ(wait_for(6), 6) << "idle again: at once";
+    submit(1);
     submit(2);
     batcher.stop();  // runs what is queued without waiting out the delay
-    EXPECT_EQ(done.load(), 4);
+    EXPECT_EQ(done.load(), 8);
     EXPECT_FALSE(batcher.reserve(1));
 }
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <future>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -62,6 +63,7 @@ public:
 
     inference::GRPCInferenceService::Stub& stub() { return *stub_; }
     const Metrics& metrics() const { return metrics_; }
+    InferenceService& service() { return service_; }
 
 private:
     ModelSpec spec_;
@@ -298,11 +300,30 @@ TEST_F(GrpcServeTest, BadRequestsAreRefusedAndTheServerServesOn) {
 }
 
 TEST_F(GrpcServeTest, OverTheQueueLimitUnavailableAtOnce) {
-    // Batches wait for 4 images (no delay a test reaches); the queue holds 4 at most.
+    // The queue holds 4 images at most. The model's one stream is held busy by a request
+    // whose answer blocks its batcher worker until released, so what comes next queues.
     ServiceOptions options = GrpcServe::service_options();
-    options.max_queue_delay = std::chrono::seconds(600);
     options.max_queued_images = kMaxBatch;
     GrpcServe serve(*model_, std::nullopt, options);
+    std::promise<void> holding, release;
+    std::shared_future<void> released = release.get_future().share();
+    struct ReleaseOnExit {  // a failed ASSERT must not leave the worker held (stop() would wait for it)
+        std::promise<void>& release;
+        ~ReleaseOnExit() {
+            try {
+                release.set_value();
+            } catch (const std::future_error&) {  // released already
+            }
+        }
+    } release_on_exit{release};
+    InferenceRequest held;
+    held.batch = 1;
+    held.pixels = random_images(1, 20);
+    serve.service().infer(std::move(held), [&holding, released](Outcome) {
+        holding.set_value();
+        released.wait();
+    });
+    ASSERT_EQ(holding.get_future().wait_for(std::chrono::seconds(60)), std::future_status::ready);
     const auto infer = [&](const std::vector<float>& pixels, int batch, inference::ModelInferResponse* response) {
         return serve.stub().ModelInfer(context().get(), pixel_request(pixels, batch), response);
     };
@@ -320,11 +341,17 @@ TEST_F(GrpcServeTest, OverTheQueueLimitUnavailableAtOnce) {
     EXPECT_EQ(over.error_code(), grpc::StatusCode::UNAVAILABLE) << over.error_message();
     EXPECT_NE(over.error_message().find("--max-queue"), std::string::npos) << over.error_message();
 
-    // One more image fills the batch: both queued requests are answered, each with its own rows.
+    // One more image fills the queue; once the stream is free, both are answered, each with its own rows.
     const std::vector<float> one = random_images(1, 23);
     inference::ModelInferResponse one_response;
-    const grpc::Status one_status = infer(one, 1, &one_response);
+    grpc::Status one_status;
+    std::thread queued_too([&] { one_status = infer(one, 1, &one_response); });
+    for (int wait = 0; wait < 6000 && serve.metrics().render().find("onevit_queued_images 4\n") == std::string::npos;
+         ++wait)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    release.set_value();
     queued.join();
+    queued_too.join();
     ASSERT_TRUE(one_status.ok()) << one_status.error_message();
     ASSERT_TRUE(three_status.ok()) << three_status.error_message();
     EXPECT_EQ(raw_floats(one_response), model_->run(one.data(), 1));
