@@ -221,6 +221,23 @@ TEST(HttpCodec, JsonLogitsReadBackAsTheSameFloats) {
     EXPECT_EQ(back, logits);
 }
 
+TEST(TensorData, OnlyFinitePixelsPass) {
+    std::vector<float> pixels(1000, 0.5f);
+    pixels[0] = FLT_MAX;
+    pixels[1] = -FLT_MAX;
+    pixels[2] = std::numeric_limits<float>::denorm_min();
+    pixels[3] = -0.f;
+    EXPECT_EQ(refusal([&] { require_finite(pixels); }), "");
+    for (const float bad : {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN()})
+        for (const std::size_t at : {std::size_t(0), std::size_t(517), std::size_t(999)}) {
+            std::vector<float> with_bad = pixels;
+            with_bad[at] = bad;
+            const std::string message = refusal([&] { require_finite(with_bad); });
+            EXPECT_NE(message.find("value " + std::to_string(at) + " is"), std::string::npos) << bad << " at " << at;
+        }
+}
+
 TEST(TensorData, BytesElementsAreLengthPrefixed) {
     std::string raw;
     append_string_bytes({"ab", "", "xyz"}, raw);
