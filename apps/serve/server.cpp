@@ -78,7 +78,7 @@ int serve(const ServeOptions& options, const Options& model_options, const std::
     const Backend backend{spec, service};
     state.set_ready(&backend);
     log_line(
-        fmt::format("ready: model '{}' ({}, {} stream{} x {} threads), batch sizes 1-{} planned, {:.1f} s "
+        fmt::format("ready: model '{}' ({}, {} stream{} x {} threads), batch sizes 1-{} planned and run, {:.1f} s "
                     "after start",
                     name, to_string(model.precision()), model.streams(), model.streams() > 1 ? "s" : "",
                     model.threads() / model.streams(), options.max_batch, startup_s));

@@ -1,5 +1,7 @@
 #include "warmup.hpp"
 
+#include <cstddef>
+#include <future>
 #include <numeric>
 #include <vector>
 
@@ -9,6 +11,14 @@ void prepare_batch_sizes(const Model& model, int max_batch) {
     std::vector<int> sizes(max_batch);
     std::iota(sizes.begin(), sizes.end(), 1);
     model.plan(sizes);
+    const Architecture& arch = model.info().arch;
+    const std::vector<float> zeros(std::size_t(max_batch) * arch.channels * arch.image_height * arch.image_width);
+    for (int batch : sizes) {
+        // One run per stream at once: Model::submit sends each to a stream that has none.
+        std::vector<std::future<std::vector<float>>> runs;
+        for (int stream = 0; stream < model.streams(); ++stream) runs.push_back(model.submit(zeros.data(), batch));
+        for (auto& run : runs) run.get();
+    }
 }
 
 }  // namespace onevit::serve
