@@ -7,8 +7,10 @@ server's resident memory sampled (docs/serve.md).
 
 `--rate` requests/s of one image each (binary tensor data), spread evenly over `--clients`
 kept-alive connections, each sending on a fixed schedule (a late answer delays only its own
-client). Every answer must be a 200 with the logits of `onevit infer` on the same image.
-RSS (VmRSS of the server) is sampled every 5 s into the CSV; flat means: the largest RSS
+client) until `--minutes` have passed: on a machine too busy for the rate, the soak still ends
+on time, with the rate it reached. Every answer must be a 200 with the logits of `onevit infer` on the same image.
+RSS (VmRSS of the server) is sampled every 5 s into the CSV, with the machine's load average
+(what else ran meanwhile) and the requests answered so far; flat means: the largest RSS
 after the first minute (the warm-up) within 5 % of the RSS at one minute. Prints the counts,
 the latency percentiles and the RSS summary; exits 1 on any failure or an RSS rise over 5 %.
 """
@@ -73,7 +75,7 @@ def main() -> int:
                 n = 0
                 while True:
                     due = start + k * interval / args.clients + n * interval
-                    if due - start >= duration:
+                    if due - start >= duration or time.monotonic() - start >= duration:
                         break
                     time.sleep(max(0.0, due - time.monotonic()))
                     n += 1
@@ -87,12 +89,14 @@ def main() -> int:
                             latencies.append(time.monotonic() - t0)
                 good.close()
 
-            samples: list[tuple[float, int]] = []
+            samples: list[tuple[float, int, float, int]] = []  # seconds, RSS KiB, load average, answered
             done = threading.Event()
 
             def sampler() -> None:
                 while not done.wait(5.0 if samples else max(0.0, start - time.monotonic())):
-                    samples.append((time.monotonic() - start, rss_kb(server.proc.pid)))
+                    with open("/proc/loadavg") as f:
+                        load = float(f.read().split()[0])
+                    samples.append((time.monotonic() - start, rss_kb(server.proc.pid), load, len(latencies)))
 
             watcher = threading.Thread(target=sampler)
             watcher.start()
@@ -107,10 +111,10 @@ def main() -> int:
             status = server.stop()
 
     with open(args.csv, "w") as f:
-        f.write("seconds,rss_kb\n")
-        for t, kb in samples:
-            f.write(f"{t:.1f},{kb}\n")
-    after = [kb for t, kb in samples if t >= args.warmup_s]
+        f.write("seconds,rss_kb,load1,answered\n")
+        for t, kb, load, answered in samples:
+            f.write(f"{t:.1f},{kb},{load:.2f},{answered}\n")
+    after = [kb for t, kb, _, _ in samples if t >= args.warmup_s]
     at_warmup = after[0] if after else 0
     peak = max(after) if after else 0
     rise = (peak - at_warmup) / at_warmup if at_warmup else float("nan")
@@ -122,6 +126,8 @@ def main() -> int:
     print(f"RSS: {samples[0][1] / 1024:.1f} MiB at start, {at_warmup / 1024:.1f} MiB at {args.warmup_s:.0f} s, "
           f"peak after it {peak / 1024:.1f} MiB ({100 * rise:+.2f} %), {samples[-1][1] / 1024:.1f} MiB at the end; "
           f"curve: {args.csv}")
+    loads = [load for _, _, load, _ in samples]
+    print(f"load average (1 min) during the soak: {min(loads):.1f} to {max(loads):.1f}, mean {np.mean(loads):.1f}")
     print(f"server exit status {status}")
     for problem in failures[:10]:
         print(f"  {problem}")
