@@ -4,14 +4,14 @@
 # throughput against `onevit bench --hint throughput`, concurrency-1 latency against
 # `onevit bench --batch 1`, each bench run before and after its server (docs/serve.md).
 #
-#   bench/serve/quiet_table.sh [OUT.jsonl]     (default bench/results/serve-vs-bench-DATE.jsonl)
+#   bench/serve/quiet_table.sh [OUT.jsonl]     (default bench/results/serve-vs-bench-DATE-HHMM.jsonl)
 #
 # Needs build/apps/onevit (a Release build of this checkout), wrk, and ../shared/data/imagenet-sample.
 set -eu
 cd "$(dirname "$0")/../.."
 [ -x build/apps/onevit ] || { echo "$0: build/apps/onevit is missing: build this checkout first" >&2; exit 1; }
 /usr/bin/python3 bench/make_random_models.py --models tiny,base
-out=${1:-bench/results/serve-vs-bench-$(date +%F).jsonl}
+out=${1:-bench/results/serve-vs-bench-$(date +%F-%H%M).jsonl}
 echo "load before: $(cat /proc/loadavg)"
 status=0
 /usr/bin/python3 bench/serve/serve_bench.py --precisions f32,int8 --max-batch 8 --jsonl "$out" || status=$?
