@@ -379,16 +379,16 @@ def _linear_from(m, t):
         return None
     n = users[0]
     if n.op == "MatMul" and n.inputs[0] == t and g.const(n.inputs[1]) is not None and g.const(n.inputs[1]).ndim == 2:
-        w = g.const(n.inputs[1]).T
+        w = g.transposed(n.inputs[1])
         b = np.zeros(w.shape[0], np.float32)
     elif n.op == "Gemm" and n.inputs[0] == t and g.const(n.inputs[1]) is not None and not n.attr("transA", 0):
-        w = g.const(n.inputs[1]) if n.attr("transB", 0) else g.const(n.inputs[1]).T
+        w = g.const(n.inputs[1]) if n.attr("transB", 0) else g.transposed(n.inputs[1])
         w = w * n.attr("alpha", 1.0)
         c = g.const(n.inputs[2]) if len(n.inputs) > 2 and n.inputs[2] else None
         b = np.broadcast_to(c * n.attr("beta", 1.0), (w.shape[0],)) if c is not None else np.zeros(w.shape[0])
     else:
         return None
-    # w stays as stored (a transposed view) unless a folded scale widens it to float64: one copy at the end.
+    # w is contiguous float32 [out, in]; a folded scale widens it to float64, copied back once at the end.
     b = np.asarray(b, np.float64)
     out, bias_seen = n.outputs[0], n.op == "Gemm" and len(n.inputs) > 2 and bool(n.inputs[2])
     out, w, b, folded = _fold_affine(m, out, w, b)
@@ -596,12 +596,12 @@ def _projection_weights(m, linear, proj_out):
     """weight [out, in] and bias of a q/k/v projection (its bias, if added after it)."""
     g = m.g
     if linear.op == "Gemm":
-        w = g.const(linear.inputs[1]) if linear.attr("transB", 0) else g.const(linear.inputs[1]).T
+        w = g.const(linear.inputs[1]) if linear.attr("transB", 0) else g.transposed(linear.inputs[1])
         c = g.const(linear.inputs[2]) if len(linear.inputs) > 2 and linear.inputs[2] else None
         bias = np.broadcast_to(c, (w.shape[0],)) if c is not None else np.zeros(w.shape[0], np.float32)
         w = w * linear.attr("alpha", 1.0)
     else:
-        w = g.const(linear.inputs[1]).T
+        w = g.transposed(linear.inputs[1])
         bias = np.zeros(w.shape[0], np.float32)
         if proj_out != linear.outputs[0]:
             add = g.producer[proj_out]
