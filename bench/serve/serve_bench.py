@@ -109,37 +109,39 @@ def wrk(port: int, model: str, requests: list[tuple[str, int | None]], connectio
             "output": out}
 
 
-def steady_rate(samples: list[tuple[float, float]], start: float, round_images: int) -> tuple[float, float]:
-    """Images/s between the first step of images_total after `start` and the last step that is a
-    whole number of rounds (round_images: S x B images) later; and the window's length. Steps
-    are batch ends; polled every POLL_S, a step's time is known to half a poll."""
-    steps = [((t0 + t1) / 2, v1) for (t0, v0), (t1, v1) in zip(samples, samples[1:]) if v1 != v0 and t1 >= start]
+def steady_window(samples: list[tuple[float, dict, float]], start: float, round_images: int) -> tuple[int, int]:
+    """The samples (indices) just after the first step of images_total after `start` and after the
+    last step a whole number of rounds (round_images: S x B images) later. Steps are batch ends:
+    between two such, the streams ran whole rounds, so the rate and every figure per image are
+    not off by a batch; polled every POLL_S, a step's time is known to half a poll."""
+    steps = [i for i in range(1, len(samples))
+             if samples[i][1]["images"] != samples[i - 1][1]["images"] and samples[i][0] >= start]
     if len(steps) < 2:
-        return float("nan"), 0.0
-    first_t, first_v = steps[0]
-    whole = [(t, v) for t, v in steps[1:] if (v - first_v) % round_images == 0]
-    last_t, last_v = whole[-1] if whole and whole[-1][0] - first_t >= (steps[-1][0] - first_t) / 2 else steps[-1]
-    return (last_v - first_v) / (last_t - first_t), last_t - first_t
+        return -1, -1
+    images = lambda i: samples[i][1]["images"]  # noqa: E731
+    first = steps[0]
+    whole = [i for i in steps[1:] if (images(i) - images(first)) % round_images == 0]
+    span = lambda i: samples[i][0] - samples[first][0]  # noqa: E731
+    return first, whole[-1] if whole and span(whole[-1]) >= span(steps[-1]) / 2 else steps[-1]
 
 
 def loaded(server: ServeProcess, name: str, requests: list, concurrency: int, warm_s: float, window_s: float,
            round_images: int, streams: int, tmp: str) -> dict:
     """wrk at `concurrency` for warm_s + window_s; the rate and the server's figures over the window."""
     port, pid = server.http_port, server.proc.pid
-    samples: list[tuple[float, float]] = []
-    marks: dict = {}
+    keys = {"images": "onevit_images_total", "batches": "onevit_batch_size_count",
+            "compute_s": "onevit_compute_duration_seconds_sum", "decode_s": "onevit_decode_duration_seconds_sum",
+            "decoded": "onevit_decode_duration_seconds_count"}
+    samples: list[tuple[float, dict, float]] = []  # seconds since wrk started, metrics, server CPU seconds
     done = threading.Event()
     t_start = time.monotonic()
 
     def poll() -> None:
         while not done.is_set():
-            now = time.monotonic() - t_start
             values = metrics(port)
-            samples.append((now, values.get("onevit_images_total", 0)))
-            if "window" not in marks and now >= warm_s:
-                marks["window"] = (now, values, cpu_seconds(pid))
+            samples.append((time.monotonic() - t_start, {k: values.get(m, 0) for k, m in keys.items()},
+                            cpu_seconds(pid)))
             time.sleep(POLL_S)
-        marks["end"] = (time.monotonic() - t_start, metrics(port), cpu_seconds(pid))
 
     poller = threading.Thread(target=poll)
     poller.start()
@@ -147,21 +149,21 @@ def loaded(server: ServeProcess, name: str, requests: list, concurrency: int, wa
     done.set()
     poller.join()
     drain(port)
-    rate, window = steady_rate(samples, warm_s, round_images)
-    (t0, m0, cpu0), (t1, m1, cpu1) = marks["window"], marks["end"]
-
-    def delta(key: str) -> float:
-        return m1.get(key, 0) - m0.get(key, 0)
-
-    images = delta("onevit_images_total")
-    decoded = delta("onevit_decode_duration_seconds_count")
-    return {"images_per_s": rate, "window_s": window, "wrk_requests_per_s": result["requests_per_s"],
-            "failures": result["failures"],
-            "mean_batch": images / delta("onevit_batch_size_count") if delta("onevit_batch_size_count") else float("nan"),
-            "streams_busy": delta("onevit_compute_duration_seconds_sum") / (streams * (t1 - t0)),
-            "server_cpu_ms_per_image": 1e3 * (cpu1 - cpu0) / images if images else float("nan"),
+    first, last = steady_window(samples, warm_s, round_images)
+    if first < 0:
+        return {"images_per_s": float("nan"), "window_s": 0.0, "wrk_requests_per_s": result["requests_per_s"],
+                "failures": result["failures"], "mean_batch": float("nan"), "streams_busy": float("nan"),
+                "server_cpu_ms_per_image": float("nan"), "client_cpu_ms_per_image": result["cpu_ms_per_request"],
+                "decode_ms_per_request": float("nan")}
+    (t0, m0, cpu0), (t1, m1, cpu1) = samples[first], samples[last]
+    d = {k: m1[k] - m0[k] for k in keys}
+    return {"images_per_s": d["images"] / (t1 - t0), "window_s": t1 - t0,
+            "wrk_requests_per_s": result["requests_per_s"], "failures": result["failures"],
+            "mean_batch": d["images"] / d["batches"] if d["batches"] else float("nan"),
+            "streams_busy": d["compute_s"] / (streams * (t1 - t0)),
+            "server_cpu_ms_per_image": 1e3 * (cpu1 - cpu0) / d["images"],
             "client_cpu_ms_per_image": result["cpu_ms_per_request"],
-            "decode_ms_per_request": 1e3 * delta("onevit_decode_duration_seconds_sum") / decoded if decoded else 0.0}
+            "decode_ms_per_request": 1e3 * d["decode_s"] / d["decoded"] if d["decoded"] else 0.0}
 
 
 def single(server: ServeProcess, name: str, requests: list, seconds: float, tmp: str) -> dict:
