@@ -11,13 +11,6 @@ namespace onevit {
 
 namespace {
 
-// Adding and subtracting 1.5·2^23 rounds |x| < 2^22 to the nearest integer,
-// ties to even, in plain float arithmetic that the compiler vectorises.
-inline float round_even(float x) {
-    constexpr float kMagic = 12582912.f;
-    return (x + kMagic) - kMagic;
-}
-
 float symmetric_scale(const float* values, int n) {
     const float max_abs = max_abs_of(values, n);
     return max_abs > 0.f ? max_abs / 127.f : 1.f;

@@ -77,10 +77,8 @@ float scale_by_and_max(float* values, int n, float row_scale, const float* col_s
 // to nearest even; NaN clamps to 255 (std::min's order), never undefined.
 ONEVIT_VECTOR_CLONES
 void quantize_u8(const float* values, int n, float inverse_step, std::uint8_t* out) {
-    constexpr float kMagic = 12582912.f;  // 1.5·2^23: adding and subtracting it rounds
     for (int i = 0; i < n; ++i)
-        out[i] =
-            static_cast<std::uint8_t>(std::max(0.f, std::min(255.f, (values[i] * inverse_step + kMagic) - kMagic)));
+        out[i] = static_cast<std::uint8_t>(std::max(0.f, std::min(255.f, round_even(values[i] * inverse_step))));
 }
 
 }  // namespace
