@@ -64,9 +64,8 @@ Type v_type_of(AttentionTypes t) { return t.pv == Type::u8 ? Type::s8 : t.pv; }
 
 // bf16 k and v are packed into the layout the matmuls read (format any) once
 // per head and thread where a head has several query parts: from plain k and
-// v, brgemm packs them again at every task (q kᵀ ~5 %, p v ~7 % slower at
-// ViT-S/16 @512's 57-row tasks), but packing a head run as one task only adds
-// a pass (attention ~12 % slower at 197 tokens).
+// v, brgemm would pack them again at every task; a head run as one task would
+// only gain a pass (docs/performance.md, "bf16 q·kᵀ").
 constexpr int kMinPartsToPack = 4;
 bool packs_kv(AttentionTypes t, int query_parts) {
     return t.qk == Type::bf16 && t.pv == Type::bf16 && query_parts >= kMinPartsToPack;
