@@ -282,11 +282,11 @@ def evaluate_node(n, a, opset):
         out = a[0]
         for other in a[1:]:
             out = binary[op](out, other)
-        return [out.astype(np.result_type(a[0], a[1])) if op not in ("Equal", "Less", "Greater", "And") else out]
+        return [out.astype(np.result_type(a[0], a[1]), copy=False) if op not in ("Equal", "Less", "Greater", "And") else out]
     if op == "Div":
         if np.issubdtype(a[0].dtype, np.integer):
-            return [np.trunc(a[0] / a[1]).astype(a[0].dtype)]
-        return [(a[0] / a[1]).astype(a[0].dtype)]
+            return [np.trunc(a[0] / a[1]).astype(a[0].dtype, copy=False)]
+        return [(a[0] / a[1]).astype(a[0].dtype, copy=False)]
     if op == "Mod":
         return [np.fmod(a[0], a[1]) if n.attr("fmod", 0) else np.mod(a[0], a[1])]
     if op == "Constant":
@@ -312,7 +312,7 @@ def evaluate_node(n, a, opset):
     if op == "Size":
         return [np.array(a[0].size, np.int64)]
     if op == "Cast":
-        return [a[0].astype(_DTYPES.get(n.attr("to"), np.float32))]
+        return [a[0].astype(_DTYPES.get(n.attr("to"), np.float32), copy=False)]
     if op == "Reshape":
         return [_reshape(a[0], a[1], n.attr("allowzero", 0))]
     if op == "Flatten":
@@ -355,7 +355,7 @@ def evaluate_node(n, a, opset):
         out = n.attr("alpha", 1.0) * (x @ w)
         if len(a) > 2 and a[2] is not None:
             out = out + n.attr("beta", 1.0) * a[2]
-        return [out.astype(a[0].dtype)]
+        return [out.astype(a[0].dtype, copy=False)]
     if op == "Conv":
         return [_conv(a[0], a[1], a[2] if len(a) > 2 else None, n)]
     if op == "Softmax":
@@ -368,7 +368,7 @@ def evaluate_node(n, a, opset):
         axes = _axes(n, a, opset)
         keep = bool(n.attr("keepdims", 1))
         f = np.mean if op == "ReduceMean" else np.sum
-        return [f(a[0], axis=tuple(axes) if axes is not None else None, keepdims=keep).astype(a[0].dtype)]
+        return [f(a[0], axis=tuple(axes) if axes is not None else None, keepdims=keep).astype(a[0].dtype, copy=False)]
     if op == "LayerNormalization":
         axis = n.attr("axis", -1)
         axes = tuple(range(axis % a[0].ndim, a[0].ndim))
@@ -377,12 +377,12 @@ def evaluate_node(n, a, opset):
         out = (a[0] - mean) / np.sqrt(var + n.attr("epsilon", 1e-5)) * a[1]
         if len(a) > 2 and a[2] is not None:
             out = out + a[2]
-        return [out.astype(a[0].dtype)]
+        return [out.astype(a[0].dtype, copy=False)]
     if op == "Gelu":
         x = a[0]
         if n.attr("approximate", b"none") in (b"tanh", "tanh"):
-            return [(0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))).astype(x.dtype)]
-        return [(0.5 * x * (1 + _erf(x / math.sqrt(2)))).astype(x.dtype)]
+            return [(0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))).astype(x.dtype, copy=False)]
+        return [(0.5 * x * (1 + _erf(x / math.sqrt(2)))).astype(x.dtype, copy=False)]
     if op == "Resize":
         return [_resize(n, a)]
     raise ConvertError(f"{n}: the op {op} is not one a ViT exported from PyTorch uses")
