@@ -1,5 +1,6 @@
-"""FORMAT.md's forward pass in numpy (float32), for the layers a matched ONNX graph can have: the
-converter runs the model it read and compares it with the graph's own outputs (onnx_vit.py)."""
+"""FORMAT.md's forward pass in numpy (float32), for the layers a matched ONNX graph can have, in
+its stages (embedding, each block, tail): the converter runs each stage of the model it read on the
+graph's own input to that stage and compares it with the graph's own output (onnx_source.py)."""
 
 import math
 
@@ -47,9 +48,8 @@ def _attention_pool(arch, t, x):
                                                                     _norm(t, "attn_pool.norm", v, arch.norm_eps))))
 
 
-def forward(arch, tensors, image):
-    """{"tokens" (after the final norm), "embedding", "logits" (None without a head)} for image [B, C, H, W]."""
-    t = dict(tensors)
+def embed(arch, t, image):
+    """The token sequence [B, N, D] entering the first block, for image [B, C, H, W]."""
     p = arch.patch_size
     b, c, h, w = image.shape
     gh, gw = h // p, w // p
@@ -60,21 +60,39 @@ def forward(arch, tensors, image):
     x = x + t["pos_embed"]
     if arch.norm_pre:
         x = _norm(t, "norm_pre", x, arch.norm_eps)
+    return x
+
+
+def _heads(x, heads, hd):
+    """[B, N, H·Dh] → contiguous [B, H, N, Dh]: numpy multiplies strided stacks without BLAS, tens
+    of times slower."""
+    b, n = x.shape[:2]
+    return np.ascontiguousarray(x.reshape(b, n, heads, hd).transpose(0, 2, 1, 3))
+
+
+def block(arch, t, i, x, rows=None):
+    """Block i on the tokens x [B, N, D]: its output for the token rows `rows` (all when None).
+    Every token is a key and a value; only the rows asked for are queries and go through the MLP."""
+    k = f"blocks.{i}."
     heads, hd = arch.heads, arch.head_dim
-    n = x.shape[1]
-    for i in range(arch.depth):
-        k = f"blocks.{i}."
-        qkv = _linear(t, k + "attn.qkv", _norm(t, k + "norm1", x, arch.norm_eps))
-        q, kk, v = (qkv[..., j * heads * hd:(j + 1) * heads * hd].reshape(b, n, heads, hd).transpose(0, 2, 1, 3)
-                    for j in range(3))
-        # Contiguous heads: numpy multiplies strided stacks without BLAS, tens of times slower.
-        q, kk, v = (np.ascontiguousarray(t_) for t_ in (q, kk, v))
-        s = (q @ kk.transpose(0, 1, 3, 2)) * np.float32(arch.attn_scale)
-        s = np.exp(s - s.max(axis=-1, keepdims=True))
-        a = ((s / s.sum(axis=-1, keepdims=True)) @ v).transpose(0, 2, 1, 3).reshape(b, n, heads * hd)
-        x = x + _linear(t, k + "attn.proj", a)
-        x = x + _linear(t, k + "mlp.fc2", _gelu(arch.gelu, _linear(t, k + "mlp.fc1",
-                                                                  _norm(t, k + "norm2", x, arch.norm_eps))))
+    inner = heads * hd
+    h = _norm(t, k + "norm1", x, arch.norm_eps)
+    x, hq = (x, h) if rows is None else (x[:, rows], h[:, rows])
+    w, bias = t[k + "attn.qkv.weight"], t[k + "attn.qkv.bias"]
+    q = _heads(hq @ w[:inner].T + bias[:inner], heads, hd)
+    kv = h @ w[inner:].T + bias[inner:]
+    kk, v = _heads(kv[..., :inner], heads, hd), _heads(kv[..., inner:], heads, hd)
+    s = (q @ kk.transpose(0, 1, 3, 2)) * np.float32(arch.attn_scale)
+    s = np.exp(s - s.max(axis=-1, keepdims=True))
+    a = ((s / s.sum(axis=-1, keepdims=True)) @ v).transpose(0, 2, 1, 3).reshape(x.shape[0], x.shape[1], inner)
+    x = x + _linear(t, k + "attn.proj", a)
+    return x + _linear(t, k + "mlp.fc2", _gelu(arch.gelu, _linear(t, k + "mlp.fc1",
+                                                                 _norm(t, k + "norm2", x, arch.norm_eps))))
+
+
+def tail(arch, t, x):
+    """{"tokens" (after the final norm), "embedding", "logits" (None without a head)} from the
+    last block's output x [B, N, D]."""
     if arch.final_norm:
         x = _norm(t, "norm", x, arch.norm_eps)
     first = arch.prefix_tokens
@@ -90,3 +108,4 @@ def forward(arch, tensors, image):
             v = np.tanh(v)
     logits = _linear(t, "head", v) if arch.head == "linear" else None
     return {"tokens": x, "embedding": v, "logits": logits}
+

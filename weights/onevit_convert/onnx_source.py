@@ -22,8 +22,10 @@ from .transformers_config import TransformersConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# The parity the converted model must have with the graph on the check image.
+# The parity the converted model must have with the graph on the check image, at every stage.
 TOLERANCE = 1e-4
+# The tokens a block's check runs as queries: spread over the sequence, class token and last included.
+CHECK_ROWS = 16
 
 
 def is_onnx(path):
@@ -84,17 +86,43 @@ def _preprocessing(path, config, height, width, channels):
 
 
 def check(path, model, facts):
-    """The converted model on the check image against the graph's own outputs there."""
-    ours = canonical_forward.forward(model.arch, dict(model.tensors), facts["input"])
-    g = facts["graph"]
+    """The converted model against the graph on the check image, stage by stage: the embedding,
+    each block and the tail, each run on the graph's own input to it. The stages chain from the
+    image to the graph's outputs, so together they prove what one forward pass would, at a fraction
+    of its cost: a block's queries and MLP run on CHECK_ROWS of its tokens only (a block computes
+    the same for every token; all of them are its keys and values)."""
+    g, arch, t = facts["graph"], model.arch, dict(model.tensors)
+    stream = facts["stream"]
+    ours = canonical_forward.embed(arch, t, facts["input"])
+    x = _stream_value(path, g, stream[0], ours.shape)
+    _compare(path, f"the tokens entering block 0 ({stream[0]})", ours, x)
+    rows = np.unique(np.linspace(0, x.shape[1] - 1, CHECK_ROWS).round().astype(np.int64))
+    for i in range(arch.depth):
+        nxt = _stream_value(path, g, stream[i + 1], x.shape)
+        _compare(path, f"block {i}'s output ({stream[i + 1]})", canonical_forward.block(arch, t, i, x, rows),
+                 nxt[:, rows])
+        x = nxt
+    ours = canonical_forward.tail(arch, t, x)
     for name, kind in facts["outputs"].items():
-        want = np.asarray(g.values[name], np.float64)
+        want = np.asarray(g.values[name])
         got = ours[kind]
         if got is None or got.size != want.size:
             raise ConvertError(f"{path}: the graph's output {name} ({kind}, shape {list(want.shape)}) is not what the "
                                f"matched ViT gives")
-        diff = float(np.abs(got.reshape(-1) - want.reshape(-1)).max())
-        bound = TOLERANCE * max(1.0, float(np.abs(want).max()))
-        if not diff <= bound:
-            raise ConvertError(f"{path}: the graph matched a ViT op by op, but on a check image its output {name} "
-                               f"({kind}) differs from that ViT's by {diff:.3g} (bound {bound:.3g}): not converted")
+        _compare(path, f"its output {name} ({kind})", got.reshape(want.shape), want)
+
+
+def _stream_value(path, g, name, shape):
+    value = g.values[name]
+    if value.shape != tuple(shape):
+        raise ConvertError(f"{path}: the graph's tokens {name} (shape {list(value.shape)}) are not what the matched "
+                           f"ViT has there ({list(shape)})")
+    return value
+
+
+def _compare(path, what, got, want):
+    diff = float(np.abs(got.astype(np.float64) - want).max())
+    bound = TOLERANCE * max(1.0, float(np.abs(want).max()))
+    if not diff <= bound:
+        raise ConvertError(f"{path}: the graph matched a ViT op by op, but on a check image {what} differs from "
+                           f"that ViT's by {diff:.3g} (bound {bound:.3g}): not converted")

@@ -26,8 +26,8 @@ stream from the image:
             [norm], a Linear [+ Tanh] and a Linear: with a bias the last is the classifier,
             without (CLIP's projection) or before a Tanh (a pooler) it makes the embedding.
 
-The first node that does not fit is named in the error. Once matched, the canonical model is
-run (canonical_forward.py) on the same image and must give the graph's own outputs.
+The first node that does not fit is named in the error. Once matched, each stage of the canonical
+model (canonical_forward.py) must give the graph's own values on the same image (onnx_source.py).
 """
 
 import math
@@ -91,11 +91,13 @@ def read(path, classes=None, rng_seed=0):
     x, prefix = _embedding(m, x, grid)
     depth = 0
     x = _norm_pre(m, x)
+    stream = [x]  # the tokens entering each block, then leaving the last: the check's stages
     while True:
         nxt = _block(m, x, depth)
         if nxt is None:
             break
         x, depth = nxt, depth + 1
+        stream.append(x)
     if depth == 0:
         m.fail(_first_user(g, x), "the first block's norm and attention")
     tail = _tail(m, x, prefix, classes)
@@ -106,7 +108,7 @@ def read(path, classes=None, rng_seed=0):
                               pool_proj_act=tail["pool_proj_act"], embedding=tail["embedding"], notes=m.notes)
     facts = {"heads": m.facts["heads"].pop(), "eps": m.facts["eps"].pop() if m.facts["eps"] else 1e-6,
              "gelu": m.facts["gelu"].pop(), "attn_scale": m.facts["scale"].pop(), "image": (height, width),
-             "channels": channels, "graph": g, "input": image, "outputs": tail["outputs"]}
+             "channels": channels, "graph": g, "input": image, "stream": stream, "outputs": tail["outputs"]}
     return mapped, facts
 
 
