@@ -64,6 +64,13 @@ class _Transposes:
         return np.ascontiguousarray(value.T, dtype=np.float32)
 
 
+class Dropped:
+    """A value the evaluation let go: its shape and type only, so that any use of its numbers fails."""
+
+    def __init__(self, value):
+        self.shape, self.ndim, self.size, self.dtype = value.shape, value.ndim, value.size, value.dtype
+
+
 def _attr(node, name, default=None):
     from onnx import helper
     for a in node.attribute:
@@ -134,9 +141,15 @@ class Graph:
         return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
 
     def evaluate(self, image):
-        """Every tensor's value for `image` [1, C, H, W] float32 (and whether it depends on it)."""
+        """Every tensor's value for `image` [1, C, H, W] float32 (and whether it depends on it).
+        An image-dependent value is let go once its last reader has run, its shape kept (Dropped),
+        unless it is an output or has the width of the patch tokens: the check reads only those.
+        The rest (MLP hidden units, attention maps) would each be fresh memory, which the system
+        supplies slowly; let go, it is reused."""
         name = self.inputs[0].name
         self.values[name], self.depends[name] = image, True
+        last_reader = {t: n.index for n in self.nodes for t in n.inputs if t}
+        width = None
         for n in self.nodes:
             args = [self.values.get(t) if t else None for t in n.inputs]
             missing = [t for t, a in zip(n.inputs, args) if t and a is None]
@@ -153,6 +166,13 @@ class Graph:
             for t, v in zip(n.outputs, results):
                 if t:
                     self.values[t], self.depends[t] = v, depends
+            if n.op == "Conv" and width is None:
+                width = results[0].shape[1]
+            for t in n.inputs:
+                v = self.values.get(t)
+                if last_reader.get(t) == n.index and self.depends.get(t) and t not in self.outputs and \
+                        t != name and width is not None and isinstance(v, np.ndarray) and v.shape[-1:] != (width,):
+                    self.values[t] = Dropped(v)
 
     # -- queries the matcher uses --------------------------------------------------------------
 
