@@ -25,7 +25,7 @@ class ModelFile:
     arch: Architecture
     preprocess: Preprocessing
     labels: Optional[List[str]]
-    tensors: List[Tuple[str, np.ndarray]]   # canonical order, C-contiguous float32
+    tensors: List[Tuple[str, np.ndarray]]   # canonical order, float32 (views kept: ovit_writer lays out)
     # What the RoPE tables are computed from (rope.tensors), for another input size.
     rope: Optional[object] = None
     rope_freqs: Optional[np.ndarray] = None

@@ -37,11 +37,12 @@ def quantize_rows(array):
 
 
 def encode(name, array, dtype):
-    """(dtype code, the tensor's bytes as a contiguous array) for a canonical tensor.
+    """(dtype code, the tensor's stored values as an array, C-ordered except an f32 view, which
+    the writer lays out) for a canonical tensor.
 
     `dtype` applies to linear weights; every other tensor stays f32.
     """
-    array = np.ascontiguousarray(array, dtype="<f4")
+    array = np.asarray(array, dtype="<f4")
     if dtype == "f32" or not is_linear_weight(name, array.shape):
         return CODES["f32"], array
     if dtype == "bf16":

@@ -13,7 +13,6 @@ external data from the model's folder.
 """
 
 import math
-import threading
 
 import numpy as np
 
@@ -33,35 +32,6 @@ def _erf(x):
     t = 1 / (1 + c[0] * a)
     poly = t * (c[1] + t * (c[2] + t * (c[3] + t * (c[4] + t * c[5]))))
     return np.copysign(1 - poly * np.exp(-a * a), x).astype(x.dtype, copy=False)
-
-
-class _Transposes:
-    """The weights' transposes (a third of an ONNX ViT-B's conversion), made by a second thread
-    while the main one evaluates the graph: numpy releases the GIL while it copies."""
-
-    def __init__(self, names, values):
-        self._done, self._ready = {}, threading.Condition()
-        self._names = list(dict.fromkeys(names))
-        # A daemon: a graph refused early does not wait for it.
-        threading.Thread(target=self._run, args=(values,), daemon=True).start()
-
-    def _run(self, values):
-        for name in self._names:
-            try:
-                result = np.ascontiguousarray(values[name].T, dtype=np.float32)
-            except Exception:  # noqa: BLE001  (get() makes it again, where the error is reported)
-                result = None
-            with self._ready:
-                self._done[name] = result
-                self._ready.notify_all()
-
-    def get(self, name, value):
-        if name in self._names:
-            with self._ready:
-                self._ready.wait_for(lambda: name in self._done)
-                if self._done[name] is not None:
-                    return self._done[name]
-        return np.ascontiguousarray(value.T, dtype=np.float32)
 
 
 class Dropped:
@@ -123,14 +93,13 @@ class Graph:
             for t in n.inputs:
                 if t:
                     self.consumers.setdefault(t, []).append(n)
-        self._transposes = _Transposes([n.inputs[1] for n in self.nodes if len(n.inputs) > 1 and (
-            n.op == "MatMul" or (n.op == "Gemm" and not n.attr("transB", 0))) and
-            getattr(self.values.get(n.inputs[1]), "ndim", 0) == 2], self.values)
 
     def transposed(self, tensor):
-        """A constant [in, out] weight as a contiguous float32 [out, in]: ONNX stores a Linear's
-        weight transposed from PyTorch's (and FORMAT.md's) order."""
-        return self._transposes.get(tensor, self.const(tensor))
+        """A constant [in, out] weight as [out, in] float32: ONNX stores a Linear's weight transposed
+        from PyTorch's (and FORMAT.md's) order. A view, of the file's bytes where they are float32:
+        the writer lays it out a few rows at a time, which a copy of every weight made here would
+        cost again, in fresh memory."""
+        return self.const(tensor).astype(np.float32, copy=False).T
 
     def input_shape(self):
         """The image input's [N, C, H, W] as declared: ints, or names for dynamic dims."""

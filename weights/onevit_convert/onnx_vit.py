@@ -60,7 +60,7 @@ class _Match:
         self.notes = []
 
     def put(self, name, value, node):
-        self.t[name] = np.ascontiguousarray(value, dtype=np.float32)
+        self.t[name] = np.asarray(value, dtype=np.float32)  # a transposed weight stays a view (Graph.transposed)
         self.origin[name] = str(node) if node is not None else "the graph's constants"
 
     def fail(self, node, expected):
@@ -385,16 +385,21 @@ def _linear_from(m, t):
         b = np.zeros(w.shape[0], np.float32)
     elif n.op == "Gemm" and n.inputs[0] == t and g.const(n.inputs[1]) is not None and not n.attr("transA", 0):
         w = g.const(n.inputs[1]) if n.attr("transB", 0) else g.transposed(n.inputs[1])
-        w = w * n.attr("alpha", 1.0)
+        w = _times(w, n.attr("alpha", 1.0))
         c = g.const(n.inputs[2]) if len(n.inputs) > 2 and n.inputs[2] else None
         b = np.broadcast_to(c * n.attr("beta", 1.0), (w.shape[0],)) if c is not None else np.zeros(w.shape[0])
     else:
         return None
-    # w is contiguous float32 [out, in]; a folded scale widens it to float64, copied back once at the end.
+    # w is float32 [out, in]; a folded scale widens it to float64, copied back once at the end.
     b = np.asarray(b, np.float64)
     out, bias_seen = n.outputs[0], n.op == "Gemm" and len(n.inputs) > 2 and bool(n.inputs[2])
     out, w, b, folded = _fold_affine(m, out, w, b)
-    return np.ascontiguousarray(w, np.float32), b.astype(np.float32), out, n, bias_seen or folded
+    return np.asarray(w, np.float32), b.astype(np.float32), out, n, bias_seen or folded
+
+
+def _times(w, factor):
+    """w scaled by a Gemm's alpha: itself when alpha is 1, not a copy."""
+    return w if factor == 1 else w * factor
 
 
 def _fold_affine(m, out, w, b):
@@ -498,7 +503,7 @@ def _attention(m, h, out, b):
              for role, operand in (("q", qk.inputs[0]), ("k", qk.inputs[1]), ("v", pv.inputs[1]))}
     factor *= math.prod(f[5] for f in found.values())
     heads, head_dim = _same_heads(m, qk, found.values())
-    m.put(b + "attn.qkv.weight", _rows(m, [found[r] for r in "qkv"], heads * head_dim, d), found["q"][0])
+    m.put(b + "attn.qkv.weight", _rows(m, [found[r] for r in "qkv"], heads * head_dim), found["q"][0])
     m.put(b + "attn.qkv.bias", np.concatenate([_projection_weights(m, *found[r][:2])[1][found[r][4]:][:heads * head_dim]
                                                for r in "qkv"]), found["q"][0])
     m.facts["heads"].add(heads)
@@ -570,13 +575,13 @@ def _same_heads(m, node, found):
     return heads.pop(), head_dim.pop()
 
 
-def _rows(m, found, inner, d):
-    """The operands' rows of their projections' weights, stacked [len(found)·inner, d]."""
-    # Into a C-ordered array: concatenating transposed views would give a Fortran-ordered one, copied again.
-    out = np.empty((len(found) * inner, d), np.float32)
-    for i, (linear, proj_out, _, _, offset, _) in enumerate(found):
-        out[i * inner:(i + 1) * inner] = _projection_weights(m, linear, proj_out)[0][offset:offset + inner]
-    return out
+def _rows(m, found, inner):
+    """The operands' rows of their projections' weights, stacked [len(found)·inner, d]: a view when
+    they are one packed weight's rows in order (nn.MultiheadAttention's in_proj), else a copy."""
+    if all(f[0] is found[0][0] and f[4] == i * inner for i, f in enumerate(found)):
+        return _projection_weights(m, found[0][0], found[0][1])[0][:len(found) * inner]
+    return np.concatenate([_projection_weights(m, linear, proj_out)[0][offset:offset + inner]
+                           for linear, proj_out, _, _, offset, _ in found])
 
 
 def _nan_guard(m, probs):
@@ -601,7 +606,7 @@ def _projection_weights(m, linear, proj_out):
         w = g.const(linear.inputs[1]) if linear.attr("transB", 0) else g.transposed(linear.inputs[1])
         c = g.const(linear.inputs[2]) if len(linear.inputs) > 2 and linear.inputs[2] else None
         bias = np.broadcast_to(c, (w.shape[0],)) if c is not None else np.zeros(w.shape[0], np.float32)
-        w = w * linear.attr("alpha", 1.0)
+        w = _times(w, linear.attr("alpha", 1.0))
     else:
         w = g.transposed(linear.inputs[1])
         bias = np.zeros(w.shape[0], np.float32)
@@ -901,7 +906,7 @@ def _attention_pool(m, x, tokens, d, prefix):
     # The engine scales the query's scores by the blocks' scale: the query absorbs the difference.
     factor *= math.prod(f[5] for f in found)
     m.put("attn_pool.query", query.reshape(-1).astype(np.float64) * factor / m.facts["scale"].copy().pop(), qk)
-    m.put("attn_pool.kv.weight", _rows(m, found, heads * head_dim, d), found[0][0])
+    m.put("attn_pool.kv.weight", _rows(m, found, heads * head_dim), found[0][0])
     m.put("attn_pool.kv.bias", np.concatenate([_projection_weights(m, *f[:2])[1][f[4]:][:heads * head_dim]
                                                for f in found]), found[0][0])
     w, bias, (node, t) = _attention_output(m, pv, 1, heads, head_dim)

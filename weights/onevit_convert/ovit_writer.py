@@ -2,9 +2,10 @@
 
 The whole file is built in order: fixed 32-byte header, metadata, tensor table,
 zero padding to data_offset (a multiple of 64), then each tensor at a 64-aligned
-offset with zero padding in between. Both CRCs are computed before anything is
-written, and the file goes to a temporary name that is renamed at the end, so a
-failed conversion never leaves a truncated model behind.
+offset with zero padding in between. The data is written in one pass, its CRC
+computed on the way; the fixed header, which holds both CRCs, is written last.
+The file goes to a temporary name that is renamed at the end, so a failed
+conversion never leaves a truncated model behind.
 """
 
 import os
@@ -80,15 +81,24 @@ def encode_tensor_table(placed):
     return b"".join(out)
 
 
+# A tensor not in C order is laid out this many bytes at a time: pieces the CRC and the write
+# read again from the cache.
+PIECE = 1 << 20
+
+
 def _data_chunks(placed):
     """The bytes of [data_offset, EOF): each tensor, then zeros up to the next one's offset."""
     position = 0
     for _, _, _, stored, offset in placed:
         if offset > position:
             yield bytes(offset - position)
-        data = memoryview(stored).cast("B")  # no copy of the (possibly large) weights
-        yield data
-        position = offset + len(data)
+        if stored.flags.c_contiguous:
+            yield memoryview(stored).cast("B")  # no copy of the (possibly large) weights
+        else:  # a view (an ONNX weight, transposed): its rows, a few at a time
+            rows = max(1, PIECE // stored[0].nbytes)
+            for start in range(0, stored.shape[0], rows):
+                yield memoryview(np.ascontiguousarray(stored[start:start + rows])).cast("B")
+        position = offset + stored.nbytes
 
 
 def write_ovit(path, entries, tensors, dtype="f32"):
@@ -98,21 +108,21 @@ def write_ovit(path, entries, tensors, dtype="f32"):
     header = encode_metadata(entries) + encode_tensor_table(placed)
     data_offset = _align(32 + len(header))
     header += bytes(data_offset - 32 - len(header))
-    data_crc = 0
-    for chunk in _data_chunks(placed):
-        data_crc = zlib.crc32(chunk, data_crc)
-    # The header checksum covers everything after itself up to the data: bytes [16, data_offset).
-    after_checksum = struct.pack("<QII", data_offset, data_crc, 0) + header
     version = FEATURES_VERSION if any(key == "arch.features" for key, _, _ in entries) else VERSION
-    fixed = MAGIC + struct.pack("<II", version, zlib.crc32(after_checksum)) + after_checksum[:16]
 
     temporary = f"{path}.tmp{os.getpid()}"
     try:
         with open(temporary, "wb") as f:
-            f.write(fixed)
+            f.write(bytes(32))
             f.write(header)
+            data_crc = 0
             for chunk in _data_chunks(placed):
+                data_crc = zlib.crc32(chunk, data_crc)
                 f.write(chunk)
+            # The header checksum covers everything after itself up to the data: bytes [16, data_offset).
+            after_checksum = struct.pack("<QII", data_offset, data_crc, 0) + header
+            f.seek(0)
+            f.write(MAGIC + struct.pack("<II", version, zlib.crc32(after_checksum)) + after_checksum[:16])
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

@@ -26,7 +26,8 @@ def name_list(names, most=_MAX_LISTED):
 
 
 def as_f32(name, array):
-    """The array as C-contiguous float32, or an error naming the tensor.
+    """The array as float32, or an error naming the tensor. Not copied when it already is: a view
+    (an ONNX weight transposed in place) keeps its layout, which the writer lays out.
 
     f16/bf16/f64 are converted (weights are stored at whatever precision they
     were trained or exported in); integer or boolean data in a weight slot means
@@ -35,7 +36,7 @@ def as_f32(name, array):
     if array.dtype.kind != "f":
         raise ConvertError(f"tensor {name} has dtype {array.dtype}; weights must be floating point")
     with np.errstate(over="ignore", invalid="ignore"):  # f64 overflow → Inf, reported below
-        out = np.ascontiguousarray(array, dtype=np.float32)
+        out = np.asarray(array, dtype=np.float32)
     finite = np.isfinite(out)
     if not finite.all():
         bad = np.argwhere(~finite)
