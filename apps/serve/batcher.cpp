@@ -1,5 +1,7 @@
 #include "batcher.hpp"
 
+#include <malloc.h>
+
 #include <cstring>
 #include <exception>
 
@@ -71,7 +73,9 @@ void Batcher::stop() {
 }
 
 void Batcher::work() {
-    std::vector<float> buffer;  // a batch of several requests, gathered into one input
+    // A batch of several requests, gathered into one input: sized and touched now,
+    // so that it is part of the memory the server has when it says ready.
+    std::vector<float> buffer(std::size_t(max_batch_) * image_floats_);
     std::vector<std::unique_ptr<BatchJob>> batch;
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
@@ -99,7 +103,19 @@ void Batcher::work() {
         lock.lock();
         --running_;
         changed_.notify_all();  // a worker waiting out max_delay behind this batch may start now
+        if (running_ == 0 && queue_.empty()) trim_if_due(lock);
     }
+}
+
+void Batcher::trim_if_due(std::unique_lock<std::mutex>& lock) {
+    const auto now = BatchJob::Clock::now();
+    if (now - last_trim_ < kTrimPeriod) return;
+    last_trim_ = now;
+    // glibc keeps what a burst of requests freed in each thread's heap, so resident
+    // memory would climb to the largest burst seen; give it back while nothing runs.
+    lock.unlock();
+    malloc_trim(0);
+    lock.lock();
 }
 
 void Batcher::run(std::vector<std::unique_ptr<BatchJob>>& batch, int images, std::vector<float>& buffer) {

@@ -54,6 +54,12 @@ public:
 private:
     void work();
     void report_queue();  // to the metrics; under mutex_
+    // Returns the heap's free memory to the system, at most once per kTrimPeriod;
+    // called idle, under mutex_ (released meanwhile).
+    void trim_if_due(std::unique_lock<std::mutex>& lock);
+    // Rarely enough that the pages a trim gives back (faulted in again at 0.2-0.4 ms
+    // per 600 KB tensor, docs/serve.md) cost one request in many.
+    static constexpr std::chrono::seconds kTrimPeriod{1};
     void run(std::vector<std::unique_ptr<BatchJob>>& batch, int images, std::vector<float>& buffer);
 
     const Model& model_;
@@ -70,9 +76,10 @@ private:
     int queued_images_ = 0;    // in queue_
     int reserved_images_ = 0;  // reserved, not yet submitted (images being decoded)
     int reserved_requests_ = 0;
-    int running_ = 0;        // batches taken by a worker that has not yet handed back their rows
-    bool closed_ = false;    // no new reservations
-    bool stopping_ = false;  // workers end once the queue is empty
+    int running_ = 0;                          // batches taken by a worker that has not yet handed back their rows
+    bool closed_ = false;                      // no new reservations
+    bool stopping_ = false;                    // workers end once the queue is empty
+    BatchJob::Clock::time_point last_trim_{};  // trim_if_due
     std::vector<std::thread> workers_;
 };
 
