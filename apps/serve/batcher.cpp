@@ -49,11 +49,23 @@ void Batcher::submit(std::unique_ptr<BatchJob> job) {
         job->queued_at = BatchJob::Clock::now();
         reserved_images_ -= job->images;
         --reserved_requests_;
-        queued_images_ += job->images;
+        if (running_ == 0 && queue_.empty() && !stopping_) start_now(*job);
+        if (!job->started.valid()) queued_images_ += job->images;
         queue_.push_back(std::move(job));
         report_queue();
     }
     changed_.notify_all();  // idle workers, and one waiting out max_delay for a fuller batch
+}
+
+void Batcher::start_now(BatchJob& job) {
+    // Nothing runs and nothing waits: there is no batch to gather, so the model
+    // starts here instead of after a worker has woken (that wake then overlaps the run).
+    try {
+        job.started = model_.submit(job.pixels.data(), job.images);
+        ++running_;
+    } catch (const std::exception&) {
+        // Refused before it ran: the worker runs it as any other job, and reports the error.
+    }
 }
 
 void Batcher::report_queue() {
@@ -82,29 +94,39 @@ void Batcher::work() {
         changed_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
         if (queue_.empty()) return;  // stopping, and every job has run
         // While another batch runs, wait for a full batch, or until the oldest request has waited max_delay.
-        while (!stopping_ && running_ > 0 && !queue_.empty() && queued_images_ < max_batch_) {
+        while (!stopping_ && running_ > 0 && !queue_.empty() && !queue_.front()->started.valid() &&
+               queued_images_ < max_batch_) {
             const auto deadline = queue_.front()->queued_at + max_delay_;
             if (BatchJob::Clock::now() >= deadline) break;
             changed_.wait_until(lock, deadline);
         }
         if (queue_.empty()) continue;  // another worker took them
+        // A job start_now() started runs alone, and is counted in running_ already.
+        const bool started = queue_.front()->started.valid();
         int images = 0;
-        while (!queue_.empty() && images + queue_.front()->images <= max_batch_) {
+        do {
             images += queue_.front()->images;
             batch.push_back(std::move(queue_.front()));
             queue_.pop_front();
+        } while (!started && !queue_.empty() && !queue_.front()->started.valid() &&
+                 images + queue_.front()->images <= max_batch_);
+        if (!started) {
+            queued_images_ -= images;
+            ++running_;
         }
-        queued_images_ -= images;
-        ++running_;
         report_queue();
         lock.unlock();
         run(batch, images, buffer);
         batch.clear();
         lock.lock();
-        --running_;
-        changed_.notify_all();  // a worker waiting out max_delay behind this batch may start now
-        if (running_ == 0 && queue_.empty()) trim_if_due(lock);
+        finished(lock);
     }
+}
+
+void Batcher::finished(std::unique_lock<std::mutex>& lock) {
+    --running_;
+    changed_.notify_all();  // a worker waiting out max_delay behind this batch may start now
+    if (running_ == 0 && queue_.empty()) trim_if_due(lock);
 }
 
 void Batcher::trim_if_due(std::unique_lock<std::mutex>& lock) {
@@ -119,7 +141,8 @@ void Batcher::trim_if_due(std::unique_lock<std::mutex>& lock) {
 }
 
 void Batcher::run(std::vector<std::unique_ptr<BatchJob>>& batch, int images, std::vector<float>& buffer) {
-    const auto started = BatchJob::Clock::now();
+    const bool running = batch.front()->started.valid();
+    const auto started = running ? batch.front()->queued_at : BatchJob::Clock::now();
     for (const auto& job : batch)
         metrics_.observe_queue_time(std::chrono::duration<double>(started - job->queued_at).count());
     const float* input = batch.front()->pixels.data();
@@ -134,9 +157,9 @@ void Batcher::run(std::vector<std::unique_ptr<BatchJob>>& batch, int images, std
     }
     std::vector<float> outputs;
     std::string error;
-    const auto computing = BatchJob::Clock::now();
+    const auto computing = running ? started : BatchJob::Clock::now();
     try {
-        outputs = model_.run(input, images);
+        outputs = running ? batch.front()->started.get() : model_.run(input, images);
     } catch (const std::exception& e) {
         error = std::string("inference failed: ") + e.what();
     }

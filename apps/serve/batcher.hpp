@@ -4,7 +4,8 @@
 // for its oldest request to have waited max_delay (0: it never waits, so under
 // load a batch is what queued while the streams were busy); when no batch is
 // running, nothing else is being served and waiting could only add latency, so
-// it starts at once. It runs the batch and hands each request its rows.
+// it starts at once, from the thread that submits it. A worker runs the batch
+// (or waits for the one started) and hands each request its rows.
 #pragma once
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,6 +33,7 @@ struct BatchJob {
     // On a batcher thread: the job's outputs (images x outputs floats), or error non-empty.
     std::function<void(std::vector<float> outputs, const std::string& error)> done;
     Clock::time_point queued_at{};
+    std::future<std::vector<float>> started;  // set when an idle batcher started its run at once
 };
 
 class Batcher {
@@ -53,7 +56,9 @@ public:
 
 private:
     void work();
-    void report_queue();  // to the metrics; under mutex_
+    void report_queue();                                // to the metrics; under mutex_
+    void start_now(BatchJob& job);                      // under mutex_
+    void finished(std::unique_lock<std::mutex>& lock);  // a batch's rows handed back; under mutex_
     // Returns the heap's free memory to the system, at most once per kTrimPeriod;
     // called idle, under mutex_ (released meanwhile).
     void trim_if_due(std::unique_lock<std::mutex>& lock);
@@ -76,7 +81,7 @@ private:
     int queued_images_ = 0;    // in queue_
     int reserved_images_ = 0;  // reserved, not yet submitted (images being decoded)
     int reserved_requests_ = 0;
-    int running_ = 0;                          // batches taken by a worker that has not yet handed back their rows
+    int running_ = 0;                          // batches started or taken, whose rows are not yet handed back
     bool closed_ = false;                      // no new reservations
     bool stopping_ = false;                    // workers end once the queue is empty
     BatchJob::Clock::time_point last_trim_{};  // trim_if_due
