@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""Concurrency-1 latency of onevit serve against `onevit bench --batch 1`, in short alternations
+(docs/serve.md): the model's own time drifts by several per cent over minutes on this machine, so
+one bench before and one after a server cannot judge a difference of 1 ms.
+
+    /usr/bin/python3 bench/serve/c1_alternate.py --model bench/models/vit_tiny_patch16_224.ovit \\
+        [--precision int8] [--rounds 8] [--seconds 4] [--jsonl results.jsonl]
+
+One `onevit serve --hint latency --threads T --max-batch 1` stays up (T: the threads bench chooses
+for batch 1); each round runs `onevit bench --batch 1` for --seconds and wrk at concurrency 1 for
+--seconds, in alternating order (bench first in even rounds), so drift falls on both alike. Per
+round: bench's median, wrk's p50, and from the server's metrics its model time and its time per
+request (received to answered). Prints the rounds, then the medians over rounds and the
+difference serve p50 - bench median; exits 1 on a failed request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+from serve_bench import REPO, drain, load_average, single, write_bodies, wrk
+
+sys.path.insert(0, os.path.join(REPO, "tests", "serve"))
+from serve_harness import ServeProcess, http_request, model_name_of  # noqa: E402
+
+
+def bench_median(onevit: str, model: str, precision: str, seconds: float) -> dict:
+    out = subprocess.run([onevit, "bench", "--model", model, "--precision", precision, "--batch", "1", "--json",
+                          "--iters", "100000", "--max-seconds", str(seconds)],
+                         check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--onevit", default=os.path.join(REPO, "build", "apps", "onevit"))
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--precision", default="int8")
+    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=4, help="of bench, and of wrk, per round")
+    ap.add_argument("--jsonl", help="append the summary as one JSON line")
+    args = ap.parse_args()
+
+    name = model_name_of(args.model)
+    first = bench_median(args.onevit, args.model, args.precision, args.seconds)
+    threads = first["threads"]
+    load_before = load_average()
+    rounds = []
+    with tempfile.TemporaryDirectory(prefix="onevit_c1_") as tmp, \
+            ServeProcess(args.onevit, args.model, "--precision", args.precision, "--hint", "latency",
+                         "--threads", str(threads), "--max-batch", "1") as server:
+        shape = tuple(http_request(server.http_port, "GET", f"/v2/models/{name}").json()["inputs"][0]["shape"][1:])
+        tensor, _ = write_bodies(tmp, shape, [])
+        wrk(server.http_port, name, tensor, 1, 2, tmp)  # warm-up
+        drain(server.http_port)
+        for r in range(args.rounds):
+            one: dict = {}
+            for step in (("bench", "serve") if r % 2 == 0 else ("serve", "bench")):
+                if step == "bench":
+                    one["bench_ms"] = bench_median(args.onevit, args.model, args.precision,
+                                                   args.seconds)["latency_ms_median"]
+                else:
+                    one.update(single(server, name, tensor, args.seconds, tmp))
+            one["load"] = load_average()
+            rounds.append(one)
+            print(f"round {r + 1}: bench {one['bench_ms']:.2f} ms, serve p50 {one['p50_ms']:.2f} ms "
+                  f"({one['p50_ms'] - one['bench_ms']:+.2f}), serve model {one['compute_ms']:.2f} ms, "
+                  f"serve request {one['server_request_ms']:.2f} ms, load {one['load']:.2f}", flush=True)
+        status = server.stop()
+
+    med = lambda key: statistics.median(r[key] for r in rounds)  # noqa: E731
+    summary = {"model": name, "precision": args.precision, "threads": threads, "rounds": len(rounds),
+               "seconds": args.seconds, "bench_ms": med("bench_ms"), "serve_p50_ms": med("p50_ms"),
+               "difference_ms": med("p50_ms") - med("bench_ms"),
+               "round_differences_ms": [r["p50_ms"] - r["bench_ms"] for r in rounds],
+               "serve_model_ms": med("compute_ms"), "serve_request_ms": med("server_request_ms"),
+               "failures": sum(r["failures"] for r in rounds), "load_average": [load_before, load_average()],
+               "server_exit": status, "round_figures": rounds}
+    print(f"{name} {args.precision}, {threads} threads, {len(rounds)} rounds of {args.seconds:g} s: "
+          f"bench {summary['bench_ms']:.2f} ms, serve c1 p50 {summary['serve_p50_ms']:.2f} ms, "
+          f"difference {summary['difference_ms']:+.2f} ms (rounds: "
+          f"{', '.join(f'{d:+.2f}' for d in summary['round_differences_ms'])}); serve's model time "
+          f"{summary['serve_model_ms']:.2f} ms, its request time {summary['serve_request_ms']:.2f} ms; "
+          f"{summary['failures']} failed; load {load_before:.2f} -> {summary['load_average'][1]:.2f}")
+    if args.jsonl:
+        with open(args.jsonl, "a") as f:
+            f.write(json.dumps(summary) + "\n")
+    return 0 if summary["failures"] == 0 and status == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
