@@ -273,5 +273,29 @@ TEST(RowLoops, StoreRowScalesTheRowAtEveryType) {
     for (int i = 0; i < n; ++i) EXPECT_NEAR(s8[i] * row_scale, row[i] * scale, 0.5 * row_scale * 1.0001);
 }
 
+// quantize_bf16_rows is store_row's s8 case on the widened rows, value for
+// value and scale for scale: rows of both signs whose maximum is negative or
+// positive, a zero row, and a row with a NaN (a hostile model's).
+TEST(RowLoops, QuantizeBf16RowsMatchesStoreRow) {
+    const int rows = 4, n = 70, stride = 3 * n;
+    std::vector<float> values = random_vector(rows * stride, 43, 5.f);
+    values[17] = -9.f;
+    std::fill_n(&values[2 * stride], n, 0.f);
+    values[3 * stride + 5] = std::numeric_limits<float>::quiet_NaN();
+    std::vector<std::uint16_t> bf16(values.size());
+    const Activation bf16_rows(bf16.data(), dnnl::memory::data_type::bf16);
+    std::vector<std::int8_t> expected(rows * n), q(rows * n);
+    std::vector<float> widened(n), expected_scales(rows), scales(rows);
+    const Activation s8(expected.data(), dnnl::memory::data_type::s8, expected_scales.data());
+    for (int r = 0; r < rows; ++r) {
+        store_row(&values[r * stride], stride, bf16_rows, r, stride);
+        load_row(bf16_rows, r, stride, n, widened.data());
+        store_row(widened.data(), n, s8, r, n);
+    }
+    quantize_bf16_rows(bf16.data(), stride, rows, n, q.data(), scales.data());
+    EXPECT_EQ(scales, expected_scales);
+    EXPECT_EQ(q, expected);
+}
+
 }  // namespace
 }  // namespace onevit

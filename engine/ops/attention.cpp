@@ -305,6 +305,9 @@ void Attention::copy_in(const char* src, int rows, int first_token, int head, co
     if (dst.type == qkv_type_ && !normed && !rotated)
         return copy_rows(src, qkv_stride * qkv_bytes_, rows, dh * qkv_bytes_, static_cast<char*>(dst.data),
                          dh * qkv_bytes_);
+    if (dst.type == Type::s8 && qkv_type_ == Type::bf16 && !normed && !rotated)  // int8
+        return quantize_bf16_rows(reinterpret_cast<const std::uint16_t*>(src), qkv_stride, rows, dh,
+                                  static_cast<std::int8_t*>(dst.data), dst.row_scales);
     const Activation from(const_cast<char*>(src), qkv_type_);
     const std::int64_t rope_head = rotated && layer_->rope_per_head ? std::int64_t(head) * T * dh : 0;
     for (int r = 0; r < rows; ++r) {

@@ -11,18 +11,26 @@ namespace onevit {
 
 namespace {
 
-float symmetric_scale(const float* values, int n) {
-    const float max_abs = max_abs_of(values, n);
-    return max_abs > 0.f ? max_abs / 127.f : 1.f;
-}
+float scale_for_max_abs(float max_abs) { return max_abs > 0.f ? max_abs / 127.f : 1.f; }
+float symmetric_scale(const float* values, int n) { return scale_for_max_abs(max_abs_of(values, n)); }
 
 // std::min(127, x) is 127 for a NaN x (a hostile model's), so no NaN reaches
 // the float → int8 conversion (undefined behaviour out of range).
+inline std::int8_t quantized(float value, float inverse_scale) {
+    return static_cast<std::int8_t>(std::max(-127.f, std::min(127.f, round_even(value * inverse_scale))));
+}
+
 ONEVIT_VECTOR_CLONES
 void quantize(const float* values, int n, float scale, std::int8_t* q) {
     const float inverse = 1.f / scale;
-    for (int i = 0; i < n; ++i)
-        q[i] = static_cast<std::int8_t>(std::max(-127.f, std::min(127.f, round_even(values[i] * inverse))));
+    for (int i = 0; i < n; ++i) q[i] = quantized(values[i], inverse);
+}
+
+inline float from_bf16(std::uint16_t value) {
+    const std::uint32_t bits = std::uint32_t(value) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
 }
 
 ONEVIT_VECTOR_CLONES
@@ -39,10 +47,7 @@ void to_bf16_row(const float* values, int n, float scale, std::uint16_t* out) {
 
 ONEVIT_VECTOR_CLONES
 void from_bf16_row(const std::uint16_t* in, int n, float* values) {
-    for (int i = 0; i < n; ++i) {
-        const std::uint32_t bits = std::uint32_t(in[i]) << 16;
-        std::memcpy(&values[i], &bits, sizeof bits);
-    }
+    for (int i = 0; i < n; ++i) values[i] = from_bf16(in[i]);
 }
 
 ONEVIT_VECTOR_CLONES
@@ -76,6 +81,25 @@ float max_abs_of(const float* values, int n) {
     float max_abs;
     std::memcpy(&max_abs, &max_bits, sizeof max_abs);
     return max_abs;
+}
+
+// |x| orders as the bits with the sign cleared, as in max_abs_of. All the
+// maxima first: each row's scale is two dependent divisions, which then
+// overlap from row to row.
+ONEVIT_VECTOR_CLONES
+void quantize_bf16_rows(const std::uint16_t* values, std::int64_t stride, int rows, int n, std::int8_t* q,
+                        float* scales) {
+    for (int r = 0; r < rows; ++r) {
+        const std::uint16_t* row = values + r * stride;
+        std::uint16_t max_bits = 0;
+        for (int i = 0; i < n; ++i) max_bits = std::max<std::uint16_t>(max_bits, row[i] & 0x7fffu);
+        scales[r] = scale_for_max_abs(from_bf16(max_bits));
+    }
+    for (int r = 0; r < rows; ++r) {
+        const std::uint16_t* row = values + r * stride;
+        const float inverse = 1.f / scales[r];
+        for (int i = 0; i < n; ++i) q[std::int64_t(r) * n + i] = quantized(from_bf16(row[i]), inverse);
+    }
 }
 
 QuantizedWeights quantize_per_output_channel(const float* weight, int out, int in) {

@@ -50,6 +50,12 @@ float max_abs_of(const float* values, int n);
 void store_row(const float* values, int n, const Activation& dst, std::int64_t row, std::int64_t stride,
                std::int64_t column = 0, float scale = 1.f);
 
+// Rows of n bf16 values, stride apart, to dense s8 rows and their scales:
+// store_row's s8 case without an f32 row in between (attention's copies of
+// q, k and v at int8).
+void quantize_bf16_rows(const std::uint16_t* values, std::int64_t stride, int rows, int n, std::int8_t* q,
+                        float* scales);
+
 // Reads one row of src (f32 or bf16) as floats.
 void load_row(const Activation& src, std::int64_t row, std::int64_t stride, int n, float* values);
 
