@@ -42,7 +42,8 @@ float exp_shifted_sum(float* values, int n, float shift) {
     return lane_sum(n, [&](int i) { return values[i] = exp_of(values[i] - shift); });
 }
 
-// The same to bf16's precision (vector_math.hpp), for probabilities stored as bf16.
+// The same to bf16's precision (vector_math.hpp), for probabilities stored as
+// bf16 or u8.
 ONEVIT_VECTOR_CLONES
 float exp_shifted_sum_for_bf16(float* values, int n, float shift) {
     return lane_sum(n, [&](int i) { return values[i] = exp_for_bf16(values[i] - shift); });
@@ -98,7 +99,7 @@ void softmax_rows_u8(float* products, int rows, int cols, const float* q_scales,
         } else {
             max = k_scales ? scale_by_and_max(row, cols, q_scales[r] * scale, k_scales) : max_of(row, cols);
         }
-        const float sum = exp_shifted_sum(row, cols, max);
+        const float sum = exp_shifted_sum_for_bf16(row, cols, max);  // ample for u8 steps
         if (probabilities) store_row(row, cols, Activation(probabilities), r, cols, 0, 1.f / sum);
         const float step = scale_by_and_max(row, cols, 1.f, v_scales) / 255.f;
         quantize_u8(row, cols, step > 0.f ? 1.f / step : 0.f, u8 + std::int64_t(r) * cols);

@@ -18,7 +18,8 @@ void softmax_rows(float* scores, int rows, int cols, const Activation& probabili
 
 // int8 attention's softmax. Row r's scores are products[r][j] · q_scales[r] ·
 // scale · k_scales[j] (k_scales null: 1) + bias[r][j] (bias null: 0). Its
-// probabilities p are multiplied by v's row scales v_scales[j] and quantized
+// probabilities p (from exponentials to bf16's precision, ample for the u8
+// steps) are multiplied by v's row scales v_scales[j] and quantized
 // to u8 per row — p[r][j] · v[j] = p_scales[r] · u8[r][j] · v_s8[j] — so p v
 // runs as u8 · s8. products is overwritten; probabilities (rows × cols), if
 // not null, gets p itself.
