@@ -180,8 +180,7 @@ void Forward::build_stem(const dnnl::engine& engine) {
         patch_linear_ = patch_embedding_->linear.get();
     } else {
         patch_rows_ = AlignedBuffer(rows_times(patch_rows, arch_.patch_dim()));
-        auto extract = std::make_unique<ExtractPatches>(
-            grid, split_evenly(patch_rows, std::max(1, std::min(patch_rows, threads_))), patch_rows_.data());
+        auto extract = std::make_unique<ExtractPatches>(grid, chain_tiles(patch_rows, threads_), patch_rows_.data());
         extract_ = extract.get();
         own(std::move(extract));
         patch_norm_in_ = own(make_norm(g.patch_norm_in->name, engine, threads_, patch_rows, *w_.patch_norm_in,

@@ -6,6 +6,7 @@
 #include "format/dequantize.hpp"
 #include "ops/kernel_check.hpp"
 #include "ops/quantize.hpp"
+#include "ops/schedule.hpp"
 
 namespace onevit {
 
@@ -32,17 +33,20 @@ constexpr double kColumnTilingMargin = 0.03;
 
 int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
-// The row split that minimises the phase time for a given column tiling.
+// The row split for a given column tiling: a single column tile takes the
+// chain's tiles (ops/schedule.hpp), so that it chains with its neighbours;
+// column tiles the split that minimises the phase time.
 int choose_row_parts(int rows, int column_tiles, int column_width, int in, int threads, double* cost_out) {
-    int best = 1;
-    double best_cost = 0;
-    for (int parts = 1; parts <= std::min(rows, kMaxRowParts); ++parts) {
+    const auto cost_of = [&](int parts) {
         const double tile_rows = ceil_div(rows, parts);
         const double copy = column_tiles > 1 ? tile_rows * column_width * kCopyMacsPerValue : 0;
         const double work = (tile_rows + kWeightPassRows) * column_width * in + copy;
-        const double cost = phase_cost(column_tiles * parts, threads, work, kTileOverheadMacs);
-        if (parts == 1 || cost < best_cost) best = parts, best_cost = cost;
-    }
+        return phase_cost(column_tiles * parts, threads, work, kTileOverheadMacs);
+    };
+    int best = column_tiles == 1 ? static_cast<int>(chain_tiles(rows, threads).size()) : 1;
+    double best_cost = cost_of(best);
+    for (int parts = 2; column_tiles > 1 && parts <= std::min(rows, kMaxRowParts); ++parts)
+        if (cost_of(parts) < best_cost) best = parts, best_cost = cost_of(parts);
     if (cost_out) *cost_out = best_cost;
     return best;
 }

@@ -6,6 +6,7 @@
 #include "ops/kernel_check.hpp"
 #include "ops/quantize.hpp"
 #include "ops/row_op.hpp"
+#include "ops/schedule.hpp"
 
 namespace onevit {
 
@@ -32,10 +33,8 @@ void rms_norm_row(const float* x, int dim, float eps, const float* scale, float*
     for (int k = 0; k < dim; ++k) y[k] = x[k] * inverse_rms * scale[k];
 }
 
-// Normalisation is memory-bound and cheap: one tile per thread balances it.
-std::vector<Range> norm_tiles(int rows, int threads) {
-    return split_evenly(rows, std::max(1, std::min(rows, threads)));
-}
+// The tiles of the ops it chains with.
+std::vector<Range> norm_tiles(int rows, int threads) { return chain_tiles(rows, threads); }
 
 layer_normalization_forward::primitive_desc layer_norm_desc(const dnnl::engine& engine, int rows, int dim, float eps) {
     const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;

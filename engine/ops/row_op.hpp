@@ -7,13 +7,14 @@
 #include <string>
 
 #include "ops/op.hpp"
+#include "ops/schedule.hpp"
 
 namespace onevit {
 
 class RowOp : public Op {
 public:
     RowOp(std::string name, int threads, int rows, int row_floats) : Op(std::move(name)) {
-        row_tiles_ = split_evenly(rows, std::max(1, std::min(rows, threads)));
+        row_tiles_ = chain_tiles(rows, threads);
         workspace_bytes_ = sizeof(float) * std::size_t(row_floats);
     }
     void run(int task, TaskContext& context) override {

@@ -1,6 +1,9 @@
 #include "ops/schedule.hpp"
 
+#include <algorithm>
 #include <ctime>
+
+#include "runtime/cpu_caches.hpp"
 
 namespace onevit {
 
@@ -20,7 +23,23 @@ bool same_row_tiles(const std::vector<Op*>& ops) {
     return true;
 }
 
+int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+// At most the core's L2 over 4 KiB rows (a row of 1,024 floats: ViT-S's f32 MLP
+// hidden is 1,536, ViT-Ti's 768), and never under 64 rows: each tile streams
+// its layers' weights once more (docs/performance.md, "Chain tiles").
+int max_chain_tile_rows() {
+    static const int rows = std::max<int>(64, static_cast<int>(l2_cache_bytes() / 4096));
+    return rows;
+}
+
 }  // namespace
+
+std::vector<Range> chain_tiles(int rows, int threads) {
+    const int per_thread = std::max(1, std::min(rows, threads));
+    const int splits = ceil_div(ceil_div(rows, per_thread), max_chain_tile_rows());
+    return split_evenly(rows, std::min(rows, per_thread * splits));
+}
 
 void Schedule::run(const std::vector<Op*>& all) {
     std::vector<Op*> ops;

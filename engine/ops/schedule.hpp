@@ -15,6 +15,11 @@
 
 namespace onevit {
 
+// The row tiles of the ops that chain: one per thread, each split further where
+// it would hold more rows than fit the core's L2 (a tile's rows then stay in L2
+// from one op of the chain to the next). Every op of a chain takes these.
+std::vector<Range> chain_tiles(int rows, int threads);
+
 // One parallel phase of an emulated run: its ops, tiles, and the time of each
 // thread's share of the tiles, run one after another on one core.
 struct EmulatedPhase {

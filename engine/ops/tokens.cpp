@@ -3,13 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "ops/schedule.hpp"
+
 namespace onevit {
-
-namespace {
-
-std::vector<Range> row_split(int rows, int threads) { return split_evenly(rows, std::max(1, std::min(rows, threads))); }
-
-}  // namespace
 
 AssembleTokens::AssembleTokens(const Architecture& a, int threads, int batch, const float* prefix_tokens,
                                const float* pos_embed, const float* patches, float* x)
@@ -22,7 +18,7 @@ AssembleTokens::AssembleTokens(const Architecture& a, int threads, int batch, co
       pos_embed_(pos_embed),
       patches_(patches),
       x_(x) {
-    row_tiles_ = row_split(batch * tokens_, threads);
+    row_tiles_ = chain_tiles(batch * tokens_, threads);
 }
 
 void AssembleTokens::run(int task, TaskContext&) {
@@ -44,7 +40,7 @@ void AssembleTokens::run(int task, TaskContext&) {
 
 AddRows::AddRows(int threads, int rows, int dim, const float* y, float* x)
     : Op("residual add"), dim_(dim), y_(y), x_(x) {
-    row_tiles_ = row_split(rows, threads);
+    row_tiles_ = chain_tiles(rows, threads);
 }
 
 void AddRows::run(int task, TaskContext&) {
