@@ -29,8 +29,8 @@ def named(text: str) -> tuple[str, str]:
 
 def run_cell(binary: str, model: str, precision: str, batch: int, args) -> dict:
     command = [binary, "bench", "--model", model, "--precision", precision, "--batch", str(batch),
-               "--threads", str(args.threads), "--iters", str(args.iters), "--warmup", str(args.warmup),
-               "--max-seconds", str(args.max_seconds), "--json"]
+               "--threads", str(args.threads), "--hint", args.hint, "--iters", str(args.iters),
+               "--warmup", str(args.warmup), "--max-seconds", str(args.max_seconds), "--json"]
     try:
         result = subprocess.run(command, capture_output=True, text=True)
     except OSError as e:
@@ -47,6 +47,8 @@ def main() -> int:
     parser.add_argument("--precision", default="f32", help="comma-separated (default f32)")
     parser.add_argument("--batch", default="1", help="comma-separated batch sizes (default 1)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--hint", choices=["latency", "throughput"], default="latency",
+                        help="throughput: the streams each binary's thread plan picks (images/s of them all)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)

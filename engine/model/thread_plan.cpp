@@ -22,9 +22,12 @@ constexpr double kPhaseStartPerThreadMs = 0.0001;
 // A row loop of ours (norms, conversions, the int8 epilogue's extra pass):
 // per value, about this many multiply-accumulates of a matmul's time.
 constexpr double kRowLoopMacsPerValue = 4;
-// Within this of the best, fewer threads (or streams) are taken: they leave
-// cores to the rest of the machine.
+// Within this of the best, fewer threads are taken: they leave cores to the
+// rest of the machine.
 constexpr double kTolerance = 0.005;
+// Within this of the best, fewer streams are taken: each stream keeps activations
+// of its own, cache and memory traffic the model does not see (docs/performance.md).
+constexpr double kStreamTolerance = 0.02;
 
 double phase_start_ms(int threads) { return kPhaseStartMs + kPhaseStartPerThreadMs * threads; }
 
@@ -81,7 +84,7 @@ ThreadPlan choose_thread_plan(const Architecture& arch, int batch, Hint hint, in
     for (const ThreadPlan& p : plans) best = std::max(best, p.modelled_images_per_s);
     const ThreadPlan* chosen = &plans.front();
     for (const ThreadPlan& p : plans)  // fewer streams as threads grow: keep the last (fewest streams) within tolerance
-        if (p.modelled_images_per_s >= best * (1 - kTolerance)) chosen = &p;
+        if (p.modelled_images_per_s >= best * (1 - kStreamTolerance)) chosen = &p;
     return *chosen;
 }
 

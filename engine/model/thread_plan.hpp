@@ -28,7 +28,7 @@ double modelled_latency_ms(const Architecture& arch, int batch, int threads, Pre
 
 // latency: one stream, the thread count t <= cores of least modelled latency
 // (the fewest threads within 0.5 % of it). throughput: streams x threads <= cores
-// of most modelled images/s (the fewest streams within 0.5 % of it). An explicit
+// of most modelled images/s (the fewest streams within 2 % of it). An explicit
 // streams (> 0) fixes the streams; threads are then cores / streams each.
 ThreadPlan choose_thread_plan(const Architecture& arch, int batch, Hint hint, int cores, int streams = 0,
                               Precision precision = Precision::f32);
