@@ -197,7 +197,7 @@ def convert(argv):
     mapped.notes[:0] = notes
     model = assemble(mapped, spec, labels)
     if check is not None:
-        check(model)  # the converted model against the graph's own outputs
+        check(model)  # the converted model against the graph's own values
     if size is not None:
         model, note = resize_model(model, size, args.pos_resample)
         if note:

@@ -1,12 +1,13 @@
 """An ONNX model as the ViT matcher (onnx_vit.py) reads it: its nodes with their producers and
-consumers, and every tensor's value on one input image, computed here with numpy.
+consumers, and every tensor's value on one input image, computed here with numpy (only the
+shape, for an intermediate the check does not read).
 
 Evaluating the whole graph once (batch 1) gives what the structure alone leaves implicit: the
 shapes a dynamic export computes at run time (Reshape targets from Shape, Gather, Concat), the
 constants it folds only then (a transposed weight, a gathered position embedding), and each
 tensor's dependence on the image (a Shape's output depends on the input's shape only). The
-matcher replays short chains of layout ops on index arrays with `run_chain`, and compares the
-ViT it read with the graph's own outputs.
+matcher replays short chains of layout ops on index arrays with `run_chain`, and the check
+compares the ViT it read with the graph's own values between its blocks and at its outputs.
 
 Read with the `onnx` package (Debian's python3-onnx), the weights in place (onnx_file.py),
 external data from the model's folder.

@@ -1,5 +1,5 @@
 """An .onnx file → (MappedCheckpoint, ModelSpec), and the check of the converted model against the
-graph's own outputs.
+graph's own values, stage by stage.
 
 The graph gives the architecture (onnx_vit.py). It carries no preprocessing and no labels: they
 come from a config beside it or given with --config (a transformers preprocessor_config.json /
