@@ -2,16 +2,20 @@
 stage of the model (embedding, every block, tail) on the graph's own input to that stage. The model
 as read passes; a model read wrongly in any one way must be refused: LayerNorm eps, GELU form,
 attention scale, head count, the q/k/v or patch layout, a transposed weight, one token's position,
-the last block, the classifier.
+the last block, the classifier; and a refusal leaves no file behind.
 
 Run from the repository root:
     /usr/bin/python3 -m unittest discover -s tests/python -p 'test_convert*.py'
 """
 
+import contextlib
 import dataclasses
+import io
 import os
 import sys
+import tempfile
 import unittest
+from unittest import mock
 
 import numpy as np
 
@@ -92,6 +96,21 @@ class OnnxCheck(unittest.TestCase):
                      "q and k swapped")
         self.refused(check, altered(model, {"heads": model.arch.heads * 2, "head_dim": model.arch.head_dim // 2}),
                      "twice the heads")
+
+    def test_a_refused_check_leaves_no_file(self):
+        # A refused check: one line, and no file (not even a temporary one).
+        with tempfile.TemporaryDirectory(prefix="onevit_onnx_check_") as tmp:
+            out, err = os.path.join(tmp, "m.ovit"), io.StringIO()
+            source = os.path.join(FIXTURES, "onnx", "timm_opset14", "model.onnx")
+            # A bound below zero: the first stage is refused.
+            with mock.patch.object(onnx_source, "TOLERANCE", -1.0), contextlib.redirect_stderr(err):
+                self.assertEqual(tc.convert_cli.main([source, "-o", out]), 1)
+            self.assertEqual(os.listdir(tmp), [])
+            self.assertEqual(len(err.getvalue().splitlines()), 1, err.getvalue())
+            self.assertIn("not converted", err.getvalue())
+            with contextlib.redirect_stderr(io.StringIO()):
+                self.assertEqual(tc.convert_cli.main([source, "-o", out]), 0)
+            self.assertEqual(os.listdir(tmp), ["m.ovit"])
 
 
 if __name__ == "__main__":
