@@ -7,6 +7,7 @@
 #include "ops/quantize.hpp"
 #include "ops/row_op.hpp"
 #include "ops/schedule.hpp"
+#include "ops/vector_math.hpp"
 
 namespace onevit {
 
@@ -17,8 +18,12 @@ using dnnl::layer_normalization_forward;
 ONEVIT_VECTOR_CLONES
 void layer_norm_row(const float* x, int dim, float eps, const float* scale, const float* shift, float* y) {
     const float mean = sum_of(x, dim) / dim;
-    for (int i = 0; i < dim; ++i) y[i] = x[i] - mean;
-    const float inverse_std = 1.f / std::sqrt(sum_of_squares(y, dim) / dim + eps);
+    // The centred row and its sum of squares in one pass (the same sums as two).
+    const float squares = lane_sum(dim, [&](int i) {
+        y[i] = x[i] - mean;
+        return y[i] * y[i];
+    });
+    const float inverse_std = 1.f / std::sqrt(squares / dim + eps);
     for (int k = 0; k < dim; ++k) y[k] = y[k] * inverse_std * scale[k] + shift[k];
 }
 
