@@ -67,7 +67,10 @@ def main() -> int:
                     what, problem = "a client trickling bytes", "" if trickle(port, name) else "not dropped"
                 else:
                     case = catalog[i % len(catalog)]
-                    what, problem = case.what, case.send(port)
+                    try:
+                        what, problem = case.what, case.send(port)
+                    except OSError as e:  # counted, not a thread that dies and hides the rest of its share
+                        what, problem = case.what, f"client error: {e}"
                 with lock:
                     if problem:
                         hostile_wrong.append(f"{what}: {problem}")
