@@ -77,6 +77,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# numpy asks for huge pages on large arrays; a one-shot conversion pays their zeroing and compaction
+# in system time without reusing them (docs/conversion.md, "Huge pages"). Before numpy is imported.
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 # The converter's matrix products are one-image checks (an ONNX graph and the model matched to it):
 # one BLAS thread is enough, and OpenMP threads spin-waiting on a busy machine made them 10x slower.
 # Set before numpy loads its BLAS.
