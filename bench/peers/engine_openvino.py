@@ -96,6 +96,11 @@ class Engine:
     def details(self, precision: str, config: str, batch: int) -> dict:
         compiled = self._compiled(precision, config, batch)
         return {"threads": compiled.get_property(props.inference_num_threads),
-                "streams": int(compiled.get_property(props.num_streams).to_integer()),
+                "streams": _as_int(compiled.get_property(props.num_streams)),
                 "requests": compiled.get_property(props.optimal_number_of_infer_requests),
                 "inference_precision": str(compiled.get_property(hints.inference_precision))}
+
+
+def _as_int(streams) -> int:
+    """num_streams: an ov.properties.streams.Num before OpenVINO 2026, a plain int since."""
+    return int(streams.to_integer() if hasattr(streams, "to_integer") else streams)
