@@ -32,8 +32,12 @@ TEST(PlanChainTiles, OneTilePerThreadUntilTheRowsOutgrowL2ThenEvenlyMore) {
             }
             EXPECT_EQ(next, rows);
             EXPECT_LE(largest - smallest, 1);
-            if (rows <= 64 * per_thread) EXPECT_EQ(static_cast<int>(tiles.size()), per_thread);  // never under 64 rows
-            if (rows == 100000) EXPECT_GT(static_cast<int>(tiles.size()), per_thread);           // no L2 holds these
+            if (rows <= 64 * per_thread) {  // never under 64 rows
+                EXPECT_EQ(static_cast<int>(tiles.size()), per_thread);
+            }
+            if (rows == 100000) {  // no L2 holds these
+                EXPECT_GT(static_cast<int>(tiles.size()), per_thread);
+            }
         }
 }
 

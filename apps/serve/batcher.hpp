@@ -62,8 +62,8 @@ private:
     // Returns the heap's free memory to the system, at most once per kTrimPeriod;
     // called idle, under mutex_ (released meanwhile).
     void trim_if_due(std::unique_lock<std::mutex>& lock);
-    // Rarely enough that the pages a trim gives back (faulted in again at 0.2-0.4 ms
-    // per 600 KB tensor, docs/serve.md) cost one request in many.
+    // Rarely: the pages a trim gives back are faulted in again by the next requests
+    // (their cost in docs/serve.md).
     static constexpr std::chrono::seconds kTrimPeriod{1};
     void run(std::vector<std::unique_ptr<BatchJob>>& batch, int images, std::vector<float>& buffer);
 

@@ -31,8 +31,6 @@ constexpr int kMaxRowParts = 64;
 // row tiles by this much.
 constexpr double kColumnTilingMargin = 0.03;
 
-int ceil_div(int a, int b) { return (a + b - 1) / b; }
-
 // The row split for a given column tiling: a single column tile takes the
 // chain's tiles (ops/schedule.hpp), so that it chains with its neighbours;
 // column tiles the split that minimises the phase time.
@@ -45,8 +43,10 @@ int choose_row_parts(int rows, int column_tiles, int column_width, int in, int t
     };
     int best = column_tiles == 1 ? static_cast<int>(chain_tiles(rows, threads).size()) : 1;
     double best_cost = cost_of(best);
-    for (int parts = 2; column_tiles > 1 && parts <= std::min(rows, kMaxRowParts); ++parts)
-        if (cost_of(parts) < best_cost) best = parts, best_cost = cost_of(parts);
+    for (int parts = 2; column_tiles > 1 && parts <= std::min(rows, kMaxRowParts); ++parts) {
+        const double cost = cost_of(parts);
+        if (cost < best_cost) best = parts, best_cost = cost;
+    }
     if (cost_out) *cost_out = best_cost;
     return best;
 }

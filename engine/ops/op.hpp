@@ -90,6 +90,8 @@ struct BoundPrimitive {
 // (Executor::require_inside_run).
 dnnl::primitive_attr user_scratchpad_attr();
 
+inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
 // Splits total into parts ranges whose sizes differ by at most one.
 std::vector<Range> split_evenly(int total, int parts);
 // Splits total into tiles of `tile` (the last one shorter).
@@ -99,8 +101,7 @@ std::vector<Range> split_by(int total, int tile);
 // `threads`, in units of tile work plus a fixed per-tile overhead: what the
 // tilings minimise.
 inline double phase_cost(int tasks, int threads, double tile_work, double tile_overhead) {
-    const int rounds = (tasks + threads - 1) / threads;
-    return rounds * (tile_work + tile_overhead);
+    return ceil_div(tasks, threads) * (tile_work + tile_overhead);
 }
 
 inline dnnl::memory::desc strided_md(dnnl::memory::dims dims, dnnl::memory::dims strides,

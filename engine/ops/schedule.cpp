@@ -23,11 +23,9 @@ bool same_row_tiles(const std::vector<Op*>& ops) {
     return true;
 }
 
-int ceil_div(int a, int b) { return (a + b - 1) / b; }
-
-// At most the core's L2 over 4 KiB rows (a row of 1,024 floats: ViT-S's f32 MLP
-// hidden is 1,536, ViT-Ti's 768), and never under 64 rows: each tile streams
-// its layers' weights once more (docs/performance.md, "Chain tiles").
+// At most the core's L2 over 4 KiB rows (1,024 floats, an MLP hidden row's
+// order), and never under 64 rows: each tile streams its layers' weights once
+// more (docs/performance.md, "Chain tiles").
 int max_chain_tile_rows() {
     static const int rows = std::max<int>(64, static_cast<int>(l2_cache_bytes() / 4096));
     return rows;

@@ -108,4 +108,3 @@ def tail(arch, t, x):
             v = np.tanh(v)
     logits = _linear(t, "head", v) if arch.head == "linear" else None
     return {"tokens": x, "embedding": v, "logits": logits}
-
