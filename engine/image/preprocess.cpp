@@ -96,17 +96,28 @@ std::vector<float> preprocess(const Image& image, const Architecture& arch, cons
     const int pad_top = kept.top - rows.offset;
 
     const int channels = arch.channels;
-    std::vector<float> out(static_cast<std::size_t>(channels) * out_h * out_w);
-    for (int c = 0; c < channels; ++c) {
-        // ToTensor divides by 255, Normalize subtracts and divides, all in float32.
-        float lut[256];
-        for (int v = 0; v < 256; ++v) lut[v] = (static_cast<float>(v) / 255.f - recipe.mean[c]) / recipe.std[c];
-        float* plane = out.data() + static_cast<std::size_t>(c) * out_h * out_w;
-        std::fill(plane, plane + static_cast<std::size_t>(out_h) * out_w, lut[0]);
-        for (int y = 0; y < resized.height; ++y) {
-            const std::uint8_t* src = resized.pixels.data() + static_cast<std::size_t>(y) * resized.width * channels;
-            float* dst = plane + static_cast<std::size_t>(y + pad_top) * out_w + pad_left;
-            for (int x = 0; x < resized.width; ++x) dst[x] = lut[src[x * channels + c]];
+    const std::size_t plane_size = static_cast<std::size_t>(out_h) * out_w;
+    // ToTensor divides by 255, Normalize subtracts and divides, all in float32.
+    std::vector<float> lut(static_cast<std::size_t>(channels) * 256);
+    for (int c = 0; c < channels; ++c)
+        for (int v = 0; v < 256; ++v)
+            lut[c * 256 + v] = (static_cast<float>(v) / 255.f - recipe.mean[c]) / recipe.std[c];
+    std::vector<float> out(static_cast<std::size_t>(channels) * plane_size);
+    if (resized.width != out_w || resized.height != out_h)  // torchvision pads with black
+        for (int c = 0; c < channels; ++c)
+            std::fill_n(out.begin() + static_cast<std::ptrdiff_t>(c * plane_size), plane_size, lut[c * 256]);
+    for (int y = 0; y < resized.height; ++y) {
+        const std::uint8_t* src = resized.pixels.data() + static_cast<std::size_t>(y) * resized.width * channels;
+        float* dst = out.data() + static_cast<std::size_t>(y + pad_top) * out_w + pad_left;
+        if (channels == 3) {  // one pass over the interleaved row, the three planes written together
+            float* planes[3] = {dst, dst + plane_size, dst + 2 * plane_size};
+            for (int x = 0; x < resized.width; ++x, src += 3) {
+                planes[0][x] = lut[src[0]];
+                planes[1][x] = lut[256 + src[1]];
+                planes[2][x] = lut[512 + src[2]];
+            }
+        } else {
+            for (int x = 0; x < resized.width; ++x) dst[x] = lut[src[x]];
         }
     }
     return out;

@@ -10,14 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "image/resample.hpp"
 #include "onevit/error.hpp"
 
 namespace onevit {
 namespace {
-
-// Fixed-point weights: 8 bits of pixel, 2 bits of headroom for filters whose
-// partial sums leave [0, 1].
-constexpr int kPrecisionBits = 32 - 8 - 2;
 
 double bilinear_filter(double x) {
     if (x < 0.0) x = -x;
@@ -32,17 +29,6 @@ double bicubic_filter(double x) {
     if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
     return 0.0;
 }
-
-std::uint8_t clip8(int value) { return static_cast<std::uint8_t>(std::clamp(value >> kPrecisionBits, 0, 255)); }
-
-// For each output coordinate of one axis: the first input coordinate it reads,
-// how many it reads and their weights (ksize slots each).
-struct Taps {
-    int ksize = 0;
-    std::vector<int> first;
-    std::vector<int> count;
-    std::vector<std::int32_t> weights;
-};
 
 // Resample.c precompute_coeffs + normalize_coeffs_8bpc, for outputs
 // [out_begin, out_begin + out_count) of an in_size → out_size resize.
@@ -76,8 +62,8 @@ Taps make_taps(int in_size, int out_size, int out_begin, int out_count, Interpol
         std::int32_t* w = &taps.weights[static_cast<std::size_t>(i) * taps.ksize];
         for (int x = 0; x < xmax; ++x) {
             const double v = ww != 0.0 ? k[x] / ww : k[x];
-            w[x] = v < 0 ? static_cast<int>(-0.5 + v * (1 << kPrecisionBits))
-                         : static_cast<int>(0.5 + v * (1 << kPrecisionBits));
+            w[x] = v < 0 ? static_cast<int>(-0.5 + v * (1 << kResamplePrecisionBits))
+                         : static_cast<int>(0.5 + v * (1 << kResamplePrecisionBits));
         }
         taps.first[i] = xmin;
         taps.count[i] = xmax;
@@ -86,27 +72,15 @@ Taps make_taps(int in_size, int out_size, int out_begin, int out_count, Interpol
 }
 
 // Rows [row_begin, row_end) of `in`, resampled horizontally with `taps`.
-template <int C>
 Image horizontal_pass(const Image& in, int row_begin, int row_end, const Taps& taps) {
     Image out;
     out.width = static_cast<int>(taps.first.size());
     out.height = row_end - row_begin;
-    out.channels = C;
-    out.pixels.resize(static_cast<std::size_t>(out.width) * out.height * C);
-    const std::size_t in_stride = static_cast<std::size_t>(in.width) * C;
-    std::uint8_t* dst = out.pixels.data();
-    for (int y = row_begin; y < row_end; ++y) {
-        const std::uint8_t* src_row = in.pixels.data() + in_stride * y;
-        for (int xx = 0; xx < out.width; ++xx) {
-            const std::int32_t* k = &taps.weights[static_cast<std::size_t>(xx) * taps.ksize];
-            const std::uint8_t* src = src_row + static_cast<std::size_t>(taps.first[xx]) * C;
-            int acc[C];
-            for (int c = 0; c < C; ++c) acc[c] = 1 << (kPrecisionBits - 1);
-            for (int x = 0; x < taps.count[xx]; ++x)
-                for (int c = 0; c < C; ++c) acc[c] += src[x * C + c] * k[x];
-            for (int c = 0; c < C; ++c) *dst++ = clip8(acc[c]);
-        }
-    }
+    out.channels = in.channels;
+    out.pixels.resize(static_cast<std::size_t>(out.width) * out.height * in.channels);
+    const std::size_t in_stride = static_cast<std::size_t>(in.width) * in.channels;
+    resample_horizontal(in.pixels.data() + in_stride * row_begin, in_stride, out.height, in.channels, taps,
+                        out.pixels.data());
     return out;
 }
 
@@ -118,18 +92,7 @@ Image vertical_pass(const Image& in, int row_offset, const Taps& taps) {
     out.channels = in.channels;
     const std::size_t stride = static_cast<std::size_t>(in.width) * in.channels;
     out.pixels.resize(stride * out.height);
-    std::vector<int> acc(stride);
-    for (int yy = 0; yy < out.height; ++yy) {
-        std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
-        const std::int32_t* k = &taps.weights[static_cast<std::size_t>(yy) * taps.ksize];
-        for (int y = 0; y < taps.count[yy]; ++y) {
-            const std::uint8_t* src = in.pixels.data() + stride * (taps.first[yy] + y - row_offset);
-            const int weight = k[y];
-            for (std::size_t i = 0; i < stride; ++i) acc[i] += src[i] * weight;
-        }
-        std::uint8_t* dst = out.pixels.data() + stride * yy;
-        for (std::size_t i = 0; i < stride; ++i) dst[i] = clip8(acc[i]);
-    }
+    resample_vertical(in.pixels.data(), stride, row_offset, taps, out.pixels.data());
     return out;
 }
 
@@ -227,8 +190,7 @@ Image resize(const Image& in, int width, int height, Interpolation filter, const
     Image rows;
     if (horizontal) {
         const Taps taps = make_taps(in.width, width, region.left, region.width, filter);
-        rows = in.channels == 3 ? horizontal_pass<3>(in, row_begin, row_end, taps)
-                                : horizontal_pass<1>(in, row_begin, row_end, taps);
+        rows = horizontal_pass(in, row_begin, row_end, taps);
     } else {
         rows = crop(in, region.left, row_begin, region.width, row_end - row_begin);
     }
