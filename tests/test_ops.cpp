@@ -251,6 +251,56 @@ TEST(RowLoops, SoftmaxMatchesNaiveAtF32AndBf16) {
     }
 }
 
+// int8 attention's softmax, the AVX-512 kernel (where the CPU has it) and the
+// portable loops, against the naive formula in double: row r's u8 steps times
+// its scale are p · v's scale within half a step (and the exponential's 8e-5),
+// the step 1/255 of the row's largest. Widths below, at and past a vector of
+// 16 (masked tails), with and without k's scales and a bias.
+TEST(RowLoops, SoftmaxU8MatchesNaive) {
+    const int rows = 4;
+    for (int cols : {1, 5, 16, 17, 197}) {
+        const std::vector<float> products = random_vector(rows * cols, 51, 300.f);
+        const std::vector<float> q_scales = {0.02f, 0.05f, 0.001f, 0.03f}, k_scales = random_vector(cols, 52, 0.01f),
+                                 v_scales = random_vector(cols, 53, 0.02f);
+        std::vector<float> positive_k(cols), positive_v(cols), bias = random_vector(rows * cols, 54, 2.f);
+        for (int j = 0; j < cols; ++j) {
+            positive_k[j] = 0.015f + std::abs(k_scales[j]), positive_v[j] = 0.005f + std::abs(v_scales[j]);
+            bias[cols + j] -= 150.f;  // scores all far below 0: e^x underflows, not e^(x − max)
+        }
+        const float scale = 0.125f;
+        for (bool with_k_scales : {true, false})
+            for (bool with_bias : {false, true}) {
+                const float* k = with_k_scales ? positive_k.data() : nullptr;
+                const float* b = with_bias ? bias.data() : nullptr;
+                for (auto* softmax : {&softmax_rows_u8, &softmax_rows_u8_portable}) {
+                    std::vector<float> work = products, p_scales(rows);
+                    std::vector<std::uint8_t> u8(rows * cols);
+                    (*softmax)(work.data(), rows, cols, q_scales.data(), scale, k, b, positive_v.data(), u8.data(),
+                               p_scales.data(), nullptr);
+                    for (int r = 0; r < rows; ++r) {
+                        std::vector<double> x(cols), weighted(cols);
+                        for (int j = 0; j < cols; ++j)
+                            x[j] = double(products[r * cols + j]) * q_scales[r] * scale * (k ? k[j] : 1.) +
+                                   (b ? b[r * cols + j] : 0.);
+                        const double max = *std::max_element(x.begin(), x.end());
+                        double sum = 0;
+                        for (int j = 0; j < cols; ++j) sum += std::exp(x[j] - max);
+                        for (int j = 0; j < cols; ++j) weighted[j] = std::exp(x[j] - max) / sum * positive_v[j];
+                        const double step = *std::max_element(weighted.begin(), weighted.end()) / 255;
+                        ASSERT_NEAR(p_scales[r], step, 2e-4 * step)
+                            << cols << " cols, row " << r << (softmax == &softmax_rows_u8 ? "" : ", portable")
+                            << (k ? " k" : "") << (b ? " b" : "");
+                        for (int j = 0; j < cols; ++j)
+                            ASSERT_NEAR(u8[r * cols + j] * double(p_scales[r]), weighted[j],
+                                        0.5 * step + 2e-4 * weighted[j])
+                                << cols << " cols, row " << r << ", column " << j << (k ? ", k scales" : "")
+                                << (b ? ", bias" : "") << (softmax == &softmax_rows_u8 ? "" : ", portable");
+                    }
+                }
+            }
+    }
+}
+
 // store_row's scale, at every type: f32 exactly, bf16 within one rounding,
 // s8 within half a step of its row scale, which carries the factor.
 TEST(RowLoops, StoreRowScalesTheRowAtEveryType) {

@@ -25,5 +25,10 @@ void softmax_rows(float* scores, int rows, int cols, const Activation& probabili
 // not null, gets p itself.
 void softmax_rows_u8(float* products, int rows, int cols, const float* q_scales, float scale, const float* k_scales,
                      const float* bias, const float* v_scales, std::uint8_t* u8, float* p_scales, float* probabilities);
+// The same without the AVX-512 kernel that softmax_rows_u8 runs where the CPU
+// has it (and probabilities is null): what other CPUs run, for the tests.
+void softmax_rows_u8_portable(float* products, int rows, int cols, const float* q_scales, float scale,
+                              const float* k_scales, const float* bias, const float* v_scales, std::uint8_t* u8,
+                              float* p_scales, float* probabilities);
 
 }  // namespace onevit
