@@ -12,6 +12,7 @@
 #include "runtime/executor.hpp"
 #include "ops/attention.hpp"
 #include "ops/gelu.hpp"
+#include "ops/int8_products.hpp"
 #include "ops/linear.hpp"
 #include "ops/norm.hpp"
 #include "ops/patch_embed.hpp"
@@ -299,6 +300,68 @@ TEST(RowLoops, SoftmaxU8MatchesNaive) {
                 }
             }
     }
+}
+
+// int8 attention's matmul kernel (AVX-512 VNNI) against plain sums of
+// products, exactly: as q kᵀ (s8 q, its sign bits flipped, times packed
+// keys) and as p v (u8 p, rows longer than k, times packed values); rows
+// around its blocks of 6, columns around its vectors of 16 and blocks of 4
+// vectors, k around groups of 4 and chunks of 16 groups; every s8 value.
+TEST(RowLoops, Int8ProductsMatchNaive) {
+    if (!has_int8_products_kernel()) GTEST_SKIP() << "no AVX-512 VNNI here: attention runs oneDNN's matmuls";
+    std::mt19937 random(61);
+    std::uniform_int_distribution<int> byte(0, 255);
+    const auto check = [](const std::vector<float>& out, int rows, int n, const auto& expected, const char* what) {
+        for (int i = 0; i < rows; ++i)
+            for (int j = 0; j < n; ++j)
+                ASSERT_EQ(out[i * n + j], float(expected(i, j)))
+                    << what << ", " << rows << " rows, " << n << " columns: " << i << "," << j;
+    };
+    for (int rows : {1, 6, 7, 13})
+        for (int k : {4, 64, 68}) {  // q kᵀ: keys [n][k], k = head_dim
+            for (int n : {1, 5, 16, 17, 197, 208}) {
+                std::vector<std::int8_t> q(rows * k), keys(n * k);
+                for (auto& v : q) v = static_cast<std::int8_t>(byte(random));
+                for (auto& v : keys) v = static_cast<std::int8_t>(byte(random));
+                std::vector<char> packed(packed_b_bytes(n, k));
+                pack_keys(keys.data(), n, k, packed.data());
+                std::vector<std::int8_t> flipped = q;
+                flip_sign_bits(flipped.data(), flipped.size());
+                for (std::size_t i = 0; i < q.size(); ++i) ASSERT_EQ(std::uint8_t(flipped[i]), q[i] + 128);
+                std::vector<float> out(rows * n, -1.f);
+                int8_products(reinterpret_cast<const std::uint8_t*>(flipped.data()), k, rows, packed.data(), n, k,
+                              out.data(), n);
+                check(
+                    out, rows, n,
+                    [&](int i, int j) {
+                        std::int32_t sum = 0;
+                        for (int d = 0; d < k; ++d) sum += q[i * k + d] * keys[j * k + d];
+                        return sum;
+                    },
+                    "q kT");
+            }
+        }
+    for (int rows : {1, 6, 7, 13})
+        for (int k : {1, 5, 64, 197})  // p v: values [k][n], p rows of stride k + 3
+            for (int n : {16, 64, 80, 128}) {
+                const int stride = k + 3;
+                std::vector<std::uint8_t> p(rows * stride + 4);
+                std::vector<std::int8_t> values(k * n);
+                for (auto& v : p) v = static_cast<std::uint8_t>(byte(random));
+                for (auto& v : values) v = static_cast<std::int8_t>(byte(random));
+                std::vector<char> packed(packed_b_bytes(n, k));
+                pack_values(values.data(), k, n, packed.data());
+                std::vector<float> out(rows * n, -1.f);
+                int8_products(p.data(), stride, rows, packed.data(), n, k, out.data(), n);
+                check(
+                    out, rows, n,
+                    [&](int i, int j) {
+                        std::int32_t sum = 0;
+                        for (int d = 0; d < k; ++d) sum += p[i * stride + d] * values[d * n + j];
+                        return sum;
+                    },
+                    "p v");
+            }
 }
 
 // store_row's scale, at every type: f32 exactly, bf16 within one rounding,

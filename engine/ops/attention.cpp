@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "ops/int8_products.hpp"
 #include "ops/kernel_check.hpp"
 #include "ops/quantize.hpp"
 #include "ops/rope.hpp"
@@ -147,6 +148,7 @@ Attention::Attention(const dnnl::engine& engine, int threads, const AttentionSha
       qkv_type_(qkv.type),
       out_type_(out.type),
       v_type_(v_type_of(types)),
+      int8_products_(types.qk == Type::s8 && s.head_dim % 16 == 0 && has_int8_products_kernel()),
       qkv_bytes_(Activation::bytes_per_element(qkv.type)),
       out_bytes_(Activation::bytes_per_element(out.type)) {
     const int T = s.tokens, dh = s.head_dim, I = s.inner();
@@ -178,11 +180,14 @@ Attention::Attention(const dnnl::engine& engine, int threads, const AttentionSha
     const auto take = [&](std::size_t bytes) { return std::exchange(at, at + aligned64(bytes)); };
     layout_.q = take(R * dh * bytes_of(types.qk));
     layout_.k = take(scores_pds_.front().weights_desc().get_size());
+    layout_.k_packed = int8_products_ ? take(packed_b_bytes(T, dh)) : 0;
+    layout_.v_packed = int8_products_ ? take(packed_b_bytes(dh, T)) : 0;
     layout_.v = take(mix_pds_.front().weights_desc().get_size());
     layout_.staged = pack_pds_.empty() ? 0 : take(std::max(dense_kt.get_size(), dense_v.get_size()));
     layout_.o = take(R * dh * sizeof(float));
     layout_.scores = take(R * T * sizeof(float));
-    layout_.probabilities = types.pv == Type::f32 ? layout_.scores : take(R * T * bytes_of(types.pv));
+    // + 4: int8_products reads rows of u8 p in groups of 4
+    layout_.probabilities = types.pv == Type::f32 ? layout_.scores : take(R * T * bytes_of(types.pv) + 4);
     layout_.q_scales = take(R * sizeof(float));
     layout_.k_scales = take(std::size_t(T) * sizeof(float));
     layout_.v_scales = take(std::size_t(T) * sizeof(float));
@@ -250,16 +255,31 @@ void Attention::run(int t, TaskContext& context) {
         copy_in(task.k, T, 0, head, layer_ ? &layer_->k_norm : nullptr,
                 block(packed ? layout_.staged : layout_.k, types_.qk, layout_.k_scales), row);
         if (packed) steps.pack[0].execute(context);
+        if (int8_products_) pack_keys(reinterpret_cast<const std::int8_t*>(w + layout_.k), T, dh, w + layout_.k_packed);
         copy_in(task.v, T, 0, head, nullptr, block(packed ? layout_.staged : layout_.v, v_type_, layout_.v_scales),
                 row);
         if (packed) steps.pack[1].execute(context);
+        if (int8_products_)
+            pack_values(reinterpret_cast<const std::int8_t*>(w + layout_.v), T, dh, w + layout_.v_packed);
         steps.unit = task.unit;
     }
     copy_in(task.q, task.queries.size, task.queries.begin, head, layer_ ? &layer_->q_norm : nullptr,
             block(layout_.q, types_.qk, layout_.q_scales), row);
-    steps.scores[task.rows_class].execute(context);
+    const int rows = task.queries.size;
+    if (int8_products_) {
+        auto* q = reinterpret_cast<std::int8_t*>(w + layout_.q);
+        flip_sign_bits(q, std::size_t(rows) * dh);
+        int8_products(reinterpret_cast<const std::uint8_t*>(q), dh, rows, w + layout_.k_packed, T, dh,
+                      reinterpret_cast<float*>(w + layout_.scores), T);
+    } else {
+        steps.scores[task.rows_class].execute(context);
+    }
     softmax(task, w);
-    steps.mix[task.rows_class].execute(context);
+    if (int8_products_)
+        int8_products(reinterpret_cast<const std::uint8_t*>(w + layout_.probabilities), T, rows, w + layout_.v_packed,
+                      dh, T, reinterpret_cast<float*>(w + layout_.o), dh);
+    else
+        steps.mix[task.rows_class].execute(context);
     // o (f32), times each row's probability scale where p was quantized, into its place as out's type.
     const Activation out(task.out, out_type_);
     const auto* o = reinterpret_cast<const float*>(w + layout_.o);

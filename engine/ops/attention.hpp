@@ -19,10 +19,11 @@
 // from f32, bf16 or s8 q and k (s8: a scale per row, applied in the
 // softmax's first pass); p v from f32 or bf16, or u8 probabilities times s8 v
 // (v's scale per key folded into p before it is quantized per row, that row
-// scale applied as the output is copied back). The scores and the softmax are
-// f32 at every precision. A task's query rows are capped so that its scores
-// stay a fraction of the L2: memory per thread grows with the tokens, not
-// their square.
+// scale applied as the output is copied back). At int8 both matmuls run as a
+// kernel of ours where the CPU has AVX-512 VNNI (ops/int8_products.hpp), as
+// oneDNN's elsewhere. The scores and the softmax are f32 at every precision. A
+// task's query rows are capped so that its scores stay a fraction of the L2:
+// memory per thread grows with the tokens, not their square.
 #pragma once
 
 #include <cstdint>
@@ -106,7 +107,8 @@ private:
     // The blocks of a thread's workspace, at these byte offsets: dense, but k
     // and v where packed (packs_kv: copied dense into staged first).
     struct Layout {
-        std::size_t q, k, v, staged, o, scores, probabilities, q_scales, k_scales, v_scales, p_scales, row, bytes;
+        std::size_t q, k, k_packed, v, v_packed, staged, o, scores, probabilities, q_scales, k_scales, v_scales,
+            p_scales, row, bytes;
     };
     // One slot's primitives, bound to its workspace, per rows class.
     struct SlotSteps {
@@ -127,6 +129,7 @@ private:
     AttentionShape shape_;
     AttentionTypes types_;
     Activation::Type qkv_type_, out_type_, v_type_;
+    bool int8_products_;  // q kᵀ and p v by ops/int8_products.hpp, k and v packed for it (else oneDNN's)
     std::size_t qkv_bytes_ = 0, out_bytes_ = 0;  // per element
     std::vector<Task> tasks_;
     std::vector<dnnl::matmul::primitive_desc> scores_pds_, mix_pds_;  // by rows class
