@@ -193,6 +193,18 @@ TEST(RowLoops, GeluMatchesTheExactFunctionsWithin4e7) {
     }
 }
 
+// The GELU loops' other output: the row's maximum |gelu| (an s8 row's
+// scale), exactly what a pass of its own (quantize.hpp's max_abs_of) gives.
+TEST(RowLoops, GeluReturnsItsRowMaximum) {
+    const int n = 1001;  // not a multiple of a vector
+    const std::vector<float> x = random_vector(n, 17, 3.f), bias = random_vector(n, 18);
+    for (Gelu gelu : {Gelu::erf, Gelu::tanh, Gelu::quick}) {
+        std::vector<float> y = x;
+        const float max_abs = apply_gelu(gelu, y.data(), n, 0.7f, bias.data());
+        EXPECT_EQ(max_abs, max_abs_of(y.data(), n));
+    }
+}
+
 // The bf16 softmax's exponential, against libm over its whole clamped range.
 TEST(RowLoops, ExpForBf16IsWithin8e5OfExp) {
     for (float x = -87.f; x <= 88.f; x += 0.0137f) {

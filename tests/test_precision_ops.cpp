@@ -82,14 +82,17 @@ std::vector<float> rows_of_varied_scale(int rows, int cols, unsigned seed) {
 }
 
 // rows: 37 — nothing a multiple of a block, several column tiles; or more.
-void check_linear(PrecisionOps& t, Type src_type, double tolerance, int rows = 37, bool with_bias = true) {
+// act_dst: the output type of the layers without a residual (s8 needs whole
+// rows: one column tile, so a narrower out).
+void check_linear(PrecisionOps& t, Type src_type, double tolerance, int rows = 37, bool with_bias = true,
+                  Type act_dst = Type::bf16, int out = 1000) {
     Executor ex(t.engine, t.GetParam());
-    const int in = 70, out = 1000;
+    const int in = 70;
     Tensor weight({out, in}, 1, 0.1f), bias({out}, 2);
     const std::vector<float> src = rows_of_varied_scale(rows, in, 3);
     for (Epilogue e :
          {Epilogue::none, Epilogue::gelu_erf, Epilogue::gelu_tanh, Epilogue::gelu_quick, Epilogue::residual_add}) {
-        const Type dst_type = e == Epilogue::residual_add ? Type::f32 : Type::bf16;
+        const Type dst_type = e == Epilogue::residual_add ? Type::f32 : act_dst;
         auto w = inside(ex, [&] {
             return LinearWeights(ex, t.weight_memory, weight.view, with_bias ? &bias.view : nullptr, e,
                                  {rows, ex.threads()}, {src_type, dst_type});
@@ -128,6 +131,12 @@ TEST_P(PrecisionOps, LinearAtInt8MatchesNaiveOverRowChunks) { check_linear(*this
 
 // Without a bias, which the int8 row loop then adds as zeros.
 TEST_P(PrecisionOps, LinearAtInt8WithoutBiasMatchesNaive) { check_linear(*this, Type::s8, 3e-2, 37, false); }
+
+// fc1 at int8 writes its GELU rows as s8 (a row scale from the GELU pass's
+// own maximum): another half step, 0.5/127 of the row's maximum.
+TEST_P(PrecisionOps, LinearAtInt8WritesS8Rows) {
+    check_linear(*this, Type::s8, 3e-2 + 0.5 / 127, 37, true, Type::s8, 96);
+}
 
 TEST_P(PrecisionOps, LayerNormWritesBf16AndS8) {
     Executor ex(engine, GetParam());

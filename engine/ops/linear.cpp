@@ -7,12 +7,12 @@ namespace onevit {
 
 std::unique_ptr<Op> make_linear(std::string name, const LinearWeights& weights, const dnnl::engine& engine, int rows,
                                 Activation src, Activation dst) {
-    if (weights.int8()) return std::make_unique<Int8Linear>(std::move(name), weights, engine, rows, src, dst);
+    if (weights.row_epilogue()) return std::make_unique<Int8Linear>(std::move(name), weights, engine, rows, src, dst);
     return std::make_unique<FloatLinear>(std::move(name), weights, engine, rows, src, dst);
 }
 
 void plan_linear(const LinearWeights& weights, const dnnl::engine& engine, int rows) {
-    if (weights.int8()) {
+    if (weights.row_epilogue()) {
         plan_linear_tiles(weights, engine, rows, Int8Linear::chunk_floats());
         return;
     }

@@ -2,9 +2,10 @@
 // tiles of its weights' grid (ops/linear_weights.hpp). Two implementations
 // behind one interface:
 //   FloatLinear (f32, bf16): oneDNN's fused post-ops (bias, GELU, residual sum);
-//   Int8Linear: s8 · s8 matmuls with only the weight scales fused, each row
-//   chunk's f32 block then finished by a row loop of ours (row scale, bias,
-//   GELU, and the store, quantization or residual add).
+//   Int8Linear (int8, and bf16 with a GELU): s8 · s8 (bf16 · bf16) matmuls
+//   with only the weight scales fused, each row chunk's f32 block then
+//   finished by a row loop of ours (row scale, bias, GELU, and the store,
+//   quantization or residual add).
 #pragma once
 
 #include <memory>

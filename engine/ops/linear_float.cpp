@@ -27,7 +27,7 @@ dnnl::reorder::primitive_desc FloatLinear::copy_desc(const LinearWeights& w, con
 FloatLinear::FloatLinear(std::string name, const LinearWeights& w, const dnnl::engine& engine, int rows, Activation src,
                          Activation dst)
     : BlockOp(std::move(name), engine) {
-    if (w.int8() || src.type != w.types().src || dst.type != w.types().dst)
+    if (w.row_epilogue() || src.type != w.types().src || dst.type != w.types().dst)
         throw std::logic_error("FloatLinear: activations of other data types than the weights were prepared for");
     const auto& column_tiles = w.column_tiles();
     const bool blocked = column_tiles.size() > 1;

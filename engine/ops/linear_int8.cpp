@@ -24,25 +24,42 @@ void add_scaled_into(const float* values, int n, float scale, const float* bias,
     for (int i = 0; i < n; ++i) sum[i] += values[i] * scale + bias[i];
 }
 
-// block holds rows × cols of s32 sums times the weight scales. Each row is
-// multiplied by its activation scale and gets the bias (and the GELU), in
-// the same pass as it is added to the residual in dst or, in place, before it
-// is stored as dst's type (s8 quantizes it per row).
+// store_row's s8 case for a row whose max |x| the GELU loop found: the same
+// scale and steps, without a pass for the maximum. min/max before the
+// conversion: a NaN (a hostile model's) becomes 127, never undefined behaviour.
+ONEVIT_VECTOR_CLONES
+void quantize_by_max(const float* values, int n, float max_abs, std::int8_t* q, float* row_scale) {
+    const float scale = max_abs > 0.f ? max_abs / 127.f : 1.f;
+    const float inverse = 1.f / scale;
+    *row_scale = scale;
+    for (int i = 0; i < n; ++i)
+        q[i] = static_cast<std::int8_t>(std::max(-127.f, std::min(127.f, round_even(values[i] * inverse))));
+}
+
+// block holds rows × cols of s32 sums times the weight scales (f32 sums at
+// bf16). Each row is multiplied by its activation scale (int8) and gets the
+// bias (and the GELU), in the same pass as it is added to the residual in dst
+// or, in place, before it is stored as dst's type (s8 quantized per row).
 void finish_rows(float* block, Range rows, int cols, const float* row_scales, const float* bias, Epilogue epilogue,
                  const Activation& dst, int dst_stride, int dst_column) {
+    using Type = Activation::Type;
     const std::optional<Gelu> gelu = gelu_of(epilogue);
     for (int row = rows.begin; row < rows.begin + rows.size; ++row) {
         float* values = block + std::int64_t(row - rows.begin) * cols;
+        const float scale = row_scales ? row_scales[row] : 1.f;
+        void* out = dst.at(row, dst_stride, dst_column);
         if (epilogue == Epilogue::residual_add) {
-            add_scaled_into(values, cols, row_scales[row], bias,
-                            static_cast<float*>(dst.at(row, dst_stride, dst_column)));
-            continue;
+            add_scaled_into(values, cols, scale, bias, static_cast<float*>(out));
+        } else if (gelu && dst.type == Type::s8) {  // whole rows (checked at construction)
+            const float max_abs = apply_gelu(*gelu, values, cols, scale, bias);
+            quantize_by_max(values, cols, max_abs, static_cast<std::int8_t*>(out), &dst.row_scales[row]);
+        } else {
+            if (gelu)
+                apply_gelu(*gelu, values, cols, scale, bias);
+            else
+                scale_and_add_bias(values, cols, scale, bias);
+            store_row(values, cols, dst, row, dst_stride, dst_column);
         }
-        if (gelu)
-            apply_gelu(*gelu, values, cols, row_scales[row], bias);
-        else
-            scale_and_add_bias(values, cols, row_scales[row], bias);
-        store_row(values, cols, dst, row, dst_stride, dst_column);
     }
 }
 
@@ -59,8 +76,9 @@ Int8Linear::Int8Linear(std::string name, const LinearWeights& w, const dnnl::eng
       bias_(w.bias()),
       epilogue_(w.shape().epilogue) {
     const auto& column_tiles = w.column_tiles();
+    if (!w.int8()) src_.row_scales = nullptr;  // bf16 rows have none (scale 1)
     if (epilogue_ == Epilogue::tanh) throw std::logic_error("Int8Linear: no tanh epilogue (poolers stay f32)");
-    if (!w.int8() || src.type != memory::data_type::s8 || !src.row_scales ||
+    if (!w.row_epilogue() || src.type != w.types().src || (w.int8() && !src.row_scales) ||
         (dst.type == memory::data_type::s8 && column_tiles.size() > 1))
         throw std::logic_error("Int8Linear: activations of other data types than the weights were prepared for");
     for (const LinearTile& t : plan_linear_tiles(w, engine, rows, chunk_floats())) {

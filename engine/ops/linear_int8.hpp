@@ -1,14 +1,15 @@
-// The int8 linear op (ops/linear.hpp): s8 · s8 → s32 matmuls applying only
-// the weight scales (static output scales), each into an f32 block in the
-// running thread's workspace, then a row loop of ours over the block:
-// each row times its activation scale, plus the bias, the GELU, then stored
-// (f32, bf16), quantized per row (s8, for whole rows) or added to the
-// residual. A tile runs as row chunks whose blocks fit the core's L2, so each
-// block is read back from L2 (docs/performance.md).
+// The int8 linear op (ops/linear.hpp), which also runs the bf16 layers with a
+// GELU (LinearWeights::row_epilogue): s8 · s8 → s32 matmuls applying only
+// the weight scales (static output scales), or bf16 · bf16 → f32, each into
+// an f32 block in the running thread's workspace, then a row loop of ours
+// over the block: each row times its activation scale (int8), plus the bias,
+// the GELU, then stored (f32, bf16), quantized per row (s8, for whole rows)
+// or added to the residual. A tile runs as row chunks whose blocks fit the
+// core's L2, so each block is read back from L2 (docs/performance.md).
 //
 // Why not oneDNN's epilogues: oneDNN 2.6's brgemm takes a per-row multiply
 // only in a 3-D matmul, whose weights stay plain — slower than 2-D with
-// blocked weights (docs/design.md).
+// blocked weights (docs/design.md); its GELU-erf post-op costs twice our loop.
 #pragma once
 
 #include <vector>

@@ -119,6 +119,10 @@ std::optional<Gelu> gelu_of(Epilogue epilogue) {
     }
 }
 
+bool LinearWeights::row_epilogue() const {
+    return int8() || (shape_.types.src == memory::data_type::bf16 && gelu_of(shape_.epilogue));
+}
+
 double modelled_linear_macs(const LinearShape& shape, LinearTuning tuning, int rows) {
     const int width = choose_column_width(tuning.rows, shape.out, shape.in, tuning.threads);
     double cost = 0;
@@ -201,11 +205,11 @@ void LinearWeights::reorder_into_tiles(Executor& loader, WeightMemory& weight_me
     const int in = shape_.in, out = shape_.out;
     for (ColumnTile& tile : tiles_) {
         tile.weights = memory(tile.weights_md, engine, weight_memory.allocate(tile.weights_md.get_size()));
-        if (bias_ && !int8())  // int8 adds the bias in its row loop
+        if (bias_ && !row_epilogue())  // the row loop adds it otherwise
             tile.bias = memory(matrix_md(1, tile.columns.size, tile.columns.size, memory::data_type::f32), engine,
                                const_cast<float*>(bias_ + tile.columns.begin));
     }
-    if (int8() && !bias_) {  // the row loop adds a bias either way
+    if (row_epilogue() && !bias_) {  // the row loop adds a bias either way
         auto* zeros = static_cast<float*>(weight_memory.allocate(sizeof(float) * out));
         std::fill(zeros, zeros + out, 0.f);
         bias_ = zeros;
@@ -228,10 +232,8 @@ void LinearWeights::reorder_into_tiles(Executor& loader, WeightMemory& weight_me
 // int8: only the weight scales, as output scales; the rest is its row loop's.
 dnnl::primitive_attr LinearWeights::attr(const ColumnTile& tile) const {
     dnnl::primitive_attr attr = user_scratchpad_attr();
-    if (int8()) {
-        attr.set_output_scales(1 << 1, tile.weight_scales);  // per output channel
-        return attr;
-    }
+    if (int8()) attr.set_output_scales(1 << 1, tile.weight_scales);  // per output channel
+    if (row_epilogue()) return attr;
     dnnl::post_ops post_ops;
     switch (shape_.epilogue) {
         case Epilogue::none:
@@ -262,9 +264,9 @@ dnnl::matmul::primitive_desc LinearWeights::matmul_desc(const dnnl::engine& engi
     // single column tile, a block of the tile's own otherwise.
     const int cols = tile.columns.size;
     const memory::desc src_md = matrix_md(rows, shape_.in, shape_.in, shape_.types.src);
-    const memory::desc dst_md = matrix_md(rows, cols, cols, int8() ? memory::data_type::f32 : shape_.types.dst);
+    const memory::desc dst_md = matrix_md(rows, cols, cols, row_epilogue() ? memory::data_type::f32 : shape_.types.dst);
     const memory::desc bias_md =
-        shape_.bias && !int8() ? matrix_md(1, cols, cols, memory::data_type::f32) : memory::desc();
+        shape_.bias && !row_epilogue() ? matrix_md(1, cols, cols, memory::data_type::f32) : memory::desc();
     const dnnl::matmul::desc desc(src_md, tile.weights_md, bias_md, dst_md);
     return checked(dnnl::matmul::primitive_desc(desc, attr(tile), engine), "matmul");
 }

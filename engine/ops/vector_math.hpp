@@ -82,26 +82,4 @@ inline float exp_for_bf16(float x) {
     return p * two_to_the_rounded(shifted);
 }
 
-// erf by Abramowitz & Stegun 7.1.28, odd in x: 1 − 1 / p(|x|)^16 with p a
-// degree-6 polynomial. Its own error is ≤ 3e-7; in float, 1 − 1/p^16 loses
-// digits near 0 (absolute error up to 1.8e-6 at |x| ≈ 0.03), where the GELU,
-// its only user, multiplies it by x/2: GELU stays within 4e-7 · max(1, |x|).
-// No exp: the GELU runs 40 % faster than with 7.1.26's e^{-x²}. Large |x|
-// overflow p^16 to infinity, giving ±1.
-inline float erf_of(float x) {
-    const float a = std::abs(x);
-    float p = 0.0000430638f;
-    p = p * a + 0.0002765672f;
-    p = p * a + 0.0001520143f;
-    p = p * a + 0.0092705272f;
-    p = p * a + 0.0422820123f;
-    p = p * a + 0.0705230784f;
-    p = p * a + 1.f;
-    p = p * p;  // p^16 by four squarings
-    p = p * p;
-    p = p * p;
-    p = p * p;
-    return std::copysign(1.f - 1.f / p, x);
-}
-
 }  // namespace onevit
