@@ -10,7 +10,7 @@
 namespace onevit::serve {
 
 Batcher::Batcher(const Model& model, int max_batch, std::chrono::microseconds max_delay, int max_queued_images,
-                 Metrics& metrics)
+                 Metrics& metrics, std::function<void()> when_idle)
     : model_(model),
       max_batch_(max_batch),
       max_delay_(max_delay),
@@ -18,7 +18,8 @@ Batcher::Batcher(const Model& model, int max_batch, std::chrono::microseconds ma
       image_floats_(std::size_t(model.info().arch.channels) * model.info().arch.image_height *
                     model.info().arch.image_width),
       outputs_per_image_(std::size_t(model.info().arch.outputs())),
-      metrics_(metrics) {
+      metrics_(metrics),
+      when_idle_(std::move(when_idle)) {
     // One worker per stream, each with at most one batch in flight: Model::submit
     // sends each to the least busy stream, so every stream has one to run.
     for (int i = 0; i < model.streams(); ++i) workers_.emplace_back([this] { work(); });
@@ -60,8 +61,11 @@ void Batcher::submit(std::unique_ptr<BatchJob> job) {
 void Batcher::start_now(BatchJob& job) {
     // Nothing runs and nothing waits: there is no batch to gather, so the model
     // starts here instead of after a worker has woken (that wake then overlaps the run).
+    // Images in scattered slots need the worker's gather buffer.
+    const float* input = job.pixels.contiguous();
+    if (!input) return;
     try {
-        job.started = model_.submit(job.pixels.data(), job.images);
+        job.started = model_.submit(input, job.images);
         ++running_;
     } catch (const std::exception&) {
         // Refused before it ran: the worker runs it as any other job, and reports the error.
@@ -137,6 +141,7 @@ void Batcher::trim_if_due(std::unique_lock<std::mutex>& lock) {
     // memory would climb to the largest burst seen; give it back while nothing runs.
     lock.unlock();
     malloc_trim(0);
+    if (when_idle_) when_idle_();
     lock.lock();
 }
 
@@ -145,14 +150,13 @@ void Batcher::run(std::vector<std::unique_ptr<BatchJob>>& batch, int images, std
     const auto started = running ? batch.front()->queued_at : BatchJob::Clock::now();
     for (const auto& job : batch)
         metrics_.observe_queue_time(std::chrono::duration<double>(started - job->queued_at).count());
-    const float* input = batch.front()->pixels.data();
-    if (batch.size() > 1) {
+    const float* input = batch.size() == 1 ? batch.front()->pixels.contiguous() : nullptr;
+    if (!input) {
         buffer.resize(std::size_t(images) * image_floats_);
         std::size_t at = 0;
-        for (const auto& job : batch) {
-            std::memcpy(buffer.data() + at, job->pixels.data(), job->pixels.size() * sizeof(float));
-            at += job->pixels.size();
-        }
+        for (const auto& job : batch)
+            for (int i = 0; i < job->pixels.count(); ++i, at += image_floats_)
+                std::memcpy(buffer.data() + at, job->pixels.image(i), image_floats_ * sizeof(float));
         input = buffer.data();
     }
     std::vector<float> outputs;
@@ -164,6 +168,9 @@ void Batcher::run(std::vector<std::unique_ptr<BatchJob>>& batch, int images, std
         error = std::string("inference failed: ") + e.what();
     }
     metrics_.observe_batch(images, std::chrono::duration<double>(BatchJob::Clock::now() - computing).count());
+    // The slots go back before any answer does: a client's next request never
+    // finds its previous one's still held, so slots in use stay within the requests in flight.
+    for (const auto& job : batch) job->pixels.clear();
     std::size_t row = 0;
     for (const auto& job : batch) {
         const std::size_t count = std::size_t(job->images) * outputs_per_image_;

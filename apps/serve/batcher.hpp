@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "image_pool.hpp"
 #include "onevit/model.hpp"
 
 namespace onevit::serve {
@@ -29,7 +30,7 @@ class Metrics;
 struct BatchJob {
     using Clock = std::chrono::steady_clock;
     int images = 0;
-    std::vector<float> pixels;  // images x C x H x W
+    ImageSlots pixels;  // `images` images of C x H x W
     // On a batcher thread: the job's outputs (images x outputs floats), or error non-empty.
     std::function<void(std::vector<float> outputs, const std::string& error)> done;
     Clock::time_point queued_at{};
@@ -38,8 +39,9 @@ struct BatchJob {
 
 class Batcher {
 public:
+    // when_idle, if given, runs with the idle trim (the image pool's give-back).
     Batcher(const Model& model, int max_batch, std::chrono::microseconds max_delay, int max_queued_images,
-            Metrics& metrics);
+            Metrics& metrics, std::function<void()> when_idle = nullptr);
     ~Batcher();  // stop()
     Batcher(const Batcher&) = delete;
     Batcher& operator=(const Batcher&) = delete;
@@ -74,6 +76,7 @@ private:
     const std::size_t image_floats_;
     const std::size_t outputs_per_image_;
     Metrics& metrics_;
+    const std::function<void()> when_idle_;
 
     std::mutex mutex_;
     std::condition_variable changed_;

@@ -19,7 +19,7 @@ bool has_other_contents(const inference::InferTensorContents& c, bool fp32) {
            (fp32 ? c.bytes_contents_size() : c.fp32_contents_size());
 }
 
-void read_contents(const CheckedInput& checked, const inference::InferTensorContents& contents,
+void read_contents(const CheckedInput& checked, const inference::InferTensorContents& contents, ImagePool& pool,
                    InferenceRequest& request) {
     const bool pixels = checked.kind == InputKind::pixels;
     if (has_other_contents(contents, pixels))
@@ -29,7 +29,7 @@ void read_contents(const CheckedInput& checked, const inference::InferTensorCont
         if (std::size_t(contents.fp32_contents_size()) != checked.elements)
             refuse(fmt::format("inputs[0].contents holds {} values, the shape needs {}", contents.fp32_contents_size(),
                                checked.elements));
-        request.pixels.assign(contents.fp32_contents().begin(), contents.fp32_contents().end());
+        request.pixels = pool.copy_of(contents.fp32_contents().data(), checked.elements * sizeof(float));
     } else {
         if (std::size_t(contents.bytes_contents_size()) != checked.elements)
             refuse(fmt::format("inputs[0].contents holds {} strings, the shape needs {}",
@@ -57,7 +57,8 @@ OutputRequest read_outputs(const ModelSpec& spec, const inference::ModelInferReq
 
 }  // namespace
 
-InferenceRequest decode_grpc_infer(const ModelSpec& spec, const inference::ModelInferRequest& message) {
+InferenceRequest decode_grpc_infer(const ModelSpec& spec, const inference::ModelInferRequest& message,
+                                   ImagePool& pool) {
     if (message.inputs_size() != 1)
         refuse(fmt::format("the request has {} inputs; give exactly one: {} (FP32) or {} (BYTES)",
                            message.inputs_size(), kPixelInput, kImageInput));
@@ -74,11 +75,11 @@ InferenceRequest decode_grpc_infer(const ModelSpec& spec, const inference::Model
         if (input.has_contents()) refuse("inputs[0] has both contents and raw_input_contents");
         const std::string& bytes = message.raw_input_contents(0);
         if (checked.kind == InputKind::pixels)
-            request.pixels = fp32_from_bytes(bytes, checked.elements);
+            request.pixels = fp32_from_bytes(bytes, checked.elements, pool);
         else
             request.images = strings_from_bytes(bytes, checked.elements);
     } else if (input.has_contents()) {
-        read_contents(checked, input.contents(), request);
+        read_contents(checked, input.contents(), pool, request);
     } else {
         refuse("inputs[0] has no data: give raw_input_contents or contents");
     }

@@ -8,14 +8,15 @@
 #include <vector>
 
 #include "grpc_predict_v2.pb.h"
+#include "image_pool.hpp"
 #include "inference_request.hpp"
 #include "model_spec.hpp"
 
 namespace onevit::serve {
 
-// Throws RequestError (bad_request) saying what is wrong. The model name and
-// version are the service's to check.
-InferenceRequest decode_grpc_infer(const ModelSpec& spec, const inference::ModelInferRequest& request);
+// Throws RequestError: bad_request saying what is wrong, unavailable when the
+// pool has no room for the pixels. The model name and version are the service's to check.
+InferenceRequest decode_grpc_infer(const ModelSpec& spec, const inference::ModelInferRequest& request, ImagePool& pool);
 
 void encode_grpc_infer(const ModelSpec& spec, const InferenceRequest& request, std::vector<float> outputs,
                        inference::ModelInferResponse& response);

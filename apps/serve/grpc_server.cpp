@@ -112,7 +112,7 @@ public:
         if (!backend) return answer(Status::unavailable, "the model is still loading"), reactor;
         InferenceRequest decoded;
         try {
-            decoded = decode_grpc_infer(backend->spec, *request);
+            decoded = decode_grpc_infer(backend->spec, *request, backend->service.pool());
         } catch (const RequestError& e) {
             return answer(e.status(), e.what()), reactor;
         }

@@ -67,8 +67,51 @@ std::optional<std::int64_t> integer_parameter(const json& parameters, const char
     return value->get<std::int64_t>();
 }
 
+// The binary data after the JSON: bytes in memory, or the slots the transport read them into.
+class BinaryData {
+public:
+    explicit BinaryData(std::string_view bytes) : bytes_(bytes), size_(bytes.size()) {}
+    BinaryData(ImageSlots& slots, std::size_t size) : slots_(&slots), size_(size) {}
+
+    std::size_t size() const { return size_; }
+
+    // The next n bytes, FP32 pixels of `elements` values, as images in slots.
+    ImageSlots take_fp32(std::size_t n, std::size_t elements, ImagePool& pool) {
+        if (!slots_) return fp32_from_bytes(take_bytes(n), elements, pool);
+        check_fp32_size(n, elements);
+        refuse_after(n);
+        size_ = 0;
+        return std::move(*slots_);  // read into place: one image a slot
+    }
+
+    std::vector<std::string> take_strings(std::size_t n, std::size_t elements) {
+        if (!slots_) return strings_from_bytes(take_bytes(n), elements);
+        refuse_after(n);
+        size_ = 0;
+        return strings_from_bytes(slots_->copy_bytes(n), elements);
+    }
+
+    // Data left after the inputs': refused.
+    void refuse_after(std::size_t taken) const {
+        if (size_ > taken)
+            refuse(fmt::format("{} bytes of binary data after the inputs' binary_data_size", size_ - taken));
+    }
+
+private:
+    std::string_view take_bytes(std::size_t n) {
+        const std::string_view taken = bytes_.substr(0, n);
+        bytes_.remove_prefix(taken.size());
+        size_ -= taken.size();
+        return taken;
+    }
+
+    std::string_view bytes_;
+    ImageSlots* slots_ = nullptr;
+    std::size_t size_;
+};
+
 // The one input's data into the request: from the binary section or from JSON.
-void read_input(const ModelSpec& spec, const json& input, JsonTensorData& data, std::string_view& binary,
+void read_input(const ModelSpec& spec, const json& input, JsonTensorData& data, BinaryData& binary, ImagePool& pool,
                 InferenceRequest& request) {
     const std::string where = "inputs[0]";
     if (!input.is_object()) refuse(where + " must be an object");
@@ -83,12 +126,10 @@ void read_input(const ModelSpec& spec, const json& input, JsonTensorData& data, 
         if (*binary_size < 0 || std::uint64_t(*binary_size) > binary.size())
             refuse(fmt::format("{}: binary_data_size {} but {} bytes of binary data follow the JSON", where,
                                *binary_size, binary.size()));
-        const std::string_view bytes = binary.substr(0, std::size_t(*binary_size));
-        binary.remove_prefix(bytes.size());
         if (checked.kind == InputKind::pixels)
-            request.pixels = fp32_from_bytes(bytes, checked.elements);
+            request.pixels = binary.take_fp32(std::size_t(*binary_size), checked.elements, pool);
         else
-            request.images = strings_from_bytes(bytes, checked.elements);
+            request.images = binary.take_strings(std::size_t(*binary_size), checked.elements);
     } else {
         if (!data.present) refuse(where + " has neither data nor parameters.binary_data_size");
         if (checked.kind == InputKind::pixels) {
@@ -96,14 +137,15 @@ void read_input(const ModelSpec& spec, const json& input, JsonTensorData& data, 
             if (data.numbers.size() != checked.elements)
                 refuse(fmt::format("{}.data holds {} values, the shape needs {}", where, data.numbers.size(),
                                    checked.elements));
-            request.pixels = std::move(data.numbers);
-        } else {
-            if (!data.numbers.empty()) refuse(where + ".data holds numbers; " + kImageInput + " is BYTES");
-            if (data.strings.size() != checked.elements)
-                refuse(fmt::format("{}.data holds {} strings, the shape needs {}", where, data.strings.size(),
-                                   checked.elements));
-            request.images = std::move(data.strings);
+            require_finite(data.numbers.data(), data.numbers.size());
+            request.pixels = pool.copy_of(data.numbers.data(), data.numbers.size() * sizeof(float));
+            return;
         }
+        if (!data.numbers.empty()) refuse(where + ".data holds numbers; " + kImageInput + " is BYTES");
+        if (data.strings.size() != checked.elements)
+            refuse(fmt::format("{}.data holds {} strings, the shape needs {}", where, data.strings.size(),
+                               checked.elements));
+        request.images = std::move(data.strings);
     }
     if (checked.kind == InputKind::pixels) require_finite(request.pixels);
 }
@@ -130,19 +172,7 @@ OutputRequest read_outputs(const ModelSpec& spec, const json& document, bool bin
     return output;
 }
 
-}  // namespace
-
-InferenceRequest decode_http_infer(const ModelSpec& spec, std::string_view body,
-                                   std::optional<std::size_t> header_length) {
-    std::string_view text = body;
-    std::string_view binary;
-    if (header_length) {
-        if (*header_length > body.size())
-            refuse(fmt::format("Inference-Header-Content-Length {} is more than the body's {} bytes", *header_length,
-                               body.size()));
-        text = body.substr(0, *header_length);
-        binary = body.substr(*header_length);
-    }
+InferenceRequest decode(const ModelSpec& spec, std::string_view text, BinaryData& binary, ImagePool& pool) {
     JsonRequest parsed = parse_json_request(text);
     const json& document = parsed.document;
     if (!document.is_object()) refuse("the request must be a JSON object");
@@ -161,11 +191,40 @@ InferenceRequest decode_http_infer(const ModelSpec& spec, std::string_view body,
         refuse(fmt::format("the request has {} inputs; give exactly one: {} (FP32) or {} (BYTES)", inputs.size(),
                            kPixelInput, kImageInput));
     parsed.data.resize(1);
-    read_input(spec, inputs[0], parsed.data[0], binary, request);
-    if (!binary.empty())
-        refuse(fmt::format("{} bytes of binary data after the inputs' binary_data_size", binary.size()));
+    read_input(spec, inputs[0], parsed.data[0], binary, pool, request);
+    binary.refuse_after(0);
     request.output = read_outputs(spec, document, binary_output);
     return request;
+}
+
+void refuse_header_length(std::size_t header_length, std::size_t body_size) {
+    refuse(
+        fmt::format("Inference-Header-Content-Length {} is more than the body's {} bytes", header_length, body_size));
+}
+
+}  // namespace
+
+InferenceRequest decode_http_infer(const ModelSpec& spec, std::string_view body,
+                                   std::optional<std::size_t> header_length, ImagePool& pool) {
+    std::string_view text = body;
+    std::string_view bytes;
+    if (header_length) {
+        if (*header_length > body.size()) refuse_header_length(*header_length, body.size());
+        text = body.substr(0, *header_length);
+        bytes = body.substr(*header_length);
+    }
+    BinaryData binary(bytes);
+    return decode(spec, text, binary, pool);
+}
+
+InferenceRequest decode_http_infer(const ModelSpec& spec, RequestBody& body, std::optional<std::size_t> header_length,
+                                   ImagePool& pool) {
+    if (!body.split) return decode_http_infer(spec, body.text, header_length, pool);
+    // The transport split the body at header_length: the JSON is all of text.
+    if (header_length && *header_length > body.text.size())
+        refuse_header_length(*header_length, body.text.size() + body.binary_bytes);
+    BinaryData binary(body.binary, body.binary_bytes);
+    return decode(spec, body.text, binary, pool);
 }
 
 HttpInferResponse encode_http_infer(const ModelSpec& spec, const InferenceRequest& request,

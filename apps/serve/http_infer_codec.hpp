@@ -11,15 +11,22 @@
 #include <string_view>
 #include <vector>
 
+#include "image_pool.hpp"
 #include "inference_request.hpp"
 #include "model_spec.hpp"
+#include "request_body.hpp"
 
 namespace onevit::serve {
 
-// header_length: the Inference-Header-Content-Length header, if given.
-// Throws RequestError (bad_request) saying what is wrong.
+// header_length: the Inference-Header-Content-Length header, if given. A binary
+// tensor the transport read into slots becomes the request's pixels as it is;
+// pixels given any other way are copied into slots of `pool`. Throws
+// RequestError: bad_request saying what is wrong, unavailable when the pool is full.
+InferenceRequest decode_http_infer(const ModelSpec& spec, RequestBody& body, std::optional<std::size_t> header_length,
+                                   ImagePool& pool);
+// A body in memory (tests, the fuzzer).
 InferenceRequest decode_http_infer(const ModelSpec& spec, std::string_view body,
-                                   std::optional<std::size_t> header_length);
+                                   std::optional<std::size_t> header_length, ImagePool& pool);
 
 struct HttpInferResponse {
     std::string body;

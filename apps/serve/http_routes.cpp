@@ -123,7 +123,8 @@ HttpResponse HttpRoutes::refusal(http::status status, const std::string& message
     return json_response(status, error_body(message));
 }
 
-std::optional<HttpResponse> HttpRoutes::screen(const HttpRequest::header_type& header, const std::string& peer) {
+std::optional<HttpResponse> HttpRoutes::screen(const HttpRequest::header_type& header, const std::string& peer,
+                                               RequestBody& body) {
     const std::string_view target = text(header.target());
     const std::optional<Route> route = route_of(target);
     const Endpoint endpoint = route ? route->endpoint : Endpoint::other;
@@ -164,6 +165,11 @@ std::optional<HttpResponse> HttpRoutes::screen(const HttpRequest::header_type& h
         return refuse(
             http::status::unsupported_media_type,
             fmt::format("Content-Encoding {} is not supported; send the body as it is", text(encoding->value())));
+    const Backend* backend = state_.backend();
+    if (endpoint == Endpoint::infer && backend) {
+        body.pool = &backend->service.pool();
+        body.max_images = backend->spec.max_batch;
+    }
     return std::nullopt;
 }
 
@@ -229,12 +235,12 @@ void HttpRoutes::infer(HttpRequest request, const std::string& peer, Respond res
     if (!backend) return finish(Status::unavailable, "the model is still loading", {});
     InferenceRequest decoded;
     try {
-        decoded = decode_http_infer(backend->spec, request.body(), header_length_of(request));
+        decoded = decode_http_infer(backend->spec, request.body(), header_length_of(request), backend->service.pool());
     } catch (const RequestError& e) {
         return finish(e.status(), e.what(), {});
     }
-    request.body().clear();
-    request.body().shrink_to_fit();
+    request.body().text = std::string();
+    request.body().binary.clear();
     auto shared_request = std::make_shared<InferenceRequest>();
     shared_request->id = decoded.id;
     shared_request->batch = decoded.batch;

@@ -19,7 +19,8 @@ class HttpRoutes : public HttpHandler {
 public:
     HttpRoutes(const ServingState& state, Metrics& metrics, std::string server_version);
 
-    std::optional<HttpResponse> screen(const HttpRequest::header_type& header, const std::string& peer) override;
+    std::optional<HttpResponse> screen(const HttpRequest::header_type& header, const std::string& peer,
+                                       RequestBody& body) override;
     void handle(HttpRequest request, const std::string& peer, Respond respond) override;
     HttpResponse refusal(boost::beast::http::status status, const std::string& message,
                          const std::string& peer) override;

@@ -91,7 +91,8 @@ private:
 
     void on_header() {
         keep_alive_ = parser_->get().keep_alive();
-        if (std::optional<HttpResponse> refusal = server_.handler_.screen(parser_->get().base(), peer_))
+        if (std::optional<HttpResponse> refusal =
+                server_.handler_.screen(parser_->get().base(), peer_, parser_->get().body()))
             return write(std::move(*refusal), true);  // the body stays unread: the connection closes
         if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
             // curl and others wait for this before sending a large body.
@@ -126,6 +127,10 @@ private:
             log_line(fmt::format("{} closed the connection in the middle of a request", peer_));
             return close();
         }
+        if (ec == kNoFreeSlot && parser_->get().body().pool)
+            return write(server_.handler_.refusal(http::status::service_unavailable,
+                                                  parser_->get().body().pool->full_message(), peer_),
+                         true);
         if (ec == http::error::header_limit)
             return write(server_.handler_.refusal(http::status::request_header_fields_too_large,
                                                   fmt::format("the request's header is over the limit of {} bytes",
@@ -183,7 +188,7 @@ private:
     HttpServer& server_;
     const std::string peer_;
     beast::flat_buffer buffer_;
-    std::optional<http::request_parser<http::string_body>> parser_;
+    std::optional<http::request_parser<HttpBody>> parser_;
     std::shared_ptr<HttpResponse> response_;  // being written
     State state_ = State::idle;
     bool keep_alive_ = false;  // what the request being answered asked for

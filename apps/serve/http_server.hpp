@@ -4,7 +4,8 @@
 // the body is read), the time a request may take to arrive whole (a client
 // that trickles bytes is dropped), keep-alive idle time, and connections (over
 // the limit: 503 at once). Malformed requests get a 400 and the connection
-// closes; everything refused is logged as one line.
+// closes; everything refused is logged as one line. A binary tensor is read
+// straight into the image pool's slots (http_body.hpp); none free: 503.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -25,6 +26,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "http_body.hpp"
+
 namespace onevit::serve {
 
 class Metrics;
@@ -38,7 +41,7 @@ struct HttpLimits {
     int max_connections = 256;
 };
 
-using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpRequest = boost::beast::http::request<HttpBody>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 
 // The protocol behind the transport (http_routes.hpp).
@@ -46,8 +49,10 @@ class HttpHandler {
 public:
     using Respond = std::function<void(HttpResponse)>;  // once, from any thread
     virtual ~HttpHandler() = default;
-    // After the header, before the body is read: a response refuses the request (auth, path).
-    virtual std::optional<HttpResponse> screen(const HttpRequest::header_type& header, const std::string& peer) = 0;
+    // After the header, before the body is read: a response refuses the request (auth, path);
+    // else it may set body.pool, where the body's binary data is to go.
+    virtual std::optional<HttpResponse> screen(const HttpRequest::header_type& header, const std::string& peer,
+                                               RequestBody& body) = 0;
     virtual void handle(HttpRequest request, const std::string& peer, Respond respond) = 0;
     // A request the transport itself refused (malformed, too large, over the connection limit).
     virtual HttpResponse refusal(boost::beast::http::status status, const std::string& message,

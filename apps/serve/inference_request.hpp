@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "image_pool.hpp"
+
 namespace onevit::serve {
 
 struct OutputRequest {
@@ -16,7 +18,7 @@ struct OutputRequest {
 struct InferenceRequest {
     std::string id;                   // echoed in the response
     int batch = 0;                    // images, 1 ... max_batch
-    std::vector<float> pixels;        // input pixel_values: batch x C x H x W, preprocessed
+    ImageSlots pixels;                // input pixel_values: batch images of C x H x W, preprocessed
     std::vector<std::string> images;  // input image: batch encoded JPEG/PNG files
     OutputRequest output;
 };

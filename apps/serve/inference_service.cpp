@@ -4,6 +4,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
+#include <cstring>
 #include <exception>
 
 #include "metrics.hpp"
@@ -18,7 +20,11 @@ InferenceService::InferenceService(const Model& model, const ModelSpec& spec, co
       spec_(spec),
       options_(options),
       metrics_(metrics),
-      batcher_(model, options.max_batch, options.max_queue_delay, options.max_queued_images, metrics),
+      // Besides the queue: the batches the streams run, and as many arriving.
+      pool_(spec.image_floats() * sizeof(float), options.max_queued_images + 2 * model.streams() * options.max_batch,
+            2 * model.streams() * options.max_batch),
+      batcher_(model, options.max_batch, options.max_queue_delay, options.max_queued_images, metrics,
+               [this] { pool_.trim(); }),
       decoders_(std::size_t(options.decode_threads)) {}
 
 InferenceService::~InferenceService() { stop(); }
@@ -43,7 +49,7 @@ void InferenceService::infer(InferenceRequest request, std::function<void(Outcom
     }
     boost::asio::post(decoders_, [this, images = std::move(request.images), batch = request.batch,
                                   answer = std::move(answer)]() mutable {
-        std::vector<float> pixels;
+        ImageSlots pixels;
         try {
             const auto started = std::chrono::steady_clock::now();
             pixels = decode(images);
@@ -51,6 +57,10 @@ void InferenceService::infer(InferenceRequest request, std::function<void(Outcom
         } catch (const Error& e) {
             batcher_.release(batch);
             answer({Status::bad_request, e.what(), {}});
+            return;
+        } catch (const RequestError& e) {  // no free image slot
+            batcher_.release(batch);
+            answer({e.status(), e.what(), {}});
             return;
         } catch (const std::exception& e) {
             // Out of memory, most likely: the request fails, the decoding thread lives on.
@@ -62,10 +72,9 @@ void InferenceService::infer(InferenceRequest request, std::function<void(Outcom
     });
 }
 
-std::vector<float> InferenceService::decode(const std::vector<std::string>& images) const {
+ImageSlots InferenceService::decode(const std::vector<std::string>& images) {
     const ModelInfo& info = model_.info();
-    std::vector<float> pixels;
-    pixels.reserve(images.size() * spec_.image_floats());
+    ImageSlots pixels(pool_);
     DecodeLimits limits;
     limits.max_pixels = options_.max_image_pixels;
     for (std::size_t i = 0; i < images.size(); ++i) {
@@ -73,7 +82,9 @@ std::vector<float> InferenceService::decode(const std::vector<std::string>& imag
             const Image image = decode_image_bytes(reinterpret_cast<const std::uint8_t*>(images[i].data()),
                                                    images[i].size(), info.arch.channels, limits);
             const std::vector<float> chw = preprocess(image, info.arch, info.preprocess);
-            pixels.insert(pixels.end(), chw.begin(), chw.end());
+            if (!pixels.add()) throw RequestError(Status::unavailable, pool_.full_message());
+            std::memcpy(pixels.bytes(pixels.count() - 1), chw.data(),
+                        std::min(chw.size() * sizeof(float), pool_.image_bytes()));
         } catch (const Error& e) {
             throw Error(fmt::format("image {} of {}: {}", i, images.size(), e.what()));
         }
@@ -81,7 +92,7 @@ std::vector<float> InferenceService::decode(const std::vector<std::string>& imag
     return pixels;
 }
 
-void InferenceService::enqueue(std::vector<float> pixels, int batch, std::function<void(Outcome)> done) {
+void InferenceService::enqueue(ImageSlots pixels, int batch, std::function<void(Outcome)> done) {
     auto job = std::make_unique<BatchJob>();
     job->images = batch;
     job->pixels = std::move(pixels);

@@ -1,7 +1,10 @@
 // What both transports call to run a checked request: admission against the
 // queue limit (over it: refused at once, never queued without bound), image
 // decoding and preprocessing on a pool of its own (so the transports' threads
-// only move bytes), then the dynamic batcher.
+// only move bytes), then the dynamic batcher. It owns the image slots every
+// request's pixels live in: the queue's images, the running batches' and as many
+// again arriving (image_pool.hpp); the slots for the running and arriving ones are
+// touched before ready.
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>
@@ -14,6 +17,7 @@
 #include <vector>
 
 #include "batcher.hpp"
+#include "image_pool.hpp"
 #include "inference_request.hpp"
 #include "model_spec.hpp"
 #include "onevit/model.hpp"
@@ -45,17 +49,19 @@ public:
     // `done` runs exactly once: on another thread, or on this one when the
     // request is refused at once (queue full, stopping).
     void infer(InferenceRequest request, std::function<void(Outcome)> done);
+    ImagePool& pool() { return pool_; }
     // Answers every admitted request, then stops (refusing new ones meanwhile).
     void stop();
 
 private:
-    void enqueue(std::vector<float> pixels, int batch, std::function<void(Outcome)> done);
-    std::vector<float> decode(const std::vector<std::string>& images) const;
+    void enqueue(ImageSlots pixels, int batch, std::function<void(Outcome)> done);
+    ImageSlots decode(const std::vector<std::string>& images);
 
     const Model& model_;
     const ModelSpec& spec_;
     const ServiceOptions options_;
     Metrics& metrics_;
+    ImagePool pool_;
     Batcher batcher_;
     boost::asio::thread_pool decoders_;
     std::atomic<bool> stopped_{false};

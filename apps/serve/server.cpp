@@ -78,10 +78,12 @@ int serve(const ServeOptions& options, const Options& model_options, const std::
     const Backend backend{spec, service};
     state.set_ready(&backend);
     log_line(
-        fmt::format("ready: model '{}' ({}, {} stream{} x {} threads), batch sizes 1-{} planned and run, {:.1f} s "
-                    "after start",
+        fmt::format("ready: model '{}' ({}, {} stream{} x {} threads), batch sizes 1-{} planned and run, {} image "
+                    "slots for requests ({:.0f} MiB, {:.0f} touched), {:.1f} s after start",
                     name, to_string(model.precision()), model.streams(), model.streams() > 1 ? "s" : "",
-                    model.threads() / model.streams(), options.max_batch, startup_s));
+                    model.threads() / model.streams(), options.max_batch, service.pool().slots(),
+                    double(service.pool().slots()) * service.pool().image_bytes() / (1 << 20),
+                    double(service.pool().warm()) * service.pool().image_bytes() / (1 << 20), startup_s));
 
     signals.wait();
     state.set_stopping();

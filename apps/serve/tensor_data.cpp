@@ -55,27 +55,35 @@ CheckedInput check_input(const ModelSpec& spec, const std::string& name, const s
     refuse(fmt::format("unknown input '{}' ({})", name, inputs_text(spec)));
 }
 
-std::vector<float> fp32_from_bytes(std::string_view bytes, std::size_t elements) {
-    if (bytes.size() != elements * sizeof(float))
-        refuse(fmt::format("FP32 data of {} bytes, the shape needs {} ({} values)", bytes.size(),
-                           elements * sizeof(float), elements));
-    std::vector<float> values(elements);
-    std::memcpy(values.data(), bytes.data(), bytes.size());  // x86: little-endian, as the protocol sends
-    return values;
+void check_fp32_size(std::size_t bytes, std::size_t elements) {
+    if (bytes != elements * sizeof(float))
+        refuse(fmt::format("FP32 data of {} bytes, the shape needs {} ({} values)", bytes, elements * sizeof(float),
+                           elements));
 }
 
-void require_finite(const std::vector<float>& values) {
+ImageSlots fp32_from_bytes(std::string_view bytes, std::size_t elements, ImagePool& pool) {
+    check_fp32_size(bytes.size(), elements);
+    return pool.copy_of(bytes.data(), bytes.size());  // x86: little-endian, as the protocol sends
+}
+
+void require_finite(const float* values, std::size_t count, std::size_t first) {
     // An exponent of all ones is an infinity or a NaN. On every request's every pixel: one
     // branch-free pass the compiler vectorises, then the index only for a refusal.
     std::uint32_t found = 0;
-    for (float value : values) {
+    for (std::size_t i = 0; i < count; ++i) {
         std::uint32_t bits;
-        std::memcpy(&bits, &value, sizeof bits);
+        std::memcpy(&bits, values + i, sizeof bits);
         found |= (bits & 0x7f800000u) == 0x7f800000u;
     }
     if (!found) return;
-    for (std::size_t i = 0; i < values.size(); ++i)
-        if (!std::isfinite(values[i])) refuse(fmt::format("value {} is {} (pixels must be finite)", i, values[i]));
+    for (std::size_t i = 0; i < count; ++i)
+        if (!std::isfinite(values[i]))
+            refuse(fmt::format("value {} is {} (pixels must be finite)", first + i, values[i]));
+}
+
+void require_finite(const ImageSlots& images) {
+    for (int i = 0; i < images.count(); ++i)
+        require_finite(images.image(i), images.image_floats(), std::size_t(i) * images.image_floats());
 }
 
 std::vector<std::string> strings_from_bytes(std::string_view bytes, std::size_t elements) {

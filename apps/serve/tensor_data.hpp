@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "image_pool.hpp"
 #include "model_spec.hpp"
 
 namespace onevit::serve {
@@ -27,10 +28,14 @@ struct CheckedInput {
 CheckedInput check_input(const ModelSpec& spec, const std::string& name, const std::string& datatype,
                          const std::vector<std::int64_t>& shape);
 
-// Raw FP32 bytes → floats; the byte count must be exactly `elements` floats.
-std::vector<float> fp32_from_bytes(std::string_view bytes, std::size_t elements);
+// The byte count of FP32 data must be exactly `elements` floats.
+void check_fp32_size(std::size_t bytes, std::size_t elements);
+// Raw FP32 bytes → images in slots of the pool (RequestError unavailable when it is full).
+ImageSlots fp32_from_bytes(std::string_view bytes, std::size_t elements, ImagePool& pool);
 // Every value finite: NaN or infinity in an image is a client bug, not a picture.
-void require_finite(const std::vector<float>& values);
+// first: the index of values[0] in the request, for the message.
+void require_finite(const float* values, std::size_t count, std::size_t first = 0);
+void require_finite(const ImageSlots& images);
 // Raw BYTES → its elements; must hold exactly `elements` of them and nothing after.
 std::vector<std::string> strings_from_bytes(std::string_view bytes, std::size_t elements);
 

@@ -19,6 +19,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace onevit::serve;
     static const ModelSpec spec = tiny_spec();
+    static ImagePool pool(spec.image_floats() * sizeof(float), spec.max_batch, 0);
     if (size < 1) return 0;
     std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
     std::optional<std::size_t> header_length;
@@ -30,14 +31,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     InferenceRequest request;
     try {
-        request = decode_http_infer(spec, body, header_length);
+        request = decode_http_infer(spec, body, header_length, pool);
     } catch (const RequestError&) {
         return 0;  // refused with a message: what any bad request must get
     }
     const bool pixels = !request.pixels.empty();
     if (request.batch < 1 || request.batch > spec.max_batch) std::abort();
     if (pixels == !request.images.empty()) std::abort();  // exactly one input
-    if (pixels && request.pixels.size() != std::size_t(request.batch) * spec.image_floats()) std::abort();
+    if (pixels && request.pixels.count() != request.batch) std::abort();
     if (!pixels && request.images.size() != std::size_t(request.batch)) std::abort();
     if (request.output.classification < 0 || request.output.classification > spec.outputs) std::abort();
 

@@ -13,7 +13,8 @@
 3. Hostile clients: malformed, oversized and truncated bodies, wrong shapes and
    types, trickled bytes, disconnects mid-request: each answered or dropped as
    specified, and a good request succeeds after each.
-4. An API key, the connection limit, the queue limit (503 at once), and the metrics.
+4. An API key, the connection limit, the queue limit and the image slots (503 at once),
+   and the metrics.
 5. SIGTERM under load: every request received is answered, the exit status is 0.
 """
 
@@ -35,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import argument_parser, exit_status, resolve_onevit, scratch_dir  # noqa: E402
 from serve_harness import (Checks, ServeProcess, TestModel, binary_tensor_body, hostile_requests, http_request, image_body,  # noqa: E402
                            infer_outputs, infer_request, json_tensor_body, metric_values, png_blank, raw_exchange,
-                           reference_logits, reference_topk, same_topk, status_of,
+                           raw_infer, reference_logits, reference_topk, same_topk, status_of,
                            test_models, trickle)
 
 
@@ -358,6 +359,37 @@ def queue_limit(onevit: str, model: TestModel, c: Checks) -> None:
         c.check(server.stop() == 0, "exit status 0 after SIGTERM")
 
 
+def image_slots(onevit: str, model: TestModel, tmp: str, c: Checks) -> None:
+    """A binary tensor is read into image slots, a fixed number of them (the ready line says how
+    many): with every slot held by a client whose tensor has begun to arrive, the next tensor gets
+    503 at once; once those clients hang up, requests are served again."""
+    print("image slots", flush=True)
+    x = np.random.default_rng(7).standard_normal((1,) + model.shape).astype(np.float32)
+    expected = reference_logits(onevit, model.path, x, tmp)
+    body, header = binary_tensor_body(x)
+    with ServeProcess(onevit, model.path, "--max-batch", "1", "--max-queue", "1") as server:
+        port = server.http_port
+        slots = int(re.search(r"(\d+) image slots", next(line for line in server.log if "ready:" in line)).group(1))
+        whole = raw_infer(model.name, body, header)
+        begun = whole[:len(whole) - len(body) + header + 1]  # the header, the JSON, the tensor's first byte
+        holders = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(slots)]
+        for s in holders:
+            s.sendall(begun)
+        deadline = time.monotonic() + 60
+        refused = infer_request(port, model.name, body, header)
+        while refused.status == 200 and time.monotonic() < deadline:  # until the server has read every first byte
+            refused = infer_request(port, model.name, body, header)
+        c.check(refused.status == 503 and "image slots" in refused.error(),
+                f"every one of {slots} image slots held: {refused.status} {refused.error()}")
+        for s in holders:
+            s.close()
+        served = good_request(server, model, x, expected)
+        while not served and time.monotonic() < deadline:  # until the server has seen them close
+            served = good_request(server, model, x, expected)
+        c.check(served, "served again once the holders hung up")
+        c.check(server.stop() == 0, "exit status 0 after SIGTERM")
+
+
 # --- 5. SIGTERM under load ---------------------------------------------------------------------
 
 def sigterm_under_load(onevit: str, model: TestModel, c: Checks, clients: int = 16) -> None:
@@ -435,6 +467,7 @@ def main(argv=None) -> int:
         hostile(onevit, digits, tmp, c)
         key_and_limits(onevit, digits, tmp, c)
         queue_limit(onevit, digits, c)
+        image_slots(onevit, digits, tmp, c)
         sigterm_under_load(onevit, digits, c)
     return c.report()
 

@@ -1,8 +1,15 @@
 // onevit serve's pieces below the transports: the streaming JSON request
 // parser, the HTTP codec (JSON, binary tensor data, classification), raw BYTES,
 // the API key, the metrics' text and the dynamic batcher on the bundled model.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/parser.hpp>
 
 #include <atomic>
 #include <cfloat>
@@ -20,7 +27,9 @@
 #include "api_key.hpp"
 #include "digits_model_test.hpp"
 #include "batcher.hpp"
+#include "http_body.hpp"
 #include "http_infer_codec.hpp"
+#include "image_pool.hpp"
 #include "json_request.hpp"
 #include "metrics.hpp"
 #include "model_spec.hpp"
@@ -44,6 +53,12 @@ std::string refusal(F&& f) {
         return e.what();
     }
     return "";
+}
+
+// Slots for the tiny model's images: what the codecs put pixels in.
+ImagePool& tiny_pool() {
+    static ImagePool pool(tiny_spec().image_floats() * sizeof(float), 16, 16);
+    return pool;
 }
 
 std::string binary_request(const std::vector<float>& pixels, std::vector<int> shape, std::size_t* header_length) {
@@ -113,15 +128,15 @@ TEST(HttpCodec, JsonAndBinaryRequestsGiveTheSamePixels) {
         decode_http_infer(spec,
                           R"({"id": "r1", "inputs": [{"name": "pixel_values", "datatype": "FP32", "shape": [2, 1, 2, 2],
             "data": [[0.25, -1.5, 3, 1e-7], [5, 6, 7, 8]]}]})",
-                          std::nullopt);
-    EXPECT_EQ(from_json.pixels, pixels);
+                          std::nullopt, tiny_pool());
+    EXPECT_EQ(from_json.pixels.floats(), pixels);
     EXPECT_EQ(from_json.batch, 2);
     EXPECT_EQ(from_json.id, "r1");
     EXPECT_FALSE(from_json.output.binary);
     std::size_t header = 0;
     const std::string body = binary_request(pixels, {2, 1, 2, 2}, &header);
-    const InferenceRequest from_binary = decode_http_infer(spec, body, header);
-    EXPECT_EQ(from_binary.pixels, pixels);
+    const InferenceRequest from_binary = decode_http_infer(spec, body, header, tiny_pool());
+    EXPECT_EQ(from_binary.pixels.floats(), pixels);
     EXPECT_TRUE(from_binary.output.binary);
 }
 
@@ -129,16 +144,187 @@ TEST(HttpCodec, RefusesInconsistentBinaryData) {
     const ModelSpec spec = tiny_spec();
     std::size_t header = 0;
     const std::string body = binary_request(std::vector<float>(4, 1.f), {1, 1, 2, 2}, &header);
-    EXPECT_NE(refusal([&] { decode_http_infer(spec, body, body.size() + 1); }).find("more than the body"),
+    EXPECT_NE(refusal([&] { decode_http_infer(spec, body, body.size() + 1, tiny_pool()); }).find("more than the body"),
               std::string::npos);
-    EXPECT_NE(refusal([&] { decode_http_infer(spec, body.substr(0, body.size() - 1), header); }).find("binary"),
-              std::string::npos);
-    EXPECT_NE(refusal([&] { decode_http_infer(spec, body + "x", header); }).find("after the inputs"),
+    EXPECT_NE(
+        refusal([&] { decode_http_infer(spec, body.substr(0, body.size() - 1), header, tiny_pool()); }).find("binary"),
+        std::string::npos);
+    EXPECT_NE(refusal([&] { decode_http_infer(spec, body + "x", header, tiny_pool()); }).find("after the inputs"),
               std::string::npos);
     std::vector<float> nan_pixels(4, 1.f);
     nan_pixels[2] = std::nanf("");
     const std::string nan_body = binary_request(nan_pixels, {1, 1, 2, 2}, &header);
-    EXPECT_NE(refusal([&] { decode_http_infer(spec, nan_body, header); }).find("finite"), std::string::npos);
+    EXPECT_NE(refusal([&] { decode_http_infer(spec, nan_body, header, tiny_pool()); }).find("finite"),
+              std::string::npos);
+}
+
+// Slots are taken lowest first (the pages touched are those of the most images in
+// flight at once), given back when their holder goes, and none free is a 503.
+TEST(ImagePool, LowestSlotsFirstAndUnavailableWhenFull) {
+    ImagePool pool(4 * sizeof(float), 3, 1);
+    ImageSlots x(pool), y(pool);
+    ASSERT_TRUE(x.add());  // slot 0
+    ASSERT_TRUE(y.add());  // 1
+    ASSERT_TRUE(x.add());  // 2: x's images are apart
+    EXPECT_EQ(x.contiguous(), nullptr);
+    EXPECT_EQ(y.contiguous(), y.image(0));
+    EXPECT_EQ(x.bytes(1) - x.bytes(0), 2 * std::ptrdiff_t(4 * sizeof(float)));
+    EXPECT_FALSE(y.add());
+    const float image[4] = {1, 2, 3, 4};
+    try {
+        pool.copy_of(image, sizeof image);
+        ADD_FAILURE() << "a full pool took an image";
+    } catch (const RequestError& e) {
+        EXPECT_EQ(e.status(), Status::unavailable);
+        EXPECT_NE(std::string(e.what()).find("busy"), std::string::npos);
+    }
+    x.clear();
+    const ImageSlots copy = pool.copy_of(image, sizeof image);
+    EXPECT_EQ(copy.bytes(0), y.bytes(0) - 4 * sizeof(float));  // slot 0 again
+    EXPECT_EQ(copy.floats(), std::vector<float>(image, image + 4));
+}
+
+// Whether each page of [data, data + bytes) is resident (mincore).
+std::vector<bool> resident(const char* data, std::size_t bytes) {
+    const std::size_t page = std::size_t(::sysconf(_SC_PAGESIZE));
+    std::vector<unsigned char> flags((bytes + page - 1) / page);
+    EXPECT_EQ(::mincore(const_cast<char*>(data), bytes, flags.data()), 0);
+    return std::vector<bool>(flags.begin(), flags.end());
+}
+
+// The warm slots are resident from the start; the pages past them a burst touched
+// go back when nothing is in use, not before.
+TEST(ImagePool, IdleTrimGivesBackWhatABurstTouched) {
+    const std::size_t page = std::size_t(::sysconf(_SC_PAGESIZE));
+    ImagePool pool(2 * page, 4, 1);
+    ImageSlots burst(pool);
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(burst.add());
+        std::memset(burst.bytes(i), 1, 2 * page);
+    }
+    const char* first = burst.bytes(0);
+    EXPECT_EQ(resident(first, 6 * page), std::vector<bool>(6, true));
+    ImageSlots held(pool);
+    ASSERT_TRUE(held.add());  // slot 3: in use, so no trim
+    pool.trim();
+    EXPECT_EQ(resident(first, 6 * page), std::vector<bool>(6, true));
+    burst.clear();
+    held.clear();
+    pool.trim();
+    EXPECT_EQ(resident(first, 8 * page), (std::vector<bool>{true, true, false, false, false, false, false, false}));
+    ImageSlots again(pool);
+    ASSERT_TRUE(again.add());
+    EXPECT_EQ(again.bytes(0)[0], 1);  // the warm slot kept its pages
+}
+
+namespace http = boost::beast::http;
+
+// Feeds bytes to the parser `chunk` at a time until they are used or it stops.
+boost::system::error_code feed(http::request_parser<HttpBody>& parser, std::string_view bytes, std::size_t chunk) {
+    boost::system::error_code ec;
+    while (!bytes.empty() && !parser.is_done()) {
+        const std::size_t n = parser.put(boost::asio::buffer(bytes.data(), std::min(chunk, bytes.size())), ec);
+        if (ec == http::error::need_more && chunk < bytes.size()) {
+            chunk = bytes.size();  // the header arrives whole
+            ec = {};
+            continue;
+        }
+        if (ec) return ec;
+        bytes.remove_prefix(n);
+    }
+    return ec;
+}
+
+std::string http_message(const std::string& body, std::size_t header_length) {
+    return fmt::format(
+               "POST /v2/models/tiny/infer HTTP/1.1\r\nHost: x\r\nInference-Header-Content-Length: {}\r\n"
+               "Content-Length: {}\r\n\r\n",
+               header_length, body.size()) +
+           body;
+}
+
+// The transport's body: a binary tensor's images land in slots of their own as
+// the bytes trickle in, and the request runs them where they landed.
+TEST(HttpBody, BinaryTensorIsReadIntoSlotsAndRunFromThere) {
+    const ModelSpec spec = tiny_spec();
+    ImagePool pool(spec.image_floats() * sizeof(float), 4, 0);
+    const std::vector<float> pixels = {0.25f, -1.5f, 3.f, 1e-7f, 5.f, 6.f, 7.f, 8.f};
+    std::size_t header = 0;
+    const std::string body = binary_request(pixels, {2, 1, 2, 2}, &header);
+    const std::string message = http_message(body, header);
+    const std::size_t head = message.size() - body.size();
+
+    http::request_parser<HttpBody> parser;
+    EXPECT_FALSE(feed(parser, std::string_view(message).substr(0, head), head));
+    ASSERT_TRUE(parser.is_header_done());
+    parser.get().body().pool = &pool;  // as the routes' screen() sets them
+    parser.get().body().max_images = spec.max_batch;
+    EXPECT_FALSE(feed(parser, std::string_view(message).substr(head), 3));
+    ASSERT_TRUE(parser.is_done());
+    RequestBody& read = parser.get().body();
+    EXPECT_TRUE(read.split);
+    EXPECT_EQ(read.text, body.substr(0, header));
+    EXPECT_EQ(read.binary_bytes, pixels.size() * sizeof(float));
+    ASSERT_EQ(read.binary.count(), 2);
+    const float* landed = read.binary.image(0);
+    const InferenceRequest request = decode_http_infer(spec, read, header, pool);
+    EXPECT_EQ(request.pixels.floats(), pixels);
+    EXPECT_EQ(request.pixels.image(0), landed);  // not copied
+    EXPECT_NE(refusal([&] {
+                  http::request_parser<HttpBody> cut;
+                  feed(cut, std::string_view(message).substr(0, head), head);
+                  cut.get().body().pool = &pool;
+                  cut.get().body().max_images = spec.max_batch;
+                  feed(cut, std::string_view(message).substr(head, header + 5), 1);
+                  decode_http_infer(spec, cut.get().body(), header, pool);
+              }).find("binary_data_size 32 but 5 bytes"),
+              std::string::npos);
+}
+
+// Encoded images (BYTES) are not a tensor of whole images: they take no slot, however
+// many they would fill, and the body stays text.
+TEST(HttpBody, EncodedImagesStayText) {
+    const ModelSpec spec = tiny_spec();
+    ImagePool pool(spec.image_floats() * sizeof(float), 1, 0);
+    std::string files;
+    append_string_bytes({"a file", "another file"}, files);
+    const json header = {{"inputs",
+                          {{{"name", "image"},
+                            {"datatype", "BYTES"},
+                            {"shape", {2}},
+                            {"parameters", {{"binary_data_size", files.size()}}}}}}};
+    const std::string body = header.dump() + files;
+    const std::string message = http_message(body, header.dump().size());
+    const std::size_t head = message.size() - body.size();
+    http::request_parser<HttpBody> parser;
+    feed(parser, std::string_view(message).substr(0, head), head);
+    parser.get().body().pool = &pool;
+    parser.get().body().max_images = spec.max_batch;
+    EXPECT_FALSE(feed(parser, std::string_view(message).substr(head), 5));
+    ASSERT_TRUE(parser.is_done());
+    EXPECT_FALSE(parser.get().body().split);
+    EXPECT_EQ(parser.get().body().text, body);
+    const InferenceRequest request = decode_http_infer(spec, parser.get().body(), header.dump().size(), pool);
+    EXPECT_EQ(request.images, (std::vector<std::string>{"a file", "another file"}));
+}
+
+TEST(HttpBody, NoFreeSlotEndsTheRead) {
+    const ModelSpec spec = tiny_spec();
+    ImagePool pool(spec.image_floats() * sizeof(float), 1, 0);
+    std::size_t header = 0;
+    const std::string body = binary_request(std::vector<float>(8, 1.f), {2, 1, 2, 2}, &header);
+    const std::string message = http_message(body, header);
+    const std::size_t head = message.size() - body.size();
+    {
+        http::request_parser<HttpBody> parser;
+        feed(parser, std::string_view(message).substr(0, head), head);
+        parser.get().body().pool = &pool;
+        parser.get().body().max_images = spec.max_batch;
+        EXPECT_EQ(feed(parser, std::string_view(message).substr(head), 7), kNoFreeSlot);
+        EXPECT_EQ(parser.get().body().binary.count(), 1);
+    }
+    ImageSlots again(pool);
+    EXPECT_TRUE(again.add());  // the cut request's slot came back
 }
 
 TEST(HttpCodec, RefusesRequestsTheModelCannotRun) {
@@ -154,16 +340,18 @@ TEST(HttpCodec, RefusesRequestsTheModelCannotRun) {
     };
     for (const auto& [input, words] : inputs_and_words) {
         const std::string body = std::string(R"({"inputs": [)") + input + "]}";
-        EXPECT_NE(refusal([&] { decode_http_infer(spec, body, std::nullopt); }).find(words), std::string::npos)
+        EXPECT_NE(refusal([&] { decode_http_infer(spec, body, std::nullopt, tiny_pool()); }).find(words),
+                  std::string::npos)
             << input;
     }
-    EXPECT_NE(refusal([&] { decode_http_infer(spec, R"({"inputs": []})", std::nullopt); }).find("exactly one"),
-              std::string::npos);
+    EXPECT_NE(
+        refusal([&] { decode_http_infer(spec, R"({"inputs": []})", std::nullopt, tiny_pool()); }).find("exactly one"),
+        std::string::npos);
     EXPECT_NE(refusal([&] {
                   decode_http_infer(spec,
                                     R"({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": ["a"]}],
                                         "outputs": [{"name": "logits", "parameters": {"classification": 0}}]})",
-                                    std::nullopt);
+                                    std::nullopt, tiny_pool());
               }).find("at least 1"),
               std::string::npos);
 }
@@ -174,14 +362,16 @@ TEST(HttpCodec, OutputsAsRequested) {
                                                       R"({"parameters": {"binary_data_output": true},
             "inputs": [{"name": "image", "datatype": "BYTES", "shape": [2], "data": ["a", "b"]}],
             "outputs": [{"name": "logits", "parameters": {"classification": 9}}]})",
-                                                      std::nullopt);
+                                                      std::nullopt, tiny_pool());
     EXPECT_EQ(images.images, (std::vector<std::string>{"a", "b"}));
     EXPECT_TRUE(images.output.binary);           // from the request's binary_data_output
     EXPECT_EQ(images.output.classification, 3);  // clamped to the classes
 
     // Classification: softmax probabilities, most probable first, as "prob:index:label".
     const std::vector<float> logits = {0.f, 2.f, 1.f, 5.f, 0.f, 0.f};
-    InferenceRequest json_out = images;
+    InferenceRequest json_out;
+    json_out.batch = images.batch;
+    json_out.output = images.output;
     json_out.output.binary = false;
     const HttpInferResponse encoded = encode_http_infer(spec, json_out, logits);
     EXPECT_FALSE(encoded.header_length);
@@ -227,13 +417,13 @@ TEST(TensorData, OnlyFinitePixelsPass) {
     pixels[1] = -FLT_MAX;
     pixels[2] = std::numeric_limits<float>::denorm_min();
     pixels[3] = -0.f;
-    EXPECT_EQ(refusal([&] { require_finite(pixels); }), "");
+    EXPECT_EQ(refusal([&] { require_finite(pixels.data(), pixels.size()); }), "");
     for (const float bad : {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
                             std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN()})
         for (const std::size_t at : {std::size_t(0), std::size_t(517), std::size_t(999)}) {
             std::vector<float> with_bad = pixels;
             with_bad[at] = bad;
-            const std::string message = refusal([&] { require_finite(with_bad); });
+            const std::string message = refusal([&] { require_finite(with_bad.data(), with_bad.size()); });
             EXPECT_NE(message.find("value " + std::to_string(at) + " is"), std::string::npos) << bad << " at " << at;
         }
 }
@@ -290,6 +480,8 @@ using BatcherTest = DigitsModelTest<2>;
 
 TEST_F(BatcherTest, EachJobGetsItsOwnRows) {
     Metrics metrics(4);
+    // Taken by four senders at once: a job's images are often in slots apart (the batcher gathers them).
+    ImagePool pool(32 * 32 * sizeof(float), 160, 0);
     Batcher batcher(*model_, 4, std::chrono::microseconds(200), 1000, metrics);
     constexpr int kJobs = 60;
     std::vector<std::vector<float>> inputs;
@@ -302,7 +494,7 @@ TEST_F(BatcherTest, EachJobGetsItsOwnRows) {
                 ASSERT_TRUE(batcher.reserve(1 + i % 4));
                 auto job = std::make_unique<BatchJob>();
                 job->images = 1 + i % 4;
-                job->pixels = inputs[i];
+                job->pixels = pool.copy_of(inputs[i].data(), inputs[i].size() * sizeof(float));
                 job->done = [&results, i](std::vector<float> outputs, const std::string& error) {
                     EXPECT_EQ(error, "");
                     results[i].set_value(std::move(outputs));
@@ -320,6 +512,7 @@ TEST_F(BatcherTest, EachJobGetsItsOwnRows) {
 // partial batch starts as soon as the batch ahead of it ends.
 TEST_F(BatcherTest, WaitsForAFullBatchOnlyWhileAnotherRuns) {
     Metrics metrics(4);
+    ImagePool pool(32 * 32 * sizeof(float), 16, 0);
     Batcher batcher(*model_, 4, std::chrono::seconds(600), 8, metrics);
     std::atomic<int> done{0};
     // on_done, if any, runs on the batcher's worker before the job counts as done.
@@ -327,7 +520,8 @@ TEST_F(BatcherTest, WaitsForAFullBatchOnlyWhileAnotherRuns) {
         ASSERT_TRUE(batcher.reserve(images));
         auto job = std::make_unique<BatchJob>();
         job->images = images;
-        job->pixels = random_images(images, 7);
+        const std::vector<float> pixels = random_images(images, 7);
+        job->pixels = pool.copy_of(pixels.data(), pixels.size() * sizeof(float));
         job->done = [&done, on_done](std::vector<float>, const std::string&) {
             if (on_done) on_done();
             ++done;

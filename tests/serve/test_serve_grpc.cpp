@@ -318,7 +318,8 @@ TEST_F(GrpcServeTest, OverTheQueueLimitUnavailableAtOnce) {
     } release_on_exit{release};
     InferenceRequest held;
     held.batch = 1;
-    held.pixels = random_images(1, 20);
+    const std::vector<float> held_pixels = random_images(1, 20);
+    held.pixels = serve.service().pool().copy_of(held_pixels.data(), held_pixels.size() * sizeof(float));
     serve.service().infer(std::move(held), [&holding, released](Outcome) {
         holding.set_value();
         released.wait();
