@@ -49,6 +49,12 @@ int serve(const ServeOptions& options, const Options& model_options, const std::
 
     Metrics metrics(options.max_batch);
     ServingState state(name, api_key ? &*api_key : nullptr);
+    // The model and its service, once loaded: declared before the transports, so that they
+    // outlive every session those still hold when they go (a body being read holds image slots).
+    std::optional<Model> model;
+    std::optional<ModelSpec> spec;
+    std::optional<InferenceService> service;
+    std::optional<Backend> backend;
     HttpRoutes routes(state, metrics, version);
     HttpLimits http_limits;
     http_limits.max_body_bytes = options.max_body_bytes;
@@ -64,26 +70,26 @@ int serve(const ServeOptions& options, const Options& model_options, const std::
                          grpc.port(), options.model_path));
 
     const Clock::time_point load_start = Clock::now();
-    const Model model = Model::load(options.model_path, model_options);
-    prepare_batch_sizes(model, options.max_batch);
+    model.emplace(Model::load(options.model_path, model_options));
+    prepare_batch_sizes(*model, options.max_batch);
     const double startup_s = std::chrono::duration<double>(Clock::now() - load_start).count();
-    const ModelSpec spec = ModelSpec::of(model.info(), name, options.max_batch);
+    spec.emplace(ModelSpec::of(model->info(), name, options.max_batch));
     ServiceOptions service_options;
     service_options.max_batch = options.max_batch;
     service_options.max_queue_delay = std::chrono::microseconds(options.max_queue_delay_us);
     service_options.max_queued_images = options.max_queue;
     service_options.max_image_pixels = options.max_image_pixels;
-    service_options.decode_threads = options.decode_threads > 0 ? options.decode_threads : model.threads();
-    InferenceService service(model, spec, service_options, metrics);
-    const Backend backend{spec, service};
-    state.set_ready(&backend);
+    service_options.decode_threads = options.decode_threads > 0 ? options.decode_threads : model->threads();
+    service.emplace(*model, *spec, service_options, metrics);
+    backend.emplace(Backend{*spec, *service});
+    state.set_ready(&*backend);
     log_line(
         fmt::format("ready: model '{}' ({}, {} stream{} x {} threads), batch sizes 1-{} planned and run, {} image "
                     "slots for requests ({:.0f} MiB, {:.0f} touched), {:.1f} s after start",
-                    name, to_string(model.precision()), model.streams(), model.streams() > 1 ? "s" : "",
-                    model.threads() / model.streams(), options.max_batch, service.pool().slots(),
-                    double(service.pool().slots()) * service.pool().image_bytes() / (1 << 20),
-                    double(service.pool().warm()) * service.pool().image_bytes() / (1 << 20), startup_s));
+                    name, to_string(model->precision()), model->streams(), model->streams() > 1 ? "s" : "",
+                    model->threads() / model->streams(), options.max_batch, service->pool().slots(),
+                    double(service->pool().slots()) * service->pool().image_bytes() / (1 << 20),
+                    double(service->pool().warm()) * service->pool().image_bytes() / (1 << 20), startup_s));
 
     signals.wait();
     state.set_stopping();
@@ -93,7 +99,7 @@ int serve(const ServeOptions& options, const Options& model_options, const std::
         [&] { grpc.shutdown(std::chrono::system_clock::now() + milliseconds(options.shutdown_timeout_s)); });
     const bool http_closed = http.wait_closed(deadline);
     grpc_stop.join();
-    service.stop();
+    service->stop();
     http.stop();
     log_line(fmt::format("stopped: {} inference requests received, {} answered ({} with an error){}",
                          inference_requests(metrics, Count::received), inference_requests(metrics, Count::answered),

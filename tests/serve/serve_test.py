@@ -362,32 +362,40 @@ def queue_limit(onevit: str, model: TestModel, c: Checks) -> None:
 def image_slots(onevit: str, model: TestModel, tmp: str, c: Checks) -> None:
     """A binary tensor is read into image slots, a fixed number of them (the ready line says how
     many): with every slot held by a client whose tensor has begun to arrive, the next tensor gets
-    503 at once; once those clients hang up, requests are served again."""
+    503 at once; once those clients hang up, requests are served again. Held again at SIGTERM
+    past --shutdown-timeout-s: exit status 1, the slots' holders dropped cleanly."""
     print("image slots", flush=True)
     x = np.random.default_rng(7).standard_normal((1,) + model.shape).astype(np.float32)
     expected = reference_logits(onevit, model.path, x, tmp)
     body, header = binary_tensor_body(x)
-    with ServeProcess(onevit, model.path, "--max-batch", "1", "--max-queue", "1") as server:
+    with ServeProcess(onevit, model.path, "--max-batch", "1", "--max-queue", "1", "--shutdown-timeout-s", "1") as server:
         port = server.http_port
         slots = int(re.search(r"(\d+) image slots", next(line for line in server.log if "ready:" in line)).group(1))
         whole = raw_infer(model.name, body, header)
         begun = whole[:len(whole) - len(body) + header + 1]  # the header, the JSON, the tensor's first byte
-        holders = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(slots)]
-        for s in holders:
-            s.sendall(begun)
         deadline = time.monotonic() + 60
-        refused = infer_request(port, model.name, body, header)
-        while refused.status == 200 and time.monotonic() < deadline:  # until the server has read every first byte
+
+        def hold_every_slot():
+            holders = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(slots)]
+            for s in holders:
+                s.sendall(begun)
             refused = infer_request(port, model.name, body, header)
-        c.check(refused.status == 503 and "image slots" in refused.error(),
-                f"every one of {slots} image slots held: {refused.status} {refused.error()}")
-        for s in holders:
+            while refused.status == 200 and time.monotonic() < deadline:  # until the server has read every first byte
+                refused = infer_request(port, model.name, body, header)
+            c.check(refused.status == 503 and "image slots" in refused.error(),
+                    f"every one of {slots} image slots held: {refused.status} {refused.error()}")
+            return holders
+
+        for s in hold_every_slot():
             s.close()
         served = good_request(server, model, x, expected)
         while not served and time.monotonic() < deadline:  # until the server has seen them close
             served = good_request(server, model, x, expected)
         c.check(served, "served again once the holders hung up")
-        c.check(server.stop() == 0, "exit status 0 after SIGTERM")
+        holders = hold_every_slot()
+        c.check(server.stop() == 1, "SIGTERM with every slot held past --shutdown-timeout-s: exit status 1")
+        for s in holders:
+            s.close()
 
 
 # --- 5. SIGTERM under load ---------------------------------------------------------------------
