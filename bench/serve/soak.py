@@ -3,7 +3,7 @@
 server's resident memory sampled (docs/serve.md).
 
     /usr/bin/python3 bench/serve/soak.py --model bench/models/vit_tiny_patch16_224.ovit --rate 120 \\
-        [--minutes 10] [--precision f32] [--max-batch 8] [--clients 16] [--csv soak_rss.csv]
+        [--minutes 10] [--precision f32] [--max-batch 8] [--clients 16] [--warmup-s 5] [--csv soak_rss.csv]
 
 `--rate` requests/s of one image each (binary tensor data), spread evenly over `--clients`
 kept-alive connections, each sending on a fixed schedule (a late answer delays only its own
@@ -11,7 +11,8 @@ client) until `--minutes` have passed: on a machine too busy for the rate, the s
 on time, with the rate it reached. Every answer must be a 200 with the logits of `onevit infer` on the same image.
 RSS (VmRSS of the server) is sampled every 5 s into the CSV, with the machine's load average
 (what else ran meanwhile) and the requests answered so far; flat means: the largest RSS
-after the first minute (the warm-up) within 5 % of the RSS at one minute. Prints the counts,
+after --warmup-s (default 5 s: the server is at its plateau when ready, its request images
+in slots made at start) within 5 % of the RSS then. Prints the counts,
 the latency percentiles and the RSS summary; exits 1 on any failure or an RSS rise over 5 %.
 """
 
@@ -49,7 +50,7 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=10)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--max-batch", type=int, default=8)
-    ap.add_argument("--warmup-s", type=float, default=60)
+    ap.add_argument("--warmup-s", type=float, default=5)
     ap.add_argument("--csv", default="soak_rss.csv")
     ap.add_argument("serve_args", nargs="*", help="more onevit serve options (after --)")
     args = ap.parse_args()
