@@ -22,7 +22,13 @@ Batcher::Batcher(const Model& model, int max_batch, std::chrono::microseconds ma
       when_idle_(std::move(when_idle)) {
     // One worker per stream, each with at most one batch in flight: Model::submit
     // sends each to the least busy stream, so every stream has one to run.
-    for (int i = 0; i < model.streams(); ++i) workers_.emplace_back([this] { work(); });
+    // Each worker's gather buffer (a batch of several requests, gathered into one
+    // input) is sized and touched here, so that it is part of the memory the server has
+    // when it says ready.
+    for (int i = 0; i < model.streams(); ++i) {
+        std::vector<float> buffer(std::size_t(max_batch_) * image_floats_);
+        workers_.emplace_back([this, buffer = std::move(buffer)]() mutable { work(buffer); });
+    }
 }
 
 Batcher::~Batcher() { stop(); }
@@ -88,10 +94,7 @@ void Batcher::stop() {
     workers_.clear();
 }
 
-void Batcher::work() {
-    // A batch of several requests, gathered into one input: sized and touched now,
-    // so that it is part of the memory the server has when it says ready.
-    std::vector<float> buffer(std::size_t(max_batch_) * image_floats_);
+void Batcher::work(std::vector<float>& buffer) {
     std::vector<std::unique_ptr<BatchJob>> batch;
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {

@@ -57,7 +57,7 @@ public:
     void stop();
 
 private:
-    void work();
+    void work(std::vector<float>& buffer);              // buffer: max_batch images, to gather a batch in
     void report_queue();                                // to the metrics; under mutex_
     void start_now(BatchJob& job);                      // under mutex_
     void finished(std::unique_lock<std::mutex>& lock);  // a batch's rows handed back; under mutex_
