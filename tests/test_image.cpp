@@ -28,6 +28,7 @@
 #include "onevit/error.hpp"
 #include "onevit/image.hpp"
 #include "image/resize.hpp"
+#include "jpeg_writer.hpp"
 
 #ifndef ONEVIT_TEST_DATA_DIR
 #error "ONEVIT_TEST_DATA_DIR must name the tests/data directory"
@@ -136,33 +137,7 @@ Image decode(const Bytes& bytes, int channels = 3) {
 
 // ------------------------------------------------------------ JPEG writing
 
-Bytes write_jpeg(const Image& image, bool progressive) {
-    jpeg_compress_struct cinfo{};
-    jpeg_error_mgr err{};
-    cinfo.err = jpeg_std_error(&err);
-    jpeg_create_compress(&cinfo);
-    unsigned char* buffer = nullptr;
-    unsigned long size = 0;
-    jpeg_mem_dest(&cinfo, &buffer, &size);
-    cinfo.image_width = image.width;
-    cinfo.image_height = image.height;
-    cinfo.input_components = image.channels;
-    cinfo.in_color_space = image.channels == 3 ? JCS_RGB : JCS_GRAYSCALE;
-    jpeg_set_defaults(&cinfo);
-    jpeg_set_quality(&cinfo, 90, TRUE);
-    if (progressive) jpeg_simple_progression(&cinfo);
-    jpeg_start_compress(&cinfo, TRUE);
-    const std::size_t stride = static_cast<std::size_t>(image.width) * image.channels;
-    while (cinfo.next_scanline < cinfo.image_height) {
-        JSAMPROW row = const_cast<JSAMPROW>(image.pixels.data() + stride * cinfo.next_scanline);
-        jpeg_write_scanlines(&cinfo, &row, 1);
-    }
-    jpeg_finish_compress(&cinfo);
-    jpeg_destroy_compress(&cinfo);
-    Bytes out(buffer, buffer + size);
-    std::free(buffer);
-    return out;
-}
+using onevit::test_support::write_jpeg;
 
 Image smooth_rgb(int width, int height) {
     Bytes p(static_cast<std::size_t>(width) * height * 3);

@@ -13,12 +13,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "image/resample.hpp"
 #include "image/resize.hpp"
+#include "jpeg_writer.hpp"
 #include "onevit/error.hpp"
 #include "onevit/image.hpp"
 
@@ -444,7 +447,9 @@ onevit::Preprocessing recipe(onevit::Resize mode, int size, Interpolation f, int
 
 // preprocess against the frozen pipeline, bytes for bytes, for the recipes
 // the model zoo uses (and a few that pad or upscale).
-void expect_preprocess_as_before(const Image& image, const std::string& name) {
+// With `bytes` (the file `image` was decoded from, to image.channels): also
+// preprocess_image_bytes, which decodes a JPEG in part.
+void expect_preprocess_as_before(const Image& image, const std::string& name, const Bytes* bytes = nullptr) {
     struct Case {
         onevit::Resize mode;
         int size;
@@ -469,10 +474,21 @@ void expect_preprocess_as_before(const Image& image, const std::string& name) {
         const std::vector<float> want = frozen::preprocess(image, arch, p);
         const std::vector<float> got = onevit::preprocess(image, arch, p);
         ASSERT_EQ(got.size(), want.size());
-        EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
-            << name << ": " << onevit::to_string(c.mode) << " " << c.size << " " << onevit::to_string(c.filter) << " "
-            << c.height << "x" << c.width << " channels " << image.channels;
+        const std::string what = name + ": " + onevit::to_string(c.mode) + " " + std::to_string(c.size) + " " +
+                                 onevit::to_string(c.filter) + " " + std::to_string(c.height) + "x" +
+                                 std::to_string(c.width) + " channels " + std::to_string(image.channels);
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << what;
+        if (!bytes) continue;
+        const std::vector<float> from_bytes = onevit::preprocess_image_bytes(bytes->data(), bytes->size(), arch, p);
+        ASSERT_EQ(from_bytes.size(), want.size());
+        EXPECT_EQ(std::memcmp(from_bytes.data(), want.data(), want.size() * sizeof(float)), 0)
+            << what << " (preprocess_image_bytes)";
     }
+}
+
+Bytes read_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return Bytes(std::istreambuf_iterator<char>(in), {});
 }
 
 std::vector<std::string> image_files(const std::filesystem::path& root) {
@@ -499,14 +515,15 @@ TEST(PreprocessExact, FixturesAsBefore) {
     int decoded = 0;
     for (const std::string& file : files)
         for (int channels : {1, 3}) {
+            const Bytes bytes = read_bytes(file);
             Image image;
             try {
-                image = onevit::decode_image(file, channels);
+                image = onevit::decode_image_bytes(bytes.data(), bytes.size(), channels);
             } catch (const onevit::Error&) {
                 continue;  // the broken files the decoding tests refuse
             }
             ++decoded;
-            expect_preprocess_as_before(image, file);
+            expect_preprocess_as_before(image, file, &bytes);
         }
     EXPECT_GT(decoded, 20);
 }
@@ -518,7 +535,129 @@ TEST(PreprocessExact, SharedPhotosAsBefore) {
         env ? std::filesystem::path(env) : std::filesystem::path(ONEVIT_SOURCE_DIR) / ".." / "shared" / "data";
     const auto files = image_files(root);
     if (files.empty()) GTEST_SKIP() << "no photos under " << root;
-    for (const std::string& file : files) expect_preprocess_as_before(onevit::decode_image(file, 3), file);
+    for (const std::string& file : files) {
+        const Bytes bytes = read_bytes(file);
+        expect_preprocess_as_before(onevit::decode_image_bytes(bytes.data(), bytes.size(), 3), file, &bytes);
+    }
+}
+
+// A photo-like image: smooth gradients and waves, so that chroma varies
+// between neighbouring blocks (where cropped upsampling would show).
+Image wavy_image(int width, int height, int channels, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<double> phase(0, 6.28);
+    double ph[3] = {phase(rng), phase(rng), phase(rng)};
+    Image image;
+    image.width = width;
+    image.height = height;
+    image.channels = channels;
+    image.pixels.resize(static_cast<std::size_t>(width) * height * channels);
+    for (int y = 0; y < height; ++y)
+        for (int x = 0; x < width; ++x)
+            for (int c = 0; c < channels; ++c)
+                image.pixels[(static_cast<std::size_t>(y) * width + x) * channels + c] = static_cast<std::uint8_t>(
+                    128 + 120 * std::sin(x * (0.05 + 0.11 * c) + y * (0.07 + 0.05 * c) + ph[c]));
+    return image;
+}
+
+// JPEGs of every sampling libjpeg writes, baseline and progressive, grey and
+// colour, of sizes that are and are not whole blocks, from smaller than the
+// crop to several times larger: preprocess_image_bytes (in part) gives
+// exactly what the frozen pipeline makes of the whole decoded image.
+TEST(PreprocessExact, JpegDecodedInPartAsBefore) {
+    const std::pair<int, int> samplings[] = {{1, 1}, {2, 1}, {1, 2}, {2, 2}};
+    const std::pair<int, int> sizes[] = {{500, 375}, {375, 500}, {97, 61}, {640, 427}, {1024, 200}, {33, 300}};
+    unsigned seed = 1;
+    for (const auto& [w, h] : sizes)
+        for (const auto& [hs, vs] : samplings)
+            for (bool progressive : {false, true})
+                for (int channels : {3, 1}) {
+                    if (channels == 1 && (hs != 1 || vs != 1)) continue;  // grey has no sampling
+                    const Bytes jpeg =
+                        onevit::test_support::write_jpeg(wavy_image(w, h, channels, seed++), progressive, hs, vs);
+                    for (int decode_channels : {3, 1}) {
+                        const Image image = onevit::decode_image_bytes(jpeg.data(), jpeg.size(), decode_channels);
+                        expect_preprocess_as_before(image,
+                                                    std::to_string(w) + "x" + std::to_string(h) + " sampling " +
+                                                        std::to_string(hs) + "x" + std::to_string(vs) +
+                                                        (progressive ? " progressive" : ""),
+                                                    &jpeg);
+                    }
+                }
+}
+
+// The rows and columns the part leaves out are still entropy-decoded: a JPEG
+// corrupt or cut there fails with the message decode_image_bytes gives.
+TEST(PreprocessExact, JpegBrokenOutsideThePartStillFails) {
+    onevit::Architecture arch;
+    arch.channels = 3;
+    arch.image_height = arch.image_width = 32;
+    const onevit::Preprocessing p = recipe(onevit::Resize::shorter_then_crop, 40, Interpolation::bicubic, 3);
+    const Bytes jpeg = onevit::test_support::write_jpeg(wavy_image(400, 300, 3, 5), false);
+    auto error_of = [&](const Bytes& bytes, bool in_part) -> std::string {
+        try {
+            if (in_part)
+                onevit::preprocess_image_bytes(bytes.data(), bytes.size(), arch, p);
+            else
+                onevit::preprocess(onevit::decode_image_bytes(bytes.data(), bytes.size(), 3), arch, p);
+        } catch (const onevit::Error& e) {
+            return e.what();
+        }
+        return "";
+    };
+    ASSERT_EQ(error_of(jpeg, true), "");
+    // Early (the rows skipped above the part) and late (those below it) in the entropy-coded data.
+    for (double where : {0.05, 0.3, 0.8, 0.9, 0.97}) {
+        Bytes corrupt = jpeg;
+        const std::size_t at = static_cast<std::size_t>(corrupt.size() * where);
+        corrupt[at] = 0xFF;
+        corrupt[at + 1] = 0xD0;  // RST0 where none belongs
+        const std::string whole = error_of(corrupt, false);
+        EXPECT_NE(whole, "") << where;
+        EXPECT_EQ(error_of(corrupt, true), whole) << where;
+    }
+    for (std::size_t cut : {jpeg.size() - 2, jpeg.size() * 9 / 10, jpeg.size() / 10}) {
+        const Bytes truncated(jpeg.begin(), jpeg.begin() + static_cast<std::ptrdiff_t>(cut));
+        const std::string whole = error_of(truncated, false);
+        EXPECT_NE(whole, "") << cut;
+        EXPECT_EQ(error_of(truncated, true), whole) << cut;
+    }
+}
+
+TEST(ResizeExact, PartOfTheSourceAsWhole) {
+    std::mt19937 rng(11);
+    for (Interpolation f : {Interpolation::nearest, Interpolation::bilinear, Interpolation::bicubic})
+        for (int trial = 0; trial < 40; ++trial) {
+            std::uniform_int_distribution<int> side(1, 80);
+            const Image in = random_image(side(rng), side(rng), 3, rng);
+            const int w = side(rng), h = side(rng);
+            const onevit::ResizeRegion r{w / 4, h / 3, w - w / 4 - w / 5, h - h / 3};
+            const onevit::ResizeRegion src = onevit::resize_source(in.width, in.height, w, h, f, r);
+            // A part a little larger than the source rectangle, where the image allows.
+            const int left = std::max(0, src.left - trial % 3), top = std::max(0, src.top - trial % 2);
+            const int right = std::min(in.width, src.left + src.width + trial % 4);
+            const int bottom = std::min(in.height, src.top + src.height + 1);
+            Image part;
+            part.width = right - left;
+            part.height = bottom - top;
+            part.channels = 3;
+            for (int y = top; y < bottom; ++y)
+                part.pixels.insert(part.pixels.end(), in.pixels.begin() + (y * in.width + left) * 3,
+                                   in.pixels.begin() + (y * in.width + right) * 3);
+            const onevit::SourcePart where{left, top, in.width, in.height};
+            ASSERT_EQ(onevit::resize(part, where, w, h, f, r).pixels, onevit::resize(in, w, h, f, r).pixels)
+                << in.width << "x" << in.height << " -> " << w << "x" << h << " filter " << int(f);
+            if (src.width > 1 && left == src.left) {  // one source column short: refused
+                Image short_part = part;
+                const onevit::SourcePart shifted{left + 1, top, in.width, in.height};
+                short_part.width -= 1;
+                short_part.pixels.clear();
+                for (int y = top; y < bottom; ++y)
+                    short_part.pixels.insert(short_part.pixels.end(), in.pixels.begin() + (y * in.width + left + 1) * 3,
+                                             in.pixels.begin() + (y * in.width + right) * 3);
+                EXPECT_THROW(onevit::resize(short_part, shifted, w, h, f, r), onevit::Error);
+            }
+        }
 }
 
 }  // namespace

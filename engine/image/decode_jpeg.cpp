@@ -4,6 +4,7 @@
 // automatic objects are trivially destructible, with all C++ state held by the
 // caller, so a longjmp never skips a destructor.
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <string>
@@ -63,8 +64,9 @@ struct JpegDecoder {
     jpeg_decompress_struct cinfo{};
     JpegErrors errors{};
     jpeg_progress_mgr progress{};
-    std::vector<std::uint8_t> row;  // one CMYK scanline
-    Image image;
+    std::vector<std::uint8_t> row;  // one CMYK scanline, or the last one where it is not kept
+    const WantedRect* wanted = nullptr;
+    ImagePart part;
 
     JpegDecoder() {
         cinfo.err = jpeg_std_error(&errors.pub);
@@ -108,18 +110,46 @@ bool run_jpeg(JpegDecoder& d, const std::uint8_t* data, std::size_t size, const 
     cinfo->do_fancy_upsampling = TRUE;
     jpeg_start_decompress(cinfo);
 
-    Image& image = d.image;
+    const int width = static_cast<int>(cinfo->output_width);
+    const int height = static_cast<int>(cinfo->output_height);
+    SourcePart& where = d.part.where;
+    where = {0, 0, width, height};
+    int row_begin = 0, row_end = height;
+    if (d.wanted) {
+        const ResizeRegion want = (*d.wanted)(width, height);
+        // Whole iMCUs (libjpeg's unit across) plus one each side: the upsampled
+        // chroma at a cropped row's ends is the edge's, not the image's.
+        const int margin = cinfo->max_h_samp_factor * DCTSIZE;
+        JDIMENSION left = static_cast<JDIMENSION>(std::max(want.left - margin, 0));
+        JDIMENSION cols = static_cast<JDIMENSION>(std::min(want.left + want.width + margin, width)) - left;
+        if (cols < static_cast<JDIMENSION>(width)) jpeg_crop_scanline(cinfo, &left, &cols);
+        where.left = static_cast<int>(left);
+        where.top = row_begin = std::clamp(want.top, 0, height - 1);
+        row_end = std::clamp(want.top + want.height, row_begin + 1, height);
+    }
+    Image& image = d.part.image;
     image.width = static_cast<int>(cinfo->output_width);
-    image.height = static_cast<int>(cinfo->output_height);
+    image.height = row_end - row_begin;
     image.channels = cmyk ? 3 : cinfo->output_components;
     const std::size_t stride = static_cast<std::size_t>(image.width) * image.channels;
     image.pixels.resize(stride * image.height);
     if (cmyk) d.row.resize(static_cast<std::size_t>(image.width) * 4);
-    while (cinfo->output_scanline < cinfo->output_height) {
-        std::uint8_t* out = image.pixels.data() + stride * cinfo->output_scanline;
+    // Skipped rows are entropy-decoded all the same: corrupt data there fails as ever.
+    if (row_begin > 0) jpeg_skip_scanlines(cinfo, static_cast<JDIMENSION>(row_begin));
+    while (cinfo->output_scanline < static_cast<JDIMENSION>(row_end)) {
+        std::uint8_t* out = image.pixels.data() + stride * (cinfo->output_scanline - row_begin);
         JSAMPROW target = cmyk ? d.row.data() : out;
         jpeg_read_scanlines(cinfo, &target, 1);
         if (cmyk) cmyk_row_to_rgb(d.row.data(), out, image.width);
+    }
+    if (row_end < height) {
+        // Skipping the rows below, as skipping above, entropy-decodes them;
+        // skipping to the very end would not (libjpeg-turbo takes the rest as
+        // read): the last row is read, so corrupt or missing data still fails.
+        if (height - row_end > 1) jpeg_skip_scanlines(cinfo, static_cast<JDIMENSION>(height - row_end - 1));
+        d.row.resize(static_cast<std::size_t>(image.width) * cinfo->output_components);
+        JSAMPROW target = d.row.data();
+        jpeg_read_scanlines(cinfo, &target, 1);
     }
     // Reads up to EOI, so a file cut after its last scanline is caught too.
     jpeg_finish_decompress(cinfo);
@@ -128,10 +158,16 @@ bool run_jpeg(JpegDecoder& d, const std::uint8_t* data, std::size_t size, const 
 
 }  // namespace
 
-Image decode_jpeg(const std::uint8_t* data, std::size_t size, const std::string& name, const DecodeLimits& limits) {
+ImagePart decode_jpeg_part(const std::uint8_t* data, std::size_t size, const std::string& name,
+                           const DecodeLimits& limits, const WantedRect* wanted) {
     JpegDecoder d;
+    d.wanted = wanted;
     if (!run_jpeg(d, data, size, name, limits)) throw Error(name + ": bad JPEG: " + d.errors.message);
-    return std::move(d.image);
+    return std::move(d.part);
+}
+
+Image decode_jpeg(const std::uint8_t* data, std::size_t size, const std::string& name, const DecodeLimits& limits) {
+    return decode_jpeg_part(data, size, name, limits, nullptr).image;
 }
 
 }  // namespace onevit

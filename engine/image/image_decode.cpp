@@ -74,8 +74,9 @@ bool starts_with(const std::uint8_t* data, std::size_t size, const std::uint8_t*
     return size >= n && std::memcmp(data, magic, n) == 0;
 }
 
-Image decode(const std::uint8_t* data, std::size_t size, int channels, const DecodeLimits& limits,
-             const std::string& name) {
+// The whole image, or where `wanted` is given the part of it that holds its rectangle.
+ImagePart decode_part(const std::uint8_t* data, std::size_t size, int channels, const DecodeLimits& limits,
+                      const std::string& name, const WantedRect* wanted) {
     if (channels != 1 && channels != 3)
         throw Error(name + ": cannot decode to " + std::to_string(channels) + " channels (1 or 3)");
     if (size == 0) throw Error(name + ": file is empty");
@@ -88,10 +89,12 @@ Image decode(const std::uint8_t* data, std::size_t size, int channels, const Dec
         {'I', 'I', 42, 0}, {'M', 'M', 0, 42}, {'I', 'I', 43, 0}, {'M', 'M', 0, 43}};
     const bool tiff = std::any_of(std::begin(tiff_magic), std::end(tiff_magic),
                                   [&](const std::uint8_t* magic) { return starts_with(data, size, magic, 4); });
-    Image image;
+    const bool jpeg = starts_with(data, size, jpeg_magic, sizeof jpeg_magic);
+    ImagePart part;
+    Image& image = part.image;
     try {
-        if (starts_with(data, size, jpeg_magic, sizeof jpeg_magic))
-            image = decode_jpeg(data, size, name, limits);
+        if (jpeg)
+            part = decode_jpeg_part(data, size, name, limits, wanted);
         else if (starts_with(data, size, png_magic, sizeof png_magic))
             image = decode_png(data, size, name, limits);
         else if (starts_with(data, size, riff_magic, 4) && size >= 12 && starts_with(data + 8, size - 8, webp_magic, 4))
@@ -102,11 +105,20 @@ Image decode(const std::uint8_t* data, std::size_t size, int channels, const Dec
             image = decode_tiff(data, size, name, limits);
         else
             throw Error(name + ": not a JPEG, PNG, WebP, BMP or TIFF file");
+        if (!jpeg) {  // decoded whole; `wanted` is still told the size (its caller plans by it)
+            part.where = {0, 0, image.width, image.height};
+            if (wanted) (*wanted)(image.width, image.height);
+        }
         image = convert_channels(std::move(image), channels);
     } catch (const std::bad_alloc&) {  // an image within the limits, but not within this machine's memory
         throw Error(name + ": out of memory decoding the image");
     }
-    return image;
+    return part;
+}
+
+Image decode(const std::uint8_t* data, std::size_t size, int channels, const DecodeLimits& limits,
+             const std::string& name) {
+    return decode_part(data, size, channels, limits, name, nullptr).image;
 }
 
 // No image file of at most max_pixels pixels is anywhere near this large (16-bit
@@ -208,6 +220,11 @@ bool has_image_extension(const std::string& path) {
 Image decode_image_bytes(const std::uint8_t* data, std::size_t size, int channels, const DecodeLimits& limits,
                          const std::string& name) {
     return decode(data, size, channels, limits, name);
+}
+
+ImagePart decode_image_part(const std::uint8_t* data, std::size_t size, int channels, const DecodeLimits& limits,
+                            const std::string& name, const WantedRect& wanted) {
+    return decode_part(data, size, channels, limits, name, &wanted);
 }
 
 }  // namespace onevit

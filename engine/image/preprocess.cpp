@@ -12,6 +12,7 @@
 
 #include "onevit/error.hpp"
 #include "onevit/image.hpp"
+#include "image/decoders.hpp"
 #include "image/resize.hpp"
 
 namespace onevit {
@@ -51,14 +52,8 @@ void shorter_side_size(int width, int height, int size, int& out_width, int& out
     out_height = wide ? size : new_long;
 }
 
-void check(const Image& image, const Architecture& arch, const Preprocessing& recipe) {
+void check_recipe(const Architecture& arch, const Preprocessing& recipe) {
     const std::string channels = std::to_string(arch.channels);
-    if (image.channels != arch.channels)
-        throw Error("preprocess: image has " + std::to_string(image.channels) + " channels, the model takes " +
-                    channels);
-    if (image.width <= 0 || image.height <= 0 ||
-        image.pixels.size() != static_cast<std::size_t>(image.width) * image.height * image.channels)
-        throw Error("preprocess: image size and pixel buffer disagree");
     if (arch.image_height <= 0 || arch.image_width <= 0) throw Error("preprocess: model input size is not positive");
     if (recipe.mean.size() != static_cast<std::size_t>(arch.channels) ||
         recipe.std.size() != static_cast<std::size_t>(arch.channels))
@@ -69,32 +64,50 @@ void check(const Image& image, const Architecture& arch, const Preprocessing& re
         throw Error(std::string("preprocess: resize_size must be positive for ") + to_string(recipe.resize));
 }
 
-}  // namespace
+void check(const Image& image, const Architecture& arch, const Preprocessing& recipe) {
+    if (image.channels != arch.channels)
+        throw Error("preprocess: image has " + std::to_string(image.channels) + " channels, the model takes " +
+                    std::to_string(arch.channels));
+    if (image.width <= 0 || image.height <= 0 ||
+        image.pixels.size() != static_cast<std::size_t>(image.width) * image.height * image.channels)
+        throw Error("preprocess: image size and pixel buffer disagree");
+    check_recipe(arch, recipe);
+}
 
-std::vector<float> preprocess(const Image& image, const Architecture& arch, const Preprocessing& recipe) {
-    check(image, arch, recipe);
+// What the recipe makes of a width × height image: the resize, the part of it
+// the centre crop keeps (only that is computed), and where that part lands in
+// the model input (inset where the crop is larger than the image: padding).
+struct Plan {
+    int resized_w = 0;
+    int resized_h = 0;
+    ResizeRegion kept;
+    int pad_left = 0;
+    int pad_top = 0;
+};
+
+Plan plan(int width, int height, const Architecture& arch, const Preprocessing& recipe) {
+    Plan p;
+    p.resized_w = arch.image_width;
+    p.resized_h = arch.image_height;
+    if (recipe.resize == Resize::shorter_then_crop)
+        shorter_side_size(width, height, recipe.resize_size, p.resized_w, p.resized_h);
+    if (recipe.resize == Resize::squash_then_crop) p.resized_w = p.resized_h = recipe.resize_size;
+    const Span cols = centre_crop(p.resized_w, arch.image_width);
+    const Span rows = centre_crop(p.resized_h, arch.image_height);
+    p.kept.left = std::max(cols.offset, 0);
+    p.kept.top = std::max(rows.offset, 0);
+    p.kept.width = std::min(p.resized_w, cols.offset + cols.length) - p.kept.left;
+    p.kept.height = std::min(p.resized_h, rows.offset + rows.length) - p.kept.top;
+    p.pad_left = p.kept.left - cols.offset;
+    p.pad_top = p.kept.top - rows.offset;
+    return p;
+}
+
+// ToTensor + Normalize of the kept part of the resize, placed in the model input.
+std::vector<float> normalise(const Image& resized, const Plan& p, const Architecture& arch,
+                             const Preprocessing& recipe) {
     const int out_h = arch.image_height;
     const int out_w = arch.image_width;
-
-    int resized_w = out_w;
-    int resized_h = out_h;
-    if (recipe.resize == Resize::shorter_then_crop)
-        shorter_side_size(image.width, image.height, recipe.resize_size, resized_w, resized_h);
-    if (recipe.resize == Resize::squash_then_crop) resized_w = resized_h = recipe.resize_size;
-    const Span cols = centre_crop(resized_w, out_w);
-    const Span rows = centre_crop(resized_h, out_h);
-
-    // Only the part of the resized image that survives the crop is computed.
-    ResizeRegion kept;
-    kept.left = std::max(cols.offset, 0);
-    kept.top = std::max(rows.offset, 0);
-    kept.width = std::min(resized_w, cols.offset + cols.length) - kept.left;
-    kept.height = std::min(resized_h, rows.offset + rows.length) - kept.top;
-    const Image resized = resize(image, resized_w, resized_h, recipe.interpolation, kept);
-    // Where the crop is larger than the image, the output starts this far in.
-    const int pad_left = kept.left - cols.offset;
-    const int pad_top = kept.top - rows.offset;
-
     const int channels = arch.channels;
     const std::size_t plane_size = static_cast<std::size_t>(out_h) * out_w;
     // ToTensor divides by 255, Normalize subtracts and divides, all in float32.
@@ -108,7 +121,7 @@ std::vector<float> preprocess(const Image& image, const Architecture& arch, cons
             std::fill_n(out.begin() + static_cast<std::ptrdiff_t>(c * plane_size), plane_size, lut[c * 256]);
     for (int y = 0; y < resized.height; ++y) {
         const std::uint8_t* src = resized.pixels.data() + static_cast<std::size_t>(y) * resized.width * channels;
-        float* dst = out.data() + static_cast<std::size_t>(y + pad_top) * out_w + pad_left;
+        float* dst = out.data() + static_cast<std::size_t>(y + p.pad_top) * out_w + p.pad_left;
         if (channels == 3) {  // one pass over the interleaved row, the three planes written together
             float* planes[3] = {dst, dst + plane_size, dst + 2 * plane_size};
             for (int x = 0; x < resized.width; ++x, src += 3) {
@@ -121,6 +134,28 @@ std::vector<float> preprocess(const Image& image, const Architecture& arch, cons
         }
     }
     return out;
+}
+
+}  // namespace
+
+std::vector<float> preprocess(const Image& image, const Architecture& arch, const Preprocessing& recipe) {
+    check(image, arch, recipe);
+    const Plan p = plan(image.width, image.height, arch, recipe);
+    return normalise(resize(image, p.resized_w, p.resized_h, recipe.interpolation, p.kept), p, arch, recipe);
+}
+
+std::vector<float> preprocess_image_bytes(const std::uint8_t* data, std::size_t size, const Architecture& arch,
+                                          const Preprocessing& recipe, const DecodeLimits& limits,
+                                          const std::string& name) {
+    check_recipe(arch, recipe);
+    Plan p;
+    const ImagePart part = decode_image_part(data, size, arch.channels, limits, name, [&](int width, int height) {
+        p = plan(width, height, arch, recipe);
+        return resize_source(width, height, p.resized_w, p.resized_h, recipe.interpolation, p.kept);
+    });
+    check(part.image, arch, recipe);
+    return normalise(resize(part.image, part.where, p.resized_w, p.resized_h, recipe.interpolation, p.kept), p, arch,
+                     recipe);
 }
 
 CropBox input_crop_box(int width, int height, const Architecture& arch, const Preprocessing& recipe) {

@@ -127,9 +127,9 @@ std::vector<int> nearest_sources(int in_size, int out_size, int begin, int end) 
 
 // Outputs whose source falls outside the image (rounding at the far edge)
 // stay 0, as PIL's fill does.
-Image nearest(const Image& in, int width, int height, const ResizeRegion& r) {
-    const std::vector<int> xs = nearest_sources(in.width, width, r.left, r.left + r.width);
-    const std::vector<int> ys = nearest_sources(in.height, height, r.top, r.top + r.height);
+Image nearest(const Image& in, const SourcePart& part, int width, int height, const ResizeRegion& r) {
+    const std::vector<int> xs = nearest_sources(part.full_width, width, r.left, r.left + r.width);
+    const std::vector<int> ys = nearest_sources(part.full_height, height, r.top, r.top + r.height);
     Image out;
     out.width = r.width;
     out.height = r.height;
@@ -138,10 +138,11 @@ Image nearest(const Image& in, int width, int height, const ResizeRegion& r) {
     const int c = in.channels;
     std::uint8_t* dst = out.pixels.data();
     for (int y : ys) {
-        const bool row_inside = y < in.height;
+        const bool row_inside = y < part.full_height;
         for (int x : xs) {
-            if (row_inside && x < in.width) {
-                const std::uint8_t* src = in.pixels.data() + (static_cast<std::size_t>(y) * in.width + x) * c;
+            if (row_inside && x < part.full_width) {
+                const std::uint8_t* src =
+                    in.pixels.data() + (static_cast<std::size_t>(y - part.top) * in.width + x - part.left) * c;
                 std::copy(src, src + c, dst);
             }
             dst += c;
@@ -150,7 +151,40 @@ Image nearest(const Image& in, int width, int height, const ResizeRegion& r) {
     return out;
 }
 
-void check(const Image& in, int width, int height, const ResizeRegion& r) {
+// The source rows and columns [begin, end) that one axis of a resize reads
+// for outputs [out_begin, out_begin + out_count), and its taps where it resamples.
+struct AxisPlan {
+    bool resampled = false;
+    Taps taps;
+    int begin = 0;
+    int end = 0;
+};
+
+AxisPlan plan_axis(int in_size, int out_size, int out_begin, int out_count, Interpolation filter) {
+    AxisPlan plan;
+    if (filter == Interpolation::nearest) {
+        const std::vector<int> sources = nearest_sources(in_size, out_size, out_begin, out_begin + out_count);
+        // Sources never decrease; those at in_size or beyond are not read.
+        plan.begin = std::min(sources.front(), in_size - 1);
+        plan.end = std::min(sources.back() + 1, in_size);
+        return plan;
+    }
+    // PIL skips a pass whose axis keeps its size; such a pass would be the
+    // identity anyway, skipping it is only faster.
+    plan.resampled = out_size != in_size;
+    if (!plan.resampled) {
+        plan.begin = out_begin;
+        plan.end = out_begin + out_count;
+        return plan;
+    }
+    plan.taps = make_taps(in_size, out_size, out_begin, out_count, filter);
+    // Taps move monotonically, so the first and last outputs bound the sources.
+    plan.begin = plan.taps.first.front();
+    plan.end = plan.taps.first.back() + plan.taps.count.back();
+    return plan;
+}
+
+void check(const Image& in, const SourcePart& part, int width, int height, const ResizeRegion& r) {
     if (in.channels != 1 && in.channels != 3)
         throw Error("resize: image has " + std::to_string(in.channels) + " channels (1 or 3 supported)");
     if (in.width <= 0 || in.height <= 0 ||
@@ -162,39 +196,40 @@ void check(const Image& in, int width, int height, const ResizeRegion& r) {
         r.top > height - r.height)
         throw Error("resize: region is empty or outside the " + std::to_string(width) + "x" + std::to_string(height) +
                     " result");
+    if (part.left < 0 || part.top < 0 || part.left > part.full_width - in.width ||
+        part.top > part.full_height - in.height)
+        throw Error("resize: the image part lies outside its " + std::to_string(part.full_width) + "x" +
+                    std::to_string(part.full_height) + " source");
 }
 
 }  // namespace
 
-Image resize(const Image& in, int width, int height, Interpolation filter, const ResizeRegion& region) {
-    check(in, width, height, region);
-    if (filter == Interpolation::nearest) {
-        // PIL copies when the size is unchanged, which the map reproduces.
-        return nearest(in, width, height, region);
-    }
-    // PIL skips a pass whose axis keeps its size; such a pass would be the
-    // identity anyway, skipping it is only faster.
-    const bool horizontal = width != in.width;
-    const bool vertical = height != in.height;
+ResizeRegion resize_source(int in_width, int in_height, int width, int height, Interpolation filter,
+                           const ResizeRegion& region) {
+    const AxisPlan cols = plan_axis(in_width, width, region.left, region.width, filter);
+    const AxisPlan rows = plan_axis(in_height, height, region.top, region.height, filter);
+    return {cols.begin, rows.begin, cols.end - cols.begin, rows.end - rows.begin};
+}
 
-    Taps vertical_taps;
-    int row_begin = region.top;
-    int row_end = region.top + region.height;
-    if (vertical) {
-        vertical_taps = make_taps(in.height, height, region.top, region.height, filter);
-        // Taps move monotonically, so the first and last output rows bound the source rows.
-        row_begin = vertical_taps.first.front();
-        row_end = vertical_taps.first.back() + vertical_taps.count.back();
-    }
-
-    Image rows;
-    if (horizontal) {
-        const Taps taps = make_taps(in.width, width, region.left, region.width, filter);
-        rows = horizontal_pass(in, row_begin, row_end, taps);
+Image resize(const Image& in, const SourcePart& part, int width, int height, Interpolation filter,
+             const ResizeRegion& region) {
+    check(in, part, width, height, region);
+    AxisPlan cols = plan_axis(part.full_width, width, region.left, region.width, filter);
+    const AxisPlan rows = plan_axis(part.full_height, height, region.top, region.height, filter);
+    if (cols.begin < part.left || cols.end > part.left + in.width || rows.begin < part.top ||
+        rows.end > part.top + in.height)
+        throw Error("resize: the image part lacks source pixels the region reads");
+    // PIL copies when the size is unchanged, which the nearest map reproduces.
+    if (filter == Interpolation::nearest) return nearest(in, part, width, height, region);
+    // `in` holds the source from (part.left, part.top) on; the rows image holds source rows from rows.begin on.
+    Image resampled_rows;
+    if (cols.resampled) {
+        for (int& first : cols.taps.first) first -= part.left;
+        resampled_rows = horizontal_pass(in, rows.begin - part.top, rows.end - part.top, cols.taps);
     } else {
-        rows = crop(in, region.left, row_begin, region.width, row_end - row_begin);
+        resampled_rows = crop(in, region.left - part.left, rows.begin - part.top, region.width, rows.end - rows.begin);
     }
-    return vertical ? vertical_pass(rows, row_begin, vertical_taps) : rows;
+    return rows.resampled ? vertical_pass(resampled_rows, rows.begin, rows.taps) : resampled_rows;
 }
 
 }  // namespace onevit

@@ -50,6 +50,13 @@ Image convert_channels(Image image, int channels);
 // of the model's input size, ready for Model::run.
 std::vector<float> preprocess(const Image& image, const Architecture& arch, const Preprocessing& recipe);
 
+// decode_image_bytes(data, size, arch.channels, limits, name) then preprocess:
+// the same tensor to the bit, for less work where the recipe crops: a JPEG
+// decodes only the blocks around the rows and columns the resize reads.
+std::vector<float> preprocess_image_bytes(const std::uint8_t* data, std::size_t size, const Architecture& arch,
+                                          const Preprocessing& recipe, const DecodeLimits& limits = {},
+                                          const std::string& name = "image data");
+
 // Where preprocess's input lies in an image of width × height pixels: the
 // rectangle, in the image's pixel coordinates, that the resize maps onto the
 // model's input (beyond the image's edges where the crop pads it). For drawing

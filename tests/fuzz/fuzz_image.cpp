@@ -8,11 +8,14 @@
 // Properties checked: no crash, no sanitizer report, no hang; every failure is
 // an onevit::Error with a non-empty message; a decoded image is consistent
 // (size, channels, pixel count) and within the budget; preprocessing gives a
-// finite C × H × W tensor.
+// finite C × H × W tensor; preprocess_image_bytes (which decodes a JPEG in
+// part) gives the same tensor, or refuses the same file with the same message.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "onevit/error.hpp"
@@ -46,13 +49,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     onevit::DecodeLimits limits;
     limits.max_pixels = kMaxPixels;
+    std::vector<float> x;
+    std::string refused;
     try {
         const onevit::Image image = onevit::decode_image_bytes(data, size, channels, limits);
         if (image.channels != channels || image.width <= 0 || image.height <= 0 ||
             static_cast<std::int64_t>(image.width) * image.height > kMaxPixels ||
             image.pixels.size() != static_cast<std::size_t>(image.width) * image.height * channels)
             die("inconsistent decoded image");
-        const std::vector<float> x = onevit::preprocess(image, arch, recipe);
+        x = onevit::preprocess(image, arch, recipe);
         if (x.size() != static_cast<std::size_t>(channels) * arch.image_height * arch.image_width)
             die("wrong preprocessed size");
         for (float v : x)
@@ -60,6 +65,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } catch (const onevit::Error& e) {
         if (e.what() == nullptr || e.what()[0] == '\0') die("onevit::Error with an empty message");
         if (std::getenv("ONEVIT_FUZZ_VERBOSE")) std::fprintf(stderr, "fuzz_image: refused: %s\n", e.what());
+        refused = e.what();
+    }
+    try {
+        const std::vector<float> in_part = onevit::preprocess_image_bytes(data, size, arch, recipe, limits);
+        if (!refused.empty()) die("preprocess_image_bytes takes a file decode + preprocess refuses");
+        if (in_part.size() != x.size() || std::memcmp(in_part.data(), x.data(), x.size() * sizeof(float)) != 0)
+            die("preprocess_image_bytes differs from decode + preprocess");
+    } catch (const onevit::Error& e) {
+        if (refused != e.what()) die("preprocess_image_bytes refuses otherwise than decode + preprocess");
     }
     return 0;
 }

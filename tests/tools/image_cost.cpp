@@ -1,18 +1,20 @@
 // The CPU time per image of onevit's image path, stage by stage, and a hash of
 // what it produces (docs/performance.md, "Image decoding and preprocessing"):
 //
-//   image_cost [--rounds N] [--hash] [--recipe deit|hf|grey] PATH...
+//   image_cost [--rounds N] [--hash | --hash-bytes] [--recipe deit|hf|grey] PATH...
 //
 // PATHs are image files or directories (searched recursively). Every file is
 // read into memory once; each round then decodes every image from memory
 // (decode_image_bytes), resizes the part the centre crop keeps (the resize
 // stage alone, as preprocess does it) and runs preprocess on the decoded image
-// (resize + crop + normalise). Times are the thread's CPU time
+// (resize + crop + normalise), and preprocess_image_bytes on the file's bytes
+// (the same, decoding a JPEG in part). Times are the thread's CPU time
 // (CLOCK_THREAD_CPUTIME_ID), so other processes on the machine change them
 // less than wall time; per stage it prints the median over rounds of the mean
 // per image. --hash prints, per image, FNV-1a hashes of the decoded pixels and
 // the float tensor's bytes instead: two builds whose lists agree produce the
-// same tensors.
+// same tensors; --hash-bytes the same list with the tensor from
+// preprocess_image_bytes.
 
 #include <time.h>
 
@@ -79,7 +81,7 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
     int rounds = 5;
-    bool hash = false;
+    bool hash = false, hash_bytes = false;
     std::string recipe_name = "deit";
     std::vector<std::string> paths;
     for (int i = 1; i < argc; ++i) {
@@ -88,13 +90,16 @@ int main(int argc, char** argv) {
             rounds = std::max(1, std::atoi(argv[++i]));
         else if (arg == "--hash")
             hash = true;
+        else if (arg == "--hash-bytes")
+            hash = hash_bytes = true;
         else if (arg == "--recipe" && i + 1 < argc)
             recipe_name = argv[++i];
         else
             paths.push_back(arg);
     }
     if (paths.empty()) {
-        std::fprintf(stderr, "usage: image_cost [--rounds N] [--hash] [--recipe deit|hf|grey] PATH...\n");
+        std::fprintf(stderr,
+                     "usage: image_cost [--rounds N] [--hash | --hash-bytes] [--recipe deit|hf|grey] PATH...\n");
         return 2;
     }
     onevit::Architecture arch;
@@ -125,7 +130,9 @@ int main(int argc, char** argv) {
             try {
                 const onevit::Image image =
                     onevit::decode_image_bytes(f.bytes.data(), f.bytes.size(), arch.channels, {}, f.path);
-                const std::vector<float> chw = onevit::preprocess(image, arch, recipe);
+                const std::vector<float> chw =
+                    hash_bytes ? onevit::preprocess_image_bytes(f.bytes.data(), f.bytes.size(), arch, recipe)
+                               : onevit::preprocess(image, arch, recipe);
                 std::printf("%016llx %016llx %dx%d %s\n",
                             static_cast<unsigned long long>(fnv1a(image.pixels.data(), image.pixels.size())),
                             static_cast<unsigned long long>(fnv1a(chw.data(), chw.size() * sizeof(float))), image.width,
@@ -148,9 +155,9 @@ int main(int argc, char** argv) {
         return onevit::resize(image, w, h, recipe.interpolation, r);
     };
 
-    std::vector<double> decode_ms, resize_ms, preprocess_ms;
+    std::vector<double> decode_ms, resize_ms, preprocess_ms, bytes_ms;
     for (int round = 0; round < rounds; ++round) {
-        double decode = 0, resize = 0, preprocess = 0;
+        double decode = 0, resize = 0, preprocess = 0, bytes = 0;
         for (const File& f : files) {
             double t0 = thread_cpu_ms();
             const onevit::Image image =
@@ -164,6 +171,11 @@ int main(int argc, char** argv) {
             const std::vector<float> chw = onevit::preprocess(image, arch, recipe);
             double t3 = thread_cpu_ms();
             if (chw.empty()) return 1;
+            const std::vector<float> in_part =
+                onevit::preprocess_image_bytes(f.bytes.data(), f.bytes.size(), arch, recipe);
+            double t4 = thread_cpu_ms();
+            if (in_part.empty()) return 1;
+            bytes += t4 - t3;
             decode += t1 - t0;
             resize += t2 - t1;
             preprocess += t3 - t2;
@@ -171,9 +183,11 @@ int main(int argc, char** argv) {
         decode_ms.push_back(decode / files.size());
         resize_ms.push_back(resize / files.size());
         preprocess_ms.push_back(preprocess / files.size());
+        bytes_ms.push_back(bytes / files.size());
     }
     std::printf("%zu images, %d rounds, CPU ms per image (median of round means):\n", files.size(), rounds);
-    std::printf("decode %.3f  resize %.3f  preprocess %.3f  decode+preprocess %.3f\n", median(decode_ms),
-                median(resize_ms), median(preprocess_ms), median(decode_ms) + median(preprocess_ms));
+    std::printf("decode %.3f  resize %.3f  preprocess %.3f  decode+preprocess %.3f  preprocess_image_bytes %.3f\n",
+                median(decode_ms), median(resize_ms), median(preprocess_ms), median(decode_ms) + median(preprocess_ms),
+                median(bytes_ms));
     return 0;
 }
