@@ -232,35 +232,44 @@ TEST(RowLoops, NanInputsStayDefined) {
     for (std::int8_t v : q) EXPECT_LE(std::abs(int(v)), 127);
 }
 
+// At bf16 (the AVX-512 kernel where the CPU has it) with and without a bias,
+// over widths below, at and past a vector of 16.
 TEST(RowLoops, SoftmaxMatchesNaiveAtF32AndBf16) {
-    const int rows = 5, cols = 197;
-    std::vector<float> scores = random_vector(rows * cols, 31);
-    for (int c = 0; c < cols; ++c) {
-        scores[1 * cols + c] *= 200.f;   // saturating: one or two values carry the row
-        scores[2 * cols + c] = 3.f;      // uniform
-        scores[3 * cols + c] -= 1000.f;  // far below zero
-    }
-    std::vector<double> expected(scores.size());
-    for (int r = 0; r < rows; ++r) {
-        const float* row = &scores[r * cols];
-        const double max = *std::max_element(row, row + cols);
-        double sum = 0;
-        for (int c = 0; c < cols; ++c) sum += std::exp(double(row[c]) - max);
-        for (int c = 0; c < cols; ++c) expected[r * cols + c] = std::exp(double(row[c]) - max) / sum;
-    }
-    std::vector<float> in_place = scores;
-    softmax_rows(in_place.data(), rows, cols, Activation(in_place.data()));
-    for (std::size_t i = 0; i < expected.size(); ++i) ASSERT_NEAR(in_place[i], expected[i], 1e-6) << i;
+    const int rows = 5;
+    for (int cols : {5, 16, 197}) {
+        std::vector<float> scores = random_vector(rows * cols, 31);
+        for (int c = 0; c < cols; ++c) {
+            scores[1 * cols + c] *= 200.f;   // saturating: one or two values carry the row
+            scores[2 * cols + c] = 3.f;      // uniform
+            scores[3 * cols + c] -= 1000.f;  // far below zero
+        }
+        const std::vector<float> bias = random_vector(rows * cols, 32, 3.f);
+        for (bool with_bias : {false, true}) {
+            std::vector<double> expected(scores.size());
+            for (int r = 0; r < rows; ++r) {
+                std::vector<double> row(cols);
+                for (int c = 0; c < cols; ++c) row[c] = scores[r * cols + c] + (with_bias ? bias[r * cols + c] : 0.f);
+                const double max = *std::max_element(row.begin(), row.end());
+                double sum = 0;
+                for (int c = 0; c < cols; ++c) sum += std::exp(row[c] - max);
+                for (int c = 0; c < cols; ++c) expected[r * cols + c] = std::exp(row[c] - max) / sum;
+            }
+            const float* b = with_bias ? bias.data() : nullptr;
+            std::vector<float> in_place = scores;
+            softmax_rows(in_place.data(), rows, cols, Activation(in_place.data()), b);
+            for (std::size_t i = 0; i < expected.size(); ++i) ASSERT_NEAR(in_place[i], expected[i], 1e-6) << i;
 
-    std::vector<float> work = scores, widened(cols);
-    std::vector<std::uint16_t> bf16(scores.size());
-    const Activation probabilities(bf16.data(), dnnl::memory::data_type::bf16);
-    softmax_rows(work.data(), rows, cols, probabilities);
-    for (int r = 0; r < rows; ++r) {
-        load_row(probabilities, r, cols, cols, widened.data());
-        for (int c = 0; c < cols; ++c)  // one bf16 rounding, half of 2^-7 relative at most, and exp_for_bf16's 8e-5
-            ASSERT_NEAR(widened[c], expected[r * cols + c], expected[r * cols + c] * (1.0 / 256 + 8e-5) + 1e-7)
-                << r << "," << c;
+            std::vector<float> work = scores, widened(cols);
+            std::vector<std::uint16_t> bf16(scores.size());
+            const Activation probabilities(bf16.data(), dnnl::memory::data_type::bf16);
+            softmax_rows(work.data(), rows, cols, probabilities, b);
+            for (int r = 0; r < rows; ++r) {
+                load_row(probabilities, r, cols, cols, widened.data());
+                for (int c = 0; c < cols; ++c)  // a bf16 rounding (2^-8 relative) and exp_for_bf16 (8e-5)
+                    ASSERT_NEAR(widened[c], expected[r * cols + c], expected[r * cols + c] * (1.0 / 256 + 8e-5) + 1e-7)
+                        << cols << " cols, " << r << "," << c << (with_bias ? ", bias" : "");
+            }
+        }
     }
 }
 

@@ -109,8 +109,8 @@ ONEVIT_AVX512 __m512 scores_u8(float* row, const float* k_scales, const float* b
 // polynomial's steps), so that both give the same bits: 2^k · 2^f for
 // (x − max) · log2 e = k + f, |f| ≤ 1/2, 2^k applied by vscalefps. Without
 // exp_for_bf16's clamp: below x − max = −87 both give under 2e-38, nothing
-// to the sum (≥ 1) nor to the u8 steps (0). e · v's scale is stored in place.
-ONEVIT_AVX512 __m512 exponentials_u8(float* row, const float* v_scales, __m512 max, int j, __mmask16 m, __m512* e) {
+// to a sum (≥ 1), to u8 steps (0) nor to bf16 probabilities (≤ 2e-38).
+ONEVIT_AVX512 __m512 exponentials(const float* row, __m512 max, int j, __mmask16 m) {
     const __m512 log2e = _mm512_set1_ps(1.44269504f), magic = _mm512_set1_ps(kRoundingMagic);
     const __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + j), max);
     const __m512 k = _mm512_sub_ps(_mm512_fmadd_ps(d, log2e, magic), magic);  // rounded to nearest even
@@ -118,7 +118,24 @@ ONEVIT_AVX512 __m512 exponentials_u8(float* row, const float* v_scales, __m512 m
     __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0.0551693751f), f, _mm512_set1_ps(0.24260777f));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.693261107f));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.999928292f));
-    *e = _mm512_scalef_ps(p, k);
+    return _mm512_scalef_ps(p, k);
+}
+
+// The sum of e, accumulated in lanes and a row's tail, in lane_sum's order:
+// the tail, then the lanes.
+ONEVIT_AVX512 float lane_sum_order(__m512 lanes, __m512 tail, int tail_size) {
+    alignas(64) float tail_e[16], lane_sums[16];
+    _mm512_store_ps(tail_e, tail);
+    _mm512_store_ps(lane_sums, lanes);
+    float sum = 0.f;
+    for (int j = 0; j < tail_size; ++j) sum += tail_e[j];
+    for (float lane : lane_sums) sum += lane;
+    return sum;
+}
+
+// e^(x − max) for lanes j… (*e), and e · v's scale, stored in place.
+ONEVIT_AVX512 __m512 exponentials_u8(float* row, const float* v_scales, __m512 max, int j, __mmask16 m, __m512* e) {
+    *e = exponentials(row, max, j, m);
     const __m512 weighted = _mm512_mul_ps(*e, _mm512_maskz_loadu_ps(m, v_scales + j));
     _mm512_mask_storeu_ps(row + j, m, weighted);
     return weighted;
@@ -159,21 +176,15 @@ __attribute__((target("avx512f"))) void softmax_rows_u8_avx512(float* products, 
         if (tail) max = _mm512_mask_max_ps(max, tail, max, scores_u8(row, k_scales, bias_row, row_scale, full, tail));
         max = _mm512_set1_ps(_mm512_reduce_max_ps(max));
 
-        __m512 lanes = _mm512_setzero_ps(), weighted_max = _mm512_setzero_ps(), e;
+        __m512 lanes = _mm512_setzero_ps(), weighted_max = _mm512_setzero_ps(), e = _mm512_setzero_ps();
         for (int j = 0; j < full; j += kLanes) {
             weighted_max = _mm512_max_ps(weighted_max, exponentials_u8(row, v_scales, max, j, all, &e));
             lanes = _mm512_add_ps(lanes, e);
         }
-        alignas(64) float tail_e[kLanes], lane_sums[kLanes];
-        if (tail) {
+        if (tail)
             weighted_max = _mm512_mask_max_ps(weighted_max, tail, weighted_max,
                                               exponentials_u8(row, v_scales, max, full, tail, &e));
-            _mm512_store_ps(tail_e, e);
-        }
-        _mm512_store_ps(lane_sums, lanes);
-        float sum = 0.f;  // lane_sum's order: the tail, then the lanes
-        for (int j = 0; j < cols - full; ++j) sum += tail_e[j];
-        for (float lane : lane_sums) sum += lane;
+        const float sum = lane_sum_order(lanes, e, cols - full);
 
         const float step = _mm512_reduce_max_ps(weighted_max) / 255.f;
         const __m512 inverse_step = _mm512_set1_ps(step > 0.f ? 1.f / step : 0.f);
@@ -181,6 +192,59 @@ __attribute__((target("avx512f"))) void softmax_rows_u8_avx512(float* products, 
         for (int j = 0; j < full; j += kLanes) steps_u8(row, inverse_step, j, all, out);
         if (tail) steps_u8(row, inverse_step, full, tail, out);
         p_scales[r] = step / sum;
+    }
+}
+// Lanes j… times scale, to bf16 (to_bf16_row's rounding to nearest even, and
+// its NaN), stored.
+ONEVIT_AVX512 void to_bf16(const float* row, __m512 scale, int j, __mmask16 m, std::uint16_t* out) {
+    const __m512i bits = _mm512_castps_si512(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j), scale));
+    const __m512i high = _mm512_srli_epi32(bits, 16);
+    const __m512i rounded = _mm512_srli_epi32(
+        _mm512_add_epi32(bits,
+                         _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(high, _mm512_set1_epi32(1)))),
+        16);
+    const __mmask16 nan =
+        _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+    const __m512i quiet = _mm512_or_si512(high, _mm512_set1_epi32(0x40));
+    _mm512_mask_cvtepi32_storeu_epi16(out + j, m, _mm512_mask_blend_epi32(nan, rounded, quiet));
+}
+
+// The AVX-512 kernel of softmax_rows with bf16 probabilities, its three
+// passes (the scores, bias added, and their maximum; the exponentials and
+// their sum; bf16 probabilities) on its arithmetic, as softmax_rows_u8_avx512.
+__attribute__((target("avx512f"))) void softmax_rows_bf16_avx512(float* scores, int rows, int cols,
+                                                                 std::uint16_t* probabilities, const float* bias) {
+    constexpr int kLanes = 16;
+    const int full = cols - cols % kLanes;
+    const __mmask16 all = 0xffff, tail = static_cast<__mmask16>((1u << (cols - full)) - 1);
+    for (int r = 0; r < rows; ++r) {
+        float* row = scores + std::int64_t(r) * cols;
+        const float* bias_row = bias ? bias + std::int64_t(r) * cols : nullptr;
+        __m512 max = _mm512_set1_ps(-__builtin_inff());
+        for (int j = 0; j < cols; j += kLanes) {
+            const __mmask16 m = j < full ? all : tail;
+            __m512 x = _mm512_maskz_loadu_ps(m, row + j);
+            if (bias_row) {
+                x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, bias_row + j));
+                _mm512_mask_storeu_ps(row + j, m, x);
+            }
+            max = _mm512_mask_max_ps(max, m, max, x);
+        }
+        max = _mm512_set1_ps(_mm512_reduce_max_ps(max));
+
+        __m512 lanes = _mm512_setzero_ps(), e = _mm512_setzero_ps();
+        for (int j = 0; j < full; j += kLanes) {
+            e = exponentials(row, max, j, all);
+            _mm512_storeu_ps(row + j, e);
+            lanes = _mm512_add_ps(lanes, e);
+        }
+        if (tail) {
+            e = exponentials(row, max, full, tail);
+            _mm512_mask_storeu_ps(row + full, tail, e);
+        }
+        const __m512 inverse_sum = _mm512_set1_ps(1.f / lane_sum_order(lanes, e, cols - full));
+        std::uint16_t* out = probabilities + std::int64_t(r) * cols;
+        for (int j = 0; j < cols; j += kLanes) to_bf16(row, inverse_sum, j, j < full ? all : tail, out);
     }
 }
 #undef ONEVIT_AVX512
@@ -228,6 +292,9 @@ void softmax_rows_u8(float* products, int rows, int cols, const float* q_scales,
 // Three passes a row: the maximum; the exponentials and their sum; the
 // division by the sum, in place or as the probabilities are stored.
 void softmax_rows(float* scores, int rows, int cols, const Activation& probabilities, const float* bias) {
+    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    if (avx512 && probabilities.type == Activation::Type::bf16)
+        return softmax_rows_bf16_avx512(scores, rows, cols, static_cast<std::uint16_t*>(probabilities.data), bias);
     for (int r = 0; r < rows; ++r) {
         float* row = scores + std::int64_t(r) * cols;
         if (bias) add_into(row, cols, bias + std::int64_t(r) * cols);
