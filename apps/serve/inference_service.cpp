@@ -79,9 +79,9 @@ ImageSlots InferenceService::decode(const std::vector<std::string>& images) {
     limits.max_pixels = options_.max_image_pixels;
     for (std::size_t i = 0; i < images.size(); ++i) {
         try {
-            const Image image = decode_image_bytes(reinterpret_cast<const std::uint8_t*>(images[i].data()),
-                                                   images[i].size(), info.arch.channels, limits);
-            const std::vector<float> chw = preprocess(image, info.arch, info.preprocess);
+            const std::vector<float> chw =
+                preprocess_image_bytes(reinterpret_cast<const std::uint8_t*>(images[i].data()), images[i].size(),
+                                       info.arch, info.preprocess, limits);
             if (!pixels.add()) throw RequestError(Status::unavailable, pool_.full_message());
             std::memcpy(pixels.bytes(pixels.count() - 1), chw.data(),
                         std::min(chw.size() * sizeof(float), pool_.image_bytes()));
