@@ -205,6 +205,27 @@ TEST(RowLoops, GeluReturnsItsRowMaximum) {
     }
 }
 
+// The GELU with its bf16 store in one pass (AVX512-BF16's rounding): bit for
+// bit apply_gelu's floats stored by store_row, on a row whose length is not a
+// multiple of the 32 values a step, and a NaN stays NaN.
+TEST(RowLoops, GeluToBf16IsApplyGeluThenStoreRow) {
+    if (!cpu_rounds_to_bf16()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+    const int n = 1001;
+    std::vector<float> x = random_vector(n, 19, 3.f);
+    x[7] = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<float> bias = random_vector(n, 20);
+    for (Gelu gelu : {Gelu::erf, Gelu::tanh, Gelu::quick}) {
+        std::vector<float> y = x;
+        apply_gelu(gelu, y.data(), n, 0.7f, bias.data());
+        std::vector<std::uint16_t> fused(n + 1, 0x1234), separate(n);
+        apply_gelu_to_bf16(gelu, x.data(), n, 0.7f, bias.data(), fused.data());
+        store_row(y.data(), n, Activation(separate.data(), dnnl::memory::data_type::bf16), 0, n);
+        EXPECT_EQ(fused[n], 0x1234) << "wrote past the row";
+        fused.pop_back();
+        EXPECT_EQ(fused, separate);
+    }
+}
+
 // The bf16 softmax's exponential, against libm over its whole clamped range.
 TEST(RowLoops, ExpForBf16IsWithin8e5OfExp) {
     for (float x = -87.f; x <= 88.f; x += 0.0137f) {

@@ -9,6 +9,8 @@
 // of the exact function.
 #pragma once
 
+#include <cstdint>
+
 #include "onevit/model_info.hpp"
 
 namespace onevit {
@@ -17,5 +19,15 @@ namespace onevit {
 // row, its activation scale and the layer's bias. Returns the largest
 // |values[i]| after (NaN if a value is NaN), for an s8 store's row scale.
 float apply_gelu(Gelu gelu, float* values, int n, float scale, const float* bias);
+
+// Whether this CPU rounds floats to bf16 itself (AVX512-BF16), so that
+// apply_gelu_to_bf16 can run.
+bool cpu_rounds_to_bf16();
+
+// out[i] = gelu(values[i] · scale + bias[i]) rounded to bf16 (nearest even;
+// a NaN stays NaN; a result below bf16's normal range, |x| < 1.2e-38, is 0):
+// apply_gelu and a bf16 store in one pass, only where cpu_rounds_to_bf16()
+// (in software the rounding costs as much as its own pass).
+void apply_gelu_to_bf16(Gelu gelu, const float* values, int n, float scale, const float* bias, std::uint16_t* out);
 
 }  // namespace onevit

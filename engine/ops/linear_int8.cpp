@@ -39,7 +39,8 @@ void quantize_by_max(const float* values, int n, float max_abs, std::int8_t* q, 
 // block holds rows × cols of s32 sums times the weight scales (f32 sums at
 // bf16). Each row is multiplied by its activation scale (int8) and gets the
 // bias (and the GELU), in the same pass as it is added to the residual in dst
-// or, in place, before it is stored as dst's type (s8 quantized per row).
+// or, in place, before it is stored as dst's type (s8 quantized per row; bf16
+// in the GELU's pass where the CPU rounds to bf16 itself).
 void finish_rows(float* block, Range rows, int cols, const float* row_scales, const float* bias, Epilogue epilogue,
                  const Activation& dst, int dst_stride, int dst_column) {
     using Type = Activation::Type;
@@ -50,6 +51,8 @@ void finish_rows(float* block, Range rows, int cols, const float* row_scales, co
         void* out = dst.at(row, dst_stride, dst_column);
         if (epilogue == Epilogue::residual_add) {
             add_scaled_into(values, cols, scale, bias, static_cast<float*>(out));
+        } else if (gelu && dst.type == Type::bf16 && cpu_rounds_to_bf16()) {
+            apply_gelu_to_bf16(*gelu, values, cols, scale, bias, static_cast<std::uint16_t*>(out));
         } else if (gelu && dst.type == Type::s8) {  // whole rows (checked at construction)
             const float max_abs = apply_gelu(*gelu, values, cols, scale, bias);
             quantize_by_max(values, cols, max_abs, static_cast<std::int8_t*>(out), &dst.row_scales[row]);
