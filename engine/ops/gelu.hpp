@@ -1,8 +1,8 @@
 // GELU over a row of floats, for the epilogues oneDNN cannot fuse or fuses
 // slowly: at int8 a matmul's per-row activation scale must be applied before
 // the GELU, and oneDNN 2.6's brgemm takes a per-row multiply only in a 3-D
-// matmul with plain weights (ops/linear.hpp); at bf16 its GELU-erf post-op
-// costs twice this loop (docs/performance.md). So those layers apply scale,
+// matmul with plain weights (ops/linear.hpp); at f32 and bf16 its GELU-erf
+// post-op costs twice this loop (docs/performance.md). So those layers apply scale,
 // bias and GELU in a row loop of their own.
 //
 // Vectorised float code (ops/vector_math.hpp), each within 4e-7 · max(1, |x|)

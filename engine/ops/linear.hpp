@@ -1,11 +1,12 @@
 // A fully connected layer as an op: y = x Wᵀ + b with its epilogue, over the
 // tiles of its weights' grid (ops/linear_weights.hpp). Two implementations
 // behind one interface:
-//   FloatLinear (f32, bf16): oneDNN's fused post-ops (bias, GELU, residual sum);
-//   Int8Linear (int8, and bf16 with a GELU): s8 · s8 (bf16 · bf16) matmuls
-//   with only the weight scales fused, each row chunk's f32 block then
-//   finished by a row loop of ours (row scale, bias, GELU, and the store,
-//   quantization or residual add).
+//   FloatLinear (f32, bf16 without a GELU): oneDNN's fused post-ops (bias,
+//   residual sum, tanh);
+//   Int8Linear (int8, and every layer with a GELU): s8 · s8 (f32, bf16)
+//   matmuls with only the weight scales fused, each row chunk's f32 block
+//   then finished by a row loop of ours (row scale, bias, GELU, and the
+//   store, quantization or residual add).
 #pragma once
 
 #include <memory>

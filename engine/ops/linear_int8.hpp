@@ -1,6 +1,6 @@
-// The int8 linear op (ops/linear.hpp), which also runs the bf16 layers with a
-// GELU (LinearWeights::row_epilogue): s8 · s8 → s32 matmuls applying only
-// the weight scales (static output scales), or bf16 · bf16 → f32, each into
+// The int8 linear op (ops/linear.hpp), which also runs the f32 and bf16 layers
+// with a GELU (LinearWeights::row_epilogue): s8 · s8 → s32 matmuls applying
+// only the weight scales (static output scales), or f32/bf16 ones, each into
 // an f32 block in the running thread's workspace, then a row loop of ours
 // over the block: each row times its activation scale (int8), plus the bias,
 // the GELU, then stored (f32, bf16), quantized per row (s8, for whole rows)

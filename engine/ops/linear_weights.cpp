@@ -119,9 +119,7 @@ std::optional<Gelu> gelu_of(Epilogue epilogue) {
     }
 }
 
-bool LinearWeights::row_epilogue() const {
-    return int8() || (shape_.types.src == memory::data_type::bf16 && gelu_of(shape_.epilogue));
-}
+bool LinearWeights::row_epilogue() const { return int8() || gelu_of(shape_.epilogue).has_value(); }
 
 double modelled_linear_macs(const LinearShape& shape, LinearTuning tuning, int rows) {
     const int width = choose_column_width(tuning.rows, shape.out, shape.in, tuning.threads);
@@ -229,7 +227,8 @@ void LinearWeights::reorder_into_tiles(Executor& loader, WeightMemory& weight_me
 
 // f32/bf16: the epilogue as post-ops — the residual add as a sum for a single
 // column tile (column tiles add theirs as their block is copied into place).
-// int8: only the weight scales, as output scales; the rest is its row loop's.
+// int8: only the weight scales, as output scales; the rest is its row loop's,
+// as are the bias and GELU of the float layers with one.
 dnnl::primitive_attr LinearWeights::attr(const ColumnTile& tile) const {
     dnnl::primitive_attr attr = user_scratchpad_attr();
     if (int8()) attr.set_output_scales(1 << 1, tile.weight_scales);  // per output channel
@@ -237,15 +236,9 @@ dnnl::primitive_attr LinearWeights::attr(const ColumnTile& tile) const {
     dnnl::post_ops post_ops;
     switch (shape_.epilogue) {
         case Epilogue::none:
-            break;
-        case Epilogue::gelu_erf:
-            post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
-            break;
+        case Epilogue::gelu_erf:  // the GELUs: the row loop's (row_epilogue)
         case Epilogue::gelu_tanh:
-            post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_tanh, 0.f, 0.f);
-            break;
         case Epilogue::gelu_quick:
-            post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.702f, 0.f);
             break;
         case Epilogue::tanh:
             post_ops.append_eltwise(1.f, dnnl::algorithm::eltwise_tanh, 0.f, 0.f);

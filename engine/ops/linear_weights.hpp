@@ -79,8 +79,8 @@ public:
     bool int8() const { return shape_.types.src == dnnl::memory::data_type::s8; }
     // Whether the matmuls only multiply (int8: and apply the weight scales),
     // into f32 blocks that a row loop of ours finishes (ops/linear.hpp): int8
-    // layers, and bf16 layers with a GELU (oneDNN 2.6's GELU post-op costs
-    // twice our row loop, docs/performance.md).
+    // layers, and layers with a GELU at every precision (oneDNN 2.6's GELU
+    // post-op costs twice our row loop, docs/performance.md).
     bool row_epilogue() const;
     int threads() const { return threads_; }
 
