@@ -315,6 +315,23 @@ TEST(RowLoops, SoftmaxU8MatchesNaive) {
             for (bool with_bias : {false, true}) {
                 const float* k = with_k_scales ? positive_k.data() : nullptr;
                 const float* b = with_bias ? bias.data() : nullptr;
+                if (has_int8_products_kernel() && k && !b) {  // from the scores, as the kernel scales them
+                    std::vector<float> scores(rows * cols), maxima(rows * 16, -1e30f), p_scales(rows),
+                        want_scales(rows);
+                    for (int r = 0; r < rows; ++r)
+                        for (int j = 0; j < cols; ++j) {
+                            scores[r * cols + j] = products[r * cols + j] * (q_scales[r] * scale * k[j]);
+                            maxima[r * 16 + j % 16] = std::max(maxima[r * 16 + j % 16], scores[r * cols + j]);
+                        }
+                    std::vector<std::uint8_t> u8(rows * cols), want(rows * cols);
+                    softmax_rows_u8_from_scores(scores.data(), rows, cols, maxima.data(), positive_v.data(), u8.data(),
+                                                p_scales.data());
+                    std::vector<float> work = products;
+                    softmax_rows_u8(work.data(), rows, cols, q_scales.data(), scale, k, nullptr, positive_v.data(),
+                                    want.data(), want_scales.data(), nullptr);
+                    EXPECT_EQ(u8, want) << cols << " cols";
+                    EXPECT_EQ(p_scales, want_scales) << cols << " cols";
+                }
                 for (auto* softmax : {&softmax_rows_u8, &softmax_rows_u8_portable}) {
                     std::vector<float> work = products, p_scales(rows);
                     std::vector<std::uint8_t> u8(rows * cols);
@@ -373,14 +390,29 @@ TEST(RowLoops, Int8ProductsMatchNaive) {
                 std::vector<float> out(rows * n, -1.f);
                 int8_products(reinterpret_cast<const std::uint8_t*>(flipped.data()), k, rows, packed.data(), n, k,
                               out.data(), n);
-                check(
-                    out, rows, n,
-                    [&](int i, int j) {
-                        std::int32_t sum = 0;
-                        for (int d = 0; d < k; ++d) sum += q[i * k + d] * keys[j * k + d];
-                        return sum;
-                    },
-                    "q kT");
+                const auto product = [&](int i, int j) {
+                    std::int32_t sum = 0;
+                    for (int d = 0; d < k; ++d) sum += q[i * k + d] * keys[j * k + d];
+                    return sum;
+                };
+                check(out, rows, n, product, "q kT");
+                // scaled as softmax_rows_u8 scales them, with each row's lane maxima
+                const std::vector<float> row_scales = random_vector(rows, 62, 0.1f),
+                                         column_scales = random_vector(n, 63, 0.1f);
+                std::vector<float> maxima(rows * 16, 7.f);
+                const ScaledScores scaled{row_scales.data(), 0.125f, column_scales.data(), maxima.data()};
+                int8_products(reinterpret_cast<const std::uint8_t*>(flipped.data()), k, rows, packed.data(), n, k,
+                              out.data(), n, &scaled);
+                for (int i = 0; i < rows; ++i) {
+                    std::vector<float> lane_max(16, -std::numeric_limits<float>::infinity());
+                    for (int j = 0; j < n; ++j) {
+                        const float x = float(product(i, j)) * (row_scales[i] * 0.125f * column_scales[j]);
+                        ASSERT_EQ(out[i * n + j], x)
+                            << "scaled, " << rows << " rows, " << n << " columns: " << i << "," << j;
+                        lane_max[j % 16] = std::max(lane_max[j % 16], x);
+                    }
+                    for (int l = 0; l < 16; ++l) ASSERT_EQ(maxima[i * 16 + l], lane_max[l]) << i << ", lane " << l;
+                }
             }
         }
     for (int rows : {1, 6, 7, 13})

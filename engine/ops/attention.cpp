@@ -192,6 +192,7 @@ Attention::Attention(const dnnl::engine& engine, int threads, const AttentionSha
     layout_.k_scales = take(std::size_t(T) * sizeof(float));
     layout_.v_scales = take(std::size_t(T) * sizeof(float));
     layout_.p_scales = take(R * sizeof(float));
+    layout_.lane_maxima = int8_products_ ? take(R * 16 * sizeof(float)) : 0;
     layout_.row = take(sizeof(float) * dh);
     layout_.bytes = workspace_bytes_ = at;
 
@@ -266,15 +267,20 @@ void Attention::run(int t, TaskContext& context) {
     copy_in(task.q, task.queries.size, task.queries.begin, head, layer_ ? &layer_->q_norm : nullptr,
             block(layout_.q, types_.qk, layout_.q_scales), row);
     const int rows = task.queries.size;
+    // the kernel's output scaled, and each row's maximum, where no bias comes between
+    const bool scaled = int8_products_ && !(layer_ && layer_->bias) && !probabilities_;
     if (int8_products_) {
         auto* q = reinterpret_cast<std::int8_t*>(w + layout_.q);
         flip_sign_bits(q, std::size_t(rows) * dh);
+        const ScaledScores scaling{reinterpret_cast<const float*>(w + layout_.q_scales), shape_.scale,
+                                   reinterpret_cast<const float*>(w + layout_.k_scales),
+                                   reinterpret_cast<float*>(w + layout_.lane_maxima)};
         int8_products(reinterpret_cast<const std::uint8_t*>(q), dh, rows, w + layout_.k_packed, T, dh,
-                      reinterpret_cast<float*>(w + layout_.scores), T);
+                      reinterpret_cast<float*>(w + layout_.scores), T, scaled ? &scaling : nullptr);
     } else {
         steps.scores[task.rows_class].execute(context);
     }
-    softmax(task, w);
+    softmax(task, w, scaled);
     if (int8_products_)
         int8_products(reinterpret_cast<const std::uint8_t*>(w + layout_.probabilities), T, rows, w + layout_.v_packed,
                       dh, T, reinterpret_cast<float*>(w + layout_.o), dh);
@@ -290,7 +296,7 @@ void Attention::run(int t, TaskContext& context) {
 
 // The probabilities from the scores: f32 or bf16 ones from the scaled scores;
 // u8 ones from s8 products, applying q's and k's row scales and v's (ops/softmax.hpp).
-void Attention::softmax(const Task& task, char* w) const {
+void Attention::softmax(const Task& task, char* w, bool scaled) const {
     const int T = shape_.tokens, rows = task.queries.size;
     const int head = task.unit % shape_.heads;
     const float* bias =
@@ -309,6 +315,11 @@ void Attention::softmax(const Task& task, char* w) const {
             load_row(probabilities, r, T, T, probabilities_out + std::int64_t(r) * T);
         return;
     }
+    if (scaled)
+        return softmax_rows_u8_from_scores(scores, rows, T, reinterpret_cast<const float*>(w + layout_.lane_maxima),
+                                           reinterpret_cast<const float*>(w + layout_.v_scales),
+                                           reinterpret_cast<std::uint8_t*>(w + layout_.probabilities),
+                                           reinterpret_cast<float*>(w + layout_.p_scales));
     const auto* q_scales = reinterpret_cast<const float*>(w + layout_.q_scales);
     softmax_rows_u8(scores, rows, T, q_scales, shape_.scale, reinterpret_cast<const float*>(w + layout_.k_scales), bias,
                     reinterpret_cast<const float*>(w + layout_.v_scales),

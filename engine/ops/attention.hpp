@@ -108,7 +108,7 @@ private:
     // and v where packed (packs_kv: copied dense into staged first).
     struct Layout {
         std::size_t q, k, k_packed, v, v_packed, staged, o, scores, probabilities, q_scales, k_scales, v_scales,
-            p_scales, row, bytes;
+            p_scales, lane_maxima, row, bytes;
     };
     // One slot's primitives, bound to its workspace, per rows class.
     struct SlotSteps {
@@ -123,7 +123,8 @@ private:
     // layer's norm and rotation (q and k), quantized per row (s8).
     void copy_in(const char* src, int rows, int first_token, int head, const std::optional<NormParams>* norm,
                  const Activation& dst, float* row) const;
-    void softmax(const Task& task, char* w) const;
+    // scaled: the scores are q kᵀ's scaled, with their lane maxima (ops/int8_products.hpp)
+    void softmax(const Task& task, char* w, bool scaled) const;
 
     dnnl::engine engine_;
     AttentionShape shape_;

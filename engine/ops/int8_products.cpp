@@ -115,7 +115,8 @@ ONEVIT_VNNI __attribute__((always_inline)) inline void accumulate(__m512i& acc, 
 // registers, started at the columns' corrections.
 template <int M, int N>
 ONEVIT_VNNI void products_block(const std::uint8_t* a, std::int64_t a_stride, const std::int32_t* packed, int columns,
-                                int groups, int first, int n, float* out, std::int64_t out_stride) {
+                                int groups, int first, int n, float* out, std::int64_t out_stride,
+                                const ScaledScores* scaled, int row) {
     const std::int32_t* corrections = packed + std::size_t(groups) * columns;
     __m512i acc[M][N];
 #pragma GCC unroll 8
@@ -137,19 +138,40 @@ ONEVIT_VNNI void products_block(const std::uint8_t* a, std::int64_t a_stride, co
             for (int v = 0; v < N; ++v) accumulate(acc[m][v], broadcast, b[v]);
         }
     }
+    if (!scaled) {
 #pragma GCC unroll 8
-    for (int v = 0; v < N; ++v) {
-        const int at = first + kLanes * v;
-        const __mmask16 valid = at + kLanes <= n ? 0xffff : static_cast<__mmask16>((1u << (n - at)) - 1);
+        for (int v = 0; v < N; ++v) {
+            const int at = first + kLanes * v;
+            const __mmask16 valid = at + kLanes <= n ? 0xffff : static_cast<__mmask16>((1u << (n - at)) - 1);
 #pragma GCC unroll 8
-        for (int m = 0; m < M; ++m)
-            _mm512_mask_storeu_ps(out + m * out_stride + at, valid, _mm512_cvtepi32_ps(acc[m][v]));
+            for (int m = 0; m < M; ++m)
+                _mm512_mask_storeu_ps(out + m * out_stride + at, valid, _mm512_cvtepi32_ps(acc[m][v]));
+        }
+        return;
+    }
+    // products · (row scale · column scale), as softmax_rows_u8 scales them
+#pragma GCC unroll 8
+    for (int m = 0; m < M; ++m) {
+        const __m512 row_scale = _mm512_set1_ps(scaled->row_scales[row + m] * scaled->scale);
+        float* maxima = scaled->lane_maxima + (row + m) * kLanes;
+        __m512 max = _mm512_loadu_ps(maxima);
+#pragma GCC unroll 8
+        for (int v = 0; v < N; ++v) {
+            const int at = first + kLanes * v;
+            const __mmask16 valid = at + kLanes <= n ? 0xffff : static_cast<__mmask16>((1u << (n - at)) - 1);
+            const __m512 x =
+                _mm512_mul_ps(_mm512_cvtepi32_ps(acc[m][v]),
+                              _mm512_mul_ps(row_scale, _mm512_maskz_loadu_ps(valid, scaled->column_scales + at)));
+            _mm512_mask_storeu_ps(out + m * out_stride + at, valid, x);
+            max = _mm512_mask_max_ps(max, valid, max, x);
+        }
+        _mm512_storeu_ps(maxima, max);
     }
 }
 
 constexpr int kRowsBlock = 6, kVectorsBlock = 4;  // 24 accumulators of the 32 registers
-using Block = void (*)(const std::uint8_t*, std::int64_t, const std::int32_t*, int, int, int, int, float*,
-                       std::int64_t);
+using Block = void (*)(const std::uint8_t*, std::int64_t, const std::int32_t*, int, int, int, int, float*, std::int64_t,
+                       const ScaledScores*, int);
 template <int M>
 constexpr Block kBlocks[kVectorsBlock] = {products_block<M, 1>, products_block<M, 2>, products_block<M, 3>,
                                           products_block<M, 4>};
@@ -177,16 +199,17 @@ void pack_values(const std::int8_t* values, int k, int n, void* packed) { pack_v
 // The columns' vectors split into blocks of at most 4, as evenly as they go
 // (13 = 4 + 3 + 3 + 3), each run over the rows 6 at a time.
 void int8_products(const std::uint8_t* a, std::int64_t a_stride, int rows, const void* packed_b, int n, int k,
-                   float* out, std::int64_t out_stride) {
+                   float* out, std::int64_t out_stride, const ScaledScores* scaled) {
     const int columns = padded(n), vectors = columns / kLanes, groups = groups_of(k);
     const int blocks = ceil_div(vectors, kVectorsBlock);
     const auto* packed = static_cast<const std::int32_t*>(packed_b);
+    if (scaled) std::fill_n(scaled->lane_maxima, std::size_t(rows) * kLanes, -__builtin_inff());
     for (int row = 0; row < rows; row += kRowsBlock) {
         const int m = std::min(kRowsBlock, rows - row);
         for (int block = 0, vector = 0; block < blocks; ++block) {
             const int width = ceil_div(vectors - vector, blocks - block);
             kBlocksByRows[m - 1][width - 1](a + row * a_stride, a_stride, packed, columns, groups, kLanes * vector, n,
-                                            out + row * out_stride, out_stride);
+                                            out + row * out_stride, out_stride, scaled, row);
             vector += width;
         }
     }

@@ -28,11 +28,22 @@ void pack_keys(const std::int8_t* keys, int n, int k, void* packed);
 // Packs values, dense s8 [k][n] (n a multiple of 16), as b = v, for a = u8.
 void pack_values(const std::int8_t* values, int k, int n, void* packed);
 
+// Where q kᵀ's products become the scores softmax_rows_u8 would compute from
+// them (no bias): each times row_scales[i] · scale · column_scales[j]; and
+// each row's 16 lane maxima of them in lane_maxima[i][16].
+struct ScaledScores {
+    const float* row_scales;
+    float scale;
+    const float* column_scales;
+    float* lane_maxima;
+};
+
 // out[i][j] = Σ_d a[i][d] · b[d][j] as f32, for i < rows, j < n, d < k, out's
 // rows `out_stride` apart; a u8 rows `a_stride` apart, each read in whole
-// groups of 4 (up to 3 bytes past k: the packed b's zeros cancel them).
+// groups of 4 (up to 3 bytes past k: the packed b's zeros cancel them). Or,
+// where scaled is given, those scaled as it says.
 void int8_products(const std::uint8_t* a, std::int64_t a_stride, int rows, const void* packed_b, int n, int k,
-                   float* out, std::int64_t out_stride);
+                   float* out, std::int64_t out_stride, const ScaledScores* scaled = nullptr);
 
 // x + 128 for every s8 value, as u8: its sign bit flipped, in place.
 void flip_sign_bits(std::int8_t* values, std::size_t n);

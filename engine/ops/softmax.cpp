@@ -94,6 +94,11 @@ namespace {
 #endif
 #define ONEVIT_AVX512 __attribute__((target("avx512f"), always_inline)) inline
 
+// The lanes of a row of cols from column j on: all 16, or its tail's.
+inline __mmask16 lanes_at(int j, int cols) {
+    return cols - j >= 16 ? 0xffff : static_cast<__mmask16>((1u << (cols - j)) - 1);
+}
+
 // Lanes j… of the scores (masked lanes: 0), stored in place.
 ONEVIT_AVX512 __m512 scores_u8(float* row, const float* k_scales, const float* bias_row, __m512 row_scale, int j,
                                __mmask16 m) {
@@ -151,6 +156,29 @@ ONEVIT_AVX512 void steps_u8(const float* row, __m512 inverse_step, int j, __mmas
     _mm512_mask_cvtusepi32_storeu_epi8(out + j, m, _mm512_cvtps_epi32(rounded));
 }
 
+// Passes two and three of a row of softmax_rows_u8's AVX-512 kernel, from
+// its scores and their maximum (in every lane): the exponentials, their sum,
+// times v's scales and the maximum of those; the u8 steps. Returns p's scale.
+ONEVIT_AVX512 float u8_from_scores(float* row, int cols, __m512 max, const float* v_scales, std::uint8_t* out) {
+    constexpr int kLanes = 16;
+    const int full = cols - cols % kLanes;
+    const __mmask16 all = 0xffff, tail = lanes_at(full, cols);
+    __m512 lanes = _mm512_setzero_ps(), weighted_max = _mm512_setzero_ps(), e = _mm512_setzero_ps();
+    for (int j = 0; j < full; j += kLanes) {
+        weighted_max = _mm512_max_ps(weighted_max, exponentials_u8(row, v_scales, max, j, all, &e));
+        lanes = _mm512_add_ps(lanes, e);
+    }
+    if (tail)
+        weighted_max =
+            _mm512_mask_max_ps(weighted_max, tail, weighted_max, exponentials_u8(row, v_scales, max, full, tail, &e));
+    const float sum = lane_sum_order(lanes, e, cols - full);
+    const float step = _mm512_reduce_max_ps(weighted_max) / 255.f;
+    const __m512 inverse_step = _mm512_set1_ps(step > 0.f ? 1.f / step : 0.f);
+    for (int j = 0; j < full; j += kLanes) steps_u8(row, inverse_step, j, all, out);
+    if (tail) steps_u8(row, inverse_step, full, tail, out);
+    return step / sum;
+}
+
 // The AVX-512 kernel of softmax_rows_u8, three passes a row where the
 // portable loops take four: the scores and their maximum; the exponentials,
 // their sum, times v's scales and the maximum of those; the u8 steps. Its
@@ -163,37 +191,32 @@ __attribute__((target("avx512f"))) void softmax_rows_u8_avx512(float* products, 
                                                                const float* k_scales, const float* bias,
                                                                const float* v_scales, std::uint8_t* u8,
                                                                float* p_scales) {
-    constexpr int kLanes = 16;
-    const int full = cols - cols % kLanes;
-    const __mmask16 all = 0xffff, tail = static_cast<__mmask16>((1u << (cols - full)) - 1);
+    const int full = cols - cols % 16;
+    const __mmask16 all = 0xffff, tail = lanes_at(full, cols);
     for (int r = 0; r < rows; ++r) {
         float* row = products + std::int64_t(r) * cols;
         const float* bias_row = bias ? bias + std::int64_t(r) * cols : nullptr;
         const __m512 row_scale = _mm512_set1_ps(q_scales[r] * scale);
         __m512 max = _mm512_set1_ps(-__builtin_inff());
-        for (int j = 0; j < full; j += kLanes)
-            max = _mm512_max_ps(max, scores_u8(row, k_scales, bias_row, row_scale, j, all));
-        if (tail) max = _mm512_mask_max_ps(max, tail, max, scores_u8(row, k_scales, bias_row, row_scale, full, tail));
-        max = _mm512_set1_ps(_mm512_reduce_max_ps(max));
-
-        __m512 lanes = _mm512_setzero_ps(), weighted_max = _mm512_setzero_ps(), e = _mm512_setzero_ps();
-        for (int j = 0; j < full; j += kLanes) {
-            weighted_max = _mm512_max_ps(weighted_max, exponentials_u8(row, v_scales, max, j, all, &e));
-            lanes = _mm512_add_ps(lanes, e);
+        for (int j = 0; j < cols; j += 16) {
+            const __mmask16 m = j < full ? all : tail;
+            max = _mm512_mask_max_ps(max, m, max, scores_u8(row, k_scales, bias_row, row_scale, j, m));
         }
-        if (tail)
-            weighted_max = _mm512_mask_max_ps(weighted_max, tail, weighted_max,
-                                              exponentials_u8(row, v_scales, max, full, tail, &e));
-        const float sum = lane_sum_order(lanes, e, cols - full);
-
-        const float step = _mm512_reduce_max_ps(weighted_max) / 255.f;
-        const __m512 inverse_step = _mm512_set1_ps(step > 0.f ? 1.f / step : 0.f);
-        std::uint8_t* out = u8 + std::int64_t(r) * cols;
-        for (int j = 0; j < full; j += kLanes) steps_u8(row, inverse_step, j, all, out);
-        if (tail) steps_u8(row, inverse_step, full, tail, out);
-        p_scales[r] = step / sum;
+        p_scales[r] =
+            u8_from_scores(row, cols, _mm512_set1_ps(_mm512_reduce_max_ps(max)), v_scales, u8 + std::int64_t(r) * cols);
     }
 }
+
+__attribute__((target("avx512f"))) void softmax_rows_u8_from_scores_avx512(float* scores, int rows, int cols,
+                                                                           const float* lane_maxima,
+                                                                           const float* v_scales, std::uint8_t* u8,
+                                                                           float* p_scales) {
+    for (int r = 0; r < rows; ++r)
+        p_scales[r] = u8_from_scores(scores + std::int64_t(r) * cols, cols,
+                                     _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_loadu_ps(lane_maxima + 16 * r))),
+                                     v_scales, u8 + std::int64_t(r) * cols);
+}
+
 // Lanes j… times scale, to bf16 (to_bf16_row's rounding to nearest even, and
 // its NaN), stored.
 ONEVIT_AVX512 void to_bf16(const float* row, __m512 scale, int j, __mmask16 m, std::uint16_t* out) {
@@ -216,7 +239,7 @@ __attribute__((target("avx512f"))) void softmax_rows_bf16_avx512(float* scores, 
                                                                  std::uint16_t* probabilities, const float* bias) {
     constexpr int kLanes = 16;
     const int full = cols - cols % kLanes;
-    const __mmask16 all = 0xffff, tail = static_cast<__mmask16>((1u << (cols - full)) - 1);
+    const __mmask16 all = 0xffff, tail = lanes_at(full, cols);
     for (int r = 0; r < rows; ++r) {
         float* row = scores + std::int64_t(r) * cols;
         const float* bias_row = bias ? bias + std::int64_t(r) * cols : nullptr;
@@ -291,6 +314,11 @@ void softmax_rows_u8(float* products, int rows, int cols, const float* q_scales,
 
 // Three passes a row: the maximum; the exponentials and their sum; the
 // division by the sum, in place or as the probabilities are stored.
+void softmax_rows_u8_from_scores(float* scores, int rows, int cols, const float* lane_maxima, const float* v_scales,
+                                 std::uint8_t* u8, float* p_scales) {
+    softmax_rows_u8_from_scores_avx512(scores, rows, cols, lane_maxima, v_scales, u8, p_scales);
+}
+
 void softmax_rows(float* scores, int rows, int cols, const Activation& probabilities, const float* bias) {
     static const bool avx512 = __builtin_cpu_supports("avx512f");
     if (avx512 && probabilities.type == Activation::Type::bf16)

@@ -25,7 +25,13 @@ void softmax_rows(float* scores, int rows, int cols, const Activation& probabili
 // not null, gets p itself.
 void softmax_rows_u8(float* products, int rows, int cols, const float* q_scales, float scale, const float* k_scales,
                      const float* bias, const float* v_scales, std::uint8_t* u8, float* p_scales, float* probabilities);
-// The same without the AVX-512 kernel that softmax_rows_u8 runs where the CPU
+// The same from the scores (no bias) and their 16 lane maxima a row, as
+// ops/int8_products.hpp's kernel writes them: its first pass done. Only
+// where that kernel runs (the CPU has AVX-512), and probabilities null.
+void softmax_rows_u8_from_scores(float* scores, int rows, int cols, const float* lane_maxima, const float* v_scales,
+                                 std::uint8_t* u8, float* p_scales);
+
+// softmax_rows_u8 without the AVX-512 kernel that it runs where the CPU
 // has it (and probabilities is null): what other CPUs run, for the tests.
 void softmax_rows_u8_portable(float* products, int rows, int cols, const float* q_scales, float scale,
                               const float* k_scales, const float* bias, const float* v_scales, std::uint8_t* u8,
