@@ -125,7 +125,7 @@ TEST_P(PrecisionOps, LinearAtBf16MatchesNaive) { check_linear(*this, Type::bf16,
 // over 70 random products the error stays within ~1 % of the output's scale.
 TEST_P(PrecisionOps, LinearAtInt8MatchesNaive) { check_linear(*this, Type::s8, 3e-2); }
 
-// 700 rows: an int8 row tile of them runs as several row chunks (ops/linear_int8.hpp
+// 700 rows: an int8 row tile of them runs as several row chunks (ops/linear_row_loop.hpp
 // keeps each f32 block within the L2), each with its own row loop.
 TEST_P(PrecisionOps, LinearAtInt8MatchesNaiveOverRowChunks) { check_linear(*this, Type::s8, 3e-2, 700); }
 

@@ -1,5 +1,5 @@
 // An op whose tasks compute into dense blocks in the running thread's
-// workspace before they finish them (a linear op's column tiles, Int8Linear's
+// workspace before they finish them (a linear op's column tiles, RowLoopLinear's
 // row chunks): one oneDNN memory per block shape (its class) and thread, each
 // a view of that thread's workspace from its start.
 #pragma once

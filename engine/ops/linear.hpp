@@ -3,7 +3,7 @@
 // behind one interface:
 //   FloatLinear (f32, bf16 without a GELU): oneDNN's fused post-ops (bias,
 //   residual sum, tanh);
-//   Int8Linear (int8, and every layer with a GELU): s8 · s8 (f32, bf16)
+//   RowLoopLinear (int8, and every layer with a GELU): s8 · s8 (f32, bf16)
 //   matmuls with only the weight scales fused, each row chunk's f32 block
 //   then finished by a row loop of ours (row scale, bias, GELU, and the
 //   store, quantization or residual add).

@@ -1,5 +1,5 @@
 // The f32/bf16 linear op (ops/linear.hpp) of the layers without a GELU
-// (those run as Int8Linear's): each tile one matmul with the epilogue fused as
+// (those run as RowLoopLinear's): each tile one matmul with the epilogue fused as
 // post-ops. A single column tile writes its rows in place; column tiles
 // compute into a dense block in the running thread's workspace (oneDNN 2.6
 // runs a strided output slice with gemm:jit, slower than brgemm) and copy it

@@ -1,8 +1,8 @@
-// The int8 linear op (ops/linear.hpp), which also runs the f32 and bf16 layers
-// with a GELU (LinearWeights::row_epilogue): s8 · s8 → s32 matmuls applying
-// only the weight scales (static output scales), or f32/bf16 ones, each into
-// an f32 block in the running thread's workspace, then a row loop of ours
-// over the block: each row times its activation scale (int8), plus the bias,
+// The linear op finished by a row loop of ours (ops/linear.hpp): every int8
+// layer, and the f32 and bf16 layers with a GELU (LinearWeights::row_epilogue):
+// s8 · s8 → s32 matmuls applying only the weight scales (static output
+// scales), or f32/bf16 ones, each into an f32 block in the running thread's
+// workspace, then the row loop over the block: each row times its activation scale (int8), plus the bias,
 // the GELU, then stored (f32, bf16), quantized per row (s8, for whole rows)
 // or added to the residual. A tile runs as row chunks whose blocks fit the
 // core's L2, so each block is read back from L2 (docs/performance.md).
@@ -19,10 +19,10 @@
 
 namespace onevit {
 
-class Int8Linear : public BlockOp {
+class RowLoopLinear : public BlockOp {
 public:
-    Int8Linear(std::string name, const LinearWeights& weights, const dnnl::engine& engine, int rows, Activation src,
-               Activation dst);
+    RowLoopLinear(std::string name, const LinearWeights& weights, const dnnl::engine& engine, int rows, Activation src,
+                  Activation dst);
     // The chunk size: an f32 block of at most this many floats (the core's L2).
     static std::size_t chunk_floats();
 

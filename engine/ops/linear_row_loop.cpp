@@ -1,4 +1,4 @@
-#include "ops/linear_int8.hpp"
+#include "ops/linear_row_loop.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -68,10 +68,10 @@ void finish_rows(float* block, Range rows, int cols, const float* row_scales, co
 
 }  // namespace
 
-std::size_t Int8Linear::chunk_floats() { return l2_cache_bytes() / sizeof(float); }
+std::size_t RowLoopLinear::chunk_floats() { return l2_cache_bytes() / sizeof(float); }
 
-Int8Linear::Int8Linear(std::string name, const LinearWeights& w, const dnnl::engine& engine, int rows, Activation src,
-                       Activation dst)
+RowLoopLinear::RowLoopLinear(std::string name, const LinearWeights& w, const dnnl::engine& engine, int rows,
+                             Activation src, Activation dst)
     : BlockOp(std::move(name), engine),
       src_(src),
       dst_(dst),
@@ -80,10 +80,10 @@ Int8Linear::Int8Linear(std::string name, const LinearWeights& w, const dnnl::eng
       epilogue_(w.shape().epilogue) {
     const auto& column_tiles = w.column_tiles();
     if (!w.int8()) src_.row_scales = nullptr;  // bf16 rows have none (scale 1)
-    if (epilogue_ == Epilogue::tanh) throw std::logic_error("Int8Linear: no tanh epilogue (poolers stay f32)");
+    if (epilogue_ == Epilogue::tanh) throw std::logic_error("RowLoopLinear: no tanh epilogue (poolers stay f32)");
     if (!w.row_epilogue() || src.type != w.types().src || (w.int8() && !src.row_scales) ||
         (dst.type == memory::data_type::s8 && column_tiles.size() > 1))
-        throw std::logic_error("Int8Linear: activations of other data types than the weights were prepared for");
+        throw std::logic_error("RowLoopLinear: activations of other data types than the weights were prepared for");
     for (const LinearTile& t : plan_linear_tiles(w, engine, rows, chunk_floats())) {
         const auto& tile = column_tiles[t.column_tile];
         Task task{tile.columns, {}};
@@ -102,7 +102,7 @@ Int8Linear::Int8Linear(std::string name, const LinearWeights& w, const dnnl::eng
     }
 }
 
-void Int8Linear::run(int t, TaskContext& context) {
+void RowLoopLinear::run(int t, TaskContext& context) {
     Task& task = tasks_[t];
     for (Chunk& chunk : task.chunks) {
         const memory& block = workspace_block(context.slot, chunk.block_class);
