@@ -238,8 +238,11 @@ TEST(ThreadPlan, ThroughputTakesTheFewestStreamsWithinTwoPercentOfTheBest) {
                                          std::to_string(cores) + " cores";
                 EXPECT_EQ(plan.streams, cores / plan.threads_per_stream) << what;
                 EXPECT_GE(images_per_s(plan.threads_per_stream), best * 0.98) << what;
-                for (int t = plan.threads_per_stream + 1; t <= cores; ++t)
-                    if (cores / t < plan.streams) EXPECT_LT(images_per_s(t), best * 0.98) << what << ", " << t;
+                for (int t = plan.threads_per_stream + 1; t <= cores; ++t) {
+                    if (cores / t < plan.streams) {
+                        EXPECT_LT(images_per_s(t), best * 0.98) << what << ", " << t;
+                    }
+                }
             }
     // ViT-Ti at batch 8 on 2 cores: two 1-thread streams model 0.5 % ahead of one 2-thread stream.
     EXPECT_EQ(choose_thread_plan(vit({"ViT-Ti", 192, 12, 3}, 16, 224), 8, Hint::throughput, 2).streams, 1);
