@@ -158,6 +158,7 @@ Attention::Attention(const dnnl::engine& engine, int threads, const AttentionSha
     const QueryPlan plan = plan_queries(engine, threads, s, types);
     for (const PrimitiveDescs& p : plan.pds) {
         scores_pds_.push_back(p.scores), mix_pds_.push_back(p.mix);
+        if (int8_products_) continue;  // the descriptors only size k and v
         scores_primitives_.push_back(dnnl::matmul(p.scores)), mix_primitives_.push_back(dnnl::matmul(p.mix));
         scratchpad_bytes_ =
             std::max({scratchpad_bytes_, p.scores.scratchpad_desc().get_size(), p.mix.scratchpad_desc().get_size()});
@@ -213,7 +214,7 @@ void Attention::bind(const ThreadMemory& thread_memory) {
         SlotSteps steps;
         steps.workspace = thread_memory.workspace(slot);
         char* w = steps.workspace;
-        for (std::size_t c = 0; c < scores_pds_.size(); ++c) {
+        for (std::size_t c = 0; c < scores_primitives_.size(); ++c) {
             const auto& scores = scores_pds_[c];
             const auto& mix = mix_pds_[c];
             steps.scores.emplace_back(scores_primitives_[c],

@@ -17,8 +17,8 @@ namespace {
 // gelu(x) = x·Φ(x) = max(x, 0) − h·erfc(√2·h) with h = |x| / 2 (Φ(x) = erfc(−x/√2) / 2),
 // erfc(a) = 1 / p(a)^16 by Abramowitz & Stegun 7.1.28, p of degree 6 (its
 // error ≤ 3e-7), here with the coefficients times 2^{k/2} so that p takes h.
-// No exp; no cancellation: the erf form's 1 − 1/p^16 lost digits near 0, and
-// it took 4 operations more a value. gelu(±∞) is NaN (∞/∞), as a NaN is.
+// No exp, and no cancellation near 0 (which 1 − 1/p^16 would have). gelu(±∞)
+// is NaN (∞/∞), as a NaN is.
 inline float gelu_erf(float x) {
     const float h = 0.5f * std::abs(x);
     float p = 0.0003445104f;

@@ -1,9 +1,9 @@
 // int8 attention's two matmuls, q kᵀ (s8 · s8) and p v (u8 · s8), by an
 // AVX-512 VNNI kernel of ours where the CPU has it. At attention's shapes (a
-// task's ~100 query rows; K or N = head_dim = 64) oneDNN 2.6's matmuls
-// cost a dispatch a call and q kᵀ reached ~75 % of the int8 peak; this
-// kernel keeps a block of 6 rows × 64 columns in registers, its operands in
-// L1 (docs/performance.md, "Attention").
+// task's ~100 query rows; K or N = head_dim = 64) oneDNN 2.6's matmuls pay
+// a dispatch a call and stay short of the int8 peak; this kernel keeps a
+// block of 6 rows × 64 columns in registers, its operands in L1
+// (docs/performance.md, "Attention").
 //
 // vpdpbusd multiplies u8 by s8, 4 by 4: b is packed so that each column's 4
 // values of k lie side by side, and for q kᵀ, q is read as u8 (q + 128, its
