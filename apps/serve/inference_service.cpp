@@ -17,7 +17,6 @@ namespace onevit::serve {
 InferenceService::InferenceService(const Model& model, const ModelSpec& spec, const ServiceOptions& options,
                                    Metrics& metrics)
     : model_(model),
-      spec_(spec),
       options_(options),
       metrics_(metrics),
       // Besides the queue: the batches the streams run, and as many arriving.

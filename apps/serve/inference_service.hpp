@@ -58,7 +58,6 @@ private:
     ImageSlots decode(const std::vector<std::string>& images);
 
     const Model& model_;
-    const ModelSpec& spec_;
     const ServiceOptions options_;
     Metrics& metrics_;
     ImagePool pool_;
