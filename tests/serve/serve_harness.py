@@ -199,6 +199,12 @@ class ServeProcess:
         finally:
             self._reader.join(5)
 
+    def check_clean_exit(self, c: "Checks") -> bool:
+        """SIGTERM, then checks the exit status is 0; a failure shows the status and the log's last lines."""
+        status = self.stop()
+        tail = "\n    ".join(self.log[-15:])
+        return c.check(status == 0, f"exit status 0 after SIGTERM, got {status}; the server's last lines:\n    {tail}")
+
     def __enter__(self):
         return self
 

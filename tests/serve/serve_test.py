@@ -109,7 +109,7 @@ def protocol(onevit: str, model: TestModel, tmp: str, c: Checks) -> None:
             c.check(logits.shape == (1, model.classes) and int(np.argmax(logits)) == ref[images[0]][0]["index"],
                     f"{model.name} image logits: argmax {int(np.argmax(logits))}, classify's top-1 "
                     f"{ref[images[0]][0]['index']}")
-        c.check(server.stop() == 0, "exit status 0 after SIGTERM")
+        server.check_clean_exit(c)
 
 
 def headless_and_name(onevit: str, tmp: str, c: Checks) -> None:
@@ -147,7 +147,7 @@ def headless_and_name(onevit: str, tmp: str, c: Checks) -> None:
         reply = infer_request(port, "vit-embedder", body, header)
         c.check(reply.status == 400 and "classifier" in reply.error(),
                 f"headless, classification asked: {reply.status} {reply.error()}")
-        c.check(server.stop() == 0, "exit status 0 after SIGTERM")
+        server.check_clean_exit(c)
 
 
 # --- 2. concurrency ----------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def concurrency(onevit: str, model: TestModel, tmp: str, c: Checks, clients: int
             t.join()
         batches_run = metric_values(http_request(server.http_port, "GET", "/metrics").body.decode())
         c.check(not wrong, f"{len(wrong)} wrong answers: {wrong[:5]}")
-        c.check(server.stop() == 0, "exit status 0 after SIGTERM")
+        server.check_clean_exit(c)
     runs = batches_run.get("onevit_batch_size_count", 0)
     print(f"  {clients * requests} requests ({everything.shape[0]} images) in {runs:.0f} model runs", flush=True)
 
@@ -253,7 +253,7 @@ def hostile(onevit: str, model: TestModel, tmp: str, c: Checks) -> None:
         bad_lines = [line for line in server.log if line.startswith("onevit serve: http 4")]
         answered = [case for case in cases if case.status is not None]
         c.check(len(bad_lines) >= len(answered), f"each refused request logged: {len(bad_lines)} lines")
-        c.check(server.stop() == 0, "exit status 0 after SIGTERM")
+        server.check_clean_exit(c)
 
 
 # --- 4. API key, limits, metrics ---------------------------------------------------------------
@@ -316,7 +316,7 @@ def key_and_limits(onevit: str, model: TestModel, tmp: str, c: Checks) -> None:
         while not ok and time.monotonic() < deadline:  # until the server has seen the four close
             ok = http_request(port, "GET", "/v2/health/live").status == 200
         c.check(ok, "connections are served again once others close")
-        c.check(server.stop() == 0, "exit status 0 after SIGTERM")
+        server.check_clean_exit(c)
 
 
 def queue_limit(onevit: str, model: TestModel, c: Checks) -> None:
@@ -356,7 +356,7 @@ def queue_limit(onevit: str, model: TestModel, c: Checks) -> None:
             c.check(ok, f"queued request {i}: {reply.status}, the logits of the same images served alone")
         decoded = metric_values(http_request(port, "GET", "/metrics").body.decode()).get("onevit_decode_duration_seconds_count")
         c.check(decoded == 5, f"5 requests decoded (the refused one was not): {decoded}")
-        c.check(server.stop() == 0, "exit status 0 after SIGTERM")
+        server.check_clean_exit(c)
 
 
 def image_slots(onevit: str, model: TestModel, tmp: str, c: Checks) -> None:

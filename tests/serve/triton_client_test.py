@@ -122,7 +122,7 @@ def main() -> int:
                 grpc_client = grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
                 drive(grpcclient, grpc_client, "grpc", onevit, name, path, shape, classes, images, tmp, c)
                 grpc_client.close()
-                c.check(server.stop() == 0, "exit status 0 after SIGTERM")
+                server.check_clean_exit(c)
 
         print("API key", flush=True)
         key_file = os.path.join(tmp, "key")
@@ -147,7 +147,7 @@ def main() -> int:
                         f"{protocol} infer with the key")
                 c.check(client.get_model_metadata(name, headers=good) is not None, f"{protocol} metadata with the key")
                 client.close()
-            c.check(server.stop() == 0, "exit status 0 after SIGTERM")
+            server.check_clean_exit(c)
 
     return c.report()
 
