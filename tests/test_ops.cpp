@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <random>
@@ -12,6 +13,7 @@
 #include "runtime/executor.hpp"
 #include "ops/attention.hpp"
 #include "ops/gelu.hpp"
+#include "ops/bf16_products.hpp"
 #include "ops/int8_products.hpp"
 #include "ops/linear.hpp"
 #include "ops/norm.hpp"
@@ -290,6 +292,15 @@ TEST(RowLoops, SoftmaxMatchesNaiveAtF32AndBf16) {
                     ASSERT_NEAR(widened[c], expected[r * cols + c], expected[r * cols + c] * (1.0 / 256 + 8e-5) + 1e-7)
                         << cols << " cols, " << r << "," << c << (with_bias ? ", bias" : "");
             }
+            if (with_bias || !__builtin_cpu_supports("avx512f")) continue;
+            // from the scores and their lane maxima (ops/bf16_products.hpp's): the same probabilities
+            std::vector<float> from = scores, maxima(rows * 16, -std::numeric_limits<float>::infinity());
+            for (int r = 0; r < rows; ++r)
+                for (int c = 0; c < cols; ++c)
+                    maxima[r * 16 + c % 16] = std::max(maxima[r * 16 + c % 16], scores[r * cols + c]);
+            std::vector<std::uint16_t> from_scores(scores.size());
+            softmax_rows_bf16_from_scores(from.data(), rows, cols, maxima.data(), from_scores.data());
+            EXPECT_EQ(from_scores, bf16) << cols << " cols";
         }
     }
 }
@@ -366,6 +377,17 @@ TEST(RowLoops, SoftmaxU8MatchesNaive) {
 // keys) and as p v (u8 p, rows longer than k, times packed values); rows
 // around its blocks of 6, columns around its vectors of 16 and blocks of 4
 // vectors, k around groups of 4 and chunks of 16 groups; every s8 value.
+ProductsOut f32_rows(float* out, std::int64_t stride) {
+    ProductsOut to;
+    to.f32 = out, to.stride = stride;
+    return to;
+}
+ProductsOut bf16_rows(std::uint16_t* out, std::int64_t stride, const float* row_scales) {
+    ProductsOut to;
+    to.bf16 = out, to.stride = stride, to.row_scales = row_scales;
+    return to;
+}
+
 TEST(RowLoops, Int8ProductsMatchNaive) {
     if (!has_int8_products_kernel()) GTEST_SKIP() << "no AVX-512 VNNI here: attention runs oneDNN's matmuls";
     std::mt19937 random(61);
@@ -389,7 +411,7 @@ TEST(RowLoops, Int8ProductsMatchNaive) {
                 for (std::size_t i = 0; i < q.size(); ++i) ASSERT_EQ(std::uint8_t(flipped[i]), q[i] + 128);
                 std::vector<float> out(rows * n, -1.f);
                 int8_products(reinterpret_cast<const std::uint8_t*>(flipped.data()), k, rows, packed.data(), n, k,
-                              out.data(), n);
+                              f32_rows(out.data(), n));
                 const auto product = [&](int i, int j) {
                     std::int32_t sum = 0;
                     for (int d = 0; d < k; ++d) sum += q[i * k + d] * keys[j * k + d];
@@ -401,8 +423,10 @@ TEST(RowLoops, Int8ProductsMatchNaive) {
                                          column_scales = random_vector(n, 63, 0.1f);
                 std::vector<float> maxima(rows * 16, 7.f);
                 const ScaledScores scaled{row_scales.data(), 0.125f, column_scales.data(), maxima.data()};
+                ProductsOut to_scores = f32_rows(out.data(), n);
+                to_scores.scaled = &scaled;
                 int8_products(reinterpret_cast<const std::uint8_t*>(flipped.data()), k, rows, packed.data(), n, k,
-                              out.data(), n, &scaled);
+                              to_scores);
                 for (int i = 0; i < rows; ++i) {
                     std::vector<float> lane_max(16, -std::numeric_limits<float>::infinity());
                     for (int j = 0; j < n; ++j) {
@@ -426,15 +450,108 @@ TEST(RowLoops, Int8ProductsMatchNaive) {
                 std::vector<char> packed(packed_b_bytes(n, k));
                 pack_values(values.data(), k, n, packed.data());
                 std::vector<float> out(rows * n, -1.f);
-                int8_products(p.data(), stride, rows, packed.data(), n, k, out.data(), n);
-                check(
-                    out, rows, n,
-                    [&](int i, int j) {
-                        std::int32_t sum = 0;
-                        for (int d = 0; d < k; ++d) sum += p[i * stride + d] * values[d * n + j];
-                        return sum;
-                    },
-                    "p v");
+                int8_products(p.data(), stride, rows, packed.data(), n, k, f32_rows(out.data(), n));
+                const auto product = [&](int i, int j) {
+                    std::int32_t sum = 0;
+                    for (int d = 0; d < k; ++d) sum += p[i * stride + d] * values[d * n + j];
+                    return sum;
+                };
+                check(out, rows, n, product, "p v");
+                // into bf16 rows (of stride n + 16) times each row's scale, as store_row rounds them
+                const std::vector<float> row_scales = random_vector(rows, 64, 0.01f);
+                std::vector<std::uint16_t> bf16(rows * (n + 16), 0xdead), want = bf16;
+                int8_products(p.data(), stride, rows, packed.data(), n, k,
+                              bf16_rows(bf16.data(), n + 16, row_scales.data()));
+                for (int i = 0; i < rows; ++i) {
+                    std::vector<float> sums(n);
+                    for (int j = 0; j < n; ++j) sums[j] = float(product(i, j));
+                    store_row(sums.data(), n, Activation(want.data(), dnnl::memory::data_type::bf16), i, n + 16, 0,
+                              row_scales[i]);
+                }
+                ASSERT_EQ(bf16, want) << "p v to bf16, " << rows << " rows, k " << k << ", n " << n;
+            }
+}
+
+// attention's bf16 q kᵀ and p v by the AVX512-BF16 kernel, against plain
+// sums in double: within the f32 sums' roundings, k · 2^-24 of Σ |products|
+// (the products of bf16 values are exact in f32). Operands strided as in qkv,
+// p's rows odd in length with NaN past their end (the kernel reads none of it).
+TEST(RowLoops, Bf16ProductsMatchNaive) {
+    if (!has_bf16_products_kernel()) GTEST_SKIP() << "no AVX512_BF16 here: bf16 attention runs oneDNN's matmuls";
+    const auto bf16_of = [](const std::vector<float>& values) {
+        std::vector<std::uint16_t> out(values.size());
+        store_row(values.data(), static_cast<int>(values.size()), Activation(out.data(), dnnl::memory::data_type::bf16),
+                  0, 0);
+        return out;
+    };
+    const auto widened = [](std::uint16_t bits) {
+        const std::uint32_t wide = std::uint32_t(bits) << 16;
+        float value;
+        std::memcpy(&value, &wide, sizeof value);
+        return value;
+    };
+    const auto check = [&](const std::vector<float>& out, std::int64_t out_stride, int rows, int n, double scale,
+                           const auto& terms, int k, const char* what) {
+        for (int i = 0; i < rows; ++i)
+            for (int j = 0; j < n; ++j) {
+                double sum = 0, magnitude = 0;
+                for (int d = 0; d < k; ++d) {
+                    const double term = terms(i, j, d);
+                    sum += term, magnitude += std::abs(term);
+                }
+                ASSERT_NEAR(out[i * out_stride + j], scale * sum, scale * magnitude * k * 0x1p-24 + 1e-30)
+                    << what << ", " << rows << " rows, k " << k << ", n " << n << ": " << i << "," << j;
+            }
+    };
+    for (int rows : {1, 6, 7, 13})
+        for (int k : {2, 64, 96}) {  // q kᵀ: q and keys rows of stride 3k, as in qkv
+            for (int n : {1, 5, 16, 17, 197}) {
+                const std::vector<std::uint16_t> q = bf16_of(random_vector(rows * 3 * k, 71, 2.f)),
+                                                 keys = bf16_of(random_vector(n * 3 * k, 72, 2.f));
+                std::vector<char> packed(packed_bf16_b_bytes(n, k));
+                pack_bf16_keys(keys.data(), 3 * k, n, k, packed.data());
+                const auto term = [&](int i, int j, int d) {
+                    return double(widened(q[i * 3 * k + d])) * widened(keys[j * 3 * k + d]);
+                };
+                std::vector<float> out(rows * n, -1.f);
+                bf16_products(q.data(), 3 * k, rows, packed.data(), n, k, f32_rows(out.data(), n));
+                check(out, n, rows, n, 1.0, term, k, "q kT");
+                // scaled, with each row's lane maxima of what it wrote
+                std::vector<float> maxima(rows * 16, 7.f);
+                const ScaledScores scaled{nullptr, 0.125f, nullptr, maxima.data()};
+                ProductsOut to_scores = f32_rows(out.data(), n);
+                to_scores.scaled = &scaled;
+                bf16_products(q.data(), 3 * k, rows, packed.data(), n, k, to_scores);
+                check(out, n, rows, n, 0.125, term, k, "scaled q kT");
+                for (int i = 0; i < rows; ++i) {
+                    std::vector<float> lane_max(16, -std::numeric_limits<float>::infinity());
+                    for (int j = 0; j < n; ++j) lane_max[j % 16] = std::max(lane_max[j % 16], out[i * n + j]);
+                    for (int l = 0; l < 16; ++l) ASSERT_EQ(maxima[i * 16 + l], lane_max[l]) << i << ", lane " << l;
+                }
+            }
+        }
+    const std::uint16_t nan = 0x7fc0;
+    for (int rows : {1, 6, 7, 13})
+        for (int k : {1, 5, 64, 197})  // p v: p rows of stride k + 3, values [k][n] of stride n + 32
+            for (int n : {16, 48, 64, 128}) {
+                const int stride = k + 3, value_stride = n + 32;
+                std::vector<std::uint16_t> p = bf16_of(random_vector(rows * stride, 73, 1.f));
+                for (int i = 0; i < rows; ++i) std::fill_n(p.begin() + i * stride + k, 3, nan);
+                const std::vector<std::uint16_t> values = bf16_of(random_vector(k * value_stride, 74, 3.f));
+                std::vector<char> packed(packed_bf16_b_bytes(n, k));
+                pack_bf16_values(values.data(), value_stride, k, n, packed.data());
+                const auto term = [&](int i, int j, int d) {
+                    return double(widened(p[i * stride + d])) * widened(values[d * value_stride + j]);
+                };
+                std::vector<float> out(rows * n, -1.f);
+                bf16_products(p.data(), stride, rows, packed.data(), n, k, f32_rows(out.data(), n));
+                check(out, n, rows, n, 1.0, term, k, "p v");
+                // into bf16 rows (of stride n + 16): the f32 sums, rounded as store_row rounds them
+                std::vector<std::uint16_t> bf16(rows * (n + 16), 0xdead), want = bf16;
+                bf16_products(p.data(), stride, rows, packed.data(), n, k, bf16_rows(bf16.data(), n + 16, nullptr));
+                for (int i = 0; i < rows; ++i)
+                    store_row(out.data() + i * n, n, Activation(want.data(), dnnl::memory::data_type::bf16), i, n + 16);
+                ASSERT_EQ(bf16, want) << "p v to bf16, " << rows << " rows, k " << k << ", n " << n;
             }
 }
 

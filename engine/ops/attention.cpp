@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "ops/bf16_products.hpp"
 #include "ops/int8_products.hpp"
 #include "ops/kernel_check.hpp"
 #include "ops/quantize.hpp"
@@ -68,9 +69,21 @@ Type v_type_of(AttentionTypes t) { return t.pv == Type::u8 ? Type::s8 : t.pv; }
 // v, brgemm would pack them again at every task; a head run as one task would
 // only gain a pass (docs/performance.md, "bf16 q·kᵀ").
 constexpr int kMinPartsToPack = 4;
-bool packs_kv(AttentionTypes t, int query_parts) {
-    return t.qk == Type::bf16 && t.pv == Type::bf16 && query_parts >= kMinPartsToPack;
+bool packs_kv(AttentionTypes t, int query_parts, bool own_kernel) {
+    return t.qk == Type::bf16 && t.pv == Type::bf16 && query_parts >= kMinPartsToPack && !own_kernel;
 }
+
+using Kernel = AttentionKernel;
+}  // namespace
+
+AttentionKernel attention_kernel(AttentionTypes t, const AttentionShape& s) {
+    if (s.head_dim % 16 != 0) return Kernel::onednn;
+    if (t.qk == Type::s8 && has_int8_products_kernel()) return Kernel::int8;
+    if (t.qk == Type::bf16 && t.pv == Type::bf16 && has_bf16_products_kernel()) return Kernel::bf16;
+    return Kernel::onednn;
+}
+
+namespace {
 
 struct PrimitiveDescs {
     dnnl::matmul::primitive_desc scores;
@@ -110,7 +123,8 @@ struct QueryPlan {
 
 QueryPlan plan_queries(const dnnl::engine& engine, int threads, const AttentionShape& s, AttentionTypes t) {
     const int parts = choose_query_parts(s, threads);
-    QueryPlan plan{split_evenly(s.tokens, parts), {}, {}, 0, packs_kv(t, parts)};
+    QueryPlan plan{
+        split_evenly(s.tokens, parts), {}, {}, 0, packs_kv(t, parts, attention_kernel(t, s) != Kernel::onednn)};
     for (Range r : plan.query_parts) {
         plan.max_rows = std::max(plan.max_rows, r.size);
         if (plan.rows_class.count(r.size)) continue;
@@ -148,7 +162,7 @@ Attention::Attention(const dnnl::engine& engine, int threads, const AttentionSha
       qkv_type_(qkv.type),
       out_type_(out.type),
       v_type_(v_type_of(types)),
-      int8_products_(types.qk == Type::s8 && s.head_dim % 16 == 0 && has_int8_products_kernel()),
+      kernel_(attention_kernel(types, s)),
       qkv_bytes_(Activation::bytes_per_element(qkv.type)),
       out_bytes_(Activation::bytes_per_element(out.type)) {
     const int T = s.tokens, dh = s.head_dim, I = s.inner();
@@ -158,7 +172,7 @@ Attention::Attention(const dnnl::engine& engine, int threads, const AttentionSha
     const QueryPlan plan = plan_queries(engine, threads, s, types);
     for (const PrimitiveDescs& p : plan.pds) {
         scores_pds_.push_back(p.scores), mix_pds_.push_back(p.mix);
-        if (int8_products_) continue;  // the descriptors only size k and v
+        if (kernel_ != Kernel::onednn) continue;  // the descriptors only size k and v
         scores_primitives_.push_back(dnnl::matmul(p.scores)), mix_primitives_.push_back(dnnl::matmul(p.mix));
         scratchpad_bytes_ =
             std::max({scratchpad_bytes_, p.scores.scratchpad_desc().get_size(), p.mix.scratchpad_desc().get_size()});
@@ -181,8 +195,11 @@ Attention::Attention(const dnnl::engine& engine, int threads, const AttentionSha
     const auto take = [&](std::size_t bytes) { return std::exchange(at, at + aligned64(bytes)); };
     layout_.q = take(R * dh * bytes_of(types.qk));
     layout_.k = take(scores_pds_.front().weights_desc().get_size());
-    layout_.k_packed = int8_products_ ? take(packed_b_bytes(T, dh)) : 0;
-    layout_.v_packed = int8_products_ ? take(packed_b_bytes(dh, T)) : 0;
+    const auto packed_bytes = [&](int n, int k) {
+        return kernel_ == Kernel::int8 ? packed_b_bytes(n, k) : packed_bf16_b_bytes(n, k);
+    };
+    layout_.k_packed = kernel_ != Kernel::onednn ? take(packed_bytes(T, dh)) : 0;
+    layout_.v_packed = kernel_ != Kernel::onednn ? take(packed_bytes(dh, T)) : 0;
     layout_.v = take(mix_pds_.front().weights_desc().get_size());
     layout_.staged = pack_pds_.empty() ? 0 : take(std::max(dense_kt.get_size(), dense_v.get_size()));
     layout_.o = take(R * dh * sizeof(float));
@@ -193,7 +210,7 @@ Attention::Attention(const dnnl::engine& engine, int threads, const AttentionSha
     layout_.k_scales = take(std::size_t(T) * sizeof(float));
     layout_.v_scales = take(std::size_t(T) * sizeof(float));
     layout_.p_scales = take(R * sizeof(float));
-    layout_.lane_maxima = int8_products_ ? take(R * 16 * sizeof(float)) : 0;
+    layout_.lane_maxima = kernel_ != Kernel::onednn ? take(R * 16 * sizeof(float)) : 0;
     layout_.row = take(sizeof(float) * dh);
     layout_.bytes = workspace_bytes_ = at;
 
@@ -247,52 +264,96 @@ void Attention::run(int t, TaskContext& context) {
     SlotSteps& steps = slots_[context.slot];
     char* w = steps.workspace;
     const int T = shape_.tokens, dh = shape_.head_dim, I = shape_.inner();
+    const std::int64_t qkv_stride = 3 * I;
     auto* row = reinterpret_cast<float*>(w + layout_.row);
     const int head = task.unit % shape_.heads;
     const auto block = [&](std::size_t offset, Type type, std::size_t scales) {
         return Activation(w + offset, type, reinterpret_cast<float*>(w + scales));
     };
+    const bool k_transformed = layer_ && (layer_->k_norm || layer_->rope != Rope::none);
+    const bool q_transformed = layer_ && (layer_->q_norm || layer_->rope != Rope::none);
+    // bf16 q, k and v straight from qkv's rows where nothing transforms them
+    const bool bf16_direct = kernel_ == Kernel::bf16 && qkv_type_ == Type::bf16;
     if (steps.unit != task.unit) {
         const bool packed = !steps.pack.empty();
-        copy_in(task.k, T, 0, head, layer_ ? &layer_->k_norm : nullptr,
-                block(packed ? layout_.staged : layout_.k, types_.qk, layout_.k_scales), row);
-        if (packed) steps.pack[0].execute(context);
-        if (int8_products_) pack_keys(reinterpret_cast<const std::int8_t*>(w + layout_.k), T, dh, w + layout_.k_packed);
-        copy_in(task.v, T, 0, head, nullptr, block(packed ? layout_.staged : layout_.v, v_type_, layout_.v_scales),
-                row);
-        if (packed) steps.pack[1].execute(context);
-        if (int8_products_)
-            pack_values(reinterpret_cast<const std::int8_t*>(w + layout_.v), T, dh, w + layout_.v_packed);
+        if (bf16_direct && !k_transformed) {
+            pack_bf16_keys(reinterpret_cast<const std::uint16_t*>(task.k), qkv_stride, T, dh, w + layout_.k_packed);
+        } else {
+            copy_in(task.k, T, 0, head, layer_ ? &layer_->k_norm : nullptr,
+                    block(packed ? layout_.staged : layout_.k, types_.qk, layout_.k_scales), row);
+            if (packed) steps.pack[0].execute(context);
+            if (kernel_ == Kernel::int8)
+                pack_keys(reinterpret_cast<const std::int8_t*>(w + layout_.k), T, dh, w + layout_.k_packed);
+            if (kernel_ == Kernel::bf16)
+                pack_bf16_keys(reinterpret_cast<const std::uint16_t*>(w + layout_.k), dh, T, dh, w + layout_.k_packed);
+        }
+        if (bf16_direct) {
+            pack_bf16_values(reinterpret_cast<const std::uint16_t*>(task.v), qkv_stride, T, dh, w + layout_.v_packed);
+        } else {
+            copy_in(task.v, T, 0, head, nullptr, block(packed ? layout_.staged : layout_.v, v_type_, layout_.v_scales),
+                    row);
+            if (packed) steps.pack[1].execute(context);
+            if (kernel_ == Kernel::int8)
+                pack_values(reinterpret_cast<const std::int8_t*>(w + layout_.v), T, dh, w + layout_.v_packed);
+            if (kernel_ == Kernel::bf16)
+                pack_bf16_values(reinterpret_cast<const std::uint16_t*>(w + layout_.v), dh, T, dh,
+                                 w + layout_.v_packed);
+        }
         steps.unit = task.unit;
     }
-    copy_in(task.q, task.queries.size, task.queries.begin, head, layer_ ? &layer_->q_norm : nullptr,
-            block(layout_.q, types_.qk, layout_.q_scales), row);
+    const bool q_direct = bf16_direct && !q_transformed;
+    if (!q_direct)
+        copy_in(task.q, task.queries.size, task.queries.begin, head, layer_ ? &layer_->q_norm : nullptr,
+                block(layout_.q, types_.qk, layout_.q_scales), row);
     const int rows = task.queries.size;
-    // the kernel's output scaled, and each row's maximum, where no bias comes between
-    const bool scaled = int8_products_ && !(layer_ && layer_->bias) && !probabilities_;
-    if (int8_products_) {
+    // our kernels write the scores scaled, with each row's lane maxima: the
+    // softmax starts from them where no bias comes between
+    const bool scaled = kernel_ != Kernel::onednn && !(layer_ && layer_->bias) && !probabilities_;
+    auto* scores = reinterpret_cast<float*>(w + layout_.scores);
+    auto* lane_maxima = reinterpret_cast<float*>(w + layout_.lane_maxima);
+    if (kernel_ == Kernel::int8) {
         auto* q = reinterpret_cast<std::int8_t*>(w + layout_.q);
         flip_sign_bits(q, std::size_t(rows) * dh);
         const ScaledScores scaling{reinterpret_cast<const float*>(w + layout_.q_scales), shape_.scale,
-                                   reinterpret_cast<const float*>(w + layout_.k_scales),
-                                   reinterpret_cast<float*>(w + layout_.lane_maxima)};
-        int8_products(reinterpret_cast<const std::uint8_t*>(q), dh, rows, w + layout_.k_packed, T, dh,
-                      reinterpret_cast<float*>(w + layout_.scores), T, scaled ? &scaling : nullptr);
+                                   reinterpret_cast<const float*>(w + layout_.k_scales), lane_maxima};
+        ProductsOut to_scores;
+        to_scores.f32 = scores, to_scores.stride = T, to_scores.scaled = scaled ? &scaling : nullptr;
+        int8_products(reinterpret_cast<const std::uint8_t*>(q), dh, rows, w + layout_.k_packed, T, dh, to_scores);
+    } else if (kernel_ == Kernel::bf16) {
+        const ScaledScores scaling{nullptr, shape_.scale, nullptr, lane_maxima};
+        ProductsOut to_scores;
+        to_scores.f32 = scores, to_scores.stride = T, to_scores.scaled = &scaling;
+        if (q_direct)
+            bf16_products(reinterpret_cast<const std::uint16_t*>(task.q), qkv_stride, rows, w + layout_.k_packed, T, dh,
+                          to_scores);
+        else
+            bf16_products(reinterpret_cast<const std::uint16_t*>(w + layout_.q), dh, rows, w + layout_.k_packed, T, dh,
+                          to_scores);
     } else {
         steps.scores[task.rows_class].execute(context);
     }
     softmax(task, w, scaled);
-    if (int8_products_)
+    // o, times each row's probability scale where p was quantized, into its place
+    // as out's type: by our kernels' epilogue where out is bf16
+    const auto* p_scales = types_.pv == Type::u8 ? reinterpret_cast<const float*>(w + layout_.p_scales) : nullptr;
+    ProductsOut to_out;
+    if (out_type_ == Type::bf16) {
+        to_out.bf16 = reinterpret_cast<std::uint16_t*>(task.out), to_out.stride = I, to_out.row_scales = p_scales;
+    } else {
+        to_out.f32 = reinterpret_cast<float*>(w + layout_.o), to_out.stride = dh;
+    }
+    if (kernel_ == Kernel::int8)
         int8_products(reinterpret_cast<const std::uint8_t*>(w + layout_.probabilities), T, rows, w + layout_.v_packed,
-                      dh, T, reinterpret_cast<float*>(w + layout_.o), dh);
+                      dh, T, to_out);
+    else if (kernel_ == Kernel::bf16)
+        bf16_products(reinterpret_cast<const std::uint16_t*>(w + layout_.probabilities), T, rows, w + layout_.v_packed,
+                      dh, T, to_out);
     else
         steps.mix[task.rows_class].execute(context);
-    // o (f32), times each row's probability scale where p was quantized, into its place as out's type.
+    if (kernel_ != Kernel::onednn && to_out.bf16) return;
     const Activation out(task.out, out_type_);
     const auto* o = reinterpret_cast<const float*>(w + layout_.o);
-    const auto* p_scales = reinterpret_cast<const float*>(w + layout_.p_scales);
-    for (int r = 0; r < task.queries.size; ++r)
-        store_row(o + std::int64_t(r) * dh, dh, out, r, I, 0, types_.pv == Type::u8 ? p_scales[r] : 1.f);
+    for (int r = 0; r < rows; ++r) store_row(o + std::int64_t(r) * dh, dh, out, r, I, 0, p_scales ? p_scales[r] : 1.f);
 }
 
 // The probabilities from the scores: f32 or bf16 ones from the scaled scores;
@@ -311,7 +372,11 @@ void Attention::softmax(const Task& task, char* w, bool scaled) const {
     }
     if (types_.pv != Type::u8) {
         const Activation probabilities(w + layout_.probabilities, types_.pv);
-        softmax_rows(scores, rows, T, probabilities, bias);
+        if (scaled)  // bf16, from our kernel's scores
+            softmax_rows_bf16_from_scores(scores, rows, T, reinterpret_cast<const float*>(w + layout_.lane_maxima),
+                                          static_cast<std::uint16_t*>(probabilities.data));
+        else
+            softmax_rows(scores, rows, T, probabilities, bias);
         for (int r = 0; probabilities_out && r < rows; ++r)
             load_row(probabilities, r, T, T, probabilities_out + std::int64_t(r) * T);
         return;

@@ -53,6 +53,12 @@ struct AttentionTypes {
     Activation::Type pv = Activation::Type::f32;
 };
 
+// Which kernel runs q kᵀ and p v: ours (ops/int8_products.hpp,
+// ops/bf16_products.hpp) where the CPU has its instructions and head_dim is
+// a multiple of 16, oneDNN's matmuls elsewhere.
+enum class AttentionKernel { onednn, int8, bf16 };
+AttentionKernel attention_kernel(AttentionTypes types, const AttentionShape& shape);
+
 // A block's own parts of attention, around the shared primitives.
 struct AttentionLayer {
     std::optional<NormParams> q_norm, k_norm;  // over head_dim
@@ -130,7 +136,7 @@ private:
     AttentionShape shape_;
     AttentionTypes types_;
     Activation::Type qkv_type_, out_type_, v_type_;
-    bool int8_products_;  // q kᵀ and p v by ops/int8_products.hpp, k and v packed for it (else oneDNN's)
+    AttentionKernel kernel_;                     // ours: k and v packed for it
     std::size_t qkv_bytes_ = 0, out_bytes_ = 0;  // per element
     std::vector<Task> tasks_;
     std::vector<dnnl::matmul::primitive_desc> scores_pds_, mix_pds_;  // by rows class

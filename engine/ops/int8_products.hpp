@@ -2,8 +2,8 @@
 // AVX-512 VNNI kernel of ours where the CPU has it. At attention's shapes (a
 // task's ~100 query rows; K or N = head_dim = 64) oneDNN 2.6's matmuls pay
 // a dispatch a call and stay short of the int8 peak; this kernel keeps a
-// block of 6 rows × 64 columns in registers, its operands in L1
-// (docs/performance.md, "Attention").
+// block of 6 rows × 64 columns in registers (ops/products_block.hpp), its
+// operands in L1 (docs/performance.md, "Attention").
 //
 // vpdpbusd multiplies u8 by s8, 4 by 4: b is packed so that each column's 4
 // values of k lie side by side, and for q kᵀ, q is read as u8 (q + 128, its
@@ -13,6 +13,8 @@
 
 #include <cstddef>
 #include <cstdint>
+
+#include "ops/products_block.hpp"
 
 namespace onevit {
 
@@ -28,22 +30,11 @@ void pack_keys(const std::int8_t* keys, int n, int k, void* packed);
 // Packs values, dense s8 [k][n] (n a multiple of 16), as b = v, for a = u8.
 void pack_values(const std::int8_t* values, int k, int n, void* packed);
 
-// Where q kᵀ's products become the scores softmax_rows_u8 would compute from
-// them (no bias): each times row_scales[i] · scale · column_scales[j]; and
-// each row's 16 lane maxima of them in lane_maxima[i][16].
-struct ScaledScores {
-    const float* row_scales;
-    float scale;
-    const float* column_scales;
-    float* lane_maxima;
-};
-
-// out[i][j] = Σ_d a[i][d] · b[d][j] as f32, for i < rows, j < n, d < k, out's
-// rows `out_stride` apart; a u8 rows `a_stride` apart, each read in whole
-// groups of 4 (up to 3 bytes past k: the packed b's zeros cancel them). Or,
-// where scaled is given, those scaled as it says.
+// out = Σ_d a[i][d] · b[d][j], for i < rows, j < n, d < k (ops/products_block.hpp
+// says where they go: f32, scaled scores as softmax_rows_u8 computes them
+// without a bias, or bf16); a u8 rows `a_stride` apart.
 void int8_products(const std::uint8_t* a, std::int64_t a_stride, int rows, const void* packed_b, int n, int k,
-                   float* out, std::int64_t out_stride, const ScaledScores* scaled = nullptr);
+                   const ProductsOut& out);
 
 // x + 128 for every s8 value, as u8: its sign bit flipped, in place.
 void flip_sign_bits(std::int8_t* values, std::size_t n);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "ops/bf16_round_avx512.hpp"
 #include "ops/quantize.hpp"
 #include "ops/vector_math.hpp"
 
@@ -220,16 +221,27 @@ __attribute__((target("avx512f"))) void softmax_rows_u8_from_scores_avx512(float
 // Lanes j… times scale, to bf16 (to_bf16_row's rounding to nearest even, and
 // its NaN), stored.
 ONEVIT_AVX512 void to_bf16(const float* row, __m512 scale, int j, __mmask16 m, std::uint16_t* out) {
-    const __m512i bits = _mm512_castps_si512(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j), scale));
-    const __m512i high = _mm512_srli_epi32(bits, 16);
-    const __m512i rounded = _mm512_srli_epi32(
-        _mm512_add_epi32(bits,
-                         _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(high, _mm512_set1_epi32(1)))),
-        16);
-    const __mmask16 nan =
-        _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
-    const __m512i quiet = _mm512_or_si512(high, _mm512_set1_epi32(0x40));
-    _mm512_mask_cvtepi32_storeu_epi16(out + j, m, _mm512_mask_blend_epi32(nan, rounded, quiet));
+    _mm512_mask_cvtepi32_storeu_epi16(out + j, m, bf16_bits(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j), scale)));
+}
+
+// Passes two and three of a row of the bf16 kernel, from its scores and their
+// maximum (in every lane): the exponentials and their sum; bf16 probabilities.
+ONEVIT_AVX512 void bf16_from_scores(float* row, int cols, __m512 max, std::uint16_t* out) {
+    constexpr int kLanes = 16;
+    const int full = cols - cols % kLanes;
+    const __mmask16 all = 0xffff, tail = lanes_at(full, cols);
+    __m512 lanes = _mm512_setzero_ps(), e = _mm512_setzero_ps();
+    for (int j = 0; j < full; j += kLanes) {
+        e = exponentials(row, max, j, all);
+        _mm512_storeu_ps(row + j, e);
+        lanes = _mm512_add_ps(lanes, e);
+    }
+    if (tail) {
+        e = exponentials(row, max, full, tail);
+        _mm512_mask_storeu_ps(row + full, tail, e);
+    }
+    const __m512 inverse_sum = _mm512_set1_ps(1.f / lane_sum_order(lanes, e, cols - full));
+    for (int j = 0; j < cols; j += kLanes) to_bf16(row, inverse_sum, j, j < full ? all : tail, out);
 }
 
 // The AVX-512 kernel of softmax_rows with bf16 probabilities, its three
@@ -253,22 +265,17 @@ __attribute__((target("avx512f"))) void softmax_rows_bf16_avx512(float* scores, 
             }
             max = _mm512_mask_max_ps(max, m, max, x);
         }
-        max = _mm512_set1_ps(_mm512_reduce_max_ps(max));
-
-        __m512 lanes = _mm512_setzero_ps(), e = _mm512_setzero_ps();
-        for (int j = 0; j < full; j += kLanes) {
-            e = exponentials(row, max, j, all);
-            _mm512_storeu_ps(row + j, e);
-            lanes = _mm512_add_ps(lanes, e);
-        }
-        if (tail) {
-            e = exponentials(row, max, full, tail);
-            _mm512_mask_storeu_ps(row + full, tail, e);
-        }
-        const __m512 inverse_sum = _mm512_set1_ps(1.f / lane_sum_order(lanes, e, cols - full));
-        std::uint16_t* out = probabilities + std::int64_t(r) * cols;
-        for (int j = 0; j < cols; j += kLanes) to_bf16(row, inverse_sum, j, j < full ? all : tail, out);
+        bf16_from_scores(row, cols, _mm512_set1_ps(_mm512_reduce_max_ps(max)), probabilities + std::int64_t(r) * cols);
     }
+}
+
+__attribute__((target("avx512f"))) void softmax_rows_bf16_from_scores_avx512(float* scores, int rows, int cols,
+                                                                             const float* lane_maxima,
+                                                                             std::uint16_t* probabilities) {
+    for (int r = 0; r < rows; ++r)
+        bf16_from_scores(scores + std::int64_t(r) * cols, cols,
+                         _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_loadu_ps(lane_maxima + 16 * r))),
+                         probabilities + std::int64_t(r) * cols);
 }
 #undef ONEVIT_AVX512
 #if defined(__GNUC__) && !defined(__clang__)
@@ -317,6 +324,11 @@ void softmax_rows_u8(float* products, int rows, int cols, const float* q_scales,
 void softmax_rows_u8_from_scores(float* scores, int rows, int cols, const float* lane_maxima, const float* v_scales,
                                  std::uint8_t* u8, float* p_scales) {
     softmax_rows_u8_from_scores_avx512(scores, rows, cols, lane_maxima, v_scales, u8, p_scales);
+}
+
+void softmax_rows_bf16_from_scores(float* scores, int rows, int cols, const float* lane_maxima,
+                                   std::uint16_t* probabilities) {
+    softmax_rows_bf16_from_scores_avx512(scores, rows, cols, lane_maxima, probabilities);
 }
 
 void softmax_rows(float* scores, int rows, int cols, const Activation& probabilities, const float* bias) {
