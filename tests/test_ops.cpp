@@ -293,14 +293,23 @@ TEST(RowLoops, SoftmaxMatchesNaiveAtF32AndBf16) {
                         << cols << " cols, " << r << "," << c << (with_bias ? ", bias" : "");
             }
             if (with_bias || !__builtin_cpu_supports("avx512f")) continue;
-            // from the scores and their lane maxima (ops/bf16_products.hpp's): the same probabilities
-            std::vector<float> from = scores, maxima(rows * 16, -std::numeric_limits<float>::infinity());
+            // from the scores and their lane maxima (ops/bf16_products.hpp's): bf16 exponentials
+            // times 1 / their sum, within the same bounds
+            std::vector<float> maxima(rows * 16, -std::numeric_limits<float>::infinity()), inverse_sums(rows, -1.f);
             for (int r = 0; r < rows; ++r)
                 for (int c = 0; c < cols; ++c)
                     maxima[r * 16 + c % 16] = std::max(maxima[r * 16 + c % 16], scores[r * cols + c]);
-            std::vector<std::uint16_t> from_scores(scores.size());
-            softmax_rows_bf16_from_scores(from.data(), rows, cols, maxima.data(), from_scores.data());
-            EXPECT_EQ(from_scores, bf16) << cols << " cols";
+            std::vector<std::uint16_t> exponentials(scores.size());
+            softmax_rows_bf16_from_scores(scores.data(), rows, cols, maxima.data(), exponentials.data(),
+                                          inverse_sums.data());
+            const Activation e(exponentials.data(), dnnl::memory::data_type::bf16);
+            for (int r = 0; r < rows; ++r) {
+                load_row(e, r, cols, cols, widened.data());
+                for (int c = 0; c < cols; ++c)
+                    ASSERT_NEAR(widened[c] * inverse_sums[r], expected[r * cols + c],
+                                expected[r * cols + c] * (1.0 / 256 + 8e-5) + 1e-7)
+                        << "from the scores, " << cols << " cols, " << r << "," << c;
+            }
         }
     }
 }

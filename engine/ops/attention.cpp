@@ -333,15 +333,17 @@ void Attention::run(int t, TaskContext& context) {
         steps.scores[task.rows_class].execute(context);
     }
     softmax(task, w, scaled);
-    // o, times each row's probability scale where p was quantized, into its place
-    // as out's type: by our kernels' epilogue where out is bf16
-    const auto* p_scales = types_.pv == Type::u8 ? reinterpret_cast<const float*>(w + layout_.p_scales) : nullptr;
+    // o, times each row's probability scale (p quantized, or bf16 e from our
+    // kernel's scores), into its place as out's type: by our kernels' epilogue
+    // where out is bf16
+    const bool p_scaled = types_.pv == Type::u8 || (kernel_ == Kernel::bf16 && scaled);
+    const auto* p_scales = p_scaled ? reinterpret_cast<const float*>(w + layout_.p_scales) : nullptr;
     ProductsOut to_out;
-    if (out_type_ == Type::bf16) {
-        to_out.bf16 = reinterpret_cast<std::uint16_t*>(task.out), to_out.stride = I, to_out.row_scales = p_scales;
-    } else {
+    to_out.row_scales = p_scales;
+    if (out_type_ == Type::bf16)
+        to_out.bf16 = reinterpret_cast<std::uint16_t*>(task.out), to_out.stride = I;
+    else
         to_out.f32 = reinterpret_cast<float*>(w + layout_.o), to_out.stride = dh;
-    }
     if (kernel_ == Kernel::int8)
         int8_products(reinterpret_cast<const std::uint8_t*>(w + layout_.probabilities), T, rows, w + layout_.v_packed,
                       dh, T, to_out);
@@ -353,7 +355,9 @@ void Attention::run(int t, TaskContext& context) {
     if (kernel_ != Kernel::onednn && to_out.bf16) return;
     const Activation out(task.out, out_type_);
     const auto* o = reinterpret_cast<const float*>(w + layout_.o);
-    for (int r = 0; r < rows; ++r) store_row(o + std::int64_t(r) * dh, dh, out, r, I, 0, p_scales ? p_scales[r] : 1.f);
+    const float* unapplied = kernel_ == Kernel::onednn ? p_scales : nullptr;
+    for (int r = 0; r < rows; ++r)
+        store_row(o + std::int64_t(r) * dh, dh, out, r, I, 0, unapplied ? unapplied[r] : 1.f);
 }
 
 // The probabilities from the scores: f32 or bf16 ones from the scaled scores;
@@ -372,9 +376,10 @@ void Attention::softmax(const Task& task, char* w, bool scaled) const {
     }
     if (types_.pv != Type::u8) {
         const Activation probabilities(w + layout_.probabilities, types_.pv);
-        if (scaled)  // bf16, from our kernel's scores
+        if (scaled)  // bf16, from our kernel's scores: p v applies 1 / Σ e (in p_scales)
             softmax_rows_bf16_from_scores(scores, rows, T, reinterpret_cast<const float*>(w + layout_.lane_maxima),
-                                          static_cast<std::uint16_t*>(probabilities.data));
+                                          static_cast<std::uint16_t*>(probabilities.data),
+                                          reinterpret_cast<float*>(w + layout_.p_scales));
         else
             softmax_rows(scores, rows, T, probabilities, bias);
         for (int r = 0; probabilities_out && r < rows; ++r)

@@ -269,13 +269,31 @@ __attribute__((target("avx512f"))) void softmax_rows_bf16_avx512(float* scores, 
     }
 }
 
-__attribute__((target("avx512f"))) void softmax_rows_bf16_from_scores_avx512(float* scores, int rows, int cols,
+// One pass a row: the exponentials to bf16, and 1 / their sum (f32, in
+// lane_sum's order).
+__attribute__((target("avx512f"))) void softmax_rows_bf16_from_scores_avx512(const float* scores, int rows, int cols,
                                                                              const float* lane_maxima,
-                                                                             std::uint16_t* probabilities) {
-    for (int r = 0; r < rows; ++r)
-        bf16_from_scores(scores + std::int64_t(r) * cols, cols,
-                         _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_loadu_ps(lane_maxima + 16 * r))),
-                         probabilities + std::int64_t(r) * cols);
+                                                                             std::uint16_t* exponentials_out,
+                                                                             float* inverse_sums) {
+    constexpr int kLanes = 16;
+    const int full = cols - cols % kLanes;
+    const __mmask16 all = 0xffff, tail = lanes_at(full, cols);
+    for (int r = 0; r < rows; ++r) {
+        const float* row = scores + std::int64_t(r) * cols;
+        std::uint16_t* out = exponentials_out + std::int64_t(r) * cols;
+        const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_loadu_ps(lane_maxima + kLanes * r)));
+        __m512 lanes = _mm512_setzero_ps(), e = _mm512_setzero_ps();
+        for (int j = 0; j < full; j += kLanes) {
+            e = exponentials(row, max, j, all);
+            _mm512_mask_cvtepi32_storeu_epi16(out + j, all, bf16_bits(e));
+            lanes = _mm512_add_ps(lanes, e);
+        }
+        if (tail) {
+            e = exponentials(row, max, full, tail);
+            _mm512_mask_cvtepi32_storeu_epi16(out + full, tail, bf16_bits(e));
+        }
+        inverse_sums[r] = 1.f / lane_sum_order(lanes, e, cols - full);
+    }
 }
 #undef ONEVIT_AVX512
 #if defined(__GNUC__) && !defined(__clang__)
@@ -326,9 +344,9 @@ void softmax_rows_u8_from_scores(float* scores, int rows, int cols, const float*
     softmax_rows_u8_from_scores_avx512(scores, rows, cols, lane_maxima, v_scales, u8, p_scales);
 }
 
-void softmax_rows_bf16_from_scores(float* scores, int rows, int cols, const float* lane_maxima,
-                                   std::uint16_t* probabilities) {
-    softmax_rows_bf16_from_scores_avx512(scores, rows, cols, lane_maxima, probabilities);
+void softmax_rows_bf16_from_scores(const float* scores, int rows, int cols, const float* lane_maxima,
+                                   std::uint16_t* exponentials, float* inverse_sums) {
+    softmax_rows_bf16_from_scores_avx512(scores, rows, cols, lane_maxima, exponentials, inverse_sums);
 }
 
 void softmax_rows(float* scores, int rows, int cols, const Activation& probabilities, const float* bias) {

@@ -15,11 +15,14 @@ namespace onevit {
 // exponentials), and may be probabilities itself at f32. All rows × cols,
 // dense; bias may be null (none).
 void softmax_rows(float* scores, int rows, int cols, const Activation& probabilities, const float* bias = nullptr);
-// The same with bf16 probabilities from the scaled scores (no bias) and their
-// 16 lane maxima a row, as ops/bf16_products.hpp's kernel writes them: its
-// first pass done. Only where that kernel runs (the CPU has AVX-512).
-void softmax_rows_bf16_from_scores(float* scores, int rows, int cols, const float* lane_maxima,
-                                   std::uint16_t* probabilities);
+// bf16 attention's softmax from the scaled scores (no bias) and their 16
+// lane maxima a row, as ops/bf16_products.hpp's kernel writes them, in one
+// pass a row: each probability is exponentials[r][j] (e^(x − max) to bf16)
+// times inverse_sums[r] (1 / Σ e, from the f32 e), which p v applies to its
+// output row instead of to every probability. Only where that kernel runs
+// (the CPU has AVX-512).
+void softmax_rows_bf16_from_scores(const float* scores, int rows, int cols, const float* lane_maxima,
+                                   std::uint16_t* exponentials, float* inverse_sums);
 
 // int8 attention's softmax. Row r's scores are products[r][j] · q_scales[r] ·
 // scale · k_scales[j] (k_scales null: 1) + bias[r][j] (bias null: 0). Its
