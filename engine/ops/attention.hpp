@@ -19,9 +19,14 @@
 // from f32, bf16 or s8 q and k (s8: a scale per row, applied in the
 // softmax's first pass); p v from f32 or bf16, or u8 probabilities times s8 v
 // (v's scale per key folded into p before it is quantized per row, that row
-// scale applied as the output is copied back). At int8 both matmuls run as a
-// kernel of ours where the CPU has AVX-512 VNNI (ops/int8_products.hpp), as
-// oneDNN's elsewhere. The scores and the softmax are f32 at every precision. A
+// scale applied as the output is copied back). At int8 and bf16 both matmuls
+// run as a kernel of ours where the CPU has AVX-512 VNNI or AVX512_BF16
+// (ops/int8_products.hpp, ops/bf16_products.hpp; AttentionKernel), as
+// oneDNN's elsewhere: ours read bf16 q, k and v straight from qkv (unless
+// normed or rotated), write the scaled scores with their row maxima, and
+// store the output rows themselves, each times p's row scale (u8 p, or bf16
+// p as unnormalised exponentials: 1 / Σ e). The scores and the softmax are
+// f32 at every precision. A
 // task's query rows are capped so that its scores stay a fraction of the L2:
 // memory per thread grows with the tokens, not their square.
 #pragma once
