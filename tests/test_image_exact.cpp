@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -483,6 +484,10 @@ void expect_preprocess_as_before(const Image& image, const std::string& name, co
         ASSERT_EQ(from_bytes.size(), want.size());
         EXPECT_EQ(std::memcmp(from_bytes.data(), want.data(), want.size() * sizeof(float)), 0)
             << what << " (preprocess_image_bytes)";
+        std::vector<float> into(want.size(), std::numeric_limits<float>::quiet_NaN());  // each value must be written
+        onevit::preprocess_image_bytes_into(bytes->data(), bytes->size(), arch, p, into.data());
+        EXPECT_EQ(std::memcmp(into.data(), want.data(), want.size() * sizeof(float)), 0)
+            << what << " (preprocess_image_bytes_into)";
     }
 }
 

@@ -4,8 +4,6 @@
 
 #include <boost/asio/post.hpp>
 
-#include <algorithm>
-#include <cstring>
 #include <exception>
 
 #include "metrics.hpp"
@@ -77,13 +75,12 @@ ImageSlots InferenceService::decode(const std::vector<std::string>& images) {
     DecodeLimits limits;
     limits.max_pixels = options_.max_image_pixels;
     for (std::size_t i = 0; i < images.size(); ++i) {
+        // Straight into the image's slot (a slot holds the model's C x H x W floats): no tensor
+        // of its own to zero, fill and copy, for the cache the model's threads share.
+        if (!pixels.add()) throw RequestError(Status::unavailable, pool_.full_message());
         try {
-            const std::vector<float> chw =
-                preprocess_image_bytes(reinterpret_cast<const std::uint8_t*>(images[i].data()), images[i].size(),
-                                       info.arch, info.preprocess, limits);
-            if (!pixels.add()) throw RequestError(Status::unavailable, pool_.full_message());
-            std::memcpy(pixels.bytes(pixels.count() - 1), chw.data(),
-                        std::min(chw.size() * sizeof(float), pool_.image_bytes()));
+            preprocess_image_bytes_into(reinterpret_cast<const std::uint8_t*>(images[i].data()), images[i].size(),
+                                        info.arch, info.preprocess, pixels.image(pixels.count() - 1), limits);
         } catch (const Error& e) {
             throw Error(fmt::format("image {} of {}: {}", i, images.size(), e.what()));
         }

@@ -103,9 +103,9 @@ Plan plan(int width, int height, const Architecture& arch, const Preprocessing& 
     return p;
 }
 
-// ToTensor + Normalize of the kept part of the resize, placed in the model input.
-std::vector<float> normalise(const Image& resized, const Plan& p, const Architecture& arch,
-                             const Preprocessing& recipe) {
+// ToTensor + Normalize of the kept part of the resize, placed in the model input
+// `out` (channels × H × W floats, every one written).
+void normalise(const Image& resized, const Plan& p, const Architecture& arch, const Preprocessing& recipe, float* out) {
     const int out_h = arch.image_height;
     const int out_w = arch.image_width;
     const int channels = arch.channels;
@@ -115,13 +115,11 @@ std::vector<float> normalise(const Image& resized, const Plan& p, const Architec
     for (int c = 0; c < channels; ++c)
         for (int v = 0; v < 256; ++v)
             lut[c * 256 + v] = (static_cast<float>(v) / 255.f - recipe.mean[c]) / recipe.std[c];
-    std::vector<float> out(static_cast<std::size_t>(channels) * plane_size);
     if (resized.width != out_w || resized.height != out_h)  // torchvision pads with black
-        for (int c = 0; c < channels; ++c)
-            std::fill_n(out.begin() + static_cast<std::ptrdiff_t>(c * plane_size), plane_size, lut[c * 256]);
+        for (int c = 0; c < channels; ++c) std::fill_n(out + c * plane_size, plane_size, lut[c * 256]);
     for (int y = 0; y < resized.height; ++y) {
         const std::uint8_t* src = resized.pixels.data() + static_cast<std::size_t>(y) * resized.width * channels;
-        float* dst = out.data() + static_cast<std::size_t>(y + p.pad_top) * out_w + p.pad_left;
+        float* dst = out + static_cast<std::size_t>(y + p.pad_top) * out_w + p.pad_left;
         if (channels == 3) {  // one pass over the interleaved row, the three planes written together
             float* planes[3] = {dst, dst + plane_size, dst + 2 * plane_size};
             for (int x = 0; x < resized.width; ++x, src += 3) {
@@ -133,7 +131,10 @@ std::vector<float> normalise(const Image& resized, const Plan& p, const Architec
             for (int x = 0; x < resized.width; ++x) dst[x] = lut[src[x]];
         }
     }
-    return out;
+}
+
+std::vector<float> input_tensor(const Architecture& arch) {
+    return std::vector<float>(static_cast<std::size_t>(arch.channels) * arch.image_height * arch.image_width);
 }
 
 }  // namespace
@@ -141,12 +142,22 @@ std::vector<float> normalise(const Image& resized, const Plan& p, const Architec
 std::vector<float> preprocess(const Image& image, const Architecture& arch, const Preprocessing& recipe) {
     check(image, arch, recipe);
     const Plan p = plan(image.width, image.height, arch, recipe);
-    return normalise(resize(image, p.resized_w, p.resized_h, recipe.interpolation, p.kept), p, arch, recipe);
+    std::vector<float> out = input_tensor(arch);
+    normalise(resize(image, p.resized_w, p.resized_h, recipe.interpolation, p.kept), p, arch, recipe, out.data());
+    return out;
 }
 
 std::vector<float> preprocess_image_bytes(const std::uint8_t* data, std::size_t size, const Architecture& arch,
                                           const Preprocessing& recipe, const DecodeLimits& limits,
                                           const std::string& name) {
+    std::vector<float> out = input_tensor(arch);
+    preprocess_image_bytes_into(data, size, arch, recipe, out.data(), limits, name);
+    return out;
+}
+
+void preprocess_image_bytes_into(const std::uint8_t* data, std::size_t size, const Architecture& arch,
+                                 const Preprocessing& recipe, float* out, const DecodeLimits& limits,
+                                 const std::string& name) {
     check_recipe(arch, recipe);
     Plan p;
     const ImagePart part = decode_image_part(data, size, arch.channels, limits, name, [&](int width, int height) {
@@ -154,8 +165,8 @@ std::vector<float> preprocess_image_bytes(const std::uint8_t* data, std::size_t 
         return resize_source(width, height, p.resized_w, p.resized_h, recipe.interpolation, p.kept);
     });
     check(part.image, arch, recipe);
-    return normalise(resize(part.image, part.where, p.resized_w, p.resized_h, recipe.interpolation, p.kept), p, arch,
-                     recipe);
+    normalise(resize(part.image, part.where, p.resized_w, p.resized_h, recipe.interpolation, p.kept), p, arch, recipe,
+              out);
 }
 
 CropBox input_crop_box(int width, int height, const Architecture& arch, const Preprocessing& recipe) {

@@ -56,6 +56,12 @@ std::vector<float> preprocess(const Image& image, const Architecture& arch, cons
 std::vector<float> preprocess_image_bytes(const std::uint8_t* data, std::size_t size, const Architecture& arch,
                                           const Preprocessing& recipe, const DecodeLimits& limits = {},
                                           const std::string& name = "image data");
+// The same, written into `out` (arch.channels × image_height × image_width
+// floats, every one written; nothing written when it throws): for a caller whose
+// input buffers already exist (the server's image slots), no tensor of its own.
+void preprocess_image_bytes_into(const std::uint8_t* data, std::size_t size, const Architecture& arch,
+                                 const Preprocessing& recipe, float* out, const DecodeLimits& limits = {},
+                                 const std::string& name = "image data");
 
 // Where preprocess's input lies in an image of width × height pixels: the
 // rectangle, in the image's pixel coordinates, that the resize maps onto the
