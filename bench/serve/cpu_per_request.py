@@ -1,15 +1,20 @@
 #!/usr/bin/python3
-"""The CPU time onevit serve spends per binary-tensor request, thread by thread, for one or more
-builds in alternation (an A/B of the server's own cost that the machine's load barely moves:
-on-CPU time from /proc/PID/task/*/schedstat, not wall time; docs/serve.md).
+"""The CPU time onevit serve spends per request, thread by thread, for one or more builds in
+alternation (an A/B of the server's own cost that the machine's load barely moves: on-CPU time
+from /proc/PID/task/*/schedstat, not wall time; docs/serve.md).
 
     /usr/bin/python3 bench/serve/cpu_per_request.py --model bench/models/vit_tiny_patch16_224.ovit \\
-        --onevit A/build/apps/onevit B/build/apps/onevit [--rounds 2] [--clients 16] [--requests 25]
+        --onevit A/build/apps/onevit B/build/apps/onevit [--rounds 2] [--clients 16] [--requests 25] \\
+        [--precision f32] [--streams 0] [--jpeg ../shared/data/imagenet-sample] [--by-thread]
 
-Each round starts each build's server (f32, --max-batch 8, 2 threads), sends --clients kept-alive
-clients x --requests requests of one image after one warm-up request, and prints the milliseconds
-of CPU per request of every thread that used any, the sum outside the two busiest (the model's
-threads: the transport, codec, batcher and answers) and the total.
+Each round starts each build's server (--precision, --max-batch 8, 2 threads, --streams as given or
+the server's choice), sends --clients kept-alive clients x --requests requests of one image after
+one warm-up request each (binary tensors; with --jpeg, BYTES requests of that folder's JPEG photos,
+one per request, in turn), and prints the milliseconds of CPU per request of every thread that used
+any, the sum outside the model's threads (the transport, codec, decoding, batcher and answers) and
+the total. With --by-thread, each thread's name, CPU and sleeps (voluntary context switches) per
+request as well, how often another thread took its core (involuntary context switches) and its
+minor page faults per request.
 """
 
 from __future__ import annotations
@@ -24,45 +29,86 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "serve"))
-from serve_harness import GoodClient, ServeProcess, http_request, model_name_of  # noqa: E402
+from serve_harness import ServeProcess, binary_tensor_body, http_request, image_body, model_name_of  # noqa: E402
+
+import http.client  # noqa: E402
 
 
-def cpu_seconds(pid: int) -> dict[str, float]:
+class ThreadFigures:
+    """One thread's name, on-CPU seconds, voluntary context switches (its sleeps), involuntary ones
+    (another thread took its core) and minor page faults (pages the kernel mapped in and zeroed)."""
+
+    def __init__(self, name: str, cpu_s: float, sleeps: int, preempted: int, faults: int):
+        self.name, self.cpu_s, self.sleeps, self.preempted, self.faults = name, cpu_s, sleeps, preempted, faults
+
+
+def census(pid: int) -> dict[str, ThreadFigures]:
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                out[tid] = int(f.read().split()[0]) / 1e9
+                cpu = int(f.read().split()[0]) / 1e9
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                switches = {k: int(v) for k, v in (line.split(":") for line in f if "ctxt_switches" in line)}
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                faults = int(f.read().rsplit(")", 1)[1].split()[7])  # minflt, the stat file's 10th field
         except OSError:
-            pass  # the thread ended
+            continue  # the thread ended
+        out[tid] = ThreadFigures(name, cpu, switches["voluntary_ctxt_switches"],
+                                 switches["nonvoluntary_ctxt_switches"], faults)
     return out
 
 
-def measure(onevit: str, model: str, clients: int, requests: int) -> list[float]:
-    """ms of CPU per request of each thread, ascending."""
-    name = model_name_of(model)
-    with ServeProcess(onevit, model, "--precision", "f32", "--max-batch", "8", "--threads", "2") as server:
+def request_bodies(shape: tuple, jpeg: str | None) -> list[tuple[bytes, int]]:
+    if not jpeg:
+        return [binary_tensor_body(np.random.default_rng(0).standard_normal((1,) + shape).astype(np.float32))]
+    photos = sorted(os.path.join(jpeg, f) for f in os.listdir(jpeg) if f.lower().endswith((".jpg", ".jpeg")))
+    if not photos:
+        raise SystemExit(f"no JPEG photos in {jpeg}")
+    return [image_body([open(p, "rb").read()]) for p in photos[:64]]
+
+
+def measure(onevit: str, args) -> list[tuple[str, float, float, float, float]]:
+    """(thread name, ms of CPU, sleeps, preemptions, page faults) per request of each thread, by CPU ascending."""
+    name = model_name_of(args.model)
+    streams = ["--streams", str(args.streams)] if args.streams else []
+    with ServeProcess(onevit, args.model, "--precision", args.precision, "--max-batch", "8", "--threads", "2",
+                      *streams) as server:
         shape = tuple(http_request(server.http_port, "GET", f"/v2/models/{name}").json()["inputs"][0]["shape"][1:])
-        x = np.random.default_rng(0).standard_normal((1,) + shape).astype(np.float32)
+        bodies = request_bodies(shape, args.jpeg)
 
-        def client(n: int) -> None:
-            good = GoodClient(server.http_port, name, x, None)
-            for _ in range(n):
-                good.conn.request("POST", good.path, good.body, good.headers)
-                good.conn.getresponse().read()
-            good.close()
+        def client(first: int, n: int) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=120)
+            for i in range(n):
+                body, header = bodies[(first + i) % len(bodies)]
+                conn.request("POST", f"/v2/models/{name}/infer", body,
+                             {"Inference-Header-Content-Length": str(header)})
+                reply = conn.getresponse()
+                reply.read()
+                if reply.status != 200:
+                    raise SystemExit(f"status {reply.status} from {onevit}")
+            conn.close()
 
-        client(1)
-        before = cpu_seconds(server.proc.pid)
-        threads = [threading.Thread(target=client, args=(requests,)) for _ in range(clients)]
+        for c in range(args.clients):
+            client(c, 1)
+        before = census(server.proc.pid)
+        threads = [threading.Thread(target=client, args=(c * args.requests, args.requests))
+                   for c in range(args.clients)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        after = cpu_seconds(server.proc.pid)
+        after = census(server.proc.pid)
         server.stop()
-    total = clients * requests
-    return sorted((after[t] - before.get(t, 0.0)) * 1e3 / total for t in after)
+    total = args.clients * args.requests
+    none = ThreadFigures("", 0.0, 0, 0, 0)
+    rows = [(a.name, (a.cpu_s - before.get(t, none).cpu_s) * 1e3 / total,
+             (a.sleeps - before.get(t, none).sleeps) / total, (a.preempted - before.get(t, none).preempted) / total,
+             (a.faults - before.get(t, none).faults) / total)
+            for t, a in after.items()]
+    return sorted(rows, key=lambda row: row[1])
 
 
 def main() -> int:
@@ -72,13 +118,24 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--requests", type=int, default=25)
+    ap.add_argument("--precision", default="f32")
+    ap.add_argument("--streams", type=int, default=0, help="0: the server's choice")
+    ap.add_argument("--jpeg", help="a folder of JPEG photos: image requests instead of tensors")
+    ap.add_argument("--by-thread", action="store_true", help="each thread's name, CPU and sleeps per request")
     args = ap.parse_args()
     for r in range(args.rounds):
         for onevit in args.onevit:
-            ms = measure(onevit, args.model, args.clients, args.requests)
+            rows = measure(onevit, args)
+            # The model's threads are the busiest: streams x threads of them (2 threads in all here).
+            ms = [row[1] for row in rows]
             busy = [v for v in ms if v >= 0.001]
             print(f"round {r + 1} {onevit}: outside the model threads {sum(ms[:-2]):.3f} ms, all {sum(ms):.3f} ms "
                   f"per request; by thread: {' '.join(f'{v:.3f}' for v in busy)}", flush=True)
+            if args.by_thread:
+                for thread, cpu, sleeps, preempted, faults in reversed(rows):
+                    if cpu >= 0.001 or sleeps > 0:
+                        print(f"    {thread:<16} {cpu:7.3f} ms  {sleeps:6.2f} sleeps  {preempted:6.2f} preempted  "
+                              f"{faults:7.1f} page faults", flush=True)
     return 0
 
 
