@@ -159,17 +159,24 @@ ONEVIT_AVX512BW void block(const std::uint8_t* a, std::int64_t a_stride, const s
         }
         accumulate_group<Dot, M, N>(acc, packed + std::int64_t(whole) * columns + first, at);
     }
+    // out's fields in locals: the vector stores may alias any memory, which
+    // would reload them after every store
+    float* const f32 = out.f32;
+    std::uint16_t* const bf16 = out.bf16;
+    const std::int64_t stride = out.stride;
+    const float* const row_scales = K == Kind::scaled ? out.scaled->row_scales : out.row_scales;
+    const float scale = K == Kind::scaled ? out.scaled->scale : 1.f;
+    const float* const column_scales = K == Kind::scaled ? out.scaled->column_scales : nullptr;
+    float* const lane_maxima = K == Kind::scaled ? out.scaled->lane_maxima : nullptr;
 #pragma GCC unroll 8
     for (int m = 0; m < M; ++m) {
-        const std::int64_t at_row = std::int64_t(row + m) * out.stride;
-        const ScaledScores* scaled = out.scaled;
+        const std::int64_t at_row = std::int64_t(row + m) * stride;
         __m512 row_scale = _mm512_set1_ps(1.f), max = _mm512_setzero_ps();
         if constexpr (K == Kind::scaled) {
-            row_scale =
-                _mm512_set1_ps(scaled->row_scales ? scaled->row_scales[row + m] * scaled->scale : scaled->scale);
-            max = _mm512_loadu_ps(scaled->lane_maxima + (row + m) * kLanes);
-        } else if (out.row_scales) {
-            row_scale = _mm512_set1_ps(out.row_scales[row + m]);
+            row_scale = _mm512_set1_ps(row_scales ? row_scales[row + m] * scale : scale);
+            max = _mm512_loadu_ps(lane_maxima + (row + m) * kLanes);
+        } else if (row_scales) {
+            row_scale = _mm512_set1_ps(row_scales[row + m]);
         }
 #pragma GCC unroll 8
         for (int v = 0; v < N; ++v) {
@@ -177,20 +184,19 @@ ONEVIT_AVX512BW void block(const std::uint8_t* a, std::int64_t a_stride, const s
             const __mmask16 valid = at + kLanes <= n ? 0xffff : static_cast<__mmask16>((1u << (n - at)) - 1);
             __m512 x = Dot::to_float(acc[m][v]);
             if constexpr (K == Kind::scaled) {
-                x = _mm512_mul_ps(
-                    x, scaled->column_scales
-                           ? _mm512_mul_ps(row_scale, _mm512_maskz_loadu_ps(valid, scaled->column_scales + at))
-                           : row_scale);
+                x = _mm512_mul_ps(x, column_scales
+                                         ? _mm512_mul_ps(row_scale, _mm512_maskz_loadu_ps(valid, column_scales + at))
+                                         : row_scale);
                 max = _mm512_mask_max_ps(max, valid, max, x);
-            } else if (out.row_scales) {
+            } else if (row_scales) {
                 x = _mm512_mul_ps(x, row_scale);
             }
             if constexpr (K == Kind::bf16)
-                _mm512_mask_cvtepi32_storeu_epi16(out.bf16 + at_row + at, valid, bf16_bits(x));
+                _mm512_mask_cvtepi32_storeu_epi16(bf16 + at_row + at, valid, bf16_bits(x));
             else
-                _mm512_mask_storeu_ps(out.f32 + at_row + at, valid, x);
+                _mm512_mask_storeu_ps(f32 + at_row + at, valid, x);
         }
-        if constexpr (K == Kind::scaled) _mm512_storeu_ps(scaled->lane_maxima + (row + m) * kLanes, max);
+        if constexpr (K == Kind::scaled) _mm512_storeu_ps(lane_maxima + (row + m) * kLanes, max);
     }
 }
 
