@@ -244,11 +244,15 @@ void bench_emulated(const BenchOptions& options) {
     const double efficiency = gflops / (peak_per_thread * e.threads);
     if (options.json) {
         nlohmann::ordered_json phases = nlohmann::ordered_json::array();
-        for (const EmulatedPhaseTime& p : e.phases)
+        for (const EmulatedPhaseTime& p : e.phases) {
+            nlohmann::ordered_json op_ms = nlohmann::ordered_json::object();
+            for (const auto& [name, ms] : p.op_ms) op_ms[name] = ms;
             phases.push_back({{"ops", p.ops},
                               {"tiles", p.tiles},
                               {"slowest_thread_ms", p.slowest_thread_ms},
-                              {"all_tiles_ms", p.all_tiles_ms}});
+                              {"all_tiles_ms", p.all_tiles_ms},
+                              {"op_ms", op_ms}});
+        }
         const nlohmann::ordered_json report = {
             {"model", options.model_path},
             {"batch", options.run.batch},

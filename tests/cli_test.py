@@ -553,13 +553,17 @@ def test_bench_on_images(ctx):
 
 
 def test_bench_emulate_threads_names_the_ops(ctx):
-    """--emulate-threads: each phase says which ops it runs (JSON "ops", the text table's last column)."""
+    """--emulate-threads: each phase says which ops it runs (JSON "ops", the text table's last column) and
+    what each took (JSON "op_ms")."""
     result = ctx.run("bench", "--model", ctx.model, "--emulate-threads", "2", "--iters", "1", "--json")
     expect_success(result)
     (report,) = json_lines(result)
     phases = report["phases"]
     assert phases and all(isinstance(p["ops"], str) and p["ops"] for p in phases), report
     names = " + ".join(p["ops"] for p in phases).split(" + ")
+    for p in phases:  # each op's CPU time, timed inside its phase's (one run: the same run's)
+        assert list(p["op_ms"]) == p["ops"].split(" + "), p
+        assert all(ms >= 0 for ms in p["op_ms"].values()) and sum(p["op_ms"].values()) <= p["all_tiles_ms"], p
     depth = int(ctx.info_value("depth"))
     for block in (0, depth - 1):  # every block's ops are there, named by their weights' prefix
         assert any(name.startswith(f"blocks.{block}.") for name in names), names

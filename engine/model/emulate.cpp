@@ -49,7 +49,12 @@ EmulatedForward emulate_forward(const std::string& model_path, int batch, int th
             for (const auto& run : timed)
                 for (std::size_t s = 0; s < share_ms.size(); ++s)
                     share_ms[s] = std::min(share_ms[s], run[p].share_ms[s]);
-            EmulatedPhaseTime phase{timed.front()[p].ops, timed.front()[p].tiles, 0, 0};
+            EmulatedPhaseTime phase{timed.front()[p].ops, timed.front()[p].tiles, 0, 0, {}};
+            for (std::size_t o = 0; o < timed.front()[p].op_names.size(); ++o) {
+                double fastest = timed.front()[p].op_ms[o];
+                for (const auto& run : timed) fastest = std::min(fastest, run[p].op_ms[o]);
+                phase.op_ms.emplace_back(timed.front()[p].op_names[o], fastest);
+            }
             for (double ms : share_ms)
                 phase.slowest_thread_ms = std::max(phase.slowest_thread_ms, ms), phase.all_tiles_ms += ms;
             result.phases.push_back(phase);

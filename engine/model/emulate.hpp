@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "onevit/model_info.hpp"
@@ -22,6 +23,10 @@ struct EmulatedPhaseTime {
     int tiles = 0;
     double slowest_thread_ms = 0;  // the busiest thread's share
     double all_tiles_ms = 0;       // all shares
+    // Each op's time over all tiles, at its fastest over the runs, by name: the
+    // per-op breakdown (each op timed inside its chain, so its rows come from
+    // the cache as they do in a real run).
+    std::vector<std::pair<std::string, double>> op_ms;
 };
 struct EmulatedForward {
     Architecture arch;

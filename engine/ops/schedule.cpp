@@ -45,31 +45,37 @@ void Schedule::run(const std::vector<Op*>& all) {
         if (op) ops.push_back(op);
     if (ops.empty()) return;
     for (Op* op : ops) op->start();
-    if (ops.size() > 1 && same_row_tiles(ops))
-        return run_phase(ops, static_cast<int>(ops.front()->row_tiles().size()), true);
-    for (Op* op : ops) run_phase({op}, op->tasks(), false);
+    if (ops.size() > 1 && same_row_tiles(ops)) return run_phase(ops, static_cast<int>(ops.front()->row_tiles().size()));
+    for (Op* op : ops) run_phase({op}, op->tasks());
 }
 
-// chained: tile t of every op in turn; otherwise ops holds one op and tile t is its task t.
-void Schedule::run_tile(const std::vector<Op*>& ops, int tile, bool chained, int slot) {
+// A chain: tile t of every op in turn; a single op: its task t.
+void Schedule::run_tile(const std::vector<Op*>& ops, int tile, int slot, double* op_ms) {
     TaskContext context{slot, executor_.stream(), memory_.scratchpad(slot), memory_.workspace(slot)};
-    if (!chained) return ops.front()->run(tile, context);
-    for (Op* op : ops) op->run(tile, context);
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+        const double start = op_ms ? thread_cpu_ms() : 0;
+        ops[i]->run(tile, context);
+        if (op_ms) op_ms[i] += thread_cpu_ms() - start;
+    }
 }
 
-void Schedule::run_phase(const std::vector<Op*>& ops, int tiles, bool chained) {
+void Schedule::run_phase(const std::vector<Op*>& ops, int tiles) {
     if (!emulated_) {
-        executor_.parallel(tiles, [&](int t) { run_tile(ops, t, chained, Executor::slot()); });
+        executor_.parallel(tiles, [&](int t) { run_tile(ops, t, Executor::slot()); });
         return;
     }
     EmulatedPhase phase;
-    for (const Op* op : ops) phase.ops += (phase.ops.empty() ? "" : " + ") + op->name();
+    for (const Op* op : ops) {
+        phase.ops += (phase.ops.empty() ? "" : " + ") + op->name();
+        phase.op_names.push_back(op->name());
+    }
+    phase.op_ms.assign(ops.size(), 0.);
     phase.tiles = tiles;
     const int shares = std::min(tiles, memory_.slots());
     for (int share = 0, begin = 0; share < shares; ++share) {
         const int size = tiles / shares + (share < tiles % shares ? 1 : 0);
         const double start = thread_cpu_ms();
-        for (int t = begin; t < begin + size; ++t) run_tile(ops, t, chained, share);
+        for (int t = begin; t < begin + size; ++t) run_tile(ops, t, share, phase.op_ms.data());
         phase.share_ms.push_back(thread_cpu_ms() - start);
         begin += size;
     }

@@ -20,12 +20,15 @@ namespace onevit {
 // from one op of the chain to the next). Every op of a chain takes these.
 std::vector<Range> chain_tiles(int rows, int threads);
 
-// One parallel phase of an emulated run: its ops, tiles, and the time of each
-// thread's share of the tiles, run one after another on one core.
+// One parallel phase of an emulated run: its ops, tiles, the time of each
+// thread's share of the tiles, run one after another on one core, and each
+// op's time over all tiles (a chain's tiles timed op by op, in the chain).
 struct EmulatedPhase {
     std::string ops;  // the ops' names, joined by " + "
     int tiles = 0;
     std::vector<double> share_ms;
+    std::vector<std::string> op_names;
+    std::vector<double> op_ms;  // by op_names
 };
 
 class Schedule {
@@ -43,8 +46,10 @@ public:
     void emulate_into(std::vector<EmulatedPhase>* phases) { emulated_ = phases; }
 
 private:
-    void run_phase(const std::vector<Op*>& ops, int tiles, bool chained);
-    void run_tile(const std::vector<Op*>& ops, int tile, bool chained, int slot);
+    // ops: one op (tiles = its tasks) or a chain (tiles = the row tiles they share).
+    void run_phase(const std::vector<Op*>& ops, int tiles);
+    // op_ms: where emulating, each op's CPU time is added to it.
+    void run_tile(const std::vector<Op*>& ops, int tile, int slot, double* op_ms = nullptr);
 
     Executor& executor_;
     const ThreadMemory& memory_;
