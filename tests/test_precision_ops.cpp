@@ -158,6 +158,55 @@ TEST_P(PrecisionOps, LayerNormWritesBf16AndS8) {
     }
 }
 
+// A buffer's bytes as 16-bit words (bf16 values; two s8 each), to compare bit for bit.
+std::vector<std::uint16_t> words_of(const Buffer& b) {
+    std::vector<std::uint16_t> words(b.storage.size() * 2);
+    std::memcpy(words.data(), b.storage.data(), sizeof(float) * b.storage.size());
+    return words;
+}
+
+// The norm op's bf16 and s8 rows (four at a time by AVX-512 where it runs:
+// widths of 16s) are bit for bit normalize_row's floats stored by store_row;
+// 7 rows: a group of four and three alone.
+TEST_P(PrecisionOps, LayerNormStoresNormalizeRowThenStoreRow) {
+    Executor ex(engine, GetParam());
+    const int rows = 7;
+    for (int dim : {20, 192, 200, 256, 384}) {
+        Tensor scale({dim}, 11), shift({dim}, 12);
+        std::vector<float> src = rows_of_varied_scale(rows, dim, 13);
+        const NormParams params{Norm::layer, dim, 1e-6f, scale.view.data, shift.view.data};
+        for (Type type : {Type::bf16, Type::s8}) {
+            Buffer dst(type, rows, dim), expected(type, rows, dim);
+            auto op = inside(ex, [&] {
+                return make_norm("norm", engine, ex.threads(), rows, params, src.data(), dst.activation());
+            });
+            run(ex, *op);
+            std::vector<float> row(dim);
+            for (int r = 0; r < rows; ++r) {
+                normalize_row(params, src.data() + std::size_t(r) * dim, row.data());
+                store_row(row.data(), dim, expected.activation(), r, dim);
+            }
+            EXPECT_EQ(words_of(dst), words_of(expected)) << "dim " << dim;
+            EXPECT_EQ(dst.scales, expected.scales) << "dim " << dim;
+        }
+    }
+}
+
+// bf16 → s8 a tile at a time: bit for bit store_row's s8 case on the widened rows.
+TEST_P(PrecisionOps, ConvertRowsFromBf16IsStoreRowOfTheWidenedRows) {
+    Executor ex(engine, GetParam());
+    const int rows = 29, cols = 90;
+    Buffer src = Buffer::of(Type::bf16, rows, cols, rows_of_varied_scale(rows, cols, 14));
+    const std::vector<float> widened = src.values();
+    Buffer dst(Type::s8, rows, cols), expected(Type::s8, rows, cols);
+    ConvertRows op("convert", ex.threads(), rows, cols, src.activation(), dst.activation());
+    run(ex, op);
+    for (int r = 0; r < rows; ++r)
+        store_row(widened.data() + std::size_t(r) * cols, cols, expected.activation(), r, cols);
+    EXPECT_EQ(words_of(dst), words_of(expected));
+    EXPECT_EQ(dst.scales, expected.scales);
+}
+
 TEST_P(PrecisionOps, ConvertRowsQuantizesEachRowToHalfAStep) {
     Executor ex(engine, GetParam());
     const int rows = 29, cols = 90;

@@ -63,6 +63,11 @@ inline float gelu_in_place(float* v, int n, float scale, const float* bias, F ge
     return max_abs;
 }
 
+template <class F>
+inline void gelu_into(const float* __restrict v, int n, float scale, const float* bias, float* __restrict out, F gelu) {
+    for (int i = 0; i < n; ++i) out[i] = gelu(v[i] * scale + bias[i]);
+}
+
 // Each loop compiled per target (ONEVIT_VECTOR_CLONES), its GELU inlined.
 ONEVIT_VECTOR_CLONES
 float gelu_erf_row(float* v, int n, float scale, const float* bias) {
@@ -77,12 +82,26 @@ float gelu_quick_row(float* v, int n, float scale, const float* bias) {
     return gelu_in_place(v, n, scale, bias, gelu_quick);
 }
 
+ONEVIT_VECTOR_CLONES
+void gelu_erf_row_into(const float* v, int n, float scale, const float* bias, float* out) {
+    gelu_into(v, n, scale, bias, out, gelu_erf);
+}
+ONEVIT_VECTOR_CLONES
+void gelu_tanh_row_into(const float* v, int n, float scale, const float* bias, float* out) {
+    gelu_into(v, n, scale, bias, out, gelu_tanh);
+}
+ONEVIT_VECTOR_CLONES
+void gelu_quick_row_into(const float* v, int n, float scale, const float* bias, float* out) {
+    gelu_into(v, n, scale, bias, out, gelu_quick);
+}
+
 // 32 values a step: the GELUs into a vector of floats, then rounded to bf16
-// by the CPU's own instruction (vcvtne2ps2bf16), the tail under a mask.
+// by the CPU's own instruction (vcvtne2ps2bf16), the tail under a mask. Not
+// store_bf16_by_cpu (ops/bf16_store.hpp): through its lambda GCC 12 computed
+// some GELUs differently (DeiT-tiny's bf16 logits changed), so this loop stays.
 template <class F>
-__attribute__((target("arch=x86-64-v4,avx512bf16"))) inline void gelu_bf16_avx512(const float* v, int n, float scale,
-                                                                                  const float* bias, std::uint16_t* out,
-                                                                                  F gelu) {
+ONEVIT_BF16_TARGET inline void gelu_bf16_avx512(const float* v, int n, float scale, const float* bias,
+                                                std::uint16_t* out, F gelu) {
     for (int i = 0; i < n; i += 32) {
         const int count = std::min(32, n - i);
         alignas(64) float g[32] = {};
@@ -92,25 +111,17 @@ __attribute__((target("arch=x86-64-v4,avx512bf16"))) inline void gelu_bf16_avx51
     }
 }
 
-__attribute__((target("arch=x86-64-v4,avx512bf16"))) void gelu_erf_bf16_row(const float* v, int n, float scale,
-                                                                            const float* bias, std::uint16_t* out) {
+ONEVIT_BF16_TARGET void gelu_erf_bf16_row(const float* v, int n, float scale, const float* bias, std::uint16_t* out) {
     gelu_bf16_avx512(v, n, scale, bias, out, gelu_erf);
 }
-__attribute__((target("arch=x86-64-v4,avx512bf16"))) void gelu_tanh_bf16_row(const float* v, int n, float scale,
-                                                                             const float* bias, std::uint16_t* out) {
+ONEVIT_BF16_TARGET void gelu_tanh_bf16_row(const float* v, int n, float scale, const float* bias, std::uint16_t* out) {
     gelu_bf16_avx512(v, n, scale, bias, out, gelu_tanh);
 }
-__attribute__((target("arch=x86-64-v4,avx512bf16"))) void gelu_quick_bf16_row(const float* v, int n, float scale,
-                                                                              const float* bias, std::uint16_t* out) {
+ONEVIT_BF16_TARGET void gelu_quick_bf16_row(const float* v, int n, float scale, const float* bias, std::uint16_t* out) {
     gelu_bf16_avx512(v, n, scale, bias, out, gelu_quick);
 }
 
 }  // namespace
-
-bool cpu_rounds_to_bf16() {
-    static const bool supported = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
-    return supported;
-}
 
 void apply_gelu_to_bf16(Gelu gelu, const float* values, int n, float scale, const float* bias, std::uint16_t* out) {
     if (!cpu_rounds_to_bf16()) throw std::logic_error("apply_gelu_to_bf16: this CPU has no AVX512-BF16");
@@ -121,6 +132,17 @@ void apply_gelu_to_bf16(Gelu gelu, const float* values, int n, float scale, cons
             return gelu_tanh_bf16_row(values, n, scale, bias, out);
         case Gelu::quick:
             return gelu_quick_bf16_row(values, n, scale, bias, out);
+    }
+}
+
+void apply_gelu_into(Gelu gelu, const float* values, int n, float scale, const float* bias, float* out) {
+    switch (gelu) {
+        case Gelu::erf:
+            return gelu_erf_row_into(values, n, scale, bias, out);
+        case Gelu::tanh:
+            return gelu_tanh_row_into(values, n, scale, bias, out);
+        case Gelu::quick:
+            return gelu_quick_row_into(values, n, scale, bias, out);
     }
 }
 

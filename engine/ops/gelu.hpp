@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "onevit/model_info.hpp"
+#include "ops/bf16_store.hpp"  // cpu_rounds_to_bf16
 
 namespace onevit {
 
@@ -20,9 +21,9 @@ namespace onevit {
 // |values[i]| after (NaN if a value is NaN), for an s8 store's row scale.
 float apply_gelu(Gelu gelu, float* values, int n, float scale, const float* bias);
 
-// Whether this CPU rounds floats to bf16 itself (AVX512-BF16), so that
-// apply_gelu_to_bf16 can run.
-bool cpu_rounds_to_bf16();
+// out[i] = gelu(values[i] · scale + bias[i]), the same values as apply_gelu's,
+// into another row (an f32 layer's output: no copy after the GELU).
+void apply_gelu_into(Gelu gelu, const float* values, int n, float scale, const float* bias, float* out);
 
 // out[i] = gelu(values[i] · scale + bias[i]) rounded to bf16 (nearest even;
 // a NaN stays NaN; a result below bf16's normal range, |x| < 1.2e-38, is 0):

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "ops/bf16_store.hpp"
 #include "ops/gelu.hpp"
 #include "ops/quantize.hpp"
 #include "ops/vector_math.hpp"
@@ -17,6 +18,12 @@ using dnnl::memory;
 ONEVIT_VECTOR_CLONES
 void scale_and_add_bias(float* values, int n, float scale, const float* bias) {
     for (int i = 0; i < n; ++i) values[i] = values[i] * scale + bias[i];
+}
+
+ONEVIT_VECTOR_CLONES
+void scale_and_add_bias_into(const float* __restrict values, int n, float scale, const float* bias,
+                             float* __restrict out) {
+    for (int i = 0; i < n; ++i) out[i] = values[i] * scale + bias[i];
 }
 
 ONEVIT_VECTOR_CLONES
@@ -36,11 +43,17 @@ void quantize_by_max(const float* values, int n, float max_abs, std::int8_t* q, 
         q[i] = static_cast<std::int8_t>(std::max(-127.f, std::min(127.f, round_even(values[i] * inverse))));
 }
 
+// values · scale + bias rounded to bf16 as it is computed (ops/bf16_store.hpp).
+ONEVIT_BF16_TARGET
+void scale_and_add_bias_to_bf16(const float* values, int n, float scale, const float* bias, std::uint16_t* out) {
+    store_bf16_by_cpu(n, out, [&](int i) { return values[i] * scale + bias[i]; });
+}
+
 // block holds rows × cols of s32 sums times the weight scales (f32 sums at
 // bf16). Each row is multiplied by its activation scale (int8) and gets the
 // bias (and the GELU), in the same pass as it is added to the residual in dst
-// or, in place, before it is stored as dst's type (s8 quantized per row; bf16
-// in the GELU's pass where the CPU rounds to bf16 itself).
+// or stored as f32 (or bf16, where the CPU rounds to bf16 itself); otherwise
+// in place, before it is stored as dst's type (s8 quantized per row).
 void finish_rows(float* block, Range rows, int cols, const float* row_scales, const float* bias, Epilogue epilogue,
                  const Activation& dst, int dst_stride, int dst_column) {
     using Type = Activation::Type;
@@ -51,8 +64,16 @@ void finish_rows(float* block, Range rows, int cols, const float* row_scales, co
         void* out = dst.at(row, dst_stride, dst_column);
         if (epilogue == Epilogue::residual_add) {
             add_scaled_into(values, cols, scale, bias, static_cast<float*>(out));
-        } else if (gelu && dst.type == Type::bf16 && cpu_rounds_to_bf16()) {
-            apply_gelu_to_bf16(*gelu, values, cols, scale, bias, static_cast<std::uint16_t*>(out));
+        } else if (dst.type == Type::f32) {
+            if (gelu)
+                apply_gelu_into(*gelu, values, cols, scale, bias, static_cast<float*>(out));
+            else
+                scale_and_add_bias_into(values, cols, scale, bias, static_cast<float*>(out));
+        } else if (dst.type == Type::bf16 && cpu_rounds_to_bf16()) {
+            if (gelu)
+                apply_gelu_to_bf16(*gelu, values, cols, scale, bias, static_cast<std::uint16_t*>(out));
+            else
+                scale_and_add_bias_to_bf16(values, cols, scale, bias, static_cast<std::uint16_t*>(out));
         } else if (gelu && dst.type == Type::s8) {  // whole rows (checked at construction)
             const float max_abs = apply_gelu(*gelu, values, cols, scale, bias);
             quantize_by_max(values, cols, max_abs, static_cast<std::int8_t*>(out), &dst.row_scales[row]);
