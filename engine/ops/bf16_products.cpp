@@ -67,8 +67,8 @@ struct Bf16Dot {
 }  // namespace
 
 bool has_bf16_products_kernel() {
-    static const bool has =
-        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
+    static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
     return has;
 }
 

@@ -270,11 +270,12 @@ __attribute__((target("avx512f"))) void softmax_rows_bf16_avx512(float* scores, 
 }
 
 // One pass a row: the exponentials to bf16, and 1 / their sum (f32, in
-// lane_sum's order).
-__attribute__((target("avx512f"))) void softmax_rows_bf16_from_scores_avx512(const float* scores, int rows, int cols,
-                                                                             const float* lane_maxima,
-                                                                             std::uint16_t* exponentials_out,
-                                                                             float* inverse_sums) {
+// lane_sum's order). Rounded by vcvtneps2bf16 (the CPU has AVX512_BF16, as
+// the kernel that wrote the scores): to nearest even as to_bf16_row, but
+// subnormal exponentials (x − max < −87) flush to 0, nothing to a sum ≥ 1.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void softmax_rows_bf16_from_scores_avx512(
+    const float* scores, int rows, int cols, const float* lane_maxima, std::uint16_t* exponentials_out,
+    float* inverse_sums) {
     constexpr int kLanes = 16;
     const int full = cols - cols % kLanes;
     const __mmask16 all = 0xffff, tail = lanes_at(full, cols);
@@ -285,12 +286,12 @@ __attribute__((target("avx512f"))) void softmax_rows_bf16_from_scores_avx512(con
         __m512 lanes = _mm512_setzero_ps(), e = _mm512_setzero_ps();
         for (int j = 0; j < full; j += kLanes) {
             e = exponentials(row, max, j, all);
-            _mm512_mask_cvtepi32_storeu_epi16(out + j, all, bf16_bits(e));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), (__m256i)_mm512_cvtneps_pbh(e));
             lanes = _mm512_add_ps(lanes, e);
         }
         if (tail) {
             e = exponentials(row, max, full, tail);
-            _mm512_mask_cvtepi32_storeu_epi16(out + full, tail, bf16_bits(e));
+            _mm256_mask_storeu_epi16(out + full, tail, (__m256i)_mm512_cvtneps_pbh(e));
         }
         inverse_sums[r] = 1.f / lane_sum_order(lanes, e, cols - full);
     }

@@ -20,7 +20,7 @@ void softmax_rows(float* scores, int rows, int cols, const Activation& probabili
 // pass a row: each probability is exponentials[r][j] (e^(x − max) to bf16)
 // times inverse_sums[r] (1 / Σ e, from the f32 e), which p v applies to its
 // output row instead of to every probability. Only where that kernel runs
-// (the CPU has AVX-512).
+// (the CPU has AVX512_BF16).
 void softmax_rows_bf16_from_scores(const float* scores, int rows, int cols, const float* lane_maxima,
                                    std::uint16_t* exponentials, float* inverse_sums);
 
