@@ -166,9 +166,11 @@ std::vector<std::uint16_t> words_of(const Buffer& b) {
 }
 
 // The norm op's bf16 and s8 rows (four at a time by AVX-512 where it runs:
-// widths of 16s) are bit for bit normalize_row's floats stored by store_row;
-// 7 rows: a group of four and three alone.
-TEST_P(PrecisionOps, LayerNormStoresNormalizeRowThenStoreRow) {
+// widths of 16s) are normalize_row's floats stored by store_row. Bit for bit
+// in g++'s optimised build; builds that compile the reference otherwise
+// (clang, sanitizers: other multiply-add contractions) may round a value one
+// step apart. 7 rows: a group of four and three alone.
+TEST_P(PrecisionOps, LayerNormMatchesNormalizeRowThenStoreRow) {
     Executor ex(engine, GetParam());
     const int rows = 7;
     for (int dim : {20, 192, 200, 256, 384}) {
@@ -186,8 +188,16 @@ TEST_P(PrecisionOps, LayerNormStoresNormalizeRowThenStoreRow) {
                 normalize_row(params, src.data() + std::size_t(r) * dim, row.data());
                 store_row(row.data(), dim, expected.activation(), r, dim);
             }
-            EXPECT_EQ(words_of(dst), words_of(expected)) << "dim " << dim;
-            EXPECT_EQ(dst.scales, expected.scales) << "dim " << dim;
+            const std::vector<float> want = expected.values();
+            // One bf16 step is at most 2^-7 of a value; one s8 step 1/127 of the row's maximum.
+            SCOPED_TRACE(testing::Message() << "dim " << dim << (type == Type::bf16 ? ", bf16" : ", s8"));
+            expect_rows_close(dst.values(), std::vector<double>(want.begin(), want.end()), dim,
+                              type == Type::bf16 ? 1.0 / 128 + 1e-6 : 1.0 / 127 + 1e-5);
+            if (type == Type::s8) {
+                for (int r = 0; r < rows; ++r) {
+                    EXPECT_NEAR(dst.scales[r], expected.scales[r], 1e-6 * expected.scales[r]);
+                }
+            }
         }
     }
 }
