@@ -6,19 +6,8 @@
 // The driver thread joins its arena as the arena's master, so a stream of T
 // threads uses its driver plus T - 1 TBB workers: streams never oversubscribe
 // the cores, and TBB's worker pool (cores - 1 threads) always suffices.
-//
-// Between jobs that come one at a time (a server at concurrency 1), the
-// arena's workers would go to sleep, and each run would begin by waking them
-// (on a VM, their idle cores too), where a back-to-back loop finds them still
-// spinning. So after a job that leaves the queue empty, a stream of several
-// threads keeps its workers spinning for the next job for up to kLinger
-// (OpenMP's KMP_BLOCKTIME idea), then lets them sleep as before. Its own thread
-// sleeps meanwhile (its wake costs little), leaving a core to the threads that
-// bring the next request. A stream of one thread has no workers to keep.
 #pragma once
 
-#include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -44,12 +33,7 @@ public:
     int load() const;
 
 private:
-    static constexpr std::chrono::microseconds kLinger{1000};
     void drive();
-    // From a job that leaves the queue empty, inside the arena, under mutex_: a
-    // worker spins until a job is posted after `posted`, or for kLinger.
-    void linger(unsigned posted);
-    void spin_until_posted(unsigned posted);  // on the worker
 
     Executor executor_;
     mutable std::mutex mutex_;
@@ -57,9 +41,6 @@ private:
     std::deque<std::function<void()>> jobs_;
     int running_ = 0;
     bool stopping_ = false;
-    std::atomic<unsigned> posted_{0};  // jobs posted (and the stop): a lingering worker stops when it moves
-    std::atomic<int> lingering_{0};    // worker tasks queued or lingering: the destructor waits for them
-    int linger_token_ = 0;             // TSan: the linger task's hand-off to the worker
     std::thread driver_;
 };
 
