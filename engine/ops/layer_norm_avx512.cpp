@@ -11,8 +11,7 @@ namespace onevit {
 
 namespace {
 
-// Measured in the model (bench/op_breakdown.py): at 192 wide (ViT-Ti) the norms
-// took 25 % less, at 384 (ViT-S) 4-8 % more than the loops, so wider rows keep them.
+// Wider rows run faster in the loops (docs/performance.md, "Per-op CPU time at batch 8").
 constexpr int kMaxWidth = 256;
 
 // GCC 12 warns of the "undefined" vectors inside its own intrinsics (bug 105593).
