@@ -561,9 +561,9 @@ def test_bench_emulate_threads_names_the_ops(ctx):
     phases = report["phases"]
     assert phases and all(isinstance(p["ops"], str) and p["ops"] for p in phases), report
     names = " + ".join(p["ops"] for p in phases).split(" + ")
-    for p in phases:  # each op's CPU time, timed inside its phase's (one run: the same run's)
+    for p in phases:  # each op's CPU time, from runs of their own (timing an op costs clock reads)
         assert list(p["op_ms"]) == p["ops"].split(" + "), p
-        assert all(ms >= 0 for ms in p["op_ms"].values()) and sum(p["op_ms"].values()) <= p["all_tiles_ms"], p
+        assert all(ms >= 0 for ms in p["op_ms"].values()) and sum(p["op_ms"].values()) > 0, p
     depth = int(ctx.info_value("depth"))
     for block in (0, depth - 1):  # every block's ops are there, named by their weights' prefix
         assert any(name.startswith(f"blocks.{block}.") for name in names), names

@@ -33,27 +33,32 @@ EmulatedForward emulate_forward(const std::string& model_path, int batch, int th
 
         // One thread runs the T-thread plan, phase by phase (ops/schedule.hpp).
         Executor one_thread(engine, 1);
-        std::vector<std::vector<EmulatedPhase>> timed(runs);
+        // Runs that time the phases alternate with runs that time each op.
+        std::vector<EmulatedRun> timed(runs), op_timed(runs);
+        for (EmulatedRun& run : op_timed) run.time_ops = true;
         one_thread.run([&] {
             Forward forward(*weights, one_thread, batch, threads);
             forward.run(one_thread, input.data(), logits.data(), nullptr, nullptr);  // warm-up
-            for (int r = 0; r < runs; ++r)
+            for (int r = 0; r < runs; ++r) {
                 forward.run(one_thread, input.data(), logits.data(), nullptr, nullptr, &timed[r]);
+                forward.run(one_thread, input.data(), logits.data(), nullptr, nullptr, &op_timed[r]);
+            }
         });
 
         // Each share at its fastest over the runs: what other processes on a
         // shared machine add (preemption, evicted caches) only ever slows a run.
         EmulatedForward result{a, threads, batch, runs, 0, 0, {}};
-        for (std::size_t p = 0; p < timed.front().size(); ++p) {
-            std::vector<double> share_ms = timed.front()[p].share_ms;
+        const std::vector<EmulatedPhase>& first = timed.front().phases;
+        for (std::size_t p = 0; p < first.size(); ++p) {
+            std::vector<double> share_ms = first[p].share_ms;
             for (const auto& run : timed)
                 for (std::size_t s = 0; s < share_ms.size(); ++s)
-                    share_ms[s] = std::min(share_ms[s], run[p].share_ms[s]);
-            EmulatedPhaseTime phase{timed.front()[p].ops, timed.front()[p].tiles, 0, 0, {}};
-            for (std::size_t o = 0; o < timed.front()[p].op_names.size(); ++o) {
-                double fastest = timed.front()[p].op_ms[o];
-                for (const auto& run : timed) fastest = std::min(fastest, run[p].op_ms[o]);
-                phase.op_ms.emplace_back(timed.front()[p].op_names[o], fastest);
+                    share_ms[s] = std::min(share_ms[s], run.phases[p].share_ms[s]);
+            EmulatedPhaseTime phase{first[p].ops, first[p].tiles, 0, 0, {}};
+            for (std::size_t o = 0; o < first[p].op_names.size(); ++o) {
+                double fastest = op_timed.front().phases[p].op_ms[o];
+                for (const auto& run : op_timed) fastest = std::min(fastest, run.phases[p].op_ms[o]);
+                phase.op_ms.emplace_back(first[p].op_names[o], fastest);
             }
             for (double ms : share_ms)
                 phase.slowest_thread_ms = std::max(phase.slowest_thread_ms, ms), phase.all_tiles_ms += ms;

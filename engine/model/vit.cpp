@@ -312,7 +312,7 @@ void Forward::build_head(const dnnl::engine& engine) {
 }
 
 void Forward::run(Executor& executor, const float* input, float* output, Features* features, AttentionMaps* attention,
-                  std::vector<EmulatedPhase>* emulated) {
+                  EmulatedRun* emulated) {
     const Architecture& a = arch_;
     Schedule schedule(executor, thread_memory_);
     schedule.emulate_into(emulated);

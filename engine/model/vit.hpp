@@ -70,7 +70,7 @@ public:
     // the embedding); features and attention: optional. Call inside Executor::run.
     // emulated: time each phase instead of running it in parallel (ops/schedule.hpp).
     void run(Executor& executor, const float* input, float* output, Features* features, AttentionMaps* attention,
-             std::vector<EmulatedPhase>* emulated = nullptr);
+             EmulatedRun* emulated = nullptr);
 
 private:
     // One block's ops before its attention and after it, in order (null: none);

@@ -69,17 +69,18 @@ void Schedule::run_phase(const std::vector<Op*>& ops, int tiles) {
         phase.ops += (phase.ops.empty() ? "" : " + ") + op->name();
         phase.op_names.push_back(op->name());
     }
-    phase.op_ms.assign(ops.size(), 0.);
+    if (emulated_->time_ops) phase.op_ms.assign(ops.size(), 0.);
     phase.tiles = tiles;
     const int shares = std::min(tiles, memory_.slots());
     for (int share = 0, begin = 0; share < shares; ++share) {
         const int size = tiles / shares + (share < tiles % shares ? 1 : 0);
         const double start = thread_cpu_ms();
-        for (int t = begin; t < begin + size; ++t) run_tile(ops, t, share, phase.op_ms.data());
+        for (int t = begin; t < begin + size; ++t)
+            run_tile(ops, t, share, emulated_->time_ops ? phase.op_ms.data() : nullptr);
         phase.share_ms.push_back(thread_cpu_ms() - start);
         begin += size;
     }
-    emulated_->push_back(std::move(phase));
+    emulated_->phases.push_back(std::move(phase));
 }
 
 }  // namespace onevit

@@ -28,7 +28,14 @@ struct EmulatedPhase {
     int tiles = 0;
     std::vector<double> share_ms;
     std::vector<std::string> op_names;
-    std::vector<double> op_ms;  // by op_names
+    std::vector<double> op_ms;  // by op_names; empty unless the run times its ops
+};
+// One emulated run. Timing an op costs two reads of the thread's CPU clock
+// (~0.5 µs each on a VM), so a run that times its ops (time_ops) gives the
+// per-op breakdown and one that does not gives the phases' times.
+struct EmulatedRun {
+    bool time_ops = false;
+    std::vector<EmulatedPhase> phases;
 };
 
 class Schedule {
@@ -43,7 +50,7 @@ public:
     // the ops were planned for memory.slots() threads; each phase's tiles run on
     // the calling thread, share by share as the executor's static partition
     // would hand them out, and each share is timed in the thread's CPU time.
-    void emulate_into(std::vector<EmulatedPhase>* phases) { emulated_ = phases; }
+    void emulate_into(EmulatedRun* run) { emulated_ = run; }
 
 private:
     // ops: one op (tiles = its tasks) or a chain (tiles = the row tiles they share).
@@ -53,7 +60,7 @@ private:
 
     Executor& executor_;
     const ThreadMemory& memory_;
-    std::vector<EmulatedPhase>* emulated_ = nullptr;
+    EmulatedRun* emulated_ = nullptr;
 };
 
 }  // namespace onevit
