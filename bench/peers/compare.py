@@ -187,6 +187,17 @@ def best(records: list[dict], model: str, batch: int, precision: str, engine: st
     return max(cells, key=lambda r: r["images_per_s"]) if cells else None
 
 
+def needed_efficiency(ours: dict, theirs: dict, target: float) -> float | None:
+    """The efficiency (GFLOP/s ÷ the matmul peak) onevit would need for target × the peer's images/s:
+    above 1, out of reach of anything but faster matmuls."""
+    rounds = [r for r in ours.get("rounds", []) if r.get("efficiency") and r.get("peak_gflops")]
+    if not rounds:
+        return None
+    gflop_per_image = statistics.median(r["efficiency"] * r["peak_gflops"] / r["images_per_s"] for r in rounds)
+    peak = statistics.median(r["peak_gflops"] for r in rounds)
+    return target * theirs["images_per_s"] * gflop_per_image / peak
+
+
 def print_tables(records: list[dict], engines: list[str], out) -> None:
     print(f"{'model':<24} {'b':>2} {'prec':<5} {'engine':<12} {'config':<11} {'img/s':>9} {'ms':>9} "
           f"{'max|Δlogit|':>11} {'agree':>6}", file=out)
@@ -220,6 +231,19 @@ def print_tables(records: list[dict], engines: list[str], out) -> None:
                 ratio = ours["images_per_s"] / theirs["images_per_s"]
                 cell += f" ({ratio:.2f}x{'*' if ratio < TARGETS[peer] else ''})"
             row += f" {cell:>26}"
+        print(row, file=out)
+    print("\nEfficiency onevit needs for each target (its own now; above 1.00: beyond the matmul peak)", file=out)
+    print(f"{'model':<24} {'b':>2} {'prec':<5} {'onevit':>7}" + "".join(f" {p + ' ' + str(TARGETS[p]) + 'x':>18}" for p in peers),
+          file=out)
+    for model, batch, precision in keys:
+        ours = best(records, model, batch, precision, "onevit")
+        if not ours or "efficiency" not in ours:
+            continue
+        row = f"{model:<24} {batch:>2} {precision:<5} {ours['efficiency']:7.3f}"
+        for peer in peers:
+            theirs = best(records, model, batch, precision, peer)
+            needed = needed_efficiency(ours, theirs, TARGETS[peer]) if theirs else None
+            row += f" {needed:18.3f}" if needed is not None else f" {'-':>18}"
         print(row, file=out)
     onevit = [r for r in records if r["engine"] == "onevit" and "efficiency" in r and r["config"] == "latency"]
     if onevit:

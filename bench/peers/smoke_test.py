@@ -53,6 +53,18 @@ def problems_of(records: list[dict]) -> tuple[list[str], list[str], int]:
     return problems, notes, passed
 
 
+def needed_efficiency_problems() -> list[str]:
+    """compare.py's 'efficiency onevit needs' against one worked by hand: 5 GFLOP an image (0.5 of a
+    100 GFLOP/s peak at 10 images/s), a peer at 10 images/s, a 1.1x target: 1.1 * 10 * 5 / 100."""
+    os.environ["ONEVIT_PEERS_NO_VENV"] = "1"  # import it here, not re-run in the peers' venv
+    sys.path.insert(0, HERE)
+    import compare  # noqa: E402
+
+    ours = {"rounds": [{"efficiency": 0.5, "peak_gflops": 100.0, "images_per_s": 10.0}]}
+    got = compare.needed_efficiency(ours, {"images_per_s": 10.0}, 1.1)
+    return [] if got is not None and abs(got - 0.55) < 1e-9 else [f"needed_efficiency gave {got}, not 0.55"]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--onevit", default=os.path.join(REPO, "build", "apps", "onevit"))
@@ -72,6 +84,7 @@ def main(argv=None) -> int:
         records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
         print("\n".join(line for line in proc.stdout.splitlines() if not line.startswith("{")))
         problems, notes, passed = problems_of(records)
+        problems += needed_efficiency_problems()
         engines = {r["engine"] for r in records if r["kind"] == "cell" and "max_abs_dlogit" in r}
         if "onevit" not in engines:
             problems.append("no onevit cell ran")
