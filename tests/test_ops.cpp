@@ -320,11 +320,11 @@ TEST(RowLoops, SoftmaxMatchesNaiveAtF32AndBf16) {
 // the step 1/255 of the row's largest. Widths below, at and past a vector of
 // 16 (masked tails), with and without k's scales and a bias.
 TEST(RowLoops, SoftmaxU8MatchesNaive) {
-    const int rows = 4;
-    for (int cols : {1, 5, 16, 17, 197}) {
+    const int rows = 5;  // the kernels interleave 4 rows: 4 + 1; 1,025 columns run a row at a time
+    for (int cols : {1, 5, 16, 17, 197, 1025}) {
         const std::vector<float> products = random_vector(rows * cols, 51, 300.f);
-        const std::vector<float> q_scales = {0.02f, 0.05f, 0.001f, 0.03f}, k_scales = random_vector(cols, 52, 0.01f),
-                                 v_scales = random_vector(cols, 53, 0.02f);
+        const std::vector<float> q_scales = {0.02f, 0.05f, 0.001f, 0.03f, 0.04f},
+                                 k_scales = random_vector(cols, 52, 0.01f), v_scales = random_vector(cols, 53, 0.02f);
         std::vector<float> positive_k(cols), positive_v(cols), bias = random_vector(rows * cols, 54, 2.f);
         for (int j = 0; j < cols; ++j) {
             positive_k[j] = 0.015f + std::abs(k_scales[j]), positive_v[j] = 0.005f + std::abs(v_scales[j]);

@@ -157,27 +157,65 @@ ONEVIT_AVX512 void steps_u8(const float* row, __m512 inverse_step, int j, __mmas
     _mm512_mask_cvtusepi32_storeu_epi8(out + j, m, _mm512_cvtps_epi32(rounded));
 }
 
-// Passes two and three of a row of softmax_rows_u8's AVX-512 kernel, from
-// its scores and their maximum (in every lane): the exponentials, their sum,
-// times v's scales and the maximum of those; the u8 steps. Returns p's scale.
-ONEVIT_AVX512 float u8_from_scores(float* row, int cols, __m512 max, const float* v_scales, std::uint8_t* out) {
+// The kernels below run kInterleavedRows rows at once: independent chains,
+// so that one row's sums and maxima, which wait on one another, overlap with
+// the other rows' exponentials (docs/performance.md, "Attention").
+constexpr int kInterleavedRows = 4;
+
+// Whether rows of cols floats, interleaved kInterleavedRows at a time, lie
+// within 256 bytes of a multiple of 4 KB from one another: the CPU checks a
+// load against earlier stores by the address's low 12 bits, so one row's
+// loads would wait on another's stores (1,025 tokens: the softmax 6 % slower
+// interleaved). Such rows run one at a time.
+bool rows_alias(int cols) {
+    for (int k = 1; k < kInterleavedRows; ++k) {
+        const std::int64_t offset = std::int64_t(k) * cols * std::int64_t(sizeof(float)) % 4096;
+        if (offset < 256 || offset > 4096 - 256) return true;
+    }
+    return false;
+}
+
+// Passes two and three of R rows of softmax_rows_u8's AVX-512 kernel, rows
+// cols apart, from their scores and maxima (in every lane): the exponentials,
+// their sum, times v's scales and the maximum of those; the u8 steps. p's
+// scales to p_scales[0 … R).
+template <int R>
+ONEVIT_AVX512 void u8_from_scores(float* scores, int cols, const __m512 (&max)[R], const float* v_scales,
+                                  std::uint8_t* u8, float* p_scales) {
     constexpr int kLanes = 16;
     const int full = cols - cols % kLanes;
     const __mmask16 all = 0xffff, tail = lanes_at(full, cols);
-    __m512 lanes = _mm512_setzero_ps(), weighted_max = _mm512_setzero_ps(), e = _mm512_setzero_ps();
+    __m512 lanes[R], weighted_max[R], e[R];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) lanes[i] = weighted_max[i] = e[i] = _mm512_setzero_ps();
     for (int j = 0; j < full; j += kLanes) {
-        weighted_max = _mm512_max_ps(weighted_max, exponentials_u8(row, v_scales, max, j, all, &e));
-        lanes = _mm512_add_ps(lanes, e);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; ++i) {
+            weighted_max[i] = _mm512_max_ps(
+                weighted_max[i], exponentials_u8(scores + std::int64_t(i) * cols, v_scales, max[i], j, all, &e[i]));
+            lanes[i] = _mm512_add_ps(lanes[i], e[i]);
+        }
     }
-    if (tail)
-        weighted_max =
-            _mm512_mask_max_ps(weighted_max, tail, weighted_max, exponentials_u8(row, v_scales, max, full, tail, &e));
-    const float sum = lane_sum_order(lanes, e, cols - full);
-    const float step = _mm512_reduce_max_ps(weighted_max) / 255.f;
-    const __m512 inverse_step = _mm512_set1_ps(step > 0.f ? 1.f / step : 0.f);
-    for (int j = 0; j < full; j += kLanes) steps_u8(row, inverse_step, j, all, out);
-    if (tail) steps_u8(row, inverse_step, full, tail, out);
-    return step / sum;
+    if (tail) {
+#pragma GCC unroll 4
+        for (int i = 0; i < R; ++i)
+            weighted_max[i] = _mm512_mask_max_ps(
+                weighted_max[i], tail, weighted_max[i],
+                exponentials_u8(scores + std::int64_t(i) * cols, v_scales, max[i], full, tail, &e[i]));
+    }
+    __m512 inverse_step[R];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) {
+        const float step = _mm512_reduce_max_ps(weighted_max[i]) / 255.f;
+        inverse_step[i] = _mm512_set1_ps(step > 0.f ? 1.f / step : 0.f);
+        p_scales[i] = step / lane_sum_order(lanes[i], e[i], cols - full);
+    }
+    for (int j = 0; j < cols; j += kLanes) {
+#pragma GCC unroll 4
+        for (int i = 0; i < R; ++i)
+            steps_u8(scores + std::int64_t(i) * cols, inverse_step[i], j, j < full ? all : tail,
+                     u8 + std::int64_t(i) * cols);
+    }
 }
 
 // The AVX-512 kernel of softmax_rows_u8, three passes a row where the
@@ -203,19 +241,32 @@ __attribute__((target("avx512f"))) void softmax_rows_u8_avx512(float* products, 
             const __mmask16 m = j < full ? all : tail;
             max = _mm512_mask_max_ps(max, m, max, scores_u8(row, k_scales, bias_row, row_scale, j, m));
         }
-        p_scales[r] =
-            u8_from_scores(row, cols, _mm512_set1_ps(_mm512_reduce_max_ps(max)), v_scales, u8 + std::int64_t(r) * cols);
+        const __m512 row_max[1] = {_mm512_set1_ps(_mm512_reduce_max_ps(max))};
+        u8_from_scores<1>(row, cols, row_max, v_scales, u8 + std::int64_t(r) * cols, p_scales + r);
     }
+}
+
+// u8_from_scores from each row's 16 lane maxima.
+template <int R>
+ONEVIT_AVX512 void u8_from_lane_maxima(float* scores, int cols, const float* lane_maxima, const float* v_scales,
+                                       std::uint8_t* u8, float* p_scales) {
+    __m512 max[R];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) max[i] = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_loadu_ps(lane_maxima + 16 * i)));
+    u8_from_scores<R>(scores, cols, max, v_scales, u8, p_scales);
 }
 
 __attribute__((target("avx512f"))) void softmax_rows_u8_from_scores_avx512(float* scores, int rows, int cols,
                                                                            const float* lane_maxima,
                                                                            const float* v_scales, std::uint8_t* u8,
                                                                            float* p_scales) {
-    for (int r = 0; r < rows; ++r)
-        p_scales[r] = u8_from_scores(scores + std::int64_t(r) * cols, cols,
-                                     _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_loadu_ps(lane_maxima + 16 * r))),
-                                     v_scales, u8 + std::int64_t(r) * cols);
+    int r = 0;
+    for (; !rows_alias(cols) && r + kInterleavedRows <= rows; r += kInterleavedRows)
+        u8_from_lane_maxima<kInterleavedRows>(scores + std::int64_t(r) * cols, cols, lane_maxima + 16 * r, v_scales,
+                                              u8 + std::int64_t(r) * cols, p_scales + r);
+    for (; r < rows; ++r)
+        u8_from_lane_maxima<1>(scores + std::int64_t(r) * cols, cols, lane_maxima + 16 * r, v_scales,
+                               u8 + std::int64_t(r) * cols, p_scales + r);
 }
 
 // Lanes j… times scale, to bf16 (to_bf16_row's rounding to nearest even, and
@@ -273,29 +324,52 @@ __attribute__((target("avx512f"))) void softmax_rows_bf16_avx512(float* scores, 
 // lane_sum's order). Rounded by vcvtneps2bf16 (the CPU has AVX512_BF16, as
 // the kernel that wrote the scores): to nearest even as to_bf16_row, but
 // subnormal exponentials (x − max < −87) flush to 0, nothing to a sum ≥ 1.
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void softmax_rows_bf16_from_scores_avx512(
-    const float* scores, int rows, int cols, const float* lane_maxima, std::uint16_t* exponentials_out,
-    float* inverse_sums) {
+// R rows at once, as u8_from_scores.
+#define ONEVIT_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"), always_inline)) inline
+template <int R>
+ONEVIT_AVX512_BF16 void bf16_from_scores_rows(const float* scores, int cols, const float* lane_maxima,
+                                              std::uint16_t* exponentials_out, float* inverse_sums) {
     constexpr int kLanes = 16;
     const int full = cols - cols % kLanes;
     const __mmask16 all = 0xffff, tail = lanes_at(full, cols);
-    for (int r = 0; r < rows; ++r) {
-        const float* row = scores + std::int64_t(r) * cols;
-        std::uint16_t* out = exponentials_out + std::int64_t(r) * cols;
-        const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_loadu_ps(lane_maxima + kLanes * r)));
-        __m512 lanes = _mm512_setzero_ps(), e = _mm512_setzero_ps();
-        for (int j = 0; j < full; j += kLanes) {
-            e = exponentials(row, max, j, all);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), (__m256i)_mm512_cvtneps_pbh(e));
-            lanes = _mm512_add_ps(lanes, e);
+    __m512 max[R], lanes[R], e[R];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) {
+        max[i] = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_loadu_ps(lane_maxima + kLanes * i)));
+        lanes[i] = e[i] = _mm512_setzero_ps();
+    }
+    for (int j = 0; j < full; j += kLanes) {
+#pragma GCC unroll 4
+        for (int i = 0; i < R; ++i) {
+            e[i] = exponentials(scores + std::int64_t(i) * cols, max[i], j, all);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(exponentials_out + std::int64_t(i) * cols + j),
+                                (__m256i)_mm512_cvtneps_pbh(e[i]));
+            lanes[i] = _mm512_add_ps(lanes[i], e[i]);
         }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) {
         if (tail) {
-            e = exponentials(row, max, full, tail);
-            _mm256_mask_storeu_epi16(out + full, tail, (__m256i)_mm512_cvtneps_pbh(e));
+            e[i] = exponentials(scores + std::int64_t(i) * cols, max[i], full, tail);
+            _mm256_mask_storeu_epi16(exponentials_out + std::int64_t(i) * cols + full, tail,
+                                     (__m256i)_mm512_cvtneps_pbh(e[i]));
         }
-        inverse_sums[r] = 1.f / lane_sum_order(lanes, e, cols - full);
+        inverse_sums[i] = 1.f / lane_sum_order(lanes[i], e[i], cols - full);
     }
 }
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void softmax_rows_bf16_from_scores_avx512(
+    const float* scores, int rows, int cols, const float* lane_maxima, std::uint16_t* exponentials_out,
+    float* inverse_sums) {
+    int r = 0;
+    for (; !rows_alias(cols) && r + kInterleavedRows <= rows; r += kInterleavedRows)
+        bf16_from_scores_rows<kInterleavedRows>(scores + std::int64_t(r) * cols, cols, lane_maxima + 16 * r,
+                                                exponentials_out + std::int64_t(r) * cols, inverse_sums + r);
+    for (; r < rows; ++r)
+        bf16_from_scores_rows<1>(scores + std::int64_t(r) * cols, cols, lane_maxima + 16 * r,
+                                 exponentials_out + std::int64_t(r) * cols, inverse_sums + r);
+}
+#undef ONEVIT_AVX512_BF16
 #undef ONEVIT_AVX512
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
