@@ -589,25 +589,34 @@ TEST(RowLoops, StoreRowScalesTheRowAtEveryType) {
 // quantize_bf16_rows is store_row's s8 case on the widened rows, value for
 // value and scale for scale: rows of both signs whose maximum is negative or
 // positive, a zero row, and a row with a NaN (a hostile model's).
+// n = 64 and 192 (multiples of 32) run the AVX-512 kernel where the CPU has it.
 TEST(RowLoops, QuantizeBf16RowsMatchesStoreRow) {
-    const int rows = 4, n = 70, stride = 3 * n;
-    std::vector<float> values = random_vector(rows * stride, 43, 5.f);
-    values[17] = -9.f;
-    std::fill_n(&values[2 * stride], n, 0.f);
-    values[3 * stride + 5] = std::numeric_limits<float>::quiet_NaN();
-    std::vector<std::uint16_t> bf16(values.size());
-    const Activation bf16_rows(bf16.data(), dnnl::memory::data_type::bf16);
-    std::vector<std::int8_t> expected(rows * n), q(rows * n);
-    std::vector<float> widened(n), expected_scales(rows), scales(rows);
-    const Activation s8(expected.data(), dnnl::memory::data_type::s8, expected_scales.data());
-    for (int r = 0; r < rows; ++r) {
-        store_row(&values[r * stride], stride, bf16_rows, r, stride);
-        load_row(bf16_rows, r, stride, n, widened.data());
-        store_row(widened.data(), n, s8, r, n);
+    for (const int n : {70, 64, 192}) {
+        SCOPED_TRACE(n);
+        const int rows = 5, stride = 3 * n;
+        std::vector<float> values = random_vector(rows * stride, 43, 5.f);
+        values[17] = -9.f;
+        std::fill_n(&values[2 * stride], n, 0.f);
+        values[3 * stride + 5] = std::numeric_limits<float>::quiet_NaN();
+        // scale 1: ties, rounded to even
+        const float ties[] = {127.f, 2.5f, -3.5f, 0.5f, -0.5f, 126.5f};
+        std::copy(std::begin(ties), std::end(ties), &values[4 * stride + 1]);
+        std::vector<std::uint16_t> bf16(values.size());
+        const Activation bf16_rows(bf16.data(), dnnl::memory::data_type::bf16);
+        std::vector<std::int8_t> expected(rows * n), q(rows * n);
+        std::vector<float> widened(n), expected_scales(rows), scales(rows);
+        const Activation s8(expected.data(), dnnl::memory::data_type::s8, expected_scales.data());
+        for (int r = 0; r < rows; ++r) {
+            store_row(&values[r * stride], stride, bf16_rows, r, stride);
+            load_row(bf16_rows, r, stride, n, widened.data());
+            store_row(widened.data(), n, s8, r, n);
+        }
+        quantize_bf16_rows(bf16.data(), stride, rows, n, q.data(), scales.data());
+        EXPECT_EQ(scales, expected_scales);
+        EXPECT_EQ(q, expected);
+        EXPECT_EQ(expected[4 * n + 2], 2);  // the ties reached the rows
+        EXPECT_EQ(expected[4 * n + 3], -4);
     }
-    quantize_bf16_rows(bf16.data(), stride, rows, n, q.data(), scales.data());
-    EXPECT_EQ(scales, expected_scales);
-    EXPECT_EQ(q, expected);
 }
 
 }  // namespace

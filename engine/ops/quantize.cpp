@@ -1,5 +1,7 @@
 #include "ops/quantize.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -83,14 +85,63 @@ float max_abs_of(const float* values, int n) {
     return max_abs;
 }
 
+namespace {
+
 // |x| orders as the bits with the sign cleared, as in max_abs_of. All the
 // maxima first: each row's scale is two dependent divisions, which then
 // overlap from row to row. Strided rows are fetched ahead: the hardware
 // prefetchers stop at each page.
 constexpr int kRowsAhead = 8;
+
+// GCC 12 warns of the "undefined" vectors inside its own intrinsics (bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// quantize_bf16_rows by AVX-512 for rows of a multiple of 32 values (attention's
+// q, k and v at int8): the arithmetic of GCC's AVX-512 build of the loops below
+// (x · 1/scale + the rounding constant fused, the clamp's NaN to 127), without
+// its shuffles to and from 16-bit lanes (docs/performance.md, "Attention").
+__attribute__((target("avx512f,avx512bw"))) void quantize_bf16_rows_avx512(const std::uint16_t* values,
+                                                                           std::int64_t stride, int rows, int n,
+                                                                           std::int8_t* q, float* scales) {
+    const __m512i magnitude = _mm512_set1_epi16(0x7fff), low_half = _mm512_set1_epi32(0xffff);
+    for (int r = 0; r < rows; ++r) {
+        const std::uint16_t* row = values + r * stride;
+        for (int i = 0; i < n; i += 32) __builtin_prefetch(row + kRowsAhead * stride + i);
+        __m512i max = _mm512_setzero_si512();
+        for (int i = 0; i < n; i += 32)
+            max = _mm512_max_epu16(max, _mm512_and_si512(_mm512_loadu_si512(row + i), magnitude));
+        max = _mm512_max_epu32(_mm512_and_si512(max, low_half), _mm512_srli_epi32(max, 16));
+        scales[r] = scale_for_max_abs(from_bf16(static_cast<std::uint16_t>(_mm512_reduce_max_epu32(max))));
+    }
+    const __m512 magic = _mm512_set1_ps(kRoundingMagic), high = _mm512_set1_ps(127.f), low = _mm512_set1_ps(-127.f);
+    for (int r = 0; r < rows; ++r) {
+        const std::uint16_t* row = values + r * stride;
+        const __m512 inverse = _mm512_set1_ps(1.f / scales[r]);
+        std::int8_t* out = q + std::int64_t(r) * n;
+        for (int i = 0; i < n; i += 32) {
+            const __m512i bf16 = _mm512_loadu_si512(row + i);
+            const __m512i halves[2] = {_mm512_cvtepu16_epi32(_mm512_castsi512_si256(bf16)),
+                                       _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(bf16, 1))};
+            for (int h = 0; h < 2; ++h) {
+                const __m512 x = _mm512_castsi512_ps(_mm512_slli_epi32(halves[h], 16));
+                const __m512 rounded = _mm512_sub_ps(_mm512_fmadd_ps(x, inverse, magic), magic);
+                // min(y, 127) is 127 for a NaN y, as std::min(127, y)
+                const __m512 clamped = _mm512_max_ps(_mm512_min_ps(rounded, high), low);
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i + 16 * h),
+                                 _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(clamped)));
+            }
+        }
+    }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
 ONEVIT_VECTOR_CLONES
-void quantize_bf16_rows(const std::uint16_t* values, std::int64_t stride, int rows, int n, std::int8_t* q,
-                        float* scales) {
+void quantize_bf16_rows_portable(const std::uint16_t* values, std::int64_t stride, int rows, int n, std::int8_t* q,
+                                 float* scales) {
     for (int r = 0; r < rows; ++r) {
         const std::uint16_t* row = values + r * stride;
         for (int i = 0; i < n; i += 32) __builtin_prefetch(row + kRowsAhead * stride + i);  // a line: 32 values
@@ -103,6 +154,15 @@ void quantize_bf16_rows(const std::uint16_t* values, std::int64_t stride, int ro
         const float inverse = 1.f / scales[r];
         for (int i = 0; i < n; ++i) q[std::int64_t(r) * n + i] = quantized(from_bf16(row[i]), inverse);
     }
+}
+
+}  // namespace
+
+void quantize_bf16_rows(const std::uint16_t* values, std::int64_t stride, int rows, int n, std::int8_t* q,
+                        float* scales) {
+    static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    if (avx512 && n % 32 == 0) return quantize_bf16_rows_avx512(values, stride, rows, n, q, scales);
+    quantize_bf16_rows_portable(values, stride, rows, n, q, scales);
 }
 
 QuantizedWeights quantize_per_output_channel(const float* weight, int out, int in) {
