@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <exception>
+#include <optional>
 
 #include "metrics.hpp"
 
@@ -50,18 +51,54 @@ void Batcher::release(int images) {
     changed_.notify_all();  // stop() may be waiting for the reservations to settle
 }
 
-void Batcher::submit(std::unique_ptr<BatchJob> job) {
+void Batcher::submit(std::unique_ptr<BatchJob> job, bool may_run_here) {
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::unique_lock<std::mutex> lock(mutex_);
         job->queued_at = BatchJob::Clock::now();
         reserved_images_ -= job->images;
         --reserved_requests_;
-        if (running_ == 0 && queue_.empty() && !stopping_) start_now(*job);
+        if (may_run_here && idle() && run_here(job, lock)) return;
+        if (idle()) start_now(*job);
         if (!job->started.valid()) queued_images_ += job->images;
         queue_.push_back(std::move(job));
         report_queue();
     }
     changed_.notify_all();  // idle workers, and one waiting out max_delay for a fuller batch
+}
+
+bool Batcher::idle() const { return running_ == 0 && queue_.empty() && !stopping_; }
+
+bool Batcher::run_here(std::unique_ptr<BatchJob>& job, std::unique_lock<std::mutex>& lock) {
+    // Nothing runs and nothing waits, and this thread would only post the job: it runs
+    // the model itself (Model::run_here_if_idle) and answers, so neither a stream's
+    // thread nor a batcher worker has to wake before or after the run.
+    const float* input = job->pixels.contiguous();
+    if (!input) return false;
+    ++running_;
+    report_queue();
+    lock.unlock();
+    const auto computing = BatchJob::Clock::now();
+    std::optional<std::vector<float>> outputs;
+    std::string error;
+    try {
+        outputs = model_.run_here_if_idle(input, job->images);
+    } catch (const std::exception& e) {
+        error = std::string("inference failed: ") + e.what();
+    }
+    const bool ran = outputs || !error.empty();
+    if (ran) {
+        metrics_.observe_queue_time(0);
+        std::vector<std::unique_ptr<BatchJob>> batch;
+        batch.push_back(std::move(job));
+        answer(batch, batch.front()->images, computing, outputs ? std::move(*outputs) : std::vector<float>(), error);
+    }
+    lock.lock();
+    --running_;
+    // The trim is a worker's (this thread's answer waits for it to return); and
+    // requests that queued meanwhile, and stop(), wait for this run's end.
+    if (ran && running_ == 0 && queue_.empty() && BatchJob::Clock::now() - last_trim_ >= kTrimPeriod) trim_due_ = true;
+    if (trim_due_ || !queue_.empty() || closed_) changed_.notify_all();
+    return ran;  // not: every stream was busy (a batch that has just ended); submit() queues the job
 }
 
 void Batcher::start_now(BatchJob& job) {
@@ -86,7 +123,8 @@ void Batcher::stop() {
     {
         std::unique_lock<std::mutex> lock(mutex_);
         closed_ = true;
-        changed_.wait(lock, [this] { return reserved_requests_ == 0; });
+        // A job that run_here() runs holds no reservation: its run is waited for too.
+        changed_.wait(lock, [this] { return reserved_requests_ == 0 && running_ == 0; });
         stopping_ = true;
     }
     changed_.notify_all();
@@ -98,8 +136,13 @@ void Batcher::work(std::vector<float>& buffer) {
     std::vector<std::unique_ptr<BatchJob>> batch;
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-        changed_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // stopping, and every job has run
+        changed_.wait(lock, [this] { return stopping_ || !queue_.empty() || trim_due_; });
+        if (queue_.empty()) {
+            if (stopping_) return;  // every job has run
+            trim_due_ = false;      // after a job that run_here() ran
+            if (running_ == 0) trim_if_due(lock);
+            continue;
+        }
         // While another batch runs, wait for a full batch, or until the oldest request has waited max_delay.
         while (!stopping_ && running_ > 0 && !queue_.empty() && !queue_.front()->started.valid() &&
                queued_images_ < max_batch_) {
@@ -170,6 +213,11 @@ void Batcher::run(std::vector<std::unique_ptr<BatchJob>>& batch, int images, std
     } catch (const std::exception& e) {
         error = std::string("inference failed: ") + e.what();
     }
+    answer(batch, images, computing, std::move(outputs), error);
+}
+
+void Batcher::answer(std::vector<std::unique_ptr<BatchJob>>& batch, int images, BatchJob::Clock::time_point computing,
+                     std::vector<float> outputs, const std::string& error) {
     metrics_.observe_batch(images, std::chrono::duration<double>(BatchJob::Clock::now() - computing).count());
     // The slots go back before any answer does: a client's next request never
     // finds its previous one's still held, so slots in use stay within the requests in flight.

@@ -4,7 +4,8 @@
 // for its oldest request to have waited max_delay (0: it never waits, so under
 // load a batch is what queued while the streams were busy); when no batch is
 // running, nothing else is being served and waiting could only add latency, so
-// it starts at once, from the thread that submits it. A worker runs the batch
+// it starts at once: on the submitting thread itself, if that may block (no
+// thread to wake but the arena's), else posted from it. A worker runs the batch
 // (or waits for the one started) and hands each request its rows.
 #pragma once
 
@@ -50,16 +51,20 @@ public:
     // release(); false when the queue is full or the batcher is stopping.
     bool reserve(int images);
     void release(int images);
-    // Queues a job whose images were reserved.
-    void submit(std::unique_ptr<BatchJob> job);
+    // Queues a job whose images were reserved. may_run_here: the caller's thread
+    // may run the job itself, and answer it, when the batcher is idle (it blocks for
+    // the run: HTTP's I/O threads, where another keeps serving, and the decoders).
+    void submit(std::unique_ptr<BatchJob> job, bool may_run_here = false);
     // Refuses new reservations, waits for the outstanding ones to be submitted or
     // released, runs every queued job, then stops the workers.
     void stop();
 
 private:
-    void work(std::vector<float>& buffer);              // buffer: max_batch images, to gather a batch in
-    void report_queue();                                // to the metrics; under mutex_
-    void start_now(BatchJob& job);                      // under mutex_
+    void work(std::vector<float>& buffer);  // buffer: max_batch images, to gather a batch in
+    void report_queue();                    // to the metrics; under mutex_
+    bool idle() const;                      // nothing runs, nothing waits; under mutex_
+    bool run_here(std::unique_ptr<BatchJob>& job, std::unique_lock<std::mutex>& lock);  // under mutex_
+    void start_now(BatchJob& job);                                                      // under mutex_
     void finished(std::unique_lock<std::mutex>& lock);  // a batch's rows handed back; under mutex_
     // Returns the heap's free memory to the system, at most once per kTrimPeriod;
     // called idle, under mutex_ (released meanwhile).
@@ -68,6 +73,9 @@ private:
     // (their cost in docs/serve.md).
     static constexpr std::chrono::seconds kTrimPeriod{1};
     void run(std::vector<std::unique_ptr<BatchJob>>& batch, int images, std::vector<float>& buffer);
+    // The batch's run has ended (computing: when it started): metrics, slots back, each its rows.
+    void answer(std::vector<std::unique_ptr<BatchJob>>& batch, int images, BatchJob::Clock::time_point computing,
+                std::vector<float> outputs, const std::string& error);
 
     const Model& model_;
     const int max_batch_;
@@ -87,6 +95,7 @@ private:
     int running_ = 0;                          // batches started or taken, whose rows are not yet handed back
     bool closed_ = false;                      // no new reservations
     bool stopping_ = false;                    // workers end once the queue is empty
+    bool trim_due_ = false;                    // a worker is to trim_if_due (after run_here)
     BatchJob::Clock::time_point last_trim_{};  // trim_if_due
     std::vector<std::thread> workers_;
 };

@@ -114,8 +114,8 @@ std::optional<std::size_t> header_length_of(const HttpRequest& request) {
 
 }  // namespace
 
-HttpRoutes::HttpRoutes(const ServingState& state, Metrics& metrics, std::string server_version)
-    : state_(state), metrics_(metrics), server_version_(std::move(server_version)) {}
+HttpRoutes::HttpRoutes(const ServingState& state, Metrics& metrics, std::string server_version, int io_threads)
+    : state_(state), metrics_(metrics), server_version_(std::move(server_version)), run_on_io_thread_(io_threads > 1) {}
 
 HttpResponse HttpRoutes::refusal(http::status status, const std::string& message, const std::string& peer) {
     log_line(fmt::format("http {} from {}: {}", static_cast<unsigned>(status), peer, message));
@@ -239,6 +239,7 @@ void HttpRoutes::infer(HttpRequest request, const std::string& peer, Respond res
     } catch (const RequestError& e) {
         return finish(e.status(), e.what(), {});
     }
+    decoded.may_run_here = run_on_io_thread_;
     request.body().text = std::string();
     request.body().binary.clear();
     auto shared_request = std::make_shared<InferenceRequest>();

@@ -17,7 +17,9 @@ namespace onevit::serve {
 
 class HttpRoutes : public HttpHandler {
 public:
-    HttpRoutes(const ServingState& state, Metrics& metrics, std::string server_version);
+    // io_threads: the transport's; with more than one, an idle server's lone request
+    // runs the model on its I/O thread (the others keep serving meanwhile).
+    HttpRoutes(const ServingState& state, Metrics& metrics, std::string server_version, int io_threads);
 
     std::optional<HttpResponse> screen(const HttpRequest::header_type& header, const std::string& peer,
                                        RequestBody& body) override;
@@ -31,6 +33,7 @@ private:
     const ServingState& state_;
     Metrics& metrics_;
     const std::string server_version_;
+    const bool run_on_io_thread_;
 };
 
 }  // namespace onevit::serve

@@ -21,6 +21,9 @@ struct InferenceRequest {
     ImageSlots pixels;                // input pixel_values: batch images of C x H x W, preprocessed
     std::vector<std::string> images;  // input image: batch encoded JPEG/PNG files
     OutputRequest output;
+    // The transport's thread may run the model for this request itself when nothing
+    // else runs (Batcher::submit): HTTP's I/O threads, not gRPC's callbacks, which must not block.
+    bool may_run_here = false;
 };
 
 }  // namespace onevit::serve

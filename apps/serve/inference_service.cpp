@@ -41,7 +41,7 @@ void InferenceService::infer(InferenceRequest request, std::function<void(Outcom
         done(std::move(outcome));
     };
     if (request.images.empty()) {
-        enqueue(std::move(request.pixels), request.batch, std::move(answer));
+        enqueue(std::move(request.pixels), request.batch, std::move(answer), request.may_run_here);
         return;
     }
     boost::asio::post(decoders_, [this, images = std::move(request.images), batch = request.batch,
@@ -65,7 +65,8 @@ void InferenceService::infer(InferenceRequest request, std::function<void(Outcom
             answer({Status::internal, fmt::format("cannot decode the images: {}", e.what()), {}});
             return;
         }
-        enqueue(std::move(pixels), batch, std::move(answer));
+        // With other decoders to decode meanwhile, this one may run the model itself.
+        enqueue(std::move(pixels), batch, std::move(answer), options_.decode_threads > 1);
     });
 }
 
@@ -88,7 +89,7 @@ ImageSlots InferenceService::decode(const std::vector<std::string>& images) {
     return pixels;
 }
 
-void InferenceService::enqueue(ImageSlots pixels, int batch, std::function<void(Outcome)> done) {
+void InferenceService::enqueue(ImageSlots pixels, int batch, std::function<void(Outcome)> done, bool may_run_here) {
     auto job = std::make_unique<BatchJob>();
     job->images = batch;
     job->pixels = std::move(pixels);
@@ -98,7 +99,7 @@ void InferenceService::enqueue(ImageSlots pixels, int batch, std::function<void(
         else
             done({Status::internal, error, {}});
     };
-    batcher_.submit(std::move(job));
+    batcher_.submit(std::move(job), may_run_here);
 }
 
 void InferenceService::stop() {

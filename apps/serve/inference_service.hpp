@@ -54,7 +54,7 @@ public:
     void stop();
 
 private:
-    void enqueue(ImageSlots pixels, int batch, std::function<void(Outcome)> done);
+    void enqueue(ImageSlots pixels, int batch, std::function<void(Outcome)> done, bool may_run_here);
     ImageSlots decode(const std::vector<std::string>& images);
 
     const Model& model_;

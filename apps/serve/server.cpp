@@ -55,7 +55,7 @@ int serve(const ServeOptions& options, const Options& model_options, const std::
     std::optional<ModelSpec> spec;
     std::optional<InferenceService> service;
     std::optional<Backend> backend;
-    HttpRoutes routes(state, metrics, version);
+    HttpRoutes routes(state, metrics, version, options.http_threads);
     HttpLimits http_limits;
     http_limits.max_body_bytes = options.max_body_bytes;
     http_limits.max_header_bytes = options.max_header_bytes;

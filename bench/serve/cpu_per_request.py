@@ -5,10 +5,11 @@ from /proc/PID/task/*/schedstat, not wall time; docs/serve.md).
 
     /usr/bin/python3 bench/serve/cpu_per_request.py --model bench/models/vit_tiny_patch16_224.ovit \\
         --onevit A/build/apps/onevit B/build/apps/onevit [--rounds 2] [--clients 16] [--requests 25] \\
-        [--precision f32] [--streams 0] [--jpeg ../shared/data/imagenet-sample] [--by-thread]
+        [--precision f32] [--streams 0] [--hint throughput] [--max-batch 8] \\
+        [--jpeg ../shared/data/imagenet-sample] [--by-thread]
 
-Each round starts each build's server (--precision, --max-batch 8, 2 threads, --streams as given or
-the server's choice), sends --clients kept-alive clients x --requests requests of one image after
+Each round starts each build's server (--precision, --max-batch, 2 threads, --hint, --streams as given
+or the server's choice), sends --clients kept-alive clients x --requests requests of one image after
 one warm-up request each (binary tensors; with --jpeg, BYTES requests of that folder's JPEG photos,
 one per request, in turn), and prints the milliseconds of CPU per request of every thread that used
 any, the sum outside the model's threads (the transport, codec, decoding, batcher and answers) and
@@ -23,6 +24,7 @@ import argparse
 import os
 import sys
 import threading
+import time
 
 import numpy as np
 
@@ -70,12 +72,13 @@ def request_bodies(shape: tuple, jpeg: str | None) -> list[tuple[bytes, int]]:
     return [image_body([open(p, "rb").read()]) for p in photos[:64]]
 
 
-def measure(onevit: str, args) -> list[tuple[str, float, float, float, float]]:
-    """(thread name, ms of CPU, sleeps, preemptions, page faults) per request of each thread, by CPU ascending."""
+def measure(onevit: str, args) -> tuple[list[tuple[str, float, float, float, float]], float]:
+    """(thread name, ms of CPU, sleeps, preemptions, page faults) per request of each thread, by CPU ascending;
+    and the clients' median request time in seconds (wall clock: the machine's load moves it)."""
     name = model_name_of(args.model)
     streams = ["--streams", str(args.streams)] if args.streams else []
-    with ServeProcess(onevit, args.model, "--precision", args.precision, "--max-batch", "8", "--threads", "2",
-                      *streams) as server:
+    with ServeProcess(onevit, args.model, "--precision", args.precision, "--max-batch", str(args.max_batch),
+                      "--threads", "2", "--hint", args.hint, *streams) as server:
         shape = tuple(http_request(server.http_port, "GET", f"/v2/models/{name}").json()["inputs"][0]["shape"][1:])
         bodies = request_bodies(shape, args.jpeg)
 
@@ -83,16 +86,20 @@ def measure(onevit: str, args) -> list[tuple[str, float, float, float, float]]:
             conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=120)
             for i in range(n):
                 body, header = bodies[(first + i) % len(bodies)]
+                sent = time.perf_counter()
                 conn.request("POST", f"/v2/models/{name}/infer", body,
                              {"Inference-Header-Content-Length": str(header)})
                 reply = conn.getresponse()
                 reply.read()
                 if reply.status != 200:
                     raise SystemExit(f"status {reply.status} from {onevit}")
+                latencies.append(time.perf_counter() - sent)
             conn.close()
 
+        latencies: list[float] = []
         for c in range(args.clients):
             client(c, 1)
+        latencies.clear()
         before = census(server.proc.pid)
         threads = [threading.Thread(target=client, args=(c * args.requests, args.requests))
                    for c in range(args.clients)]
@@ -108,7 +115,7 @@ def measure(onevit: str, args) -> list[tuple[str, float, float, float, float]]:
              (a.sleeps - before.get(t, none).sleeps) / total, (a.preempted - before.get(t, none).preempted) / total,
              (a.faults - before.get(t, none).faults) / total)
             for t, a in after.items()]
-    return sorted(rows, key=lambda row: row[1])
+    return sorted(rows, key=lambda row: row[1]), float(np.median(latencies))
 
 
 def main() -> int:
@@ -120,17 +127,20 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=25)
     ap.add_argument("--precision", default="f32")
     ap.add_argument("--streams", type=int, default=0, help="0: the server's choice")
+    ap.add_argument("--hint", default="throughput", help="latency, with --clients 1 --max-batch 1: the c=1 server")
+    ap.add_argument("--max-batch", type=int, default=8)
     ap.add_argument("--jpeg", help="a folder of JPEG photos: image requests instead of tensors")
     ap.add_argument("--by-thread", action="store_true", help="each thread's name, CPU and sleeps per request")
     args = ap.parse_args()
     for r in range(args.rounds):
         for onevit in args.onevit:
-            rows = measure(onevit, args)
+            rows, p50 = measure(onevit, args)
             # The model's threads are the busiest: streams x threads of them (2 threads in all here).
             ms = [row[1] for row in rows]
             busy = [v for v in ms if v >= 0.001]
             print(f"round {r + 1} {onevit}: outside the model threads {sum(ms[:-2]):.3f} ms, all {sum(ms):.3f} ms "
-                  f"per request; by thread: {' '.join(f'{v:.3f}' for v in busy)}", flush=True)
+                  f"per request; by thread: {' '.join(f'{v:.3f}' for v in busy)}; p50 latency {p50 * 1e3:.2f} ms "
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)
             if args.by_thread:
                 for thread, cpu, sleeps, preempted, faults in reversed(rows):
                     if cpu >= 0.001 or sleeps > 0:

@@ -149,6 +149,20 @@ struct Model::Impl {
         });
     }
 
+    std::optional<std::vector<float>> run_here_if_idle(const float* input, int batch) {
+        check_request(input, batch);
+        std::optional<std::vector<float>> output;
+        for (int s = 0; s < static_cast<int>(streams.size()); ++s) {
+            const bool ran = streams[s]->run_here_if_idle([&] {
+                output.emplace(std::size_t(batch) * file.info().arch.outputs());
+                translating_dnnl_errors(file.path(),
+                                        [&] { run_on(s, input, batch, output->data(), nullptr, nullptr); });
+            });
+            if (ran) return output;
+        }
+        return std::nullopt;
+    }
+
     std::future<void> submit_into(const float* input, int batch, float* output, Features* features,
                                   AttentionMaps* attention) {
         check_request(input, batch);
@@ -208,6 +222,10 @@ void Model::run_into(const float* input, int batch, float* output, Features* fea
 
 std::future<std::vector<float>> Model::submit(const float* input, int batch) const {
     return impl_->submit(input, batch, nullptr, nullptr);
+}
+
+std::optional<std::vector<float>> Model::run_here_if_idle(const float* input, int batch) const {
+    return impl_->run_here_if_idle(input, batch);
 }
 
 namespace {

@@ -29,6 +29,12 @@ public:
     // Queues job to run inside the arena on the stream's thread. Jobs handle
     // their own errors (Model wraps each in a packaged_task).
     void post(std::function<void()> job);
+    // Runs job inside the arena on the calling thread, if the stream is idle
+    // (nothing queued or running), and returns true; false, running nothing, if
+    // not. For a caller that would only wait for the job: the stream's thread is
+    // not woken (onevit serve's lone requests; docs/serve.md). Jobs posted
+    // meanwhile wait for it.
+    bool run_here_if_idle(const std::function<void()>& job);
     // Jobs queued or running: Model sends a request to the least busy stream.
     int load() const;
 

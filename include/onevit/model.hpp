@@ -105,6 +105,10 @@ public:
     // Queues a run on the least busy stream and returns at once. input must stay
     // valid until the future is ready; errors arrive through the future.
     std::future<std::vector<float>> submit(const float* input, int batch) const;
+    // run() on the calling thread, if a stream is idle (nothing queued or running
+    // on it): no stream thread to wake, for a caller that would only wait (onevit
+    // serve's lone requests). Empty, having run nothing, when every stream is busy.
+    std::optional<std::vector<float>> run_here_if_idle(const float* input, int batch) const;
 
     // A decoded image → preprocessing → its top_k classes, most probable first.
     // The result is a value of its own (labels included): keep it as long as you like.

@@ -15,10 +15,12 @@
 #include <cfloat>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <future>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -499,7 +501,7 @@ TEST_F(BatcherTest, EachJobGetsItsOwnRows) {
                     EXPECT_EQ(error, "");
                     results[i].set_value(std::move(outputs));
                 };
-                batcher.submit(std::move(job));
+                batcher.submit(std::move(job), t % 2 == 0);  // half of them may run it themselves
             }
         });
     for (std::thread& t : senders) t.join();
@@ -570,6 +572,100 @@ TEST_F(BatcherTest, WaitsForAFullBatchOnlyWhileAnotherRuns) {
     batcher.stop();  // runs what is queued without waiting out the delay
     EXPECT_EQ(done.load(), 8);
     EXPECT_FALSE(batcher.reserve(1));
+}
+
+// One stream of two threads, as the c=1 server has: a submitter that may block
+// runs a lone request itself, in the stream's arena; others queue behind its run.
+using LoneRequestTest = DigitsModelTest<1>;
+
+TEST_F(LoneRequestTest, RunsOnTheSubmittingThreadWhenIdle) {
+    Metrics metrics(4);
+    ImagePool pool(32 * 32 * sizeof(float), 16, 0);
+    Batcher batcher(*model_, 4, std::chrono::seconds(600), 8, metrics);
+    struct Answer {
+        std::vector<float> rows;
+        std::thread::id thread;
+    };
+    // hold, if any, runs in the job's callback (so its run lasts until released).
+    const auto submit = [&](const std::vector<float>& pixels, std::promise<Answer>& answer, bool may_run_here,
+                            std::function<void()> hold = nullptr) {
+        const int images = static_cast<int>(pixels.size() / (32 * 32));
+        ASSERT_TRUE(batcher.reserve(images));
+        auto job = std::make_unique<BatchJob>();
+        job->images = images;
+        job->pixels = pool.copy_of(pixels.data(), pixels.size() * sizeof(float));
+        job->done = [&answer, hold](std::vector<float> rows, const std::string& error) {
+            EXPECT_EQ(error, "");
+            if (hold) hold();
+            answer.set_value({std::move(rows), std::this_thread::get_id()});
+        };
+        batcher.submit(std::move(job), may_run_here);
+    };
+    const std::vector<float> one = random_images(1, 11), two = random_images(2, 12);
+
+    std::promise<Answer> first;
+    submit(one, first, true);
+    auto answered = first.get_future();
+    ASSERT_EQ(answered.wait_for(std::chrono::seconds(0)), std::future_status::ready) << "not answered within submit";
+    const Answer lone = answered.get();
+    EXPECT_EQ(lone.thread, std::this_thread::get_id());
+    EXPECT_EQ(lone.rows, model_->run(one.data(), 1));
+
+    // A run held on a thread of its own: requests meanwhile queue (the delay is never reached), whatever
+    // they may do, and run on the batcher's worker as soon as it ends.
+    std::promise<void> running, release;
+    std::shared_future<void> released = release.get_future().share();
+    std::promise<Answer> held, behind, also_behind;
+    std::thread holder([&] {
+        submit(two, held, true, [&] {
+            running.set_value();
+            released.wait();
+        });
+    });
+    running.get_future().wait();
+    submit(one, behind, true);  // with the next, 3 images: short of a full batch
+    submit(two, also_behind, false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto behind_answer = behind.get_future();
+    EXPECT_EQ(behind_answer.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+        << "ran beside the held run, or on the submitting thread";
+    release.set_value();
+    holder.join();
+    const Answer after = behind_answer.get();
+    EXPECT_NE(after.thread, std::this_thread::get_id());
+    EXPECT_EQ(after.rows, model_->run(one.data(), 1));
+    EXPECT_EQ(also_behind.get_future().get().rows, model_->run(two.data(), 2));
+    EXPECT_EQ(held.get_future().get().rows, model_->run(two.data(), 2));
+    batcher.stop();
+}
+
+// The stream runs one job at a time, whether its own thread or a caller runs it:
+// runs from both at once each get their own input's rows.
+TEST_F(LoneRequestTest, CallersAndTheStreamTakeTurns) {
+    const std::vector<float> a = random_images(1, 21), b = random_images(2, 22);
+    const std::vector<float> expect_a = model_->run(a.data(), 1), expect_b = model_->run(b.data(), 2);
+    // run() returns once its rows are ready, a moment before its stream counts as idle again.
+    std::optional<std::vector<float>> idle;
+    for (int wait = 0; wait < 1000 && !idle; ++wait) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        idle = model_->run_here_if_idle(a.data(), 1);
+    }
+    ASSERT_TRUE(idle) << "an idle stream refused its caller";
+    EXPECT_EQ(*idle, expect_a);
+    std::atomic<int> here{0};
+    // Every other run on the calling thread if the stream is idle, else queued on the stream.
+    const auto runs = [&](const std::vector<float>& input, int images, const std::vector<float>& expected) {
+        for (int i = 0; i < 60; ++i) {
+            std::optional<std::vector<float>> rows;
+            if (i % 2 == 0 && (rows = model_->run_here_if_idle(input.data(), images))) ++here;
+            if (!rows) rows = model_->run(input.data(), images);
+            EXPECT_EQ(*rows, expected) << "run " << i;
+        }
+    };
+    std::thread other([&] { runs(a, 1, expect_a); });
+    runs(b, 2, expect_b);
+    other.join();
+    std::printf("%d of 60 tries on the calling threads\n", here.load());
 }
 
 }  // namespace
