@@ -15,7 +15,8 @@ one per request, in turn), and prints the milliseconds of CPU per request of eve
 any, the sum outside the model's threads (the transport, codec, decoding, batcher and answers) and
 the total. With --by-thread, each thread's name, CPU and sleeps (voluntary context switches) per
 request as well, how often another thread took its core (involuntary context switches) and its
-minor page faults per request.
+minor page faults per request; with --stacks, each thread named by its role (stream thread, TBB
+worker, batcher worker, HTTP I/O, ...) from gdb's backtrace of the server.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import subprocess
 import threading
 import time
 
@@ -61,6 +63,27 @@ def census(pid: int) -> dict[str, ThreadFigures]:
         out[tid] = ThreadFigures(name, cpu, switches["voluntary_ctxt_switches"],
                                  switches["nonvoluntary_ctxt_switches"], faults)
     return out
+
+
+# A thread's role, from the first of its frames that names one (gdb's backtrace, innermost first).
+ROLES = [("Stream::drive", "stream thread"), ("Batcher::work", "batcher worker"),
+         ("asio::detail::scheduler::run", "HTTP I/O"), ("SignalWatcher", "signals"), ("grpc", "gRPC"),
+         ("absl", "gRPC"), ("gpr_", "gRPC"), ("thread_pool", "decoder"), ("tbb", "TBB worker")]
+
+
+def thread_roles(pid: int) -> dict[str, str]:
+    """Each thread's role, read from its stack with gdb (the server's threads are unnamed); an
+    unnamed frame-less worker, a futex wait under start_thread, is the arena's TBB worker."""
+    out = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt 16"],
+                         capture_output=True, text=True).stdout
+    roles = {}
+    for block in out.split("\nThread ")[1:]:
+        tid = block.split("LWP ", 1)[1].split(")", 1)[0] if "LWP " in block else ""
+        role = next((name for key, name in ROLES if key in block), "TBB worker (no symbol)")
+        if "main (" in block:
+            role = "main"
+        roles[tid] = role
+    return roles
 
 
 def request_bodies(shape: tuple, jpeg: str | None) -> list[tuple[bytes, int]]:
@@ -108,6 +131,10 @@ def measure(onevit: str, args) -> tuple[list[tuple[str, float, float, float, flo
         for t in threads:
             t.join()
         after = census(server.proc.pid)
+        if args.stacks:
+            for tid, role in thread_roles(server.proc.pid).items():
+                if tid in after:
+                    after[tid].name = role
         server.stop()
     total = args.clients * args.requests
     none = ThreadFigures("", 0.0, 0, 0, 0)
@@ -131,6 +158,8 @@ def main() -> int:
     ap.add_argument("--max-batch", type=int, default=8)
     ap.add_argument("--jpeg", help="a folder of JPEG photos: image requests instead of tensors")
     ap.add_argument("--by-thread", action="store_true", help="each thread's name, CPU and sleeps per request")
+    ap.add_argument("--stacks", action="store_true",
+                    help="name each thread by its role, from a gdb backtrace at the end (needs gdb and ptrace)")
     args = ap.parse_args()
     for r in range(args.rounds):
         for onevit in args.onevit:
