@@ -20,16 +20,23 @@ inline bool cpu_rounds_to_bf16() {
     return supported;
 }
 
-// out[i] = value(i) rounded to bf16 for i < n, 32 values a step, the tail under
-// a mask. Only inside an ONEVIT_BF16_TARGET function, where cpu_rounds_to_bf16().
-template <class Value>
-ONEVIT_BF16_TARGET inline void store_bf16_by_cpu(int n, std::uint16_t* out, Value value) {
+// A mask of the first count of 16 lanes (all 16 for count >= 16).
+inline __mmask16 first_lanes(int count) {
+    return count >= 16 ? __mmask16(0xffff) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
+}
+
+// out[i] = the values rounded to bf16 for i < n, 32 a step, the tail under a
+// mask: value16(i, mask) gives the 16 values from i on as a vector, reading
+// no lane outside mask. Only inside an ONEVIT_BF16_TARGET function, where
+// cpu_rounds_to_bf16(), value16 a lambda marked ONEVIT_BF16_TARGET too. (A
+// lambda of one float a value went through a zeroed array on the stack.)
+template <class Value16>
+ONEVIT_BF16_TARGET inline void store_bf16_by_cpu(int n, std::uint16_t* out, Value16 value16) {
     for (int i = 0; i < n; i += 32) {
         const int count = std::min(32, n - i);
-        alignas(64) float v[32] = {};
-        for (int k = 0; k < count; ++k) v[k] = value(i + k);
-        const __m512bh pair = _mm512_cvtne2ps_pbh(_mm512_load_ps(v + 16), _mm512_load_ps(v));
-        _mm512_mask_storeu_epi16(out + i, _cvtu32_mask32(count == 32 ? ~0u : (1u << count) - 1), __m512i(pair));
+        const __m512 low = value16(i, first_lanes(count)), high = value16(i + 16, first_lanes(count - 16));
+        _mm512_mask_storeu_epi16(out + i, _cvtu32_mask32(count == 32 ? ~0u : (1u << count) - 1),
+                                 __m512i(_mm512_cvtne2ps_pbh(high, low)));
     }
 }
 

@@ -95,10 +95,11 @@ void gelu_quick_row_into(const float* v, int n, float scale, const float* bias, 
     gelu_into(v, n, scale, bias, out, gelu_quick);
 }
 
-// 32 values a step: the GELUs into a vector of floats, then rounded to bf16
+// 32 values a step: the GELUs into an array of floats, then rounded to bf16
 // by the CPU's own instruction (vcvtne2ps2bf16), the tail under a mask. Not
-// store_bf16_by_cpu (ops/bf16_store.hpp): through its lambda GCC 12 computed
-// some GELUs differently (DeiT-tiny's bf16 logits changed), so this loop stays.
+// store_bf16_by_cpu (ops/bf16_store.hpp), which takes vectors: through a
+// lambda of one float a value GCC 12 computed some GELUs differently
+// (DeiT-tiny's bf16 logits changed), so this loop stays.
 template <class F>
 ONEVIT_BF16_TARGET inline void gelu_bf16_avx512(const float* v, int n, float scale, const float* bias,
                                                 std::uint16_t* out, F gelu) {

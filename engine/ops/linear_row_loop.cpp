@@ -46,7 +46,10 @@ void quantize_by_max(const float* values, int n, float max_abs, std::int8_t* q, 
 // values · scale + bias rounded to bf16 as it is computed (ops/bf16_store.hpp).
 ONEVIT_BF16_TARGET
 void scale_and_add_bias_to_bf16(const float* values, int n, float scale, const float* bias, std::uint16_t* out) {
-    store_bf16_by_cpu(n, out, [&](int i) { return values[i] * scale + bias[i]; });
+    const __m512 s = _mm512_set1_ps(scale);
+    store_bf16_by_cpu(n, out, [&](int i, __mmask16 mask) ONEVIT_BF16_TARGET {
+        return _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, values + i), s, _mm512_maskz_loadu_ps(mask, bias + i));
+    });
 }
 
 // block holds rows × cols of s32 sums times the weight scales (f32 sums at
