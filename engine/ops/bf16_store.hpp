@@ -28,8 +28,7 @@ inline __mmask16 first_lanes(int count) {
 // out[i] = the values rounded to bf16 for i < n, 32 a step, the tail under a
 // mask: value16(i, mask) gives the 16 values from i on as a vector, reading
 // no lane outside mask. Only inside an ONEVIT_BF16_TARGET function, where
-// cpu_rounds_to_bf16(), value16 a lambda marked ONEVIT_BF16_TARGET too. (A
-// lambda of one float a value went through a zeroed array on the stack.)
+// cpu_rounds_to_bf16(), value16 a lambda marked ONEVIT_BF16_TARGET too.
 template <class Value16>
 ONEVIT_BF16_TARGET inline void store_bf16_by_cpu(int n, std::uint16_t* out, Value16 value16) {
     for (int i = 0; i < n; i += 32) {

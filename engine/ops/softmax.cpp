@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "ops/bf16_round_avx512.hpp"
+#include "ops/bf16_store.hpp"  // first_lanes
 #include "ops/quantize.hpp"
 #include "ops/vector_math.hpp"
 
@@ -95,11 +96,6 @@ namespace {
 #endif
 #define ONEVIT_AVX512 __attribute__((target("avx512f"), always_inline)) inline
 
-// The lanes of a row of cols from column j on: all 16, or its tail's.
-inline __mmask16 lanes_at(int j, int cols) {
-    return cols - j >= 16 ? 0xffff : static_cast<__mmask16>((1u << (cols - j)) - 1);
-}
-
 // Lanes j… of the scores (masked lanes: 0), stored in place.
 ONEVIT_AVX512 __m512 scores_u8(float* row, const float* k_scales, const float* bias_row, __m512 row_scale, int j,
                                __mmask16 m) {
@@ -165,8 +161,7 @@ constexpr int kInterleavedRows = 4;
 // Whether rows of cols floats, interleaved kInterleavedRows at a time, lie
 // within 256 bytes of a multiple of 4 KB from one another: the CPU checks a
 // load against earlier stores by the address's low 12 bits, so one row's
-// loads would wait on another's stores (1,025 tokens: the softmax 6 % slower
-// interleaved). Such rows run one at a time.
+// loads would wait on another's stores. Such rows run one at a time.
 bool rows_alias(int cols) {
     for (int k = 1; k < kInterleavedRows; ++k) {
         const std::int64_t offset = std::int64_t(k) * cols * std::int64_t(sizeof(float)) % 4096;
@@ -184,7 +179,7 @@ ONEVIT_AVX512 void u8_from_scores(float* scores, int cols, const __m512 (&max)[R
                                   std::uint8_t* u8, float* p_scales) {
     constexpr int kLanes = 16;
     const int full = cols - cols % kLanes;
-    const __mmask16 all = 0xffff, tail = lanes_at(full, cols);
+    const __mmask16 all = 0xffff, tail = first_lanes(cols - full);
     __m512 lanes[R], weighted_max[R], e[R];
 #pragma GCC unroll 4
     for (int i = 0; i < R; ++i) lanes[i] = weighted_max[i] = e[i] = _mm512_setzero_ps();
@@ -231,7 +226,7 @@ __attribute__((target("avx512f"))) void softmax_rows_u8_avx512(float* products, 
                                                                const float* v_scales, std::uint8_t* u8,
                                                                float* p_scales) {
     const int full = cols - cols % 16;
-    const __mmask16 all = 0xffff, tail = lanes_at(full, cols);
+    const __mmask16 all = 0xffff, tail = first_lanes(cols - full);
     for (int r = 0; r < rows; ++r) {
         float* row = products + std::int64_t(r) * cols;
         const float* bias_row = bias ? bias + std::int64_t(r) * cols : nullptr;
@@ -280,7 +275,7 @@ ONEVIT_AVX512 void to_bf16(const float* row, __m512 scale, int j, __mmask16 m, s
 ONEVIT_AVX512 void bf16_from_scores(float* row, int cols, __m512 max, std::uint16_t* out) {
     constexpr int kLanes = 16;
     const int full = cols - cols % kLanes;
-    const __mmask16 all = 0xffff, tail = lanes_at(full, cols);
+    const __mmask16 all = 0xffff, tail = first_lanes(cols - full);
     __m512 lanes = _mm512_setzero_ps(), e = _mm512_setzero_ps();
     for (int j = 0; j < full; j += kLanes) {
         e = exponentials(row, max, j, all);
@@ -302,7 +297,7 @@ __attribute__((target("avx512f"))) void softmax_rows_bf16_avx512(float* scores, 
                                                                  std::uint16_t* probabilities, const float* bias) {
     constexpr int kLanes = 16;
     const int full = cols - cols % kLanes;
-    const __mmask16 all = 0xffff, tail = lanes_at(full, cols);
+    const __mmask16 all = 0xffff, tail = first_lanes(cols - full);
     for (int r = 0; r < rows; ++r) {
         float* row = scores + std::int64_t(r) * cols;
         const float* bias_row = bias ? bias + std::int64_t(r) * cols : nullptr;
@@ -331,7 +326,7 @@ ONEVIT_AVX512_BF16 void bf16_from_scores_rows(const float* scores, int cols, con
                                               std::uint16_t* exponentials_out, float* inverse_sums) {
     constexpr int kLanes = 16;
     const int full = cols - cols % kLanes;
-    const __mmask16 all = 0xffff, tail = lanes_at(full, cols);
+    const __mmask16 all = 0xffff, tail = first_lanes(cols - full);
     __m512 max[R], lanes[R], e[R];
 #pragma GCC unroll 4
     for (int i = 0; i < R; ++i) {
