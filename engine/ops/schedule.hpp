@@ -30,8 +30,8 @@ struct EmulatedPhase {
     std::vector<std::string> op_names;
     std::vector<double> op_ms;  // by op_names; empty unless the run times its ops
 };
-// One emulated run. Timing an op costs two reads of the thread's CPU clock
-// (~0.5 µs each on a VM), so a run that times its ops (time_ops) gives the
+// One emulated run. Timing an op costs two reads of the thread's CPU clock (a
+// system call on some VMs), so a run that times its ops (time_ops) gives the
 // per-op breakdown and one that does not gives the phases' times.
 struct EmulatedRun {
     bool time_ops = false;
