@@ -410,11 +410,12 @@ TEST(RowLoops, Int8ProductsMatchNaive) {
     for (int rows : {1, 6, 7, 13})
         for (int k : {4, 64, 68}) {  // q kᵀ: keys [n][k], k = head_dim
             for (int n : {1, 5, 16, 17, 197, 208}) {
-                std::vector<std::int8_t> q(rows * k), keys(n * k);
+                const int key_stride = k + 8;  // keys' rows apart, as in qkv's rows
+                std::vector<std::int8_t> q(rows * k), keys(n * key_stride);
                 for (auto& v : q) v = static_cast<std::int8_t>(byte(random));
                 for (auto& v : keys) v = static_cast<std::int8_t>(byte(random));
                 std::vector<char> packed(packed_b_bytes(n, k));
-                pack_keys(keys.data(), n, k, packed.data());
+                pack_keys(keys.data(), key_stride, n, k, packed.data());
                 std::vector<std::int8_t> flipped = q;
                 flip_sign_bits(flipped.data(), flipped.size());
                 for (std::size_t i = 0; i < q.size(); ++i) ASSERT_EQ(std::uint8_t(flipped[i]), q[i] + 128);
@@ -423,7 +424,7 @@ TEST(RowLoops, Int8ProductsMatchNaive) {
                               f32_rows(out.data(), n));
                 const auto product = [&](int i, int j) {
                     std::int32_t sum = 0;
-                    for (int d = 0; d < k; ++d) sum += q[i * k + d] * keys[j * k + d];
+                    for (int d = 0; d < k; ++d) sum += q[i * k + d] * keys[j * key_stride + d];
                     return sum;
                 };
                 check(out, rows, n, product, "q kT");
@@ -453,16 +454,17 @@ TEST(RowLoops, Int8ProductsMatchNaive) {
             for (int n : {16, 64, 80, 128}) {
                 const int stride = k + 3;
                 std::vector<std::uint8_t> p(rows * stride + 4);
-                std::vector<std::int8_t> values(k * n);
+                const int value_stride = n + 16;  // values' rows apart, as in qkv's rows
+                std::vector<std::int8_t> values(k * value_stride);
                 for (auto& v : p) v = static_cast<std::uint8_t>(byte(random));
                 for (auto& v : values) v = static_cast<std::int8_t>(byte(random));
                 std::vector<char> packed(packed_b_bytes(n, k));
-                pack_values(values.data(), k, n, packed.data());
+                pack_values(values.data(), value_stride, k, n, packed.data());
                 std::vector<float> out(rows * n, -1.f);
                 int8_products(p.data(), stride, rows, packed.data(), n, k, f32_rows(out.data(), n));
                 const auto product = [&](int i, int j) {
                     std::int32_t sum = 0;
-                    for (int d = 0; d < k; ++d) sum += p[i * stride + d] * values[d * n + j];
+                    for (int d = 0; d < k; ++d) sum += p[i * stride + d] * values[d * value_stride + j];
                     return sum;
                 };
                 check(out, rows, n, product, "p v");

@@ -4,9 +4,11 @@
 // value); int8 rounds each value to within half a step of max|row| / 127.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include "runtime/executor.hpp"
@@ -30,17 +32,19 @@ float widen_bf16(std::uint16_t value) {
     return f;
 }
 
-// A buffer of rows × cols of any activation type, with row scales for s8.
+// A buffer of rows × cols of any activation type, with row scales for s8, or
+// scales per group of `group` columns.
 struct Buffer {
     Type type;
-    int rows, cols;
+    int rows, cols, group;
     std::vector<float> storage;  // float-sized, like the engine's AlignedBuffers
     std::vector<float> scales;
-    Buffer(Type t, int r, int c) : type(t), rows(r), cols(c), storage(std::size_t(r) * c), scales(r) {}
-    Activation activation() { return Activation(storage.data(), type, scales.data()); }
+    Buffer(Type t, int r, int c, int g = 0)
+        : type(t), rows(r), cols(c), group(g), storage(std::size_t(r) * c), scales(std::size_t(r) * (g ? c / g : 1)) {}
+    Activation activation() { return Activation(storage.data(), type, scales.data(), group); }
 
-    static Buffer of(Type t, int r, int c, const std::vector<float>& values) {
-        Buffer b(t, r, c);
+    static Buffer of(Type t, int r, int c, const std::vector<float>& values, int group = 0) {
+        Buffer b(t, r, c, group);
         for (int row = 0; row < r; ++row) store_row(values.data() + std::size_t(row) * c, c, b.activation(), row, c);
         return b;
     }
@@ -50,7 +54,9 @@ struct Buffer {
             const std::size_t row = i / cols;
             if (type == Type::f32) out[i] = storage[i];
             if (type == Type::bf16) out[i] = widen_bf16(reinterpret_cast<const std::uint16_t*>(storage.data())[i]);
-            if (type == Type::s8) out[i] = reinterpret_cast<const std::int8_t*>(storage.data())[i] * scales[row];
+            if (type == Type::s8)
+                out[i] = reinterpret_cast<const std::int8_t*>(storage.data())[i] *
+                         scales[group ? row * (cols / group) + i % cols / group : row];
         }
         return out;
     }
@@ -136,6 +142,66 @@ TEST_P(PrecisionOps, LinearAtInt8WithoutBiasMatchesNaive) { check_linear(*this, 
 // own maximum): another half step, 0.5/127 of the row's maximum.
 TEST_P(PrecisionOps, LinearAtInt8WritesS8Rows) {
     check_linear(*this, Type::s8, 3e-2 + 0.5 / 127, 37, true, Type::s8, 96);
+}
+
+// qkv at int8 (model/block_types.hpp) writes s8 with a scale per head's q, k
+// and v: each group of head_dim columns within half a step of 1/127 of its
+// own maximum, on top of the int8 products' error, whatever the column tiles
+// (the threads change them). The output columns' magnitudes differ 100× from
+// group to group, so a scale taken from or stored to another group shows.
+void check_linear_scale_groups(PrecisionOps& t, int group, int out, int rows = 37) {
+    Executor ex(t.engine, t.GetParam());
+    const int in = 70;
+    Tensor weight({out, in}, 1, 0.1f), bias({out}, 2);
+    auto* weights = const_cast<float*>(weight.view.data);
+    auto* biases = const_cast<float*>(bias.view.data);
+    for (int o = 0; o < out; ++o) {
+        const float magnitude = std::pow(10.f, float(o / group % 3) - 1);
+        for (int k = 0; k < in; ++k) weights[o * in + k] *= magnitude;
+        biases[o] *= magnitude;
+    }
+    const std::vector<float> src = rows_of_varied_scale(rows, in, 3);
+    auto w = inside(ex, [&] {
+        return LinearWeights(ex, t.weight_memory, weight.view, &bias.view, Epilogue::none, {rows, ex.threads()},
+                             {Type::s8, Type::s8});
+    });
+    Buffer s = Buffer::of(Type::s8, rows, in, src);
+    Buffer dst(Type::s8, rows, out, group);
+    std::vector<double> expected(std::size_t(rows) * out);
+    for (int r = 0; r < rows; ++r)
+        for (int o = 0; o < out; ++o) {
+            double acc = bias.view.data[o];
+            for (int k = 0; k < in; ++k) acc += double(src[r * in + k]) * weight.view.data[o * in + k];
+            expected[r * out + o] = acc;
+        }
+    auto op = inside(ex, [&] { return make_linear("qkv", w, t.engine, rows, s.activation(), dst.activation()); });
+    t.run(ex, *op);
+    SCOPED_TRACE(testing::Message() << w.column_tiles().size() << " column tiles");
+    expect_rows_close(dst.values(), expected, group, 3e-2 + 0.5 / 127);  // each group against its own maximum
+}
+
+TEST_P(PrecisionOps, LinearAtInt8WritesS8ScaleGroups) {
+    check_linear_scale_groups(*this, 64, 3 * 4 * 64);
+    check_linear_scale_groups(*this, 16, 3 * 2 * 16);
+    check_linear_scale_groups(*this, 64, 3 * 6 * 64, 700);  // row chunks
+}
+
+// A scale group split by a column tile cannot be quantized: the op refuses it.
+TEST_P(PrecisionOps, LinearRefusesScaleGroupsAcrossColumnTiles) {
+    Executor ex(engine, GetParam());
+    const int rows = 37, in = 70, out = 3 * 8 * 48;
+    Tensor weight({out, in}, 1, 0.1f), bias({out}, 2);
+    auto w = inside(ex, [&] {
+        return LinearWeights(ex, weight_memory, weight.view, &bias.view, Epilogue::none, {rows, ex.threads()},
+                             {Type::s8, Type::s8});
+    });
+    const bool splits = std::any_of(w.column_tiles().begin(), w.column_tiles().end(),
+                                    [](const LinearWeights::ColumnTile& tile) { return tile.columns.begin % 48 != 0; });
+    Buffer s(Type::s8, rows, in), dst(Type::s8, rows, out, 48);
+    if (splits) {
+        EXPECT_THROW(inside(ex, [&] { return make_linear("qkv", w, engine, rows, s.activation(), dst.activation()); }),
+                     std::logic_error);
+    }
 }
 
 TEST_P(PrecisionOps, LayerNormWritesBf16AndS8) {
@@ -269,6 +335,44 @@ void check_attention(PrecisionOps& t, AttentionTypes types, double tolerance,
     const std::vector<double> expected = naive_attention(rounded, s, &expected_probs);
     expect_close(out.values(), expected, tolerance);
     expect_close(probs, expected_probs, tolerance);
+}
+
+// What int8 precision runs where nothing transforms q and k: s8 qkv with a
+// scale per head's q, k and v (written by qkv's row loop) read as they are,
+// against the naive loop on their values. The (token, head, q/k/v) groups'
+// magnitudes differ (up to 2.8× between neighbours), so a scale read for
+// another token, head or part shows. head_dim 24: oneDNN's matmuls (ours
+// take multiples of 16) from the same s8 rows.
+void check_attention_from_s8_heads(PrecisionOps& t, const AttentionShape& s) {
+    Executor ex(t.engine, t.GetParam());
+    const int I = s.inner(), rows = s.batch * s.tokens;
+    std::vector<float> qkv_values = random_vector(rows * 3 * I, 11);
+    for (std::size_t i = 0; i < qkv_values.size(); ++i)
+        qkv_values[i] *= std::pow(2.f, float(i / s.head_dim % 4) / 2 - 1);
+    Buffer qkv = Buffer::of(Type::s8, rows, 3 * I, qkv_values, s.head_dim);
+    const std::vector<float> dequantized = qkv.values();
+    Buffer out(Type::bf16, rows, I);
+    auto attention = inside(ex, [&] {
+        return std::make_unique<Attention>(t.engine, ex.threads(), s, qkv.activation(), out.activation(),
+                                           AttentionTypes{Type::s8, Type::u8});
+    });
+    const std::int64_t block = std::int64_t(s.heads) * s.tokens * s.tokens;
+    std::vector<float> probs(s.batch * block, -1.f);
+    const Attention::ProbabilitiesOut where{probs.data(), block};
+    for (bool copy_probabilities : {false, true}) {  // the scaled scores, or the softmax with its copy
+        attention->copy_probabilities_to(copy_probabilities ? &where : nullptr);
+        t.run(ex, *attention);
+        std::vector<double> expected_probs;
+        const std::vector<double> expected = naive_attention(dequantized, s, &expected_probs);
+        expect_rows_close(out.values(), expected, s.head_dim, 3e-2);  // each head against its own scale
+        if (copy_probabilities) expect_close(probs, expected_probs, 3e-2);
+    }
+}
+
+TEST_P(PrecisionOps, AttentionFromS8HeadsMatchesNaive) {
+    check_attention_from_s8_heads(*this, {2, 37, 3, 16, 0.25f});
+    check_attention_from_s8_heads(*this, {2, 37, 3, 64, 0.125f});
+    check_attention_from_s8_heads(*this, {1, 37, 2, 24, 0.25f});
 }
 
 // f32 inside: one bf16 rounding of the output.

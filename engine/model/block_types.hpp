@@ -6,7 +6,8 @@
 //   int8: every block matmul's input is s8 with a scale per row, quantized
 //         by the op that produces it (a norm, fc1's row loop where its rows
 //         are whole) or by a conversion pass; attention's q kᵀ is s8 · s8 and
-//         its p v u8 · s8 (ops/attention.hpp).
+//         its p v u8 · s8 (ops/attention.hpp), from qkv's s8 rows with a scale
+//         per head's q, k and v (bf16 rows where q and k are normed or rotated).
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -28,15 +29,19 @@ struct BlockTypes {
 
     // has_proj: without a projection, attention adds straight into the f32 residual.
     // fc1_whole_rows: fc1 is one column tile, so at int8 it can quantize its rows.
-    static BlockTypes at(Precision precision, bool has_proj, bool fc1_whole_rows = false) {
+    // qkv_by_head: at int8, qkv writes s8 with a scale per head's q, k and v
+    // (Activation::scale_group), which attention reads as they are: where
+    // nothing transforms q and k in between (q/k norm, RoPE) and qkv's column
+    // tiles keep each head whole.
+    static BlockTypes at(Precision precision, bool has_proj, bool fc1_whole_rows = false, bool qkv_by_head = false) {
         BlockTypes t;
         if (precision == Precision::f32) return t;
         const Type low = precision == Precision::int8 ? Type::s8 : Type::bf16;
         t.normed = low;
-        t.qkv = Type::bf16;
+        t.qkv = precision == Precision::int8 && qkv_by_head ? Type::s8 : Type::bf16;
         t.attention_ops =
             precision == Precision::int8 ? AttentionTypes{Type::s8, Type::u8} : AttentionTypes{Type::bf16, Type::bf16};
-        t.attention = has_proj && t.qkv == Type::bf16 ? Type::bf16 : Type::f32;
+        t.attention = has_proj ? Type::bf16 : Type::f32;
         t.proj_in = has_proj ? low : t.attention;
         t.hidden = precision == Precision::int8 && fc1_whole_rows ? Type::s8 : Type::bf16;
         t.fc2_in = low;

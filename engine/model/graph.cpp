@@ -35,7 +35,7 @@ struct Describer {
     BlockDesc block(int i) const {
         const std::string b = "blocks." + std::to_string(i) + ".";
         const int D = a.dim, I = a.inner_dim(), M = a.mlp_dim, T = a.tokens();
-        const BlockTypes t = BlockTypes::at(precision, a.attn_proj);
+        const BlockTypes t = BlockTypes::at(precision, a.attn_proj, false, !a.qk_norm && a.rope == Rope::none);
         const bool swiglu = a.mlp == Mlp::swiglu;
         const bool hidden_op = swiglu || a.mlp_norm;
         const Epilogue add = a.block == Block::post_norm ? Epilogue::none : Epilogue::residual_add;

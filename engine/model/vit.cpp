@@ -15,11 +15,19 @@ namespace {
 std::size_t rows_times(int rows, int width) { return std::size_t(rows) * std::size_t(width); }
 
 // The description's block types; at int8, fc1 quantizes its own output rows
-// where they are whole (one column tile) and nothing comes between fc1 and fc2.
+// where they are whole (one column tile) and nothing comes between fc1 and fc2,
+// and qkv its heads' where the description has it and no column tile splits a head.
 BlockTypes block_types(const VitWeights& w) {
     const BlockDesc& first = w.graph.blocks.front();
     const bool fc1_whole_rows = !first.mlp_hidden_op() && w.blocks.front().fc1.column_tiles().size() == 1;
-    return BlockTypes::at(w.graph.precision, w.graph.arch.attn_proj, fc1_whole_rows);
+    const int head_dim = w.graph.arch.head_dim;
+    const auto& qkv_tiles = w.blocks.front().qkv.column_tiles();
+    const bool qkv_by_head =
+        first.types.qkv == dnnl::memory::data_type::s8 &&
+        std::all_of(qkv_tiles.begin(), qkv_tiles.end(), [&](const LinearWeights::ColumnTile& tile) {
+            return tile.columns.begin % head_dim == 0 && tile.columns.size % head_dim == 0;
+        });
+    return BlockTypes::at(w.graph.precision, w.graph.arch.attn_proj, fc1_whole_rows, qkv_by_head);
 }
 
 const TensorView* optional_tensor(const ModelFile& file, const std::string& name) {
@@ -143,6 +151,7 @@ Forward::Forward(const VitWeights& w, Executor& executor, int batch, int threads
       attn_scales_(rows_),
       mlp_in_(rows_times(rows_, arch_.mlp_dim)),
       mlp_scales_(rows_),
+      qkv_scales_(types_.qkv == dnnl::memory::data_type::s8 ? rows_times(rows_, 3 * arch_.heads) : 0),
       pooled_(rows_times(2 * batch, arch_.pooled_dim())),
       embedded_(rows_times(batch, arch_.pool_proj)),
       hidden_(rows_times(batch, arch_.head_hidden)),
@@ -199,6 +208,11 @@ void Forward::build_stem(const dnnl::engine& engine) {
         norm_pre_ = own(make_norm(g.norm_pre->name, engine, threads_, rows_, *w_.norm_pre, x_.data(), x_.data()));
 }
 
+Activation Forward::qkv() const {
+    if (types_.qkv != dnnl::memory::data_type::s8) return Activation(qkv_.data(), types_.qkv);
+    return Activation(qkv_.data(), types_.qkv, qkv_scales_.data(), arch_.head_dim);
+}
+
 // The activations a block's layers read and write (their types: BlockTypes).
 struct BlockActivations {
     Activation x, normed, qkv, attention, proj_in, fc1_out, fc2_in, branch;
@@ -207,8 +221,7 @@ struct BlockActivations {
 // One attention for every block: they share qkv_ and attn_; each block sets its layer.
 void Forward::build_blocks(const dnnl::engine& engine) {
     const BlockDesc& first = w_.graph.blocks.front();
-    auto attention = std::make_unique<Attention>(engine, threads_, first.attention.shape(batch_),
-                                                 Activation(qkv_.data(), types_.qkv),
+    auto attention = std::make_unique<Attention>(engine, threads_, first.attention.shape(batch_), qkv(),
                                                  Activation(attn_.data(), first.attention.out), first.attention.types);
     attention_ = attention.get();
     own(std::move(attention));
@@ -248,7 +261,7 @@ Forward::BlockOps Forward::block_ops(const dnnl::engine& engine, const BlockDesc
     };
     if (!post) ops.before.push_back(own(make_norm(d.norm1.name, engine, threads_, rows_, b.norm1, x_.data(), normed)));
     ops.before.push_back(x_for_matmul(d.qkv.name + " input"));
-    ops.before.push_back(own(make_linear(d.qkv.name, b.qkv, engine, rows_, normed, Activation(qkv_.data(), t.qkv))));
+    ops.before.push_back(own(make_linear(d.qkv.name, b.qkv, engine, rows_, normed, qkv())));
 
     std::vector<Op*>& mlp = d.kind == Block::parallel ? ops.before : ops.after;
     if (!b.proj && !post)

@@ -83,6 +83,8 @@ private:
     void build_blocks(const dnnl::engine& engine);
     BlockOps block_ops(const dnnl::engine& engine, const BlockDesc& d, const BlockWeights& b);
     void build_head(const dnnl::engine& engine);
+    // qkv's output, attention's input, of types_.qkv (s8: with qkv_scales_).
+    Activation qkv() const;
     void copy_features(Features& features) const;
     void copy_embedding(Features& features) const;
     // The classifier's input: pool_proj's output, or the pooled vector.
@@ -107,6 +109,8 @@ private:
     // and mlp_ (quantized, normalised, gated): attn_in_ and mlp_in_, and their
     // row scales at int8.
     AlignedBuffer h_low_, h_scales_, attn_in_, attn_scales_, mlp_in_, mlp_scales_;
+    // s8 qkv (int8, BlockTypes): its scales, rows × 3·heads, one per head's q, k and v.
+    AlignedBuffer qkv_scales_;
     AlignedBuffer pooled_;    // batch × pooled width (distilled: 2 × batch × dim)
     AlignedBuffer embedded_;  // batch × pool_proj: pool_proj's output, the embedding
     AlignedBuffer hidden_;    // batch × head_hidden (mlp head)

@@ -169,6 +169,8 @@ Attention::Attention(const dnnl::engine& engine, int threads, const AttentionSha
     const std::int64_t qkv_stride = 3 * I;
     if ((types.qk == Type::s8) != (types.pv == Type::u8))
         throw std::logic_error("Attention: s8 q kT goes with u8 p v, and only with it");
+    if (qkv.type == Type::s8 && (types.qk != Type::s8 || qkv.scale_group != dh || !qkv.row_scales))
+        throw std::logic_error("Attention: s8 qkv has a scale per head's q, k and v, for s8 q kT");
     const QueryPlan plan = plan_queries(engine, threads, s, types);
     for (const PrimitiveDescs& p : plan.pds) {
         scores_pds_.push_back(p.scores), mix_pds_.push_back(p.mix);
@@ -216,11 +218,16 @@ Attention::Attention(const dnnl::engine& engine, int threads, const AttentionSha
 
     for (int b = 0; b < s.batch; ++b) {
         for (int h = 0; h < s.heads; ++h) {
-            const auto* q = static_cast<const char*>(qkv.at(std::int64_t(b) * T, qkv_stride, h * dh));
+            const std::int64_t first = std::int64_t(b) * T;
+            const auto* q = static_cast<const char*>(qkv.at(first, qkv_stride, h * dh));
+            const bool s8 = qkv.type == Type::s8;  // a scale per head's row
             for (Range r : plan.query_parts)
                 tasks_.push_back({b * s.heads + h, r, plan.rows_class.at(r.size), q + r.begin * qkv_stride * qkv_bytes_,
                                   q + I * qkv_bytes_, q + 2 * I * qkv_bytes_,
-                                  static_cast<char*>(out.at(std::int64_t(b) * T + r.begin, I, h * dh))});
+                                  static_cast<char*>(out.at(first + r.begin, I, h * dh)),
+                                  s8 ? qkv.scale_at(first + r.begin, qkv_stride, h * dh) : nullptr,
+                                  s8 ? qkv.scale_at(first, qkv_stride, I + h * dh) : nullptr,
+                                  s8 ? qkv.scale_at(first, qkv_stride, 2 * I + h * dh) : nullptr});
         }
     }
 }
@@ -272,40 +279,58 @@ void Attention::run(int t, TaskContext& context) {
     };
     const bool k_transformed = layer_ && (layer_->k_norm || layer_->rope != Rope::none);
     const bool q_transformed = layer_ && (layer_->q_norm || layer_->rope != Rope::none);
-    // bf16 q, k and v straight from qkv's rows where nothing transforms them
-    const bool bf16_direct = kernel_ == Kernel::bf16 && qkv_type_ == Type::bf16;
+    if (qkv_type_ == Type::s8 && (k_transformed || q_transformed))
+        throw std::logic_error("Attention: s8 qkv's q and k are neither normed nor rotated");
+    // our kernels read k and v straight from qkv's rows where nothing
+    // transforms them (bf16 rows at bf16; s8 rows at int8, their scales
+    // copied), and bf16 q too
+    const bool direct =
+        (kernel_ == Kernel::bf16 && qkv_type_ == Type::bf16) || (kernel_ == Kernel::int8 && qkv_type_ == Type::s8);
+    const auto as_s8 = [](const char* rows) { return reinterpret_cast<const std::int8_t*>(rows); };
+    const auto as_bf16 = [](const char* rows) { return reinterpret_cast<const std::uint16_t*>(rows); };
     if (steps.unit != task.unit) {
         const bool packed = !steps.pack.empty();
-        if (bf16_direct && !k_transformed) {
-            pack_bf16_keys(reinterpret_cast<const std::uint16_t*>(task.k), qkv_stride, T, dh, w + layout_.k_packed);
+        if (direct && !k_transformed) {
+            if (kernel_ == Kernel::int8) {
+                pack_keys(as_s8(task.k), qkv_stride, T, dh, w + layout_.k_packed);
+                copy_scales(task.k_scales, T, reinterpret_cast<float*>(w + layout_.k_scales));
+            } else {
+                pack_bf16_keys(as_bf16(task.k), qkv_stride, T, dh, w + layout_.k_packed);
+            }
         } else {
-            copy_in(task.k, T, 0, head, layer_ ? &layer_->k_norm : nullptr,
+            copy_in(task.k, task.k_scales, T, 0, head, layer_ ? &layer_->k_norm : nullptr,
                     block(packed ? layout_.staged : layout_.k, types_.qk, layout_.k_scales), row);
             if (packed) steps.pack[0].execute(context);
-            if (kernel_ == Kernel::int8)
-                pack_keys(reinterpret_cast<const std::int8_t*>(w + layout_.k), T, dh, w + layout_.k_packed);
-            if (kernel_ == Kernel::bf16)
-                pack_bf16_keys(reinterpret_cast<const std::uint16_t*>(w + layout_.k), dh, T, dh, w + layout_.k_packed);
+            if (kernel_ == Kernel::int8) pack_keys(as_s8(w + layout_.k), dh, T, dh, w + layout_.k_packed);
+            if (kernel_ == Kernel::bf16) pack_bf16_keys(as_bf16(w + layout_.k), dh, T, dh, w + layout_.k_packed);
         }
-        if (bf16_direct) {
-            pack_bf16_values(reinterpret_cast<const std::uint16_t*>(task.v), qkv_stride, T, dh, w + layout_.v_packed);
+        if (direct) {
+            if (kernel_ == Kernel::int8) {
+                pack_values(as_s8(task.v), qkv_stride, T, dh, w + layout_.v_packed);
+                copy_scales(task.v_scales, T, reinterpret_cast<float*>(w + layout_.v_scales));
+            } else {
+                pack_bf16_values(as_bf16(task.v), qkv_stride, T, dh, w + layout_.v_packed);
+            }
         } else {
-            copy_in(task.v, T, 0, head, nullptr, block(packed ? layout_.staged : layout_.v, v_type_, layout_.v_scales),
-                    row);
+            copy_in(task.v, task.v_scales, T, 0, head, nullptr,
+                    block(packed ? layout_.staged : layout_.v, v_type_, layout_.v_scales), row);
             if (packed) steps.pack[1].execute(context);
-            if (kernel_ == Kernel::int8)
-                pack_values(reinterpret_cast<const std::int8_t*>(w + layout_.v), T, dh, w + layout_.v_packed);
-            if (kernel_ == Kernel::bf16)
-                pack_bf16_values(reinterpret_cast<const std::uint16_t*>(w + layout_.v), dh, T, dh,
-                                 w + layout_.v_packed);
+            if (kernel_ == Kernel::int8) pack_values(as_s8(w + layout_.v), dh, T, dh, w + layout_.v_packed);
+            if (kernel_ == Kernel::bf16) pack_bf16_values(as_bf16(w + layout_.v), dh, T, dh, w + layout_.v_packed);
         }
         steps.unit = task.unit;
     }
-    const bool q_direct = bf16_direct && !q_transformed;
-    if (!q_direct)
-        copy_in(task.q, task.queries.size, task.queries.begin, head, layer_ ? &layer_->q_norm : nullptr,
-                block(layout_.q, types_.qk, layout_.q_scales), row);
     const int rows = task.queries.size;
+    // s8 q is copied as u8 (q + 128) for our kernel, with its scales; bf16 q read where it is
+    const bool q_flipped = direct && kernel_ == Kernel::int8;
+    const bool q_direct = direct && kernel_ == Kernel::bf16 && !q_transformed;
+    if (q_flipped) {
+        copy_scales(task.q_scales, rows, reinterpret_cast<float*>(w + layout_.q_scales));
+        copy_flipping_sign_bits(as_s8(task.q), qkv_stride, rows, dh, reinterpret_cast<std::uint8_t*>(w + layout_.q));
+    } else if (!q_direct) {
+        copy_in(task.q, task.q_scales, rows, task.queries.begin, head, layer_ ? &layer_->q_norm : nullptr,
+                block(layout_.q, types_.qk, layout_.q_scales), row);
+    }
     // our kernels write the scores scaled, with each row's lane maxima: the
     // softmax starts from them where no bias comes between
     const bool scaled = kernel_ != Kernel::onednn && !(layer_ && layer_->bias) && !probabilities_;
@@ -313,7 +338,7 @@ void Attention::run(int t, TaskContext& context) {
     auto* lane_maxima = reinterpret_cast<float*>(w + layout_.lane_maxima);
     if (kernel_ == Kernel::int8) {
         auto* q = reinterpret_cast<std::int8_t*>(w + layout_.q);
-        flip_sign_bits(q, std::size_t(rows) * dh);
+        if (!q_flipped) flip_sign_bits(q, std::size_t(rows) * dh);
         const ScaledScores scaling{reinterpret_cast<const float*>(w + layout_.q_scales), shape_.scale,
                                    reinterpret_cast<const float*>(w + layout_.k_scales), lane_maxima};
         ProductsOut to_scores;
@@ -324,8 +349,7 @@ void Attention::run(int t, TaskContext& context) {
         ProductsOut to_scores;
         to_scores.f32 = scores, to_scores.stride = T, to_scores.scaled = &scaling;
         if (q_direct)
-            bf16_products(reinterpret_cast<const std::uint16_t*>(task.q), qkv_stride, rows, w + layout_.k_packed, T, dh,
-                          to_scores);
+            bf16_products(as_bf16(task.q), qkv_stride, rows, w + layout_.k_packed, T, dh, to_scores);
         else
             bf16_products(reinterpret_cast<const std::uint16_t*>(w + layout_.q), dh, rows, w + layout_.k_packed, T, dh,
                           to_scores);
@@ -398,12 +422,18 @@ void Attention::softmax(const Task& task, char* w, bool scaled) const {
                     reinterpret_cast<float*>(w + layout_.p_scales), probabilities_out);
 }
 
-void Attention::copy_in(const char* src, int rows, int first_token, int head, const std::optional<NormParams>* norm,
-                        const Activation& dst, float* row) const {
+void Attention::copy_scales(const float* scales, int rows, float* dst) const {
+    const int stride = 3 * shape_.heads;
+    for (int r = 0; r < rows; ++r) dst[r] = scales[std::int64_t(r) * stride];
+}
+
+void Attention::copy_in(const char* src, const float* scales, int rows, int first_token, int head,
+                        const std::optional<NormParams>* norm, const Activation& dst, float* row) const {
     const int dh = shape_.head_dim, T = shape_.tokens;
     const std::int64_t qkv_stride = 3 * shape_.inner();
     const bool normed = norm && norm->has_value();
-    const bool rotated = norm && layer_ && layer_->rope != Rope::none;  // q and k only
+    const bool rotated = norm && layer_ && layer_->rope != Rope::none;     // q and k only
+    if (qkv_type_ == Type::s8) copy_scales(scales, rows, dst.row_scales);  // s8 rows only (checked in run)
     if (dst.type == qkv_type_ && !normed && !rotated)
         return copy_rows(src, qkv_stride * qkv_bytes_, rows, dh * qkv_bytes_, static_cast<char*>(dst.data),
                          dh * qkv_bytes_);

@@ -23,7 +23,9 @@
 // run as a kernel of ours where the CPU has AVX-512 VNNI or AVX512_BF16
 // (ops/int8_products.hpp, ops/bf16_products.hpp; AttentionKernel), as
 // oneDNN's elsewhere: ours read bf16 q, k and v straight from qkv (unless
-// normed or rotated), write the scaled scores with their row maxima, and
+// normed or rotated) and, at int8, s8 k and v, which the qkv linear writes
+// with a scale per head's row where nothing transforms q and k (its s8 q
+// copied as u8), write the scaled scores with their row maxima, and
 // store the output rows themselves, each times p's row scale (u8 p, or bf16
 // p as unnormalised exponentials: 1 / Σ e). The scores and the softmax are
 // f32 at every precision. A
@@ -81,8 +83,9 @@ double modelled_attention_macs(const AttentionShape& shape, int threads);
 
 class Attention : public Op {
 public:
-    // qkv: (batch·tokens) × 3·inner, rows [q | k | v], each head-major.
-    // out: (batch·tokens) × inner. Each f32 or bf16.
+    // qkv: (batch·tokens) × 3·inner, rows [q | k | v], each head-major: f32,
+    // bf16, or (s8 q kᵀ) s8 with a scale per head's q, k and v (scale_group head_dim).
+    // out: (batch·tokens) × inner, f32 or bf16.
     Attention(const dnnl::engine& engine, int threads, const AttentionShape& shape, Activation qkv, Activation out,
               AttentionTypes types = {});
 
@@ -114,6 +117,8 @@ private:
         const char* k;
         const char* v;
         char* out;  // the first output row, strided
+        // s8 qkv: the scales of q's first row, k's and v's, each 3 · heads apart; else null
+        const float *q_scales, *k_scales, *v_scales;
     };
     // The blocks of a thread's workspace, at these byte offsets: dense, but k
     // and v where packed (packs_kv: copied dense into staged first).
@@ -131,9 +136,12 @@ private:
     };
     void copy_out_probabilities(const Task& task, const char* probabilities) const;
     // Copies rows of q, k or v into a dense block of dst's type: through the
-    // layer's norm and rotation (q and k), quantized per row (s8).
-    void copy_in(const char* src, int rows, int first_token, int head, const std::optional<NormParams>* norm,
-                 const Activation& dst, float* row) const;
+    // layer's norm and rotation (q and k), quantized per row (s8); s8 rows
+    // with their scales (s8 qkv's, 3 · heads apart).
+    void copy_in(const char* src, const float* scales, int rows, int first_token, int head,
+                 const std::optional<NormParams>* norm, const Activation& dst, float* row) const;
+    // s8 qkv's scales of rows of q, k or v (3 · heads apart) into dst, dense.
+    void copy_scales(const float* scales, int rows, float* dst) const;
     // scaled: the scores are q kᵀ's scaled, with their lane maxima (ops/int8_products.hpp)
     void softmax(const Task& task, char* w, bool scaled) const;
 

@@ -26,10 +26,10 @@ int groups_of(int k) { return ceil_div(k, 4); }
 
 // kᵀ as products_block's b (keys' 4-byte groups transposed), then each
 // column's start value: −128 · Σ of its key's values.
-ONEVIT_VNNI void pack_keys_vnni(const std::int8_t* keys, int n, int k, void* packed) {
+ONEVIT_VNNI void pack_keys_vnni(const std::int8_t* keys, std::int64_t stride, int n, int k, void* packed) {
     const int columns = padded(n), groups = k / 4;
     auto* out = static_cast<std::int32_t*>(packed);
-    products::transpose_keys(reinterpret_cast<const std::int32_t*>(keys), groups, n, groups, out);
+    products::transpose_keys(reinterpret_cast<const std::int32_t*>(keys), stride / 4, n, groups, out);
     std::int32_t* starts = out + std::size_t(groups) * columns;
     const __m512i ones = _mm512_set1_epi8(1);
     for (int first = 0; first < columns; first += kLanes) {
@@ -42,7 +42,7 @@ ONEVIT_VNNI void pack_keys_vnni(const std::int8_t* keys, int n, int k, void* pac
 
 // Rows 4g … 4g + 3 of values, 64 columns at a time: bytes interleaved 4 rows
 // by 4 (within 128-bit lanes), then the lanes put back in column order.
-ONEVIT_VNNI void pack_values_vnni(const std::int8_t* values, int k, int n, void* packed) {
+ONEVIT_VNNI void pack_values_vnni(const std::int8_t* values, std::int64_t stride, int k, int n, void* packed) {
     const int groups = groups_of(k);
     auto* out = static_cast<std::int32_t*>(packed);
     for (int first = 0; first < n; first += 4 * kLanes) {
@@ -51,7 +51,7 @@ ONEVIT_VNNI void pack_values_vnni(const std::int8_t* values, int k, int n, void*
         for (int g = 0; g < groups; ++g) {
             __m512i r[4];
             for (int b = 0; b < 4; ++b)
-                r[b] = 4 * g + b < k ? _mm512_maskz_loadu_epi8(in_row, values + std::size_t(4 * g + b) * n + first)
+                r[b] = 4 * g + b < k ? _mm512_maskz_loadu_epi8(in_row, values + (4 * g + b) * stride + first)
                                      : _mm512_setzero_si512();
             const __m512i low01 = _mm512_unpacklo_epi8(r[0], r[1]), high01 = _mm512_unpackhi_epi8(r[0], r[1]);
             const __m512i low23 = _mm512_unpacklo_epi8(r[2], r[3]), high23 = _mm512_unpackhi_epi8(r[2], r[3]);
@@ -67,6 +67,23 @@ ONEVIT_VNNI void pack_values_vnni(const std::int8_t* values, int k, int n, void*
         }
     }
     std::fill_n(out + std::size_t(groups) * n, n, 0);  // no corrections: a is u8
+}
+
+// Strided rows are fetched this many ahead: the hardware prefetchers stop at each page.
+constexpr int kRowsAhead = 8;
+
+ONEVIT_VNNI void copy_flipping_sign_bits_avx512(const std::int8_t* values, std::int64_t stride, int rows, int n,
+                                                std::uint8_t* out) {
+    const __m512i sign = _mm512_set1_epi8(-128);
+    for (int r = 0; r < rows; ++r) {
+        const std::int8_t* row = values + r * stride;
+        for (int i = 0; i < n; i += 64) __builtin_prefetch(row + kRowsAhead * stride + i);
+        for (int i = 0; i < n; i += 64) {
+            const __mmask64 in_row = n - i >= 64 ? ~__mmask64(0) : (__mmask64(1) << (n - i)) - 1;
+            _mm512_mask_storeu_epi8(out + std::int64_t(r) * n + i, in_row,
+                                    _mm512_xor_si512(_mm512_maskz_loadu_epi8(in_row, row + i), sign));
+        }
+    }
 }
 
 // acc += the products of a's u8 and b's s8, 4 by 4 (vpdpbusd). As asm: GCC 12
@@ -97,12 +114,20 @@ bool has_int8_products_kernel() {
 
 std::size_t packed_b_bytes(int n, int k) { return sizeof(std::int32_t) * std::size_t(padded(n)) * (groups_of(k) + 1); }
 
-void pack_keys(const std::int8_t* keys, int n, int k, void* packed) { pack_keys_vnni(keys, n, k, packed); }
-void pack_values(const std::int8_t* values, int k, int n, void* packed) { pack_values_vnni(values, k, n, packed); }
+void pack_keys(const std::int8_t* keys, std::int64_t stride, int n, int k, void* packed) {
+    pack_keys_vnni(keys, stride, n, k, packed);
+}
+void pack_values(const std::int8_t* values, std::int64_t stride, int k, int n, void* packed) {
+    pack_values_vnni(values, stride, k, n, packed);
+}
 
 void int8_products(const std::uint8_t* a, std::int64_t a_stride, int rows, const void* packed_b, int n, int k,
                    const ProductsOut& out) {
     products::run<Vnni>(a, a_stride, rows, packed_b, n, k, out);
+}
+
+void copy_flipping_sign_bits(const std::int8_t* values, std::int64_t stride, int rows, int n, std::uint8_t* out) {
+    copy_flipping_sign_bits_avx512(values, stride, rows, n, out);
 }
 
 void flip_sign_bits(std::int8_t* values, std::size_t n) {

@@ -24,11 +24,12 @@ bool has_int8_products_kernel();
 // Bytes of b packed for int8_products: n columns, k values each.
 std::size_t packed_b_bytes(int n, int k);
 
-// Packs keys, dense s8 [n][k] (k a multiple of 4), as b = kᵀ, with the
-// corrections for a = q + 128.
-void pack_keys(const std::int8_t* keys, int n, int k, void* packed);
-// Packs values, dense s8 [k][n] (n a multiple of 16), as b = v, for a = u8.
-void pack_values(const std::int8_t* values, int k, int n, void* packed);
+// Packs keys, s8 [n][k] (k a multiple of 4) with rows `stride` bytes apart
+// (a multiple of 4), as b = kᵀ, with the corrections for a = q + 128.
+void pack_keys(const std::int8_t* keys, std::int64_t stride, int n, int k, void* packed);
+// Packs values, s8 [k][n] (n a multiple of 16) with rows `stride` bytes
+// apart, as b = v, for a = u8.
+void pack_values(const std::int8_t* values, std::int64_t stride, int k, int n, void* packed);
 
 // out = Σ_d a[i][d] · b[d][j], for i < rows, j < n, d < k (ops/products_block.hpp
 // says where they go: f32, scaled scores as softmax_rows_u8 computes them
@@ -38,5 +39,8 @@ void int8_products(const std::uint8_t* a, std::int64_t a_stride, int rows, const
 
 // x + 128 for every s8 value, as u8: its sign bit flipped, in place.
 void flip_sign_bits(std::int8_t* values, std::size_t n);
+// The same from rows of n values `stride` bytes apart (qkv's q at int8) into
+// dense u8 rows; where has_int8_products_kernel().
+void copy_flipping_sign_bits(const std::int8_t* values, std::int64_t stride, int rows, int n, std::uint8_t* out);
 
 }  // namespace onevit

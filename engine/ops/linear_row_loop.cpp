@@ -77,6 +77,10 @@ void finish_rows(float* block, Range rows, int cols, const float* row_scales, co
                 apply_gelu_to_bf16(*gelu, values, cols, scale, bias, static_cast<std::uint16_t*>(out));
             else
                 scale_and_add_bias_to_bf16(values, cols, scale, bias, static_cast<std::uint16_t*>(out));
+        } else if (dst.type == Type::s8 && dst.scale_group) {  // no GELU (checked at construction)
+            scale_add_bias_and_quantize_groups(values, cols, scale, bias, dst.scale_group,
+                                               static_cast<std::int8_t*>(out),
+                                               dst.scale_at(row, dst_stride, dst_column));
         } else if (gelu && dst.type == Type::s8) {  // whole rows (checked at construction)
             const float max_abs = apply_gelu(*gelu, values, cols, scale, bias);
             quantize_by_max(values, cols, max_abs, static_cast<std::int8_t*>(out), &dst.row_scales[row]);
@@ -105,8 +109,17 @@ RowLoopLinear::RowLoopLinear(std::string name, const LinearWeights& w, const dnn
     const auto& column_tiles = w.column_tiles();
     if (!w.int8()) src_.row_scales = nullptr;  // bf16 rows have none (scale 1)
     if (epilogue_ == Epilogue::tanh) throw std::logic_error("RowLoopLinear: no tanh epilogue (poolers stay f32)");
-    if (!w.row_epilogue() || src.type != w.types().src || (w.int8() && !src.row_scales) ||
-        (dst.type == memory::data_type::s8 && column_tiles.size() > 1))
+    // s8 output: whole rows from one column tile, or scale groups (no GELU) that no tile splits
+    const auto splits_groups = [&] {
+        if (dst.type != memory::data_type::s8) return false;
+        if (!dst.scale_group) return column_tiles.size() > 1;
+        return gelu_of(epilogue_).has_value() ||
+               std::any_of(column_tiles.begin(), column_tiles.end(), [&](const LinearWeights::ColumnTile& tile) {
+                   return tile.columns.begin % dst.scale_group != 0 || tile.columns.size % dst.scale_group != 0;
+               });
+    };
+    if (!w.row_epilogue() || src.type != w.types().src || (w.int8() && !src.row_scales) || src.scale_group ||
+        splits_groups())
         throw std::logic_error("RowLoopLinear: activations of other data types than the weights were prepared for");
     for (const LinearTile& t : plan_linear_tiles(w, engine, rows, chunk_floats())) {
         const auto& tile = column_tiles[t.column_tile];

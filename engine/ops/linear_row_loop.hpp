@@ -4,7 +4,8 @@
 // scales), or f32/bf16 ones, each into an f32 block in the running thread's
 // workspace, then the row loop over the block: each row times its activation scale (int8), plus the bias,
 // the GELU, then stored (f32, bf16), quantized per row (s8, for whole rows)
-// or added to the residual. A tile runs as row chunks whose blocks fit the
+// or per scale group (s8, qkv's heads at int8: ops/activation.hpp), or added
+// to the residual. A tile runs as row chunks whose blocks fit the
 // core's L2, so each block is read back from L2 (docs/performance.md).
 //
 // Why not oneDNN's epilogues: oneDNN 2.6's brgemm takes a per-row multiply

@@ -98,6 +98,17 @@ constexpr int kRowsAhead = 8;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+// x / scale (inverse = 1 / scale) as 16 s8 steps at out: x · inverse + the
+// rounding constant fused, the clamp's NaN to 127 (min(y, 127) is 127 for a
+// NaN y, as std::min(127, y)).
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline void store_quantized16(__m512 x, __m512 inverse,
+                                                                                         std::int8_t* out) {
+    const __m512 magic = _mm512_set1_ps(kRoundingMagic);
+    const __m512 rounded = _mm512_sub_ps(_mm512_fmadd_ps(x, inverse, magic), magic);
+    const __m512 clamped = _mm512_max_ps(_mm512_min_ps(rounded, _mm512_set1_ps(127.f)), _mm512_set1_ps(-127.f));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(clamped)));
+}
+
 // quantize_bf16_rows by AVX-512 for rows of a multiple of 32 values (attention's
 // q, k and v at int8): the arithmetic of GCC's AVX-512 build of the loops below
 // (x · 1/scale + the rounding constant fused, the clamp's NaN to 127), without
@@ -115,7 +126,6 @@ __attribute__((target("avx512f,avx512bw"))) void quantize_bf16_rows_avx512(const
         max = _mm512_max_epu32(_mm512_and_si512(max, low_half), _mm512_srli_epi32(max, 16));
         scales[r] = scale_for_max_abs(from_bf16(static_cast<std::uint16_t>(_mm512_reduce_max_epu32(max))));
     }
-    const __m512 magic = _mm512_set1_ps(kRoundingMagic), high = _mm512_set1_ps(127.f), low = _mm512_set1_ps(-127.f);
     for (int r = 0; r < rows; ++r) {
         const std::uint16_t* row = values + r * stride;
         const __m512 inverse = _mm512_set1_ps(1.f / scales[r]);
@@ -124,15 +134,35 @@ __attribute__((target("avx512f,avx512bw"))) void quantize_bf16_rows_avx512(const
             const __m512i bf16 = _mm512_loadu_si512(row + i);
             const __m512i halves[2] = {_mm512_cvtepu16_epi32(_mm512_castsi512_si256(bf16)),
                                        _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(bf16, 1))};
-            for (int h = 0; h < 2; ++h) {
-                const __m512 x = _mm512_castsi512_ps(_mm512_slli_epi32(halves[h], 16));
-                const __m512 rounded = _mm512_sub_ps(_mm512_fmadd_ps(x, inverse, magic), magic);
-                // min(y, 127) is 127 for a NaN y, as std::min(127, y)
-                const __m512 clamped = _mm512_max_ps(_mm512_min_ps(rounded, high), low);
-                _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i + 16 * h),
-                                 _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(clamped)));
-            }
+            for (int h = 0; h < 2; ++h)
+                store_quantized16(_mm512_castsi512_ps(_mm512_slli_epi32(halves[h], 16)), inverse, out + i + 16 * h);
         }
+    }
+}
+
+// scale_add_bias_and_quantize_groups by AVX-512 for groups of a multiple of
+// 16: each group's maximum taken as its values are computed, then its s8
+// steps from L1 (the arithmetic of quantize_bf16_rows_avx512). All the
+// groups' maxima first, as quantize_bf16_rows does its rows': their scales'
+// divisions then overlap.
+__attribute__((target("avx512f,avx512bw"))) void scale_add_bias_and_quantize_groups_avx512(
+    float* values, int n, float scale, const float* bias, int group, std::int8_t* q, float* scales) {
+    const __m512 times = _mm512_set1_ps(scale);
+    const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
+    for (int first = 0; first < n; first += group) {
+        __m512i max = _mm512_setzero_si512();
+        for (int i = first; i < first + group; i += 16) {
+            const __m512 x = _mm512_fmadd_ps(_mm512_loadu_ps(values + i), times, _mm512_loadu_ps(bias + i));
+            _mm512_storeu_ps(values + i, x);
+            max = _mm512_max_epu32(max, _mm512_and_si512(_mm512_castps_si512(x), magnitude));
+        }
+        const std::uint32_t max_bits = _mm512_reduce_max_epu32(max);
+        std::memcpy(&scales[first / group], &max_bits, sizeof max_bits);  // max |x| for now
+    }
+    for (int g = 0; g < n / group; ++g) scales[g] = scale_for_max_abs(scales[g]);
+    for (int first = 0; first < n; first += group) {
+        const __m512 inverse = _mm512_set1_ps(1.f / scales[first / group]);
+        for (int i = first; i < first + group; i += 16) store_quantized16(_mm512_loadu_ps(values + i), inverse, q + i);
     }
 }
 #if defined(__GNUC__) && !defined(__clang__)
@@ -156,7 +186,25 @@ void quantize_bf16_rows_portable(const std::uint16_t* values, std::int64_t strid
     }
 }
 
+ONEVIT_VECTOR_CLONES
+void scale_add_bias_and_quantize_groups_portable(float* values, int n, float scale, const float* bias, int group,
+                                                 std::int8_t* q, float* scales) {
+    for (int i = 0; i < n; ++i) values[i] = values[i] * scale + bias[i];
+    for (int first = 0; first < n; first += group) {
+        scales[first / group] = symmetric_scale(values + first, group);
+        quantize(values + first, group, scales[first / group], q + first);
+    }
+}
+
 }  // namespace
+
+void scale_add_bias_and_quantize_groups(float* values, int n, float scale, const float* bias, int group, std::int8_t* q,
+                                        float* scales) {
+    static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    if (avx512 && group % 16 == 0)
+        return scale_add_bias_and_quantize_groups_avx512(values, n, scale, bias, group, q, scales);
+    scale_add_bias_and_quantize_groups_portable(values, n, scale, bias, group, q, scales);
+}
 
 void quantize_bf16_rows(const std::uint16_t* values, std::int64_t stride, int rows, int n, std::int8_t* q,
                         float* scales) {
@@ -193,10 +241,16 @@ void store_row(const float* values, int n, const Activation& dst, std::int64_t r
             to_bf16_row(values, n, scale, static_cast<std::uint16_t*>(dst.at(row, stride, column)));
             return;
         case Type::s8: {  // scale > 0: round(x · scale / (max|x · scale| / 127)) = round(x / (max|x| / 127))
-            if (column != 0 || n != stride) throw std::logic_error("store_row: s8 rows are quantized whole");
-            const float row_scale = symmetric_scale(values, n);
-            dst.row_scales[row] = row_scale * scale;
-            quantize(values, n, row_scale, static_cast<std::int8_t*>(dst.at(row, stride)));
+            const int group = dst.scale_group ? dst.scale_group : n;
+            if (dst.scale_group ? column % group != 0 || n % group != 0 || stride % group != 0
+                                : column != 0 || n != stride)
+                throw std::logic_error("store_row: s8 rows are quantized in whole rows or scale groups");
+            for (int first = 0; first < n; first += group) {
+                const float group_scale = symmetric_scale(values + first, group);
+                *dst.scale_at(row, stride, column + first) = group_scale * scale;
+                quantize(values + first, group, group_scale,
+                         static_cast<std::int8_t*>(dst.at(row, stride, column + first)));
+            }
             return;
         }
         default:

@@ -45,8 +45,8 @@ float sum_of_squares(const float* values, int n);
 float max_abs_of(const float* values, int n);
 
 // Writes one row of n floats, times scale (> 0), as dst's type, from this
-// column on: f32, bf16, or (whole rows only: column 0, n = the row's width) s8
-// with its row scale.
+// column on: f32, bf16, or s8 with its row scale (whole rows only: column 0,
+// n = the row's width) or its scale groups' scales (whole groups only).
 void store_row(const float* values, int n, const Activation& dst, std::int64_t row, std::int64_t stride,
                std::int64_t column = 0, float scale = 1.f);
 
@@ -55,6 +55,13 @@ void store_row(const float* values, int n, const Activation& dst, std::int64_t r
 // q, k and v at int8).
 void quantize_bf16_rows(const std::uint16_t* values, std::int64_t stride, int rows, int n, std::int8_t* q,
                         float* scales);
+
+// values · scale + bias (n values, a multiple of group) as s8 per group of
+// `group` values, each group's scale in scales[g]: store_row's scale-group
+// case fused with the pass before it (qkv's row loop at int8). values is
+// left holding values · scale + bias.
+void scale_add_bias_and_quantize_groups(float* values, int n, float scale, const float* bias, int group, std::int8_t* q,
+                                        float* scales);
 
 // Reads one row of src (f32 or bf16) as floats.
 void load_row(const Activation& src, std::int64_t row, std::int64_t stride, int n, float* values);
