@@ -15,6 +15,7 @@
 #include "format/model_file.hpp"
 #include "ops/attention.hpp"
 #include "ops/op.hpp"
+#include "ops/patch_grid.hpp"
 #include "ops/schedule.hpp"
 #include "runtime/thread_memory.hpp"
 #include "runtime/weight_memory.hpp"
@@ -107,6 +108,22 @@ inline std::vector<double> naive_layer_norm(const std::vector<float>& src, int r
             expected.push_back((src[r * dim + i] - mean) / std::sqrt(var + eps) * scale[i] + shift[i]);
     }
     return expected;
+}
+
+// The images' patches, one row of C·P·P values each, in (c, y, x) order.
+inline std::vector<float> naive_patch_rows(const std::vector<float>& images, const PatchGrid& g, int batch) {
+    std::vector<float> rows;
+    for (int b = 0; b < batch; ++b)
+        for (int gy = 0; gy < g.grid_height(); ++gy)
+            for (int gx = 0; gx < g.grid_width(); ++gx)
+                for (int c = 0; c < g.channels; ++c)
+                    for (int y = 0; y < g.patch; ++y)
+                        for (int x = 0; x < g.patch; ++x)
+                            rows.push_back(
+                                images[((std::size_t(b) * g.channels + c) * g.image_height + gy * g.patch + y) *
+                                           g.image_width +
+                                       gx * g.patch + x]);
+    return rows;
 }
 
 // Ops are built inside the arena, as the engine builds them (Executor::require_inside_run).

@@ -143,26 +143,20 @@ TEST_P(Ops, PatchEmbedMatchesNaive) {
     }
 }
 
+// Patches of 4 (a copy of any width) and of 16 (the fixed-size copy); by
+// thread count, tiles start and end inside a grid row.
 TEST_P(Ops, PatchExtractionMatchesNaive) {
     Executor ex(engine, GetParam());
-    const PatchGrid g{2, 12, 20, 4};
-    const int batch = 3;
-    const std::vector<float> images = random_vector(batch * g.channels * g.image_height * g.image_width, 16);
-    std::vector<float> rows(batch * g.patches() * g.patch_dim(), -1.f);
-    ExtractPatches extract(g, split_evenly(batch * g.patches(), ex.threads()), rows.data());
-    extract.set_input(images.data());
-    run(ex, extract);
-    std::vector<double> expected;
-    for (int b = 0; b < batch; ++b)
-        for (int gy = 0; gy < g.grid_height(); ++gy)
-            for (int gx = 0; gx < g.grid_width(); ++gx)
-                for (int c = 0; c < g.channels; ++c)
-                    for (int y = 0; y < g.patch; ++y)
-                        for (int x = 0; x < g.patch; ++x)
-                            expected.push_back(
-                                images[((b * g.channels + c) * g.image_height + gy * g.patch + y) * g.image_width +
-                                       gx * g.patch + x]);
-    expect_close(rows, expected, 0);
+    for (const PatchGrid g : {PatchGrid{2, 12, 20, 4}, PatchGrid{3, 48, 80, 16}}) {
+        const int batch = 3;
+        const std::vector<float> images = random_vector(batch * g.channels * g.image_height * g.image_width, 16);
+        std::vector<float> rows(batch * g.patches() * g.patch_dim(), -1.f);
+        ExtractPatches extract(g, split_evenly(batch * g.patches(), ex.threads()), rows.data());
+        extract.set_input(images.data());
+        run(ex, extract);
+        const std::vector<float> expected = naive_patch_rows(images, g, batch);
+        expect_close(rows, std::vector<double>(expected.begin(), expected.end()), 0);
+    }
 }
 
 TEST_P(Ops, PrimitivesCannotBeCreatedOutsideTheArena) {

@@ -17,6 +17,7 @@
 #include "ops/convert_rows.hpp"
 #include "ops/linear.hpp"
 #include "ops/norm.hpp"
+#include "ops/patch_embed.hpp"
 #include "ops/quantize.hpp"
 
 namespace onevit {
@@ -204,23 +205,32 @@ TEST_P(PrecisionOps, LinearRefusesScaleGroupsAcrossColumnTiles) {
     }
 }
 
+// Widths the AVX-512 rows take (16s, four rows at a time) and one they do not
+// (40); 23 rows, so that by thread count a tile ends in a group of 1, 2 or 3
+// rows. Every fifth row's mean is 1000 (spread 3): a variance from E[x²] −
+// mean² loses it there; the others' mean is 5.
 TEST_P(PrecisionOps, LayerNormWritesBf16AndS8) {
     Executor ex(engine, GetParam());
-    const int rows = 23, dim = 48;
+    const int rows = 23;
     const float eps = 1e-6f;
-    Tensor scale({dim}, 8), shift({dim}, 9);
-    std::vector<float> src = random_vector(rows * dim, 10, 3.f);
-    for (float& x : src) x += 5.f;  // a mean far from 0
-    const std::vector<double> expected = naive_layer_norm(src, rows, dim, eps, scale.view.data, shift.view.data);
-    // bf16: one rounding (2^-9). s8: half a step, 0.5/127 of the row's maximum.
-    for (auto [type, tolerance] : {std::pair{Type::bf16, 4e-3}, std::pair{Type::s8, 0.5 / 127 + 1e-5}}) {
-        Buffer dst(type, rows, dim);
-        auto op = inside(ex, [&] {
-            return make_norm("norm", engine, ex.threads(), rows,
-                             {Norm::layer, dim, eps, scale.view.data, shift.view.data}, src.data(), dst.activation());
-        });
-        run(ex, *op);
-        expect_rows_close(dst.values(), expected, dim, tolerance);
+    for (int dim : {40, 48, 192, 384, 768}) {
+        Tensor scale({dim}, 8), shift({dim}, 9);
+        std::vector<float> src = random_vector(rows * dim, 10, 3.f);
+        for (int r = 0; r < rows; ++r)
+            for (int i = 0; i < dim; ++i) src[std::size_t(r) * dim + i] += r % 5 == 0 ? 1000.f : 5.f;
+        const std::vector<double> expected = naive_layer_norm(src, rows, dim, eps, scale.view.data, shift.view.data);
+        // bf16: one rounding (2^-9). s8: half a step, 0.5/127 of the row's maximum.
+        for (auto [type, tolerance] : {std::pair{Type::bf16, 4e-3}, std::pair{Type::s8, 0.5 / 127 + 1e-5}}) {
+            SCOPED_TRACE(testing::Message() << "dim " << dim << (type == Type::bf16 ? ", bf16" : ", s8"));
+            Buffer dst(type, rows, dim);
+            auto op = inside(ex, [&] {
+                return make_norm("norm", engine, ex.threads(), rows,
+                                 {Norm::layer, dim, eps, scale.view.data, shift.view.data}, src.data(),
+                                 dst.activation());
+            });
+            run(ex, *op);
+            expect_rows_close(dst.values(), expected, dim, tolerance);
+        }
     }
 }
 
@@ -235,11 +245,11 @@ std::vector<std::uint16_t> words_of(const Buffer& b) {
 // widths of 16s) are normalize_row's floats stored by store_row. Bit for bit
 // in g++'s optimised build; builds that compile the reference otherwise
 // (clang, sanitizers: other multiply-add contractions) may round a value one
-// step apart. 7 rows: a group of four and three alone.
+// step apart. 11 rows: groups of four, then of three or fewer by thread count.
 TEST_P(PrecisionOps, LayerNormMatchesNormalizeRowThenStoreRow) {
     Executor ex(engine, GetParam());
-    const int rows = 7;
-    for (int dim : {20, 192, 200, 256, 384}) {
+    const int rows = 11;
+    for (int dim : {20, 192, 200, 256, 384, 768}) {
         Tensor scale({dim}, 11), shift({dim}, 12);
         std::vector<float> src = rows_of_varied_scale(rows, dim, 13);
         const NormParams params{Norm::layer, dim, 1e-6f, scale.view.data, shift.view.data};
@@ -254,6 +264,11 @@ TEST_P(PrecisionOps, LayerNormMatchesNormalizeRowThenStoreRow) {
                 normalize_row(params, src.data() + std::size_t(r) * dim, row.data());
                 store_row(row.data(), dim, expected.activation(), r, dim);
             }
+#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
+            EXPECT_EQ(words_of(dst), words_of(expected)) << "dim " << dim;  // g++'s optimised build: bit for bit
+            EXPECT_EQ(dst.scales, expected.scales) << "dim " << dim;
+#endif
             const std::vector<float> want = expected.values();
             // One bf16 step is at most 2^-7 of a value; one s8 step 1/127 of the row's maximum.
             SCOPED_TRACE(testing::Message() << "dim " << dim << (type == Type::bf16 ? ", bf16" : ", s8"));
@@ -264,6 +279,31 @@ TEST_P(PrecisionOps, LayerNormMatchesNormalizeRowThenStoreRow) {
                     EXPECT_NEAR(dst.scales[r], expected.scales[r], 1e-6 * expected.scales[r]);
                 }
             }
+        }
+    }
+}
+
+// Patch rows as bf16 or s8 (the patch embedding's input at bf16 and int8):
+// each the f32 patch stored by store_row, bit for bit. A 3 × 5 grid of
+// 16-pixel patches, 2 images: by thread count, tiles start and end inside a
+// grid row.
+TEST_P(PrecisionOps, PatchExtractionStoresEachPatchByStoreRow) {
+    Executor ex(engine, GetParam());
+    const PatchGrid g{3, 48, 80, 16};
+    const int batch = 2, rows = batch * g.patches();
+    const std::vector<float> images =
+        random_vector(std::size_t(batch) * g.channels * g.image_height * g.image_width, 17);
+    const std::vector<float> patches = naive_patch_rows(images, g, batch);
+    for (Type type : {Type::bf16, Type::s8}) {
+        SCOPED_TRACE(type == Type::bf16 ? "bf16" : "s8");
+        Buffer dst(type, rows, g.patch_dim());
+        const Buffer expected = Buffer::of(type, rows, g.patch_dim(), patches);
+        ExtractPatches extract(g, split_evenly(rows, ex.threads()), dst.activation());
+        extract.set_input(images.data());
+        run(ex, extract);
+        EXPECT_EQ(words_of(dst), words_of(expected));
+        if (type == Type::s8) {
+            EXPECT_EQ(dst.scales, expected.scales);
         }
     }
 }

@@ -2,17 +2,14 @@
 
 #include <immintrin.h>
 
-#include <cmath>
-#include <cstring>
+#include <cstdint>
 
 #include "ops/bf16_store.hpp"
+#include "ops/vector_math.hpp"
 
 namespace onevit {
 
 namespace {
-
-// Wider rows run faster in the loops (docs/performance.md, "Per-op CPU time at batch 8").
-constexpr int kMaxWidth = 256;
 
 // GCC 12 warns of the "undefined" vectors inside its own intrinsics (bug 105593).
 #if defined(__GNUC__) && !defined(__clang__)
@@ -21,88 +18,145 @@ constexpr int kMaxWidth = 256;
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
-// lane_sum's last step (ops/vector_math.hpp): the 16 lanes added one after another, lane 0 first.
-ONEVIT_BF16_TARGET inline float sum_in_lane_order(__m512 lanes) {
-    alignas(64) float lane[16];
-    _mm512_store_ps(lane, lanes);
-    float sum = 0.f;
-    for (float value : lane) sum += value;
-    return sum;
+constexpr int R = kLayerNormRowsAtOnce;
+static_assert(R == 4, "the reductions put four rows side by side in a vector of 4 lanes");
+
+ONEVIT_BF16_TARGET inline __m128 add(__m128 a, __m128 b) { return _mm_add_ps(a, b); }
+
+// |x| orders as its bits with the sign cleared (quantize.cpp's max_abs_of), so
+// the maximum of magnitudes is an unsigned one, and a NaN stays the largest.
+ONEVIT_BF16_TARGET inline __m128 max_bits(__m128 a, __m128 b) {
+    return _mm_castsi128_ps(_mm_max_epu32(_mm_castps_si128(a), _mm_castps_si128(b)));
 }
 
-// centred · inverse_std · scale + shift, 16 values.
-ONEVIT_BF16_TARGET inline __m512 scaled(const float* centred, __m512 inverse_std, const float* scale,
-                                        const float* shift) {
-    return _mm512_fmadd_ps(_mm512_mul_ps(_mm512_loadu_ps(centred), inverse_std), _mm512_loadu_ps(scale),
-                           _mm512_loadu_ps(shift));
+// Four rows' 16 lanes folded by combine (a sum or a maximum), row r's result
+// in lane r: 0 combined with lane 0, then lanes 1, …, 15 one after another —
+// lane_sum's order (ops/vector_math.hpp), so the sums are normalize_row's bit
+// for bit — the four rows side by side in one chain of 16 operations where
+// each row alone would run a chain of its own.
+template <__m128 (*combine)(__m128, __m128)>
+ONEVIT_BF16_TARGET inline __m128 fold_rows(const __m512 (&v)[R]) {
+    // Block k of each row, then lane 4k + b of each row in block b of by_lane.
+    const __m512 low01 = _mm512_shuffle_f32x4(v[0], v[1], 0x44), high01 = _mm512_shuffle_f32x4(v[0], v[1], 0xee);
+    const __m512 low23 = _mm512_shuffle_f32x4(v[2], v[3], 0x44), high23 = _mm512_shuffle_f32x4(v[2], v[3], 0xee);
+    const __m512 blocks[4] = {_mm512_shuffle_f32x4(low01, low23, 0x88), _mm512_shuffle_f32x4(low01, low23, 0xdd),
+                              _mm512_shuffle_f32x4(high01, high23, 0x88), _mm512_shuffle_f32x4(high01, high23, 0xdd)};
+    const __m512i by_lane = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    __m128 folded = _mm_setzero_ps();
+    for (const __m512 block : blocks) {
+        const __m512 lanes = _mm512_permutexvar_ps(by_lane, block);
+        folded = combine(folded, _mm512_castps512_ps128(lanes));
+        folded = combine(folded, _mm512_extractf32x4_ps(lanes, 1));
+        folded = combine(folded, _mm512_extractf32x4_ps(lanes, 2));
+        folded = combine(folded, _mm512_extractf32x4_ps(lanes, 3));
+    }
+    return folded;
 }
 
-// The operations of centre_row, scale_row and store_row's (quantize.cpp) as
-// GCC's AVX-512 build of those loops performs them: lane l of a sum adds
-// values l, l + 16, …; the squares and the scale-and-shift in fused
-// multiply-adds; s8 steps by adding and subtracting 1.5·2^23, clamped (NaN → 127).
-template <int R, bool S8>
-ONEVIT_BF16_TARGET inline void norm_rows(const NormParams& p, const float* x, const Activation& dst, int first,
-                                         float* y) {
+// Row r's value of a fold_rows result, in all 16 lanes.
+ONEVIT_BF16_TARGET inline __m512 of_row(__m128 folded, int r) {
+    return _mm512_permutexvar_ps(_mm512_set1_epi32(r), _mm512_castps128_ps512(folded));
+}
+
+// Rows first .. first + kRows − 1 of dst = LayerNorm of the rows at x.
+// The statistics in two passes (the mean, then the squares about it, which
+// keeps rows whose mean is far from 0 accurate); the sums in 16 lanes, then a
+// tree. s8 keeps the scaled rows in scratch for their maximum, vector by vector
+// interleaved (no two rows' stores 4 KB apart); bf16 stores each value at once.
+template <bool kS8, int kRows>
+ONEVIT_BF16_TARGET void norm_rows(const NormParams& p, const float* x, const Activation& dst, int first,
+                                  float* scratch) {
+    constexpr int kBytes = kS8 ? 1 : 2;  // a value's in dst
     const int dim = p.dim;
-    __m512 sum[R], mean[R], inverse_std[R];
+    const float* row[kRows];
+    char* out[kRows];
+    for (int r = 0; r < kRows; ++r)
+        row[r] = x + std::int64_t(r) * dim, out[r] = static_cast<char*>(dst.at(first + r, dim));
+    __m512 sum[R];  // rows past kRows stay 0
     for (int r = 0; r < R; ++r) sum[r] = _mm512_setzero_ps();
     for (int i = 0; i < dim; i += 16)
-        for (int r = 0; r < R; ++r) sum[r] = _mm512_add_ps(sum[r], _mm512_loadu_ps(x + r * dim + i));
-    for (int r = 0; r < R; ++r) mean[r] = _mm512_set1_ps(sum_in_lane_order(sum[r]) / dim), sum[r] = _mm512_setzero_ps();
+        for (int r = 0; r < kRows; ++r) sum[r] = _mm512_add_ps(sum[r], _mm512_loadu_ps(row[r] + i));
+    const __m128 means = _mm_div_ps(fold_rows<add>(sum), _mm_set1_ps(float(dim)));
+    __m512 mean[R];
+    for (int r = 0; r < R; ++r) mean[r] = of_row(means, r), sum[r] = _mm512_setzero_ps();
     for (int i = 0; i < dim; i += 16)
-        for (int r = 0; r < R; ++r) {
-            const __m512 centred = _mm512_sub_ps(_mm512_loadu_ps(x + r * dim + i), mean[r]);
-            _mm512_storeu_ps(y + r * dim + i, centred);
+        for (int r = 0; r < kRows; ++r) {
+            const __m512 centred = _mm512_sub_ps(_mm512_loadu_ps(row[r] + i), mean[r]);
             sum[r] = _mm512_fmadd_ps(centred, centred, sum[r]);
         }
-    for (int r = 0; r < R; ++r)
-        inverse_std[r] = _mm512_set1_ps(1.f / std::sqrt(sum_in_lane_order(sum[r]) / dim + p.eps));
-    if constexpr (!S8) {
+    const __m128 variances = _mm_div_ps(fold_rows<add>(sum), _mm_set1_ps(float(dim)));
+    const __m128 inverse_stds = _mm_div_ps(_mm_set1_ps(1.f), _mm_sqrt_ps(_mm_add_ps(variances, _mm_set1_ps(p.eps))));
+    __m512 inverse_std[R];
+    for (int r = 0; r < R; ++r) inverse_std[r] = of_row(inverse_stds, r);
+    // (x − mean) · inverse_std · scale + shift: each row's 16 values from i on
+    // (scale and shift loaded once: the stores between may alias them).
+    const auto values_at = [&](int i, __m512(&v)[R]) ONEVIT_BF16_TARGET {
+        const __m512 scale = _mm512_loadu_ps(p.scale + i), shift = _mm512_loadu_ps(p.shift + i);
+        for (int r = 0; r < kRows; ++r) {
+            const __m512 centred = _mm512_sub_ps(_mm512_loadu_ps(row[r] + i), mean[r]);
+            v[r] = _mm512_fmadd_ps(_mm512_mul_ps(centred, inverse_std[r]), scale, shift);
+        }
+    };
+    __m512 v[R];
+    if constexpr (!kS8) {
+        for (int i = 0; i < dim; i += 16) {
+            values_at(i, v);
+            for (int r = 0; r < kRows; ++r)
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[r] + i * kBytes), (__m256i)_mm512_cvtneps_pbh(v[r]));
+        }
+    } else {
+        const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
+        __m512 largest[R];
+        for (int r = 0; r < R; ++r) largest[r] = _mm512_setzero_ps();
+        for (int i = 0; i < dim; i += 16) {
+            values_at(i, v);
+            for (int r = 0; r < kRows; ++r) {
+                _mm512_storeu_ps(scratch + (i * R + 16 * r), v[r]);
+                const __m512i bits = _mm512_and_si512(_mm512_castps_si512(v[r]), magnitude);
+                largest[r] = _mm512_castsi512_ps(_mm512_max_epu32(_mm512_castps_si512(largest[r]), bits));
+            }
+        }
+        // store_row's s8 rows (quantize.cpp) as GCC builds them: scale max|row| /
+        // 127 (1 for a row of zeros or with a NaN), each value · 1 / scale rounded
+        // to even by kRoundingMagic in the same multiply-add, clamped to ±127 (a NaN
+        // to 127).
+        const __m128 max_abs = fold_rows<max_bits>(largest);
+        const __m128 scales = _mm_mask_div_ps(_mm_set1_ps(1.f), _mm_cmp_ps_mask(max_abs, _mm_setzero_ps(), _CMP_GT_OQ),
+                                              max_abs, _mm_set1_ps(127.f));
+        float lanes[R];
+        _mm_storeu_ps(lanes, scales);
+        for (int r = 0; r < kRows; ++r) dst.row_scales[first + r] = lanes[r];
+        const __m128 inverses = _mm_div_ps(_mm_set1_ps(1.f), scales);
+        __m512 inverse[R];
+        for (int r = 0; r < R; ++r) inverse[r] = of_row(inverses, r);
+        const __m512 magic = _mm512_set1_ps(kRoundingMagic), top = _mm512_set1_ps(127.f),
+                     bottom = _mm512_set1_ps(-127.f);
         for (int i = 0; i < dim; i += 16)
-            for (int r = 0; r < R; ++r)
-                _mm256_storeu_si256(
-                    static_cast<__m256i*>(dst.at(first + r, dim, i)),
-                    (__m256i)_mm512_cvtneps_pbh(scaled(y + r * dim + i, inverse_std[r], p.scale + i, p.shift + i)));
-        return;
+            for (int r = 0; r < kRows; ++r) {
+                const __m512 shifted = _mm512_fmadd_ps(_mm512_loadu_ps(scratch + (i * R + 16 * r)), inverse[r], magic);
+                const __m512 clamped = _mm512_max_ps(_mm512_min_ps(_mm512_sub_ps(shifted, magic), top), bottom);
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(out[r] + i * kBytes),
+                                 _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(clamped)));
+            }
     }
-    // |x| orders as its bits with the sign cleared (quantize.cpp's max_abs_of).
-    const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
-    __m512i max_bits[R];
-    for (int r = 0; r < R; ++r) max_bits[r] = _mm512_setzero_si512();
-    for (int i = 0; i < dim; i += 16)
-        for (int r = 0; r < R; ++r) {
-            const __m512 value = scaled(y + r * dim + i, inverse_std[r], p.scale + i, p.shift + i);
-            _mm512_storeu_ps(y + r * dim + i, value);
-            max_bits[r] = _mm512_max_epu32(max_bits[r], _mm512_and_si512(_mm512_castps_si512(value), magnitude));
-        }
-    __m512 inverse[R];
-    for (int r = 0; r < R; ++r) {
-        const std::uint32_t bits = _mm512_reduce_max_epu32(max_bits[r]);
-        float max_abs;
-        std::memcpy(&max_abs, &bits, sizeof max_abs);
-        const float row_scale = max_abs > 0.f ? max_abs / 127.f : 1.f;
-        dst.row_scales[first + r] = row_scale;
-        inverse[r] = _mm512_set1_ps(1.f / row_scale);
-    }
-    const __m512 magic = _mm512_set1_ps(12582912.f), top = _mm512_set1_ps(127.f), bottom = _mm512_set1_ps(-127.f);
-    for (int i = 0; i < dim; i += 16)
-        for (int r = 0; r < R; ++r) {
-            const __m512 step = _mm512_mul_ps(_mm512_loadu_ps(y + r * dim + i), inverse[r]);
-            const __m512 rounded = _mm512_sub_ps(_mm512_add_ps(step, magic), magic);
-            const __m512 clamped = _mm512_max_ps(_mm512_min_ps(rounded, top), bottom);
-            _mm_storeu_si128(static_cast<__m128i*>(dst.at(first + r, dim, i)),
-                             _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(clamped)));
-        }
 }
 
-template <bool S8>
+template <bool kS8>
 ONEVIT_BF16_TARGET void norm_rows_of(const NormParams& p, const float* src, int first, int count, const Activation& dst,
                                      float* scratch) {
     int row = first;
-    for (; row + kLayerNormRowsAtOnce <= first + count; row += kLayerNormRowsAtOnce)
-        norm_rows<kLayerNormRowsAtOnce, S8>(p, src + std::int64_t(row) * p.dim, dst, row, scratch);
-    for (; row < first + count; ++row) norm_rows<1, S8>(p, src + std::int64_t(row) * p.dim, dst, row, scratch);
+    for (; row + R <= first + count; row += R) norm_rows<kS8, R>(p, src + std::int64_t(row) * p.dim, dst, row, scratch);
+    const float* rest = src + std::int64_t(row) * p.dim;
+    switch (first + count - row) {
+        case 3:
+            return norm_rows<kS8, 3>(p, rest, dst, row, scratch);
+        case 2:
+            return norm_rows<kS8, 2>(p, rest, dst, row, scratch);
+        case 1:
+            return norm_rows<kS8, 1>(p, rest, dst, row, scratch);
+        default:
+            return;
+    }
 }
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -112,7 +166,7 @@ ONEVIT_BF16_TARGET void norm_rows_of(const NormParams& p, const float* src, int 
 }  // namespace
 
 bool layer_norm_rows_avx512_runs(const NormParams& params, Activation::Type dst) {
-    return params.kind == Norm::layer && params.dim % 16 == 0 && params.dim <= kMaxWidth && cpu_rounds_to_bf16() &&
+    return params.kind == Norm::layer && params.dim % 16 == 0 && cpu_rounds_to_bf16() &&
            (dst == Activation::Type::s8 || dst == Activation::Type::bf16);
 }
 

@@ -1,8 +1,9 @@
 // LayerNorm rows into s8 (with row scales) or bf16 by AVX-512, four rows at a
 // time: bit for bit normalize_row's floats stored by store_row, whose loops
 // spend most of a row waiting on their sums (each lane_sum ends in 16 additions
-// one after another), so four rows' passes interleaved take less time where
-// rows are narrow (docs/performance.md, "Per-op CPU time at batch 8").
+// one after another). Here four rows' passes interleave, and their sums' last
+// additions run side by side in one vector (docs/performance.md, "LayerNorm
+// rows by AVX-512, any width").
 #pragma once
 
 #include <cstdint>
@@ -16,8 +17,8 @@ namespace onevit {
 constexpr int kLayerNormRowsAtOnce = 4;
 
 // Whether layer_norm_rows_avx512 runs here for these rows: a LayerNorm of a
-// multiple of 16 wide, up to 256, into s8 or bf16, where the CPU rounds to
-// bf16 itself (AVX512-BF16).
+// multiple of 16 wide into s8 or bf16, where the CPU rounds to bf16 itself
+// (AVX512-BF16).
 bool layer_norm_rows_avx512_runs(const NormParams& params, Activation::Type dst);
 
 // dst rows [first, first + count) = LayerNorm of the same rows of src (dense,

@@ -28,7 +28,7 @@ PatchEmbedWeights::PatchEmbedWeights(const dnnl::engine& engine, const PatchGrid
 ExtractPatches::ExtractPatches(const PatchGrid& grid, std::vector<Range> tiles, Activation rows)
     : Op("patch extraction"), grid_(grid), rows_(rows) {
     row_tiles_ = std::move(tiles);
-    workspace_bytes_ = sizeof(float) * grid_.patch_dim();
+    workspace_bytes_ = sizeof(float) * grid_.grid_width() * grid_.patch_dim();
 }
 
 void ExtractPatches::run(int task, TaskContext& context) {

@@ -10,8 +10,8 @@
 namespace onevit {
 
 // The rows [rows.begin, rows.begin + rows.size) of all_rows only (row = image
-// · patches + patch), written as all_rows' type: f32, or bf16 through
-// `converted`, a row of patch_dim floats.
+// · patches + patch), written as all_rows' type: f32, or bf16 / s8 through
+// `converted`, grid_width() rows of patch_dim floats.
 void extract_patch_rows(const PatchGrid& grid, const float* images, Range rows, const Activation& all_rows,
                         float* converted);
 
