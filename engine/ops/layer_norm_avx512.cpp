@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "ops/bf16_store.hpp"
+#include "ops/s8_store.hpp"
 #include "ops/vector_math.hpp"
 
 namespace onevit {
@@ -60,9 +61,10 @@ ONEVIT_BF16_TARGET inline __m512 of_row(__m128 folded, int r) {
 
 // Rows first .. first + kRows − 1 of dst = LayerNorm of the rows at x.
 // The statistics in two passes (the mean, then the squares about it, which
-// keeps rows whose mean is far from 0 accurate); the sums in 16 lanes, then a
-// tree. s8 keeps the scaled rows in scratch for their maximum, vector by vector
-// interleaved (no two rows' stores 4 KB apart); bf16 stores each value at once.
+// keeps rows whose mean is far from 0 accurate); the sums in 16 lanes, then
+// lane by lane in lane_sum's order. s8 keeps the scaled rows in scratch for
+// their maximum, vector by vector interleaved (no two rows' stores 4 KB
+// apart); bf16 stores each value at once.
 template <bool kS8, int kRows>
 ONEVIT_BF16_TARGET void norm_rows(const NormParams& p, const float* x, const Activation& dst, int first,
                                   float* scratch) {
@@ -129,15 +131,10 @@ ONEVIT_BF16_TARGET void norm_rows(const NormParams& p, const float* x, const Act
         const __m128 inverses = _mm_div_ps(_mm_set1_ps(1.f), scales);
         __m512 inverse[R];
         for (int r = 0; r < R; ++r) inverse[r] = of_row(inverses, r);
-        const __m512 magic = _mm512_set1_ps(kRoundingMagic), top = _mm512_set1_ps(127.f),
-                     bottom = _mm512_set1_ps(-127.f);
         for (int i = 0; i < dim; i += 16)
-            for (int r = 0; r < kRows; ++r) {
-                const __m512 shifted = _mm512_fmadd_ps(_mm512_loadu_ps(scratch + (i * R + 16 * r)), inverse[r], magic);
-                const __m512 clamped = _mm512_max_ps(_mm512_min_ps(_mm512_sub_ps(shifted, magic), top), bottom);
-                _mm_storeu_si128(reinterpret_cast<__m128i*>(out[r] + i * kBytes),
-                                 _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(clamped)));
-            }
+            for (int r = 0; r < kRows; ++r)
+                store_quantized16(_mm512_loadu_ps(scratch + (i * R + 16 * r)), inverse[r],
+                                  reinterpret_cast<std::int8_t*>(out[r] + i * kBytes));
     }
 }
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "ops/s8_store.hpp"
 #include "ops/vector_math.hpp"
 
 namespace onevit {
@@ -98,17 +99,6 @@ constexpr int kRowsAhead = 8;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-// x / scale (inverse = 1 / scale) as 16 s8 steps at out: x · inverse + the
-// rounding constant fused, the clamp's NaN to 127 (min(y, 127) is 127 for a
-// NaN y, as std::min(127, y)).
-__attribute__((target("avx512f,avx512bw"), always_inline)) inline void store_quantized16(__m512 x, __m512 inverse,
-                                                                                         std::int8_t* out) {
-    const __m512 magic = _mm512_set1_ps(kRoundingMagic);
-    const __m512 rounded = _mm512_sub_ps(_mm512_fmadd_ps(x, inverse, magic), magic);
-    const __m512 clamped = _mm512_max_ps(_mm512_min_ps(rounded, _mm512_set1_ps(127.f)), _mm512_set1_ps(-127.f));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(clamped)));
-}
-
 // quantize_bf16_rows by AVX-512 for rows of a multiple of 32 values (attention's
 // q, k and v at int8): the arithmetic of GCC's AVX-512 build of the loops below
 // (x · 1/scale + the rounding constant fused, the clamp's NaN to 127), without
