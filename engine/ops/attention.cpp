@@ -8,6 +8,7 @@
 #include "ops/bf16_products.hpp"
 #include "ops/int8_products.hpp"
 #include "ops/kernel_check.hpp"
+#include "ops/prefetch_rows.hpp"
 #include "ops/quantize.hpp"
 #include "ops/rope.hpp"
 #include "ops/softmax.hpp"
@@ -44,19 +45,11 @@ int choose_query_parts(const AttentionShape& s, int threads, double* cost_out = 
     return best;
 }
 
-// A head's rows of qkv lie 3·inner apart, a page or less: the hardware
-// prefetchers stop at each page, so the copies ask for rows this far ahead.
-constexpr int kPrefetchRows = 8;
-
-void prefetch_row(const char* row, std::size_t bytes) {
-    for (std::size_t at = 0; at < bytes; at += 64) __builtin_prefetch(row + at);
-}
-
 // Rows of `bytes` each, strides in bytes.
 void copy_rows(const char* src, std::int64_t src_stride, int rows, std::size_t bytes, char* dst,
                std::int64_t dst_stride) {
     for (int r = 0; r < rows; ++r) {
-        prefetch_row(src + (r + kPrefetchRows) * src_stride, bytes);
+        prefetch_row_ahead(src + r * src_stride, src_stride, bytes);
         std::memcpy(dst + r * dst_stride, src + r * src_stride, bytes);
     }
 }
@@ -232,6 +225,12 @@ Attention::Attention(const dnnl::engine& engine, int threads, const AttentionSha
     }
 }
 
+void Attention::set_layer(const AttentionLayer* layer) {
+    if (qkv_type_ == Type::s8 && layer && (layer->q_norm || layer->k_norm || layer->rope != Rope::none))
+        throw std::logic_error("Attention: s8 qkv's q and k are neither normed nor rotated");
+    layer_ = layer;
+}
+
 void Attention::bind(const ThreadMemory& thread_memory) {
     slots_.clear();
     for (int slot = 0; slot < thread_memory.slots(); ++slot) {
@@ -279,8 +278,6 @@ void Attention::run(int t, TaskContext& context) {
     };
     const bool k_transformed = layer_ && (layer_->k_norm || layer_->rope != Rope::none);
     const bool q_transformed = layer_ && (layer_->q_norm || layer_->rope != Rope::none);
-    if (qkv_type_ == Type::s8 && (k_transformed || q_transformed))
-        throw std::logic_error("Attention: s8 qkv's q and k are neither normed nor rotated");
     // our kernels read k and v straight from qkv's rows where nothing
     // transforms them (bf16 rows at bf16; s8 rows at int8, their scales
     // copied), and bf16 q too
@@ -433,7 +430,7 @@ void Attention::copy_in(const char* src, const float* scales, int rows, int firs
     const std::int64_t qkv_stride = 3 * shape_.inner();
     const bool normed = norm && norm->has_value();
     const bool rotated = norm && layer_ && layer_->rope != Rope::none;     // q and k only
-    if (qkv_type_ == Type::s8) copy_scales(scales, rows, dst.row_scales);  // s8 rows only (checked in run)
+    if (qkv_type_ == Type::s8) copy_scales(scales, rows, dst.row_scales);  // s8 rows only (set_layer)
     if (dst.type == qkv_type_ && !normed && !rotated)
         return copy_rows(src, qkv_stride * qkv_bytes_, rows, dh * qkv_bytes_, static_cast<char*>(dst.data),
                          dh * qkv_bytes_);
@@ -443,7 +440,7 @@ void Attention::copy_in(const char* src, const float* scales, int rows, int firs
     const Activation from(const_cast<char*>(src), qkv_type_);
     const std::int64_t rope_head = rotated && layer_->rope_per_head ? std::int64_t(head) * T * dh : 0;
     for (int r = 0; r < rows; ++r) {
-        prefetch_row(src + (r + kPrefetchRows) * qkv_stride * qkv_bytes_, dh * qkv_bytes_);
+        prefetch_row_ahead(src + r * qkv_stride * qkv_bytes_, qkv_stride * qkv_bytes_, dh * qkv_bytes_);
         load_row(from, r, qkv_stride, dh, row);
         if (normed) normalize_row(**norm, row, row);
         if (rotated) {

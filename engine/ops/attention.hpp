@@ -101,7 +101,7 @@ public:
     };
     void copy_probabilities_to(const ProbabilitiesOut* where) { probabilities_ = where; }
     // The block the next run is: its norms, rotations and bias (null: none of them).
-    void set_layer(const AttentionLayer* layer) { layer_ = layer; }
+    void set_layer(const AttentionLayer* layer);
 
     int tasks() const override { return static_cast<int>(tasks_.size()); }
     void start() override;

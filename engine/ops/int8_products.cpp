@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "ops/op.hpp"  // ceil_div
+#include "ops/prefetch_rows.hpp"
 #include "ops/products_block.hpp"
 
 namespace onevit {
@@ -69,15 +70,12 @@ ONEVIT_VNNI void pack_values_vnni(const std::int8_t* values, std::int64_t stride
     std::fill_n(out + std::size_t(groups) * n, n, 0);  // no corrections: a is u8
 }
 
-// Strided rows are fetched this many ahead: the hardware prefetchers stop at each page.
-constexpr int kRowsAhead = 8;
-
 ONEVIT_VNNI void copy_flipping_sign_bits_avx512(const std::int8_t* values, std::int64_t stride, int rows, int n,
                                                 std::uint8_t* out) {
     const __m512i sign = _mm512_set1_epi8(-128);
     for (int r = 0; r < rows; ++r) {
         const std::int8_t* row = values + r * stride;
-        for (int i = 0; i < n; i += 64) __builtin_prefetch(row + kRowsAhead * stride + i);
+        prefetch_row_ahead(row, stride, std::size_t(n));
         for (int i = 0; i < n; i += 64) {
             const __mmask64 in_row = n - i >= 64 ? ~__mmask64(0) : (__mmask64(1) << (n - i)) - 1;
             _mm512_mask_storeu_epi8(out + std::int64_t(r) * n + i, in_row,

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "ops/prefetch_rows.hpp"
 #include "ops/s8_store.hpp"
 #include "ops/vector_math.hpp"
 
@@ -90,9 +91,7 @@ namespace {
 
 // |x| orders as the bits with the sign cleared, as in max_abs_of. All the
 // maxima first: each row's scale is two dependent divisions, which then
-// overlap from row to row. Strided rows are fetched ahead: the hardware
-// prefetchers stop at each page.
-constexpr int kRowsAhead = 8;
+// overlap from row to row.
 
 // GCC 12 warns of the "undefined" vectors inside its own intrinsics (bug 105593).
 #if defined(__GNUC__) && !defined(__clang__)
@@ -109,7 +108,7 @@ __attribute__((target("avx512f,avx512bw"))) void quantize_bf16_rows_avx512(const
     const __m512i magnitude = _mm512_set1_epi16(0x7fff), low_half = _mm512_set1_epi32(0xffff);
     for (int r = 0; r < rows; ++r) {
         const std::uint16_t* row = values + r * stride;
-        for (int i = 0; i < n; i += 32) __builtin_prefetch(row + kRowsAhead * stride + i);
+        prefetch_row_ahead(row, stride * 2, std::size_t(n) * 2);
         __m512i max = _mm512_setzero_si512();
         for (int i = 0; i < n; i += 32)
             max = _mm512_max_epu16(max, _mm512_and_si512(_mm512_loadu_si512(row + i), magnitude));
@@ -164,7 +163,7 @@ void quantize_bf16_rows_portable(const std::uint16_t* values, std::int64_t strid
                                  float* scales) {
     for (int r = 0; r < rows; ++r) {
         const std::uint16_t* row = values + r * stride;
-        for (int i = 0; i < n; i += 32) __builtin_prefetch(row + kRowsAhead * stride + i);  // a line: 32 values
+        prefetch_row_ahead(row, stride * 2, std::size_t(n) * 2);  // bf16: 2 bytes a value
         std::uint16_t max_bits = 0;
         for (int i = 0; i < n; ++i) max_bits = std::max<std::uint16_t>(max_bits, row[i] & 0x7fffu);
         scales[r] = scale_for_max_abs(from_bf16(max_bits));
