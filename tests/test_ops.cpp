@@ -14,6 +14,7 @@
 #include "ops/attention.hpp"
 #include "ops/gelu.hpp"
 #include "ops/bf16_products.hpp"
+#include "ops/f32_products.hpp"
 #include "ops/int8_products.hpp"
 #include "ops/linear.hpp"
 #include "ops/norm.hpp"
@@ -27,7 +28,10 @@
 namespace onevit {
 namespace {
 
-class Ops : public OpTest {};
+class Ops : public OpTest {
+protected:
+    void check_attention(const AttentionShape& s);
+};
 
 TEST_P(Ops, LinearMatchesNaiveForEveryEpilogue) {
     Executor ex(engine, GetParam());
@@ -73,9 +77,19 @@ TEST_P(Ops, LayerNormMatchesNaive) {
     expect_close(dst, expected, 1e-5);
 }
 
+// head_dim 8: oneDNN's matmuls; 16 and 64: ours where the CPU has AVX-512
+// (ops/f32_products.hpp), whose scores' lane maxima feed the softmax with or
+// without the probabilities copied out.
 TEST_P(Ops, AttentionMatchesNaive) {
+    for (const AttentionShape& s : {AttentionShape{2, 11, 3, 8, 0.3f}, AttentionShape{2, 37, 3, 16, 0.3f},
+                                    AttentionShape{1, 50, 2, 64, 0.125f}}) {
+        SCOPED_TRACE(s.head_dim);
+        check_attention(s);
+    }
+}
+
+void Ops::check_attention(const AttentionShape& s) {
     Executor ex(engine, GetParam());
-    const AttentionShape s{2, 11, 3, 8, 0.3f};
     const int I = s.inner(), rows = s.batch * s.tokens;
     std::vector<float> qkv = random_vector(rows * 3 * I, 11), out(rows * I, -1.f);
     auto attention =
@@ -275,6 +289,18 @@ TEST(RowLoops, SoftmaxMatchesNaiveAtF32AndBf16) {
             std::vector<float> in_place = scores;
             softmax_rows(in_place.data(), rows, cols, Activation(in_place.data()), b);
             for (std::size_t i = 0; i < expected.size(); ++i) ASSERT_NEAR(in_place[i], expected[i], 1e-6) << i;
+            if (!with_bias && has_f32_products_kernel()) {
+                // from the scores and their lane maxima (ops/f32_products.hpp's): f32 exponentials
+                // in place times 1 / their sum
+                std::vector<float> from_scores = scores, inverse_sums(rows, -1.f),
+                                   maxima(rows * 16, -std::numeric_limits<float>::infinity());
+                for (int r = 0; r < rows; ++r)
+                    for (int c = 0; c < cols; ++c)
+                        maxima[r * 16 + c % 16] = std::max(maxima[r * 16 + c % 16], scores[r * cols + c]);
+                softmax_rows_f32_from_scores(from_scores.data(), rows, cols, maxima.data(), inverse_sums.data());
+                for (std::size_t i = 0; i < expected.size(); ++i)
+                    ASSERT_NEAR(from_scores[i] * inverse_sums[i / cols], expected[i], 1e-6) << "from the scores, " << i;
+            }
 
             std::vector<float> work = scores, widened(cols);
             std::vector<std::uint16_t> bf16(scores.size());
@@ -477,6 +503,43 @@ TEST(RowLoops, Int8ProductsMatchNaive) {
             }
 }
 
+// out[i][j] (rows out_stride apart) against scale · Σ_d terms(i, j, d) in
+// double, within the f32 sums' roundings: k · 2^-24 of Σ |terms| (scale a
+// power of 2).
+template <class Terms>
+void expect_sums_close(const std::vector<float>& out, std::int64_t out_stride, int rows, int n, double scale,
+                       const Terms& terms, int k, const char* what) {
+    for (int i = 0; i < rows; ++i)
+        for (int j = 0; j < n; ++j) {
+            double sum = 0, magnitude = 0;
+            for (int d = 0; d < k; ++d) {
+                const double term = terms(i, j, d);
+                sum += term, magnitude += std::abs(term);
+            }
+            ASSERT_NEAR(out[i * out_stride + j], scale * sum, std::abs(scale) * magnitude * k * 0x1p-24 + 1e-30)
+                << what << ", " << rows << " rows, k " << k << ", n " << n << ": " << i << "," << j;
+        }
+}
+
+// q kᵀ through products(out) (a kernel, told where its output goes): as it
+// is, then scaled by 1/8 with each row's lane maxima of what it wrote.
+template <class Products, class Terms>
+void expect_scores_close(const Products& products, int rows, int n, int k, const Terms& terms) {
+    std::vector<float> out(rows * n, -1.f), maxima(rows * 16, 7.f);
+    products(f32_rows(out.data(), n));
+    expect_sums_close(out, n, rows, n, 1.0, terms, k, "q kT");
+    const ScaledScores scaled{nullptr, 0.125f, nullptr, maxima.data()};
+    ProductsOut to_scores = f32_rows(out.data(), n);
+    to_scores.scaled = &scaled;
+    products(to_scores);
+    expect_sums_close(out, n, rows, n, 0.125, terms, k, "scaled q kT");
+    for (int i = 0; i < rows; ++i) {
+        std::vector<float> lane_max(16, -std::numeric_limits<float>::infinity());
+        for (int j = 0; j < n; ++j) lane_max[j % 16] = std::max(lane_max[j % 16], out[i * n + j]);
+        for (int l = 0; l < 16; ++l) ASSERT_EQ(maxima[i * 16 + l], lane_max[l]) << i << ", lane " << l;
+    }
+}
+
 // attention's bf16 q kᵀ and p v by the AVX512-BF16 kernel, against plain
 // sums in double: within the f32 sums' roundings, k · 2^-24 of Σ |products|
 // (the products of bf16 values are exact in f32). Operands strided as in qkv,
@@ -495,19 +558,6 @@ TEST(RowLoops, Bf16ProductsMatchNaive) {
         std::memcpy(&value, &wide, sizeof value);
         return value;
     };
-    const auto check = [&](const std::vector<float>& out, std::int64_t out_stride, int rows, int n, double scale,
-                           const auto& terms, int k, const char* what) {
-        for (int i = 0; i < rows; ++i)
-            for (int j = 0; j < n; ++j) {
-                double sum = 0, magnitude = 0;
-                for (int d = 0; d < k; ++d) {
-                    const double term = terms(i, j, d);
-                    sum += term, magnitude += std::abs(term);
-                }
-                ASSERT_NEAR(out[i * out_stride + j], scale * sum, scale * magnitude * k * 0x1p-24 + 1e-30)
-                    << what << ", " << rows << " rows, k " << k << ", n " << n << ": " << i << "," << j;
-            }
-    };
     for (int rows : {1, 6, 7, 13})
         for (int k : {2, 64, 96}) {  // q kᵀ: q and keys rows of stride 3k, as in qkv
             for (int n : {1, 5, 16, 17, 197}) {
@@ -518,21 +568,9 @@ TEST(RowLoops, Bf16ProductsMatchNaive) {
                 const auto term = [&](int i, int j, int d) {
                     return double(widened(q[i * 3 * k + d])) * widened(keys[j * 3 * k + d]);
                 };
-                std::vector<float> out(rows * n, -1.f);
-                bf16_products(q.data(), 3 * k, rows, packed.data(), n, k, f32_rows(out.data(), n));
-                check(out, n, rows, n, 1.0, term, k, "q kT");
-                // scaled, with each row's lane maxima of what it wrote
-                std::vector<float> maxima(rows * 16, 7.f);
-                const ScaledScores scaled{nullptr, 0.125f, nullptr, maxima.data()};
-                ProductsOut to_scores = f32_rows(out.data(), n);
-                to_scores.scaled = &scaled;
-                bf16_products(q.data(), 3 * k, rows, packed.data(), n, k, to_scores);
-                check(out, n, rows, n, 0.125, term, k, "scaled q kT");
-                for (int i = 0; i < rows; ++i) {
-                    std::vector<float> lane_max(16, -std::numeric_limits<float>::infinity());
-                    for (int j = 0; j < n; ++j) lane_max[j % 16] = std::max(lane_max[j % 16], out[i * n + j]);
-                    for (int l = 0; l < 16; ++l) ASSERT_EQ(maxima[i * 16 + l], lane_max[l]) << i << ", lane " << l;
-                }
+                expect_scores_close(
+                    [&](const ProductsOut& to) { bf16_products(q.data(), 3 * k, rows, packed.data(), n, k, to); }, rows,
+                    n, k, term);
             }
         }
     const std::uint16_t nan = 0x7fc0;
@@ -550,13 +588,61 @@ TEST(RowLoops, Bf16ProductsMatchNaive) {
                 };
                 std::vector<float> out(rows * n, -1.f);
                 bf16_products(p.data(), stride, rows, packed.data(), n, k, f32_rows(out.data(), n));
-                check(out, n, rows, n, 1.0, term, k, "p v");
+                expect_sums_close(out, n, rows, n, 1.0, term, k, "p v");
                 // into bf16 rows (of stride n + 16): the f32 sums, rounded as store_row rounds them
                 std::vector<std::uint16_t> bf16(rows * (n + 16), 0xdead), want = bf16;
                 bf16_products(p.data(), stride, rows, packed.data(), n, k, bf16_rows(bf16.data(), n + 16, nullptr));
                 for (int i = 0; i < rows; ++i)
                     store_row(out.data() + i * n, n, Activation(want.data(), dnnl::memory::data_type::bf16), i, n + 16);
                 ASSERT_EQ(bf16, want) << "p v to bf16, " << rows << " rows, k " << k << ", n " << n;
+            }
+}
+
+// attention's f32 q kᵀ and p v by the AVX-512 kernel (FMA), against plain
+// sums in double: within the f32 sums' roundings, k · 2^-24 of Σ |products|
+// (each FMA rounds once). Operands strided as in qkv, p's rows odd in length
+// with NaN past their end (the kernel reads none of it); row scales applied
+// as the epilogue does, to the f32 sums.
+TEST(RowLoops, F32ProductsMatchNaive) {
+    if (!has_f32_products_kernel()) GTEST_SKIP() << "no AVX-512 here: f32 attention runs oneDNN's matmuls";
+    for (int rows : {1, 6, 7, 13})
+        for (int k : {1, 5, 64, 96}) {  // q kᵀ: q and keys rows of stride 3k, as in qkv
+            for (int n : {1, 5, 16, 17, 197}) {
+                const std::vector<float> q = random_vector(rows * 3 * k, 81, 2.f),
+                                         keys = random_vector(n * 3 * k, 82, 2.f);
+                std::vector<char> packed(packed_f32_b_bytes(n, k));
+                pack_f32_keys(keys.data(), 3 * k, n, k, packed.data());
+                const auto term = [&](int i, int j, int d) { return double(q[i * 3 * k + d]) * keys[j * 3 * k + d]; };
+                expect_scores_close(
+                    [&](const ProductsOut& to) { f32_products(q.data(), 3 * k, rows, packed.data(), n, k, to); }, rows,
+                    n, k, term);
+            }
+        }
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (int rows : {1, 6, 7, 13})
+        for (int k : {1, 5, 64, 197})  // p v: p rows of stride k + 3, values [k][n] of stride n + 32
+            for (int n : {16, 48, 64, 128}) {
+                const int stride = k + 3, value_stride = n + 32;
+                std::vector<float> p = random_vector(rows * stride, 83, 1.f);
+                for (int i = 0; i < rows; ++i) std::fill_n(p.begin() + i * stride + k, 3, nan);
+                const std::vector<float> values = random_vector(k * value_stride, 84, 3.f);
+                std::vector<char> packed(packed_f32_b_bytes(n, k));
+                pack_f32_values(values.data(), value_stride, k, n, packed.data());
+                const auto term = [&](int i, int j, int d) {
+                    return double(p[i * stride + d]) * values[d * value_stride + j];
+                };
+                std::vector<float> out(rows * n, -1.f);
+                f32_products(p.data(), stride, rows, packed.data(), n, k, f32_rows(out.data(), n));
+                expect_sums_close(out, n, rows, n, 1.0, term, k, "p v");
+                // into rows of stride n + 16 times each row's scale: the f32 sums times it, nothing else written
+                const std::vector<float> row_scales = random_vector(rows, 85, 0.5f);
+                std::vector<float> scaled(rows * (n + 16), -7.f), want = scaled;
+                ProductsOut to_rows = f32_rows(scaled.data(), n + 16);
+                to_rows.row_scales = row_scales.data();
+                f32_products(p.data(), stride, rows, packed.data(), n, k, to_rows);
+                for (int i = 0; i < rows; ++i)
+                    for (int j = 0; j < n; ++j) want[i * (n + 16) + j] = out[i * n + j] * row_scales[i];
+                ASSERT_EQ(scaled, want) << "p v times row scales, " << rows << " rows, k " << k << ", n " << n;
             }
 }
 

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "ops/bf16_products.hpp"
+#include "ops/f32_products.hpp"
 #include "ops/int8_products.hpp"
 #include "ops/kernel_check.hpp"
 #include "ops/prefetch_rows.hpp"
@@ -73,6 +74,7 @@ AttentionKernel attention_kernel(AttentionTypes t, const AttentionShape& s) {
     if (s.head_dim % 16 != 0) return Kernel::onednn;
     if (t.qk == Type::s8 && has_int8_products_kernel()) return Kernel::int8;
     if (t.qk == Type::bf16 && t.pv == Type::bf16 && has_bf16_products_kernel()) return Kernel::bf16;
+    if (t.qk == Type::f32 && t.pv == Type::f32 && has_f32_products_kernel()) return Kernel::f32;
     return Kernel::onednn;
 }
 
@@ -191,7 +193,9 @@ Attention::Attention(const dnnl::engine& engine, int threads, const AttentionSha
     layout_.q = take(R * dh * bytes_of(types.qk));
     layout_.k = take(scores_pds_.front().weights_desc().get_size());
     const auto packed_bytes = [&](int n, int k) {
-        return kernel_ == Kernel::int8 ? packed_b_bytes(n, k) : packed_bf16_b_bytes(n, k);
+        return kernel_ == Kernel::int8   ? packed_b_bytes(n, k)
+               : kernel_ == Kernel::bf16 ? packed_bf16_b_bytes(n, k)
+                                         : packed_f32_b_bytes(n, k);
     };
     layout_.k_packed = kernel_ != Kernel::onednn ? take(packed_bytes(T, dh)) : 0;
     layout_.v_packed = kernel_ != Kernel::onednn ? take(packed_bytes(dh, T)) : 0;
@@ -279,48 +283,51 @@ void Attention::run(int t, TaskContext& context) {
     const bool k_transformed = layer_ && (layer_->k_norm || layer_->rope != Rope::none);
     const bool q_transformed = layer_ && (layer_->q_norm || layer_->rope != Rope::none);
     // our kernels read k and v straight from qkv's rows where nothing
-    // transforms them (bf16 rows at bf16; s8 rows at int8, their scales
-    // copied), and bf16 q too
-    const bool direct =
-        (kernel_ == Kernel::bf16 && qkv_type_ == Type::bf16) || (kernel_ == Kernel::int8 && qkv_type_ == Type::s8);
+    // transforms them (rows of their own type: f32, bf16; s8 rows at int8,
+    // their scales copied), and f32 or bf16 q too
+    const bool direct = (kernel_ == Kernel::f32 && qkv_type_ == Type::f32) ||
+                        (kernel_ == Kernel::bf16 && qkv_type_ == Type::bf16) ||
+                        (kernel_ == Kernel::int8 && qkv_type_ == Type::s8);
     const auto as_s8 = [](const char* rows) { return reinterpret_cast<const std::int8_t*>(rows); };
     const auto as_bf16 = [](const char* rows) { return reinterpret_cast<const std::uint16_t*>(rows); };
+    const auto as_f32 = [](const char* rows) { return reinterpret_cast<const float*>(rows); };
+    // k's or v's rows, `stride` elements apart, packed for our kernel
+    const auto pack_k = [&](const char* rows, std::int64_t stride) {
+        if (kernel_ == Kernel::int8) pack_keys(as_s8(rows), stride, T, dh, w + layout_.k_packed);
+        if (kernel_ == Kernel::bf16) pack_bf16_keys(as_bf16(rows), stride, T, dh, w + layout_.k_packed);
+        if (kernel_ == Kernel::f32) pack_f32_keys(as_f32(rows), stride, T, dh, w + layout_.k_packed);
+    };
+    const auto pack_v = [&](const char* rows, std::int64_t stride) {
+        if (kernel_ == Kernel::int8) pack_values(as_s8(rows), stride, T, dh, w + layout_.v_packed);
+        if (kernel_ == Kernel::bf16) pack_bf16_values(as_bf16(rows), stride, T, dh, w + layout_.v_packed);
+        if (kernel_ == Kernel::f32) pack_f32_values(as_f32(rows), stride, T, dh, w + layout_.v_packed);
+    };
     if (steps.unit != task.unit) {
         const bool packed = !steps.pack.empty();
         if (direct && !k_transformed) {
-            if (kernel_ == Kernel::int8) {
-                pack_keys(as_s8(task.k), qkv_stride, T, dh, w + layout_.k_packed);
-                copy_scales(task.k_scales, T, reinterpret_cast<float*>(w + layout_.k_scales));
-            } else {
-                pack_bf16_keys(as_bf16(task.k), qkv_stride, T, dh, w + layout_.k_packed);
-            }
+            pack_k(task.k, qkv_stride);
+            if (kernel_ == Kernel::int8) copy_scales(task.k_scales, T, reinterpret_cast<float*>(w + layout_.k_scales));
         } else {
             copy_in(task.k, task.k_scales, T, 0, head, layer_ ? &layer_->k_norm : nullptr,
                     block(packed ? layout_.staged : layout_.k, types_.qk, layout_.k_scales), row);
             if (packed) steps.pack[0].execute(context);
-            if (kernel_ == Kernel::int8) pack_keys(as_s8(w + layout_.k), dh, T, dh, w + layout_.k_packed);
-            if (kernel_ == Kernel::bf16) pack_bf16_keys(as_bf16(w + layout_.k), dh, T, dh, w + layout_.k_packed);
+            pack_k(w + layout_.k, dh);
         }
         if (direct) {
-            if (kernel_ == Kernel::int8) {
-                pack_values(as_s8(task.v), qkv_stride, T, dh, w + layout_.v_packed);
-                copy_scales(task.v_scales, T, reinterpret_cast<float*>(w + layout_.v_scales));
-            } else {
-                pack_bf16_values(as_bf16(task.v), qkv_stride, T, dh, w + layout_.v_packed);
-            }
+            pack_v(task.v, qkv_stride);
+            if (kernel_ == Kernel::int8) copy_scales(task.v_scales, T, reinterpret_cast<float*>(w + layout_.v_scales));
         } else {
             copy_in(task.v, task.v_scales, T, 0, head, nullptr,
                     block(packed ? layout_.staged : layout_.v, v_type_, layout_.v_scales), row);
             if (packed) steps.pack[1].execute(context);
-            if (kernel_ == Kernel::int8) pack_values(as_s8(w + layout_.v), dh, T, dh, w + layout_.v_packed);
-            if (kernel_ == Kernel::bf16) pack_bf16_values(as_bf16(w + layout_.v), dh, T, dh, w + layout_.v_packed);
+            pack_v(w + layout_.v, dh);
         }
         steps.unit = task.unit;
     }
     const int rows = task.queries.size;
-    // s8 q is copied as u8 (q + 128) for our kernel, with its scales; bf16 q read where it is
+    // s8 q is copied as u8 (q + 128) for our kernel, with its scales; f32 and bf16 q read where it is
     const bool q_flipped = direct && kernel_ == Kernel::int8;
-    const bool q_direct = direct && kernel_ == Kernel::bf16 && !q_transformed;
+    const bool q_direct = direct && kernel_ != Kernel::int8 && !q_transformed;
     if (q_flipped) {
         copy_scales(task.q_scales, rows, reinterpret_cast<float*>(w + layout_.q_scales));
         copy_flipping_sign_bits(as_s8(task.q), qkv_stride, rows, dh, reinterpret_cast<std::uint8_t*>(w + layout_.q));
@@ -329,8 +336,10 @@ void Attention::run(int t, TaskContext& context) {
                 block(layout_.q, types_.qk, layout_.q_scales), row);
     }
     // our kernels write the scores scaled, with each row's lane maxima: the
-    // softmax starts from them where no bias comes between
-    const bool scaled = kernel_ != Kernel::onednn && !(layer_ && layer_->bias) && !probabilities_;
+    // softmax starts from them where no bias comes between (and, but at f32,
+    // where the probabilities are not copied out)
+    const bool scaled =
+        kernel_ != Kernel::onednn && !(layer_ && layer_->bias) && (!probabilities_ || kernel_ == Kernel::f32);
     auto* scores = reinterpret_cast<float*>(w + layout_.scores);
     auto* lane_maxima = reinterpret_cast<float*>(w + layout_.lane_maxima);
     if (kernel_ == Kernel::int8) {
@@ -341,28 +350,31 @@ void Attention::run(int t, TaskContext& context) {
         ProductsOut to_scores;
         to_scores.f32 = scores, to_scores.stride = T, to_scores.scaled = scaled ? &scaling : nullptr;
         int8_products(reinterpret_cast<const std::uint8_t*>(q), dh, rows, w + layout_.k_packed, T, dh, to_scores);
-    } else if (kernel_ == Kernel::bf16) {
+    } else if (kernel_ != Kernel::onednn) {  // bf16, f32
         const ScaledScores scaling{nullptr, shape_.scale, nullptr, lane_maxima};
         ProductsOut to_scores;
         to_scores.f32 = scores, to_scores.stride = T, to_scores.scaled = &scaling;
-        if (q_direct)
-            bf16_products(as_bf16(task.q), qkv_stride, rows, w + layout_.k_packed, T, dh, to_scores);
+        const char* q = q_direct ? task.q : w + layout_.q;
+        const std::int64_t q_stride = q_direct ? qkv_stride : dh;
+        if (kernel_ == Kernel::bf16)
+            bf16_products(as_bf16(q), q_stride, rows, w + layout_.k_packed, T, dh, to_scores);
         else
-            bf16_products(reinterpret_cast<const std::uint16_t*>(w + layout_.q), dh, rows, w + layout_.k_packed, T, dh,
-                          to_scores);
+            f32_products(as_f32(q), q_stride, rows, w + layout_.k_packed, T, dh, to_scores);
     } else {
         steps.scores[task.rows_class].execute(context);
     }
     softmax(task, w, scaled);
-    // o, times each row's probability scale (p quantized, or bf16 e from our
-    // kernel's scores), into its place as out's type: by our kernels' epilogue
-    // where out is bf16
-    const bool p_scaled = types_.pv == Type::u8 || (kernel_ == Kernel::bf16 && scaled);
+    // o, times each row's probability scale (p quantized, or f32 or bf16 e
+    // from our kernel's scores), into its place as out's type: by our
+    // kernels' epilogue (bf16 or f32 rows)
+    const bool p_scaled = types_.pv == Type::u8 || (kernel_ != Kernel::onednn && scaled);
     const auto* p_scales = p_scaled ? reinterpret_cast<const float*>(w + layout_.p_scales) : nullptr;
     ProductsOut to_out;
     to_out.row_scales = p_scales;
     if (out_type_ == Type::bf16)
         to_out.bf16 = reinterpret_cast<std::uint16_t*>(task.out), to_out.stride = I;
+    else if (kernel_ != Kernel::onednn)
+        to_out.f32 = reinterpret_cast<float*>(task.out), to_out.stride = I;
     else
         to_out.f32 = reinterpret_cast<float*>(w + layout_.o), to_out.stride = dh;
     if (kernel_ == Kernel::int8)
@@ -371,14 +383,14 @@ void Attention::run(int t, TaskContext& context) {
     else if (kernel_ == Kernel::bf16)
         bf16_products(reinterpret_cast<const std::uint16_t*>(w + layout_.probabilities), T, rows, w + layout_.v_packed,
                       dh, T, to_out);
+    else if (kernel_ == Kernel::f32)
+        f32_products(as_f32(w + layout_.probabilities), T, rows, w + layout_.v_packed, dh, T, to_out);
     else
         steps.mix[task.rows_class].execute(context);
-    if (kernel_ != Kernel::onednn && to_out.bf16) return;
+    if (kernel_ != Kernel::onednn) return;
     const Activation out(task.out, out_type_);
     const auto* o = reinterpret_cast<const float*>(w + layout_.o);
-    const float* unapplied = kernel_ == Kernel::onednn ? p_scales : nullptr;
-    for (int r = 0; r < rows; ++r)
-        store_row(o + std::int64_t(r) * dh, dh, out, r, I, 0, unapplied ? unapplied[r] : 1.f);
+    for (int r = 0; r < rows; ++r) store_row(o + std::int64_t(r) * dh, dh, out, r, I, 0, p_scales ? p_scales[r] : 1.f);
 }
 
 // The probabilities from the scores: f32 or bf16 ones from the scaled scores;
@@ -397,10 +409,17 @@ void Attention::softmax(const Task& task, char* w, bool scaled) const {
     }
     if (types_.pv != Type::u8) {
         const Activation probabilities(w + layout_.probabilities, types_.pv);
+        const auto* lane_maxima = reinterpret_cast<const float*>(w + layout_.lane_maxima);
+        auto* p_scales = reinterpret_cast<float*>(w + layout_.p_scales);
+        if (scaled && types_.pv == Type::f32) {  // e in place; p v applies 1 / Σ e (in p_scales), as the copy
+            softmax_rows_f32_from_scores(scores, rows, T, lane_maxima, p_scales);
+            for (int r = 0; probabilities_out && r < rows; ++r)
+                store_row(scores + std::int64_t(r) * T, T, Activation(probabilities_out), r, T, 0, p_scales[r]);
+            return;
+        }
         if (scaled)  // bf16, from our kernel's scores: p v applies 1 / Σ e (in p_scales)
-            softmax_rows_bf16_from_scores(scores, rows, T, reinterpret_cast<const float*>(w + layout_.lane_maxima),
-                                          static_cast<std::uint16_t*>(probabilities.data),
-                                          reinterpret_cast<float*>(w + layout_.p_scales));
+            softmax_rows_bf16_from_scores(scores, rows, T, lane_maxima, static_cast<std::uint16_t*>(probabilities.data),
+                                          p_scales);
         else
             softmax_rows(scores, rows, T, probabilities, bias);
         for (int r = 0; probabilities_out && r < rows; ++r)

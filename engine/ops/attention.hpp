@@ -19,16 +19,17 @@
 // from f32, bf16 or s8 q and k (s8: a scale per row, applied in the
 // softmax's first pass); p v from f32 or bf16, or u8 probabilities times s8 v
 // (v's scale per key folded into p before it is quantized per row, that row
-// scale applied as the output is copied back). At int8 and bf16 both matmuls
-// run as a kernel of ours where the CPU has AVX-512 VNNI or AVX512_BF16
-// (ops/int8_products.hpp, ops/bf16_products.hpp; AttentionKernel), as
-// oneDNN's elsewhere: ours read bf16 q, k and v straight from qkv (unless
-// normed or rotated) and, at int8, s8 k and v, which the qkv linear writes
+// scale applied as the output is copied back). At int8, bf16 and f32 both
+// matmuls run as a kernel of ours where the CPU has AVX-512 VNNI,
+// AVX512_BF16 or AVX-512 (ops/int8_products.hpp, ops/bf16_products.hpp,
+// ops/f32_products.hpp; AttentionKernel), as oneDNN's elsewhere: ours read
+// f32 or bf16 q, k and v straight from qkv of their type (unless normed or
+// rotated) and, at int8, s8 k and v, which the qkv linear writes
 // with a scale per head's row where nothing transforms q and k (its s8 q
 // copied as u8), write the scaled scores with their row maxima, and
-// store the output rows themselves, each times p's row scale (u8 p, or bf16
-// p as unnormalised exponentials: 1 / Σ e). The scores and the softmax are
-// f32 at every precision. A
+// store the output rows themselves, each times p's row scale (u8 p, or f32
+// or bf16 p as unnormalised exponentials: 1 / Σ e). The scores and the
+// softmax are f32 at every precision. A
 // task's query rows are capped so that its scores stay a fraction of the L2:
 // memory per thread grows with the tokens, not their square.
 #pragma once
@@ -61,9 +62,9 @@ struct AttentionTypes {
 };
 
 // Which kernel runs q kᵀ and p v: ours (ops/int8_products.hpp,
-// ops/bf16_products.hpp) where the CPU has its instructions and head_dim is
-// a multiple of 16, oneDNN's matmuls elsewhere.
-enum class AttentionKernel { onednn, int8, bf16 };
+// ops/bf16_products.hpp, ops/f32_products.hpp) where the CPU has its
+// instructions and head_dim is a multiple of 16, oneDNN's matmuls elsewhere.
+enum class AttentionKernel { onednn, int8, bf16, f32 };
 AttentionKernel attention_kernel(AttentionTypes types, const AttentionShape& shape);
 
 // A block's own parts of attention, around the shared primitives.

@@ -1,10 +1,11 @@
-// The register-blocked AVX-512 kernel that attention's int8 and bf16 matmuls
-// share (ops/int8_products.hpp, ops/bf16_products.hpp): out = a · b for a
-// task's query rows, a read 4 bytes at a time (4 u8, or 2 bf16) and
-// broadcast, b packed as [groups of 4 bytes of k][columns, padded to 16][4
-// bytes], then an int32 start value a column. A block of M rows × N vectors
-// of 16 columns stays in M · N registers (6 × 4 = 24 of the 32) while k runs;
-// the operands stay in L1. Dot is the instruction (vpdpbusd, vdpbf16ps).
+// The register-blocked AVX-512 kernel that attention's int8, bf16 and f32
+// matmuls share (ops/int8_products.hpp, ops/bf16_products.hpp,
+// ops/f32_products.hpp): out = a · b for a task's query rows, a read 4 bytes
+// at a time (4 u8, 2 bf16, or 1 f32) and broadcast, b packed as [groups of 4
+// bytes of k][columns, padded to 16][4 bytes], then a start value a column
+// (int32, or f32 bits). A block of M rows × N vectors of 16 columns stays in
+// M · N registers (6 × 4 = 24 of the 32) while k runs; the operands stay in
+// L1 or L2. Dot is the instruction (vpdpbusd, vdpbf16ps, vfmadd231ps).
 #pragma once
 
 #include <immintrin.h>

@@ -364,6 +364,69 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void softmax_row
         bf16_from_scores_rows<1>(scores + std::int64_t(r) * cols, cols, lane_maxima + 16 * r,
                                  exponentials_out + std::int64_t(r) * cols, inverse_sums + r);
 }
+
+// e^x as exp_of computes it (its clamp, rounding to k and degree-6
+// polynomial; a NaN stays NaN), 16 lanes, its products fused.
+ONEVIT_AVX512 __m512 exp_f32(__m512 x) {
+    const __m512 magic = _mm512_set1_ps(kRoundingMagic);
+    x = _mm512_min_ps(_mm512_set1_ps(88.f), _mm512_max_ps(_mm512_set1_ps(-87.f), x));  // NaN: the second operand
+    const __m512 shifted = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504f), magic);
+    const __m512 r = _mm512_fnmadd_ps(_mm512_sub_ps(shifted, magic), _mm512_set1_ps(0.693147181f), x);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.f / 720), r, _mm512_set1_ps(1.f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+    const __m512i two_to_k =
+        _mm512_slli_epi32(_mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4b400000 - 127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(two_to_k));
+}
+
+// One pass a row, in place: the exponentials e^(x − max) (f32, exp_of's),
+// and 1 / their sum. R rows at once, as u8_from_scores.
+template <int R>
+ONEVIT_AVX512 void f32_from_scores_rows(float* scores, int cols, const float* lane_maxima, float* inverse_sums) {
+    constexpr int kLanes = 16;
+    const int full = cols - cols % kLanes;
+    const __mmask16 tail = first_lanes(cols - full);
+    __m512 max[R], lanes[R];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) {
+        max[i] = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_loadu_ps(lane_maxima + kLanes * i)));
+        lanes[i] = _mm512_setzero_ps();
+    }
+    for (int j = 0; j < full; j += kLanes) {
+#pragma GCC unroll 4
+        for (int i = 0; i < R; ++i) {
+            float* at = scores + std::int64_t(i) * cols + j;
+            const __m512 e = exp_f32(_mm512_sub_ps(_mm512_loadu_ps(at), max[i]));
+            _mm512_storeu_ps(at, e);
+            lanes[i] = _mm512_add_ps(lanes[i], e);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) {
+        if (tail) {
+            float* at = scores + std::int64_t(i) * cols + full;
+            const __m512 e = exp_f32(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, at), max[i]));
+            _mm512_mask_storeu_ps(at, tail, e);
+            lanes[i] = _mm512_mask_add_ps(lanes[i], tail, lanes[i], e);
+        }
+        inverse_sums[i] = 1.f / _mm512_reduce_add_ps(lanes[i]);
+    }
+}
+
+__attribute__((target("avx512f"))) void softmax_rows_f32_from_scores_avx512(float* scores, int rows, int cols,
+                                                                            const float* lane_maxima,
+                                                                            float* inverse_sums) {
+    int r = 0;
+    for (; !rows_alias(cols) && r + kInterleavedRows <= rows; r += kInterleavedRows)
+        f32_from_scores_rows<kInterleavedRows>(scores + std::int64_t(r) * cols, cols, lane_maxima + 16 * r,
+                                               inverse_sums + r);
+    for (; r < rows; ++r)
+        f32_from_scores_rows<1>(scores + std::int64_t(r) * cols, cols, lane_maxima + 16 * r, inverse_sums + r);
+}
 #undef ONEVIT_AVX512_BF16
 #undef ONEVIT_AVX512
 #if defined(__GNUC__) && !defined(__clang__)
@@ -412,6 +475,10 @@ void softmax_rows_u8(float* products, int rows, int cols, const float* q_scales,
 void softmax_rows_u8_from_scores(float* scores, int rows, int cols, const float* lane_maxima, const float* v_scales,
                                  std::uint8_t* u8, float* p_scales) {
     softmax_rows_u8_from_scores_avx512(scores, rows, cols, lane_maxima, v_scales, u8, p_scales);
+}
+
+void softmax_rows_f32_from_scores(float* scores, int rows, int cols, const float* lane_maxima, float* inverse_sums) {
+    softmax_rows_f32_from_scores_avx512(scores, rows, cols, lane_maxima, inverse_sums);
 }
 
 void softmax_rows_bf16_from_scores(const float* scores, int rows, int cols, const float* lane_maxima,

@@ -15,6 +15,13 @@ namespace onevit {
 // exponentials), and may be probabilities itself at f32. All rows × cols,
 // dense; bias may be null (none).
 void softmax_rows(float* scores, int rows, int cols, const Activation& probabilities, const float* bias = nullptr);
+// f32 attention's softmax from the scaled scores (no bias) and their 16 lane
+// maxima a row, as ops/f32_products.hpp's kernel writes them, in one pass a
+// row, in place: each probability is scores[r][j] (now e^(x − max), as
+// ops/vector_math.hpp's exp_of) times inverse_sums[r] (1 / Σ e), which p v
+// applies to its output row instead of to every probability. Only where that
+// kernel runs (the CPU has AVX-512).
+void softmax_rows_f32_from_scores(float* scores, int rows, int cols, const float* lane_maxima, float* inverse_sums);
 // bf16 attention's softmax from the scaled scores (no bias) and their 16
 // lane maxima a row, as ops/bf16_products.hpp's kernel writes them, in one
 // pass a row: each probability is exponentials[r][j] (e^(x − max) to bf16)
