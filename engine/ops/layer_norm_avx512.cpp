@@ -2,9 +2,11 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "ops/bf16_store.hpp"
+#include "ops/prefetch_rows.hpp"
 #include "ops/s8_store.hpp"
 #include "ops/vector_math.hpp"
 
@@ -64,12 +66,17 @@ ONEVIT_BF16_TARGET inline __m512 of_row(__m128 folded, int r) {
 // keeps rows whose mean is far from 0 accurate); the sums in 16 lanes, then
 // lane by lane in lane_sum's order. s8 keeps the scaled rows in scratch for
 // their maximum, vector by vector interleaved (no two rows' stores 4 KB
-// apart); bf16 stores each value at once.
+// apart); bf16 stores each value at once. ahead: how many of the rows
+// kPrefetchRowsAhead on (two groups) are the task's; the second and third
+// passes ask for their src and dst lines, as the hardware prefetchers do not
+// follow four short rows side by side.
 template <bool kS8, int kRows>
-ONEVIT_BF16_TARGET void norm_rows(const NormParams& p, const float* x, const Activation& dst, int first,
-                                  float* scratch) {
+ONEVIT_BF16_TARGET void norm_rows(const NormParams& p, const float* x, const Activation& dst, int first, float* scratch,
+                                  int ahead) {
     constexpr int kBytes = kS8 ? 1 : 2;  // a value's in dst
     const int dim = p.dim;
+    const float* src_ahead = ahead ? x + std::int64_t(kPrefetchRowsAhead) * dim : nullptr;
+    const char* dst_ahead = ahead ? static_cast<const char*>(dst.at(first + kPrefetchRowsAhead, dim)) : nullptr;
     const float* row[kRows];
     char* out[kRows];
     for (int r = 0; r < kRows; ++r)
@@ -81,11 +88,13 @@ ONEVIT_BF16_TARGET void norm_rows(const NormParams& p, const float* x, const Act
     const __m128 means = _mm_div_ps(fold_rows<add>(sum), _mm_set1_ps(float(dim)));
     __m512 mean[R];
     for (int r = 0; r < R; ++r) mean[r] = of_row(means, r), sum[r] = _mm512_setzero_ps();
-    for (int i = 0; i < dim; i += 16)
+    for (int i = 0; i < dim; i += 16) {
+        for (int r = 0; r < ahead; ++r) __builtin_prefetch(src_ahead + std::int64_t(r) * dim + i);
         for (int r = 0; r < kRows; ++r) {
             const __m512 centred = _mm512_sub_ps(_mm512_loadu_ps(row[r] + i), mean[r]);
             sum[r] = _mm512_fmadd_ps(centred, centred, sum[r]);
         }
+    }
     const __m128 variances = _mm_div_ps(fold_rows<add>(sum), _mm_set1_ps(float(dim)));
     const __m128 inverse_stds = _mm_div_ps(_mm_set1_ps(1.f), _mm_sqrt_ps(_mm_add_ps(variances, _mm_set1_ps(p.eps))));
     __m512 inverse_std[R];
@@ -93,6 +102,8 @@ ONEVIT_BF16_TARGET void norm_rows(const NormParams& p, const float* x, const Act
     // (x − mean) · inverse_std · scale + shift: each row's 16 values from i on
     // (scale and shift loaded once: the stores between may alias them).
     const auto values_at = [&](int i, __m512(&v)[R]) ONEVIT_BF16_TARGET {
+        if (i * kBytes % 64 == 0)  // a line of each dst row ahead
+            for (int r = 0; r < ahead; ++r) __builtin_prefetch(dst_ahead + (std::int64_t(r) * dim + i) * kBytes);
         const __m512 scale = _mm512_loadu_ps(p.scale + i), shift = _mm512_loadu_ps(p.shift + i);
         for (int r = 0; r < kRows; ++r) {
             const __m512 centred = _mm512_sub_ps(_mm512_loadu_ps(row[r] + i), mean[r]);
@@ -141,16 +152,20 @@ ONEVIT_BF16_TARGET void norm_rows(const NormParams& p, const float* x, const Act
 template <bool kS8>
 ONEVIT_BF16_TARGET void norm_rows_of(const NormParams& p, const float* src, int first, int count, const Activation& dst,
                                      float* scratch) {
+    const int end = first + count;
     int row = first;
-    for (; row + R <= first + count; row += R) norm_rows<kS8, R>(p, src + std::int64_t(row) * p.dim, dst, row, scratch);
+    for (; row + R <= end; row += R) {
+        const int ahead = std::clamp(end - (row + kPrefetchRowsAhead), 0, R);
+        norm_rows<kS8, R>(p, src + std::int64_t(row) * p.dim, dst, row, scratch, ahead);
+    }
     const float* rest = src + std::int64_t(row) * p.dim;
-    switch (first + count - row) {
+    switch (end - row) {
         case 3:
-            return norm_rows<kS8, 3>(p, rest, dst, row, scratch);
+            return norm_rows<kS8, 3>(p, rest, dst, row, scratch, 0);
         case 2:
-            return norm_rows<kS8, 2>(p, rest, dst, row, scratch);
+            return norm_rows<kS8, 2>(p, rest, dst, row, scratch, 0);
         case 1:
-            return norm_rows<kS8, 1>(p, rest, dst, row, scratch);
+            return norm_rows<kS8, 1>(p, rest, dst, row, scratch, 0);
         default:
             return;
     }
