@@ -106,9 +106,10 @@ def cpu_name() -> str:
     return platform.processor() or "?"
 
 
-def ordered(clients, batches) -> list[tuple]:
-    """Every (client, cell), those of one batch and precision next to each other."""
-    pairs = [(c, cell) for c in clients for cell in c.cells if cell[2] in batches]
+def ordered(clients, batches, precisions=PRECISIONS) -> list[tuple]:
+    """Every (client, cell) of these batches and precisions, those of one batch and precision next
+    to each other."""
+    pairs = [(c, cell) for c in clients for cell in c.cells if cell[2] in batches and cell[0] in precisions]
     key = lambda pair: (pair[1][2], PRECISIONS.index(pair[1][0]), ENGINES.index(pair[0].name))  # noqa: E731
     return sorted(pairs, key=key)
 
@@ -141,7 +142,7 @@ def run_model(spec, args, log) -> list[dict]:
         clients.append(client)
     records: dict[tuple, dict] = {}
     try:
-        for client, cell in ordered(clients, batches):
+        for client, cell in ordered(clients, batches, args.precision):
             precision, config, batch = cell
             record = {"kind": "cell", "model": spec.label, "engine": client.name, "version": client.version,
                       "precision": precision, "config": config, "batch": batch, "threads": args.threads}
@@ -154,7 +155,7 @@ def run_model(spec, args, log) -> list[dict]:
                 (status if status else f"max|Δlogit| {record['max_abs_dlogit']:.4f} "
                                        f"(of max|logit| {record['max_abs_logit']:.2f}), "
                                        f"top-1 agreement {record['top1_agreement']:.3f}, {record['prepare_s']} s"))
-        live = [(c, cell) for c, cell in ordered(clients, batches)
+        live = [(c, cell) for c, cell in ordered(clients, batches, args.precision)
                 if "max_abs_dlogit" in records[(c.name, cell)]]
         rule = {"warmup": args.warmup, "iterations": args.iters, "max_seconds": args.max_seconds}
         for r in range(args.rounds):
@@ -296,6 +297,7 @@ def parse_args(argv):
         f"{k}: {' '.join(v)}" for k, v in PRESETS.items()))
     ap.add_argument("--engines", default=",".join(ENGINES), help="comma-separated, of " + ",".join(ENGINES))
     ap.add_argument("--batch", default="1,8", help="batch sizes (default 1,8)")
+    ap.add_argument("--precision", default=",".join(PRECISIONS), help="comma-separated, of " + ",".join(PRECISIONS))
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--iters", type=int, default=20, help="timed requests per cell and round, at most")
@@ -311,6 +313,9 @@ def parse_args(argv):
     if unknown:
         ap.error(f"unknown engine(s) {', '.join(sorted(unknown))}: of {', '.join(ENGINES)}")
     args.engines.sort(key=ENGINES.index)
+    args.precision = [p for p in args.precision.split(",") if p]
+    if set(args.precision) - set(PRECISIONS):
+        ap.error(f"--precision: of {', '.join(PRECISIONS)}, not {','.join(args.precision)}")
     try:
         args.batch = [int(b) for b in args.batch.split(",")]
     except ValueError:
@@ -347,7 +352,7 @@ def main(argv=None) -> int:
     run = {"kind": "run", "date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_name(),
            "cpus": cpus, "threads": args.threads, "rounds": args.rounds, "warmup": args.warmup,
            "iterations": args.iters, "max_seconds": args.max_seconds, "calibration": args.calibration,
-           "load_average": os.getloadavg()[0], "python": sys.executable}
+           "precisions": args.precision, "load_average": os.getloadavg()[0], "python": sys.executable}
     log(f"{run['date']}  {run['cpu']}, CPUs {cpus}, {args.threads} threads, load {run['load_average']:.2f}")
     records = []
     if args.out:  # each model's lines as soon as it is done: a long run stopped halfway keeps them

@@ -65,6 +65,30 @@ def needed_efficiency_problems() -> list[str]:
     return [] if got is not None and abs(got - 0.55) < 1e-9 else [f"needed_efficiency gave {got}, not 0.55"]
 
 
+def kernel_count_problems() -> list[str]:
+    """engine_torch's reading of Inductor's output code, on a line of each wrapper: a PT2E model whose
+    linears fell back to f32 must not count as int8 (skipped without PyTorch)."""
+    try:
+        import engine_torch  # noqa: E402  (sys.path has HERE: needed_efficiency_problems)
+    except ImportError:
+        return []
+    cases = {  # output code -> (onednn_int8, float_linear_conv, float_bmm)
+        "buf3 = torch.ops.onednn.qlinear_pointwise.tensor(buf2, 0.02, 128, _frozen_param4)\n"
+        "extern_kernels.bmm(buf5, buf6, out=buf7)": (1, 0, 1),
+        "# Source Nodes: [linear], Original ATen: [onednn.qlinear_pointwise]\n"
+        "extern_kernels.addmm(arg1, buf2, _frozen_param3, alpha=1, beta=1, out=buf4)": (0, 1, 0),
+        "// Original ATen: [onednn.qlinear_pointwise, aten.addmm]\n"
+        "AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_cpu__qlinear_pointwise_binary_tensor(buf2, x));\n"
+        "AOTI_TORCH_ERROR_CODE_CHECK(aoti_torch_cpu_addmm_out(buf4, arg1, buf2, w, 1, 1));": (1, 1, 0),
+    }
+    problems = []
+    for code, want in cases.items():
+        got = engine_torch.kernel_counts(code)
+        if tuple(got.values()) != want:
+            problems.append(f"kernel_counts gave {got} for {code!r}, not {want}")
+    return problems
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--onevit", default=os.path.join(REPO, "build", "apps", "onevit"))
@@ -85,6 +109,7 @@ def main(argv=None) -> int:
         print("\n".join(line for line in proc.stdout.splitlines() if not line.startswith("{")))
         problems, notes, passed = problems_of(records)
         problems += needed_efficiency_problems()
+        problems += kernel_count_problems()
         engines = {r["engine"] for r in records if r["kind"] == "cell" and "max_abs_dlogit" in r}
         if "onevit" not in engines:
             problems.append("no onevit cell ran")
