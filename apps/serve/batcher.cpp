@@ -94,10 +94,10 @@ bool Batcher::run_here(std::unique_ptr<BatchJob>& job, std::unique_lock<std::mut
     }
     lock.lock();
     --running_;
-    // The trim is a worker's (this thread's answer waits for it to return); and
-    // requests that queued meanwhile, and stop(), wait for this run's end.
-    if (ran && running_ == 0 && queue_.empty() && BatchJob::Clock::now() - last_trim_ >= kTrimPeriod) trim_due_ = true;
-    if (trim_due_ || !queue_.empty() || closed_) changed_.notify_all();
+    // The trim is a worker's (went_idle); requests that queued meanwhile, and
+    // stop(), wait for this run's end.
+    if (ran && running_ == 0 && queue_.empty()) went_idle();
+    if (!queue_.empty() || closed_) changed_.notify_all();
     return ran;  // not: every stream was busy (a batch that has just ended); submit() queues the job
 }
 
@@ -135,12 +135,19 @@ void Batcher::stop() {
 void Batcher::work(std::vector<float>& buffer) {
     std::vector<std::unique_ptr<BatchJob>> batch;
     std::unique_lock<std::mutex> lock(mutex_);
+    const auto has_work = [this] { return stopping_ || !queue_.empty(); };
     for (;;) {
-        changed_.wait(lock, [this] { return stopping_ || !queue_.empty() || trim_due_; });
+        // Idle, a worker wakes when a trim would be due, and while runs go on at most
+        // once a trim period; not after every run.
+        if (trim_pending_) {
+            const auto now = BatchJob::Clock::now(), due = idle_since_ + kTrimAfterIdle;
+            changed_.wait_until(lock, due > now ? due : now + kTrimAfterIdle, has_work);
+        } else {
+            changed_.wait(lock, [&] { return has_work() || trim_pending_; });
+        }
         if (queue_.empty()) {
             if (stopping_) return;  // every job has run
-            trim_due_ = false;      // after a job that run_here() ran
-            if (running_ == 0) trim_if_due(lock);
+            trim_if_due(lock);
             continue;
         }
         // While another batch runs, wait for a full batch, or until the oldest request has waited max_delay.
@@ -173,16 +180,23 @@ void Batcher::work(std::vector<float>& buffer) {
     }
 }
 
-void Batcher::finished(std::unique_lock<std::mutex>& lock) {
+void Batcher::finished(std::unique_lock<std::mutex>&) {
     --running_;
     changed_.notify_all();  // a worker waiting out max_delay behind this batch may start now
-    if (running_ == 0 && queue_.empty()) trim_if_due(lock);
+    if (running_ == 0 && queue_.empty()) went_idle();
+}
+
+void Batcher::went_idle() {
+    idle_since_ = BatchJob::Clock::now();
+    if (trim_pending_) return;  // a worker's wait already ends when it is due
+    trim_pending_ = true;
+    changed_.notify_all();  // workers waiting with no deadline take one
 }
 
 void Batcher::trim_if_due(std::unique_lock<std::mutex>& lock) {
-    const auto now = BatchJob::Clock::now();
-    if (now - last_trim_ < kTrimPeriod) return;
-    last_trim_ = now;
+    if (!trim_pending_ || running_ > 0 || !queue_.empty()) return;
+    if (BatchJob::Clock::now() - idle_since_ < kTrimAfterIdle) return;
+    trim_pending_ = false;
     // glibc keeps what a burst of requests freed in each thread's heap, so resident
     // memory would climb to the largest burst seen; give it back while nothing runs.
     lock.unlock();

@@ -66,12 +66,16 @@ private:
     bool run_here(std::unique_ptr<BatchJob>& job, std::unique_lock<std::mutex>& lock);  // under mutex_
     void start_now(BatchJob& job);                                                      // under mutex_
     void finished(std::unique_lock<std::mutex>& lock);  // a batch's rows handed back; under mutex_
-    // Returns the heap's free memory to the system, at most once per kTrimPeriod;
-    // called idle, under mutex_ (released meanwhile).
+    // Returns the heap's free memory to the system once the batcher has been idle
+    // for kTrimAfterIdle since its last run, if any ran since the last trim; under
+    // mutex_ (released meanwhile).
     void trim_if_due(std::unique_lock<std::mutex>& lock);
-    // Rarely: the pages a trim gives back are faulted in again by the next requests
-    // (their cost in docs/serve.md).
-    static constexpr std::chrono::seconds kTrimPeriod{1};
+    // A trim while requests keep coming would run beside the next one, and its pages
+    // be faulted in again (docs/serve.md): only after a second without requests.
+    static constexpr std::chrono::seconds kTrimAfterIdle{1};
+    // The batcher has gone idle (the last run ended): a trim is due kTrimAfterIdle on;
+    // under mutex_.
+    void went_idle();
     void run(std::vector<std::unique_ptr<BatchJob>>& batch, int images, std::vector<float>& buffer);
     // The batch's run has ended (computing: when it started): metrics, slots back, each its rows.
     void answer(std::vector<std::unique_ptr<BatchJob>>& batch, int images, BatchJob::Clock::time_point computing,
@@ -92,11 +96,11 @@ private:
     int queued_images_ = 0;    // in queue_
     int reserved_images_ = 0;  // reserved, not yet submitted (images being decoded)
     int reserved_requests_ = 0;
-    int running_ = 0;                          // batches started or taken, whose rows are not yet handed back
-    bool closed_ = false;                      // no new reservations
-    bool stopping_ = false;                    // workers end once the queue is empty
-    bool trim_due_ = false;                    // a worker is to trim_if_due (after run_here)
-    BatchJob::Clock::time_point last_trim_{};  // trim_if_due
+    int running_ = 0;                           // batches started or taken, whose rows are not yet handed back
+    bool closed_ = false;                       // no new reservations
+    bool stopping_ = false;                     // workers end once the queue is empty
+    bool trim_pending_ = false;                 // a run has ended since the last trim
+    BatchJob::Clock::time_point idle_since_{};  // when the last run ended
     std::vector<std::thread> workers_;
 };
 

@@ -574,6 +574,48 @@ TEST_F(BatcherTest, WaitsForAFullBatchOnlyWhileAnotherRuns) {
     EXPECT_FALSE(batcher.reserve(1));
 }
 
+// The idle trim (malloc_trim and the image pool's give-back, here counted) comes only
+// after a second with nothing to run: never between the requests of a steady client,
+// once after its last, and not again until another has run.
+TEST_F(BatcherTest, TrimsOnlyAfterASecondIdle) {
+    Metrics metrics(4);
+    ImagePool pool(32 * 32 * sizeof(float), 16, 0);
+    std::atomic<int> trims{0};
+    Batcher batcher(*model_, 4, std::chrono::microseconds(200), 8, metrics, [&] { ++trims; });
+    const std::vector<float> pixels = random_images(1, 31);
+    int answered = 0;
+    // One request at a time, each sent when the one before is answered (run here or by a worker).
+    const auto request = [&](bool may_run_here) {
+        ASSERT_TRUE(batcher.reserve(1));
+        auto job = std::make_unique<BatchJob>();
+        job->images = 1;
+        job->pixels = pool.copy_of(pixels.data(), pixels.size() * sizeof(float));
+        std::promise<void> done;
+        job->done = [&done](std::vector<float>, const std::string& error) {
+            EXPECT_EQ(error, "");
+            done.set_value();
+        };
+        auto answer = done.get_future();
+        batcher.submit(std::move(job), may_run_here);
+        answer.wait();
+        ++answered;
+    };
+    const auto wait_for_trims = [&](int count) {
+        for (int wait = 0; wait < 1000 && trims.load() < count; ++wait)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        return trims.load();
+    };
+    const auto steady_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2500);
+    for (int i = 0; std::chrono::steady_clock::now() < steady_until; ++i) request(i % 2 == 0);
+    EXPECT_EQ(trims.load(), 0) << "trimmed between the " << answered << " requests of a steady client";
+    EXPECT_EQ(wait_for_trims(1), 1) << "no trim after the last request";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_EQ(trims.load(), 1) << "trimmed again with nothing run since";
+    request(true);
+    EXPECT_EQ(wait_for_trims(2), 2) << "no trim after a request that ran on the submitting thread";
+    batcher.stop();
+}
+
 // One stream of two threads, as the c=1 server has: a submitter that may block
 // runs a lone request itself, in the stream's arena; others queue behind its run.
 using LoneRequestTest = DigitsModelTest<1>;
