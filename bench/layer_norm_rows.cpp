@@ -6,8 +6,6 @@
 // memory").
 //
 //   build/bench/layer_norm_rows [dim = 384] [rows = 175] [bf16 | s8]
-#include <time.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -20,16 +18,11 @@
 #include "ops/norm.hpp"
 #include "ops/quantize.hpp"
 #include "runtime/aligned_buffer.hpp"
+#include "runtime/thread_cpu_clock.hpp"
 
 using namespace onevit;
 
 namespace {
-
-double cpu_ns() {
-    timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return double(t.tv_sec) * 1e9 + double(t.tv_nsec);
-}
 
 volatile unsigned char g_sink;
 
@@ -62,7 +55,8 @@ int main(int argc, char** argv) {
     const Activation out(dst.data(), type, row_scales.data());
     const float* src_rows = src.data() + std::size_t(first) * dim;
     const void* dst_rows = out.at(first, dim);
-    const std::size_t src_bytes = std::size_t(rows) * dim * 4, dst_bytes = std::size_t(rows) * dim * 2;
+    const std::size_t src_bytes = std::size_t(rows) * dim * 4,
+                      dst_bytes = std::size_t(rows) * dim * Activation::bytes_per_element(type);
     AlignedBuffer l2_sized(std::size_t(3) << 18), dram_sized(std::size_t(16) << 20);  // 3 MB, 64 MB
     std::memset(l2_sized.data(), 1, l2_sized.size() * 4);
     std::memset(dram_sized.data(), 1, dram_sized.size() * 4);
@@ -79,7 +73,7 @@ int main(int argc, char** argv) {
                 if (state >= 2) touch(dram_sized.data(), dram_sized.size() * 4);
                 if (state == 3) touch(dst_rows, dst_bytes);
                 if (state == 4) touch(src_rows, src_bytes);
-                const double start = cpu_ns();
+                const double start = thread_cpu_ms();
                 if (kernel == 0) {
                     layer_norm_rows_avx512(p, src.data(), first, rows, out, scratch.data());
                 } else {
@@ -88,7 +82,7 @@ int main(int argc, char** argv) {
                         store_row(scratch.data(), dim, out, row, dim);
                     }
                 }
-                best[kernel] = std::min(best[kernel], cpu_ns() - start);
+                best[kernel] = std::min(best[kernel], (thread_cpu_ms() - start) * 1e6);
             }
         std::printf("%-22s four rows %6.1f   row loop %6.1f\n", states[state], best[0] / rows, best[1] / rows);
     }

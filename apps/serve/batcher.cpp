@@ -176,11 +176,11 @@ void Batcher::work(std::vector<float>& buffer) {
         run(batch, images, buffer);
         batch.clear();
         lock.lock();
-        finished(lock);
+        finished();
     }
 }
 
-void Batcher::finished(std::unique_lock<std::mutex>&) {
+void Batcher::finished() {
     --running_;
     changed_.notify_all();  // a worker waiting out max_delay behind this batch may start now
     if (running_ == 0 && queue_.empty()) went_idle();

@@ -65,7 +65,7 @@ private:
     bool idle() const;                      // nothing runs, nothing waits; under mutex_
     bool run_here(std::unique_ptr<BatchJob>& job, std::unique_lock<std::mutex>& lock);  // under mutex_
     void start_now(BatchJob& job);                                                      // under mutex_
-    void finished(std::unique_lock<std::mutex>& lock);  // a batch's rows handed back; under mutex_
+    void finished();  // a batch's rows handed back; under mutex_
     // Returns the heap's free memory to the system once the batcher has been idle
     // for kTrimAfterIdle since its last run, if any ran since the last trim; under
     // mutex_ (released meanwhile).

@@ -1,19 +1,13 @@
 #include "ops/schedule.hpp"
 
 #include <algorithm>
-#include <ctime>
 
 #include "runtime/cpu_caches.hpp"
+#include "runtime/thread_cpu_clock.hpp"
 
 namespace onevit {
 
 namespace {
-
-double thread_cpu_ms() {
-    timespec now{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-    return now.tv_sec * 1e3 + now.tv_nsec / 1e6;
-}
 
 bool same_row_tiles(const std::vector<Op*>& ops) {
     const std::vector<Range>& first = ops.front()->row_tiles();

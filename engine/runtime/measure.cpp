@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "model/graph.hpp"
+#include "runtime/thread_cpu_clock.hpp"
 
 namespace onevit {
 
@@ -16,11 +16,7 @@ double forward_flops(const Architecture& a) { return describe(a).flops(); }
 
 namespace {
 
-double thread_cpu_seconds() {
-    timespec now{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-    return double(now.tv_sec) + now.tv_nsec / 1e9;
-}
+double thread_cpu_seconds() { return thread_cpu_ms() / 1e3; }
 
 // Best of 10 runs of the product at `precision` on `threads` OpenMP threads, timed by `seconds`.
 template <class Seconds>

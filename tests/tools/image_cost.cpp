@@ -16,8 +16,6 @@
 // same tensors; --hash-bytes the same list with the tensor from
 // preprocess_image_bytes.
 
-#include <time.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -31,14 +29,11 @@
 #include "image/resize.hpp"
 #include "onevit/error.hpp"
 #include "onevit/image.hpp"
+#include "runtime/thread_cpu_clock.hpp"
 
 namespace {
 
-double thread_cpu_ms() {
-    timespec t{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
-}
+using onevit::thread_cpu_ms;
 
 std::uint64_t fnv1a(const void* data, std::size_t n) {
     const auto* bytes = static_cast<const unsigned char*>(data);
