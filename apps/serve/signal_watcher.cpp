@@ -2,7 +2,7 @@
 
 #include <csignal>
 #include <cstdlib>
-#include <ctime>
+#include <pthread.h>
 
 #include "log.hpp"
 
@@ -29,15 +29,16 @@ SignalWatcher::SignalWatcher() {
 
 SignalWatcher::~SignalWatcher() {
     done_ = true;
+    pthread_kill(thread_.native_handle(), SIGTERM);  // wakes sigwait, which sees done_
     thread_.join();
 }
 
 void SignalWatcher::watch() {
     const sigset_t set = stop_signals();
-    const timespec poll{0, 100'000'000};  // 100 ms: notice done_ without a signal
-    while (!done_) {
-        const int signal = sigtimedwait(&set, nullptr, &poll);
-        if (signal < 0) continue;
+    for (;;) {
+        int signal = 0;
+        if (sigwait(&set, &signal) != 0) continue;
+        if (done_) return;
         if (stop_requested_.exchange(true)) {
             log_line("second signal: exiting now, without answering the requests in progress");
             std::_Exit(1);
