@@ -11,10 +11,12 @@ for batch 1); each round runs `onevit bench --batch 1` for --seconds and wrk at 
 --seconds, in alternating order (bench first in even rounds), so drift falls on both alike. Per
 round: bench's median, wrk's p50, and from the server's metrics its model time and its time per
 request (received to answered). Prints the rounds, then the medians over rounds and the
-difference serve p50 - bench median; exits 1 on a failed request. Where the model's own time
-drifts by more than the 1 ms judged (ViT-B), the difference is also split in two: what the
-server and the client add (wrk's p50 - the server's mean model time, over the same requests,
-so drift cancels) and the model inside the server against bench (model - bench median).
+difference serve p50 - bench median, and the mean of the rounds' own differences with its
+standard error (their spread over sqrt(rounds): a difference within about twice it is not
+resolved); exits 1 on a failed request. Where the model's own time drifts by more than the
+1 ms judged (ViT-B), the difference is also split in two: what the server and the client add
+(wrk's p50 - the server's mean model time, over the same requests, so drift cancels) and the
+model inside the server against bench (model - bench median).
 
 With several --onevit builds (an A/B), each has a server of its own, up throughout (idle while
 another runs), and each round runs every build's bench and wrk in turn, the builds' order
@@ -98,6 +100,11 @@ def main() -> int:
                    "seconds": args.seconds, "bench_ms": med("bench_ms"), "serve_p50_ms": med("p50_ms"),
                    "difference_ms": med("p50_ms") - med("bench_ms"),
                    "round_differences_ms": [r["p50_ms"] - r["bench_ms"] for r in mine],
+                   # A round's bench and serve are adjacent in time: the mean of the rounds' differences
+                   # does not depend on how often each side caught the machine's slow spells.
+                   "difference_mean_ms": statistics.mean(r["p50_ms"] - r["bench_ms"] for r in mine),
+                   "difference_standard_error_ms": (statistics.stdev(r["p50_ms"] - r["bench_ms"] for r in mine) /
+                                                    len(mine) ** 0.5 if len(mine) > 1 else float("nan")),
                    "added_ms": statistics.median(r["p50_ms"] - r["compute_ms"] for r in mine),
                    "model_minus_bench_ms": statistics.median(r["compute_ms"] - r["bench_ms"] for r in mine),
                    "serve_model_ms": med("compute_ms"), "serve_request_ms": med("server_request_ms"),
@@ -108,7 +115,8 @@ def main() -> int:
         label = f" [{onevit}]" if len(args.onevit) > 1 else ""
         print(f"{name} {args.precision}, {threads} threads, {len(mine)} rounds of {args.seconds:g} s{label}: "
               f"bench {summary['bench_ms']:.2f} ms, serve c1 p50 {summary['serve_p50_ms']:.2f} ms, "
-              f"difference {summary['difference_ms']:+.2f} ms (rounds: "
+              f"difference {summary['difference_ms']:+.2f} ms; the rounds' differences: mean "
+              f"{summary['difference_mean_ms']:+.2f} ms, standard error {summary['difference_standard_error_ms']:.2f} ("
               f"{', '.join(f'{d:+.2f}' for d in summary['round_differences_ms'])}); p50 - the server's model time "
               f"{summary['added_ms']:+.2f} ms, its model - bench {summary['model_minus_bench_ms']:+.2f} ms; serve's model time "
               f"{summary['serve_model_ms']:.2f} ms, its request time {summary['serve_request_ms']:.2f} ms; "
