@@ -54,7 +54,8 @@ TEST(SignalWatcherTest, ASecondSignalExitsAtOnce) {
             kill(getpid(), SIGINT);
             within_10_s("wait() after SIGINT", [&] { watcher.wait(); });
             kill(getpid(), SIGTERM);
-            within_10_s("the exit after a second signal", [] { std::this_thread::sleep_for(std::chrono::seconds(30)); });
+            within_10_s("the exit after a second signal",
+                        [] { std::this_thread::sleep_for(std::chrono::seconds(30)); });
         },
         testing::ExitedWithCode(1), "second signal");
 }
