@@ -1,8 +1,9 @@
 #include "signal_watcher.hpp"
 
+#include <pthread.h>
+
 #include <csignal>
 #include <cstdlib>
-#include <pthread.h>
 
 #include "log.hpp"
 

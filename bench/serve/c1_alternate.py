@@ -96,15 +96,16 @@ def main() -> int:
     for onevit in args.onevit:
         mine = rounds[onevit]
         med = lambda key: statistics.median(r[key] for r in mine)  # noqa: E731
+        differences = [r["p50_ms"] - r["bench_ms"] for r in mine]
         summary = {"model": name, "precision": args.precision, "threads": threads, "rounds": len(mine),
                    "seconds": args.seconds, "bench_ms": med("bench_ms"), "serve_p50_ms": med("p50_ms"),
                    "difference_ms": med("p50_ms") - med("bench_ms"),
-                   "round_differences_ms": [r["p50_ms"] - r["bench_ms"] for r in mine],
+                   "round_differences_ms": differences,
                    # A round's bench and serve are adjacent in time: the mean of the rounds' differences
                    # does not depend on how often each side caught the machine's slow spells.
-                   "difference_mean_ms": statistics.mean(r["p50_ms"] - r["bench_ms"] for r in mine),
-                   "difference_standard_error_ms": (statistics.stdev(r["p50_ms"] - r["bench_ms"] for r in mine) /
-                                                    len(mine) ** 0.5 if len(mine) > 1 else float("nan")),
+                   "difference_mean_ms": statistics.mean(differences),
+                   "difference_standard_error_ms": (statistics.stdev(differences) / len(differences) ** 0.5
+                                                    if len(differences) > 1 else float("nan")),
                    "added_ms": statistics.median(r["p50_ms"] - r["compute_ms"] for r in mine),
                    "model_minus_bench_ms": statistics.median(r["compute_ms"] - r["bench_ms"] for r in mine),
                    "serve_model_ms": med("compute_ms"), "serve_request_ms": med("server_request_ms"),
